@@ -1,0 +1,165 @@
+//! Dial strings: what a room dialed, turned into meeting number, password
+//! and host PIN. One parser for SIP Request-URIs and H.323 aliases.
+//!
+//! Forms understood (user part, optionally with `sip:`/`sips:`/`tel:`/`h323:`
+//! and URI parameters):
+//! - `123456789@gw` — number only
+//! - `123456789**4321@gw` — Tencent style
+//! - `123456789.4321@gw`, `123456789.4321.layout.hostkey@gw` — Zoom CRC style
+//! - `gw##123456789#4321`, `123456789#4321`, `123456789##4321` — H.323 gateway/IVR style
+//! - `123456789$$4321@gw` — Polycom RMX style
+//!
+//! A missing, non-numeric or all-zero number means "ask by IVR".
+
+/// The parts of a dial string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DialString {
+    /// Meeting number, if the string named a plausible one.
+    pub number: Option<String>,
+    /// Meeting password, if one followed the number.
+    pub password: Option<String>,
+    /// Host key (Zoom's fourth field), if given.
+    pub host_pin: Option<String>,
+}
+
+const SEPARATORS: [&str; 5] = ["**", "$$", "##", "#", "."];
+
+/// Parses what a room dialed. Never fails: anything unusable yields no number.
+pub fn parse(dialed: &str) -> DialString {
+    let (user, is_tel) = user_part(dialed.trim());
+    let decoded = percent_decode(user);
+    let mut text = decoded.as_str();
+    // `gw##number#password`: a gateway prefix is never all digits.
+    if let Some(pos) = text.find("##").filter(|&p| !text[..p].bytes().all(|b| b.is_ascii_digit())) {
+        text = &text[pos + 2..];
+    }
+    let text = text.trim_end_matches('#');
+
+    let (number, rest) = match SEPARATORS
+        .iter()
+        .filter_map(|sep| text.find(sep).map(|pos| (pos, sep.len())))
+        .min_by_key(|&(pos, len)| (pos, std::cmp::Reverse(len)))
+    {
+        Some((pos, len)) => (&text[..pos], Some(&text[pos + len..])),
+        None => (text, None),
+    };
+    let number = if is_tel { strip_visual_separators(number) } else { number.to_owned() };
+    let number = Some(number).filter(|n| {
+        !n.is_empty() && n.len() <= meeting::record::MAX_DIGITS && n.bytes().all(|b| b.is_ascii_digit()) && n.bytes().any(|b| b != b'0')
+    });
+    let Some(number) = number else {
+        return DialString::default();
+    };
+
+    let mut fields = rest.unwrap_or("").split(['.', '#']).map(|f| f.trim_start_matches('*'));
+    let non_empty = |f: Option<&str>| f.filter(|f| !f.is_empty()).map(str::to_owned);
+    let password = non_empty(fields.next());
+    let _layout = fields.next();
+    let host_pin = non_empty(fields.next());
+    DialString { number: Some(number), password, host_pin }
+}
+
+/// Strips scheme, host, URI parameters and headers; tells whether it was a tel: URI.
+fn user_part(s: &str) -> (&str, bool) {
+    let lower_prefix = |p: &str| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p);
+    let (rest, has_host, is_tel) = if lower_prefix("sips:") {
+        (&s[5..], true, false)
+    } else if lower_prefix("sip:") {
+        (&s[4..], true, false)
+    } else if lower_prefix("tel:") {
+        (&s[4..], false, true)
+    } else if lower_prefix("h323:") {
+        (&s[5..], false, false)
+    } else {
+        (s, false, false)
+    };
+    let user = match rest.rfind('@') {
+        Some(at) => &rest[..at],
+        // `sip:host` has no user part; a bare alias is all user.
+        None if has_host && !rest.contains("##") => "",
+        None => rest,
+    };
+    let end = user.find([';', '?']).unwrap_or(user.len());
+    (&user[..end], is_tel)
+}
+
+fn strip_visual_separators(s: &str) -> String {
+    s.trim_start_matches('+').chars().filter(|c| !matches!(c, '-' | '(' | ')' | ' ')).collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        // (dialed, number, password, host pin)
+        let cases: &[(&str, Option<&str>, Option<&str>, Option<&str>)] = &[
+            ("123456789@gw", Some("123456789"), None, None),
+            ("sip:123456789@gw", Some("123456789"), None, None),
+            ("sips:123456789@gw:5061;transport=tls", Some("123456789"), None, None),
+            ("123456789**4321@gw", Some("123456789"), Some("4321"), None),
+            ("sip:123456789**4321@10.0.0.5", Some("123456789"), Some("4321"), None),
+            ("123456789.4321@gw", Some("123456789"), Some("4321"), None),
+            ("123456789.4321.2.777@zoomcrc.com", Some("123456789"), Some("4321"), Some("777")),
+            ("gw##123456789#4321", Some("123456789"), Some("4321"), None),
+            ("10.0.0.5##123456789#4321", Some("123456789"), Some("4321"), None),
+            ("123456789#4321", Some("123456789"), Some("4321"), None),
+            ("123456789#", Some("123456789"), None, None),
+            ("123456789$$4321@gw", Some("123456789"), Some("4321"), None),
+            ("sip:123456789%2A%2A4321@gw", Some("123456789"), Some("4321"), None),
+            ("sip:123456789%23%234321@gw", Some("123456789"), Some("4321"), None),
+            ("sip:123456789;user=phone@gw", Some("123456789"), None, None),
+            ("tel:+1-234-567-89", Some("123456789"), None, None),
+            ("tel:123456789;phone-context=example.com", Some("123456789"), None, None),
+            ("h323:123456789**4321", Some("123456789"), Some("4321"), None),
+            ("123456789", Some("123456789"), None, None),
+            ("123456789**", Some("123456789"), None, None),
+            ("123456789**abc@gw", Some("123456789"), Some("abc"), None),
+            // IVR: no usable number
+            ("0@gw", None, None, None),
+            ("000@gw", None, None, None),
+            ("@gw", None, None, None),
+            ("sip:gw.example.com", None, None, None),
+            ("sip:10.0.0.5:5060", None, None, None),
+            ("conference@gw", None, None, None),
+            ("", None, None, None),
+            ("12a45@gw", None, None, None),
+            ("123456789012345678901@gw", None, None, None),
+        ];
+        for (dialed, number, password, host_pin) in cases {
+            let got = parse(dialed);
+            let want = DialString {
+                number: number.map(Into::into),
+                password: password.map(Into::into),
+                host_pin: host_pin.map(Into::into),
+            };
+            assert_eq!(got, want, "dial string {dialed:?}");
+        }
+    }
+
+    #[test]
+    fn odd_escapes_do_not_panic() {
+        for s in ["%", "%4", "1%zz@gw", "%E2%82@gw", "sip:%00@x", "##", "#", "**"] {
+            let _ = parse(s);
+        }
+    }
+}

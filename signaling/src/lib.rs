@@ -1,0 +1,6 @@
+//! Call signaling for room systems: SIP protocol layers ([`sip`]), dial
+//! strings, SDP offer/answer, the IVR, and the call logic that admits rooms
+//! into meetings ([`core`]), plus the thin tokio driver ([`driver`]).
+
+pub mod dialstring;
+pub mod sip;
