@@ -1,1 +1,52 @@
-//! placeholder
+//! Media for room calls. Signaling drives it through the narrow
+//! [`MediaControl`] interface (an in-process call in `mra run`, shaped so a
+//! networked media node can implement it): create a leg, configure it with
+//! the negotiated parameters, destroy it. Legs report [`MediaEvent`]s.
+
+mod codec;
+mod leg;
+mod ports;
+pub mod telephone_event;
+
+pub use codec::{AudioCodec, Direction, LegMedia};
+pub use leg::RtpEngine;
+pub use ports::PortRange;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+/// Identifies one room leg; signaling picks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+/// What legs tell signaling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A DTMF digit arrived in the RTP stream (RFC 4733).
+    Dtmf { leg: LegId, digit: char },
+}
+
+/// Why a media request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("no free RTP port in {0}")]
+    NoPorts(PortRange),
+    #[error("unknown leg {0:?}")]
+    UnknownLeg(LegId),
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Boxed future returned by media control calls.
+pub type MediaFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, MediaError>> + Send + 'a>>;
+
+/// The control interface signaling uses to manage legs.
+pub trait MediaControl: Send + Sync + 'static {
+    /// Allocates RTP/RTCP ports on `ip` and starts listening; returns the RTP address for SDP.
+    fn create_leg(&self, leg: LegId, ip: std::net::IpAddr) -> MediaFuture<'_, SocketAddr>;
+    /// Applies negotiated parameters (first answer, re-INVITE, UPDATE).
+    fn configure_leg(&self, leg: LegId, media: LegMedia) -> MediaFuture<'_, ()>;
+    /// Stops the leg and frees its ports.
+    fn destroy_leg(&self, leg: LegId) -> MediaFuture<'_, ()>;
+}

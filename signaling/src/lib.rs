@@ -3,4 +3,5 @@
 //! into meetings ([`core`]), plus the thin tokio driver ([`driver`]).
 
 pub mod dialstring;
+pub mod sdp;
 pub mod sip;
