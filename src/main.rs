@@ -1,1 +1,119 @@
-fn main() {}
+//! `mra`: the meeting-room connector. `mra run` starts every role in one
+//! process; the other subcommands manage the store and show configuration.
+
+mod api;
+mod config;
+mod run;
+mod store;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use meeting::NewMeeting;
+
+use config::Config;
+use store::Store;
+
+#[derive(Parser)]
+#[command(name = "mra", version, about = "Meeting-room connector: SIP/H.323 room systems into WebRTC meetings")]
+struct Cli {
+    /// Configuration file (default: ./mra.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Directory holding the SQLite database (overrides data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process.
+    Run,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage meetings in the directory.
+    Meeting {
+        #[command(subcommand)]
+        command: MeetingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as TOML.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum MeetingCommand {
+    /// Create a meeting.
+    Create {
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        host_pin: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        locked: bool,
+    },
+    /// List meetings.
+    List,
+    /// Show one meeting.
+    Show { number: String },
+    /// Delete a meeting.
+    Delete { number: String },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut cfg = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = cli.data_dir {
+        cfg.data_dir = dir;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Run => rt.block_on(run::run(cfg)),
+        Command::Config { command: ConfigCommand::Show } => {
+            print!("{}", toml::to_string_pretty(&cfg)?);
+            Ok(())
+        }
+        Command::Meeting { command } => rt.block_on(meeting_command(&cfg, command)),
+    }
+}
+
+async fn meeting_command(cfg: &Config, command: MeetingCommand) -> anyhow::Result<()> {
+    let store = Store::open(&cfg.data_dir).await?;
+    match command {
+        MeetingCommand::Create { number, password, host_pin, name, locked } => {
+            let m = NewMeeting { number, password, host_pin, name, locked }.validate()?;
+            store.create_meeting(&m).await?;
+            println!("{}", serde_json::to_string_pretty(&m)?);
+        }
+        MeetingCommand::List => {
+            for m in store.meetings().await? {
+                let pw = if m.password.is_some() { "password" } else { "open" };
+                let lock = if m.locked { " locked" } else { "" };
+                println!("{}\t{}\t{pw}{lock}", m.number, m.name);
+            }
+        }
+        MeetingCommand::Show { number } => {
+            let m = store.meeting(&number).await?.with_context(|| format!("no meeting {number}"))?;
+            println!("{}", serde_json::to_string_pretty(&m)?);
+        }
+        MeetingCommand::Delete { number } => {
+            if !store.delete_meeting(&number).await? {
+                anyhow::bail!("no meeting {number}");
+            }
+        }
+    }
+    Ok(())
+}

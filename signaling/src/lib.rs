@@ -2,6 +2,10 @@
 //! strings, SDP offer/answer, the IVR, and the call logic that admits rooms
 //! into meetings ([`core`]), plus the thin tokio driver ([`driver`]).
 
+pub mod call;
+pub mod core;
 pub mod dialstring;
+pub mod driver;
+pub mod ivr;
 pub mod sdp;
 pub mod sip;

@@ -1,0 +1,991 @@
+//! The signaling core: a sans-IO B2BUA-style user agent server for room
+//! calls. Fed wire bytes, directory answers, media events and `now`; it
+//! returns [`Output`]s (bytes to send, lookups, media commands). It owns the
+//! transaction [`Endpoint`], every [`Call`], and the meeting rosters.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use media::{AudioCodec, Direction, LegId, LegMedia, MediaEvent};
+use meeting::{admit, Admission, Meeting, Refusal};
+use tracing::{info, info_span, warn};
+
+use crate::call::{Call, OkRetransmit, Phase, SessionTimer};
+use crate::dialstring;
+use crate::ivr::{Ivr, IvrConfig, Prompt, Stage, Step};
+use crate::sdp::{self, SdpError, SdpSession};
+use crate::sip::endpoint::{add_to_tag, random_token, Output as EpOutput};
+use crate::sip::message::{display_name, name_addr_uri, PRODUCT};
+use crate::sip::transaction::Timers;
+use crate::sip::{Endpoint, Event, Flow, Message, Method, Transport, TxId};
+
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+const SUPPORTED: &str = "timer, replaces";
+const KNOWN_EXTENSIONS: [&str; 2] = ["timer", "replaces"];
+
+/// Settings of the core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub timers: Timers,
+    pub force_rport: bool,
+    /// Address (and port) we put in Via and Contact.
+    pub advertised: SocketAddr,
+    /// Address media legs bind and advertise in SDP.
+    pub media_ip: IpAddr,
+    pub codecs: Vec<AudioCodec>,
+    pub ivr: IvrConfig,
+    pub ivr_enabled: bool,
+    pub max_participants: usize,
+    /// Smallest session interval we accept (RFC 4028 Min-SE).
+    pub min_se: u32,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            timers: Timers::default(),
+            force_rport: true,
+            advertised: "127.0.0.1:5060".parse().expect("literal"),
+            media_ip: "127.0.0.1".parse().expect("literal"),
+            codecs: vec![AudioCodec::Opus, AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma],
+            ivr: IvrConfig::default(),
+            ivr_enabled: true,
+            max_participants: 100,
+            min_se: 90,
+        }
+    }
+}
+
+/// What the driver feeds in.
+#[derive(Debug)]
+pub enum Input {
+    Sip { data: Bytes, flow: Flow },
+    MeetingLookup { leg: LegId, result: Result<Option<Meeting>, String> },
+    LegCreated { leg: LegId, result: Result<SocketAddr, String> },
+    Media(MediaEvent),
+    /// Stop: BYE every answered call, refuse the rest.
+    Shutdown,
+}
+
+/// What the driver must do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    Transmit { flow: Flow, data: Bytes },
+    LookupMeeting { leg: LegId, number: String },
+    CreateLeg { leg: LegId, ip: IpAddr },
+    ConfigureLeg { leg: LegId, media: LegMedia },
+    DestroyLeg { leg: LegId },
+    Prompt { leg: LegId, prompt: Prompt },
+}
+
+/// A call as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallInfo {
+    pub id: u64,
+    pub call_id: String,
+    pub from: String,
+    pub display_name: String,
+    pub transport: &'static str,
+    pub remote: String,
+    pub state: &'static str,
+    pub meeting: Option<String>,
+    pub codec: Option<String>,
+    pub direction: Option<&'static str>,
+    pub started_unix: u64,
+}
+
+/// Call counters for /metrics.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct CallStats {
+    pub calls_total: u64,
+    pub calls_admitted: u64,
+    pub calls_refused: u64,
+    pub calls_cancelled: u64,
+    pub ivr_entered: u64,
+}
+
+/// The signaling state machine.
+pub struct Core {
+    cfg: CoreConfig,
+    ep: Endpoint,
+    calls: HashMap<LegId, Call>,
+    dialogs: HashMap<(String, String), LegId>,
+    rosters: HashMap<String, usize>,
+    heap: BinaryHeap<Reverse<(Instant, LegId)>>,
+    out: VecDeque<Output>,
+    next_leg: u64,
+    shutting_down: bool,
+    pub stats: CallStats,
+}
+
+impl Core {
+    pub fn new(cfg: CoreConfig) -> Core {
+        Core {
+            ep: Endpoint::new(cfg.timers, cfg.force_rport),
+            cfg,
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            rosters: HashMap::new(),
+            heap: BinaryHeap::new(),
+            out: VecDeque::new(),
+            next_leg: 0,
+            shutting_down: false,
+            stats: CallStats::default(),
+        }
+    }
+
+    pub fn endpoint_stats(&self) -> crate::sip::EndpointStats {
+        self.ep.stats
+    }
+
+    /// Participants in a meeting through this core.
+    pub fn participants(&self, meeting: &str) -> usize {
+        self.rosters.get(meeting).copied().unwrap_or(0)
+    }
+
+    /// True once shut down and every call and transaction is gone.
+    pub fn is_idle(&self) -> bool {
+        self.calls.is_empty() && self.ep.transactions() == 0
+    }
+
+    pub fn calls(&self) -> Vec<CallInfo> {
+        let mut v: Vec<CallInfo> = self
+            .calls
+            .values()
+            .map(|c| CallInfo {
+                id: c.leg.0,
+                call_id: c.call_id.clone(),
+                from: c.invite.header("From").and_then(name_addr_uri).unwrap_or_default(),
+                display_name: c.display_name.clone(),
+                transport: c.flow.transport.via_token(),
+                remote: c.flow.remote.to_string(),
+                state: match (&c.phase, c.answered) {
+                    (Phase::Joined { .. }, _) => "in-meeting",
+                    (Phase::Ivr(_), _) => "ivr",
+                    (Phase::Lookup, true) => "ivr",
+                    (Phase::Lookup, false) => "admitting",
+                },
+                meeting: c.meeting().map(str::to_owned),
+                codec: c.media.as_ref().map(|m| m.codec.rtpmap().to_owned()),
+                direction: c.media.as_ref().map(|m| m.direction.attribute()),
+                started_unix: c.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            })
+            .collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Earliest timer of the core.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, leg))) = self.heap.peek().copied() {
+            if self.calls.get(&leg).is_some_and(|c| c.scheduled == Some(at)) {
+                break;
+            }
+            self.heap.pop();
+        }
+        let calls = self.heap.peek().map(|Reverse((at, _))| *at);
+        match (calls, self.ep.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Sip { data, flow } => {
+                self.ep.receive(&data, flow, now);
+                self.pump(now);
+            }
+            Input::MeetingLookup { leg, result } => self.on_lookup(leg, result, now),
+            Input::LegCreated { leg, result } => self.on_leg_created(leg, result, now),
+            Input::Media(MediaEvent::Dtmf { leg, digit }) => self.on_digit(leg, digit, now),
+            Input::Shutdown => self.shutdown(now),
+        }
+        self.pump(now);
+    }
+
+    pub fn on_timer(&mut self, now: Instant) {
+        self.ep.on_timer(now);
+        self.pump(now);
+        while let Some(Reverse((at, leg))) = self.heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            if self.calls.get(&leg).is_some_and(|c| c.scheduled == Some(at)) {
+                self.calls.get_mut(&leg).expect("checked").scheduled = None;
+                self.call_timer(leg, now);
+                self.reschedule(leg);
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Moves endpoint outputs to our queue and dispatches events.
+    fn pump(&mut self, now: Instant) {
+        while let Some(o) = self.ep.poll_output() {
+            match o {
+                EpOutput::Transmit { flow, data } => self.out.push_back(Output::Transmit { flow, data }),
+                EpOutput::Event(Event::Request { tx, msg, flow }) => self.on_request(tx, msg, flow, now),
+                EpOutput::Event(Event::Response { tx, msg }) => self.on_response(tx, msg, now),
+                EpOutput::Event(Event::Timeout { tx }) => self.on_client_timeout(tx, now),
+            }
+        }
+    }
+
+    fn reschedule(&mut self, leg: LegId) {
+        let Some(call) = self.calls.get_mut(&leg) else { return };
+        let next = call.next_deadline();
+        if next != call.scheduled {
+            call.scheduled = next;
+            if let Some(at) = next {
+                self.heap.push(Reverse((at, leg)));
+            }
+        }
+    }
+
+    fn via(&self, transport: Transport) -> String {
+        format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", transport.via_token(), self.cfg.advertised, random_token())
+    }
+
+    fn contact(&self, transport: Transport) -> String {
+        match transport {
+            Transport::Udp => format!("<sip:mra@{}>", self.cfg.advertised),
+            Transport::Tcp => format!("<sip:mra@{};transport=tcp>", self.cfg.advertised),
+        }
+    }
+
+    // ---- requests ---------------------------------------------------------
+
+    fn on_request(&mut self, tx: Option<TxId>, msg: Message, flow: Flow, now: Instant) {
+        let method = msg.method().expect("request");
+        let Some(tx) = tx else {
+            self.on_ack(&msg, now);
+            return;
+        };
+        let in_dialog = msg.to_tag().is_some();
+        match method {
+            Method::Invite if !in_dialog => self.on_invite(tx, msg, flow, now),
+            Method::Cancel => self.on_cancel(tx, &msg, now),
+            Method::Options => {
+                let mut resp = self.reply(&msg, 200, "OK");
+                resp.push("Accept", "application/sdp");
+                resp.push("Accept-Language", "en");
+                self.ep.respond(tx, &resp, now);
+            }
+            _ if in_dialog => self.on_in_dialog(tx, msg, now),
+            Method::Register | Method::Subscribe | Method::Notify | Method::Refer | Method::Message | Method::Publish | Method::Prack => {
+                let resp = self.reply(&msg, 405, "Method Not Allowed");
+                self.ep.respond(tx, &resp, now);
+            }
+            Method::Bye | Method::Info | Method::Update => {
+                let resp = self.reply(&msg, 481, "Call/Transaction Does Not Exist");
+                self.ep.respond(tx, &resp, now);
+            }
+            _ => {
+                let resp = self.reply(&msg, 501, "Not Implemented");
+                self.ep.respond(tx, &resp, now);
+            }
+        }
+    }
+
+    /// A response carrying Allow/Supported/To-tag, for requests outside any call.
+    fn reply(&self, req: &Message, code: u16, reason: &str) -> Message {
+        let mut resp = Message::response_to(req, code, reason);
+        if req.to_tag().is_none() && code > 100 {
+            add_to_tag(&mut resp, &random_token());
+        }
+        resp.push("Allow", ALLOW);
+        resp.push("Supported", SUPPORTED);
+        resp
+    }
+
+    fn reject(&mut self, tx: TxId, req: &Message, code: u16, reason: &str, warning: Option<(u16, String)>, now: Instant) {
+        let mut resp = self.reply(req, code, reason);
+        if let Some((wc, text)) = warning {
+            resp.push("Warning", format!("{wc} mra \"{}\"", text.replace('"', "'")));
+        }
+        self.ep.respond(tx, &resp, now);
+    }
+
+    /// Checks common to INVITE, re-INVITE and UPDATE; answers and returns false on failure.
+    fn precheck(&mut self, tx: TxId, req: &Message, now: Instant) -> bool {
+        let unknown: Vec<&str> = req.list("Require").filter(|t| !KNOWN_EXTENSIONS.iter().any(|k| k.eq_ignore_ascii_case(t))).collect();
+        if !unknown.is_empty() {
+            let mut resp = self.reply(req, 420, "Bad Extension");
+            resp.push("Unsupported", unknown.join(", "));
+            self.ep.respond(tx, &resp, now);
+            return false;
+        }
+        if !req.body.is_empty() {
+            let ct = req.header("Content-Type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if ct != "application/sdp" {
+                let mut resp = self.reply(req, 415, "Unsupported Media Type");
+                resp.push("Accept", "application/sdp");
+                self.ep.respond(tx, &resp, now);
+                return false;
+            }
+        }
+        let accepts_sdp = req.header("Accept").is_none()
+            || req.list("Accept").any(|a| {
+                let a = a.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                a == "application/sdp" || a == "application/*" || a == "*/*"
+            });
+        if !accepts_sdp {
+            let mut resp = self.reply(req, 406, "Not Acceptable");
+            resp.push("Accept", "application/sdp");
+            self.ep.respond(tx, &resp, now);
+            return false;
+        }
+        if let Some(se) = session_expires(req) {
+            if se.0 < self.cfg.min_se {
+                let mut resp = self.reply(req, 422, "Session Interval Too Small");
+                resp.push("Min-SE", self.cfg.min_se.to_string());
+                self.ep.respond(tx, &resp, now);
+                return false;
+            }
+        }
+        true
+    }
+
+    fn on_invite(&mut self, tx: TxId, req: Message, flow: Flow, now: Instant) {
+        self.stats.calls_total += 1;
+        if self.shutting_down {
+            self.reject(tx, &req, 503, "Service Unavailable", Some((399, "Shutting down".into())), now);
+            return;
+        }
+        if !self.precheck(tx, &req, now) {
+            return;
+        }
+        let negotiated = if req.body.is_empty() {
+            None
+        } else {
+            match sdp::negotiate(&req.body, &self.cfg.codecs) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    self.stats.calls_refused += 1;
+                    let code = if matches!(e, SdpError::Malformed(_)) { 400 } else { 488 };
+                    let reason = if code == 400 { "Bad Request" } else { "Not Acceptable Here" };
+                    self.reject(tx, &req, code, reason, Some((e.warn_code(), e.to_string())), now);
+                    return;
+                }
+            }
+        };
+        self.next_leg += 1;
+        let leg = LegId(self.next_leg);
+        let call_id = req.call_id().unwrap_or_default().to_owned();
+        let dial = dialstring::parse(req.request_uri().unwrap_or_default());
+        let from = req.header("From").unwrap_or_default();
+        let shown = display_name(from)
+            .or_else(|| name_addr_uri(from).and_then(|u| rsip::Uri::try_from(u.as_str()).ok()?.user().map(str::to_owned)))
+            .unwrap_or_else(|| "Room".into());
+        let _span = info_span!("call", call_id = %call_id, room = %flow.remote, leg = leg.0).entered();
+        info!(dialed = req.request_uri().unwrap_or_default(), display = %shown, transport = flow.transport.via_token(), "incoming call");
+        let call = Call {
+            leg,
+            call_id: call_id.clone(),
+            local_tag: random_token(),
+            remote_tag: req.from_tag().unwrap_or_default(),
+            remote_target: req.contact_uri().unwrap_or_else(|| req.header("From").and_then(name_addr_uri).unwrap_or_default()),
+            route_set: req.list("Record-Route").map(str::to_owned).collect(),
+            local_cseq: 0,
+            remote_cseq: req.cseq().map(|c| c.0).unwrap_or(0),
+            started: std::time::SystemTime::now(),
+            display_name: shown,
+            number: dial.number.clone(),
+            password: dial.password.clone(),
+            phase: Phase::Lookup,
+            answered: false,
+            confirmed: false,
+            media: negotiated.as_ref().map(|n| n.audio.clone()),
+            negotiated,
+            local_rtp: None,
+            sdp: SdpSession { id: rand::random::<u32>() as u64, version: 1 },
+            ok_retransmit: None,
+            session_timer: None,
+            pending_request: None,
+            ending: false,
+            scheduled: None,
+            invite_tx: Some(tx),
+            invite: req,
+            flow,
+        };
+        self.dialogs.insert((call_id, call.local_tag.clone()), leg);
+        let trying = Message::response_to(&call.invite, 100, "Trying");
+        self.ep.respond(tx, &trying, now);
+        let number = call.number.clone();
+        self.calls.insert(leg, call);
+        match number {
+            Some(number) => self.out.push_back(Output::LookupMeeting { leg, number }),
+            None => self.enter_ivr(leg, Stage::Number, 0, now),
+        }
+    }
+
+    fn on_cancel(&mut self, tx: TxId, req: &Message, now: Instant) {
+        let invite_tx = self.ep.cancelled_invite(req);
+        let leg = invite_tx.and_then(|itx| self.calls.values().find(|c| c.invite_tx == Some(itx)).map(|c| c.leg));
+        let Some(leg) = leg.or(invite_tx.map(|_| LegId(0))) else {
+            let resp = self.reply(req, 481, "Call/Transaction Does Not Exist");
+            self.ep.respond(tx, &resp, now);
+            return;
+        };
+        let mut ok = Message::response_to(req, 200, "OK");
+        if let Some(call) = self.calls.get(&leg) {
+            add_to_tag(&mut ok, &call.local_tag);
+        }
+        self.ep.respond(tx, &ok, now);
+        if self.calls.get(&leg).is_some_and(|c| !c.answered) {
+            self.stats.calls_cancelled += 1;
+            self.fail_invite(leg, 487, "Request Terminated", None, now);
+        }
+    }
+
+    fn on_in_dialog(&mut self, tx: TxId, req: Message, now: Instant) {
+        let key = (req.call_id().unwrap_or_default().to_owned(), req.to_tag().unwrap_or_default());
+        let Some(&leg) = self.dialogs.get(&key) else {
+            let resp = self.reply(&req, 481, "Call/Transaction Does Not Exist");
+            self.ep.respond(tx, &resp, now);
+            return;
+        };
+        let call = self.calls.get_mut(&leg).expect("dialog maps to call");
+        let seq = req.cseq().map(|c| c.0).unwrap_or(0);
+        if seq <= call.remote_cseq && req.method() != Some(Method::Ack) {
+            let resp = self.dialog_reply(leg, &req, 500, "Server Internal Error");
+            self.ep.respond(tx, &resp, now);
+            return;
+        }
+        call.remote_cseq = seq;
+        if let Some(target) = req.contact_uri() {
+            call.remote_target = target;
+        }
+        match req.method().expect("request") {
+            Method::Bye => {
+                let resp = self.dialog_reply(leg, &req, 200, "OK");
+                self.ep.respond(tx, &resp, now);
+                info!(call_id = %key.0, "room hung up");
+                self.end_call(leg);
+            }
+            Method::Info => self.on_info(leg, tx, &req, now),
+            Method::Invite | Method::Update => self.on_offer_in_dialog(leg, tx, req, now),
+            _ => {
+                let resp = self.dialog_reply(leg, &req, 405, "Method Not Allowed");
+                self.ep.respond(tx, &resp, now);
+            }
+        }
+    }
+
+    fn dialog_reply(&self, leg: LegId, req: &Message, code: u16, reason: &str) -> Message {
+        let mut resp = Message::response_to(req, code, reason);
+        if let Some(call) = self.calls.get(&leg) {
+            if req.to_tag().is_none() {
+                add_to_tag(&mut resp, &call.local_tag);
+            }
+            resp.push("Contact", self.contact(call.flow.transport));
+        }
+        resp.push("Allow", ALLOW);
+        resp.push("Supported", SUPPORTED);
+        resp
+    }
+
+    fn on_info(&mut self, leg: LegId, tx: TxId, req: &Message, now: Instant) {
+        let ct = req.header("Content-Type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let body = String::from_utf8_lossy(&req.body);
+        let digit = match ct.as_str() {
+            "application/dtmf-relay" => body
+                .lines()
+                .find_map(|l| l.split_once('=').filter(|(k, _)| k.trim().eq_ignore_ascii_case("signal")).map(|(_, v)| v.trim().to_owned())),
+            "application/dtmf" => Some(body.trim().to_owned()),
+            "" | "application/media_control+xml" => None,
+            _ => {
+                let mut resp = self.dialog_reply(leg, req, 415, "Unsupported Media Type");
+                resp.push("Accept", "application/dtmf-relay, application/dtmf, application/media_control+xml");
+                self.ep.respond(tx, &resp, now);
+                return;
+            }
+        };
+        let resp = self.dialog_reply(leg, req, 200, "OK");
+        self.ep.respond(tx, &resp, now);
+        let digit = digit.and_then(|d| match d.as_str() {
+            "10" => Some('*'),
+            "11" => Some('#'),
+            d => d.chars().next().filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#'),
+        });
+        if let Some(d) = digit {
+            self.on_digit(leg, d, now);
+        }
+    }
+
+    /// re-INVITE or UPDATE: hold/unhold, codec change, session refresh.
+    fn on_offer_in_dialog(&mut self, leg: LegId, tx: TxId, req: Message, now: Instant) {
+        let is_invite = req.method() == Some(Method::Invite);
+        if is_invite && self.calls[&leg].pending_request.as_ref().is_some_and(|(_, m)| *m == Method::Invite) {
+            let resp = self.dialog_reply(leg, &req, 491, "Request Pending");
+            self.ep.respond(tx, &resp, now);
+            return;
+        }
+        if !self.precheck(tx, &req, now) {
+            return;
+        }
+        let mut resp = self.dialog_reply(leg, &req, 200, "OK");
+        let call = self.calls.get_mut(&leg).expect("live call");
+        if !req.body.is_empty() {
+            match sdp::negotiate(&req.body, &self.cfg.codecs) {
+                Ok(n) => {
+                    call.media = Some(n.audio.clone());
+                    call.negotiated = Some(n);
+                    self.out.push_back(Output::ConfigureLeg { leg, media: call.media.clone().expect("set") });
+                }
+                Err(e) => {
+                    let mut r = self.dialog_reply(leg, &req, 488, "Not Acceptable Here");
+                    r.push("Warning", format!("{} mra \"{e}\"", e.warn_code()));
+                    self.ep.respond(tx, &r, now);
+                    return;
+                }
+            }
+        }
+        let call = self.calls.get_mut(&leg).expect("live call");
+        let local = call.local_rtp.unwrap_or(SocketAddr::new(self.cfg.media_ip, 9));
+        if !req.body.is_empty() || is_invite {
+            call.sdp.version += 1;
+            let body = match (&call.negotiated, req.body.is_empty()) {
+                (Some(n), false) => sdp::render_answer(n, local, call.sdp),
+                _ => sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, call.sdp),
+            };
+            resp.set_body("application/sdp", body);
+        }
+        self.apply_session_timer(leg, &req, &mut resp, now);
+        if is_invite {
+            self.send_ok(leg, tx, resp, now);
+        } else {
+            self.ep.respond(tx, &resp, now);
+        }
+        self.reschedule(leg);
+    }
+
+    fn on_ack(&mut self, ack: &Message, _now: Instant) {
+        let key = (ack.call_id().unwrap_or_default().to_owned(), ack.to_tag().unwrap_or_default());
+        let Some(&leg) = self.dialogs.get(&key) else { return };
+        let call = self.calls.get_mut(&leg).expect("dialog maps to call");
+        call.ok_retransmit = None;
+        call.confirmed = true;
+        if !ack.body.is_empty() {
+            if let Ok(media) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
+                call.media = Some(media.clone());
+                self.out.push_back(Output::ConfigureLeg { leg, media });
+            }
+        }
+        self.reschedule(leg);
+    }
+
+    // ---- admission and IVR ------------------------------------------------
+
+    fn on_lookup(&mut self, leg: LegId, result: Result<Option<Meeting>, String>, now: Instant) {
+        let Some(call) = self.calls.get(&leg) else { return };
+        let meeting = match result {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(call_id = %call.call_id, error = %e, "meeting lookup failed");
+                if call.answered {
+                    self.hang_up(leg, 503, "Directory unavailable", now);
+                } else {
+                    self.fail_invite(leg, 503, "Service Unavailable", Some("Meeting directory unavailable"), now);
+                }
+                return;
+            }
+        };
+        let participants = meeting.as_ref().map(|m| self.participants(&m.number)).unwrap_or(0);
+        let decision = admit(meeting.as_ref(), call.password.as_deref(), participants, self.cfg.max_participants);
+        let ivr_stage = match &call.phase {
+            Phase::Ivr(ivr) => Some(ivr.stage()),
+            _ => None,
+        };
+        match decision {
+            Admission::Admit => {
+                let number = meeting.expect("admitted").number;
+                self.stats.calls_admitted += 1;
+                let call = self.calls.get_mut(&leg).expect("live call");
+                info!(call_id = %call.call_id, meeting = %number, "admitted");
+                *self.rosters.entry(number.clone()).or_default() += 1;
+                call.phase = Phase::Joined { meeting: number };
+                if call.answered {
+                    self.out.push_back(Output::Prompt { leg, prompt: Prompt::Joining });
+                } else {
+                    self.answer(leg);
+                }
+            }
+            Admission::Refuse(r) if r.retryable() && self.ivr_possible(leg) => {
+                let (stage, why) = match r {
+                    Refusal::UnknownMeeting => (Stage::Number, Prompt::UnknownMeeting),
+                    _ => (Stage::Password, Prompt::WrongPassword),
+                };
+                let step = match self.calls.get_mut(&leg).map(|c| &mut c.phase) {
+                    Some(Phase::Ivr(ivr)) if r == Refusal::PasswordRequired => ivr.need_password(now),
+                    Some(Phase::Ivr(ivr)) => ivr.refused(stage, why, now),
+                    _ => {
+                        let failures = u8::from(r != Refusal::PasswordRequired);
+                        self.enter_ivr(leg, stage, failures, now);
+                        return;
+                    }
+                };
+                let _ = ivr_stage;
+                self.ivr_step(leg, step, r, now);
+            }
+            Admission::Refuse(r) => {
+                self.stats.calls_refused += 1;
+                let code = match r {
+                    Refusal::UnknownMeeting => 404,
+                    Refusal::Full => 486,
+                    _ => 403,
+                };
+                info!(call_id = %self.calls[&leg].call_id, reason = r.text(), "refused");
+                if self.calls[&leg].answered {
+                    let prompt = match r {
+                        Refusal::Locked => Prompt::Locked,
+                        Refusal::Full => Prompt::Full,
+                        Refusal::UnknownMeeting => Prompt::UnknownMeeting,
+                        _ => Prompt::WrongPassword,
+                    };
+                    self.out.push_back(Output::Prompt { leg, prompt });
+                    self.hang_up(leg, code, r.text(), now);
+                } else {
+                    let reason = match code {
+                        404 => "Not Found",
+                        486 => "Busy Here",
+                        _ => "Forbidden",
+                    };
+                    self.fail_invite(leg, code, reason, Some(r.text()), now);
+                }
+            }
+        }
+        self.reschedule(leg);
+    }
+
+    fn ivr_possible(&self, leg: LegId) -> bool {
+        let call = &self.calls[&leg];
+        self.cfg.ivr_enabled && (call.answered || call.negotiated.is_some() || call.invite.body.is_empty())
+    }
+
+    fn enter_ivr(&mut self, leg: LegId, stage: Stage, failures: u8, now: Instant) {
+        if !self.ivr_possible(leg) {
+            let (code, reason, text) = match stage {
+                Stage::Number => (404, "Not Found", Refusal::UnknownMeeting.text()),
+                Stage::Password => (403, "Forbidden", Refusal::WrongPassword.text()),
+            };
+            self.stats.calls_refused += 1;
+            self.fail_invite(leg, code, reason, Some(text), now);
+            return;
+        }
+        self.stats.ivr_entered += 1;
+        let (ivr, step) = Ivr::start(self.cfg.ivr, stage, failures, now);
+        let call = self.calls.get_mut(&leg).expect("live call");
+        info!(call_id = %call.call_id, ?stage, "IVR");
+        call.phase = Phase::Ivr(ivr);
+        if !call.answered {
+            self.answer(leg);
+        }
+        self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
+    }
+
+    fn ivr_step(&mut self, leg: LegId, step: Step, last_refusal: Refusal, now: Instant) {
+        match step {
+            Step::Say(prompts) => self.out.extend(prompts.into_iter().map(|prompt| Output::Prompt { leg, prompt })),
+            Step::Submit(stage, digits) => {
+                let call = self.calls.get_mut(&leg).expect("live call");
+                match stage {
+                    Stage::Number => {
+                        call.number = Some(digits);
+                        call.password = None;
+                    }
+                    Stage::Password => call.password = Some(digits),
+                }
+                if let Some(number) = call.number.clone() {
+                    self.out.push_back(Output::LookupMeeting { leg, number });
+                }
+            }
+            Step::GiveUp(prompts) => {
+                self.stats.calls_refused += 1;
+                self.out.extend(prompts.into_iter().map(|prompt| Output::Prompt { leg, prompt }));
+                let stage = match &self.calls[&leg].phase {
+                    Phase::Ivr(ivr) => ivr.stage(),
+                    _ => Stage::Number,
+                };
+                let (code, text) = match (stage, last_refusal) {
+                    (_, Refusal::WrongPassword) | (Stage::Password, _) => (403, Refusal::WrongPassword.text()),
+                    _ => (404, Refusal::UnknownMeeting.text()),
+                };
+                self.hang_up(leg, code, text, now);
+            }
+        }
+        self.reschedule(leg);
+    }
+
+    fn on_digit(&mut self, leg: LegId, digit: char, now: Instant) {
+        let Some(Phase::Ivr(ivr)) = self.calls.get_mut(&leg).map(|c| &mut c.phase) else { return };
+        if let Some(step) = ivr.digit(digit, now) {
+            self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
+        }
+        self.reschedule(leg);
+    }
+
+    // ---- answering, ending ------------------------------------------------
+
+    fn answer(&mut self, leg: LegId) {
+        let call = self.calls.get_mut(&leg).expect("live call");
+        call.answered = true;
+        self.out.push_back(Output::CreateLeg { leg, ip: self.cfg.media_ip });
+    }
+
+    fn on_leg_created(&mut self, leg: LegId, result: Result<SocketAddr, String>, now: Instant) {
+        let Some(call) = self.calls.get_mut(&leg) else {
+            self.out.push_back(Output::DestroyLeg { leg });
+            return;
+        };
+        let local = match result {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(call_id = %call.call_id, error = %e, "no media leg");
+                self.fail_invite(leg, 503, "Service Unavailable", Some("No media resources"), now);
+                return;
+            }
+        };
+        call.local_rtp = Some(local);
+        let Some(tx) = call.invite_tx else { return };
+        if let Some(media) = call.media.clone() {
+            self.out.push_back(Output::ConfigureLeg { leg, media });
+        }
+        let invite = call.invite.clone();
+        let mut ok = self.dialog_reply(leg, &invite, 200, "OK");
+        let call = self.calls.get_mut(&leg).expect("live call");
+        let body = match &call.negotiated {
+            Some(n) => sdp::render_answer(n, local, call.sdp),
+            None => sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, call.sdp),
+        };
+        ok.set_body("application/sdp", body);
+        self.apply_session_timer(leg, &invite, &mut ok, now);
+        self.send_ok(leg, tx, ok, now);
+        self.reschedule(leg);
+    }
+
+    /// Sends a 2xx to an INVITE and keeps retransmitting it until ACK.
+    fn send_ok(&mut self, leg: LegId, tx: TxId, ok: Message, now: Instant) {
+        self.ep.respond(tx, &ok, now);
+        let t = self.cfg.timers;
+        let call = self.calls.get_mut(&leg).expect("live call");
+        if call.invite_tx == Some(tx) {
+            call.invite_tx = None;
+        }
+        call.ok_retransmit = (!call.flow.transport.is_reliable()).then(|| OkRetransmit {
+            bytes: ok.to_bytes(),
+            next: now + t.t1,
+            interval: t.t1,
+            give_up: now + t.long(),
+        });
+        if call.flow.transport.is_reliable() {
+            // Over TCP there is no retransmission, but the ACK must still arrive within 64*T1.
+            call.ok_retransmit = Some(OkRetransmit { bytes: Bytes::new(), next: now + t.long(), interval: t.long(), give_up: now + t.long() });
+        }
+    }
+
+    fn apply_session_timer(&mut self, leg: LegId, req: &Message, resp: &mut Message, now: Instant) {
+        let Some((interval, refresher)) = session_expires(req) else { return };
+        let uac_supports = req.has_tag("Supported", "timer");
+        let refresher = refresher.unwrap_or(if uac_supports { "uac" } else { "uas" }.into());
+        resp.push("Session-Expires", format!("{interval};refresher={refresher}"));
+        if uac_supports {
+            resp.push("Require", "timer");
+        }
+        let call = self.calls.get_mut(&leg).expect("live call");
+        call.session_timer = Some(SessionTimer::new(Duration::from_secs(interval.into()), refresher == "uas", now));
+    }
+
+    fn call_timer(&mut self, leg: LegId, now: Instant) {
+        let Some(call) = self.calls.get_mut(&leg) else { return };
+        if let Some(r) = call.ok_retransmit.as_mut() {
+            if r.give_up <= now {
+                call.ok_retransmit = None;
+                warn!(call_id = %call.call_id, "no ACK for 2xx");
+                self.hang_up(leg, 408, "No ACK received", now);
+                return;
+            }
+            if r.next <= now {
+                let flow = call.flow;
+                let bytes = r.bytes.clone();
+                r.interval = (r.interval * 2).min(self.cfg.timers.t2);
+                r.next = now + r.interval;
+                self.out.push_back(Output::Transmit { flow, data: bytes });
+            }
+        }
+        if let Some(st) = call.session_timer.filter(|s| s.due <= now) {
+            if st.we_refresh {
+                call.session_timer = Some(SessionTimer::new(st.interval, true, now));
+                self.refresh(leg, now);
+            } else {
+                call.session_timer = None;
+                info!(call_id = %call.call_id, "session timer expired");
+                self.hang_up(leg, 408, "Session timer expired", now);
+                return;
+            }
+        }
+        if let Some(Phase::Ivr(ivr)) = self.calls.get_mut(&leg).map(|c| &mut c.phase) {
+            if let Some(step) = ivr.on_timer(now) {
+                self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
+            }
+        }
+    }
+
+    /// Refreshes the session: UPDATE if the room allows it, else re-INVITE.
+    fn refresh(&mut self, leg: LegId, now: Instant) {
+        let via = self.via(self.calls[&leg].flow.transport);
+        let contact = self.contact(self.calls[&leg].flow.transport);
+        let call = self.calls.get_mut(&leg).expect("live call");
+        if call.pending_request.is_some() || !call.confirmed {
+            return;
+        }
+        let use_update = call.invite.has_tag("Allow", "UPDATE");
+        let method = if use_update { Method::Update } else { Method::Invite };
+        let mut req = call.request(method.clone(), &via);
+        req.push("Contact", contact);
+        req.push("Supported", SUPPORTED);
+        req.push("Session-Expires", format!("{};refresher=uas", call.session_timer.map(|s| s.interval.as_secs()).unwrap_or(1800)));
+        if !use_update {
+            if let (Some(n), Some(local)) = (&call.negotiated, call.local_rtp) {
+                req.set_body("application/sdp", sdp::render_answer(n, local, call.sdp));
+            }
+        }
+        let flow = call.flow;
+        let tx = self.ep.send_request(req, flow, now);
+        self.calls.get_mut(&leg).expect("live call").pending_request = Some((tx, method));
+    }
+
+    fn on_response(&mut self, tx: TxId, resp: Message, now: Instant) {
+        let Some(leg) = self.calls.values().find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx)).map(|c| c.leg) else { return };
+        let code = resp.status().unwrap_or(500);
+        if code < 200 {
+            return;
+        }
+        let call = self.calls.get_mut(&leg).expect("live call");
+        let (_, method) = call.pending_request.take().expect("matched");
+        if method == Method::Invite && (200..300).contains(&code) {
+            let mut ack = Message::request(Method::Ack, call.remote_target.clone());
+            ack.push("Via", format!("SIP/2.0/{} {};branch=z9hG4bK{}", call.flow.transport.via_token(), self.cfg.advertised, random_token()));
+            ack.push("Max-Forwards", "70");
+            for r in &call.route_set {
+                ack.push("Route", r.clone());
+            }
+            for name in ["From", "To", "Call-ID"] {
+                ack.push(name, resp.header(name).unwrap_or_default());
+            }
+            let seq = resp.cseq().map(|c| c.0).unwrap_or(call.local_cseq);
+            ack.push("CSeq", format!("{seq} ACK"));
+            let flow = call.flow;
+            self.ep.send_stateless(flow, &ack);
+        }
+        if method == Method::Bye {
+            self.end_call(leg);
+        } else if matches!(code, 408 | 481) {
+            self.hang_up(leg, code, "Session refresh failed", now);
+        }
+    }
+
+    fn on_client_timeout(&mut self, tx: TxId, now: Instant) {
+        let Some(leg) = self.calls.values().find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx)).map(|c| c.leg) else { return };
+        let method = self.calls.get_mut(&leg).and_then(|c| c.pending_request.take()).map(|(_, m)| m);
+        if method == Some(Method::Bye) {
+            self.end_call(leg);
+        } else {
+            self.hang_up(leg, 408, "Session refresh timed out", now);
+        }
+    }
+
+    /// Answers the INVITE with an error and forgets the call.
+    fn fail_invite(&mut self, leg: LegId, code: u16, reason: &str, warning: Option<&str>, now: Instant) {
+        let Some(call) = self.calls.get(&leg) else { return };
+        if let Some(tx) = call.invite_tx {
+            let mut resp = Message::response_to(&call.invite, code, reason);
+            add_to_tag(&mut resp, &call.local_tag);
+            if let Some(w) = warning {
+                resp.push("Warning", format!("399 mra \"{w}\""));
+            }
+            self.ep.respond(tx, &resp, now);
+        }
+        self.end_call(leg);
+    }
+
+    /// Ends an answered call with BYE and a Reason header (RFC 3326).
+    fn hang_up(&mut self, leg: LegId, cause: u16, text: &str, now: Instant) {
+        let Some(call) = self.calls.get(&leg) else { return };
+        if !call.answered || call.local_rtp.is_none() {
+            self.fail_invite(leg, cause, "Request Terminated", Some(text), now);
+            return;
+        }
+        if call.ending {
+            return;
+        }
+        let via = self.via(call.flow.transport);
+        let call = self.calls.get_mut(&leg).expect("live call");
+        info!(call_id = %call.call_id, cause, reason = text, "hanging up");
+        call.ending = true;
+        call.ok_retransmit = None;
+        call.session_timer = None;
+        call.phase = match std::mem::replace(&mut call.phase, Phase::Lookup) {
+            Phase::Joined { meeting } => {
+                if let Some(n) = self.rosters.get_mut(&meeting) {
+                    *n = n.saturating_sub(1);
+                }
+                Phase::Lookup
+            }
+            _ => Phase::Lookup,
+        };
+        let mut bye = call.request(Method::Bye, &via);
+        bye.push("Reason", format!("SIP;cause={cause};text=\"{text}\""));
+        bye.push("User-Agent", PRODUCT);
+        let flow = call.flow;
+        let tx = self.ep.send_request(bye, flow, now);
+        self.calls.get_mut(&leg).expect("live call").pending_request = Some((tx, Method::Bye));
+    }
+
+    fn end_call(&mut self, leg: LegId) {
+        let Some(call) = self.calls.remove(&leg) else { return };
+        self.dialogs.remove(&(call.call_id.clone(), call.local_tag.clone()));
+        if let Phase::Joined { meeting } = &call.phase {
+            if let Some(n) = self.rosters.get_mut(meeting) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.rosters.remove(meeting);
+                }
+            }
+        }
+        if call.answered {
+            self.out.push_back(Output::DestroyLeg { leg });
+        }
+        info!(call_id = %call.call_id, "call ended");
+    }
+
+    fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let legs: Vec<LegId> = self.calls.keys().copied().collect();
+        for leg in legs {
+            if self.calls[&leg].local_rtp.is_some() {
+                self.hang_up(leg, 503, "Service shutting down", now);
+            } else {
+                self.fail_invite(leg, 503, "Service Unavailable", Some("Shutting down"), now);
+            }
+        }
+    }
+}
+
+/// Session-Expires interval and refresher parameter, if present.
+fn session_expires(req: &Message) -> Option<(u32, Option<String>)> {
+    let v = req.header("Session-Expires")?;
+    let mut parts = v.split(';');
+    let interval = parts.next()?.trim().parse().ok()?;
+    let refresher = parts.find_map(|p| p.trim().strip_prefix("refresher=").map(|r| r.trim().to_ascii_lowercase()));
+    Some((interval, refresher))
+}

@@ -1,0 +1,224 @@
+//! The thin tokio driver around [`Core`]: UDP and TCP listeners feed it
+//! bytes, one task owns it and runs its timers, and its outputs become
+//! socket writes, directory lookups and media commands.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use media::{MediaControl, MediaEvent};
+use meeting::Directory;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::core::{CallInfo, CallStats, Core, Input, Output};
+use crate::sip::framing::{Frame, Framer};
+use crate::sip::{EndpointStats, Flow, Transport};
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct Listeners {
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    /// Largest SIP message accepted over TCP.
+    pub max_message: usize,
+}
+
+/// Questions the admin API asks the running core.
+#[derive(Debug)]
+pub enum Query {
+    Calls(oneshot::Sender<Vec<CallInfo>>),
+    Stats(oneshot::Sender<(CallStats, EndpointStats)>),
+}
+
+type Connections = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Bytes>>>>;
+
+/// Bound listeners, ready to run.
+pub struct Driver {
+    udp: Arc<UdpSocket>,
+    tcp: TcpListener,
+    max_message: usize,
+}
+
+impl Driver {
+    /// Binds the SIP sockets.
+    pub async fn bind(l: &Listeners) -> std::io::Result<Driver> {
+        let udp = Arc::new(UdpSocket::bind(l.udp).await?);
+        let tcp = TcpListener::bind(l.tcp).await?;
+        info!(udp = %udp.local_addr()?, tcp = %tcp.local_addr()?, "SIP listening");
+        Ok(Driver { udp, tcp, max_message: l.max_message })
+    }
+
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp.local_addr().expect("bound")
+    }
+
+    /// Runs until `shutdown` turns true and calls are cleared (or 5 s pass).
+    pub async fn run(
+        self,
+        mut core: Core,
+        directory: Arc<dyn Directory>,
+        media: Arc<dyn MediaControl>,
+        mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+        mut queries: mpsc::Receiver<Query>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Input>();
+        let conns: Connections = Arc::default();
+        let Driver { udp, tcp, max_message } = self;
+        let udp_task = tokio::spawn(read_udp(udp.clone(), in_tx.clone()));
+        let tcp_task = tokio::spawn(accept_tcp(tcp, in_tx.clone(), conns.clone(), max_message));
+        let mut stop_by: Option<Instant> = None;
+        loop {
+            let deadline = core.next_deadline().map(Instant::from_std).unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                Some(input) = in_rx.recv() => core.handle(input, std::time::Instant::now()),
+                Some(ev) = media_events.recv() => core.handle(Input::Media(ev), std::time::Instant::now()),
+                Some(q) = queries.recv() => match q {
+                    Query::Calls(reply) => { let _ = reply.send(core.calls()); }
+                    Query::Stats(reply) => { let _ = reply.send((core.stats, core.endpoint_stats())); }
+                },
+                _ = tokio::time::sleep_until(deadline) => core.on_timer(std::time::Instant::now()),
+                r = shutdown.changed(), if stop_by.is_none() => {
+                    if r.is_err() || *shutdown.borrow() {
+                        info!("shutting down signaling: ending calls");
+                        core.handle(Input::Shutdown, std::time::Instant::now());
+                        stop_by = Some(Instant::now() + Duration::from_secs(5));
+                    }
+                }
+            }
+            while let Some(out) = core.poll_output() {
+                execute(&udp, out, &in_tx, &conns, &directory, &media);
+            }
+            if stop_by.is_some_and(|t| core.is_idle() || Instant::now() >= t) {
+                break;
+            }
+        }
+        udp_task.abort();
+        tcp_task.abort();
+    }
+
+}
+
+fn execute(
+        udp: &UdpSocket,
+        out: Output,
+        in_tx: &mpsc::UnboundedSender<Input>,
+        conns: &Connections,
+        directory: &Arc<dyn Directory>,
+        media: &Arc<dyn MediaControl>,
+    ) {
+        match out {
+            Output::Transmit { flow, data } => match flow.transport {
+                Transport::Udp => {
+                    if let Err(e) = udp.try_send_to(&data, flow.remote) {
+                        debug!(to = %flow.remote, error = %e, "UDP send failed");
+                    }
+                }
+                Transport::Tcp => {
+                    let sent = conns.lock().expect("conns lock").get(&flow.conn).map(|tx| tx.send(data).is_ok());
+                    if sent != Some(true) {
+                        debug!(to = %flow.remote, "TCP connection gone; message dropped");
+                    }
+                }
+            },
+            Output::LookupMeeting { leg, number } => {
+                let (directory, in_tx) = (directory.clone(), in_tx.clone());
+                tokio::spawn(async move {
+                    let result = directory.find(&number).await.map_err(|e| e.to_string());
+                    let _ = in_tx.send(Input::MeetingLookup { leg, result });
+                });
+            }
+            Output::CreateLeg { leg, ip } => {
+                let (media, in_tx) = (media.clone(), in_tx.clone());
+                tokio::spawn(async move {
+                    let result = media.create_leg(leg, ip).await.map_err(|e| e.to_string());
+                    let _ = in_tx.send(Input::LegCreated { leg, result });
+                });
+            }
+            Output::ConfigureLeg { leg, media: params } => {
+                let media = media.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = media.configure_leg(leg, params).await {
+                        warn!(leg = leg.0, error = %e, "configure leg failed");
+                    }
+                });
+            }
+            Output::DestroyLeg { leg } => {
+                let media = media.clone();
+                tokio::spawn(async move {
+                    let _ = media.destroy_leg(leg).await;
+                });
+            }
+            Output::Prompt { leg, prompt } => debug!(leg = leg.0, ?prompt, "prompt"),
+        }
+    }
+
+async fn read_udp(sock: Arc<UdpSocket>, in_tx: mpsc::UnboundedSender<Input>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, remote)) => {
+                let flow = Flow { transport: Transport::Udp, remote, conn: 0 };
+                if in_tx.send(Input::Sip { data: Bytes::copy_from_slice(&buf[..n]), flow }).is_err() {
+                    return;
+                }
+            }
+            Err(e) => debug!(error = %e, "UDP receive error"),
+        }
+    }
+}
+
+async fn accept_tcp(listener: TcpListener, in_tx: mpsc::UnboundedSender<Input>, conns: Connections, max_message: usize) {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    loop {
+        let Ok((stream, remote)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        conns.lock().expect("conns lock").insert(id, tx.clone());
+        let flow = Flow { transport: Transport::Tcp, remote, conn: id };
+        tokio::spawn(async move {
+            while let Some(data) = rx.recv().await {
+                if wr.write_all(&data).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let (in_tx, conns) = (in_tx.clone(), conns.clone());
+        tokio::spawn(async move {
+            let mut framer = Framer::new(max_message);
+            let mut buf = vec![0u8; 16384];
+            'conn: loop {
+                let n = match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                framer.push(&buf[..n]);
+                loop {
+                    match framer.next_frame() {
+                        Ok(Some(Frame::Message(data))) => {
+                            let _ = in_tx.send(Input::Sip { data, flow });
+                        }
+                        Ok(Some(Frame::Ping)) => {
+                            let _ = tx.send(Bytes::from_static(b"\r\n"));
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            warn!(source = %remote, error = %e, "closing SIP TCP connection");
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+            conns.lock().expect("conns lock").remove(&id);
+        });
+    }
+}

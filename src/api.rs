@@ -1,0 +1,139 @@
+//! The admin REST API (`/api/v1/…`) and `/metrics`, on axum. Loopback by
+//! default; when a token is configured every request must carry
+//! `Authorization: Bearer <token>`.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use meeting::NewMeeting;
+use serde_json::json;
+use signaling::driver::Query;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{CreateError, Store};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub queries: mpsc::Sender<Query>,
+    pub token: Option<String>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/meetings", get(list_meetings).post(create_meeting))
+        .route("/api/v1/meetings/{number}", get(show_meeting).delete(delete_meeting).patch(patch_meeting))
+        .route("/api/v1/calls", get(list_calls))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl ToString) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    if let Some(token) = s.token.as_deref().filter(|t| !t.is_empty()) {
+        let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token) {
+            return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        }
+    }
+    next.run(req).await
+}
+
+async fn list_meetings(State(s): State<ApiState>) -> Response {
+    match s.store.meetings().await {
+        Ok(m) => Json(m).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn create_meeting(State(s): State<ApiState>, body: Result<Json<NewMeeting>, axum::extract::rejection::JsonRejection>) -> Response {
+    let Json(new) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let meeting = match new.validate() {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match s.store.create_meeting(&meeting).await {
+        Ok(()) => (StatusCode::CREATED, Json(meeting)).into_response(),
+        Err(e @ CreateError::Exists(_)) => error(StatusCode::CONFLICT, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn show_meeting(State(s): State<ApiState>, Path(number): Path<String>) -> Response {
+    match s.store.meeting(&number).await {
+        Ok(Some(m)) => Json(m).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no meeting {number}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn delete_meeting(State(s): State<ApiState>, Path(number): Path<String>) -> Response {
+    match s.store.delete_meeting(&number).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no meeting {number}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeetingPatch {
+    locked: bool,
+}
+
+async fn patch_meeting(State(s): State<ApiState>, Path(number): Path<String>, body: Result<Json<MeetingPatch>, axum::extract::rejection::JsonRejection>) -> Response {
+    let Json(patch) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    match s.store.set_locked(&number, patch.locked).await {
+        Ok(true) => show_meeting(State(s), Path(number)).await,
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no meeting {number}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn list_calls(State(s): State<ApiState>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if s.queries.send(Query::Calls(tx)).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "signaling is not running");
+    }
+    match rx.await {
+        Ok(calls) => Json(calls).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "signaling is not running"),
+    }
+}
+
+async fn metrics(State(s): State<ApiState>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    let _ = s.queries.send(Query::Stats(tx)).await;
+    let Ok((calls, sip)) = rx.await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "signaling is not running");
+    };
+    let mut out = String::new();
+    let mut put = |name: &str, help: &str, v: u64| {
+        out.push_str(&format!("# HELP mra_{name} {help}\n# TYPE mra_{name} counter\nmra_{name} {v}\n"));
+    };
+    put("calls_total", "INVITEs that started a call attempt.", calls.calls_total);
+    put("calls_admitted_total", "Calls admitted into a meeting.", calls.calls_admitted);
+    put("calls_refused_total", "Calls refused by admission or the IVR.", calls.calls_refused);
+    put("calls_cancelled_total", "Calls cancelled before answer.", calls.calls_cancelled);
+    put("ivr_entered_total", "Calls that entered the IVR.", calls.ivr_entered);
+    put("sip_requests_total", "Well-formed SIP requests received.", sip.requests);
+    put("sip_responses_total", "Well-formed SIP responses received.", sip.responses);
+    put("sip_malformed_rejected_total", "Malformed requests answered with 4xx/5xx.", sip.rejected_malformed);
+    put("sip_not_sip_dropped_total", "Datagrams dropped because they were not SIP.", sip.dropped_not_sip);
+    put("sip_malformed_responses_dropped_total", "Malformed responses dropped.", sip.dropped_malformed_responses);
+    put("sip_retransmissions_absorbed_total", "Retransmitted requests absorbed by transactions.", sip.retransmissions_absorbed);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
