@@ -25,10 +25,18 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/meetings", get(list_meetings).post(create_meeting))
-        .route("/api/v1/meetings/{number}", get(show_meeting).delete(delete_meeting).patch(patch_meeting))
+        .route(
+            "/api/v1/meetings/{number}",
+            get(show_meeting)
+                .delete(delete_meeting)
+                .patch(patch_meeting),
+        )
         .route("/api/v1/calls", get(list_calls))
         .route("/metrics", get(metrics))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
         .with_state(state)
 }
 
@@ -38,7 +46,11 @@ fn error(status: StatusCode, message: impl ToString) -> Response {
 
 async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> Response {
     if let Some(token) = s.token.as_deref().filter(|t| !t.is_empty()) {
-        let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         if given != Some(token) {
             return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
         }
@@ -53,7 +65,10 @@ async fn list_meetings(State(s): State<ApiState>) -> Response {
     }
 }
 
-async fn create_meeting(State(s): State<ApiState>, body: Result<Json<NewMeeting>, axum::extract::rejection::JsonRejection>) -> Response {
+async fn create_meeting(
+    State(s): State<ApiState>,
+    body: Result<Json<NewMeeting>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(new) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -91,7 +106,11 @@ struct MeetingPatch {
     locked: bool,
 }
 
-async fn patch_meeting(State(s): State<ApiState>, Path(number): Path<String>, body: Result<Json<MeetingPatch>, axum::extract::rejection::JsonRejection>) -> Response {
+async fn patch_meeting(
+    State(s): State<ApiState>,
+    Path(number): Path<String>,
+    body: Result<Json<MeetingPatch>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(patch) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -122,18 +141,64 @@ async fn metrics(State(s): State<ApiState>) -> Response {
     };
     let mut out = String::new();
     let mut put = |name: &str, help: &str, v: u64| {
-        out.push_str(&format!("# HELP mra_{name} {help}\n# TYPE mra_{name} counter\nmra_{name} {v}\n"));
+        out.push_str(&format!(
+            "# HELP mra_{name} {help}\n# TYPE mra_{name} counter\nmra_{name} {v}\n"
+        ));
     };
-    put("calls_total", "INVITEs that started a call attempt.", calls.calls_total);
-    put("calls_admitted_total", "Calls admitted into a meeting.", calls.calls_admitted);
-    put("calls_refused_total", "Calls refused by admission or the IVR.", calls.calls_refused);
-    put("calls_cancelled_total", "Calls cancelled before answer.", calls.calls_cancelled);
-    put("ivr_entered_total", "Calls that entered the IVR.", calls.ivr_entered);
-    put("sip_requests_total", "Well-formed SIP requests received.", sip.requests);
-    put("sip_responses_total", "Well-formed SIP responses received.", sip.responses);
-    put("sip_malformed_rejected_total", "Malformed requests answered with 4xx/5xx.", sip.rejected_malformed);
-    put("sip_not_sip_dropped_total", "Datagrams dropped because they were not SIP.", sip.dropped_not_sip);
-    put("sip_malformed_responses_dropped_total", "Malformed responses dropped.", sip.dropped_malformed_responses);
-    put("sip_retransmissions_absorbed_total", "Retransmitted requests absorbed by transactions.", sip.retransmissions_absorbed);
+    put(
+        "calls_total",
+        "INVITEs that started a call attempt.",
+        calls.calls_total,
+    );
+    put(
+        "calls_admitted_total",
+        "Calls admitted into a meeting.",
+        calls.calls_admitted,
+    );
+    put(
+        "calls_refused_total",
+        "Calls refused by admission or the IVR.",
+        calls.calls_refused,
+    );
+    put(
+        "calls_cancelled_total",
+        "Calls cancelled before answer.",
+        calls.calls_cancelled,
+    );
+    put(
+        "ivr_entered_total",
+        "Calls that entered the IVR.",
+        calls.ivr_entered,
+    );
+    put(
+        "sip_requests_total",
+        "Well-formed SIP requests received.",
+        sip.requests,
+    );
+    put(
+        "sip_responses_total",
+        "Well-formed SIP responses received.",
+        sip.responses,
+    );
+    put(
+        "sip_malformed_rejected_total",
+        "Malformed requests answered with 4xx/5xx.",
+        sip.rejected_malformed,
+    );
+    put(
+        "sip_not_sip_dropped_total",
+        "Datagrams dropped because they were not SIP.",
+        sip.dropped_not_sip,
+    );
+    put(
+        "sip_malformed_responses_dropped_total",
+        "Malformed responses dropped.",
+        sip.dropped_malformed_responses,
+    );
+    put(
+        "sip_retransmissions_absorbed_total",
+        "Retransmitted requests absorbed by transactions.",
+        sip.retransmissions_absorbed,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -103,47 +103,73 @@ impl Default for Sip {
 
 impl Default for Media {
     fn default() -> Self {
-        Media { port_min: 40000, port_max: 49999, codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec() }
+        Media {
+            port_min: 40000,
+            port_max: 49999,
+            codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
+        }
     }
 }
 
 impl Default for Ivr {
     fn default() -> Self {
-        Ivr { enabled: true, first_digit_timeout_secs: 15, inter_digit_timeout_secs: 5, max_attempts: 3 }
+        Ivr {
+            enabled: true,
+            first_digit_timeout_secs: 15,
+            inter_digit_timeout_secs: 5,
+            max_attempts: 3,
+        }
     }
 }
 
 impl Default for Meetings {
     fn default() -> Self {
-        Meetings { max_participants: 100 }
+        Meetings {
+            max_participants: 100,
+        }
     }
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Log { level: "info".into() }
+        Log {
+            level: "info".into(),
+        }
     }
 }
 
 impl Default for Admin {
     fn default() -> Self {
-        Admin { bind: "127.0.0.1:8080".parse().expect("literal"), token: None }
+        Admin {
+            bind: "127.0.0.1:8080".parse().expect("literal"),
+            token: None,
+        }
     }
 }
 
 impl Config {
     /// Loads defaults, the optional file, and environment overrides.
-    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> anyhow::Result<Config> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
         let mut value = toml::Value::try_from(Config::default())?;
-        let path = file.map(Path::to_path_buf).or_else(|| Some(PathBuf::from("mra.toml")).filter(|p| p.exists()));
+        let path = file
+            .map(Path::to_path_buf)
+            .or_else(|| Some(PathBuf::from("mra.toml")).filter(|p| p.exists()));
         if let Some(path) = path {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let file: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let file: toml::Value =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             merge(&mut value, file);
         }
         for (key, raw) in env {
-            let Some(rest) = key.strip_prefix("MRA_") else { continue };
-            apply_env(&mut value, &rest.to_ascii_lowercase(), &raw).with_context(|| format!("environment variable {key}"))?;
+            let Some(rest) = key.strip_prefix("MRA_") else {
+                continue;
+            };
+            apply_env(&mut value, &rest.to_ascii_lowercase(), &raw)
+                .with_context(|| format!("environment variable {key}"))?;
         }
         let cfg: Config = value.try_into().context("invalid configuration")?;
         cfg.check()?;
@@ -151,8 +177,13 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        if !self.admin.bind.ip().is_loopback() && self.admin.token.as_deref().unwrap_or("").is_empty() {
-            bail!("admin.bind {} is not loopback: set admin.token (MRA_ADMIN_TOKEN)", self.admin.bind);
+        if !self.admin.bind.ip().is_loopback()
+            && self.admin.token.as_deref().unwrap_or("").is_empty()
+        {
+            bail!(
+                "admin.bind {} is not loopback: set admin.token (MRA_ADMIN_TOKEN)",
+                self.admin.bind
+            );
         }
         if self.media.port_min >= self.media.port_max {
             bail!("media.port_min must be below media.port_max");
@@ -167,11 +198,13 @@ impl Config {
 
     /// The address we advertise in SIP and SDP.
     pub fn advertised_ip(&self) -> IpAddr {
-        self.sip.advertised_address.unwrap_or(if self.sip.bind.is_unspecified() {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            self.sip.bind
-        })
+        self.sip
+            .advertised_address
+            .unwrap_or(if self.sip.bind.is_unspecified() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                self.sip.bind
+            })
     }
 }
 
@@ -197,17 +230,29 @@ fn apply_env(value: &mut toml::Value, key: &str, raw: &str) -> anyhow::Result<()
     let (target, field) = if table.contains_key(key) {
         (table, key.to_owned())
     } else {
-        let Some((section, field)) = table.keys().find_map(|s| key.strip_prefix(&format!("{s}_")).map(|f| (s.clone(), f.to_owned()))) else {
+        let Some((section, field)) = table.keys().find_map(|s| {
+            key.strip_prefix(&format!("{s}_"))
+                .map(|f| (s.clone(), f.to_owned()))
+        }) else {
             return Ok(());
         };
-        (table.get_mut(&section).and_then(|v| v.as_table_mut()).expect("section is a table"), field)
+        (
+            table
+                .get_mut(&section)
+                .and_then(|v| v.as_table_mut())
+                .expect("section is a table"),
+            field,
+        )
     };
     let parsed = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
     let parsed = match (target.get(&field), parsed) {
-        (Some(toml::Value::String(_)), p) if !p.is_str() => toml::Value::String(raw.to_owned()),
+        // Strings, and optional fields (absent from the defaults; all of them strings), keep the raw text.
+        (Some(toml::Value::String(_)) | None, p) if !p.is_str() => {
+            toml::Value::String(raw.to_owned())
+        }
         (_, p) => p,
     };
     target.insert(field, parsed);
@@ -222,12 +267,29 @@ mod tests {
     fn env_overrides_file_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("mra.toml");
-        std::fs::write(&file, "[sip]\nport = 5070\n[meetings]\nmax_participants = 7\n").unwrap();
-        let env = [("MRA_SIP_PORT", "5080"), ("MRA_ADMIN_TOKEN", "12345"), ("MRA_DATA_DIR", "/tmp/x"), ("HOME", "/root")];
-        let cfg = Config::load(Some(&file), env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        std::fs::write(
+            &file,
+            "[sip]\nport = 5070\n[meetings]\nmax_participants = 7\n",
+        )
+        .unwrap();
+        let env = [
+            ("MRA_SIP_PORT", "5080"),
+            ("MRA_ADMIN_TOKEN", "12345"),
+            ("MRA_DATA_DIR", "/tmp/x"),
+            ("HOME", "/root"),
+        ];
+        let cfg = Config::load(
+            Some(&file),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
         assert_eq!(cfg.sip.port, 5080);
         assert_eq!(cfg.meetings.max_participants, 7);
-        assert_eq!(cfg.admin.token.as_deref(), Some("12345"), "numeric-looking strings stay strings");
+        assert_eq!(
+            cfg.admin.token.as_deref(),
+            Some("12345"),
+            "numeric-looking strings stay strings"
+        );
         assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(cfg.media.port_min, 40000);
     }
@@ -235,7 +297,11 @@ mod tests {
     #[test]
     fn public_admin_needs_a_token_and_typos_are_errors() {
         let env = [("MRA_ADMIN_BIND", "0.0.0.0:8080")];
-        assert!(Config::load(None, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).is_err());
+        assert!(Config::load(
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string()))
+        )
+        .is_err());
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("mra.toml");
         std::fs::write(&file, "[sip]\nprot = 1\n").unwrap();

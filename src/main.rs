@@ -16,7 +16,11 @@ use config::Config;
 use store::Store;
 
 #[derive(Parser)]
-#[command(name = "mra", version, about = "Meeting-room connector: SIP/H.323 room systems into WebRTC meetings")]
+#[command(
+    name = "mra",
+    version,
+    about = "Meeting-room connector: SIP/H.323 room systems into WebRTC meetings"
+)]
 struct Cli {
     /// Configuration file (default: ./mra.toml when present).
     #[arg(long, global = true)]
@@ -79,10 +83,14 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = cli.data_dir {
         cfg.data_dir = dir;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Run => rt.block_on(run::run(cfg)),
-        Command::Config { command: ConfigCommand::Show } => {
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
             print!("{}", toml::to_string_pretty(&cfg)?);
             Ok(())
         }
@@ -93,20 +101,40 @@ fn main() -> anyhow::Result<()> {
 async fn meeting_command(cfg: &Config, command: MeetingCommand) -> anyhow::Result<()> {
     let store = Store::open(&cfg.data_dir).await?;
     match command {
-        MeetingCommand::Create { number, password, host_pin, name, locked } => {
-            let m = NewMeeting { number, password, host_pin, name, locked }.validate()?;
+        MeetingCommand::Create {
+            number,
+            password,
+            host_pin,
+            name,
+            locked,
+        } => {
+            let m = NewMeeting {
+                number,
+                password,
+                host_pin,
+                name,
+                locked,
+            }
+            .validate()?;
             store.create_meeting(&m).await?;
             println!("{}", serde_json::to_string_pretty(&m)?);
         }
         MeetingCommand::List => {
             for m in store.meetings().await? {
-                let pw = if m.password.is_some() { "password" } else { "open" };
+                let pw = if m.password.is_some() {
+                    "password"
+                } else {
+                    "open"
+                };
                 let lock = if m.locked { " locked" } else { "" };
                 println!("{}\t{}\t{pw}{lock}", m.number, m.name);
             }
         }
         MeetingCommand::Show { number } => {
-            let m = store.meeting(&number).await?.with_context(|| format!("no meeting {number}"))?;
+            let m = store
+                .meeting(&number)
+                .await?
+                .with_context(|| format!("no meeting {number}"))?;
             println!("{}", serde_json::to_string_pretty(&m)?);
         }
         MeetingCommand::Delete { number } => {

@@ -20,24 +20,41 @@ use crate::store::Store;
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level)))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level)),
+        )
         .init();
     let store = Store::open(&cfg.data_dir).await?;
     info!(data_dir = %cfg.data_dir.display(), "store open");
 
     let (media_tx, media_rx) = mpsc::unbounded_channel();
-    let engine = RtpEngine::new(PortRange { min: cfg.media.port_min, max: cfg.media.port_max }, media_tx);
+    let engine = RtpEngine::new(
+        PortRange {
+            min: cfg.media.port_min,
+            max: cfg.media.port_max,
+        },
+        media_tx,
+    );
 
     let sip_addr = SocketAddr::new(cfg.sip.bind, cfg.sip.port);
-    let driver = Driver::bind(&Listeners { udp: sip_addr, tcp: sip_addr, max_message: cfg.sip.max_message_bytes })
-        .await
-        .with_context(|| format!("binding SIP on {sip_addr}"))?;
+    let driver = Driver::bind(&Listeners {
+        udp: sip_addr,
+        tcp: sip_addr,
+        max_message: cfg.sip.max_message_bytes,
+    })
+    .await
+    .with_context(|| format!("binding SIP on {sip_addr}"))?;
     let advertised = SocketAddr::new(cfg.advertised_ip(), driver.udp_addr().port());
     let core = Core::new(CoreConfig {
         force_rport: cfg.sip.force_rport,
         advertised,
         media_ip: cfg.advertised_ip(),
-        codecs: cfg.media.codecs.iter().filter_map(|c| AudioCodec::from_name(c)).collect(),
+        codecs: cfg
+            .media
+            .codecs
+            .iter()
+            .filter_map(|c| AudioCodec::from_name(c))
+            .collect(),
         ivr: IvrConfig {
             first_digit_timeout: Duration::from_secs(cfg.ivr.first_digit_timeout_secs),
             inter_digit_timeout: Duration::from_secs(cfg.ivr.inter_digit_timeout_secs),
@@ -51,15 +68,26 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let (query_tx, query_rx) = mpsc::channel(16);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let api_listener = tokio::net::TcpListener::bind(cfg.admin.bind).await.with_context(|| format!("binding admin API on {}", cfg.admin.bind))?;
+    let api_listener = tokio::net::TcpListener::bind(cfg.admin.bind)
+        .await
+        .with_context(|| format!("binding admin API on {}", cfg.admin.bind))?;
     info!(addr = %api_listener.local_addr()?, "admin API listening");
-    let app = api::router(ApiState { store: store.clone(), queries: query_tx, token: cfg.admin.token.clone() });
+    let app = api::router(ApiState {
+        store: store.clone(),
+        queries: query_tx,
+        token: cfg.admin.token.clone(),
+    });
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
-        axum::serve(api_listener, app).with_graceful_shutdown(async move { while api_stop.changed().await.is_ok() && !*api_stop.borrow() {} }).await
+        axum::serve(api_listener, app)
+            .with_graceful_shutdown(async move {
+                while api_stop.changed().await.is_ok() && !*api_stop.borrow() {}
+            })
+            .await
     });
 
-    let signaling = tokio::spawn(driver.run(core, Arc::new(store), engine, media_rx, query_rx, stop_rx));
+    let signaling =
+        tokio::spawn(driver.run(core, Arc::new(store), engine, media_rx, query_rx, stop_rx));
     info!("mra running");
     wait_for_signal().await;
     info!("signal received; stopping");

@@ -33,7 +33,12 @@ pub struct RtpEngine {
 impl RtpEngine {
     /// Creates the engine; leg events go to `events`.
     pub fn new(range: PortRange, events: mpsc::UnboundedSender<MediaEvent>) -> Arc<RtpEngine> {
-        Arc::new(RtpEngine { range, ports: PortAllocator::new(range), legs: Mutex::new(HashMap::new()), events })
+        Arc::new(RtpEngine {
+            range,
+            ports: PortAllocator::new(range),
+            legs: Mutex::new(HashMap::new()),
+            events,
+        })
     }
 
     /// Number of live legs.
@@ -45,7 +50,10 @@ impl RtpEngine {
 impl MediaControl for RtpEngine {
     fn create_leg(&self, id: LegId, ip: IpAddr) -> MediaFuture<'_, SocketAddr> {
         Box::pin(async move {
-            let (rtp, rtcp) = self.ports.bind_pair(ip).ok_or(MediaError::NoPorts(self.range))?;
+            let (rtp, rtcp) = self
+                .ports
+                .bind_pair(ip)
+                .ok_or(MediaError::NoPorts(self.range))?;
             rtp.set_nonblocking(true)?;
             rtcp.set_nonblocking(true)?;
             let rtp = UdpSocket::from_std(rtp)?;
@@ -53,7 +61,12 @@ impl MediaControl for RtpEngine {
             let local = rtp.local_addr()?;
             let (config, config_rx) = watch::channel(None);
             let task = tokio::spawn(receive(id, rtp, rtcp, config_rx, self.events.clone()));
-            if let Some(old) = self.legs.lock().expect("legs lock").insert(id, Leg { config, task }) {
+            if let Some(old) = self
+                .legs
+                .lock()
+                .expect("legs lock")
+                .insert(id, Leg { config, task })
+            {
                 old.task.abort();
             }
             Ok(local)

@@ -27,7 +27,10 @@ pub struct PortAllocator {
 impl PortAllocator {
     pub fn new(range: PortRange) -> PortAllocator {
         let first = range.min + range.min % 2;
-        PortAllocator { range, cursor: AtomicU16::new(first) }
+        PortAllocator {
+            range,
+            cursor: AtomicU16::new(first),
+        }
     }
 
     /// Binds the next free pair on `ip`.
@@ -39,11 +42,19 @@ impl PortAllocator {
                 .cursor
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
                     let next = p + 2;
-                    Some(if next >= self.range.max || next < first { first } else { next })
+                    Some(if next >= self.range.max || next < first {
+                        first
+                    } else {
+                        next
+                    })
                 })
                 .expect("closure never fails");
-            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, port)) else { continue };
-            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)) else { continue };
+            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, port)) else {
+                continue;
+            };
+            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)) else {
+                continue;
+            };
             return Some((rtp, rtcp));
         }
         None
@@ -56,11 +67,20 @@ mod tests {
 
     #[test]
     fn pairs_are_even_odd_and_skip_busy_ports() {
-        let alloc = PortAllocator::new(PortRange { min: 47001, max: 47020 });
+        let alloc = PortAllocator::new(PortRange {
+            min: 47001,
+            max: 47020,
+        });
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let busy = UdpSocket::bind("127.0.0.1:47004").unwrap();
         let (a, b) = alloc.bind_pair(ip).unwrap();
-        assert_eq!((a.local_addr().unwrap().port(), b.local_addr().unwrap().port()), (47002, 47003));
+        assert_eq!(
+            (
+                a.local_addr().unwrap().port(),
+                b.local_addr().unwrap().port()
+            ),
+            (47002, 47003)
+        );
         let (c, _d) = alloc.bind_pair(ip).unwrap();
         assert_eq!(c.local_addr().unwrap().port(), 47006, "47004 is taken");
         drop(busy);

@@ -12,8 +12,15 @@ pub struct Event {
 
 /// Decodes the 4-byte payload.
 pub fn decode(payload: &[u8]) -> Option<Event> {
-    let [event, flags, d0, d1, ..] = *payload else { return None };
-    Some(Event { event, end: flags & 0x80 != 0, volume: flags & 0x3f, duration: u16::from_be_bytes([d0, d1]) })
+    let [event, flags, d0, d1, ..] = *payload else {
+        return None;
+    };
+    Some(Event {
+        event,
+        end: flags & 0x80 != 0,
+        volume: flags & 0x3f,
+        duration: u16::from_be_bytes([d0, d1]),
+    })
 }
 
 /// The DTMF character of an event code (0–15).
@@ -52,9 +59,25 @@ mod tests {
         assert_eq!(d.on_packet(1000, &start), None);
         assert_eq!(d.on_packet(1000, &end), None);
         assert_eq!(d.on_packet(1000, &end), None);
-        assert_eq!(d.on_packet(2000, &[11, 0x8a, 3, 0]), Some('#'), "a press seen only by its end packet still counts");
-        assert_eq!(d.on_packet(3000, &[5, 0, 0, 0]), Some('5'), "same digit pressed again");
+        assert_eq!(
+            d.on_packet(2000, &[11, 0x8a, 3, 0]),
+            Some('#'),
+            "a press seen only by its end packet still counts"
+        );
+        assert_eq!(
+            d.on_packet(3000, &[5, 0, 0, 0]),
+            Some('5'),
+            "same digit pressed again"
+        );
         assert_eq!(d.on_packet(4000, &[1, 2]), None, "short payload");
-        assert_eq!(decode(&end).unwrap(), Event { event: 5, end: true, volume: 10, duration: 768 });
+        assert_eq!(
+            decode(&end).unwrap(),
+            Event {
+                event: 5,
+                end: true,
+                volume: 10,
+                duration: 768
+            }
+        );
     }
 }

@@ -41,7 +41,10 @@ impl Refusal {
 
     /// Whether asking the caller again (IVR) can turn this into an admission.
     pub fn retryable(self) -> bool {
-        matches!(self, Refusal::UnknownMeeting | Refusal::PasswordRequired | Refusal::WrongPassword)
+        matches!(
+            self,
+            Refusal::UnknownMeeting | Refusal::PasswordRequired | Refusal::WrongPassword
+        )
     }
 }
 
@@ -103,9 +106,24 @@ mod tests {
             (Some(&open), None, 0, Admission::Admit),
             (Some(&open), Some("999"), 0, Admission::Admit),
             (Some(&guarded), None, 0, Admission::Refuse(PasswordRequired)),
-            (Some(&guarded), Some(""), 0, Admission::Refuse(PasswordRequired)),
-            (Some(&guarded), Some("1234"), 0, Admission::Refuse(WrongPassword)),
-            (Some(&guarded), Some("43210"), 0, Admission::Refuse(WrongPassword)),
+            (
+                Some(&guarded),
+                Some(""),
+                0,
+                Admission::Refuse(PasswordRequired),
+            ),
+            (
+                Some(&guarded),
+                Some("1234"),
+                0,
+                Admission::Refuse(WrongPassword),
+            ),
+            (
+                Some(&guarded),
+                Some("43210"),
+                0,
+                Admission::Refuse(WrongPassword),
+            ),
             (Some(&guarded), Some("4321"), 0, Admission::Admit),
             (Some(&guarded), Some("4321"), 10, Admission::Refuse(Full)),
             (Some(&locked), Some("4321"), 0, Admission::Refuse(Locked)),

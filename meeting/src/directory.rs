@@ -12,7 +12,8 @@ use crate::Meeting;
 pub struct DirectoryError(pub String);
 
 /// Boxed future returned by directory lookups.
-pub type Lookup<'a> = Pin<Box<dyn Future<Output = Result<Option<Meeting>, DirectoryError>> + Send + 'a>>;
+pub type Lookup<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Meeting>, DirectoryError>> + Send + 'a>>;
 
 /// Read access to the meetings directory.
 pub trait Directory: Send + Sync + 'static {

@@ -44,7 +44,10 @@ pub enum MeetingError {
 
 fn check_digits(field: &'static str, value: &str) -> Result<(), MeetingError> {
     if value.is_empty() || value.len() > MAX_DIGITS || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(MeetingError::NotDigits { field, value: value.to_owned() });
+        return Err(MeetingError::NotDigits {
+            field,
+            value: value.to_owned(),
+        });
     }
     Ok(())
 }
@@ -64,11 +67,19 @@ impl NewMeeting {
         if let Some(p) = &host_pin {
             check_digits("host_pin", p)?;
         }
-        let name = self.name.unwrap_or_else(|| format!("Meeting {}", self.number));
+        let name = self
+            .name
+            .unwrap_or_else(|| format!("Meeting {}", self.number));
         if name.chars().count() > 128 {
             return Err(MeetingError::NameTooLong);
         }
-        Ok(Meeting { number: self.number, password, host_pin, name, locked: self.locked })
+        Ok(Meeting {
+            number: self.number,
+            password,
+            host_pin,
+            name,
+            locked: self.locked,
+        })
     }
 }
 
@@ -77,7 +88,11 @@ mod tests {
     use super::*;
 
     fn new(number: &str, password: Option<&str>) -> NewMeeting {
-        NewMeeting { number: number.into(), password: password.map(Into::into), ..Default::default() }
+        NewMeeting {
+            number: number.into(),
+            password: password.map(Into::into),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -89,7 +104,10 @@ mod tests {
 
     #[test]
     fn refuses_non_digits_zero_and_long_values() {
-        assert!(matches!(new("12a", None).validate(), Err(MeetingError::NotDigits { .. })));
+        assert!(matches!(
+            new("12a", None).validate(),
+            Err(MeetingError::NotDigits { .. })
+        ));
         assert_eq!(new("000", None).validate(), Err(MeetingError::ZeroNumber));
         assert!(new(&"1".repeat(21), None).validate().is_err());
         assert!(new("1", Some("12*")).validate().is_err());

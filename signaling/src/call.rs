@@ -41,7 +41,11 @@ impl SessionTimer {
             // RFC 4028 10: BYE at expiry minus min(32 s, interval/3).
             now + interval - (interval / 3).min(Duration::from_secs(32))
         };
-        SessionTimer { interval, we_refresh, due }
+        SessionTimer {
+            interval,
+            we_refresh,
+            due,
+        }
     }
 }
 
@@ -97,10 +101,14 @@ impl Call {
             Phase::Ivr(ivr) => ivr.deadline(),
             _ => None,
         };
-        [self.ok_retransmit.as_ref().map(|r| r.next.min(r.give_up)), ivr, self.session_timer.map(|s| s.due)]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.ok_retransmit.as_ref().map(|r| r.next.min(r.give_up)),
+            ivr,
+            self.session_timer.map(|s| s.due),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Meeting number the call is in, if joined.

@@ -50,7 +50,12 @@ impl Default for CoreConfig {
             force_rport: true,
             advertised: "127.0.0.1:5060".parse().expect("literal"),
             media_ip: "127.0.0.1".parse().expect("literal"),
-            codecs: vec![AudioCodec::Opus, AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma],
+            codecs: vec![
+                AudioCodec::Opus,
+                AudioCodec::G722,
+                AudioCodec::Pcmu,
+                AudioCodec::Pcma,
+            ],
             ivr: IvrConfig::default(),
             ivr_enabled: true,
             max_participants: 100,
@@ -62,9 +67,18 @@ impl Default for CoreConfig {
 /// What the driver feeds in.
 #[derive(Debug)]
 pub enum Input {
-    Sip { data: Bytes, flow: Flow },
-    MeetingLookup { leg: LegId, result: Result<Option<Meeting>, String> },
-    LegCreated { leg: LegId, result: Result<SocketAddr, String> },
+    Sip {
+        data: Bytes,
+        flow: Flow,
+    },
+    MeetingLookup {
+        leg: LegId,
+        result: Result<Option<Meeting>, String>,
+    },
+    LegCreated {
+        leg: LegId,
+        result: Result<SocketAddr, String>,
+    },
     Media(MediaEvent),
     /// Stop: BYE every answered call, refuse the rest.
     Shutdown,
@@ -158,7 +172,11 @@ impl Core {
             .map(|c| CallInfo {
                 id: c.leg.0,
                 call_id: c.call_id.clone(),
-                from: c.invite.header("From").and_then(name_addr_uri).unwrap_or_default(),
+                from: c
+                    .invite
+                    .header("From")
+                    .and_then(name_addr_uri)
+                    .unwrap_or_default(),
                 display_name: c.display_name.clone(),
                 transport: c.flow.transport.via_token(),
                 remote: c.flow.remote.to_string(),
@@ -171,7 +189,11 @@ impl Core {
                 meeting: c.meeting().map(str::to_owned),
                 codec: c.media.as_ref().map(|m| m.codec.rtpmap().to_owned()),
                 direction: c.media.as_ref().map(|m| m.direction.attribute()),
-                started_unix: c.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                started_unix: c
+                    .started
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
             })
             .collect();
         v.sort_by_key(|c| c.id);
@@ -185,7 +207,11 @@ impl Core {
     /// Earliest timer of the core.
     pub fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(Reverse((at, leg))) = self.heap.peek().copied() {
-            if self.calls.get(&leg).is_some_and(|c| c.scheduled == Some(at)) {
+            if self
+                .calls
+                .get(&leg)
+                .is_some_and(|c| c.scheduled == Some(at))
+            {
                 break;
             }
             self.heap.pop();
@@ -219,7 +245,11 @@ impl Core {
                 break;
             }
             self.heap.pop();
-            if self.calls.get(&leg).is_some_and(|c| c.scheduled == Some(at)) {
+            if self
+                .calls
+                .get(&leg)
+                .is_some_and(|c| c.scheduled == Some(at))
+            {
                 self.calls.get_mut(&leg).expect("checked").scheduled = None;
                 self.call_timer(leg, now);
                 self.reschedule(leg);
@@ -232,8 +262,12 @@ impl Core {
     fn pump(&mut self, now: Instant) {
         while let Some(o) = self.ep.poll_output() {
             match o {
-                EpOutput::Transmit { flow, data } => self.out.push_back(Output::Transmit { flow, data }),
-                EpOutput::Event(Event::Request { tx, msg, flow }) => self.on_request(tx, msg, flow, now),
+                EpOutput::Transmit { flow, data } => {
+                    self.out.push_back(Output::Transmit { flow, data })
+                }
+                EpOutput::Event(Event::Request { tx, msg, flow }) => {
+                    self.on_request(tx, msg, flow, now)
+                }
                 EpOutput::Event(Event::Response { tx, msg }) => self.on_response(tx, msg, now),
                 EpOutput::Event(Event::Timeout { tx }) => self.on_client_timeout(tx, now),
             }
@@ -241,7 +275,9 @@ impl Core {
     }
 
     fn reschedule(&mut self, leg: LegId) {
-        let Some(call) = self.calls.get_mut(&leg) else { return };
+        let Some(call) = self.calls.get_mut(&leg) else {
+            return;
+        };
         let next = call.next_deadline();
         if next != call.scheduled {
             call.scheduled = next;
@@ -252,7 +288,12 @@ impl Core {
     }
 
     fn via(&self, transport: Transport) -> String {
-        format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", transport.via_token(), self.cfg.advertised, random_token())
+        format!(
+            "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+            transport.via_token(),
+            self.cfg.advertised,
+            random_token()
+        )
     }
 
     fn contact(&self, transport: Transport) -> String {
@@ -271,6 +312,9 @@ impl Core {
             return;
         };
         let in_dialog = msg.to_tag().is_some();
+        if method != Method::Cancel && !self.supports_required(tx, &msg, now) {
+            return;
+        }
         match method {
             Method::Invite if !in_dialog => self.on_invite(tx, msg, flow, now),
             Method::Cancel => self.on_cancel(tx, &msg, now),
@@ -281,7 +325,13 @@ impl Core {
                 self.ep.respond(tx, &resp, now);
             }
             _ if in_dialog => self.on_in_dialog(tx, msg, now),
-            Method::Register | Method::Subscribe | Method::Notify | Method::Refer | Method::Message | Method::Publish | Method::Prack => {
+            Method::Register
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Refer
+            | Method::Message
+            | Method::Publish
+            | Method::Prack => {
                 let resp = self.reply(&msg, 405, "Method Not Allowed");
                 self.ep.respond(tx, &resp, now);
             }
@@ -307,25 +357,51 @@ impl Core {
         resp
     }
 
-    fn reject(&mut self, tx: TxId, req: &Message, code: u16, reason: &str, warning: Option<(u16, String)>, now: Instant) {
+    fn reject(
+        &mut self,
+        tx: TxId,
+        req: &Message,
+        code: u16,
+        reason: &str,
+        warning: Option<(u16, String)>,
+        now: Instant,
+    ) {
         let mut resp = self.reply(req, code, reason);
         if let Some((wc, text)) = warning {
-            resp.push("Warning", format!("{wc} mra \"{}\"", text.replace('"', "'")));
+            resp.push(
+                "Warning",
+                format!("{wc} mra \"{}\"", text.replace('"', "'")),
+            );
         }
         self.ep.respond(tx, &resp, now);
     }
 
-    /// Checks common to INVITE, re-INVITE and UPDATE; answers and returns false on failure.
-    fn precheck(&mut self, tx: TxId, req: &Message, now: Instant) -> bool {
-        let unknown: Vec<&str> = req.list("Require").filter(|t| !KNOWN_EXTENSIONS.iter().any(|k| k.eq_ignore_ascii_case(t))).collect();
+    /// RFC 3261 8.2.2.3: 420 listing the Require option tags we do not support.
+    fn supports_required(&mut self, tx: TxId, req: &Message, now: Instant) -> bool {
+        let unknown: Vec<&str> = req
+            .list("Require")
+            .filter(|t| !KNOWN_EXTENSIONS.iter().any(|k| k.eq_ignore_ascii_case(t)))
+            .collect();
         if !unknown.is_empty() {
             let mut resp = self.reply(req, 420, "Bad Extension");
             resp.push("Unsupported", unknown.join(", "));
             self.ep.respond(tx, &resp, now);
             return false;
         }
+        true
+    }
+
+    /// Checks common to INVITE, re-INVITE and UPDATE; answers and returns false on failure.
+    fn precheck(&mut self, tx: TxId, req: &Message, now: Instant) -> bool {
         if !req.body.is_empty() {
-            let ct = req.header("Content-Type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let ct = req
+                .header("Content-Type")
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if ct != "application/sdp" {
                 let mut resp = self.reply(req, 415, "Unsupported Media Type");
                 resp.push("Accept", "application/sdp");
@@ -335,7 +411,12 @@ impl Core {
         }
         let accepts_sdp = req.header("Accept").is_none()
             || req.list("Accept").any(|a| {
-                let a = a.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let a = a
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 a == "application/sdp" || a == "application/*" || a == "*/*"
             });
         if !accepts_sdp {
@@ -358,7 +439,14 @@ impl Core {
     fn on_invite(&mut self, tx: TxId, req: Message, flow: Flow, now: Instant) {
         self.stats.calls_total += 1;
         if self.shutting_down {
-            self.reject(tx, &req, 503, "Service Unavailable", Some((399, "Shutting down".into())), now);
+            self.reject(
+                tx,
+                &req,
+                503,
+                "Service Unavailable",
+                Some((399, "Shutting down".into())),
+                now,
+            );
             return;
         }
         if !self.precheck(tx, &req, now) {
@@ -371,9 +459,24 @@ impl Core {
                 Ok(n) => Some(n),
                 Err(e) => {
                     self.stats.calls_refused += 1;
-                    let code = if matches!(e, SdpError::Malformed(_)) { 400 } else { 488 };
-                    let reason = if code == 400 { "Bad Request" } else { "Not Acceptable Here" };
-                    self.reject(tx, &req, code, reason, Some((e.warn_code(), e.to_string())), now);
+                    let code = if matches!(e, SdpError::Malformed(_)) {
+                        400
+                    } else {
+                        488
+                    };
+                    let reason = if code == 400 {
+                        "Bad Request"
+                    } else {
+                        "Not Acceptable Here"
+                    };
+                    self.reject(
+                        tx,
+                        &req,
+                        code,
+                        reason,
+                        Some((e.warn_code(), e.to_string())),
+                        now,
+                    );
                     return;
                 }
             }
@@ -384,16 +487,28 @@ impl Core {
         let dial = dialstring::parse(req.request_uri().unwrap_or_default());
         let from = req.header("From").unwrap_or_default();
         let shown = display_name(from)
-            .or_else(|| name_addr_uri(from).and_then(|u| rsip::Uri::try_from(u.as_str()).ok()?.user().map(str::to_owned)))
+            .or_else(|| {
+                name_addr_uri(from).and_then(|u| {
+                    rsip::Uri::try_from(u.as_str())
+                        .ok()?
+                        .user()
+                        .map(str::to_owned)
+                })
+            })
             .unwrap_or_else(|| "Room".into());
-        let _span = info_span!("call", call_id = %call_id, room = %flow.remote, leg = leg.0).entered();
+        let _span =
+            info_span!("call", call_id = %call_id, room = %flow.remote, leg = leg.0).entered();
         info!(dialed = req.request_uri().unwrap_or_default(), display = %shown, transport = flow.transport.via_token(), "incoming call");
         let call = Call {
             leg,
             call_id: call_id.clone(),
             local_tag: random_token(),
             remote_tag: req.from_tag().unwrap_or_default(),
-            remote_target: req.contact_uri().unwrap_or_else(|| req.header("From").and_then(name_addr_uri).unwrap_or_default()),
+            remote_target: req.contact_uri().unwrap_or_else(|| {
+                req.header("From")
+                    .and_then(name_addr_uri)
+                    .unwrap_or_default()
+            }),
             route_set: req.list("Record-Route").map(str::to_owned).collect(),
             local_cseq: 0,
             remote_cseq: req.cseq().map(|c| c.0).unwrap_or(0),
@@ -407,7 +522,10 @@ impl Core {
             media: negotiated.as_ref().map(|n| n.audio.clone()),
             negotiated,
             local_rtp: None,
-            sdp: SdpSession { id: rand::random::<u32>() as u64, version: 1 },
+            sdp: SdpSession {
+                id: rand::random::<u32>() as u64,
+                version: 1,
+            },
             ok_retransmit: None,
             session_timer: None,
             pending_request: None,
@@ -430,7 +548,12 @@ impl Core {
 
     fn on_cancel(&mut self, tx: TxId, req: &Message, now: Instant) {
         let invite_tx = self.ep.cancelled_invite(req);
-        let leg = invite_tx.and_then(|itx| self.calls.values().find(|c| c.invite_tx == Some(itx)).map(|c| c.leg));
+        let leg = invite_tx.and_then(|itx| {
+            self.calls
+                .values()
+                .find(|c| c.invite_tx == Some(itx))
+                .map(|c| c.leg)
+        });
         let Some(leg) = leg.or(invite_tx.map(|_| LegId(0))) else {
             let resp = self.reply(req, 481, "Call/Transaction Does Not Exist");
             self.ep.respond(tx, &resp, now);
@@ -448,7 +571,10 @@ impl Core {
     }
 
     fn on_in_dialog(&mut self, tx: TxId, req: Message, now: Instant) {
-        let key = (req.call_id().unwrap_or_default().to_owned(), req.to_tag().unwrap_or_default());
+        let key = (
+            req.call_id().unwrap_or_default().to_owned(),
+            req.to_tag().unwrap_or_default(),
+        );
         let Some(&leg) = self.dialogs.get(&key) else {
             let resp = self.reply(&req, 481, "Call/Transaction Does Not Exist");
             self.ep.respond(tx, &resp, now);
@@ -495,17 +621,29 @@ impl Core {
     }
 
     fn on_info(&mut self, leg: LegId, tx: TxId, req: &Message, now: Instant) {
-        let ct = req.header("Content-Type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let ct = req
+            .header("Content-Type")
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let body = String::from_utf8_lossy(&req.body);
         let digit = match ct.as_str() {
-            "application/dtmf-relay" => body
-                .lines()
-                .find_map(|l| l.split_once('=').filter(|(k, _)| k.trim().eq_ignore_ascii_case("signal")).map(|(_, v)| v.trim().to_owned())),
+            "application/dtmf-relay" => body.lines().find_map(|l| {
+                l.split_once('=')
+                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case("signal"))
+                    .map(|(_, v)| v.trim().to_owned())
+            }),
             "application/dtmf" => Some(body.trim().to_owned()),
             "" | "application/media_control+xml" => None,
             _ => {
                 let mut resp = self.dialog_reply(leg, req, 415, "Unsupported Media Type");
-                resp.push("Accept", "application/dtmf-relay, application/dtmf, application/media_control+xml");
+                resp.push(
+                    "Accept",
+                    "application/dtmf-relay, application/dtmf, application/media_control+xml",
+                );
                 self.ep.respond(tx, &resp, now);
                 return;
             }
@@ -515,7 +653,10 @@ impl Core {
         let digit = digit.and_then(|d| match d.as_str() {
             "10" => Some('*'),
             "11" => Some('#'),
-            d => d.chars().next().filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#'),
+            d => d
+                .chars()
+                .next()
+                .filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#'),
         });
         if let Some(d) = digit {
             self.on_digit(leg, d, now);
@@ -525,7 +666,12 @@ impl Core {
     /// re-INVITE or UPDATE: hold/unhold, codec change, session refresh.
     fn on_offer_in_dialog(&mut self, leg: LegId, tx: TxId, req: Message, now: Instant) {
         let is_invite = req.method() == Some(Method::Invite);
-        if is_invite && self.calls[&leg].pending_request.as_ref().is_some_and(|(_, m)| *m == Method::Invite) {
+        if is_invite
+            && self.calls[&leg]
+                .pending_request
+                .as_ref()
+                .is_some_and(|(_, m)| *m == Method::Invite)
+        {
             let resp = self.dialog_reply(leg, &req, 491, "Request Pending");
             self.ep.respond(tx, &resp, now);
             return;
@@ -540,7 +686,10 @@ impl Core {
                 Ok(n) => {
                     call.media = Some(n.audio.clone());
                     call.negotiated = Some(n);
-                    self.out.push_back(Output::ConfigureLeg { leg, media: call.media.clone().expect("set") });
+                    self.out.push_back(Output::ConfigureLeg {
+                        leg,
+                        media: call.media.clone().expect("set"),
+                    });
                 }
                 Err(e) => {
                     let mut r = self.dialog_reply(leg, &req, 488, "Not Acceptable Here");
@@ -551,7 +700,9 @@ impl Core {
             }
         }
         let call = self.calls.get_mut(&leg).expect("live call");
-        let local = call.local_rtp.unwrap_or(SocketAddr::new(self.cfg.media_ip, 9));
+        let local = call
+            .local_rtp
+            .unwrap_or(SocketAddr::new(self.cfg.media_ip, 9));
         if !req.body.is_empty() || is_invite {
             call.sdp.version += 1;
             let body = match (&call.negotiated, req.body.is_empty()) {
@@ -570,8 +721,13 @@ impl Core {
     }
 
     fn on_ack(&mut self, ack: &Message, _now: Instant) {
-        let key = (ack.call_id().unwrap_or_default().to_owned(), ack.to_tag().unwrap_or_default());
-        let Some(&leg) = self.dialogs.get(&key) else { return };
+        let key = (
+            ack.call_id().unwrap_or_default().to_owned(),
+            ack.to_tag().unwrap_or_default(),
+        );
+        let Some(&leg) = self.dialogs.get(&key) else {
+            return;
+        };
         let call = self.calls.get_mut(&leg).expect("dialog maps to call");
         call.ok_retransmit = None;
         call.confirmed = true;
@@ -587,7 +743,9 @@ impl Core {
     // ---- admission and IVR ------------------------------------------------
 
     fn on_lookup(&mut self, leg: LegId, result: Result<Option<Meeting>, String>, now: Instant) {
-        let Some(call) = self.calls.get(&leg) else { return };
+        let Some(call) = self.calls.get(&leg) else {
+            return;
+        };
         let meeting = match result {
             Ok(m) => m,
             Err(e) => {
@@ -595,13 +753,27 @@ impl Core {
                 if call.answered {
                     self.hang_up(leg, 503, "Directory unavailable", now);
                 } else {
-                    self.fail_invite(leg, 503, "Service Unavailable", Some("Meeting directory unavailable"), now);
+                    self.fail_invite(
+                        leg,
+                        503,
+                        "Service Unavailable",
+                        Some("Meeting directory unavailable"),
+                        now,
+                    );
                 }
                 return;
             }
         };
-        let participants = meeting.as_ref().map(|m| self.participants(&m.number)).unwrap_or(0);
-        let decision = admit(meeting.as_ref(), call.password.as_deref(), participants, self.cfg.max_participants);
+        let participants = meeting
+            .as_ref()
+            .map(|m| self.participants(&m.number))
+            .unwrap_or(0);
+        let decision = admit(
+            meeting.as_ref(),
+            call.password.as_deref(),
+            participants,
+            self.cfg.max_participants,
+        );
         let ivr_stage = match &call.phase {
             Phase::Ivr(ivr) => Some(ivr.stage()),
             _ => None,
@@ -615,7 +787,10 @@ impl Core {
                 *self.rosters.entry(number.clone()).or_default() += 1;
                 call.phase = Phase::Joined { meeting: number };
                 if call.answered {
-                    self.out.push_back(Output::Prompt { leg, prompt: Prompt::Joining });
+                    self.out.push_back(Output::Prompt {
+                        leg,
+                        prompt: Prompt::Joining,
+                    });
                 } else {
                     self.answer(leg);
                 }
@@ -626,7 +801,9 @@ impl Core {
                     _ => (Stage::Password, Prompt::WrongPassword),
                 };
                 let step = match self.calls.get_mut(&leg).map(|c| &mut c.phase) {
-                    Some(Phase::Ivr(ivr)) if r == Refusal::PasswordRequired => ivr.need_password(now),
+                    Some(Phase::Ivr(ivr)) if r == Refusal::PasswordRequired => {
+                        ivr.need_password(now)
+                    }
                     Some(Phase::Ivr(ivr)) => ivr.refused(stage, why, now),
                     _ => {
                         let failures = u8::from(r != Refusal::PasswordRequired);
@@ -669,7 +846,8 @@ impl Core {
 
     fn ivr_possible(&self, leg: LegId) -> bool {
         let call = &self.calls[&leg];
-        self.cfg.ivr_enabled && (call.answered || call.negotiated.is_some() || call.invite.body.is_empty())
+        self.cfg.ivr_enabled
+            && (call.answered || call.negotiated.is_some() || call.invite.body.is_empty())
     }
 
     fn enter_ivr(&mut self, leg: LegId, stage: Stage, failures: u8, now: Instant) {
@@ -695,7 +873,11 @@ impl Core {
 
     fn ivr_step(&mut self, leg: LegId, step: Step, last_refusal: Refusal, now: Instant) {
         match step {
-            Step::Say(prompts) => self.out.extend(prompts.into_iter().map(|prompt| Output::Prompt { leg, prompt })),
+            Step::Say(prompts) => self.out.extend(
+                prompts
+                    .into_iter()
+                    .map(|prompt| Output::Prompt { leg, prompt }),
+            ),
             Step::Submit(stage, digits) => {
                 let call = self.calls.get_mut(&leg).expect("live call");
                 match stage {
@@ -711,13 +893,19 @@ impl Core {
             }
             Step::GiveUp(prompts) => {
                 self.stats.calls_refused += 1;
-                self.out.extend(prompts.into_iter().map(|prompt| Output::Prompt { leg, prompt }));
+                self.out.extend(
+                    prompts
+                        .into_iter()
+                        .map(|prompt| Output::Prompt { leg, prompt }),
+                );
                 let stage = match &self.calls[&leg].phase {
                     Phase::Ivr(ivr) => ivr.stage(),
                     _ => Stage::Number,
                 };
                 let (code, text) = match (stage, last_refusal) {
-                    (_, Refusal::WrongPassword) | (Stage::Password, _) => (403, Refusal::WrongPassword.text()),
+                    (_, Refusal::WrongPassword) | (Stage::Password, _) => {
+                        (403, Refusal::WrongPassword.text())
+                    }
                     _ => (404, Refusal::UnknownMeeting.text()),
                 };
                 self.hang_up(leg, code, text, now);
@@ -727,7 +915,9 @@ impl Core {
     }
 
     fn on_digit(&mut self, leg: LegId, digit: char, now: Instant) {
-        let Some(Phase::Ivr(ivr)) = self.calls.get_mut(&leg).map(|c| &mut c.phase) else { return };
+        let Some(Phase::Ivr(ivr)) = self.calls.get_mut(&leg).map(|c| &mut c.phase) else {
+            return;
+        };
         if let Some(step) = ivr.digit(digit, now) {
             self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
         }
@@ -739,7 +929,10 @@ impl Core {
     fn answer(&mut self, leg: LegId) {
         let call = self.calls.get_mut(&leg).expect("live call");
         call.answered = true;
-        self.out.push_back(Output::CreateLeg { leg, ip: self.cfg.media_ip });
+        self.out.push_back(Output::CreateLeg {
+            leg,
+            ip: self.cfg.media_ip,
+        });
     }
 
     fn on_leg_created(&mut self, leg: LegId, result: Result<SocketAddr, String>, now: Instant) {
@@ -751,7 +944,13 @@ impl Core {
             Ok(a) => a,
             Err(e) => {
                 warn!(call_id = %call.call_id, error = %e, "no media leg");
-                self.fail_invite(leg, 503, "Service Unavailable", Some("No media resources"), now);
+                self.fail_invite(
+                    leg,
+                    503,
+                    "Service Unavailable",
+                    Some("No media resources"),
+                    now,
+                );
                 return;
             }
         };
@@ -789,24 +988,40 @@ impl Core {
         });
         if call.flow.transport.is_reliable() {
             // Over TCP there is no retransmission, but the ACK must still arrive within 64*T1.
-            call.ok_retransmit = Some(OkRetransmit { bytes: Bytes::new(), next: now + t.long(), interval: t.long(), give_up: now + t.long() });
+            call.ok_retransmit = Some(OkRetransmit {
+                bytes: Bytes::new(),
+                next: now + t.long(),
+                interval: t.long(),
+                give_up: now + t.long(),
+            });
         }
     }
 
     fn apply_session_timer(&mut self, leg: LegId, req: &Message, resp: &mut Message, now: Instant) {
-        let Some((interval, refresher)) = session_expires(req) else { return };
+        let Some((interval, refresher)) = session_expires(req) else {
+            return;
+        };
         let uac_supports = req.has_tag("Supported", "timer");
         let refresher = refresher.unwrap_or(if uac_supports { "uac" } else { "uas" }.into());
-        resp.push("Session-Expires", format!("{interval};refresher={refresher}"));
+        resp.push(
+            "Session-Expires",
+            format!("{interval};refresher={refresher}"),
+        );
         if uac_supports {
             resp.push("Require", "timer");
         }
         let call = self.calls.get_mut(&leg).expect("live call");
-        call.session_timer = Some(SessionTimer::new(Duration::from_secs(interval.into()), refresher == "uas", now));
+        call.session_timer = Some(SessionTimer::new(
+            Duration::from_secs(interval.into()),
+            refresher == "uas",
+            now,
+        ));
     }
 
     fn call_timer(&mut self, leg: LegId, now: Instant) {
-        let Some(call) = self.calls.get_mut(&leg) else { return };
+        let Some(call) = self.calls.get_mut(&leg) else {
+            return;
+        };
         if let Some(r) = call.ok_retransmit.as_mut() {
             if r.give_up <= now {
                 call.ok_retransmit = None;
@@ -849,11 +1064,23 @@ impl Core {
             return;
         }
         let use_update = call.invite.has_tag("Allow", "UPDATE");
-        let method = if use_update { Method::Update } else { Method::Invite };
+        let method = if use_update {
+            Method::Update
+        } else {
+            Method::Invite
+        };
         let mut req = call.request(method.clone(), &via);
         req.push("Contact", contact);
         req.push("Supported", SUPPORTED);
-        req.push("Session-Expires", format!("{};refresher=uas", call.session_timer.map(|s| s.interval.as_secs()).unwrap_or(1800)));
+        req.push(
+            "Session-Expires",
+            format!(
+                "{};refresher=uas",
+                call.session_timer
+                    .map(|s| s.interval.as_secs())
+                    .unwrap_or(1800)
+            ),
+        );
         if !use_update {
             if let (Some(n), Some(local)) = (&call.negotiated, call.local_rtp) {
                 req.set_body("application/sdp", sdp::render_answer(n, local, call.sdp));
@@ -865,7 +1092,14 @@ impl Core {
     }
 
     fn on_response(&mut self, tx: TxId, resp: Message, now: Instant) {
-        let Some(leg) = self.calls.values().find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx)).map(|c| c.leg) else { return };
+        let Some(leg) = self
+            .calls
+            .values()
+            .find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx))
+            .map(|c| c.leg)
+        else {
+            return;
+        };
         let code = resp.status().unwrap_or(500);
         if code < 200 {
             return;
@@ -874,7 +1108,15 @@ impl Core {
         let (_, method) = call.pending_request.take().expect("matched");
         if method == Method::Invite && (200..300).contains(&code) {
             let mut ack = Message::request(Method::Ack, call.remote_target.clone());
-            ack.push("Via", format!("SIP/2.0/{} {};branch=z9hG4bK{}", call.flow.transport.via_token(), self.cfg.advertised, random_token()));
+            ack.push(
+                "Via",
+                format!(
+                    "SIP/2.0/{} {};branch=z9hG4bK{}",
+                    call.flow.transport.via_token(),
+                    self.cfg.advertised,
+                    random_token()
+                ),
+            );
             ack.push("Max-Forwards", "70");
             for r in &call.route_set {
                 ack.push("Route", r.clone());
@@ -895,8 +1137,19 @@ impl Core {
     }
 
     fn on_client_timeout(&mut self, tx: TxId, now: Instant) {
-        let Some(leg) = self.calls.values().find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx)).map(|c| c.leg) else { return };
-        let method = self.calls.get_mut(&leg).and_then(|c| c.pending_request.take()).map(|(_, m)| m);
+        let Some(leg) = self
+            .calls
+            .values()
+            .find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx))
+            .map(|c| c.leg)
+        else {
+            return;
+        };
+        let method = self
+            .calls
+            .get_mut(&leg)
+            .and_then(|c| c.pending_request.take())
+            .map(|(_, m)| m);
         if method == Some(Method::Bye) {
             self.end_call(leg);
         } else {
@@ -905,8 +1158,17 @@ impl Core {
     }
 
     /// Answers the INVITE with an error and forgets the call.
-    fn fail_invite(&mut self, leg: LegId, code: u16, reason: &str, warning: Option<&str>, now: Instant) {
-        let Some(call) = self.calls.get(&leg) else { return };
+    fn fail_invite(
+        &mut self,
+        leg: LegId,
+        code: u16,
+        reason: &str,
+        warning: Option<&str>,
+        now: Instant,
+    ) {
+        let Some(call) = self.calls.get(&leg) else {
+            return;
+        };
         if let Some(tx) = call.invite_tx {
             let mut resp = Message::response_to(&call.invite, code, reason);
             add_to_tag(&mut resp, &call.local_tag);
@@ -920,7 +1182,9 @@ impl Core {
 
     /// Ends an answered call with BYE and a Reason header (RFC 3326).
     fn hang_up(&mut self, leg: LegId, cause: u16, text: &str, now: Instant) {
-        let Some(call) = self.calls.get(&leg) else { return };
+        let Some(call) = self.calls.get(&leg) else {
+            return;
+        };
         if !call.answered || call.local_rtp.is_none() {
             self.fail_invite(leg, cause, "Request Terminated", Some(text), now);
             return;
@@ -952,8 +1216,11 @@ impl Core {
     }
 
     fn end_call(&mut self, leg: LegId) {
-        let Some(call) = self.calls.remove(&leg) else { return };
-        self.dialogs.remove(&(call.call_id.clone(), call.local_tag.clone()));
+        let Some(call) = self.calls.remove(&leg) else {
+            return;
+        };
+        self.dialogs
+            .remove(&(call.call_id.clone(), call.local_tag.clone()));
         if let Phase::Joined { meeting } = &call.phase {
             if let Some(n) = self.rosters.get_mut(meeting) {
                 *n = n.saturating_sub(1);
@@ -986,6 +1253,10 @@ fn session_expires(req: &Message) -> Option<(u32, Option<String>)> {
     let v = req.header("Session-Expires")?;
     let mut parts = v.split(';');
     let interval = parts.next()?.trim().parse().ok()?;
-    let refresher = parts.find_map(|p| p.trim().strip_prefix("refresher=").map(|r| r.trim().to_ascii_lowercase()));
+    let refresher = parts.find_map(|p| {
+        p.trim()
+            .strip_prefix("refresher=")
+            .map(|r| r.trim().to_ascii_lowercase())
+    });
     Some((interval, refresher))
 }

@@ -30,7 +30,10 @@ pub fn parse(dialed: &str) -> DialString {
     let decoded = percent_decode(user);
     let mut text = decoded.as_str();
     // `gw##number#password`: a gateway prefix is never all digits.
-    if let Some(pos) = text.find("##").filter(|&p| !text[..p].bytes().all(|b| b.is_ascii_digit())) {
+    if let Some(pos) = text
+        .find("##")
+        .filter(|&p| !text[..p].bytes().all(|b| b.is_ascii_digit()))
+    {
         text = &text[pos + 2..];
     }
     let text = text.trim_end_matches('#');
@@ -43,20 +46,34 @@ pub fn parse(dialed: &str) -> DialString {
         Some((pos, len)) => (&text[..pos], Some(&text[pos + len..])),
         None => (text, None),
     };
-    let number = if is_tel { strip_visual_separators(number) } else { number.to_owned() };
+    let number = if is_tel {
+        strip_visual_separators(number)
+    } else {
+        number.to_owned()
+    };
     let number = Some(number).filter(|n| {
-        !n.is_empty() && n.len() <= meeting::record::MAX_DIGITS && n.bytes().all(|b| b.is_ascii_digit()) && n.bytes().any(|b| b != b'0')
+        !n.is_empty()
+            && n.len() <= meeting::record::MAX_DIGITS
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && n.bytes().any(|b| b != b'0')
     });
     let Some(number) = number else {
         return DialString::default();
     };
 
-    let mut fields = rest.unwrap_or("").split(['.', '#']).map(|f| f.trim_start_matches('*'));
+    let mut fields = rest
+        .unwrap_or("")
+        .split(['.', '#'])
+        .map(|f| f.trim_start_matches('*'));
     let non_empty = |f: Option<&str>| f.filter(|f| !f.is_empty()).map(str::to_owned);
     let password = non_empty(fields.next());
     let _layout = fields.next();
     let host_pin = non_empty(fields.next());
-    DialString { number: Some(number), password, host_pin }
+    DialString {
+        number: Some(number),
+        password,
+        host_pin,
+    }
 }
 
 /// Strips scheme, host, URI parameters and headers; tells whether it was a tel: URI.
@@ -84,7 +101,10 @@ fn user_part(s: &str) -> (&str, bool) {
 }
 
 fn strip_visual_separators(s: &str) -> String {
-    s.trim_start_matches('+').chars().filter(|c| !matches!(c, '-' | '(' | ')' | ' ')).collect()
+    s.trim_start_matches('+')
+        .chars()
+        .filter(|c| !matches!(c, '-' | '(' | ')' | ' '))
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -93,7 +113,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            if let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -115,22 +138,62 @@ mod tests {
         let cases: &[(&str, Option<&str>, Option<&str>, Option<&str>)] = &[
             ("123456789@gw", Some("123456789"), None, None),
             ("sip:123456789@gw", Some("123456789"), None, None),
-            ("sips:123456789@gw:5061;transport=tls", Some("123456789"), None, None),
+            (
+                "sips:123456789@gw:5061;transport=tls",
+                Some("123456789"),
+                None,
+                None,
+            ),
             ("123456789**4321@gw", Some("123456789"), Some("4321"), None),
-            ("sip:123456789**4321@10.0.0.5", Some("123456789"), Some("4321"), None),
+            (
+                "sip:123456789**4321@10.0.0.5",
+                Some("123456789"),
+                Some("4321"),
+                None,
+            ),
             ("123456789.4321@gw", Some("123456789"), Some("4321"), None),
-            ("123456789.4321.2.777@zoomcrc.com", Some("123456789"), Some("4321"), Some("777")),
+            (
+                "123456789.4321.2.777@zoomcrc.com",
+                Some("123456789"),
+                Some("4321"),
+                Some("777"),
+            ),
             ("gw##123456789#4321", Some("123456789"), Some("4321"), None),
-            ("10.0.0.5##123456789#4321", Some("123456789"), Some("4321"), None),
+            (
+                "10.0.0.5##123456789#4321",
+                Some("123456789"),
+                Some("4321"),
+                None,
+            ),
             ("123456789#4321", Some("123456789"), Some("4321"), None),
             ("123456789#", Some("123456789"), None, None),
             ("123456789$$4321@gw", Some("123456789"), Some("4321"), None),
-            ("sip:123456789%2A%2A4321@gw", Some("123456789"), Some("4321"), None),
-            ("sip:123456789%23%234321@gw", Some("123456789"), Some("4321"), None),
+            (
+                "sip:123456789%2A%2A4321@gw",
+                Some("123456789"),
+                Some("4321"),
+                None,
+            ),
+            (
+                "sip:123456789%23%234321@gw",
+                Some("123456789"),
+                Some("4321"),
+                None,
+            ),
             ("sip:123456789;user=phone@gw", Some("123456789"), None, None),
             ("tel:+1-234-567-89", Some("123456789"), None, None),
-            ("tel:123456789;phone-context=example.com", Some("123456789"), None, None),
-            ("h323:123456789**4321", Some("123456789"), Some("4321"), None),
+            (
+                "tel:123456789;phone-context=example.com",
+                Some("123456789"),
+                None,
+                None,
+            ),
+            (
+                "h323:123456789**4321",
+                Some("123456789"),
+                Some("4321"),
+                None,
+            ),
             ("123456789", Some("123456789"), None, None),
             ("123456789**", Some("123456789"), None, None),
             ("123456789**abc@gw", Some("123456789"), Some("abc"), None),
@@ -158,7 +221,16 @@ mod tests {
 
     #[test]
     fn odd_escapes_do_not_panic() {
-        for s in ["%", "%4", "1%zz@gw", "%E2%82@gw", "sip:%00@x", "##", "#", "**"] {
+        for s in [
+            "%",
+            "%4",
+            "1%zz@gw",
+            "%E2%82@gw",
+            "sip:%00@x",
+            "##",
+            "#",
+            "**",
+        ] {
             let _ = parse(s);
         }
     }

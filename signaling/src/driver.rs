@@ -52,7 +52,11 @@ impl Driver {
         let udp = Arc::new(UdpSocket::bind(l.udp).await?);
         let tcp = TcpListener::bind(l.tcp).await?;
         info!(udp = %udp.local_addr()?, tcp = %tcp.local_addr()?, "SIP listening");
-        Ok(Driver { udp, tcp, max_message: l.max_message })
+        Ok(Driver {
+            udp,
+            tcp,
+            max_message: l.max_message,
+        })
     }
 
     pub fn udp_addr(&self) -> SocketAddr {
@@ -71,12 +75,19 @@ impl Driver {
     ) {
         let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Input>();
         let conns: Connections = Arc::default();
-        let Driver { udp, tcp, max_message } = self;
+        let Driver {
+            udp,
+            tcp,
+            max_message,
+        } = self;
         let udp_task = tokio::spawn(read_udp(udp.clone(), in_tx.clone()));
         let tcp_task = tokio::spawn(accept_tcp(tcp, in_tx.clone(), conns.clone(), max_message));
         let mut stop_by: Option<Instant> = None;
         loop {
-            let deadline = core.next_deadline().map(Instant::from_std).unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let deadline = core
+                .next_deadline()
+                .map(Instant::from_std)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 Some(input) = in_rx.recv() => core.handle(input, std::time::Instant::now()),
                 Some(ev) = media_events.recv() => core.handle(Input::Media(ev), std::time::Instant::now()),
@@ -103,70 +114,83 @@ impl Driver {
         udp_task.abort();
         tcp_task.abort();
     }
-
 }
 
 fn execute(
-        udp: &UdpSocket,
-        out: Output,
-        in_tx: &mpsc::UnboundedSender<Input>,
-        conns: &Connections,
-        directory: &Arc<dyn Directory>,
-        media: &Arc<dyn MediaControl>,
-    ) {
-        match out {
-            Output::Transmit { flow, data } => match flow.transport {
-                Transport::Udp => {
-                    if let Err(e) = udp.try_send_to(&data, flow.remote) {
-                        debug!(to = %flow.remote, error = %e, "UDP send failed");
-                    }
+    udp: &UdpSocket,
+    out: Output,
+    in_tx: &mpsc::UnboundedSender<Input>,
+    conns: &Connections,
+    directory: &Arc<dyn Directory>,
+    media: &Arc<dyn MediaControl>,
+) {
+    match out {
+        Output::Transmit { flow, data } => match flow.transport {
+            Transport::Udp => {
+                if let Err(e) = udp.try_send_to(&data, flow.remote) {
+                    debug!(to = %flow.remote, error = %e, "UDP send failed");
                 }
-                Transport::Tcp => {
-                    let sent = conns.lock().expect("conns lock").get(&flow.conn).map(|tx| tx.send(data).is_ok());
-                    if sent != Some(true) {
-                        debug!(to = %flow.remote, "TCP connection gone; message dropped");
-                    }
+            }
+            Transport::Tcp => {
+                let sent = conns
+                    .lock()
+                    .expect("conns lock")
+                    .get(&flow.conn)
+                    .map(|tx| tx.send(data).is_ok());
+                if sent != Some(true) {
+                    debug!(to = %flow.remote, "TCP connection gone; message dropped");
                 }
-            },
-            Output::LookupMeeting { leg, number } => {
-                let (directory, in_tx) = (directory.clone(), in_tx.clone());
-                tokio::spawn(async move {
-                    let result = directory.find(&number).await.map_err(|e| e.to_string());
-                    let _ = in_tx.send(Input::MeetingLookup { leg, result });
-                });
             }
-            Output::CreateLeg { leg, ip } => {
-                let (media, in_tx) = (media.clone(), in_tx.clone());
-                tokio::spawn(async move {
-                    let result = media.create_leg(leg, ip).await.map_err(|e| e.to_string());
-                    let _ = in_tx.send(Input::LegCreated { leg, result });
-                });
-            }
-            Output::ConfigureLeg { leg, media: params } => {
-                let media = media.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = media.configure_leg(leg, params).await {
-                        warn!(leg = leg.0, error = %e, "configure leg failed");
-                    }
-                });
-            }
-            Output::DestroyLeg { leg } => {
-                let media = media.clone();
-                tokio::spawn(async move {
-                    let _ = media.destroy_leg(leg).await;
-                });
-            }
-            Output::Prompt { leg, prompt } => debug!(leg = leg.0, ?prompt, "prompt"),
+        },
+        Output::LookupMeeting { leg, number } => {
+            let (directory, in_tx) = (directory.clone(), in_tx.clone());
+            tokio::spawn(async move {
+                let result = directory.find(&number).await.map_err(|e| e.to_string());
+                let _ = in_tx.send(Input::MeetingLookup { leg, result });
+            });
         }
+        Output::CreateLeg { leg, ip } => {
+            let (media, in_tx) = (media.clone(), in_tx.clone());
+            tokio::spawn(async move {
+                let result = media.create_leg(leg, ip).await.map_err(|e| e.to_string());
+                let _ = in_tx.send(Input::LegCreated { leg, result });
+            });
+        }
+        Output::ConfigureLeg { leg, media: params } => {
+            let media = media.clone();
+            tokio::spawn(async move {
+                if let Err(e) = media.configure_leg(leg, params).await {
+                    warn!(leg = leg.0, error = %e, "configure leg failed");
+                }
+            });
+        }
+        Output::DestroyLeg { leg } => {
+            let media = media.clone();
+            tokio::spawn(async move {
+                let _ = media.destroy_leg(leg).await;
+            });
+        }
+        Output::Prompt { leg, prompt } => debug!(leg = leg.0, ?prompt, "prompt"),
     }
+}
 
 async fn read_udp(sock: Arc<UdpSocket>, in_tx: mpsc::UnboundedSender<Input>) {
     let mut buf = vec![0u8; 65536];
     loop {
         match sock.recv_from(&mut buf).await {
             Ok((n, remote)) => {
-                let flow = Flow { transport: Transport::Udp, remote, conn: 0 };
-                if in_tx.send(Input::Sip { data: Bytes::copy_from_slice(&buf[..n]), flow }).is_err() {
+                let flow = Flow {
+                    transport: Transport::Udp,
+                    remote,
+                    conn: 0,
+                };
+                if in_tx
+                    .send(Input::Sip {
+                        data: Bytes::copy_from_slice(&buf[..n]),
+                        flow,
+                    })
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -175,16 +199,27 @@ async fn read_udp(sock: Arc<UdpSocket>, in_tx: mpsc::UnboundedSender<Input>) {
     }
 }
 
-async fn accept_tcp(listener: TcpListener, in_tx: mpsc::UnboundedSender<Input>, conns: Connections, max_message: usize) {
+async fn accept_tcp(
+    listener: TcpListener,
+    in_tx: mpsc::UnboundedSender<Input>,
+    conns: Connections,
+    max_message: usize,
+) {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     loop {
-        let Ok((stream, remote)) = listener.accept().await else { continue };
+        let Ok((stream, remote)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
         conns.lock().expect("conns lock").insert(id, tx.clone());
-        let flow = Flow { transport: Transport::Tcp, remote, conn: id };
+        let flow = Flow {
+            transport: Transport::Tcp,
+            remote,
+            conn: id,
+        };
         tokio::spawn(async move {
             while let Some(data) = rx.recv().await {
                 if wr.write_all(&data).await.is_err() {

@@ -68,10 +68,20 @@ pub struct Ivr {
 impl Ivr {
     /// Starts at `stage` with `failures` attempts already spent; returns the opening prompts.
     pub fn start(cfg: IvrConfig, stage: Stage, failures: u8, now: Instant) -> (Ivr, Step) {
-        let mut ivr = Ivr { cfg, stage, digits: String::new(), failures: 0, deadline: None };
+        let mut ivr = Ivr {
+            cfg,
+            stage,
+            digits: String::new(),
+            failures: 0,
+            deadline: None,
+        };
         let mut prompts = vec![Prompt::Welcome];
         if failures > 0 {
-            prompts.push(if stage == Stage::Number { Prompt::UnknownMeeting } else { Prompt::WrongPassword });
+            prompts.push(if stage == Stage::Number {
+                Prompt::UnknownMeeting
+            } else {
+                Prompt::WrongPassword
+            });
         }
         ivr.failures = failures;
         let step = ivr.ask(prompts, now);
@@ -175,15 +185,32 @@ mod tests {
         for d in "99*123".chars() {
             assert_eq!(ivr.digit(d, t(1)), None);
         }
-        assert_eq!(ivr.digit('#', t(2)), Some(Step::Submit(Stage::Number, "123".into())));
-        assert_eq!(ivr.digit('#', t(2)), None, "nothing is pending after a submit");
+        assert_eq!(
+            ivr.digit('#', t(2)),
+            Some(Step::Submit(Stage::Number, "123".into()))
+        );
+        assert_eq!(
+            ivr.digit('#', t(2)),
+            None,
+            "nothing is pending after a submit"
+        );
     }
 
     #[test]
     fn three_wrong_passwords_give_up_counting_the_dialed_one() {
         let (mut ivr, step) = Ivr::start(IvrConfig::default(), Stage::Password, 1, t(0));
-        assert_eq!(step, Step::Say(vec![Prompt::Welcome, Prompt::WrongPassword, Prompt::EnterPassword]));
-        assert!(matches!(ivr.refused(Stage::Password, Prompt::WrongPassword, t(1)), Step::Say(_)));
+        assert_eq!(
+            step,
+            Step::Say(vec![
+                Prompt::Welcome,
+                Prompt::WrongPassword,
+                Prompt::EnterPassword
+            ])
+        );
+        assert!(matches!(
+            ivr.refused(Stage::Password, Prompt::WrongPassword, t(1)),
+            Step::Say(_)
+        ));
         assert_eq!(
             ivr.refused(Stage::Password, Prompt::WrongPassword, t(2)),
             Step::GiveUp(vec![Prompt::WrongPassword, Prompt::Goodbye])
@@ -196,10 +223,16 @@ mod tests {
         let (mut ivr, _) = Ivr::start(cfg, Stage::Number, 0, t(0));
         ivr.digit('4', t(1));
         assert_eq!(ivr.deadline(), Some(t(1) + cfg.inter_digit_timeout));
-        assert_eq!(ivr.on_timer(t(6)), Some(Step::Submit(Stage::Number, "4".into())));
+        assert_eq!(
+            ivr.on_timer(t(6)),
+            Some(Step::Submit(Stage::Number, "4".into()))
+        );
         let (mut ivr, _) = Ivr::start(cfg, Stage::Number, 0, t(0));
         assert_eq!(ivr.on_timer(t(14)), None);
-        assert_eq!(ivr.on_timer(t(15)), Some(Step::Say(vec![Prompt::NoInput, Prompt::EnterNumber])));
+        assert_eq!(
+            ivr.on_timer(t(15)),
+            Some(Step::Say(vec![Prompt::NoInput, Prompt::EnterNumber]))
+        );
         assert!(matches!(ivr.on_timer(t(30)), Some(Step::Say(_))));
         assert!(matches!(ivr.on_timer(t(45)), Some(Step::GiveUp(_))));
     }
@@ -207,7 +240,13 @@ mod tests {
     #[test]
     fn password_stage_after_number_resets_failures() {
         let (mut ivr, _) = Ivr::start(IvrConfig::default(), Stage::Number, 2, t(0));
-        assert_eq!(ivr.need_password(t(1)), Step::Say(vec![Prompt::EnterPassword]));
-        assert!(matches!(ivr.refused(Stage::Password, Prompt::WrongPassword, t(2)), Step::Say(_)));
+        assert_eq!(
+            ivr.need_password(t(1)),
+            Step::Say(vec![Prompt::EnterPassword])
+        );
+        assert!(matches!(
+            ivr.refused(Stage::Password, Prompt::WrongPassword, t(2)),
+            Step::Say(_)
+        ));
     }
 }

@@ -54,7 +54,8 @@ fn static_codec(pt: u8) -> Option<(&'static str, u32)> {
 }
 
 fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
-    SessionDescription::unmarshal(&mut Cursor::new(body)).map_err(|e| SdpError::Malformed(e.to_string()))
+    SessionDescription::unmarshal(&mut Cursor::new(body))
+        .map_err(|e| SdpError::Malformed(e.to_string()))
 }
 
 fn connection_ip(sd: &SessionDescription, md: &MediaDescription) -> Option<IpAddr> {
@@ -75,12 +76,17 @@ fn direction_of(sd: &SessionDescription, md: &MediaDescription) -> Direction {
             _ => None,
         })
     };
-    find(&md.attributes).or_else(|| find(&sd.attributes)).unwrap_or(Direction::SendRecv)
+    find(&md.attributes)
+        .or_else(|| find(&sd.attributes))
+        .unwrap_or(Direction::SendRecv)
 }
 
 /// Reads the remote audio description (offer or answer), picking the first of
 /// its codecs that we support.
-fn remote_audio(sd: &SessionDescription, supported: &[AudioCodec]) -> Result<(usize, LegMedia), SdpError> {
+fn remote_audio(
+    sd: &SessionDescription,
+    supported: &[AudioCodec],
+) -> Result<(usize, LegMedia), SdpError> {
     let (index, md) = sd
         .media_descriptions
         .iter()
@@ -102,19 +108,32 @@ fn remote_audio(sd: &SessionDescription, supported: &[AudioCodec]) -> Result<(us
         if name.eq_ignore_ascii_case("telephone-event") {
             dtmf.push((pt, rate));
         } else if chosen.is_none() {
-            chosen = supported.iter().find(|c| c.matches(&name, rate)).map(|c| (*c, pt));
+            chosen = supported
+                .iter()
+                .find(|c| c.matches(&name, rate))
+                .map(|c| (*c, pt));
         }
     }
-    let (codec, pt) = chosen.ok_or_else(|| SdpError::NoCommonCodec(md.media_name.formats.join(" ")))?;
-    let dtmf_pt = dtmf.iter().find(|(_, r)| *r == codec.clock_rate()).or(dtmf.first()).map(|(pt, _)| *pt);
+    let (codec, pt) =
+        chosen.ok_or_else(|| SdpError::NoCommonCodec(md.media_name.formats.join(" ")))?;
+    let dtmf_pt = dtmf
+        .iter()
+        .find(|(_, r)| *r == codec.clock_rate())
+        .or(dtmf.first())
+        .map(|(pt, _)| *pt);
     let ip = connection_ip(sd, md);
-    let port = u16::try_from(md.media_name.port.value).map_err(|_| SdpError::Malformed("port".into()))?;
+    let port =
+        u16::try_from(md.media_name.port.value).map_err(|_| SdpError::Malformed("port".into()))?;
     let held = ip.is_some_and(|ip| ip.is_unspecified());
     let mut direction = direction_of(sd, md);
     if held && direction == Direction::SendRecv {
         direction = Direction::SendOnly; // RFC 2543 hold: c=0.0.0.0
     }
-    let ptime = md.attribute("ptime").flatten().and_then(|p| p.trim().parse().ok()).unwrap_or(20);
+    let ptime = md
+        .attribute("ptime")
+        .flatten()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(20);
     Ok((
         index,
         LegMedia {
@@ -122,7 +141,9 @@ fn remote_audio(sd: &SessionDescription, supported: &[AudioCodec]) -> Result<(us
             payload_type: pt,
             dtmf_payload_type: dtmf_pt,
             ptime,
-            remote: ip.filter(|ip| !ip.is_unspecified()).map(|ip| SocketAddr::new(ip, port)),
+            remote: ip
+                .filter(|ip| !ip.is_unspecified())
+                .map(|ip| SocketAddr::new(ip, port)),
             direction,
             rtcp_mux: md.attribute("rtcp-mux").is_some(),
         },
@@ -141,10 +162,19 @@ pub fn negotiate(offer: &[u8], supported: &[AudioCodec]) -> Result<Negotiated, S
         .filter(|(i, _)| *i != audio_index)
         .map(|(i, m)| {
             let n = &m.media_name;
-            (i, n.media.clone(), n.protos.join("/"), n.formats.first().cloned().unwrap_or_else(|| "0".into()))
+            (
+                i,
+                n.media.clone(),
+                n.protos.join("/"),
+                n.formats.first().cloned().unwrap_or_else(|| "0".into()),
+            )
         })
         .collect();
-    Ok(Negotiated { audio, audio_index, declined })
+    Ok(Negotiated {
+        audio,
+        audio_index,
+        declined,
+    })
 }
 
 /// Reads the remote answer to our offer.
@@ -178,18 +208,38 @@ fn session(local: SocketAddr, s: SdpSession) -> SessionDescription {
         connection_information: Some(ConnectionInformation {
             network_type: "IN".into(),
             address_type: addr_type.into(),
-            address: Some(Address { address: ip, ttl: None, range: None }),
+            address: Some(Address {
+                address: ip,
+                ttl: None,
+                range: None,
+            }),
         }),
-        time_descriptions: vec![TimeDescription { timing: Timing { start_time: 0, stop_time: 0 }, repeat_times: vec![] }],
+        time_descriptions: vec![TimeDescription {
+            timing: Timing {
+                start_time: 0,
+                stop_time: 0,
+            },
+            repeat_times: vec![],
+        }],
         ..Default::default()
     }
 }
 
-fn audio_line(local: SocketAddr, formats: &[(u8, AudioCodec)], dtmf: Option<(u8, u32)>, ptime: u32, direction: Direction, rtcp_mux: bool) -> MediaDescription {
+fn audio_line(
+    local: SocketAddr,
+    formats: &[(u8, AudioCodec)],
+    dtmf: Option<(u8, u32)>,
+    ptime: u32,
+    direction: Direction,
+    rtcp_mux: bool,
+) -> MediaDescription {
     let mut md = MediaDescription {
         media_name: MediaName {
             media: "audio".into(),
-            port: RangedPort { value: local.port() as isize, range: None },
+            port: RangedPort {
+                value: local.port() as isize,
+                range: None,
+            },
             protos: vec!["RTP".into(), "AVP".into()],
             formats: formats.iter().map(|(pt, _)| pt.to_string()).collect(),
         },
@@ -219,7 +269,14 @@ pub fn render_answer(n: &Negotiated, local: SocketAddr, s: SdpSession) -> String
     let mut sd = session(local, s);
     let a = &n.audio;
     let dtmf = a.dtmf_payload_type.map(|pt| (pt, a.codec.clock_rate()));
-    let audio = audio_line(local, &[(a.payload_type, a.codec)], dtmf, a.ptime, a.direction, a.rtcp_mux);
+    let audio = audio_line(
+        local,
+        &[(a.payload_type, a.codec)],
+        dtmf,
+        a.ptime,
+        a.direction,
+        a.rtcp_mux,
+    );
     let count = n.declined.len() + 1;
     let mut declined = n.declined.iter();
     for i in 0..count {
@@ -229,7 +286,10 @@ pub fn render_answer(n: &Negotiated, local: SocketAddr, s: SdpSession) -> String
             sd.media_descriptions.push(MediaDescription {
                 media_name: MediaName {
                     media: media.clone(),
-                    port: RangedPort { value: 0, range: None },
+                    port: RangedPort {
+                        value: 0,
+                        range: None,
+                    },
                     protos: proto.split('/').map(str::to_owned).collect(),
                     formats: vec![fmt.clone()],
                 },
@@ -241,10 +301,25 @@ pub fn render_answer(n: &Negotiated, local: SocketAddr, s: SdpSession) -> String
 }
 
 /// Renders our offer (late-offer INVITEs and session refreshes): every supported codec.
-pub fn render_offer(supported: &[AudioCodec], local: SocketAddr, direction: Direction, s: SdpSession) -> String {
+pub fn render_offer(
+    supported: &[AudioCodec],
+    local: SocketAddr,
+    direction: Direction,
+    s: SdpSession,
+) -> String {
     let mut sd = session(local, s);
-    let formats: Vec<(u8, AudioCodec)> = supported.iter().map(|c| (c.default_payload_type(), *c)).collect();
-    sd.media_descriptions.push(audio_line(local, &formats, Some((101, 8000)), 20, direction, false));
+    let formats: Vec<(u8, AudioCodec)> = supported
+        .iter()
+        .map(|c| (c.default_payload_type(), *c))
+        .collect();
+    sd.media_descriptions.push(audio_line(
+        local,
+        &formats,
+        Some((101, 8000)),
+        20,
+        direction,
+        false,
+    ));
     sd.marshal()
 }
 
@@ -252,10 +327,17 @@ pub fn render_offer(supported: &[AudioCodec], local: SocketAddr, direction: Dire
 mod tests {
     use super::*;
 
-    const ALL: &[AudioCodec] = &[AudioCodec::Opus, AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma];
+    const ALL: &[AudioCodec] = &[
+        AudioCodec::Opus,
+        AudioCodec::G722,
+        AudioCodec::Pcmu,
+        AudioCodec::Pcma,
+    ];
 
     fn offer(media: &str) -> String {
-        format!("v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n{media}")
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n{media}"
+        )
     }
 
     #[test]
@@ -268,31 +350,56 @@ mod tests {
         assert_eq!(n.audio.ptime, 30);
         assert!(n.audio.rtcp_mux);
         assert_eq!(n.audio.remote, Some("192.0.2.10:4000".parse().unwrap()));
-        let text = render_answer(&n, "127.0.0.1:40000".parse().unwrap(), SdpSession { id: 7, version: 1 });
+        let text = render_answer(
+            &n,
+            "127.0.0.1:40000".parse().unwrap(),
+            SdpSession { id: 7, version: 1 },
+        );
         assert!(text.contains("m=audio 40000 RTP/AVP 8 101\r\n"), "{text}");
         assert!(text.contains("m=video 0 RTP/AVP 96\r\n"), "{text}");
-        assert!(text.contains("a=rtcp-mux") && text.contains("a=sendrecv") && text.contains("a=ptime:30"));
+        assert!(
+            text.contains("a=rtcp-mux")
+                && text.contains("a=sendrecv")
+                && text.contains("a=ptime:30")
+        );
         // Our answer parses back.
-        assert_eq!(read_answer(text.as_bytes(), ALL).unwrap().codec, AudioCodec::Pcma);
+        assert_eq!(
+            read_answer(text.as_bytes(), ALL).unwrap().codec,
+            AudioCodec::Pcma
+        );
     }
 
     #[test]
     fn opus_and_g722_by_rtpmap() {
         let o = offer("m=audio 4000 RTP/AVP 111 9\r\na=rtpmap:111 opus/48000/2\r\n");
-        assert_eq!(negotiate(o.as_bytes(), ALL).unwrap().audio.codec, AudioCodec::Opus);
+        assert_eq!(
+            negotiate(o.as_bytes(), ALL).unwrap().audio.codec,
+            AudioCodec::Opus
+        );
         let o = offer("m=audio 4000 RTP/AVP 9 0\r\n");
-        assert_eq!(negotiate(o.as_bytes(), ALL).unwrap().audio.codec, AudioCodec::G722);
+        assert_eq!(
+            negotiate(o.as_bytes(), ALL).unwrap().audio.codec,
+            AudioCodec::G722
+        );
     }
 
     #[test]
     fn hold_directions_are_mirrored() {
-        let n = negotiate(offer("m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n").as_bytes(), ALL).unwrap();
+        let n = negotiate(
+            offer("m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n").as_bytes(),
+            ALL,
+        )
+        .unwrap();
         assert_eq!(n.audio.direction, Direction::RecvOnly);
         let o = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
         let n = negotiate(o.as_bytes(), ALL).unwrap();
         assert_eq!(n.audio.direction, Direction::RecvOnly);
         assert_eq!(n.audio.remote, None);
-        let n = negotiate(offer("m=audio 4000 RTP/AVP 0\r\na=inactive\r\n").as_bytes(), ALL).unwrap();
+        let n = negotiate(
+            offer("m=audio 4000 RTP/AVP 0\r\na=inactive\r\n").as_bytes(),
+            ALL,
+        )
+        .unwrap();
         assert_eq!(n.audio.direction, Direction::Inactive);
     }
 
@@ -301,13 +408,27 @@ mod tests {
         let err = negotiate(offer("m=audio 4000 RTP/AVP 18\r\n").as_bytes(), ALL).unwrap_err();
         assert!(matches!(err, SdpError::NoCommonCodec(_)));
         assert_eq!(err.warn_code(), 305);
-        assert_eq!(negotiate(offer("m=video 4000 RTP/AVP 96\r\n").as_bytes(), ALL), Err(SdpError::NoAudio));
-        assert!(matches!(negotiate(b"garbage", ALL), Err(SdpError::Malformed(_))));
+        assert_eq!(
+            negotiate(offer("m=video 4000 RTP/AVP 96\r\n").as_bytes(), ALL),
+            Err(SdpError::NoAudio)
+        );
+        assert!(matches!(
+            negotiate(b"garbage", ALL),
+            Err(SdpError::Malformed(_))
+        ));
     }
 
     #[test]
     fn our_offer_lists_every_codec() {
-        let text = render_offer(ALL, "127.0.0.1:40002".parse().unwrap(), Direction::SendRecv, SdpSession { id: 1, version: 1 });
-        assert!(text.contains("m=audio 40002 RTP/AVP 111 9 0 8 101"), "{text}");
+        let text = render_offer(
+            ALL,
+            "127.0.0.1:40002".parse().unwrap(),
+            Direction::SendRecv,
+            SdpSession { id: 1, version: 1 },
+        );
+        assert!(
+            text.contains("m=audio 40002 RTP/AVP 111 9 0 8 101"),
+            "{text}"
+        );
     }
 }

@@ -55,7 +55,11 @@ pub struct TxId(u64);
 #[derive(Debug)]
 pub enum Event {
     /// A new request. `tx` is `None` for an ACK to a 2xx (it belongs to the dialog).
-    Request { tx: Option<TxId>, msg: Message, flow: Flow },
+    Request {
+        tx: Option<TxId>,
+        msg: Message,
+        flow: Flow,
+    },
     /// A response to a request the TU sent.
     Response { tx: TxId, msg: Message },
     /// A request the TU sent got no final response in time.
@@ -133,7 +137,11 @@ impl Endpoint {
     /// Earliest transaction deadline.
     pub fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(Reverse((at, id))) = self.heap.peek().copied() {
-            let live = self.server.get(&id).map(|e| e.scheduled).or_else(|| self.client.get(&id).map(|e| e.scheduled));
+            let live = self
+                .server
+                .get(&id)
+                .map(|e| e.scheduled)
+                .or_else(|| self.client.get(&id).map(|e| e.scheduled));
             if live == Some(Some(at)) {
                 return Some(at);
             }
@@ -164,7 +172,11 @@ impl Endpoint {
                 warn!(source = %flow.remote, reason = %why, "dropped malformed response");
                 return;
             }
-            Verdict::Reject { code, reason, warning } => {
+            Verdict::Reject {
+                code,
+                reason,
+                warning,
+            } => {
                 self.stats.rejected_malformed += 1;
                 warn!(source = %flow.remote, code, reason = %warning, "rejected malformed request");
                 let req = lexed.message;
@@ -175,7 +187,10 @@ impl Endpoint {
                 if req.to_tag().is_none() {
                     add_to_tag(&mut resp, &random_token());
                 }
-                resp.push("Warning", format!("399 mra \"{}\"", warning.replace('"', "'")));
+                resp.push(
+                    "Warning",
+                    format!("399 mra \"{}\"", warning.replace('"', "'")),
+                );
                 let dest = self.response_flow(&req, flow);
                 self.transmit(dest, resp.to_bytes());
                 return;
@@ -204,15 +219,31 @@ impl Endpoint {
             return;
         }
         if method == Method::Ack {
-            self.out.push_back(Output::Event(Event::Request { tx: None, msg, flow }));
+            self.out.push_back(Output::Event(Event::Request {
+                tx: None,
+                msg,
+                flow,
+            }));
             return;
         }
         let id = self.new_id();
         let dest = self.response_flow(&msg, flow);
         let tx = ServerTx::new(&method, flow.transport.is_reliable(), self.timers);
         self.server_keys.insert(key.clone(), id);
-        self.server.insert(id, Entry { tx, flow: dest, key, scheduled: None });
-        self.out.push_back(Output::Event(Event::Request { tx: Some(id), msg, flow }));
+        self.server.insert(
+            id,
+            Entry {
+                tx,
+                flow: dest,
+                key,
+                scheduled: None,
+            },
+        );
+        self.out.push_back(Output::Event(Event::Request {
+            tx: Some(id),
+            msg,
+            flow,
+        }));
     }
 
     fn receive_response(&mut self, msg: Message, now: Instant) {
@@ -241,7 +272,9 @@ impl Endpoint {
 
     /// Sends a response through a server transaction.
     pub fn respond(&mut self, tx: TxId, resp: &Message, now: Instant) {
-        let Some(entry) = self.server.get_mut(&tx) else { return };
+        let Some(entry) = self.server.get_mut(&tx) else {
+            return;
+        };
         self.scratch.clear();
         entry.tx.respond(resp, now, &mut self.scratch);
         self.apply_server(tx, now);
@@ -252,9 +285,23 @@ impl Endpoint {
         let id = self.new_id();
         let key = client_key(&req).unwrap_or_else(|| format!("tx{}", id.0));
         self.scratch.clear();
-        let tx = ClientTx::start(req, flow.transport.is_reliable(), self.timers, now, &mut self.scratch);
+        let tx = ClientTx::start(
+            req,
+            flow.transport.is_reliable(),
+            self.timers,
+            now,
+            &mut self.scratch,
+        );
         self.client_keys.insert(key.clone(), id);
-        self.client.insert(id, Entry { tx, flow, key, scheduled: None });
+        self.client.insert(
+            id,
+            Entry {
+                tx,
+                flow,
+                key,
+                scheduled: None,
+            },
+        );
         self.apply_client(id, now);
         id
     }
@@ -298,7 +345,11 @@ impl Endpoint {
             let key = std::mem::take(&mut entry.key);
             self.server_keys.remove(&key);
             self.server.remove(&id);
-        } else if let Some(at) = entry.tx.next_deadline().filter(|at| entry.scheduled != Some(*at)) {
+        } else if let Some(at) = entry
+            .tx
+            .next_deadline()
+            .filter(|at| entry.scheduled != Some(*at))
+        {
             entry.scheduled = Some(at);
             self.heap.push(Reverse((at, id)));
         }
@@ -310,7 +361,9 @@ impl Endpoint {
         for o in self.scratch.drain(..) {
             match o {
                 TxOutput::Send(data) => self.out.push_back(Output::Transmit { flow, data }),
-                TxOutput::Deliver(msg) => self.out.push_back(Output::Event(Event::Response { tx: id, msg })),
+                TxOutput::Deliver(msg) => self
+                    .out
+                    .push_back(Output::Event(Event::Response { tx: id, msg })),
                 TxOutput::Timeout => self.out.push_back(Output::Event(Event::Timeout { tx: id })),
             }
         }
@@ -318,7 +371,11 @@ impl Endpoint {
             let key = std::mem::take(&mut entry.key);
             self.client_keys.remove(&key);
             self.client.remove(&id);
-        } else if let Some(at) = entry.tx.next_deadline().filter(|at| entry.scheduled != Some(*at)) {
+        } else if let Some(at) = entry
+            .tx
+            .next_deadline()
+            .filter(|at| entry.scheduled != Some(*at))
+        {
             entry.scheduled = Some(at);
             self.heap.push(Reverse((at, id)));
         }
@@ -339,7 +396,10 @@ impl Endpoint {
             return flow;
         }
         match req.top_via() {
-            Some(via) if !via.rport => Flow { remote: SocketAddr::new(flow.remote.ip(), via.port.unwrap_or(5060)), ..flow },
+            Some(via) if !via.rport => Flow {
+                remote: SocketAddr::new(flow.remote.ip(), via.port.unwrap_or(5060)),
+                ..flow
+            },
             _ => flow,
         }
     }
@@ -347,9 +407,17 @@ impl Endpoint {
 
 /// Adds `received` (and fills `rport`) on the top Via (RFC 3261 18.2.1, RFC 3581).
 fn stamp_received(msg: &mut Message, source: SocketAddr) {
-    let Some(line) = msg.headers.iter_mut().find(|h| h.name.eq_ignore_ascii_case("Via")) else { return };
+    let Some(line) = msg
+        .headers
+        .iter_mut()
+        .find(|h| h.name.eq_ignore_ascii_case("Via"))
+    else {
+        return;
+    };
     let mut elements: Vec<String> = split_list(&line.value).map(str::to_owned).collect();
-    let Some(top) = elements.first_mut() else { return };
+    let Some(top) = elements.first_mut() else {
+        return;
+    };
     let Some(via) = parse_via(top) else { return };
     let ip = source.ip().to_string();
     let mut params: Vec<String> = top.split(';').map(str::to_owned).collect();
@@ -381,14 +449,24 @@ fn server_key(msg: &Message) -> Option<String> {
         m => m,
     };
     match via.branch.as_deref() {
-        Some(b) if b.starts_with("z9hG4bK") && b.len() > 7 => {
-            Some(format!("{b}|{}:{}|{method}", via.host.to_ascii_lowercase(), via.port.unwrap_or(0)))
-        }
+        Some(b) if b.starts_with("z9hG4bK") && b.len() > 7 => Some(format!(
+            "{b}|{}:{}|{method}",
+            via.host.to_ascii_lowercase(),
+            via.port.unwrap_or(0)
+        )),
         _ => {
             let (seq, _) = msg.cseq()?;
             let from_tag = msg.from_tag().unwrap_or_default();
-            let ruri = if method == Method::Cancel || msg.method() == Some(Method::Ack) { "" } else { msg.request_uri().unwrap_or("") };
-            Some(format!("2543|{}|{from_tag}|{seq}|{}|{ruri}|{method}", msg.call_id()?, via.host))
+            let ruri = if method == Method::Cancel || msg.method() == Some(Method::Ack) {
+                ""
+            } else {
+                msg.request_uri().unwrap_or("")
+            };
+            Some(format!(
+                "2543|{}|{from_tag}|{seq}|{}|{ruri}|{method}",
+                msg.call_id()?,
+                via.host
+            ))
         }
     }
 }
@@ -404,12 +482,18 @@ fn client_key(msg: &Message) -> Option<String> {
 pub fn random_token() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..16).map(|_| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.random_range(0..36)])).collect()
+    (0..16)
+        .map(|_| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.random_range(0..36)]))
+        .collect()
 }
 
 /// Adds `;tag=` to the To header of a response.
 pub fn add_to_tag(resp: &mut Message, tag: &str) {
-    if let Some(h) = resp.headers.iter_mut().find(|h| h.name.eq_ignore_ascii_case("To")) {
+    if let Some(h) = resp
+        .headers
+        .iter_mut()
+        .find(|h| h.name.eq_ignore_ascii_case("To"))
+    {
         h.value = format!("{};tag={tag}", h.value);
     }
 }
@@ -420,7 +504,11 @@ mod tests {
     use std::time::Duration;
 
     fn flow() -> Flow {
-        Flow { transport: Transport::Udp, remote: "192.0.2.7:5099".parse().unwrap(), conn: 0 }
+        Flow {
+            transport: Transport::Udp,
+            remote: "192.0.2.7:5099".parse().unwrap(),
+            conn: 0,
+        }
     }
 
     fn drain(ep: &mut Endpoint) -> Vec<Output> {
@@ -435,17 +523,30 @@ mod tests {
         let mut ep = Endpoint::new(Timers::default(), false);
         ep.receive(OPTIONS.as_bytes(), flow(), now);
         let out = drain(&mut ep);
-        let [Output::Event(Event::Request { tx: Some(tx), msg, .. })] = &out[..] else { panic!("{out:?}") };
+        let [Output::Event(Event::Request {
+            tx: Some(tx), msg, ..
+        })] = &out[..]
+        else {
+            panic!("{out:?}")
+        };
         let via = msg.header("Via").unwrap();
-        assert!(via.contains("rport=5099") && via.contains("received=192.0.2.7"), "{via}");
+        assert!(
+            via.contains("rport=5099") && via.contains("received=192.0.2.7"),
+            "{via}"
+        );
         ep.respond(*tx, &Message::response_to(msg, 200, "OK"), now);
         let out = drain(&mut ep);
-        let [Output::Transmit { flow: f, data }] = &out[..] else { panic!("{out:?}") };
+        let [Output::Transmit { flow: f, data }] = &out[..] else {
+            panic!("{out:?}")
+        };
         assert_eq!(f.remote, flow().remote, "rport answers to the source port");
         assert!(data.starts_with(b"SIP/2.0 200 OK"));
         ep.receive(OPTIONS.as_bytes(), flow(), now + Duration::from_millis(500));
         let out = drain(&mut ep);
-        assert!(matches!(&out[..], [Output::Transmit { .. }]), "retransmission answered from the transaction: {out:?}");
+        assert!(
+            matches!(&out[..], [Output::Transmit { .. }]),
+            "retransmission answered from the transaction: {out:?}"
+        );
         ep.on_timer(now + Timers::default().long());
         assert_eq!(ep.transactions(), 0);
     }
@@ -455,18 +556,33 @@ mod tests {
         let now = Instant::now();
         let mut ep = Endpoint::new(Timers::default(), false);
         ep.receive(OPTIONS.replace(";rport", "").as_bytes(), flow(), now);
-        let Some(Output::Event(Event::Request { tx: Some(tx), msg, .. })) = ep.poll_output() else { panic!() };
+        let Some(Output::Event(Event::Request {
+            tx: Some(tx), msg, ..
+        })) = ep.poll_output()
+        else {
+            panic!()
+        };
         ep.respond(tx, &Message::response_to(&msg, 200, "OK"), now);
-        let Some(Output::Transmit { flow: f, .. }) = ep.poll_output() else { panic!() };
+        let Some(Output::Transmit { flow: f, .. }) = ep.poll_output() else {
+            panic!()
+        };
         assert_eq!(f.remote, "192.0.2.7:5062".parse().unwrap());
     }
 
     #[test]
     fn malformed_request_gets_400_with_warning() {
         let mut ep = Endpoint::new(Timers::default(), true);
-        ep.receive(OPTIONS.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE").as_bytes(), flow(), Instant::now());
+        ep.receive(
+            OPTIONS
+                .replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE")
+                .as_bytes(),
+            flow(),
+            Instant::now(),
+        );
         let out = drain(&mut ep);
-        let [Output::Transmit { data, .. }] = &out[..] else { panic!("{out:?}") };
+        let [Output::Transmit { data, .. }] = &out[..] else {
+            panic!("{out:?}")
+        };
         let text = String::from_utf8_lossy(data);
         assert!(text.starts_with("SIP/2.0 400 Bad Request"), "{text}");
         assert!(text.contains("Warning: 399 mra \"CSeq method"), "{text}");

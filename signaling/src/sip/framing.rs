@@ -30,7 +30,10 @@ pub struct Framer {
 
 impl Framer {
     pub fn new(max_message: usize) -> Framer {
-        Framer { buf: BytesMut::with_capacity(4096), max: max_message }
+        Framer {
+            buf: BytesMut::with_capacity(4096),
+            max: max_message,
+        }
     }
 
     /// Appends bytes read from the stream.
@@ -53,7 +56,8 @@ impl Framer {
             }
             return Ok(None);
         };
-        let body_len = content_length(&self.buf[..head_end]).ok_or(FramingError::BadContentLength)?;
+        let body_len =
+            content_length(&self.buf[..head_end]).ok_or(FramingError::BadContentLength)?;
         let total = head_end + 4 + body_len;
         if total > self.max {
             return Err(FramingError::TooLarge(self.max));
@@ -96,9 +100,15 @@ mod tests {
         f.push(&msg[10..]);
         f.push(b"\r\n\r\n");
         f.push(msg);
-        assert_eq!(f.next_frame(), Ok(Some(Frame::Message(Bytes::from_static(msg)))));
+        assert_eq!(
+            f.next_frame(),
+            Ok(Some(Frame::Message(Bytes::from_static(msg))))
+        );
         assert_eq!(f.next_frame(), Ok(Some(Frame::Ping)));
-        assert_eq!(f.next_frame(), Ok(Some(Frame::Message(Bytes::from_static(msg)))));
+        assert_eq!(
+            f.next_frame(),
+            Ok(Some(Frame::Message(Bytes::from_static(msg))))
+        );
         assert_eq!(f.next_frame(), Ok(None));
     }
 

@@ -44,9 +44,30 @@ const COMPACT: [(&str, &str); 19] = [
 ];
 
 const CANONICAL: [&str; 24] = [
-    "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Content-Length", "Content-Type",
-    "Expires", "Allow", "Supported", "Require", "Proxy-Require", "Accept", "Session-Expires", "Min-SE",
-    "Record-Route", "Route", "User-Agent", "Reason", "Warning", "Unsupported", "Timestamp",
+    "Via",
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Contact",
+    "Max-Forwards",
+    "Content-Length",
+    "Content-Type",
+    "Expires",
+    "Allow",
+    "Supported",
+    "Require",
+    "Proxy-Require",
+    "Accept",
+    "Session-Expires",
+    "Min-SE",
+    "Record-Route",
+    "Route",
+    "User-Agent",
+    "Reason",
+    "Warning",
+    "Unsupported",
+    "Timestamp",
 ];
 
 fn canonical_name(name: &str) -> String {
@@ -63,12 +84,16 @@ fn canonical_name(name: &str) -> String {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
 /// Lexes one message. `datagram` is a whole UDP payload or one framed TCP message.
 pub fn lex(datagram: &[u8]) -> Result<Lexed, NotSip> {
-    let head_end = find(datagram, b"\r\n\r\n").map(|p| (p, p + 4)).or_else(|| find(datagram, b"\n\n").map(|p| (p, p + 2)));
+    let head_end = find(datagram, b"\r\n\r\n")
+        .map(|p| (p, p + 4))
+        .or_else(|| find(datagram, b"\n\n").map(|p| (p, p + 2)));
     let (head, rest) = match head_end {
         Some((end, body_start)) => (&datagram[..end], &datagram[body_start..]),
         None => (datagram, &datagram[datagram.len()..]),
@@ -84,22 +109,38 @@ pub fn lex(datagram: &[u8]) -> Result<Lexed, NotSip> {
     let (start, version) = if first.starts_with("SIP/") {
         let mut parts = first.splitn(3, ' ');
         let version = parts.next().unwrap_or_default().to_owned();
-        let code = parts.next().and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..=699).contains(c)).ok_or(NotSip)?;
+        let code = parts
+            .next()
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|c| (100..=699).contains(c))
+            .ok_or(NotSip)?;
         let reason = parts.next().unwrap_or("").to_owned();
         (StartLine::Response { code, reason }, version)
     } else {
         let parts: Vec<&str> = first.split_whitespace().collect();
-        if parts.len() < 2 || !is_token(parts[0]) || !parts.last().is_some_and(|v| v.starts_with("SIP/")) {
+        if parts.len() < 2
+            || !is_token(parts[0])
+            || !parts.last().is_some_and(|v| v.starts_with("SIP/"))
+        {
             return Err(NotSip);
         }
         if parts.len() != 3 {
-            note(&mut defect, "Malformed Request-Line (whitespace inside the Request-URI)".into());
+            note(
+                &mut defect,
+                "Malformed Request-Line (whitespace inside the Request-URI)".into(),
+            );
         }
         let uri = parts[1..parts.len() - 1].join(" ");
         if uri.starts_with('<') {
             note(&mut defect, "Request-URI must not be enclosed in <>".into());
         }
-        (StartLine::Request { method: Method::parse(parts[0]), uri }, parts[parts.len() - 1].to_owned())
+        (
+            StartLine::Request {
+                method: Method::parse(parts[0]),
+                uri,
+            },
+            parts[parts.len() - 1].to_owned(),
+        )
     };
 
     let mut headers = Vec::new();
@@ -113,14 +154,25 @@ pub fn lex(datagram: &[u8]) -> Result<Lexed, NotSip> {
         }
     }
 
-    let mut message = Message { start, version, headers, body: Bytes::new() };
+    let mut message = Message {
+        start,
+        version,
+        headers,
+        body: Bytes::new(),
+    };
     let lengths: Vec<&str> = message.all("Content-Length").collect();
     let body_len = match lengths.as_slice() {
         [] => rest.len(),
         [one] => match one.parse::<usize>() {
             Ok(n) if n <= rest.len() => n,
             Ok(n) => {
-                note(&mut defect, format!("Content-Length {n} exceeds the {} body bytes received", rest.len()));
+                note(
+                    &mut defect,
+                    format!(
+                        "Content-Length {n} exceeds the {} body bytes received",
+                        rest.len()
+                    ),
+                );
                 rest.len()
             }
             Err(_) => {

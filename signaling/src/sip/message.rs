@@ -48,7 +48,10 @@ impl Message {
     /// A new request with no headers.
     pub fn request(method: Method, uri: impl Into<String>) -> Message {
         Message {
-            start: StartLine::Request { method, uri: uri.into() },
+            start: StartLine::Request {
+                method,
+                uri: uri.into(),
+            },
             version: "SIP/2.0".into(),
             headers: Vec::new(),
             body: Bytes::new(),
@@ -58,13 +61,18 @@ impl Message {
     /// A response to `req` copying Via, From, To, Call-ID, CSeq (RFC 3261 8.2.6.2).
     pub fn response_to(req: &Message, code: u16, reason: &str) -> Message {
         let mut resp = Message {
-            start: StartLine::Response { code, reason: reason.to_owned() },
+            start: StartLine::Response {
+                code,
+                reason: reason.to_owned(),
+            },
             version: "SIP/2.0".into(),
             headers: Vec::new(),
             body: Bytes::new(),
         };
         for h in &req.headers {
-            let keep = ["Via", "From", "To", "Call-ID", "CSeq"].iter().any(|n| h.name.eq_ignore_ascii_case(n))
+            let keep = ["Via", "From", "To", "Call-ID", "CSeq"]
+                .iter()
+                .any(|n| h.name.eq_ignore_ascii_case(n))
                 || (code == 100 && h.name.eq_ignore_ascii_case("Timestamp"));
             if keep {
                 resp.headers.push(h.clone());
@@ -102,7 +110,10 @@ impl Message {
 
     /// Appends a header line.
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
-        self.headers.push(Header { name: name.to_owned(), value: value.into() });
+        self.headers.push(Header {
+            name: name.to_owned(),
+            value: value.into(),
+        });
     }
 
     /// Replaces every line of `name` with one line.
@@ -128,7 +139,10 @@ impl Message {
 
     /// Every line's value of a header, in order.
     pub fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
     }
 
     /// Every comma-separated element of a list header, across lines.
@@ -184,7 +198,11 @@ impl Message {
                 out.extend_from_slice(format!("{} {code} {reason}\r\n", self.version).as_bytes())
             }
         }
-        for h in self.headers.iter().filter(|h| !h.name.eq_ignore_ascii_case("Content-Length")) {
+        for h in self
+            .headers
+            .iter()
+            .filter(|h| !h.name.eq_ignore_ascii_case("Content-Length"))
+        {
             out.extend_from_slice(h.name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(h.value.as_bytes());
@@ -228,7 +246,10 @@ pub fn parse_via(value: &str) -> Option<Via> {
         branch: via.branch().map(|b| b.to_string()),
         rport: false,
     };
-    out.rport = via.params.iter().any(|p| matches!(p, rsip::Param::Other(n, _) if n.value().eq_ignore_ascii_case("rport")));
+    out.rport = via
+        .params
+        .iter()
+        .any(|p| matches!(p, rsip::Param::Other(n, _) if n.value().eq_ignore_ascii_case("rport")));
     Some(out)
 }
 
@@ -247,7 +268,10 @@ pub fn name_addr_uri(value: &str) -> Option<String> {
 /// Display name of a From/To value, if it has one.
 pub fn display_name(value: &str) -> Option<String> {
     let parsed: rsip::typed::From = rsip::headers::From::from(value).typed().ok()?;
-    parsed.display_name.map(|d| d.trim_matches('"').to_owned()).filter(|d| !d.is_empty())
+    parsed
+        .display_name
+        .map(|d| d.trim_matches('"').to_owned())
+        .filter(|d| !d.is_empty())
 }
 
 #[cfg(test)]
@@ -264,7 +288,10 @@ mod tests {
     #[test]
     fn via_fields() {
         let v = parse_via("SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK776;rport").unwrap();
-        assert_eq!((v.transport.as_str(), v.host.as_str(), v.port), ("UDP", "10.0.0.1", Some(5070)));
+        assert_eq!(
+            (v.transport.as_str(), v.host.as_str(), v.port),
+            ("UDP", "10.0.0.1", Some(5070))
+        );
         assert_eq!(v.branch.as_deref(), Some("z9hG4bK776"));
         assert!(v.rport);
     }

@@ -14,21 +14,40 @@ pub enum Verdict {
     /// Well-formed: hand it to the transaction layer.
     Accept,
     /// A request to answer with this status and Warning text.
-    Reject { code: u16, reason: &'static str, warning: String },
+    Reject {
+        code: u16,
+        reason: &'static str,
+        warning: String,
+    },
     /// A malformed response: discard it.
     Drop(String),
 }
 
 const REQUIRED: [&str; 5] = ["Via", "From", "To", "Call-ID", "CSeq"];
-const SINGLE: [&str; 6] = ["From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Type"];
+const SINGLE: [&str; 6] = [
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Max-Forwards",
+    "Content-Type",
+];
 
 /// Checks a lexed message.
 pub fn check(lexed: &Lexed) -> Verdict {
     let m = &lexed.message;
-    let problem = lexed.defect.clone().map(|w| (400, "Bad Request", w)).or_else(|| problem(m));
+    let problem = lexed
+        .defect
+        .clone()
+        .map(|w| (400, "Bad Request", w))
+        .or_else(|| problem(m));
     match (problem, m.is_request()) {
         (None, _) => Verdict::Accept,
-        (Some((code, reason, warning)), true) => Verdict::Reject { code, reason, warning },
+        (Some((code, reason, warning)), true) => Verdict::Reject {
+            code,
+            reason,
+            warning,
+        },
         (Some((_, _, warning)), false) => Verdict::Drop(warning),
     }
 }
@@ -41,7 +60,11 @@ fn bad(text: impl Into<String>) -> Option<Problem> {
 
 fn problem(m: &Message) -> Option<Problem> {
     if m.version != "SIP/2.0" {
-        return Some((505, "Version Not Supported", format!("Unsupported protocol version {}", m.version)));
+        return Some((
+            505,
+            "Version Not Supported",
+            format!("Unsupported protocol version {}", m.version),
+        ));
     }
     for name in REQUIRED {
         if m.header(name).is_none() {
@@ -63,7 +86,9 @@ fn problem(m: &Message) -> Option<Problem> {
     }
     if let StartLine::Request { method, .. } = &m.start {
         if *method != cseq_method {
-            return bad(format!("CSeq method {cseq_method} does not match request method {method}"));
+            return bad(format!(
+                "CSeq method {cseq_method} does not match request method {method}"
+            ));
         }
     }
     if let Some(mf) = m.header("Max-Forwards") {
@@ -78,12 +103,19 @@ fn problem(m: &Message) -> Option<Problem> {
     }
     for name in ["Via", "Contact"] {
         for line in m.all(name) {
-            if line.split(',').any(|e| e.trim().trim_matches(';').is_empty()) && !(name == "Contact" && line == "*") {
+            if line
+                .split(',')
+                .any(|e| e.trim().trim_matches(';').is_empty())
+                && !(name == "Contact" && line == "*")
+            {
                 return bad(format!("Malformed {name} header"));
             }
         }
     }
-    if !m.list("Via").all(|v| parse_via(v).is_some_and(|v| !v.host.is_empty())) {
+    if !m
+        .list("Via")
+        .all(|v| parse_via(v).is_some_and(|v| !v.host.is_empty()))
+    {
         return bad("Malformed Via header");
     }
     for name in ["From", "To"] {
@@ -99,7 +131,11 @@ fn problem(m: &Message) -> Option<Problem> {
 }
 
 fn request_uri_problem(uri: &str, method: &Method) -> Option<Problem> {
-    let scheme = uri.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let scheme = uri
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match scheme.as_str() {
         "sip" | "sips" => {
             if rsip::Uri::try_from(uri).is_err() {
@@ -108,7 +144,11 @@ fn request_uri_problem(uri: &str, method: &Method) -> Option<Problem> {
             None
         }
         "tel" if *method != Method::Register => None,
-        _ => Some((416, "Unsupported URI Scheme", format!("Request-URI scheme {scheme:?} is not supported"))),
+        _ => Some((
+            416,
+            "Unsupported URI Scheme",
+            format!("Request-URI scheme {scheme:?} is not supported"),
+        )),
     }
 }
 
@@ -125,22 +165,35 @@ mod tests {
 
     #[test]
     fn accepts_a_plain_request() {
-        assert_eq!(verdict(&format!("OPTIONS sip:c@d SIP/2.0\n{OK_HEAD}CSeq: 1 OPTIONS\n\n")), Verdict::Accept);
+        assert_eq!(
+            verdict(&format!(
+                "OPTIONS sip:c@d SIP/2.0\n{OK_HEAD}CSeq: 1 OPTIONS\n\n"
+            )),
+            Verdict::Accept
+        );
     }
 
     #[test]
     fn rejects_method_mismatch_and_bad_version() {
-        let v = verdict(&format!("OPTIONS sip:c@d SIP/2.0\n{OK_HEAD}CSeq: 1 INVITE\n\n"));
+        let v = verdict(&format!(
+            "OPTIONS sip:c@d SIP/2.0\n{OK_HEAD}CSeq: 1 INVITE\n\n"
+        ));
         assert!(matches!(v, Verdict::Reject { code: 400, .. }), "{v:?}");
-        let v = verdict(&format!("OPTIONS sip:c@d SIP/7.0\n{OK_HEAD}CSeq: 1 OPTIONS\n\n"));
+        let v = verdict(&format!(
+            "OPTIONS sip:c@d SIP/7.0\n{OK_HEAD}CSeq: 1 OPTIONS\n\n"
+        ));
         assert!(matches!(v, Verdict::Reject { code: 505, .. }), "{v:?}");
-        let v = verdict(&format!("OPTIONS foo:c@d SIP/2.0\n{OK_HEAD}CSeq: 1 OPTIONS\n\n"));
+        let v = verdict(&format!(
+            "OPTIONS foo:c@d SIP/2.0\n{OK_HEAD}CSeq: 1 OPTIONS\n\n"
+        ));
         assert!(matches!(v, Verdict::Reject { code: 416, .. }), "{v:?}");
     }
 
     #[test]
     fn drops_malformed_responses() {
-        let v = verdict(&format!("SIP/2.0 200 OK\n{OK_HEAD}CSeq: 99999999999 OPTIONS\n\n"));
+        let v = verdict(&format!(
+            "SIP/2.0 200 OK\n{OK_HEAD}CSeq: 99999999999 OPTIONS\n\n"
+        ));
         assert!(matches!(v, Verdict::Drop(_)), "{v:?}");
     }
 }

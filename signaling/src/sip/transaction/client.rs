@@ -35,7 +35,13 @@ pub struct ClientTx {
 
 impl ClientTx {
     /// Starts the transaction: the request is sent at once.
-    pub fn start(request: Message, reliable: bool, timers: Timers, now: Instant, out: &mut Vec<TxOutput>) -> ClientTx {
+    pub fn start(
+        request: Message,
+        reliable: bool,
+        timers: Timers,
+        now: Instant,
+        out: &mut Vec<TxOutput>,
+    ) -> ClientTx {
         let bytes = request.to_bytes();
         out.push(TxOutput::Send(bytes.clone()));
         ClientTx {
@@ -94,10 +100,22 @@ impl ClientTx {
             out.push(TxOutput::Send(ack.clone()));
             self.ack = Some(ack);
             self.state = State::Completed;
-            self.end = Some(now + if self.reliable { Duration::ZERO } else { Duration::from_secs(32) });
+            self.end = Some(
+                now + if self.reliable {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(32)
+                },
+            );
         } else {
             self.state = State::Completed;
-            self.end = Some(now + if self.reliable { Duration::ZERO } else { self.timers.t4 });
+            self.end = Some(
+                now + if self.reliable {
+                    Duration::ZERO
+                } else {
+                    self.timers.t4
+                },
+            );
         }
     }
 
@@ -140,7 +158,11 @@ impl ClientTx {
         }
         if let Some((_, interval)) = self.retransmit.filter(|r| r.0 <= now) {
             out.push(TxOutput::Send(self.bytes.clone()));
-            let next = if self.invite { interval * 2 } else { (interval * 2).min(self.timers.t2) };
+            let next = if self.invite {
+                interval * 2
+            } else {
+                (interval * 2).min(self.timers.t2)
+            };
             self.retransmit = Some((now + next, next));
         }
     }
@@ -162,7 +184,13 @@ mod tests {
         let t = Timers::default();
         let t0 = Instant::now();
         let mut out = Vec::new();
-        let mut tx = ClientTx::start(msg(&format!("BYE sip:a@b SIP/2.0\n{HEAD}CSeq: 2 BYE\n\n")), false, t, t0, &mut out);
+        let mut tx = ClientTx::start(
+            msg(&format!("BYE sip:a@b SIP/2.0\n{HEAD}CSeq: 2 BYE\n\n")),
+            false,
+            t,
+            t0,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         let mut at = t0;
         let mut sent = 0;
@@ -170,7 +198,10 @@ mod tests {
             at = d;
             out.clear();
             tx.on_timer(at, &mut out);
-            sent += out.iter().filter(|o| matches!(o, TxOutput::Send(_))).count();
+            sent += out
+                .iter()
+                .filter(|o| matches!(o, TxOutput::Send(_)))
+                .count();
             if out.contains(&TxOutput::Timeout) {
                 break;
             }
@@ -196,13 +227,18 @@ mod tests {
         let resp = msg(&format!("SIP/2.0 486 Busy Here\n{HEAD}CSeq: 5 INVITE\n\n"));
         tx.on_response(&resp, t0, &mut out);
         assert!(matches!(&out[0], TxOutput::Deliver(_)));
-        let TxOutput::Send(ack) = &out[1] else { panic!("ACK expected") };
+        let TxOutput::Send(ack) = &out[1] else {
+            panic!("ACK expected")
+        };
         let ack = lex(ack).unwrap().message;
         assert_eq!(ack.cseq(), Some((5, Method::Ack)));
         assert_eq!(ack.to_tag().as_deref(), Some("2"));
         out.clear();
         tx.on_response(&resp, t0, &mut out);
-        assert!(matches!(&out[..], [TxOutput::Send(_)]), "retransmitted final response is ACKed again, not delivered");
+        assert!(
+            matches!(&out[..], [TxOutput::Send(_)]),
+            "retransmitted final response is ACKed again, not delivered"
+        );
     }
 
     #[test]

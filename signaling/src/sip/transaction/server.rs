@@ -40,7 +40,11 @@ impl ServerTx {
             invite,
             reliable,
             timers,
-            state: if invite { State::Proceeding } else { State::Trying },
+            state: if invite {
+                State::Proceeding
+            } else {
+                State::Trying
+            },
             last_response: None,
             retransmit: None,
             end: None,
@@ -62,7 +66,13 @@ impl ServerTx {
             if self.state == State::Completed {
                 self.state = State::Confirmed;
                 self.retransmit = None;
-                self.end = Some(now + if self.reliable { Duration::ZERO } else { self.timers.t4 });
+                self.end = Some(
+                    now + if self.reliable {
+                        Duration::ZERO
+                    } else {
+                        self.timers.t4
+                    },
+                );
             }
             return;
         }
@@ -101,7 +111,13 @@ impl ServerTx {
             }
         } else {
             self.state = State::Completed;
-            self.end = Some(now + if self.reliable { Duration::ZERO } else { self.timers.long() });
+            self.end = Some(
+                now + if self.reliable {
+                    Duration::ZERO
+                } else {
+                    self.timers.long()
+                },
+            );
         }
     }
 
@@ -148,7 +164,9 @@ mod tests {
     }
 
     fn sends(out: &[TxOutput]) -> usize {
-        out.iter().filter(|o| matches!(o, TxOutput::Send(_))).count()
+        out.iter()
+            .filter(|o| matches!(o, TxOutput::Send(_)))
+            .count()
     }
 
     #[test]
@@ -184,8 +202,16 @@ mod tests {
         let t0 = Instant::now();
         let mut tx = ServerTx::new(&Method::Invite, true, t);
         let mut out = Vec::new();
-        tx.respond(&Message::response_to(&invite(), 404, "Not Found"), t0, &mut out);
-        assert_eq!(tx.next_deadline(), Some(t0 + t.long()), "no Timer G over TCP");
+        tx.respond(
+            &Message::response_to(&invite(), 404, "Not Found"),
+            t0,
+            &mut out,
+        );
+        assert_eq!(
+            tx.next_deadline(),
+            Some(t0 + t.long()),
+            "no Timer G over TCP"
+        );
         out.clear();
         tx.on_timer(t0 + t.long(), &mut out);
         assert_eq!(out, vec![TxOutput::Timeout]);
@@ -207,7 +233,10 @@ mod tests {
         tx.respond(&Message::response_to(&req, 200, "OK"), t0, &mut out);
         out.clear();
         tx.on_request(&req, t0, &mut out);
-        assert!(out.is_empty(), "Accepted absorbs retransmitted INVITEs; the TU resends 2xx");
+        assert!(
+            out.is_empty(),
+            "Accepted absorbs retransmitted INVITEs; the TU resends 2xx"
+        );
         tx.on_timer(t0 + Timers::default().long(), &mut out);
         assert!(tx.is_terminated());
     }

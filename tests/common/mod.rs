@@ -1,0 +1,205 @@
+//! Test harness: starts a real `mra run` on loopback with its own ports and
+//! data directory, and drives it with real peers (SIPp) or raw UDP.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+/// A running `mra run`, killed (by PID) on drop.
+pub struct Mra {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub sip: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Distinct media port ranges per test process.
+static MEDIA_BASE: AtomicU16 = AtomicU16::new(0);
+
+impl Mra {
+    pub fn start() -> Mra {
+        let dir = tempfile::tempdir().unwrap();
+        let sip_port = free_port();
+        let admin_port = free_port();
+        let slot = MEDIA_BASE.fetch_add(1, Ordering::Relaxed);
+        let media_min = 20000 + (std::process::id() as u16 % 100) * 200 + slot * 20;
+        let child = Command::new(env!("CARGO_BIN_EXE_mra"))
+            .args(["run", "--data-dir"])
+            .arg(dir.path())
+            .env("MRA_SIP_BIND", "127.0.0.1")
+            .env("MRA_SIP_PORT", sip_port.to_string())
+            .env("MRA_ADMIN_BIND", format!("127.0.0.1:{admin_port}"))
+            .env("MRA_MEDIA_PORT_MIN", media_min.to_string())
+            .env("MRA_MEDIA_PORT_MAX", (media_min + 19).to_string())
+            .env("MRA_IVR_INTER_DIGIT_TIMEOUT_SECS", "30")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("mra.log")).unwrap())
+            .spawn()
+            .expect("start mra");
+        let mra = Mra {
+            child,
+            dir,
+            sip: ([127, 0, 0, 1], sip_port).into(),
+            admin: ([127, 0, 0, 1], admin_port).into(),
+        };
+        mra.wait_ready();
+        mra
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        while Instant::now() < deadline {
+            let options = options_request(&sock, self.sip, "ready");
+            sock.send_to(options.as_bytes(), self.sip).unwrap();
+            let mut buf = [0u8; 4096];
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if buf[..n].starts_with(b"SIP/2.0 200")
+                    && self.http("GET", "/api/v1/meetings", None).0 == 200
+                {
+                    return;
+                }
+            }
+        }
+        panic!("mra did not come up; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mra.log")).unwrap_or_default()
+    }
+
+    /// `mra meeting create` against the running instance's data directory.
+    pub fn create_meeting(&self, number: &str, password: Option<&str>) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mra"));
+        cmd.args(["meeting", "create", "--data-dir"])
+            .arg(self.dir.path())
+            .args(["--number", number]);
+        if let Some(p) = password {
+            cmd.args(["--password", p]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "meeting create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A plain HTTP/1.1 request to the admin API: (status, body).
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let Ok(mut s) = TcpStream::connect_timeout(&self.admin, Duration::from_secs(2)) else {
+            return (0, String::new());
+        };
+        let body = body.unwrap_or("");
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let status = resp.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// One counter from /metrics.
+    pub fn metric(&self, name: &str) -> u64 {
+        let (_, text) = self.http("GET", "/metrics", None);
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), "TERM");
+        self.child.wait().unwrap()
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+}
+
+impl Drop for Mra {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn options_request(sock: &UdpSocket, to: SocketAddr, id: &str) -> String {
+    let local = sock.local_addr().unwrap();
+    format!(
+        "OPTIONS sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{id}{n};rport\r\nFrom: <sip:probe@{local}>;tag=p\r\nTo: <sip:{to}>\r\nCall-ID: {id}{n}@probe\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        n = rand_suffix()
+    )
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Runs SIPp with a scenario from tests/sipp; returns (success, output).
+pub fn sipp(scenario: &str, service: &str, target: SocketAddr, extra: &[&str]) -> (bool, String) {
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(scenario);
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new("sipp")
+        .current_dir(work.path())
+        .arg("-sf")
+        .arg(&path)
+        .args([
+            "-s",
+            service,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-mp",
+            &free_port().to_string(),
+        ])
+        .args([
+            "-nostdin",
+            "-trace_err",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ])
+        .args(extra)
+        .arg(target.to_string())
+        .output()
+        .expect("sipp (package sip-tester) must be installed");
+    let mut text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for entry in std::fs::read_dir(work.path()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().ends_with("errors.log") {
+            text += &std::fs::read_to_string(entry.path()).unwrap_or_default();
+        }
+    }
+    (out.status.success(), text)
+}
