@@ -155,6 +155,17 @@ impl Message {
         self.list(name).any(|t| t.eq_ignore_ascii_case(tag))
     }
 
+    /// Media type of the body (`application/sdp`), lower-cased, without parameters.
+    pub fn content_type(&self) -> String {
+        self.header("Content-Type")
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    }
+
     pub fn call_id(&self) -> Option<&str> {
         self.header("Call-ID")
     }

@@ -1,0 +1,199 @@
+//! Admission and the IVR dialogue of a call: directory answers, digits,
+//! re-prompts and giving up.
+
+use std::time::Instant;
+
+use media::LegId;
+use meeting::{admit, Admission, Meeting, Refusal};
+use tracing::{info, warn};
+
+use super::*;
+
+impl Core {
+    pub(super) fn on_lookup(
+        &mut self,
+        leg: LegId,
+        result: Result<Option<Meeting>, String>,
+        now: Instant,
+    ) {
+        let Some(call) = self.calls.get(&leg) else {
+            return;
+        };
+        let meeting = match result {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(call_id = %call.call_id, error = %e, "meeting lookup failed");
+                if call.answered {
+                    self.hang_up(leg, 503, "Directory unavailable", now);
+                } else {
+                    self.fail_invite(
+                        leg,
+                        503,
+                        "Service Unavailable",
+                        Some("Meeting directory unavailable"),
+                        now,
+                    );
+                }
+                return;
+            }
+        };
+        let participants = meeting
+            .as_ref()
+            .map(|m| self.participants(&m.number))
+            .unwrap_or(0);
+        let decision = admit(
+            meeting.as_ref(),
+            call.password.as_deref(),
+            participants,
+            self.cfg.max_participants,
+        );
+        let ivr_stage = match &call.phase {
+            Phase::Ivr(ivr) => Some(ivr.stage()),
+            _ => None,
+        };
+        match decision {
+            Admission::Admit => {
+                let number = meeting.expect("admitted").number;
+                self.stats.calls_admitted += 1;
+                let call = self.calls.get_mut(&leg).expect("live call");
+                info!(call_id = %call.call_id, meeting = %number, "admitted");
+                *self.rosters.entry(number.clone()).or_default() += 1;
+                call.phase = Phase::Joined { meeting: number };
+                if call.answered {
+                    self.out.push_back(Output::Prompt {
+                        leg,
+                        prompt: Prompt::Joining,
+                    });
+                } else {
+                    self.answer(leg);
+                }
+            }
+            Admission::Refuse(r) if r.retryable() && self.ivr_possible(leg) => {
+                let (stage, why) = match r {
+                    Refusal::UnknownMeeting => (Stage::Number, Prompt::UnknownMeeting),
+                    _ => (Stage::Password, Prompt::WrongPassword),
+                };
+                let step = match self.calls.get_mut(&leg).map(|c| &mut c.phase) {
+                    Some(Phase::Ivr(ivr)) if r == Refusal::PasswordRequired => {
+                        ivr.need_password(now)
+                    }
+                    Some(Phase::Ivr(ivr)) => ivr.refused(stage, why, now),
+                    _ => {
+                        let failures = u8::from(r != Refusal::PasswordRequired);
+                        self.enter_ivr(leg, stage, failures, now);
+                        return;
+                    }
+                };
+                let _ = ivr_stage;
+                self.ivr_step(leg, step, r, now);
+            }
+            Admission::Refuse(r) => {
+                self.stats.calls_refused += 1;
+                let code = match r {
+                    Refusal::UnknownMeeting => 404,
+                    Refusal::Full => 486,
+                    _ => 403,
+                };
+                info!(call_id = %self.calls[&leg].call_id, reason = r.text(), "refused");
+                if self.calls[&leg].answered {
+                    let prompt = match r {
+                        Refusal::Locked => Prompt::Locked,
+                        Refusal::Full => Prompt::Full,
+                        Refusal::UnknownMeeting => Prompt::UnknownMeeting,
+                        _ => Prompt::WrongPassword,
+                    };
+                    self.out.push_back(Output::Prompt { leg, prompt });
+                    self.hang_up(leg, code, r.text(), now);
+                } else {
+                    let reason = match code {
+                        404 => "Not Found",
+                        486 => "Busy Here",
+                        _ => "Forbidden",
+                    };
+                    self.fail_invite(leg, code, reason, Some(r.text()), now);
+                }
+            }
+        }
+        self.reschedule(leg);
+    }
+
+    pub(super) fn ivr_possible(&self, leg: LegId) -> bool {
+        let call = &self.calls[&leg];
+        self.cfg.ivr_enabled
+            && (call.answered || call.negotiated.is_some() || call.invite.body.is_empty())
+    }
+
+    pub(super) fn enter_ivr(&mut self, leg: LegId, stage: Stage, failures: u8, now: Instant) {
+        if !self.ivr_possible(leg) {
+            let (code, reason, text) = match stage {
+                Stage::Number => (404, "Not Found", Refusal::UnknownMeeting.text()),
+                Stage::Password => (403, "Forbidden", Refusal::WrongPassword.text()),
+            };
+            self.stats.calls_refused += 1;
+            self.fail_invite(leg, code, reason, Some(text), now);
+            return;
+        }
+        self.stats.ivr_entered += 1;
+        let (ivr, step) = Ivr::start(self.cfg.ivr, stage, failures, now);
+        let call = self.calls.get_mut(&leg).expect("live call");
+        info!(call_id = %call.call_id, ?stage, "IVR");
+        call.phase = Phase::Ivr(ivr);
+        if !call.answered {
+            self.answer(leg);
+        }
+        self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
+    }
+
+    pub(super) fn ivr_step(&mut self, leg: LegId, step: Step, last_refusal: Refusal, now: Instant) {
+        match step {
+            Step::Say(prompts) => self.out.extend(
+                prompts
+                    .into_iter()
+                    .map(|prompt| Output::Prompt { leg, prompt }),
+            ),
+            Step::Submit(stage, digits) => {
+                let call = self.calls.get_mut(&leg).expect("live call");
+                match stage {
+                    Stage::Number => {
+                        call.number = Some(digits);
+                        call.password = None;
+                    }
+                    Stage::Password => call.password = Some(digits),
+                }
+                if let Some(number) = call.number.clone() {
+                    self.out.push_back(Output::LookupMeeting { leg, number });
+                }
+            }
+            Step::GiveUp(prompts) => {
+                self.stats.calls_refused += 1;
+                self.out.extend(
+                    prompts
+                        .into_iter()
+                        .map(|prompt| Output::Prompt { leg, prompt }),
+                );
+                let stage = match &self.calls[&leg].phase {
+                    Phase::Ivr(ivr) => ivr.stage(),
+                    _ => Stage::Number,
+                };
+                let (code, text) = match (stage, last_refusal) {
+                    (_, Refusal::WrongPassword) | (Stage::Password, _) => {
+                        (403, Refusal::WrongPassword.text())
+                    }
+                    _ => (404, Refusal::UnknownMeeting.text()),
+                };
+                self.hang_up(leg, code, text, now);
+            }
+        }
+        self.reschedule(leg);
+    }
+
+    pub(super) fn on_digit(&mut self, leg: LegId, digit: char, now: Instant) {
+        let Some(Phase::Ivr(ivr)) = self.calls.get_mut(&leg).map(|c| &mut c.phase) else {
+            return;
+        };
+        if let Some(step) = ivr.digit(digit, now) {
+            self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
+        }
+        self.reschedule(leg);
+    }
+}
