@@ -10,6 +10,7 @@ use media::{AudioCodec, PortRange, RtpEngine};
 use signaling::core::{Core, CoreConfig};
 use signaling::driver::{Driver, Listeners};
 use signaling::ivr::IvrConfig;
+use std::io::IsTerminal;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -23,6 +24,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level)),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let store = Store::open(&cfg.data_dir).await?;
     info!(data_dir = %cfg.data_dir.display(), "store open");

@@ -57,6 +57,37 @@ fn wrong_password_three_times_ends_with_403() {
 }
 
 #[test]
+fn ivr_takes_rfc4733_digits_from_a_room_that_dialed_just_the_gateway() {
+    let mra = Mra::start();
+    mra.create_meeting("2468", Some("1357"));
+    let (ok, out) = sipp("uac_ivr_rfc4733.xml", "", mra.sip, &["-m", "1"]);
+    assert!(ok, "{out}\nmra log:\n{}", mra.log());
+    assert_eq!(mra.metric("mra_calls_admitted_total"), 1, "{}", mra.log());
+}
+
+#[test]
+fn re_invite_holds_and_resumes() {
+    let mra = Mra::start();
+    mra.create_meeting("123456789", None);
+    let (ok, out) = sipp("uac_hold.xml", "123456789", mra.sip, &["-m", "1"]);
+    assert!(ok, "{out}\nmra log:\n{}", mra.log());
+}
+
+#[test]
+fn options_ping_lists_allowed_methods() {
+    let mra = Mra::start();
+    for transport in ["u1", "t1"] {
+        let (ok, out) = sipp(
+            "uac_options.xml",
+            "",
+            mra.sip,
+            &["-t", transport, "-m", "2"],
+        );
+        assert!(ok, "{transport}: {out}");
+    }
+}
+
+#[test]
 fn sigterm_hangs_up_active_calls() {
     let mut mra = Mra::start();
     mra.create_meeting("123456789", None);

@@ -1,6 +1,8 @@
 //! The IVR dialogue as a sans-IO state machine: it collects the meeting
 //! number then the password, digit by digit (`#` submits, `*` clears), with
 //! first-digit and inter-digit timeouts and a limit on failed attempts.
+//! Digits keyed while an entry is being checked are kept (type-ahead) and
+//! handed back once the IVR listens again.
 
 use std::time::{Duration, Instant};
 
@@ -63,6 +65,8 @@ pub struct Ivr {
     digits: String,
     failures: u8,
     deadline: Option<Instant>,
+    /// Digits that arrived while an entry was being checked.
+    typeahead: String,
 }
 
 impl Ivr {
@@ -74,6 +78,7 @@ impl Ivr {
             digits: String::new(),
             failures: 0,
             deadline: None,
+            typeahead: String::new(),
         };
         let mut prompts = vec![Prompt::Welcome];
         if failures > 0 {
@@ -106,8 +111,20 @@ impl Ivr {
         Step::Say(prompts)
     }
 
+    /// Digits keyed while the last entry was being checked, oldest first;
+    /// feed them back through [`Ivr::digit`] after the next prompt.
+    pub fn take_typeahead(&mut self) -> String {
+        std::mem::take(&mut self.typeahead)
+    }
+
     /// A DTMF digit from any source.
     pub fn digit(&mut self, d: char, now: Instant) -> Option<Step> {
+        if self.deadline.is_none() {
+            if self.typeahead.len() < 2 * meeting::record::MAX_DIGITS {
+                self.typeahead.push(d);
+            }
+            return None;
+        }
         match d {
             '#' => self.submit(),
             '*' => {
@@ -115,7 +132,7 @@ impl Ivr {
                 self.deadline = Some(now + self.cfg.first_digit_timeout);
                 None
             }
-            '0'..='9' if self.deadline.is_some() => {
+            '0'..='9' => {
                 if self.digits.len() < meeting::record::MAX_DIGITS {
                     self.digits.push(d);
                 }
@@ -194,6 +211,22 @@ mod tests {
             None,
             "nothing is pending after a submit"
         );
+    }
+
+    #[test]
+    fn digits_keyed_while_an_entry_is_checked_are_kept() {
+        let (mut ivr, _) = Ivr::start(IvrConfig::default(), Stage::Password, 0, t(0));
+        ivr.digit('1', t(1));
+        assert!(matches!(ivr.digit('#', t(1)), Some(Step::Submit(..))));
+        for d in "22#".chars() {
+            assert_eq!(ivr.digit(d, t(1)), None, "checking, not listening");
+        }
+        assert!(matches!(
+            ivr.refused(Stage::Password, Prompt::WrongPassword, t(2)),
+            Step::Say(_)
+        ));
+        assert_eq!(ivr.take_typeahead(), "22#");
+        assert_eq!(ivr.take_typeahead(), "");
     }
 
     #[test]

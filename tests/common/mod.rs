@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod baresip;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ pub struct Mra {
     pub admin: SocketAddr,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     loop {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
@@ -118,6 +120,27 @@ impl Mra {
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default();
         (status, body)
+    }
+
+    /// Polls `GET /api/v1/calls` until `ready` holds for the call list; returns it.
+    pub fn wait_calls(
+        &self,
+        what: &str,
+        ready: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, body) = self.http("GET", "/api/v1/calls", None);
+            let calls: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+            if ready(&calls) {
+                return calls;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never happened; calls: {body}\nmra log:\n{}",
+                self.log()
+            );
+        }
     }
 
     /// One counter from /metrics.

@@ -47,10 +47,6 @@ impl Core {
             participants,
             self.cfg.max_participants,
         );
-        let ivr_stage = match &call.phase {
-            Phase::Ivr(ivr) => Some(ivr.stage()),
-            _ => None,
-        };
         match decision {
             Admission::Admit => {
                 let number = meeting.expect("admitted").number;
@@ -84,7 +80,6 @@ impl Core {
                         return;
                     }
                 };
-                let _ = ivr_stage;
                 self.ivr_step(leg, step, r, now);
             }
             Admission::Refuse(r) => {
@@ -146,11 +141,20 @@ impl Core {
 
     pub(super) fn ivr_step(&mut self, leg: LegId, step: Step, last_refusal: Refusal, now: Instant) {
         match step {
-            Step::Say(prompts) => self.out.extend(
-                prompts
-                    .into_iter()
-                    .map(|prompt| Output::Prompt { leg, prompt }),
-            ),
+            Step::Say(prompts) => {
+                self.out.extend(
+                    prompts
+                        .into_iter()
+                        .map(|prompt| Output::Prompt { leg, prompt }),
+                );
+                let typeahead = match self.calls.get_mut(&leg).map(|c| &mut c.phase) {
+                    Some(Phase::Ivr(ivr)) => ivr.take_typeahead(),
+                    _ => String::new(),
+                };
+                for digit in typeahead.chars() {
+                    self.on_digit(leg, digit, now);
+                }
+            }
             Step::Submit(stage, digits) => {
                 let call = self.calls.get_mut(&leg).expect("live call");
                 match stage {

@@ -742,3 +742,6 @@ fn session_expires(req: &Message) -> Option<(u32, Option<String>)> {
     });
     Some((interval, refresher))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,345 @@
+//! Deterministic tests of the call core: a scripted room sends wire bytes,
+//! the test plays the driver (directory answers, media legs) and time only
+//! moves when the test says so.
+
+use std::time::Duration;
+
+use super::*;
+
+const ROOM: &str = "127.0.0.1:5070";
+const OFFER: &str = "v=0\r\no=room 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+fn meeting(number: &str, password: Option<&str>) -> Meeting {
+    Meeting {
+        number: number.into(),
+        password: password.map(str::to_owned),
+        host_pin: None,
+        name: "Board".into(),
+        locked: false,
+    }
+}
+
+/// One room talking to a core, with the clock under the test's control.
+struct Room {
+    core: Core,
+    now: Instant,
+    call_id: String,
+    to_tag: String,
+    cseq: u32,
+    sent: Vec<Output>,
+}
+
+impl Room {
+    fn new() -> Room {
+        Room {
+            core: Core::new(CoreConfig::default()),
+            now: Instant::now(),
+            call_id: format!("{}@room", random_token()),
+            to_tag: String::new(),
+            cseq: 1,
+            sent: Vec::new(),
+        }
+    }
+
+    fn flow() -> Flow {
+        Flow {
+            transport: Transport::Udp,
+            remote: ROOM.parse().expect("literal"),
+            conn: 0,
+        }
+    }
+
+    fn send(&mut self, method: &str, user: &str, extra: &str, body: &str) {
+        let to_tag = if self.to_tag.is_empty() || method == "INVITE" && self.cseq == 1 {
+            String::new()
+        } else {
+            format!(";tag={}", self.to_tag)
+        };
+        let cseq = if method == "ACK" || method == "CANCEL" {
+            self.cseq
+        } else {
+            self.cseq += 1;
+            self.cseq - 1
+        };
+        let branch = if method == "CANCEL" || method == "ACK" && self.to_tag.is_empty() {
+            "z9hG4bKinvite1".to_owned()
+        } else if method == "INVITE" && cseq == 1 {
+            "z9hG4bKinvite1".to_owned()
+        } else {
+            format!("z9hG4bK{}", random_token())
+        };
+        let ctype = if body.is_empty() {
+            String::new()
+        } else if method == "INFO" {
+            "Content-Type: application/dtmf-relay\r\n".to_owned()
+        } else {
+            "Content-Type: application/sdp\r\n".to_owned()
+        };
+        let msg = format!(
+            "{method} sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {ROOM};branch={branch}\r\n\
+             From: \"Room\" <sip:room@127.0.0.1>;tag=roomtag\r\nTo: <sip:{user}@127.0.0.1>{to_tag}\r\n\
+             Call-ID: {}\r\nCSeq: {cseq} {method}\r\nContact: <sip:room@{ROOM}>\r\nMax-Forwards: 70\r\n\
+             {extra}{ctype}Content-Length: {}\r\n\r\n{body}",
+            self.call_id,
+            body.len()
+        );
+        self.core.handle(
+            Input::Sip {
+                data: Bytes::from(msg),
+                flow: Room::flow(),
+            },
+            self.now,
+        );
+        self.drain();
+    }
+
+    fn info(&mut self, digits: &str) {
+        for d in digits.chars() {
+            self.send("INFO", "x", "", &format!("Signal={d}\r\nDuration=160\r\n"));
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.core.poll_output() {
+            if let Output::Transmit { data, .. } = &o {
+                let text = String::from_utf8_lossy(data);
+                if let Some(tag) = header(&text, "To").and_then(|t| t.split(";tag=").nth(1)) {
+                    self.to_tag = tag.to_owned();
+                }
+            }
+            self.sent.push(o);
+        }
+    }
+
+    /// First lines of every SIP message sent since the last call.
+    fn wire(&mut self) -> Vec<String> {
+        self.messages()
+            .iter()
+            .map(|m| m.lines().next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn messages(&mut self) -> Vec<String> {
+        self.take()
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Transmit { data, .. } => Some(String::from_utf8_lossy(&data).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn take(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.sent)
+    }
+
+    /// Answers the pending directory lookup.
+    fn directory(&mut self, answer: Option<Meeting>) {
+        let leg = self
+            .take()
+            .into_iter()
+            .find_map(|o| match o {
+                Output::LookupMeeting { leg, .. } => Some(leg),
+                _ => None,
+            })
+            .expect("a lookup was asked for");
+        self.core.handle(
+            Input::MeetingLookup {
+                leg,
+                result: Ok(answer),
+            },
+            self.now,
+        );
+        self.drain();
+    }
+
+    /// Plays the media side: every requested leg is created.
+    fn create_legs(&mut self) {
+        let legs: Vec<LegId> = self
+            .sent
+            .iter()
+            .filter_map(|o| match o {
+                Output::CreateLeg { leg, .. } => Some(*leg),
+                _ => None,
+            })
+            .collect();
+        for leg in legs {
+            self.core.handle(
+                Input::LegCreated {
+                    leg,
+                    result: Ok("127.0.0.1:40000".parse().expect("literal")),
+                },
+                self.now,
+            );
+        }
+        self.drain();
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.core.on_timer(self.now);
+        self.drain();
+    }
+
+    /// Dials `user`, answers the lookup with `answer`, and ACKs a 200.
+    fn join(&mut self, user: &str, answer: Option<Meeting>) {
+        self.send("INVITE", user, "", OFFER);
+        self.directory(answer);
+        self.create_legs();
+        assert!(self.wire().iter().any(|l| l.starts_with("SIP/2.0 200")));
+        self.send("ACK", user, "", "");
+    }
+
+    fn state(&self) -> Option<&'static str> {
+        self.core.calls().first().map(|c| c.state)
+    }
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| {
+        l.split_once(':')
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    })
+}
+
+#[test]
+fn dial_string_with_password_joins_and_the_room_hangs_up() {
+    let mut room = Room::new();
+    room.join("123456789**4321", Some(meeting("123456789", Some("4321"))));
+    assert_eq!(room.state(), Some("in-meeting"));
+    assert_eq!(room.core.participants("123456789"), 1);
+    room.send("BYE", "x", "", "");
+    assert_eq!(room.wire(), ["SIP/2.0 200 OK"]);
+    assert!(room.core.calls().is_empty());
+    assert_eq!(room.core.participants("123456789"), 0);
+}
+
+#[test]
+fn wrong_password_before_answer_goes_to_the_ivr_and_digits_keyed_during_the_check_count() {
+    let mut room = Room::new();
+    room.join("123456789**1111", Some(meeting("123456789", Some("4321"))));
+    assert_eq!(room.state(), Some("ivr"));
+    // Second try, then the third keyed before the directory has answered the second.
+    room.info("9#");
+    room.info("4321#");
+    room.directory(Some(meeting("123456789", Some("4321"))));
+    room.directory(Some(meeting("123456789", Some("4321"))));
+    assert_eq!(room.state(), Some("in-meeting"));
+}
+
+#[test]
+fn three_wrong_passwords_end_the_answered_call_with_reason_403() {
+    let mut room = Room::new();
+    room.join("123456789**1111", Some(meeting("123456789", Some("4321"))));
+    room.info("9#");
+    room.directory(Some(meeting("123456789", Some("4321"))));
+    room.info("8#");
+    room.directory(Some(meeting("123456789", Some("4321"))));
+    let bye = room
+        .messages()
+        .into_iter()
+        .find(|m| m.starts_with("BYE "))
+        .expect("BYE sent");
+    assert!(header(&bye, "Reason").is_some_and(|r| r.contains("cause=403")));
+    assert_eq!(room.core.stats.calls_refused, 1);
+}
+
+#[test]
+fn unknown_meeting_with_the_ivr_off_is_refused_with_404_before_answer() {
+    let mut room = Room::new();
+    room.core = Core::new(CoreConfig {
+        ivr_enabled: false,
+        ..CoreConfig::default()
+    });
+    room.send("INVITE", "999", "", OFFER);
+    room.directory(None);
+    assert_eq!(room.wire(), ["SIP/2.0 404 Not Found"]);
+}
+
+#[test]
+fn cancel_before_answer_gets_200_and_487() {
+    let mut room = Room::new();
+    room.send("INVITE", "123456789", "", OFFER);
+    room.send("CANCEL", "123456789", "", "");
+    assert_eq!(
+        room.wire(),
+        [
+            "SIP/2.0 100 Trying",
+            "SIP/2.0 200 OK",
+            "SIP/2.0 487 Request Terminated"
+        ]
+    );
+    assert!(room.core.calls().is_empty());
+    assert_eq!(room.core.stats.calls_cancelled, 1);
+}
+
+#[test]
+fn re_invite_puts_the_call_on_hold_and_back() {
+    let mut room = Room::new();
+    room.join("123456789", Some(meeting("123456789", None)));
+    room.take();
+    room.send("INVITE", "x", "", &format!("{OFFER}a=sendonly\r\n"));
+    let ok = room.messages().pop().expect("answer");
+    assert!(ok.starts_with("SIP/2.0 200"));
+    assert!(ok.contains("a=recvonly"), "{ok}");
+    assert_eq!(room.core.calls()[0].direction, Some("recvonly"), "ours");
+    room.send("ACK", "x", "", "");
+    room.send("INVITE", "x", "", OFFER);
+    assert!(room
+        .messages()
+        .pop()
+        .expect("answer")
+        .contains("a=sendrecv"));
+    assert_eq!(room.core.calls()[0].direction, Some("sendrecv"));
+}
+
+#[test]
+fn unanswered_2xx_is_retransmitted_then_the_call_ends() {
+    let mut room = Room::new();
+    room.send("INVITE", "123456789", "", OFFER);
+    room.directory(Some(meeting("123456789", None)));
+    room.create_legs();
+    room.take();
+    room.advance(Duration::from_millis(500));
+    assert_eq!(
+        room.wire(),
+        ["SIP/2.0 200 OK"],
+        "first retransmission at T1"
+    );
+    room.advance(Duration::from_secs(40));
+    assert!(room.wire().iter().any(|l| l.starts_with("BYE ")));
+}
+
+#[test]
+fn session_timer_without_refresh_ends_the_call() {
+    let mut room = Room::new();
+    room.send(
+        "INVITE",
+        "123456789",
+        "Supported: timer\r\nSession-Expires: 90;refresher=uac\r\n",
+        OFFER,
+    );
+    room.directory(Some(meeting("123456789", None)));
+    room.create_legs();
+    let ok = room.messages().pop().expect("200");
+    assert_eq!(header(&ok, "Session-Expires"), Some("90;refresher=uac"));
+    room.send("ACK", "123456789", "", "");
+    room.advance(Duration::from_secs(59));
+    assert!(room.wire().is_empty(), "still within the interval");
+    room.advance(Duration::from_secs(2));
+    let bye = room.messages().pop().expect("BYE");
+    assert!(
+        bye.starts_with("BYE ") && bye.contains("cause=408"),
+        "{bye}"
+    );
+}
+
+#[test]
+fn short_session_interval_is_refused_with_422() {
+    let mut room = Room::new();
+    room.send("INVITE", "123456789", "Session-Expires: 30\r\n", OFFER);
+    let resp = room.messages().pop().expect("reply");
+    assert!(resp.starts_with("SIP/2.0 422"));
+    assert_eq!(header(&resp, "Min-SE"), Some("90"));
+}
