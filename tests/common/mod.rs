@@ -35,6 +35,11 @@ static MEDIA_BASE: AtomicU16 = AtomicU16::new(0);
 
 impl Mra {
     pub fn start() -> Mra {
+        Mra::start_with(&[])
+    }
+
+    /// Starts with extra `MRA_*` environment overrides.
+    pub fn start_with(env: &[(&str, &str)]) -> Mra {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let admin_port = free_port();
@@ -50,6 +55,7 @@ impl Mra {
             .env("MRA_MEDIA_PORT_MAX", (media_min + 19).to_string())
             .env("MRA_IVR_INTER_DIGIT_TIMEOUT_SECS", "30")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("mra.log")).unwrap())
             .spawn()
