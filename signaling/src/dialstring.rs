@@ -132,10 +132,17 @@ fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Dialed string, then the meeting number, password and host PIN it must yield.
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+
     #[test]
     fn table() {
-        // (dialed, number, password, host pin)
-        let cases: &[(&str, Option<&str>, Option<&str>, Option<&str>)] = &[
+        let cases: &[Case] = &[
             ("123456789@gw", Some("123456789"), None, None),
             ("sip:123456789@gw", Some("123456789"), None, None),
             (

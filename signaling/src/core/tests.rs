@@ -61,9 +61,7 @@ impl Room {
             self.cseq += 1;
             self.cseq - 1
         };
-        let branch = if method == "CANCEL" || method == "ACK" && self.to_tag.is_empty() {
-            "z9hG4bKinvite1".to_owned()
-        } else if method == "INVITE" && cseq == 1 {
+        let branch = if method == "CANCEL" || method == "INVITE" && cseq == 1 {
             "z9hG4bKinvite1".to_owned()
         } else {
             format!("z9hG4bK{}", random_token())

@@ -70,6 +70,60 @@ const CANONICAL: [&str; 24] = [
     "Timestamp",
 ];
 
+/// Headers whose separators (`/ ; = ,`) may carry linear white space
+/// (RFC 3261 25.1: SLASH, SEMI, EQUAL, COMMA are `SWS x SWS`).
+const STRUCTURED: [&str; 7] = [
+    "Via",
+    "From",
+    "To",
+    "Contact",
+    "CSeq",
+    "Route",
+    "Record-Route",
+];
+
+/// Drops white space around separators and collapses other runs of it to one
+/// space, outside quoted strings: `SIP / 2.0 /UDP  h ; branch = x` becomes
+/// `SIP/2.0/UDP h;branch=x`.
+fn tighten(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let (mut quoted, mut escaped, mut pending_space) = (false, false, false);
+    for c in value.chars() {
+        if quoted {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            ' ' | '\t' => pending_space = true,
+            '/' | ';' | '=' | ',' => {
+                while out.ends_with(' ') {
+                    out.pop();
+                }
+                out.push(c);
+                pending_space = false;
+            }
+            _ => {
+                let after_separator = out.ends_with(['/', ';', '=', ',']);
+                if pending_space && !out.is_empty() && !after_separator {
+                    out.push(' ');
+                }
+                pending_space = false;
+                if c == '"' {
+                    quoted = true;
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 fn canonical_name(name: &str) -> String {
     if name.len() == 1 {
         if let Some((_, full)) = COMPACT.iter().find(|(c, _)| c.eq_ignore_ascii_case(name)) {
@@ -146,10 +200,15 @@ pub fn lex(datagram: &[u8]) -> Result<Lexed, NotSip> {
     let mut headers = Vec::new();
     for line in lines {
         match line.split_once(':') {
-            Some((name, value)) if is_token(name.trim_end()) => headers.push(Header {
-                name: canonical_name(name.trim_end()),
-                value: value.trim().to_owned(),
-            }),
+            Some((name, value)) if is_token(name.trim_end()) => {
+                let name = canonical_name(name.trim_end());
+                let value = if STRUCTURED.contains(&name.as_str()) {
+                    tighten(value.trim())
+                } else {
+                    value.trim().to_owned()
+                };
+                headers.push(Header { name, value })
+            }
             _ => note(&mut defect, format!("Malformed header line: {:.40}", line)),
         }
     }
@@ -225,6 +284,19 @@ mod tests {
         assert_eq!(m.call_id(), Some("abc"));
         assert!(m.header("Via").is_some());
         assert_eq!(&m.body[..], b"xyz");
+    }
+
+    #[test]
+    fn tightens_white_space_around_separators_outside_quotes() {
+        assert_eq!(
+            tighten("SIP  /   2.0 /UDP    192.0.2.2  ;branch = 390skdjuw"),
+            "SIP/2.0/UDP 192.0.2.2;branch=390skdjuw"
+        );
+        assert_eq!(
+            tighten(r#""J  Rosenberg \\\" ; x"   <sip:j@example.com> ; tag = 98"#),
+            r#""J  Rosenberg \\\" ; x" <sip:j@example.com>;tag=98"#
+        );
+        assert_eq!(tighten("0009 INVITE"), "0009 INVITE");
     }
 
     #[test]

@@ -264,10 +264,84 @@ pub fn parse_via(value: &str) -> Option<Via> {
     Some(out)
 }
 
-/// The `tag` parameter of a From/To value.
+/// The `tag` parameter of a From/To value (`name-addr` or `addr-spec`, any URI scheme).
 fn tag_of(value: &str) -> Option<String> {
-    let parsed: rsip::typed::To = rsip::headers::To::from(value).typed().ok()?;
-    parsed.tag().map(|t| t.value().to_owned())
+    header_params(value)
+        .find(|(name, _)| name.eq_ignore_ascii_case("tag"))
+        .and_then(|(_, v)| v.map(str::to_owned))
+}
+
+/// The header parameters of a From/To/Contact element: what follows the `>`
+/// of a name-addr, or the first `;` of an addr-spec, outside quotes.
+pub fn header_params(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let (mut quoted, mut escaped, mut start) = (false, false, None);
+    let angle = value.contains('<');
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '>' if !quoted && angle => {
+                start = Some(i + 1);
+                break;
+            }
+            ';' if !quoted && !angle => {
+                start = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let rest = start.map_or("", |s| &value[s..]);
+    rest.split(';').filter_map(|p| {
+        let p = p.trim();
+        if p.is_empty() {
+            return None;
+        }
+        Some(match p.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+            None => (p, None),
+        })
+    })
+}
+
+/// True if `value` is a well-formed `name-addr` or `addr-spec` with any URI
+/// scheme: quotes balanced, `<` closed, and no white space inside the URI.
+pub fn is_address(value: &str) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    let mut unquoted = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ if !quoted => unquoted.push(c),
+            _ => {}
+        }
+    }
+    if quoted {
+        return false;
+    }
+    let uri = match unquoted.split_once('<') {
+        Some((_, rest)) => match rest.split_once('>') {
+            Some((uri, _)) => uri,
+            None => return false,
+        },
+        None => unquoted.split(';').next().unwrap_or_default(),
+    };
+    let uri = if unquoted.contains('<') {
+        uri
+    } else {
+        uri.trim()
+    };
+    uri.split_once(':').is_some_and(|(scheme, rest)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !rest.is_empty()
+            && !uri.contains(char::is_whitespace)
+    })
 }
 
 /// The URI of a name-addr / addr-spec value (`"Name" <sip:a@b>;p=1`).
@@ -294,6 +368,29 @@ mod tests {
         let v: Vec<_> = split_list(r#""a, b" <sip:x@y;p=1,2>;q=1, <sip:z@w>"#).collect();
         assert_eq!(v, vec![r#""a, b" <sip:x@y;p=1,2>;q=1"#, "<sip:z@w>"]);
         assert_eq!(split_list(",,,").count(), 0);
+    }
+
+    #[test]
+    fn tags_and_addresses_of_any_scheme() {
+        assert_eq!(
+            tag_of("<http://www.example.com>;tag=3234233"),
+            Some("3234233".into())
+        );
+        assert_eq!(tag_of("sip:a@b;tag=x"), Some("x".into()));
+        assert_eq!(
+            tag_of(r#""a;tag=no" <sip:a@b;tag=no>;tag=yes"#),
+            Some("yes".into())
+        );
+        assert_eq!(tag_of("isbn:2983792873"), None);
+        assert!(is_address("isbn:2983792873"));
+        assert!(is_address(
+            r#""J Rosenberg \\\"" <sip:j@example.com>;tag=1"#
+        ));
+        assert!(!is_address(
+            r#""Watson, Thomas" < sip:t.watson@example.org >"#
+        ));
+        assert!(!is_address(r#""unterminated <sip:a@b>"#));
+        assert!(!is_address("<sip:a@b"));
     }
 
     #[test]

@@ -2,10 +2,8 @@
 //! transaction or dialog sees it. Requests that fail get a precise
 //! response (400 with a Warning, 505, 416); responses that fail are dropped.
 
-use rsip::headers::untyped::ToTypedHeader;
-
 use super::lexer::Lexed;
-use super::message::{parse_via, split_list, Message, StartLine};
+use super::message::{is_address, split_list, Message, StartLine};
 use super::Method;
 
 /// What to do with a message.
@@ -112,15 +110,13 @@ fn problem(m: &Message) -> Option<Problem> {
             }
         }
     }
-    if !m
-        .list("Via")
-        .all(|v| parse_via(v).is_some_and(|v| !v.host.is_empty()))
-    {
+    // Responses go by the top Via; the others are only echoed back, so any
+    // transport token is fine there (RFC 4475 "transports").
+    if m.top_via().is_none_or(|v| v.host.is_empty()) || !m.list("Via").skip(1).all(is_via_element) {
         return bad("Malformed Via header");
     }
     for name in ["From", "To"] {
-        let value = m.header(name).unwrap_or_default();
-        if value.matches('"').count() % 2 == 1 || rsip::headers::To::from(value).typed().is_err() {
+        if !is_address(m.header(name).unwrap_or_default()) {
             return bad(format!("Malformed {name} header"));
         }
     }
@@ -128,6 +124,24 @@ fn problem(m: &Message) -> Option<Problem> {
         return request_uri_problem(uri, method);
     }
     None
+}
+
+/// `SIP/2.0/<transport token> <host>[...]`, after the lexer tightened it.
+fn is_via_element(via: &str) -> bool {
+    let mut parts = via.splitn(3, '/');
+    let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Some((transport, sent_by)) = rest.split_once(' ') else {
+        return false;
+    };
+    name.eq_ignore_ascii_case("SIP")
+        && version == "2.0"
+        && !transport.is_empty()
+        && transport
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c))
+        && !sent_by.trim().is_empty()
 }
 
 fn request_uri_problem(uri: &str, method: &Method) -> Option<Problem> {
