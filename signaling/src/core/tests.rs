@@ -341,3 +341,31 @@ fn short_session_interval_is_refused_with_422() {
     assert!(resp.starts_with("SIP/2.0 422"));
     assert_eq!(header(&resp, "Min-SE"), Some("90"));
 }
+
+#[test]
+fn update_refreshes_the_session_and_re_invite_changes_the_codec() {
+    let mut room = Room::new();
+    room.send(
+        "INVITE",
+        "123456789",
+        "Supported: timer\r\nSession-Expires: 90;refresher=uac\r\n",
+        OFFER,
+    );
+    room.directory(Some(meeting("123456789", None)));
+    room.create_legs();
+    room.send("ACK", "123456789", "", "");
+    assert_eq!(room.core.calls()[0].codec.as_deref(), Some("PCMU/8000"));
+    room.advance(Duration::from_secs(50));
+    room.send("UPDATE", "x", "Session-Expires: 90;refresher=uac\r\n", "");
+    let ok = room.messages().pop().expect("200 to UPDATE");
+    assert!(
+        ok.starts_with("SIP/2.0 200") && !ok.contains("m=audio"),
+        "{ok}"
+    );
+    room.advance(Duration::from_secs(50));
+    assert!(room.wire().is_empty(), "the UPDATE restarted the interval");
+    let pcma = OFFER.replace("RTP/AVP 0 101", "RTP/AVP 8 101");
+    room.send("INVITE", "x", "", &pcma);
+    assert!(room.messages().pop().expect("answer").contains("PCMA/8000"));
+    assert_eq!(room.core.calls()[0].codec.as_deref(), Some("PCMA/8000"));
+}
