@@ -3,10 +3,14 @@
 //! networked media node can implement it): create a leg, configure it with
 //! the negotiated parameters, destroy it. Legs report [`MediaEvent`]s.
 
+pub mod audio;
 mod codec;
+pub mod jitter;
 mod leg;
+pub mod mixer;
 mod ports;
 pub mod telephone_event;
+pub mod tones;
 
 pub use codec::{AudioCodec, Direction, LegMedia};
 pub use leg::RtpEngine;

@@ -1,0 +1,64 @@
+//! Opus (RFC 6716, RTP per RFC 7587) at 48 kHz mono: in-band FEC recovers a
+//! lost packet from the next one when the room sends it, the decoder's own
+//! concealment covers the rest, and DTX is used when the room asked for it.
+
+use ::opus::{Application, Channels, Decoder, Encoder};
+
+use super::{Codec, CodecError, CodecOptions, RATE};
+
+/// Largest decode: 120 ms at 48 kHz.
+const MAX_SAMPLES: usize = 5760;
+
+pub struct Opus {
+    encoder: Encoder,
+    decoder: Decoder,
+    scratch: Vec<i16>,
+    packet: [u8; 1500],
+}
+
+impl Opus {
+    pub fn new(options: CodecOptions) -> Result<Opus, CodecError> {
+        let mut encoder = Encoder::new(RATE, Channels::Mono, Application::Voip)?;
+        encoder.set_inband_fec(options.fec)?;
+        if options.fec {
+            encoder.set_packet_loss_perc(10)?;
+        }
+        encoder.set_dtx(options.dtx)?;
+        Ok(Opus {
+            encoder,
+            decoder: Decoder::new(RATE, Channels::Mono)?,
+            scratch: vec![0; MAX_SAMPLES],
+            packet: [0; 1500],
+        })
+    }
+}
+
+impl Codec for Opus {
+    fn decode(&mut self, payload: &[u8], pcm: &mut Vec<i16>) -> Result<(), CodecError> {
+        let n = self.decoder.decode(payload, &mut self.scratch, false)?;
+        pcm.extend_from_slice(&self.scratch[..n]);
+        Ok(())
+    }
+
+    fn conceal(&mut self, next: Option<&[u8]>, samples: usize, pcm: &mut Vec<i16>) {
+        let samples = samples.min(MAX_SAMPLES);
+        let out = &mut self.scratch[..samples];
+        let decoded = match next {
+            Some(next) => self.decoder.decode(next, out, true),
+            None => self.decoder.decode(&[], out, false),
+        };
+        match decoded {
+            Ok(n) => {
+                pcm.extend_from_slice(&out[..n]);
+                pcm.extend(std::iter::repeat_n(0, samples - n.min(samples)));
+            }
+            Err(_) => pcm.extend(std::iter::repeat_n(0, samples)),
+        }
+    }
+
+    fn encode(&mut self, pcm: &[i16], payload: &mut Vec<u8>) -> Result<(), CodecError> {
+        let n = self.encoder.encode(pcm, &mut self.packet)?;
+        payload.extend_from_slice(&self.packet[..n]);
+        Ok(())
+    }
+}
