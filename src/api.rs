@@ -1,15 +1,21 @@
 //! The admin REST API (`/api/v1/…`) and `/metrics`, on axum. Loopback by
 //! default; when a token is configured every request must carry
-//! `Authorization: Bearer <token>`.
+//! `Authorization: Bearer <token>`. Calls are listed with their media
+//! figures and can be muted.
 
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use media::{LegId, LegStats, MediaControl};
 use meeting::NewMeeting;
 use serde_json::json;
+use signaling::core::CallInfo;
 use signaling::driver::Query;
 use tokio::sync::{mpsc, oneshot};
 
@@ -18,6 +24,7 @@ use crate::store::{CreateError, Store};
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
+    pub media: Arc<dyn MediaControl>,
     pub queries: mpsc::Sender<Query>,
     pub token: Option<String>,
 }
@@ -32,6 +39,7 @@ pub fn router(state: ApiState) -> Router {
                 .patch(patch_meeting),
         )
         .route("/api/v1/calls", get(list_calls))
+        .route("/api/v1/calls/{id}", axum::routing::patch(patch_call))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -67,7 +75,7 @@ async fn list_meetings(State(s): State<ApiState>) -> Response {
 
 async fn create_meeting(
     State(s): State<ApiState>,
-    body: Result<Json<NewMeeting>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<NewMeeting>, JsonRejection>,
 ) -> Response {
     let Json(new) = match body {
         Ok(b) => b,
@@ -109,7 +117,7 @@ struct MeetingPatch {
 async fn patch_meeting(
     State(s): State<ApiState>,
     Path(number): Path<String>,
-    body: Result<Json<MeetingPatch>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<MeetingPatch>, JsonRejection>,
 ) -> Response {
     let Json(patch) = match body {
         Ok(b) => b,
@@ -122,14 +130,55 @@ async fn patch_meeting(
     }
 }
 
-async fn list_calls(State(s): State<ApiState>) -> Response {
+/// A call with its media figures.
+#[derive(serde::Serialize)]
+struct CallView {
+    #[serde(flatten)]
+    call: CallInfo,
+    media: Option<LegStats>,
+}
+
+async fn calls(s: &ApiState) -> Option<Vec<CallInfo>> {
     let (tx, rx) = oneshot::channel();
-    if s.queries.send(Query::Calls(tx)).await.is_err() {
+    s.queries.send(Query::Calls(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+async fn list_calls(State(s): State<ApiState>) -> Response {
+    let Some(calls) = calls(&s).await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "signaling is not running");
+    };
+    let mut views = Vec::with_capacity(calls.len());
+    for call in calls {
+        let media = s.media.stats(LegId(call.id)).await.ok();
+        views.push(CallView { call, media });
     }
-    match rx.await {
-        Ok(calls) => Json(calls).into_response(),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "signaling is not running"),
+    Json(views).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct CallPatch {
+    muted: bool,
+}
+
+/// `PATCH /api/v1/calls/{id}` with `{"muted": true}` keeps a room's audio out of its meeting.
+async fn patch_call(
+    State(s): State<ApiState>,
+    Path(id): Path<u64>,
+    body: Result<Json<CallPatch>, JsonRejection>,
+) -> Response {
+    let Ok(Json(patch)) = body else {
+        return error(StatusCode::BAD_REQUEST, "expected {\"muted\": true|false}");
+    };
+    let known = calls(&s)
+        .await
+        .is_some_and(|c| c.iter().any(|c| c.id == id));
+    if !known {
+        return error(StatusCode::NOT_FOUND, format!("no call {id}"));
+    }
+    match s.media.set_muted(LegId(id), patch.muted).await {
+        Ok(()) => Json(json!({ "id": id, "muted": patch.muted })).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e),
     }
 }
 

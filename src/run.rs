@@ -77,6 +77,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     info!(addr = %api_listener.local_addr()?, "admin API listening");
     let app = api::router(ApiState {
         store: store.clone(),
+        media: engine.clone(),
         queries: query_tx,
         token: cfg.admin.token.clone(),
     });

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use crate::audio::CodecOptions;
+
 /// Audio codecs offered to and accepted from rooms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AudioCodec {
@@ -110,6 +112,8 @@ impl Direction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegMedia {
     pub codec: AudioCodec,
+    /// What the room asked of the codec (`a=fmtp`).
+    pub options: CodecOptions,
     pub payload_type: u8,
     pub dtmf_payload_type: Option<u8>,
     pub ptime: u32,

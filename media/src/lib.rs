@@ -1,20 +1,24 @@
 //! Media for room calls. Signaling drives it through the narrow
 //! [`MediaControl`] interface (an in-process call in `mra run`, shaped so a
 //! networked media node can implement it): create a leg, configure it with
-//! the negotiated parameters, destroy it. Legs report [`MediaEvent`]s.
+//! the negotiated parameters, put it in a meeting, play prompts, read its
+//! stats, destroy it. Legs report [`MediaEvent`]s.
 
 pub mod audio;
 mod codec;
+mod engine;
 pub mod jitter;
-mod leg;
 pub mod mixer;
 mod ports;
+pub mod prompts;
+pub mod rtp_stats;
 pub mod telephone_event;
 pub mod tones;
 
 pub use codec::{AudioCodec, Direction, LegMedia};
-pub use leg::RtpEngine;
+pub use engine::{LegStats, RtpEngine};
 pub use ports::PortRange;
+pub use prompts::Prompt;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,8 +31,10 @@ pub struct LegId(pub u64);
 /// What legs tell signaling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// A DTMF digit arrived in the RTP stream (RFC 4733).
+    /// A DTMF digit arrived (RFC 4733 event or in-band tones).
     Dtmf { leg: LegId, digit: char },
+    /// A meeting's active speaker changed.
+    ActiveSpeaker { meeting: String, leg: LegId },
 }
 
 /// Why a media request failed.
@@ -53,4 +59,14 @@ pub trait MediaControl: Send + Sync + 'static {
     fn configure_leg(&self, leg: LegId, media: LegMedia) -> MediaFuture<'_, ()>;
     /// Stops the leg and frees its ports.
     fn destroy_leg(&self, leg: LegId) -> MediaFuture<'_, ()>;
+    /// Mixes the leg into a meeting: it hears the others, they hear it.
+    fn join_meeting(&self, leg: LegId, meeting: &str) -> MediaFuture<'_, ()>;
+    /// Queues a spoken prompt (a key press stops the queue).
+    fn play(&self, leg: LegId, prompt: Prompt) -> MediaFuture<'_, ()>;
+    /// Keeps the room's audio out of its meeting (it still hears the others).
+    fn set_muted(&self, leg: LegId, muted: bool) -> MediaFuture<'_, ()>;
+    /// Sends a DTMF digit to the room as RFC 4733 events.
+    fn send_digit(&self, leg: LegId, digit: char) -> MediaFuture<'_, ()>;
+    /// The leg's media statistics.
+    fn stats(&self, leg: LegId) -> MediaFuture<'_, LegStats>;
 }

@@ -24,26 +24,24 @@ impl Default for Mixer {
 }
 
 impl Mixer {
-    /// `inputs[i]` is what leg `i` contributes (None: silent, muted or held);
-    /// `outputs[i]` receives everything but leg `i`'s own contribution.
-    pub fn mix(&mut self, inputs: &[Option<&Frame>], outputs: &mut [Frame]) {
+    /// `inputs[i]` is leg `i`'s frame, counted only where `contributes[i]`
+    /// (not silent, muted or held); `outputs[i]` receives everything but
+    /// leg `i`'s own contribution.
+    pub fn mix(&mut self, inputs: &[Frame], contributes: &[bool], outputs: &mut [Frame]) {
         self.sum.fill(0);
-        for frame in inputs.iter().flatten() {
+        for (frame, _) in inputs.iter().zip(contributes).filter(|(_, c)| **c) {
             for (acc, &s) in self.sum.iter_mut().zip(frame.iter()) {
                 *acc += i32::from(s);
             }
         }
-        for (out, input) in outputs.iter_mut().zip(inputs) {
-            match input {
-                Some(own) => {
-                    for ((o, &acc), &s) in out.iter_mut().zip(self.sum.iter()).zip(own.iter()) {
-                        *o = soft_clip(acc - i32::from(s));
-                    }
+        for ((out, own), &counted) in outputs.iter_mut().zip(inputs).zip(contributes) {
+            if counted {
+                for ((o, &acc), &s) in out.iter_mut().zip(self.sum.iter()).zip(own.iter()) {
+                    *o = soft_clip(acc - i32::from(s));
                 }
-                None => {
-                    for (o, &acc) in out.iter_mut().zip(self.sum.iter()) {
-                        *o = soft_clip(acc);
-                    }
+            } else {
+                for (o, &acc) in out.iter_mut().zip(self.sum.iter()) {
+                    *o = soft_clip(acc);
                 }
             }
         }
@@ -154,7 +152,7 @@ mod tests {
         let mut m = Mixer::default();
         let (a, b, c) = (frame(100), frame(20), frame(3));
         let mut out = [[0i16; FRAME]; 4];
-        m.mix(&[Some(&a), Some(&b), Some(&c), None], &mut out);
+        m.mix(&[a, b, c, frame(999)], &[true, true, true, false], &mut out);
         assert_eq!(out[0][0], 23);
         assert_eq!(out[1][0], 103);
         assert_eq!(out[2][0], 120);
@@ -166,7 +164,7 @@ mod tests {
         let mut m = Mixer::default();
         let loud = frame(30000);
         let mut out = [[0i16; FRAME]; 3];
-        m.mix(&[Some(&loud), Some(&loud), None], &mut out);
+        m.mix(&[loud, loud, frame(0)], &[true, true, false], &mut out);
         assert!(out[2][0] > 30000, "{}", out[2][0]);
         assert_eq!(soft_clip(-60000), -soft_clip(60000));
         assert_eq!(soft_clip(1000), 1000);

@@ -81,6 +81,8 @@ impl Driver {
             max_message,
         } = self;
         let udp_task = tokio::spawn(read_udp(udp.clone(), in_tx.clone()));
+        let (media_tx, media_rx) = mpsc::unbounded_channel();
+        let media_task = tokio::spawn(run_media(media, media_rx, in_tx.clone()));
         let tcp_task = tokio::spawn(accept_tcp(tcp, in_tx.clone(), conns.clone(), max_message));
         let mut stop_by: Option<Instant> = None;
         loop {
@@ -105,7 +107,7 @@ impl Driver {
                 }
             }
             while let Some(out) = core.poll_output() {
-                execute(&udp, out, &in_tx, &conns, &directory, &media);
+                execute(&udp, out, &in_tx, &conns, &directory, &media_tx);
             }
             if stop_by.is_some_and(|t| core.is_idle() || Instant::now() >= t) {
                 break;
@@ -113,6 +115,8 @@ impl Driver {
         }
         udp_task.abort();
         tcp_task.abort();
+        drop(media_tx);
+        let _ = media_task.await;
     }
 }
 
@@ -122,7 +126,7 @@ fn execute(
     in_tx: &mpsc::UnboundedSender<Input>,
     conns: &Connections,
     directory: &Arc<dyn Directory>,
-    media: &Arc<dyn MediaControl>,
+    media: &mpsc::UnboundedSender<Output>,
 ) {
     match out {
         Output::Transmit { flow, data } => match flow.transport {
@@ -149,28 +153,37 @@ fn execute(
                 let _ = in_tx.send(Input::MeetingLookup { leg, result });
             });
         }
-        Output::CreateLeg { leg, ip } => {
-            let (media, in_tx) = (media.clone(), in_tx.clone());
-            tokio::spawn(async move {
+        media_command => {
+            let _ = media.send(media_command);
+        }
+    }
+}
+
+/// Carries out media commands one at a time, in the order the core gave
+/// them (a leg is created before it is configured or joins a meeting).
+async fn run_media(
+    media: Arc<dyn MediaControl>,
+    mut commands: mpsc::UnboundedReceiver<Output>,
+    in_tx: mpsc::UnboundedSender<Input>,
+) {
+    while let Some(command) = commands.recv().await {
+        let (leg, result) = match command {
+            Output::CreateLeg { leg, ip } => {
                 let result = media.create_leg(leg, ip).await.map_err(|e| e.to_string());
                 let _ = in_tx.send(Input::LegCreated { leg, result });
-            });
+                continue;
+            }
+            Output::ConfigureLeg { leg, media: params } => {
+                (leg, media.configure_leg(leg, params).await)
+            }
+            Output::DestroyLeg { leg } => (leg, media.destroy_leg(leg).await),
+            Output::JoinMeeting { leg, meeting } => (leg, media.join_meeting(leg, &meeting).await),
+            Output::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
+            Output::Transmit { .. } | Output::LookupMeeting { .. } => continue,
+        };
+        if let Err(e) = result {
+            warn!(leg = leg.0, error = %e, "media command failed");
         }
-        Output::ConfigureLeg { leg, media: params } => {
-            let media = media.clone();
-            tokio::spawn(async move {
-                if let Err(e) = media.configure_leg(leg, params).await {
-                    warn!(leg = leg.0, error = %e, "configure leg failed");
-                }
-            });
-        }
-        Output::DestroyLeg { leg } => {
-            let media = media.clone();
-            tokio::spawn(async move {
-                let _ = media.destroy_leg(leg).await;
-            });
-        }
-        Output::Prompt { leg, prompt } => debug!(leg = leg.0, ?prompt, "prompt"),
     }
 }
 

@@ -13,20 +13,7 @@ pub enum Stage {
     Password,
 }
 
-/// Spoken prompts (audio comes from the media side).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Prompt {
-    Welcome,
-    EnterNumber,
-    EnterPassword,
-    UnknownMeeting,
-    WrongPassword,
-    NoInput,
-    Locked,
-    Full,
-    Joining,
-    Goodbye,
-}
+pub use media::Prompt;
 
 /// IVR timing and retry limits.
 #[derive(Debug, Clone, Copy)]

@@ -6,6 +6,7 @@
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
+use media::audio::CodecOptions;
 use media::{AudioCodec, Direction, LegMedia};
 use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
 use rtc_sdp::description::media::{MediaName, RangedPort};
@@ -134,10 +135,26 @@ fn remote_audio(
         .flatten()
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or(20);
+    let fmtp = md
+        .attributes
+        .iter()
+        .filter(|a| a.key == "fmtp")
+        .filter_map(|a| a.value.as_deref())
+        .find_map(|v| v.strip_prefix(&format!("{pt} ")))
+        .unwrap_or("");
+    let flag = |name: &str| {
+        fmtp.split(';')
+            .filter_map(|p| p.split_once('='))
+            .any(|(k, v)| k.trim().eq_ignore_ascii_case(name) && v.trim() == "1")
+    };
     Ok((
         index,
         LegMedia {
             codec,
+            options: CodecOptions {
+                fec: flag("useinbandfec"),
+                dtx: flag("usedtx"),
+            },
             payload_type: pt,
             dtmf_payload_type: dtmf_pt,
             ptime,

@@ -8,6 +8,7 @@ mod opus;
 mod plc;
 mod resample;
 
+pub use g711::ulaw_decode as g711_ulaw_decode;
 pub use resample::Resampler;
 
 use crate::AudioCodec;

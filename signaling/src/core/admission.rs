@@ -54,7 +54,9 @@ impl Core {
                 let call = self.calls.get_mut(&leg).expect("live call");
                 info!(call_id = %call.call_id, meeting = %number, "admitted");
                 *self.rosters.entry(number.clone()).or_default() += 1;
-                call.phase = Phase::Joined { meeting: number };
+                call.phase = Phase::Joined {
+                    meeting: number.clone(),
+                };
                 if call.answered {
                     self.out.push_back(Output::Prompt {
                         leg,
@@ -63,6 +65,10 @@ impl Core {
                 } else {
                     self.answer(leg);
                 }
+                self.out.push_back(Output::JoinMeeting {
+                    leg,
+                    meeting: number,
+                });
             }
             Admission::Refuse(r) if r.retryable() && self.ivr_possible(leg) => {
                 let (stage, why) = match r {

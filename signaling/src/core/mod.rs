@@ -90,12 +90,34 @@ pub enum Input {
 /// What the driver must do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
-    Transmit { flow: Flow, data: Bytes },
-    LookupMeeting { leg: LegId, number: String },
-    CreateLeg { leg: LegId, ip: IpAddr },
-    ConfigureLeg { leg: LegId, media: LegMedia },
-    DestroyLeg { leg: LegId },
-    Prompt { leg: LegId, prompt: Prompt },
+    Transmit {
+        flow: Flow,
+        data: Bytes,
+    },
+    LookupMeeting {
+        leg: LegId,
+        number: String,
+    },
+    CreateLeg {
+        leg: LegId,
+        ip: IpAddr,
+    },
+    ConfigureLeg {
+        leg: LegId,
+        media: LegMedia,
+    },
+    DestroyLeg {
+        leg: LegId,
+    },
+    /// Mix the leg into this meeting.
+    JoinMeeting {
+        leg: LegId,
+        meeting: String,
+    },
+    Prompt {
+        leg: LegId,
+        prompt: Prompt,
+    },
 }
 
 /// A call as the admin API shows it.
@@ -235,6 +257,9 @@ impl Core {
             Input::MeetingLookup { leg, result } => self.on_lookup(leg, result, now),
             Input::LegCreated { leg, result } => self.on_leg_created(leg, result, now),
             Input::Media(MediaEvent::Dtmf { leg, digit }) => self.on_digit(leg, digit, now),
+            Input::Media(MediaEvent::ActiveSpeaker { meeting, leg }) => {
+                info!(%meeting, leg = leg.0, "active speaker");
+            }
             Input::Shutdown => self.shutdown(now),
         }
         self.pump(now);

@@ -1,0 +1,200 @@
+//! The receive side of a leg, on the async runtime: RTP into the jitter
+//! buffer and reception statistics, RFC 4733 digits out as events, RTCP
+//! reports in (sender reports for LSR, reception reports for RTT), and the
+//! room's source address latched for symmetric RTP.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rtc_rtcp::receiver_report::ReceiverReport;
+use rtc_rtcp::reception_report::ReceptionReport;
+use rtc_rtcp::sender_report::SenderReport;
+use rtc_rtp::Header;
+use rtc_shared::marshal::Unmarshal;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::Command;
+use crate::jitter::JitterBuffer;
+use crate::rtp_stats::{ntp_middle, ntp_time, round_trip, ReceiveStats};
+use crate::telephone_event::DigitDetector;
+use crate::{LegId, LegMedia, MediaEvent};
+
+/// What the receive task and the mixer thread share about a leg.
+#[derive(Debug)]
+pub(crate) struct LegState {
+    pub media: Option<LegMedia>,
+    /// Where RTP goes: the SDP address until the room's packets show its real one.
+    pub remote_rtp: Option<SocketAddr>,
+    pub remote_rtcp: Option<SocketAddr>,
+    pub jitter: JitterBuffer,
+    pub stats: ReceiveStats,
+    /// Our SSRC, for finding the room's reports about our stream.
+    pub our_ssrc: u32,
+    pub rtt: Option<Duration>,
+    /// The room's last report on our stream.
+    pub their_report: Option<ReceptionReport>,
+    pub malformed: u64,
+}
+
+impl LegState {
+    pub fn new(our_ssrc: u32) -> LegState {
+        LegState {
+            media: None,
+            remote_rtp: None,
+            remote_rtcp: None,
+            jitter: JitterBuffer::default(),
+            stats: ReceiveStats::new(8000),
+            our_ssrc,
+            rtt: None,
+            their_report: None,
+            malformed: 0,
+        }
+    }
+
+    /// Applies new negotiated parameters; the SDP address replaces a latched one.
+    pub fn configure(&mut self, media: LegMedia) {
+        let clock = media.codec.clock_rate();
+        if self.media.as_ref().is_none_or(|m| m.codec != media.codec) {
+            self.stats = ReceiveStats::new(clock);
+            self.jitter = JitterBuffer::default();
+        }
+        self.remote_rtp = media.remote;
+        self.remote_rtcp = media.remote.map(|a| {
+            if media.rtcp_mux {
+                a
+            } else {
+                SocketAddr::new(a.ip(), a.port().wrapping_add(1))
+            }
+        });
+        self.media = Some(media);
+    }
+}
+
+pub(crate) type Shared = Arc<Mutex<LegState>>;
+
+/// True for RTCP packet types 200–204 sharing the RTP port (RFC 5761 4).
+fn is_rtcp(packet: &[u8]) -> bool {
+    packet.len() >= 8 && (200..=204).contains(&packet[1])
+}
+
+pub(crate) async fn receive(
+    id: LegId,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    state: Shared,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    commands: std::sync::mpsc::Sender<Command>,
+) {
+    let mut buf = vec![0u8; 2048];
+    let mut rtcp_buf = vec![0u8; 2048];
+    let mut digits = DigitDetector::default();
+    loop {
+        tokio::select! {
+            r = rtp.recv_from(&mut buf) => {
+                let Ok((n, from)) = r else { continue };
+                if is_rtcp(&buf[..n]) {
+                    on_rtcp(id, &buf[..n], from, &state);
+                    continue;
+                }
+                if let Some(digit) = on_rtp(id, &buf[..n], from, &state, &mut digits) {
+                    debug!(leg = id.0, %digit, "RFC 4733 digit");
+                    let _ = commands.send(Command::BargeIn(id));
+                    let _ = events.send(MediaEvent::Dtmf { leg: id, digit });
+                }
+            }
+            r = rtcp.recv_from(&mut rtcp_buf) => {
+                if let Ok((n, from)) = r {
+                    on_rtcp(id, &rtcp_buf[..n], from, &state);
+                }
+            }
+        }
+    }
+}
+
+/// Handles one RTP packet; returns a digit when a key press starts.
+fn on_rtp(
+    id: LegId,
+    packet: &[u8],
+    from: SocketAddr,
+    state: &Shared,
+    digits: &mut DigitDetector,
+) -> Option<char> {
+    let mut slice = packet;
+    let mut st = state.lock().expect("leg state");
+    let Ok(header) = Header::unmarshal(&mut slice) else {
+        st.malformed += 1;
+        if st.malformed == 1 {
+            warn!(leg = id.0, source = %from, "malformed RTP packet (counting further ones silently)");
+        }
+        return None;
+    };
+    let media = st.media.as_ref()?;
+    let (audio_pt, dtmf_pt, ptime) = (media.payload_type, media.dtmf_payload_type, media.ptime);
+    let payload = &packet[packet.len() - slice.len()..];
+    let payload = strip_padding(&header, payload);
+    if header.payload_type == audio_pt {
+        st.remote_rtp = Some(from);
+        st.stats.on_packet(
+            header.ssrc,
+            header.sequence_number,
+            header.timestamp,
+            payload.len(),
+            Instant::now(),
+        );
+        let jitter_ms = st.stats.jitter_ms();
+        st.jitter.adapt(jitter_ms, ptime);
+        st.jitter.push(
+            header.ssrc,
+            header.sequence_number,
+            header.timestamp,
+            payload,
+        );
+        None
+    } else if Some(header.payload_type) == dtmf_pt {
+        st.remote_rtp = Some(from);
+        digits.on_packet(header.timestamp, payload)
+    } else {
+        None
+    }
+}
+
+fn strip_padding<'a>(header: &Header, payload: &'a [u8]) -> &'a [u8] {
+    if !header.padding {
+        return payload;
+    }
+    let pad = payload.last().copied().unwrap_or(0) as usize;
+    &payload[..payload.len().saturating_sub(pad)]
+}
+
+fn on_rtcp(id: LegId, packet: &[u8], from: SocketAddr, state: &Shared) {
+    let mut slice = packet;
+    let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut slice) else {
+        debug!(leg = id.0, source = %from, "undecodable RTCP");
+        return;
+    };
+    let now = Instant::now();
+    let arrival = ntp_middle(ntp_time(SystemTime::now()));
+    let mut st = state.lock().expect("leg state");
+    st.remote_rtcp = Some(from);
+    for p in &packets {
+        let reports: &[ReceptionReport] =
+            if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
+                st.stats.on_sender_report(sr.ntp_time, now);
+                &sr.reports
+            } else if let Some(rr) = p.as_any().downcast_ref::<ReceiverReport>() {
+                &rr.reports
+            } else {
+                &[]
+            };
+        let ours = st.our_ssrc;
+        if let Some(r) = reports.iter().find(|r| r.ssrc == ours).cloned() {
+            if let Some(rtt) = round_trip(arrival, r.last_sender_report, r.delay) {
+                st.rtt = Some(rtt);
+            }
+            st.their_report = Some(r);
+        }
+    }
+}
