@@ -63,8 +63,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let mra = Mra::start_with(&[
-        ("MRA_MEDIA_PORT_MIN", "30000"),
-        ("MRA_MEDIA_PORT_MAX", "39999"),
+        ("MRA_MEDIA_PORT_MIN", "20000"),
+        ("MRA_MEDIA_PORT_MAX", "29999"),
         ("RUST_LOG", "warn"),
     ]);
     mra.create_meeting("123456789", None);

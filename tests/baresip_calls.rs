@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::baresip::Baresip;
+use common::baresip::{Baresip, Source};
 use common::Mra;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -15,9 +15,8 @@ const WAIT: Duration = Duration::from_secs(15);
 fn room_keys_number_and_password_by_rfc4733_into_the_meeting() {
     let mra = Mra::start();
     mra.create_meeting("123456789", Some("4321"));
-    let mut room = Baresip::start("boardroom");
-    room.command("dial", &format!("sip:0@{}", mra.sip));
-    room.wait_event("CALL_ESTABLISHED", WAIT);
+    let mut room = Baresip::start("boardroom", Source::Sine(440), None);
+    room.dial(&format!("sip:0@{}", mra.sip));
     mra.wait_calls("IVR answer", |c| c.len() == 1 && c[0]["state"] == "ivr");
     room.command("sndcode", "123456789#");
     room.command("sndcode", "4321#");
@@ -34,9 +33,8 @@ fn room_keys_number_and_password_by_rfc4733_into_the_meeting() {
 fn three_wrong_passwords_close_the_rooms_call() {
     let mra = Mra::start();
     mra.create_meeting("123456789", Some("4321"));
-    let mut room = Baresip::start("boardroom");
-    room.command("dial", &format!("sip:123456789**1111@{}", mra.sip));
-    room.wait_event("CALL_ESTABLISHED", WAIT);
+    let mut room = Baresip::start("boardroom", Source::Sine(440), None);
+    room.dial(&format!("sip:123456789**1111@{}", mra.sip));
     room.command("sndcode", "2222#");
     room.command("sndcode", "3333#");
     let closed = room.wait_event("CALL_CLOSED", WAIT);

@@ -2,33 +2,50 @@
 //! own config directory, scripted over its `ctrl_tcp` JSON netstring
 //! interface and observed through the events it reports.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::free_port;
+use super::{free_port, free_ports};
 
 /// A running baresip, killed (by PID) on drop.
 pub struct Baresip {
     child: Child,
     pub dir: tempfile::TempDir,
     ctrl: BufReader<TcpStream>,
+    /// Events read while waiting for a response.
+    events: VecDeque<Value>,
+}
+
+/// What a baresip sends as its microphone.
+pub enum Source<'a> {
+    /// A sine (baresip's `ausine`).
+    Sine(u32),
+    /// A 48 kHz stereo WAV file (baresip's `aufile`).
+    File(&'a Path),
 }
 
 impl Baresip {
-    /// Starts baresip as `sip:<user>@127.0.0.1`, sending a 440 Hz sine.
-    pub fn start(user: &str) -> Baresip {
+    /// Starts baresip as `sip:<user>@127.0.0.1` sending `source`; with
+    /// `codecs` (e.g. `"opus/48000/2"`, `"PCMA"`), it offers only those.
+    pub fn start(user: &str, source: Source, codecs: Option<&str>) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let ctrl_port = free_port();
+        let source = match source {
+            Source::Sine(hz) => format!("ausine,{hz}"),
+            Source::File(path) => format!("aufile,{}", path.display()),
+        };
         let config = format!(
             "poll_method epoll\n\
              sip_listen 127.0.0.1:{sip}\n\
              audio_player aubridge,nil\n\
              audio_alert aubridge,nil\n\
-             audio_source ausine,440\n\
+             audio_source {source}\n\
              ausrc_srate 48000\n\
              auplay_srate 48000\n\
              ausrc_channels 2\n\
@@ -37,6 +54,7 @@ impl Baresip {
              module g722.so\n\
              module opus.so\n\
              module ausine.so\n\
+             module aufile.so\n\
              module aubridge.so\n\
              module sndfile.so\n\
              module ctrl_tcp.so\n\
@@ -44,17 +62,21 @@ impl Baresip {
              module_app menu.so\n\
              ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
              snd_path {snd}\n",
-            sip = free_port(),
+            sip = free_ports(2),
             snd = dir.path().display(),
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
+        let codecs = codecs
+            .map(|c| format!(";audio_codecs={c}"))
+            .unwrap_or_default();
         std::fs::write(
             dir.path().join("accounts"),
-            format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0\n"),
+            format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0{codecs}\n"),
         )
         .unwrap();
-        let child = Command::new("baresip")
-            .arg("-f")
+        // stdbuf: unbuffered, so the log is whole when a test shows it.
+        let child = Command::new("stdbuf")
+            .args(["-o0", "baresip", "-f"])
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.path().join("baresip.log")).unwrap())
@@ -69,10 +91,45 @@ impl Baresip {
                 Err(_) => std::thread::yield_now(),
             }
         };
-        Baresip {
+        let mut baresip = Baresip {
             child,
             dir,
             ctrl: BufReader::new(stream),
+            events: VecDeque::new(),
+        };
+        // ctrl_tcp is up before the account is loaded: wait for the user agent.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !baresip.request("reginfo", "")["data"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("sip:{user}@")))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "baresip has no user agent: {}",
+                baresip.log()
+            );
+        }
+        baresip
+    }
+
+    /// Dials `uri` and waits until the call is established.
+    pub fn dial(&mut self, uri: &str) {
+        let response = self.request("dial", uri);
+        assert_eq!(response["ok"], true, "dial {uri}: {response}");
+        self.wait_event("CALL_ESTABLISHED", Duration::from_secs(15));
+    }
+
+    /// Sends a command and returns its response (events meanwhile are kept).
+    pub fn request(&mut self, command: &str, params: &str) -> Value {
+        self.command(command, params);
+        loop {
+            let msg = self
+                .next_message(Duration::from_secs(10))
+                .unwrap_or_else(|| panic!("no response to {command}; log:\n{}", self.log()));
+            if msg["response"] == true {
+                return msg;
+            }
+            self.events.push_back(msg);
         }
     }
 
@@ -93,7 +150,7 @@ impl Baresip {
                 "baresip never reported {kind}; its log:\n{}",
                 self.log()
             );
-            let msg = match self.next_message(left) {
+            let msg = match self.events.pop_front().or_else(|| self.next_message(left)) {
                 Some(m) => m,
                 None => continue,
             };
@@ -115,6 +172,16 @@ impl Baresip {
         let mut body = vec![0u8; n + 1];
         self.ctrl.read_exact(&mut body).ok()?;
         serde_json::from_slice(&body[..n]).ok()
+    }
+
+    /// What baresip decoded from the gateway (its sndfile `-dec.wav` dump).
+    pub fn decoded(&self) -> PathBuf {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| panic!("no decoded audio recorded; log:\n{}", self.log()))
     }
 
     pub fn log(&self) -> String {

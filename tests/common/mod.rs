@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod wav;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -20,14 +21,38 @@ pub struct Mra {
     pub admin: SocketAddr,
 }
 
+/// Ports handed out in this test process, never handed out twice.
+static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// Peers' ports come from 30000–32767: below the kernel's ephemeral range,
+/// so no outgoing connection can take one between our choice and the bind,
+/// and above the media ranges of `Mra::start`.
+const PEER_PORTS: std::ops::Range<u16> = 30000..32768;
+
+/// A port free now for UDP and TCP.
 pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    free_ports(1)
+}
+
+/// The first of `n` consecutive ports free for UDP and TCP (baresip also
+/// takes its SIP port + 1, for TLS).
+pub fn free_ports(n: u16) -> u16 {
+    let mut taken = TAKEN.lock().unwrap();
+    let span = PEER_PORTS.end - PEER_PORTS.start;
+    let offset = (std::process::id() as u16).wrapping_mul(97) % span;
+    (0..span)
+        .map(|i| PEER_PORTS.start + (offset + i) % span)
+        .find(|&first| {
+            let ports = first..first.saturating_add(n);
+            ports.end <= PEER_PORTS.end
+                && ports.clone().all(|p| {
+                    !taken.contains(&p)
+                        && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                        && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                })
+        })
+        .inspect(|&first| taken.extend(first..first + n))
+        .expect("a free port in 30000-32767")
 }
 
 /// Distinct media port ranges per test process.
@@ -44,7 +69,7 @@ impl Mra {
         let sip_port = free_port();
         let admin_port = free_port();
         let slot = MEDIA_BASE.fetch_add(1, Ordering::Relaxed);
-        let media_min = 20000 + (std::process::id() as u16 % 100) * 200 + slot * 20;
+        let media_min = 10000 + (std::process::id() as u16 % 50) * 300 + slot * 20;
         let child = Command::new(env!("CARGO_BIN_EXE_mra"))
             .args(["run", "--data-dir"])
             .arg(dir.path())

@@ -1,0 +1,121 @@
+//! Test audio: writing tone files for peers to send, reading what they
+//! recorded, and measuring how much of it is a given frequency.
+
+use std::path::Path;
+
+/// Writes 48 kHz stereo 16-bit PCM made of `segments` (frequencies in Hz, 0
+/// for silence, played together; seconds).
+pub fn write_tones(path: &Path, segments: &[(&[f64], f64)]) {
+    let mut samples = Vec::new();
+    let mut n = 0usize;
+    for (freqs, secs) in segments {
+        for _ in 0..(secs * 48000.0) as usize {
+            let t = n as f64 / 48000.0;
+            let v: f64 = freqs
+                .iter()
+                .map(|f| 0.25 * (2.0 * std::f64::consts::PI * f * t).sin())
+                .sum();
+            let s = (v * 32767.0) as i16;
+            samples.extend_from_slice(&[s, s]);
+            n += 1;
+        }
+    }
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut out = Vec::with_capacity(44 + data.len());
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&48000u32.to_le_bytes());
+    out.extend_from_slice(&(48000u32 * 4).to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    std::fs::write(path, out).unwrap();
+}
+
+/// A recording: sample rate and the first channel.
+pub struct Recording {
+    pub rate: u32,
+    pub samples: Vec<i16>,
+}
+
+/// Reads a 16-bit PCM WAV file.
+pub fn read(path: &Path) -> Recording {
+    let bytes = std::fs::read(path).unwrap();
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+    let u32_at =
+        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let (mut pos, mut channels, mut rate) = (12, 1usize, 8000);
+    while pos + 8 <= bytes.len() {
+        let size = u32_at(pos + 4) as usize;
+        let body = pos + 8;
+        match &bytes[pos..pos + 4] {
+            b"fmt " => {
+                channels = usize::from(u16_at(body + 2));
+                rate = u32_at(body + 4);
+            }
+            b"data" => {
+                let end = (body + size).min(bytes.len());
+                let samples = bytes[body..end]
+                    .chunks_exact(2 * channels)
+                    .map(|f| i16::from_le_bytes([f[0], f[1]]))
+                    .collect();
+                return Recording { rate, samples };
+            }
+            _ => {}
+        }
+        pos = body + size + size % 2;
+    }
+    Recording {
+        rate,
+        samples: Vec::new(),
+    }
+}
+
+impl Recording {
+    pub fn seconds(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.rate)
+    }
+
+    /// The part from `from` to `to` seconds (clamped).
+    pub fn window(&self, from: f64, to: f64) -> &[i16] {
+        let at = |s: f64| ((s * f64::from(self.rate)) as usize).min(self.samples.len());
+        &self.samples[at(from)..at(to)]
+    }
+
+    pub fn rms(samples: &[i16]) -> f64 {
+        let e: f64 = samples.iter().map(|&s| f64::from(s).powi(2)).sum();
+        (e / samples.len().max(1) as f64).sqrt()
+    }
+
+    /// Share of the energy of `samples` that lies at `freq` (Goertzel; 1.0 = pure tone).
+    pub fn share(&self, samples: &[i16], freq: f64) -> f64 {
+        let w = 2.0 * std::f64::consts::PI * freq / f64::from(self.rate);
+        let coeff = 2.0 * w.cos();
+        let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+        for &x in samples {
+            let x = f64::from(x);
+            energy += x * x;
+            let s = x + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s;
+        }
+        if energy == 0.0 {
+            return 0.0;
+        }
+        2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (samples.len() as f64 * energy)
+    }
+
+    /// The strongest frequency in 10 Hz steps between 100 Hz and 4 kHz.
+    pub fn peak(&self, samples: &[i16]) -> f64 {
+        (10..400)
+            .map(|f| f64::from(f) * 10.0)
+            .max_by(|a, b| self.share(samples, *a).total_cmp(&self.share(samples, *b)))
+            .unwrap()
+    }
+}
