@@ -1,7 +1,8 @@
 //! Call setups per second through `mra run`, against SIPp uac→uas direct on
 //! the same machine in the same run. Both legs use SIPp's built-in `uac`
 //! scenario (INVITE, ACK, BYE) with the same call count and concurrency;
-//! every call must succeed. Run: `cargo bench --bench call_setup`.
+//! every call must succeed; enough calls that SIPp's start-up is noise.
+//! Run: `cargo bench --bench call_setup`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -10,11 +11,11 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Mra};
+use common::{free_port, free_ports, Mra};
 
-const CALLS: u32 = 3000;
+const CALLS: u32 = 5000;
 const CONCURRENT: u32 = 50;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// Runs SIPp's built-in uac against `target`; returns call setups per second.
 fn uac(target: SocketAddr, service: &str) -> f64 {
@@ -48,9 +49,10 @@ fn uas() -> (Child, SocketAddr) {
     let port = free_port();
     let child = Command::new("sipp")
         .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &free_port().to_string(), "-nostdin", "-bg"])
+        .args(["-mp", &free_ports(4).to_string(), "-nostdin"])
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("sipp");
     (child, ([127, 0, 0, 1], port).into())
@@ -82,6 +84,7 @@ fn main() {
     while mra.http("GET", "/api/v1/calls", None).1 != "[]" {
         assert!(Instant::now() < deadline, "calls left over");
     }
+    println!("rounds, direct: {direct:.0?}; through mra: {through:.0?}");
     let (d, t) = (median(direct), median(through));
     println!(
         "call setups/s over UDP ({CALLS} calls, {CONCURRENT} concurrent, median of {ROUNDS}): \

@@ -48,6 +48,18 @@ fn meet(mra: &Mra, dial: &str, rooms: &mut [Baresip]) -> (Vec<String>, Vec<Recor
         room.command("hangup", "");
         room.wait_event("CALL_CLOSED", WAIT);
     }
+    for call in &calls {
+        let media = &call["media"];
+        assert_eq!(media["packets_lost"], 0, "loopback loses nothing: {media}");
+        assert!(
+            media["jitter_ms"].as_f64().is_some_and(|j| j < 20.0),
+            "{media}"
+        );
+        assert!(
+            media["level"].as_u64().is_some_and(|l| l < 40),
+            "the room's tone is loud: {media}"
+        );
+    }
     let codecs = calls
         .iter()
         .map(|c| c["codec"].as_str().unwrap_or_default().to_owned())

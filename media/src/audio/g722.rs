@@ -1,6 +1,7 @@
 //! G.722 (ITU-T G.722, 64 kbit/s, 16 kHz audio on an 8 kHz RTP clock)
 //! through FFmpeg's `adpcm_g722`, resampled to and from 48 kHz.
 
+use ffmpeg_next::codec::packet::Borrow;
 use ffmpeg_next::codec::{self, Context, Id};
 use ffmpeg_next::format::sample::{Sample, Type};
 use ffmpeg_next::{frame, ChannelLayout, Packet};
@@ -55,8 +56,7 @@ impl G722 {
 
 impl Codec for G722 {
     fn decode(&mut self, payload: &[u8], pcm: &mut Vec<i16>) -> Result<(), CodecError> {
-        let packet = Packet::copy(payload);
-        self.decoder.send_packet(&packet)?;
+        self.decoder.send_packet(&Borrow::new(payload))?;
         let start = pcm.len();
         while self.decoder.receive_frame(&mut self.out_frame).is_ok() {
             let n = self.out_frame.samples();

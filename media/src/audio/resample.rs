@@ -2,16 +2,23 @@
 //! and allocation-free after construction: 8 and 16 kHz codecs meet the
 //! 48 kHz mixer through it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Input samples kept beyond one filter's span before sliding the history.
+const SLACK: usize = 1024;
+
 /// Converts a stream from one sample rate to another.
 #[derive(Debug, Clone)]
 pub struct Resampler {
     up: usize,
     down: usize,
-    /// Polyphase taps: phase `p`, tap `k` at `p + k * up`.
-    taps: Vec<f32>,
-    /// Last `per_phase` input samples, newest first.
-    history: Vec<f32>,
+    /// Per phase, its taps in oldest-to-newest sample order.
+    taps: Arc<[f32]>,
     per_phase: usize,
+    /// Recent input, oldest first; the newest is at `len - 1`.
+    history: Vec<f32>,
+    len: usize,
     /// Position of the next output between input samples, in 1/`up` steps.
     phase: usize,
 }
@@ -24,18 +31,25 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-impl Resampler {
-    pub fn new(from: u32, to: u32) -> Resampler {
-        let (from, to) = (from as usize, to as usize);
-        let g = gcd(from, to);
-        let (up, down) = (to / g, from / g);
-        let per_phase = 16 * up.max(down) / up;
-        let n = per_phase * up;
-        // Cut-off just below the lower Nyquist frequency, at the up-sampled rate.
-        let cutoff = 0.45 * from.min(to) as f64 / (from * up) as f64;
-        let centre = (n - 1) as f64 / 2.0;
-        let taps = (0..n)
-            .map(|i| {
+/// Filter taps by (from, to) rate pair.
+type TapsCache = Mutex<HashMap<(usize, usize), Arc<[f32]>>>;
+
+/// Windowed-sinc (Blackman) low-pass taps for an up/down pair, designed once
+/// per pair and shared, laid out per phase for the dot product.
+fn design(up: usize, per_phase: usize, from: usize, to: usize) -> Arc<[f32]> {
+    static CACHE: OnceLock<TapsCache> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Mutex::default)
+        .lock()
+        .expect("taps cache");
+    cache
+        .entry((from, to))
+        .or_insert_with(|| {
+            let n = per_phase * up;
+            // Cut-off just below the lower Nyquist frequency, at the up-sampled rate.
+            let cutoff = 0.45 * from.min(to) as f64 / (from * up) as f64;
+            let centre = (n - 1) as f64 / 2.0;
+            let tap = |i: usize| {
                 let x = i as f64 - centre;
                 let sinc = if x == 0.0 {
                     2.0 * cutoff
@@ -45,14 +59,27 @@ impl Resampler {
                 let w = 2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64;
                 let blackman = 0.42 - 0.5 * w.cos() + 0.08 * (2.0 * w).cos();
                 (sinc * blackman * up as f64) as f32
-            })
-            .collect();
+            };
+            (0..up)
+                .flat_map(|p| (0..per_phase).rev().map(move |k| tap(p + k * up)))
+                .collect()
+        })
+        .clone()
+}
+
+impl Resampler {
+    pub fn new(from: u32, to: u32) -> Resampler {
+        let (from, to) = (from as usize, to as usize);
+        let g = gcd(from, to);
+        let (up, down) = (to / g, from / g);
+        let per_phase = 16 * up.max(down) / up;
         Resampler {
             up,
             down,
-            taps,
-            history: vec![0.0; per_phase],
+            taps: design(up, per_phase, from, to),
             per_phase,
+            history: vec![0.0; per_phase + SLACK],
+            len: per_phase - 1,
             phase: 0,
         }
     }
@@ -63,14 +90,18 @@ impl Resampler {
             out.extend_from_slice(input);
             return;
         }
+        let span = self.per_phase;
         for &x in input {
-            self.history.copy_within(0..self.per_phase - 1, 1);
-            self.history[0] = f32::from(x);
+            if self.len == self.history.len() {
+                self.history.copy_within(self.len + 1 - span..self.len, 0);
+                self.len = span - 1;
+            }
+            self.history[self.len] = f32::from(x);
+            self.len += 1;
+            let window = &self.history[self.len - span..self.len];
             while self.phase < self.up {
-                let mut acc = 0.0f32;
-                for (k, h) in self.history.iter().enumerate() {
-                    acc += self.taps[self.phase + k * self.up] * h;
-                }
+                let taps = &self.taps[self.phase * span..(self.phase + 1) * span];
+                let acc: f32 = window.iter().zip(taps).map(|(a, b)| a * b).sum();
                 out.push(acc.round().clamp(-32768.0, 32767.0) as i16);
                 self.phase += self.down;
             }

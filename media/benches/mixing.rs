@@ -1,0 +1,140 @@
+//! Audio pipeline cost: rooms in one meeting, each frame going through the
+//! jitter buffer, decode, the mix-minus mixer, and encode — the media
+//! thread's work — against the direct path of the same codec's bare encode
+//! and decode of the same audio, in the same run. Prints how many rooms one
+//! core carries in real time each way, and the ratio (pipeline / codec alone).
+//! Run: `cargo bench -p media --bench mixing`.
+
+use std::time::Instant;
+
+use media::audio::{new_codec, CodecOptions, Frame, FRAME};
+use media::jitter::{JitterBuffer, Pop};
+use media::mixer::{level, Mixer};
+use media::AudioCodec;
+
+const ROOMS: usize = 8;
+const SECONDS: usize = 5;
+/// Alternating runs of each path; the median is reported.
+const ROUNDS: usize = 7;
+const FRAMES: usize = SECONDS * 50;
+
+fn speechlike(room: usize, frame: usize) -> Frame {
+    let mut f = [0i16; FRAME];
+    for (i, s) in f.iter_mut().enumerate() {
+        let t = (frame * FRAME + i) as f64 / 48000.0;
+        let f0 = 200.0 + 60.0 * room as f64;
+        *s = (6000.0
+            * ((2.0 * std::f64::consts::PI * f0 * t).sin()
+                + 0.3 * (2.0 * std::f64::consts::PI * 3.1 * f0 * t).sin())) as i16;
+    }
+    f
+}
+
+/// Encoded packets each room sends (prepared outside the timed part).
+fn room_packets(codec: AudioCodec) -> Vec<Vec<Vec<u8>>> {
+    (0..ROOMS)
+        .map(|r| {
+            let mut enc = new_codec(codec, CodecOptions::default()).unwrap();
+            (0..FRAMES)
+                .map(|f| {
+                    let mut p = Vec::new();
+                    enc.encode(&speechlike(r, f), &mut p).unwrap();
+                    p
+                })
+                .collect()
+        })
+        .collect()
+}
+
+// Rooms × frames read best as two indices.
+#[allow(clippy::needless_range_loop)]
+/// The media thread's per-frame work for ROOMS rooms; returns seconds taken.
+fn pipeline(codec: AudioCodec, packets: &[Vec<Vec<u8>>]) -> f64 {
+    let mut codecs: Vec<_> = (0..ROOMS)
+        .map(|_| new_codec(codec, CodecOptions::default()).unwrap())
+        .collect();
+    let mut buffers: Vec<JitterBuffer> = (0..ROOMS).map(|_| JitterBuffer::default()).collect();
+    let mut decoded: Vec<Vec<i16>> = (0..ROOMS).map(|_| Vec::with_capacity(4 * FRAME)).collect();
+    let mut inputs = vec![[0i16; FRAME]; ROOMS];
+    let mut outputs = vec![[0i16; FRAME]; ROOMS];
+    let contributes = vec![true; ROOMS];
+    let mut mixer = Mixer::default();
+    let mut payload = Vec::with_capacity(1500);
+    let mut levels = 0u64;
+    let started = Instant::now();
+    for f in 0..FRAMES {
+        for r in 0..ROOMS {
+            buffers[r].push(r as u32, f as u16, (f * 960) as u32, &packets[r][f]);
+            while decoded[r].len() < FRAME {
+                match buffers[r].pop() {
+                    Pop::Packet { payload, .. } => {
+                        codecs[r].decode(payload, &mut decoded[r]).unwrap()
+                    }
+                    Pop::Lost { next } => codecs[r].conceal(next, FRAME, &mut decoded[r]),
+                    Pop::Empty => break,
+                }
+            }
+            let n = decoded[r].len().min(FRAME);
+            inputs[r][..n].copy_from_slice(&decoded[r][..n]);
+            inputs[r][n..].fill(0);
+            decoded[r].drain(..n);
+            levels += u64::from(level(&inputs[r]));
+        }
+        mixer.mix(&inputs, &contributes, &mut outputs);
+        for r in 0..ROOMS {
+            payload.clear();
+            codecs[r].encode(&outputs[r], &mut payload).unwrap();
+        }
+    }
+    std::hint::black_box(levels);
+    started.elapsed().as_secs_f64()
+}
+
+#[allow(clippy::needless_range_loop)]
+/// The direct path: the codec's own decode of each room's packets and one
+/// encode per room, with nothing in between.
+fn direct(codec: AudioCodec, packets: &[Vec<Vec<u8>>]) -> f64 {
+    let mut codecs: Vec<_> = (0..ROOMS)
+        .map(|_| new_codec(codec, CodecOptions::default()).unwrap())
+        .collect();
+    let mut pcm = Vec::with_capacity(4 * FRAME);
+    let mut payload = Vec::with_capacity(1500);
+    let frames: Vec<Frame> = (0..ROOMS).map(|r| speechlike(r, 0)).collect();
+    let started = Instant::now();
+    for f in 0..FRAMES {
+        for r in 0..ROOMS {
+            pcm.clear();
+            codecs[r].decode(&packets[r][f], &mut pcm).unwrap();
+            payload.clear();
+            codecs[r].encode(&frames[r], &mut payload).unwrap();
+        }
+    }
+    started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    println!(
+        "{ROOMS} rooms in one meeting, {SECONDS} s of audio each, one core, median of {ROUNDS}:"
+    );
+    for codec in [AudioCodec::Pcmu, AudioCodec::G722, AudioCodec::Opus] {
+        let packets = room_packets(codec);
+        let (mut ours, mut bare) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            ours.push(pipeline(codec, &packets));
+            bare.push(direct(codec, &packets));
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (ours, bare) = (median(ours), median(bare));
+        let per_core = |secs: f64| (ROOMS * SECONDS) as f64 / secs;
+        println!(
+            "{:>5}: media pipeline {:.0} rooms/core in real time, codec alone {:.0}, ratio {:.2}",
+            codec.rtpmap().split('/').next().unwrap_or_default(),
+            per_core(ours),
+            per_core(bare),
+            bare / ours
+        );
+    }
+}
