@@ -4,8 +4,8 @@
 
 use crate::audio::RATE;
 
-const ROWS: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
-const COLS: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
+const COLS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
 const KEYS: [[char; 4]; 4] = [
     ['1', '2', '3', 'A'],
     ['4', '5', '6', 'B'],
@@ -15,22 +15,27 @@ const KEYS: [[char; 4]; 4] = [
 /// Frame RMS below this (about -40 dBov) is not a key tone.
 const MIN_RMS: f32 = 330.0;
 /// The two tones must carry this share of the frame's energy...
-const MIN_TONE_SHARE: f32 = 0.7;
+const MIN_TONE_SHARE: f64 = 0.7;
 /// ...and each at least this much (about 8 dB of twist either way).
-const MIN_EACH: f32 = 0.12;
+const MIN_EACH: f64 = 0.12;
 
-/// Energy share of `freq` in `pcm` (1.0 for a pure tone at that frequency).
-fn share(pcm: &[i16], freq: f32, energy: f32) -> f32 {
-    let w = 2.0 * std::f32::consts::PI * freq / RATE as f32;
+/// Share of the energy of `pcm` (sampled at `rate`) that lies at `freq`
+/// (Goertzel; 1.0 for a pure tone at that frequency, 0.0 for silence).
+pub fn tone_share(pcm: &[i16], freq: f64, rate: u32) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
     let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f32, 0.0f32);
+    let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
     for &x in pcm {
-        let s = f32::from(x) + coeff * s1 - s2;
+        let x = f64::from(x);
+        energy += x * x;
+        let s = x + coeff * s1 - s2;
         s2 = s1;
         s1 = s;
     }
-    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-    2.0 * power / (pcm.len() as f32 * energy)
+    if energy == 0.0 {
+        return 0.0;
+    }
+    2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (pcm.len() as f64 * energy)
 }
 
 /// The key whose tone pair dominates the frame, if any.
@@ -39,10 +44,10 @@ pub fn key_in(pcm: &[i16]) -> Option<char> {
     if pcm.is_empty() || (energy / pcm.len() as f32).sqrt() < MIN_RMS {
         return None;
     }
-    let strongest = |freqs: &[f32; 4]| {
+    let strongest = |freqs: &[f64; 4]| {
         freqs
             .iter()
-            .map(|&f| share(pcm, f, energy))
+            .map(|&f| tone_share(pcm, f, RATE))
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .expect("four")
@@ -105,7 +110,7 @@ mod tests {
         for (r, row) in ROWS.iter().enumerate() {
             for (c, col) in COLS.iter().enumerate() {
                 let mut d = ToneDetector::default();
-                let found: Vec<char> = key_frames(f64::from(*row), f64::from(*col), 4, 0)
+                let found: Vec<char> = key_frames(*row, *col, 4, 0)
                     .iter()
                     .filter_map(|f| d.on_frame(f))
                     .collect();

@@ -95,20 +95,7 @@ impl Recording {
 
     /// Share of the energy of `samples` that lies at `freq` (Goertzel; 1.0 = pure tone).
     pub fn share(&self, samples: &[i16], freq: f64) -> f64 {
-        let w = 2.0 * std::f64::consts::PI * freq / f64::from(self.rate);
-        let coeff = 2.0 * w.cos();
-        let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-        for &x in samples {
-            let x = f64::from(x);
-            energy += x * x;
-            let s = x + coeff * s1 - s2;
-            s2 = s1;
-            s1 = s;
-        }
-        if energy == 0.0 {
-            return 0.0;
-        }
-        2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (samples.len() as f64 * energy)
+        media::tones::tone_share(samples, freq, self.rate)
     }
 
     /// The strongest frequency in 10 Hz steps between 100 Hz and 4 kHz.

@@ -80,25 +80,9 @@ pub(crate) mod test_signal {
             .collect()
     }
 
-    /// Energy at `freq` relative to total energy (Goertzel), 0..1.
+    /// Energy at `freq` relative to total energy at 48 kHz (Goertzel), 0..1.
     pub fn tone_share(pcm: &[i16], freq: f64) -> f64 {
-        let w = 2.0 * std::f64::consts::PI * freq / f64::from(RATE);
-        let coeff = 2.0 * w.cos();
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        let mut energy = 0.0;
-        for &x in pcm {
-            let x = f64::from(x);
-            energy += x * x;
-            let s = x + coeff * s1 - s2;
-            s2 = s1;
-            s1 = s;
-        }
-        let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-        if energy == 0.0 {
-            0.0
-        } else {
-            2.0 * power / (pcm.len() as f64 * energy)
-        }
+        crate::tones::tone_share(pcm, freq, RATE)
     }
 }
 

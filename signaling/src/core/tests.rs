@@ -309,17 +309,25 @@ fn unanswered_2xx_is_retransmitted_then_the_call_ends() {
     assert!(room.wire().iter().any(|l| l.starts_with("BYE ")));
 }
 
+impl Room {
+    /// A call into meeting 123456789 whose room asked for a 90 s session timer, answered.
+    fn with_session_timer() -> Room {
+        let mut room = Room::new();
+        room.send(
+            "INVITE",
+            "123456789",
+            "Supported: timer\r\nSession-Expires: 90;refresher=uac\r\n",
+            OFFER,
+        );
+        room.directory(Some(meeting("123456789", None)));
+        room.create_legs();
+        room
+    }
+}
+
 #[test]
 fn session_timer_without_refresh_ends_the_call() {
-    let mut room = Room::new();
-    room.send(
-        "INVITE",
-        "123456789",
-        "Supported: timer\r\nSession-Expires: 90;refresher=uac\r\n",
-        OFFER,
-    );
-    room.directory(Some(meeting("123456789", None)));
-    room.create_legs();
+    let mut room = Room::with_session_timer();
     let ok = room.messages().pop().expect("200");
     assert_eq!(header(&ok, "Session-Expires"), Some("90;refresher=uac"));
     room.send("ACK", "123456789", "", "");
@@ -344,15 +352,7 @@ fn short_session_interval_is_refused_with_422() {
 
 #[test]
 fn update_refreshes_the_session_and_re_invite_changes_the_codec() {
-    let mut room = Room::new();
-    room.send(
-        "INVITE",
-        "123456789",
-        "Supported: timer\r\nSession-Expires: 90;refresher=uac\r\n",
-        OFFER,
-    );
-    room.directory(Some(meeting("123456789", None)));
-    room.create_legs();
+    let mut room = Room::with_session_timer();
     room.send("ACK", "123456789", "", "");
     assert_eq!(room.core.calls()[0].codec.as_deref(), Some("PCMU/8000"));
     room.advance(Duration::from_secs(50));
