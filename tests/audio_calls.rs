@@ -3,14 +3,17 @@
 //! aufile) and record what they receive (sndfile); each must hear the
 //! others' tones and never its own. Also: IVR prompts reach the room, key
 //! tones inside the audio drive the IVR, and a SIPp room keyed in by
-//! RFC 4733 is heard by the others.
+//! RFC 4733 is heard by the others; audio survives a lossy, jittery line
+//! and the gateway's stats report it.
 
 mod common;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use common::baresip::{Baresip, Source};
+use common::impair::{Impairment, Relay};
 use common::wav::{self, Recording};
 use common::{sipp, Mra};
 
@@ -22,12 +25,18 @@ fn tone_file(dir: &tempfile::TempDir, name: &str, segments: &[(&[f64], f64)]) ->
     path
 }
 
-/// Dials every room into `dial`, lets audio flow for about three seconds
-/// once all are in the meeting, hangs up, and returns each room's codec as
-/// the gateway negotiated it and what each decoded.
-fn meet(mra: &Mra, dial: &str, rooms: &mut [Baresip]) -> (Vec<String>, Vec<Recording>) {
-    for room in rooms.iter_mut() {
-        room.dial(&format!("sip:{dial}@{}", mra.sip));
+/// Dials every room into `dial` (room i through `via[i]`, the gateway by
+/// default), lets audio flow for about three seconds once all are in the
+/// meeting, hangs up, and returns each room's call as the admin API showed
+/// it then, and what each room decoded.
+fn meet_via(
+    mra: &Mra,
+    dial: &str,
+    rooms: &mut [Baresip],
+    via: &[SocketAddr],
+) -> (Vec<serde_json::Value>, Vec<Recording>) {
+    for (i, room) in rooms.iter_mut().enumerate() {
+        room.dial(&format!("sip:{dial}@{}", via.get(i).unwrap_or(&mra.sip)));
     }
     let n = rooms.len();
     mra.wait_calls("every room joined", |c| {
@@ -48,6 +57,16 @@ fn meet(mra: &Mra, dial: &str, rooms: &mut [Baresip]) -> (Vec<String>, Vec<Recor
         room.command("hangup", "");
         room.wait_event("CALL_CLOSED", WAIT);
     }
+    (
+        calls,
+        rooms.iter().map(|r| wav::read(&r.decoded())).collect(),
+    )
+}
+
+/// [`meet_via`] on a clean line: also checks the stats the gateway keeps
+/// and returns each room's codec as negotiated.
+fn meet(mra: &Mra, dial: &str, rooms: &mut [Baresip]) -> (Vec<String>, Vec<Recording>) {
+    let (calls, heard) = meet_via(mra, dial, rooms, &[]);
     for call in &calls {
         let media = &call["media"];
         assert_eq!(media["packets_lost"], 0, "loopback loses nothing: {media}");
@@ -64,10 +83,7 @@ fn meet(mra: &Mra, dial: &str, rooms: &mut [Baresip]) -> (Vec<String>, Vec<Recor
         .iter()
         .map(|c| c["codec"].as_str().unwrap_or_default().to_owned())
         .collect();
-    (
-        codecs,
-        rooms.iter().map(|r| wav::read(&r.decoded())).collect(),
-    )
+    (codecs, heard)
 }
 
 /// The last two seconds before hang-up (all rooms were in by then).
@@ -124,6 +140,44 @@ fn a_pcma_room_and_a_g722_room_hear_each_other() {
     assert_eq!(codecs, ["PCMA/8000", "G722/8000"]);
     assert_hears(&heard[0], "the PCMA room", &[1000.0], 440.0);
     assert_hears(&heard[1], "the G.722 room", &[440.0], 1000.0);
+}
+
+#[test]
+fn audio_survives_a_lossy_jittery_line_and_the_stats_show_the_loss() {
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let line = Impairment {
+        loss: 0.05,
+        jitter: Duration::from_millis(40),
+    };
+    let relay = Relay::start(mra.sip, line);
+    let dir = tempfile::tempdir().unwrap();
+    let khz = tone_file(&dir, "1k.wav", &[(&[1000.0], 60.0)]);
+    let mut rooms = [
+        Baresip::start("lossy", Source::Sine(440), Some("opus/48000/2")),
+        Baresip::start("clean", Source::File(&khz), Some("opus/48000/2")),
+    ];
+    let (calls, heard) = meet_via(&mra, "123456789**4321", &mut rooms, &[relay.sip]);
+    let lossy = &calls[0]["media"];
+    let lost = lossy["packets_lost"].as_u64().unwrap_or(0);
+    let received = lossy["packets_received"].as_u64().unwrap_or(0);
+    let dropped = relay.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let fraction = lost as f64 / (lost + received) as f64;
+    assert!(
+        lost > 0 && lost <= dropped && (0.005..0.15).contains(&fraction),
+        "the gateway reports the loss on the room's line ({lost} lost of {}, relay dropped {dropped} both ways): {lossy}",
+        lost + received
+    );
+    assert!(
+        lossy["jitter_ms"].as_f64().is_some_and(|j| j > 4.0),
+        "and the jitter: {lossy}"
+    );
+    assert_eq!(
+        calls[1]["media"]["packets_lost"], 0,
+        "the other room's line is clean"
+    );
+    assert_hears(&heard[0], "the room on the lossy line", &[1000.0], 440.0);
+    assert_hears(&heard[1], "the room on the clean line", &[440.0], 1000.0);
 }
 
 #[test]
