@@ -116,6 +116,11 @@ impl Mra {
         panic!("mra did not come up; log:\n{}", self.log());
     }
 
+    /// The `mra run` process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("mra.log")).unwrap_or_default()
     }
