@@ -16,6 +16,7 @@ pub struct Config {
     pub ivr: Ivr,
     pub meetings: Meetings,
     pub admin: Admin,
+    pub web: Web,
     pub log: Log,
 }
 
@@ -67,6 +68,23 @@ pub struct Admin {
     pub token: Option<String>,
 }
 
+/// The embedded meeting service's page, WebSocket and WebRTC media.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Web {
+    /// HTTPS (or, on loopback only, HTTP) address of the meeting page.
+    pub bind: SocketAddr,
+    /// Serve HTTPS; `false` is accepted only when `bind` is loopback.
+    pub tls: bool,
+    /// PEM certificate and key; a self-signed pair is generated into the
+    /// data directory when these are not set.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Address of WebRTC media (ICE host candidates); defaults to the
+    /// advertised SIP address.
+    pub rtc_address: Option<IpAddr>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Log {
@@ -83,6 +101,7 @@ impl Default for Config {
             ivr: Ivr::default(),
             meetings: Meetings::default(),
             admin: Admin::default(),
+            web: Web::default(),
             log: Log::default(),
         }
     }
@@ -130,6 +149,18 @@ impl Default for Meetings {
     }
 }
 
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            bind: "0.0.0.0:8443".parse().expect("literal"),
+            tls: true,
+            cert: None,
+            key: None,
+            rtc_address: None,
+        }
+    }
+}
+
 impl Default for Log {
     fn default() -> Self {
         Log {
@@ -143,6 +174,21 @@ impl Default for Admin {
         Admin {
             bind: "127.0.0.1:8080".parse().expect("literal"),
             token: None,
+        }
+    }
+}
+
+impl Log {
+    /// The tracing filter: `level`, with the WebRTC stack's per-connection
+    /// chatter kept to warnings unless `level` names those crates itself.
+    pub fn filter(&self) -> String {
+        if self.level.contains("rtc") {
+            self.level.clone()
+        } else {
+            format!(
+                "{},rtc=warn,rtc_ice=warn,rtc_dtls=error,webrtc=warn",
+                self.level
+            )
         }
     }
 }
@@ -184,6 +230,15 @@ impl Config {
                 "admin.bind {} is not loopback: set admin.token (MRA_ADMIN_TOKEN)",
                 self.admin.bind
             );
+        }
+        if !self.web.tls && !self.web.bind.ip().is_loopback() {
+            bail!(
+                "web.tls = false serves the meeting page in clear: only allowed on loopback, not {}",
+                self.web.bind
+            );
+        }
+        if self.web.cert.is_some() != self.web.key.is_some() {
+            bail!("web.cert and web.key go together");
         }
         if self.media.port_min >= self.media.port_max {
             bail!("media.port_min must be below media.port_max");

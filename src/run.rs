@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use media::{AudioCodec, PortRange, RtpEngine};
+use meeting::web::WebServer;
+use meeting::{Sfu, SfuConfig, WebConfig};
 use signaling::core::{Core, CoreConfig};
 use signaling::driver::{Driver, Listeners};
 use signaling::ivr::IvrConfig;
@@ -22,7 +24,7 @@ use crate::store::Store;
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level)),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(cfg.log.filter())),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -90,6 +92,29 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .await
     });
 
+    let directory: Arc<dyn meeting::Directory> = Arc::new(store.clone());
+    let sfu = Sfu::new(
+        SfuConfig {
+            rtc_ip: cfg.web.rtc_address.unwrap_or_else(|| cfg.advertised_ip()),
+            max_participants: cfg.meetings.max_participants,
+        },
+        directory,
+    );
+    let web = WebConfig {
+        bind: cfg.web.bind,
+        tls: cfg.web.tls,
+        certificate: cfg.web.cert.clone().zip(cfg.web.key.clone()),
+        data_dir: cfg.data_dir.clone(),
+    };
+    let web_server =
+        WebServer::bind(&web).with_context(|| format!("meeting page on {}", web.bind))?;
+    let mut web_stop = stop_rx.clone();
+    let web_task = tokio::spawn(
+        web_server.serve(meeting::web::router(Arc::new(sfu)), async move {
+            while web_stop.changed().await.is_ok() && !*web_stop.borrow() {}
+        }),
+    );
+
     let signaling =
         tokio::spawn(driver.run(core, Arc::new(store), engine, media_rx, query_rx, stop_rx));
     info!("mra running");
@@ -98,6 +123,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     stop_tx.send_replace(true);
     signaling.await.context("signaling task")?;
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(3), web_task).await;
     info!("stopped");
     Ok(())
 }

@@ -1,12 +1,22 @@
 //! The meeting domain shared by every way in (SIP and H.323 rooms, browsers):
 //! meeting records and their validation ([`record`]), the directory that
-//! stores them ([`directory`]), and the single admission decision
-//! ([`admission`]). The embedded WebRTC meeting service grows here too.
+//! stores them ([`directory`]), the single admission decision
+//! ([`admission`]), and the embedded meeting service: its signaling
+//! [`protocol`], the [`service`] boundary connectors use, the [`sfu`], and
+//! the [`web`] front (page and WebSocket).
 
 pub mod admission;
 pub mod directory;
+pub mod protocol;
 pub mod record;
+pub mod service;
+pub mod sfu;
+mod tls;
+pub mod web;
 
 pub use admission::{admit, Admission, Refusal};
 pub use directory::{Directory, DirectoryError};
 pub use record::{Meeting, MeetingError, NewMeeting};
+pub use service::{MeetingService, Session};
+pub use sfu::{Sfu, SfuConfig};
+pub use web::WebConfig;

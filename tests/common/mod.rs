@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod browser;
 pub mod impair;
 pub mod wav;
 
@@ -20,6 +21,8 @@ pub struct Mra {
     pub dir: tempfile::TempDir,
     pub sip: SocketAddr,
     pub admin: SocketAddr,
+    /// The meeting page (plain HTTP on loopback).
+    pub web: SocketAddr,
 }
 
 /// Ports handed out in this test process, never handed out twice.
@@ -56,6 +59,27 @@ pub fn free_ports(n: u16) -> u16 {
         .expect("a free port in 30000-32767")
 }
 
+/// Moves this test's thread into a network namespace of its own with only
+/// loopback up, so that every process it starts (mra, browsers, SIP
+/// peers) sees 127.0.0.1 and nothing else. Where namespaces are not
+/// allowed (not root), says so and stays on the host's loopback.
+pub fn isolate_network() {
+    // SAFETY: unshare(2) with CLONE_NEWNET changes only the calling thread's
+    // network namespace; no memory is involved.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        eprintln!(
+            "note: no network namespace ({}); using the host's loopback",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    let up = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("ip (package iproute2) must be installed");
+    assert!(up.success(), "bringing loopback up");
+}
+
 /// Distinct media port ranges per test process.
 static MEDIA_BASE: AtomicU16 = AtomicU16::new(0);
 
@@ -69,6 +93,7 @@ impl Mra {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let admin_port = free_port();
+        let web_port = free_port();
         let slot = MEDIA_BASE.fetch_add(1, Ordering::Relaxed);
         let media_min = 10000 + (std::process::id() as u16 % 50) * 300 + slot * 20;
         let child = Command::new(env!("CARGO_BIN_EXE_mra"))
@@ -77,10 +102,11 @@ impl Mra {
             .env("MRA_SIP_BIND", "127.0.0.1")
             .env("MRA_SIP_PORT", sip_port.to_string())
             .env("MRA_ADMIN_BIND", format!("127.0.0.1:{admin_port}"))
+            .env("MRA_WEB_BIND", format!("127.0.0.1:{web_port}"))
+            .env("MRA_WEB_TLS", "false")
             .env("MRA_MEDIA_PORT_MIN", media_min.to_string())
             .env("MRA_MEDIA_PORT_MAX", (media_min + 19).to_string())
             .env("MRA_IVR_INTER_DIGIT_TIMEOUT_SECS", "30")
-            .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("mra.log")).unwrap())
@@ -91,6 +117,7 @@ impl Mra {
             dir,
             sip: ([127, 0, 0, 1], sip_port).into(),
             admin: ([127, 0, 0, 1], admin_port).into(),
+            web: ([127, 0, 0, 1], web_port).into(),
         };
         mra.wait_ready();
         mra

@@ -566,7 +566,10 @@ mod tests {
         let Some(Output::Transmit { flow: f, .. }) = ep.poll_output() else {
             panic!()
         };
-        assert_eq!(f.remote, "192.0.2.7:5062".parse().unwrap());
+        assert_eq!(
+            f.remote,
+            "192.0.2.7:5062".parse::<std::net::SocketAddr>().unwrap()
+        );
     }
 
     #[test]

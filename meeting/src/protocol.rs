@@ -1,0 +1,164 @@
+//! The meeting signaling protocol: JSON messages over a WebSocket (browsers)
+//! or an in-process channel (room connectors), documented in
+//! docs/meeting-protocol.md. Each message is an object with a `type`.
+
+use serde::{Deserialize, Serialize};
+use webrtc::peer_connection::RTCIceCandidateInit;
+
+/// Which of a participant's two peer connections a message is about: the
+/// one it publishes on (it offers) or the one it receives the others on
+/// (the service offers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    Publish,
+    Subscribe,
+}
+
+/// What kind of participant this is, shown on its tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantKind {
+    Browser,
+    Room,
+}
+
+/// A participant as others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    pub id: String,
+    pub name: String,
+    pub kind: ParticipantKind,
+    pub audio_muted: bool,
+    pub video_muted: bool,
+}
+
+/// Client → service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// First message: which meeting, its password, the name to show.
+    Join {
+        meeting: String,
+        #[serde(default)]
+        password: Option<String>,
+        name: String,
+        #[serde(default = "browser")]
+        kind: ParticipantKind,
+    },
+    /// An SDP offer for the publish connection.
+    Publish { sdp: String },
+    /// The SDP answer to a `subscribe` offer.
+    SubscribeAnswer { sdp: String },
+    /// A trickled ICE candidate for one of the connections.
+    Candidate {
+        connection: Connection,
+        candidate: RTCIceCandidateInit,
+    },
+    /// The participant muted or unmuted its microphone or camera.
+    Mute { audio: bool, video: bool },
+    /// The participant leaves (closing the socket does the same).
+    Leave,
+}
+
+fn browser() -> ParticipantKind {
+    ParticipantKind::Browser
+}
+
+/// Service → client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Admitted: your id, the meeting's name and who is already there.
+    Joined {
+        id: String,
+        meeting_name: String,
+        participants: Vec<ParticipantInfo>,
+    },
+    /// Not admitted (or a protocol error); the service closes the session.
+    Error {
+        code: String,
+        message: String,
+    },
+    /// The answer to `publish`.
+    PublishAnswer {
+        sdp: String,
+    },
+    /// An offer for the subscribe connection (initial, or after tracks change).
+    Subscribe {
+        sdp: String,
+    },
+    /// A trickled ICE candidate of the service.
+    Candidate {
+        connection: Connection,
+        candidate: RTCIceCandidateInit,
+    },
+    ParticipantJoined {
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        id: String,
+    },
+    ParticipantUpdated {
+        participant: ParticipantInfo,
+    },
+    /// A participant's track is now in the subscribe connection, in the
+    /// media stream whose id is the participant's id.
+    TrackPublished {
+        participant: String,
+        kind: String,
+    },
+    TrackUnpublished {
+        participant: String,
+        kind: String,
+    },
+    /// The loudest participant changed.
+    ActiveSpeaker {
+        participant: String,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(code: &str, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_and_write_as_documented() {
+        let join: ClientMessage = serde_json::from_str(
+            r#"{"type":"join","meeting":"123456789","password":"4321","name":"Ann"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            join,
+            ClientMessage::Join {
+                meeting: "123456789".into(),
+                password: Some("4321".into()),
+                name: "Ann".into(),
+                kind: ParticipantKind::Browser,
+            }
+        );
+        let candidate: ClientMessage = serde_json::from_str(
+            r#"{"type":"candidate","connection":"subscribe","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            candidate,
+            ClientMessage::Candidate {
+                connection: Connection::Subscribe,
+                ..
+            }
+        ));
+        let left =
+            serde_json::to_string(&ServerMessage::ParticipantLeft { id: "p2".into() }).unwrap();
+        assert_eq!(left, r#"{"type":"participant_left","id":"p2"}"#);
+    }
+}

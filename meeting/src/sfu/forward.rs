@@ -1,0 +1,152 @@
+//! One published track and its fan-out: RTP from the publisher is copied to
+//! a local track per subscriber (its own SSRC, the service's payload type,
+//! header extensions dropped since each leg negotiates its own). Keyframe
+//! requests (PLI/FIR) from any subscriber, and every new subscriber, make
+//! the service ask the publisher for a keyframe. NACKs are answered hop by
+//! hop by the interceptors on each connection.
+
+use std::sync::Arc;
+
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use tokio::sync::RwLock;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::peer::payload_type;
+
+/// A participant's published track.
+pub(crate) struct Published {
+    /// The publisher's participant id (also the stream id subscribers see).
+    pub participant: String,
+    pub kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+    payload_type: u8,
+    remote: Arc<dyn TrackRemote>,
+    ssrc: u32,
+    outputs: RwLock<Vec<Output>>,
+}
+
+struct Output {
+    subscriber: String,
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+}
+
+impl Published {
+    /// Wraps a remote track whose codec the service forwards.
+    pub async fn new(participant: String, remote: Arc<dyn TrackRemote>) -> Option<Published> {
+        let ssrc = *remote.ssrcs().await.first()?;
+        let codec = remote.codec(ssrc).await?;
+        Some(Published {
+            participant,
+            kind: remote.kind().await,
+            payload_type: payload_type(&codec.mime_type)?,
+            codec,
+            remote,
+            ssrc,
+            outputs: RwLock::new(Vec::new()),
+        })
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            RtpCodecKind::Video => "video",
+            _ => "audio",
+        }
+    }
+
+    /// A new local track for `subscriber`, fed from now on. Once it is added
+    /// to the subscriber's connection, call [`Published::relay_feedback`].
+    pub async fn subscribe(self: &Arc<Self>, subscriber: &str) -> Arc<TrackLocalStaticRTP> {
+        let ssrc = rand::random::<u32>();
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            self.participant.clone(),
+            format!("{}-{}", self.participant, self.kind_name()),
+            format!("{} {}", self.participant, self.kind_name()),
+            self.kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: self.codec.clone(),
+                ..Default::default()
+            }],
+        )));
+        self.outputs.write().await.push(Output {
+            subscriber: subscriber.to_owned(),
+            track: track.clone(),
+            ssrc,
+        });
+        track
+    }
+
+    /// Passes the subscriber's keyframe requests for `track` on to the
+    /// publisher, and asks for a keyframe now for the new subscriber.
+    pub fn relay_feedback(self: &Arc<Self>, track: Arc<TrackLocalStaticRTP>) {
+        let published = self.clone();
+        tokio::spawn(async move {
+            published.request_keyframe().await;
+            published.relay_keyframe_requests(track).await
+        });
+    }
+
+    pub async fn unsubscribe(&self, subscriber: &str) {
+        self.outputs
+            .write()
+            .await
+            .retain(|o| o.subscriber != subscriber);
+    }
+
+    /// Asks the publisher for a keyframe.
+    pub async fn request_keyframe(&self) {
+        if self.kind == RtpCodecKind::Video {
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: self.ssrc,
+            };
+            let _ = self.remote.write_rtcp(vec![Box::new(pli)]).await;
+        }
+    }
+
+    /// Copies the publisher's packets to every subscriber until the track ends.
+    pub async fn forward(self: Arc<Self>) {
+        while let Some(event) = self.remote.poll().await {
+            match event {
+                TrackRemoteEvent::OnRtpPacket(mut packet) => {
+                    packet.header.extensions.clear();
+                    packet.header.extension = false;
+                    packet.header.payload_type = self.payload_type;
+                    for output in self.outputs.read().await.iter() {
+                        let mut copy = packet.clone();
+                        copy.header.ssrc = output.ssrc;
+                        // Fails only until the subscriber's connection is up.
+                        let _ = output.track.write_rtp(copy).await;
+                    }
+                }
+                TrackRemoteEvent::OnEnded => break,
+                _ => {}
+            }
+        }
+    }
+
+    /// Passes a subscriber's PLI/FIR on to the publisher.
+    async fn relay_keyframe_requests(&self, track: Arc<TrackLocalStaticRTP>) {
+        while let Some(event) = track.poll().await {
+            if let TrackLocalEvent::OnRtcpPacket(packets) = event {
+                let wants_keyframe = packets.iter().any(|p| {
+                    p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>()
+                });
+                if wants_keyframe {
+                    self.request_keyframe().await;
+                }
+            }
+        }
+    }
+}

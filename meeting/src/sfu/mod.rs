@@ -1,0 +1,115 @@
+//! The embedded meeting service's SFU: participants publish their tracks
+//! and receive everyone else's, forwarded without transcoding. Meeting
+//! definitions come from the [`Directory`]; who is in a meeting lives
+//! only in memory.
+
+mod forward;
+mod participant;
+mod peer;
+mod room;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::service::{MeetingService, Session};
+use crate::{Directory, Refusal};
+use room::Room;
+
+/// Settings of the SFU.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Address for ICE host candidates and media sockets.
+    pub rtc_ip: IpAddr,
+    /// Participants per meeting (rooms and browsers together).
+    pub max_participants: usize,
+}
+
+/// The SFU; cheap to clone.
+#[derive(Clone)]
+pub struct Sfu {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SfuConfig,
+    directory: Arc<dyn Directory>,
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    next_id: AtomicU64,
+}
+
+impl Sfu {
+    pub fn new(config: SfuConfig, directory: Arc<dyn Directory>) -> Sfu {
+        Sfu {
+            inner: Arc::new(Inner {
+                config,
+                directory,
+                rooms: Mutex::default(),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The meeting in progress with this number, started if need be.
+    async fn room(&self, number: &str) -> Result<Arc<Room>, Refusal> {
+        if let Some(room) = self.rooms().get(number) {
+            return Ok(room.clone());
+        }
+        let meeting = match self.inner.directory.find(number).await {
+            Ok(Some(meeting)) => meeting,
+            Ok(None) => return Err(Refusal::UnknownMeeting),
+            Err(e) => {
+                tracing::warn!("{e}");
+                return Err(Refusal::UnknownMeeting);
+            }
+        };
+        Ok(self
+            .rooms()
+            .entry(number.to_owned())
+            .or_insert_with(|| Arc::new(Room::new(meeting)))
+            .clone())
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Room>>> {
+        self.inner.rooms.lock().expect("rooms")
+    }
+
+    /// Drops a meeting nobody is in (its definition may have changed).
+    fn forget_if_empty(&self, room: &Arc<Room>) {
+        let mut rooms = self.rooms();
+        if room.is_empty()
+            && rooms
+                .get(&room.meeting.number)
+                .is_some_and(|r| Arc::ptr_eq(r, room))
+        {
+            rooms.remove(&room.meeting.number);
+        }
+    }
+
+    fn next_participant_id(&self) -> String {
+        format!("p{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn max_participants(&self) -> usize {
+        self.inner.config.max_participants
+    }
+
+    fn rtc_ip(&self) -> IpAddr {
+        self.inner.config.rtc_ip
+    }
+}
+
+impl MeetingService for Sfu {
+    fn connect(&self) -> Session {
+        let (to_service, incoming) = mpsc::channel(64);
+        let (out, from_service) = mpsc::channel(256);
+        tokio::spawn(participant::run(self.clone(), incoming, out));
+        Session {
+            to_service,
+            from_service,
+        }
+    }
+}

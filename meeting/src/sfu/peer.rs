@@ -1,0 +1,151 @@
+//! Builds the SFU's peer connections: the codecs it carries (Opus; VP8 and
+//! H.264), the default interceptors (NACK, RTCP reports, TWCC), host
+//! candidates on the configured address, and a handler that turns the
+//! connection's events into [`PeerEvent`]s for the participant's task.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, SettingEngineBuilder,
+};
+
+use crate::protocol::Connection;
+
+/// Something one of a participant's connections reports.
+pub(crate) enum PeerEvent {
+    Candidate(Connection, RTCIceCandidateInit),
+    Track(Arc<dyn TrackRemote>),
+    State(Connection, RTCPeerConnectionState),
+}
+
+/// The codecs the service forwards, with the payload types it offers.
+pub(crate) fn codecs() -> Vec<(RtpCodecKind, RTCRtpCodecParameters)> {
+    let feedback = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(typ, parameter)| RTCPFeedback {
+                typ: (*typ).to_owned(),
+                parameter: (*parameter).to_owned(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let video_feedback = feedback(&[
+        ("goog-remb", ""),
+        ("transport-cc", ""),
+        ("ccm", "fir"),
+        ("nack", ""),
+        ("nack", "pli"),
+    ]);
+    let codec = |mime: &str, clock_rate, channels, fmtp: &str, fb: &Vec<RTCPFeedback>, pt| {
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: mime.to_owned(),
+                clock_rate,
+                channels,
+                sdp_fmtp_line: fmtp.to_owned(),
+                rtcp_feedback: fb.clone(),
+            },
+            payload_type: pt,
+        }
+    };
+    vec![
+        (
+            RtpCodecKind::Audio,
+            codec(
+                MIME_TYPE_OPUS,
+                48000,
+                2,
+                "minptime=10;useinbandfec=1",
+                &feedback(&[("transport-cc", "")]),
+                111,
+            ),
+        ),
+        (
+            RtpCodecKind::Video,
+            codec(MIME_TYPE_VP8, 90000, 0, "", &video_feedback, 96),
+        ),
+        (
+            RtpCodecKind::Video,
+            codec(
+                MIME_TYPE_H264,
+                90000,
+                0,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+                &video_feedback,
+                102,
+            ),
+        ),
+    ]
+}
+
+/// The payload type the service uses for a codec (by MIME type).
+pub(crate) fn payload_type(mime: &str) -> Option<u8> {
+    codecs()
+        .into_iter()
+        .find(|(_, c)| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+        .map(|(_, c)| c.payload_type)
+}
+
+/// A new peer connection for `connection`, with host candidates on `ip`.
+pub(crate) async fn connect(
+    ip: IpAddr,
+    connection: Connection,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
+    let mut media_engine = MediaEngine::default();
+    for (kind, codec) in codecs() {
+        media_engine.register_codec(codec, kind)?;
+    }
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    // Browsers reach the service's host candidates; it learns theirs from
+    // their checks (peer reflexive), so it needs no mDNS of its own.
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(settings)
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .with_handler(Arc::new(Handler { connection, events }))
+        .with_udp_addrs(vec![std::net::SocketAddr::new(ip, 0)])
+        .build()
+        .await?;
+    Ok(Arc::new(pc))
+}
+
+struct Handler {
+    connection: Connection,
+    events: mpsc::UnboundedSender<PeerEvent>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(candidate) = event.candidate.to_json() {
+            let _ = self
+                .events
+                .send(PeerEvent::Candidate(self.connection, candidate));
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.events.send(PeerEvent::Track(track));
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(PeerEvent::State(self.connection, state));
+    }
+}

@@ -1,0 +1,155 @@
+//! A meeting in progress: who is in it and which tracks they publish.
+//! Members learn of changes through [`Notice`]s; each member's own task
+//! acts on them (the room never touches a member's peer connections).
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use super::forward::Published;
+use crate::admission::{admit, Admission, Refusal};
+use crate::protocol::{ParticipantInfo, ServerMessage};
+use crate::Meeting;
+
+/// What the room tells a member's task.
+pub(crate) enum Notice {
+    /// Pass this on to the client.
+    Message(ServerMessage),
+    /// Another member published a track: subscribe to it.
+    TrackAdded(Arc<Published>),
+    /// A track this member subscribed to is gone.
+    TrackRemoved(Arc<Published>),
+}
+
+struct Member {
+    info: ParticipantInfo,
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+#[derive(Default)]
+struct State {
+    members: Vec<Member>,
+    tracks: Vec<Arc<Published>>,
+}
+
+pub(crate) struct Room {
+    pub meeting: Meeting,
+    state: Mutex<State>,
+}
+
+/// What a new member finds when it is admitted.
+pub(crate) struct Welcome {
+    pub others: Vec<ParticipantInfo>,
+    pub tracks: Vec<Arc<Published>>,
+}
+
+impl Room {
+    pub fn new(meeting: Meeting) -> Room {
+        Room {
+            meeting,
+            state: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("room state")
+    }
+
+    /// Admits `info` (password and capacity through the one admission
+    /// decision) and tells the others; or says why not.
+    pub fn join(
+        &self,
+        info: ParticipantInfo,
+        password: Option<&str>,
+        max_participants: usize,
+        notices: mpsc::UnboundedSender<Notice>,
+    ) -> Result<Welcome, Refusal> {
+        let mut state = self.state();
+        let decision = admit(
+            Some(&self.meeting),
+            password,
+            state.members.len(),
+            max_participants,
+        );
+        if let Admission::Refuse(why) = decision {
+            return Err(why);
+        }
+        broadcast(
+            &state,
+            &info.id,
+            ServerMessage::ParticipantJoined {
+                participant: info.clone(),
+            },
+        );
+        let welcome = Welcome {
+            others: state.members.iter().map(|m| m.info.clone()).collect(),
+            tracks: state.tracks.clone(),
+        };
+        state.members.push(Member { info, notices });
+        Ok(welcome)
+    }
+
+    /// A member's new track: every other member subscribes.
+    pub fn publish(&self, track: Arc<Published>) {
+        let mut state = self.state();
+        for m in state
+            .members
+            .iter()
+            .filter(|m| m.info.id != track.participant)
+        {
+            let _ = m.notices.send(Notice::TrackAdded(track.clone()));
+        }
+        state.tracks.push(track);
+    }
+
+    /// A member's mute state changed.
+    pub fn update(&self, info: ParticipantInfo) {
+        let mut state = self.state();
+        broadcast(
+            &state,
+            &info.id,
+            ServerMessage::ParticipantUpdated {
+                participant: info.clone(),
+            },
+        );
+        if let Some(m) = state.members.iter_mut().find(|m| m.info.id == info.id) {
+            m.info = info;
+        }
+    }
+
+    /// Tells every member but `except`.
+    pub fn announce(&self, except: &str, message: ServerMessage) {
+        broadcast(&self.state(), except, message);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.state().members.is_empty()
+    }
+
+    /// Removes a member and its tracks; returns the tracks it was
+    /// subscribed to (to unsubscribe).
+    pub fn leave(&self, id: &str) -> Vec<Arc<Published>> {
+        let mut state = self.state();
+        state.members.retain(|m| m.info.id != id);
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            state.tracks.drain(..).partition(|t| t.participant == id);
+        state.tracks = kept;
+        for m in &state.members {
+            for track in &gone {
+                let _ = m.notices.send(Notice::TrackRemoved(track.clone()));
+            }
+        }
+        broadcast(
+            &state,
+            id,
+            ServerMessage::ParticipantLeft { id: id.to_owned() },
+        );
+        state.tracks.clone()
+    }
+}
+
+fn broadcast(state: &State, except: &str, message: ServerMessage) {
+    for m in state.members.iter().filter(|m| m.info.id != except) {
+        let _ = m.notices.send(Notice::Message(message.clone()));
+    }
+}

@@ -1,0 +1,115 @@
+//! Browsers in the embedded meeting service, checked on what headless
+//! Chromium itself reports (getStats, the page's tiles and messages): two
+//! browsers receive each other's audio and video through the SFU; a wrong
+//! password is refused on the page; leaving removes the tile elsewhere.
+//! Each test runs in a network namespace of its own with only loopback.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::browser::Browsers;
+use common::{isolate_network, wav, Mra};
+use serde_json::Value;
+
+fn page(mra: &Mra) -> String {
+    format!("http://{}/", mra.web)
+}
+
+/// A WAV of one tone for a browser's fake microphone.
+fn microphone(dir: &tempfile::TempDir, hz: f64) -> PathBuf {
+    let path = dir.path().join(format!("{hz}.wav"));
+    wav::write_tones(&path, &[(&[hz], 60.0)]);
+    path
+}
+
+/// The inbound stream of `kind` from `participant`, if there is one.
+fn from<'a>(inbound: &'a [Value], participant: &str, kind: &str) -> Option<&'a Value> {
+    inbound
+        .iter()
+        .find(|s| s["participant"] == participant && s["kind"] == kind)
+}
+
+fn receives_audio_and_video(inbound: &[Value], participant: &str) -> bool {
+    let audio = from(inbound, participant, "audio");
+    let video = from(inbound, participant, "video");
+    audio.is_some_and(|a| {
+        a["packetsReceived"].as_u64() > Some(50) && a["audioLevel"].as_f64() > Some(0.0)
+    }) && video.is_some_and(|v| v["framesDecoded"].as_u64() > Some(10))
+}
+
+/// The id of the tile on `viewer`'s page named `name`.
+fn tile_id(browsers: &mut Browsers, viewer: &str, name: &str) -> String {
+    let tiles = browsers.wait(
+        &format!("{name}'s tile on {viewer}'s page"),
+        |b| b.tiles(viewer),
+        |t| t.iter().any(|t| t["name"] == name),
+    );
+    let tile = tiles.iter().find(|t| t["name"] == name).unwrap();
+    tile["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn two_browsers_receive_each_others_audio_and_video() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut browsers = Browsers::start();
+    browsers.open("ann", &page(&mra), Some(&microphone(&dir, 660.0)));
+    browsers.open("bob", &page(&mra), Some(&microphone(&dir, 880.0)));
+    browsers.join("ann", "123456789", "4321", "Ann").unwrap();
+    browsers.join("bob", "123456789", "4321", "Bob").unwrap();
+    let bob = tile_id(&mut browsers, "ann", "Bob");
+    let ann = tile_id(&mut browsers, "bob", "Ann");
+    browsers.wait(
+        "Ann receiving Bob's audio and video",
+        |b| b.inbound("ann"),
+        |s| receives_audio_and_video(s, &bob),
+    );
+    browsers.wait(
+        "Bob receiving Ann's audio and video",
+        |b| b.inbound("bob"),
+        |s| receives_audio_and_video(s, &ann),
+    );
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meeting-two-browsers.png");
+    browsers.screenshot("ann", &shot);
+    assert_eq!(
+        browsers.console("ann"),
+        Value::Array(vec![]),
+        "no page errors"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_refused_on_the_page() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let mut browsers = Browsers::start();
+    browsers.open("eve", &page(&mra), None);
+    let refused = browsers.join("eve", "123456789", "1111", "Eve");
+    assert_eq!(refused, Err("Wrong meeting password".to_owned()));
+    let unknown = browsers.join("eve", "555", "", "Eve");
+    assert_eq!(unknown, Err("Meeting not found".to_owned()));
+    browsers.join("eve", "123456789", "4321", "Eve").unwrap();
+}
+
+#[test]
+fn leaving_removes_the_tile_from_the_other_page() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("777", None);
+    let mut browsers = Browsers::start();
+    browsers.open("ann", &page(&mra), None);
+    browsers.open("bob", &page(&mra), None);
+    browsers.join("ann", "777", "", "Ann").unwrap();
+    browsers.join("bob", "777", "", "Bob").unwrap();
+    tile_id(&mut browsers, "ann", "Bob");
+    browsers.click("bob", "#leave");
+    browsers.wait(
+        "Bob's tile leaving Ann's page",
+        |b| b.tiles("ann"),
+        |t| t.len() == 1 && t[0]["name"] == "Ann (you)",
+    );
+}
