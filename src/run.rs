@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use media::{AudioCodec, PortRange, RtpEngine};
+use media::{AudioCodec, MeetingLink, PortRange, RtpEngine};
 use meeting::web::WebServer;
 use meeting::{Sfu, SfuConfig, WebConfig};
 use signaling::core::{Core, CoreConfig};
@@ -32,6 +32,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = Store::open(&cfg.data_dir).await?;
     info!(data_dir = %cfg.data_dir.display(), "store open");
 
+    let rtc_ip = cfg.web.rtc_address.unwrap_or_else(|| cfg.advertised_ip());
+    let directory: Arc<dyn meeting::Directory> = Arc::new(store.clone());
+    let sfu = Sfu::new(
+        SfuConfig {
+            rtc_ip,
+            max_participants: cfg.meetings.max_participants,
+        },
+        directory,
+    );
+
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let engine = RtpEngine::new(
         PortRange {
@@ -39,6 +49,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             max: cfg.media.port_max,
         },
         media_tx,
+        MeetingLink {
+            service: Arc::new(sfu.clone()),
+            rtc_ip,
+        },
     );
 
     let sip_addr = SocketAddr::new(cfg.sip.bind, cfg.sip.port);
@@ -92,14 +106,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .await
     });
 
-    let directory: Arc<dyn meeting::Directory> = Arc::new(store.clone());
-    let sfu = Sfu::new(
-        SfuConfig {
-            rtc_ip: cfg.web.rtc_address.unwrap_or_else(|| cfg.advertised_ip()),
-            max_participants: cfg.meetings.max_participants,
-        },
-        directory,
-    );
     let web = WebConfig {
         bind: cfg.web.bind,
         tls: cfg.web.tls,

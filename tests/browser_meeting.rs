@@ -1,13 +1,16 @@
 //! Browsers in the embedded meeting service, checked on what headless
-//! Chromium itself reports (getStats, the page's tiles and messages): two
-//! browsers receive each other's audio and video through the SFU; a wrong
-//! password is refused on the page; leaving removes the tile elsewhere.
-//! Each test runs in a network namespace of its own with only loopback.
+//! Chromium itself reports (getStats, the page's tiles and messages) and
+//! what a real SIP room decodes: two browsers receive each other's audio
+//! and video through the SFU; a baresip room and a browser hear each other
+//! (the room through its connector leg); a wrong password is refused on
+//! the page; leaving removes the tile elsewhere. Each test runs in a
+//! network namespace of its own with only loopback.
 
 mod common;
 
 use std::path::PathBuf;
 
+use common::baresip::{Baresip, Source};
 use common::browser::Browsers;
 use common::{isolate_network, wav, Mra};
 use serde_json::Value;
@@ -79,6 +82,51 @@ fn two_browsers_receive_each_others_audio_and_video() {
         Value::Array(vec![]),
         "no page errors"
     );
+}
+
+#[test]
+fn a_room_and_a_browser_hear_each_other() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut browsers = Browsers::start();
+    browsers.open("ann", &page(&mra), Some(&microphone(&dir, 880.0)));
+    browsers.join("ann", "123456789", "4321", "Ann").unwrap();
+    let mut room = Baresip::start("boardroom", Source::Sine(440), Some("PCMU"));
+    room.dial(&format!("sip:123456789**4321@{}", mra.sip));
+    let tile = tile_id(&mut browsers, "ann", "boardroom");
+    let tiles = browsers.tiles("ann");
+    let room_tile = tiles.iter().find(|t| t["id"] == tile.as_str()).unwrap();
+    assert_eq!(room_tile["kind"], "room", "{tiles:?}");
+    let heard = browsers.wait(
+        "the browser receiving the room's audio",
+        |b| b.inbound("ann"),
+        |s| {
+            from(s, &tile, "audio").is_some_and(|a| {
+                a["packetsReceived"].as_u64() > Some(100) && a["audioLevel"].as_f64() > Some(0.0)
+            })
+        },
+    );
+    let calls = mra.wait_calls("the room hearing the meeting for three seconds", |c| {
+        c.len() == 1
+            && c[0]["media"]["meeting_streams"] == 1
+            && c[0]["media"]["packets_sent"].as_u64() > Some(250)
+    });
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meeting-with-a-room.png");
+    browsers.screenshot("ann", &shot);
+    room.command("hangup", "");
+    room.wait_event("CALL_CLOSED", std::time::Duration::from_secs(10));
+    let recording = wav::read(&room.decoded());
+    let end = recording.seconds() - 0.3;
+    let tail = recording.window(end - 2.0, end);
+    assert!(
+        recording.share(tail, 880.0) > 0.5,
+        "the room hears the browser's 880 Hz: share {:.3}, strongest {} Hz; browser stats {heard:?}, call {calls:?}",
+        recording.share(tail, 880.0),
+        recording.peak(tail)
+    );
+    assert!(recording.share(tail, 440.0) < 0.02, "and not itself");
 }
 
 #[test]

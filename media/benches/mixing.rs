@@ -1,15 +1,17 @@
 //! Audio pipeline cost: rooms in one meeting, each frame going through the
-//! jitter buffer, decode, the mix-minus mixer, and encode — the media
-//! thread's work — against the direct path of the same codec's bare encode
-//! and decode of the same audio, in the same run. Prints how many rooms one
-//! core carries in real time each way, and the ratio (pipeline / codec alone).
+//! media thread's work — jitter buffer, decode of the room's codec, Opus
+//! encode of what it publishes to the meeting, Opus decode of every other
+//! participant's stream it hears, the mix, and encode for the room —
+//! against the direct path of the same codec's bare encode and decode of
+//! the same audio, in the same run. Prints how many rooms one core carries
+//! in real time each way, and the ratio (pipeline / codec alone).
 //! Run: `cargo bench -p media --bench mixing`.
 
 use std::time::Instant;
 
 use media::audio::{new_codec, CodecOptions, Frame, FRAME};
 use media::jitter::{JitterBuffer, Pop};
-use media::mixer::{level, Mixer};
+use media::mixer::{level, mix};
 use media::AudioCodec;
 
 const ROOMS: usize = 8;
@@ -50,15 +52,20 @@ fn room_packets(codec: AudioCodec) -> Vec<Vec<Vec<u8>>> {
 #[allow(clippy::needless_range_loop)]
 /// The media thread's per-frame work for ROOMS rooms; returns seconds taken.
 fn pipeline(codec: AudioCodec, packets: &[Vec<Vec<u8>>]) -> f64 {
-    let mut codecs: Vec<_> = (0..ROOMS)
-        .map(|_| new_codec(codec, CodecOptions::default()).unwrap())
+    let new = |c| new_codec(c, CodecOptions::default()).unwrap();
+    let mut codecs: Vec<_> = (0..ROOMS).map(|_| new(codec)).collect();
+    let mut publishers: Vec<_> = (0..ROOMS).map(|_| new(AudioCodec::Opus)).collect();
+    // Each room decodes each other participant's stream itself.
+    let mut hearing: Vec<Vec<_>> = (0..ROOMS)
+        .map(|_| (0..ROOMS).map(|_| new(AudioCodec::Opus)).collect())
         .collect();
     let mut buffers: Vec<JitterBuffer> = (0..ROOMS).map(|_| JitterBuffer::default()).collect();
     let mut decoded: Vec<Vec<i16>> = (0..ROOMS).map(|_| Vec::with_capacity(4 * FRAME)).collect();
-    let mut inputs = vec![[0i16; FRAME]; ROOMS];
-    let mut outputs = vec![[0i16; FRAME]; ROOMS];
-    let contributes = vec![true; ROOMS];
-    let mut mixer = Mixer::default();
+    let mut published: Vec<Vec<u8>> = (0..ROOMS).map(|_| Vec::with_capacity(1500)).collect();
+    let mut input = [0i16; FRAME];
+    let mut streams = vec![[0i16; FRAME]; ROOMS - 1];
+    let mut pcm = Vec::with_capacity(4 * FRAME);
+    let mut output = [0i16; FRAME];
     let mut payload = Vec::with_capacity(1500);
     let mut levels = 0u64;
     let started = Instant::now();
@@ -75,15 +82,24 @@ fn pipeline(codec: AudioCodec, packets: &[Vec<Vec<u8>>]) -> f64 {
                 }
             }
             let n = decoded[r].len().min(FRAME);
-            inputs[r][..n].copy_from_slice(&decoded[r][..n]);
-            inputs[r][n..].fill(0);
+            input[..n].copy_from_slice(&decoded[r][..n]);
+            input[n..].fill(0);
             decoded[r].drain(..n);
-            levels += u64::from(level(&inputs[r]));
+            levels += u64::from(level(&input));
+            published[r].clear();
+            publishers[r].encode(&input, &mut published[r]).unwrap();
         }
-        mixer.mix(&inputs, &contributes, &mut outputs);
         for r in 0..ROOMS {
+            let others = (0..ROOMS).filter(|&o| o != r);
+            for (slot, o) in others.enumerate() {
+                pcm.clear();
+                hearing[r][o].decode(&published[o], &mut pcm).unwrap();
+                streams[slot].copy_from_slice(&pcm[..FRAME]);
+                levels += u64::from(level(&streams[slot]));
+            }
+            mix(&streams, &mut output);
             payload.clear();
-            codecs[r].encode(&outputs[r], &mut payload).unwrap();
+            codecs[r].encode(&output, &mut payload).unwrap();
         }
     }
     std::hint::black_box(levels);

@@ -1,11 +1,13 @@
 //! Media for room calls. Signaling drives it through the narrow
 //! [`MediaControl`] interface (an in-process call in `mra run`, shaped so a
 //! networked media node can implement it): create a leg, configure it with
-//! the negotiated parameters, put it in a meeting, play prompts, read its
-//! stats, destroy it. Legs report [`MediaEvent`]s.
+//! the negotiated parameters, put it in a meeting (where it becomes a
+//! WebRTC participant, see [`connector`]), play prompts, read its stats,
+//! destroy it. Legs report [`MediaEvent`]s.
 
 pub mod audio;
 mod codec;
+mod connector;
 mod engine;
 pub mod jitter;
 pub mod mixer;
@@ -16,7 +18,7 @@ pub mod telephone_event;
 pub mod tones;
 
 pub use codec::{AudioCodec, Direction, LegMedia};
-pub use engine::{LegStats, RtpEngine};
+pub use engine::{LegStats, MeetingLink, RtpEngine};
 pub use ports::PortRange;
 pub use prompts::Prompt;
 
@@ -33,8 +35,21 @@ pub struct LegId(pub u64);
 pub enum MediaEvent {
     /// A DTMF digit arrived (RFC 4733 event or in-band tones).
     Dtmf { leg: LegId, digit: char },
-    /// A meeting's active speaker changed.
-    ActiveSpeaker { meeting: String, leg: LegId },
+    /// The loudest participant the room hears changed (a meeting
+    /// participant id).
+    ActiveSpeaker { leg: LegId, participant: String },
+    /// The leg is no longer in its meeting (refused, or the service ended
+    /// the session); `reason` says why.
+    MeetingLost { leg: LegId, reason: String },
+}
+
+/// How a leg joins its meeting: as a participant of the meeting service,
+/// with the password the room gave and the name the others see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingJoin {
+    pub meeting: String,
+    pub password: Option<String>,
+    pub display_name: String,
 }
 
 /// Why a media request failed.
@@ -59,8 +74,9 @@ pub trait MediaControl: Send + Sync + 'static {
     fn configure_leg(&self, leg: LegId, media: LegMedia) -> MediaFuture<'_, ()>;
     /// Stops the leg and frees its ports.
     fn destroy_leg(&self, leg: LegId) -> MediaFuture<'_, ()>;
-    /// Mixes the leg into a meeting: it hears the others, they hear it.
-    fn join_meeting(&self, leg: LegId, meeting: &str) -> MediaFuture<'_, ()>;
+    /// Joins the leg to its meeting as a participant: it hears the others,
+    /// they hear it.
+    fn join_meeting(&self, leg: LegId, join: MeetingJoin) -> MediaFuture<'_, ()>;
     /// Queues a spoken prompt (a key press stops the queue).
     fn play(&self, leg: LegId, prompt: Prompt) -> MediaFuture<'_, ()>;
     /// Keeps the room's audio out of its meeting (it still hears the others).

@@ -1,50 +1,18 @@
-//! Per-meeting audio mixing, sans-IO: every leg hears the sum of the others
-//! (never itself), soft-clipped instead of wrapping; frame levels in
+//! Audio mixing for a room, sans-IO: the room hears the sum of the
+//! meeting's streams (every other participant's; the meeting never sends a
+//! participant its own), soft-clipped instead of wrapping; frame levels in
 //! RFC 6464 terms (-dBov); active-speaker choice with hysteresis.
 
-use crate::audio::{Frame, FRAME};
-use crate::LegId;
+use crate::audio::Frame;
 
 /// Where soft clipping starts (3/4 of full scale).
 const KNEE: f32 = 24576.0;
 const FULL: f32 = 32767.0;
 
-/// Sums frames and subtracts each listener's own contribution.
-#[derive(Debug)]
-pub struct Mixer {
-    sum: Box<[i32; FRAME]>,
-}
-
-impl Default for Mixer {
-    fn default() -> Self {
-        Mixer {
-            sum: Box::new([0; FRAME]),
-        }
-    }
-}
-
-impl Mixer {
-    /// `inputs[i]` is leg `i`'s frame, counted only where `contributes[i]`
-    /// (not silent, muted or held); `outputs[i]` receives everything but
-    /// leg `i`'s own contribution.
-    pub fn mix(&mut self, inputs: &[Frame], contributes: &[bool], outputs: &mut [Frame]) {
-        self.sum.fill(0);
-        for (frame, _) in inputs.iter().zip(contributes).filter(|(_, c)| **c) {
-            for (acc, &s) in self.sum.iter_mut().zip(frame.iter()) {
-                *acc += i32::from(s);
-            }
-        }
-        for ((out, own), &counted) in outputs.iter_mut().zip(inputs).zip(contributes) {
-            if counted {
-                for ((o, &acc), &s) in out.iter_mut().zip(self.sum.iter()).zip(own.iter()) {
-                    *o = soft_clip(acc - i32::from(s));
-                }
-            } else {
-                for (o, &acc) in out.iter_mut().zip(self.sum.iter()) {
-                    *o = soft_clip(acc);
-                }
-            }
-        }
+/// Sums `inputs` into `out`, soft-clipped.
+pub fn mix(inputs: &[Frame], out: &mut Frame) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = soft_clip(inputs.iter().map(|f| i32::from(f[i])).sum());
     }
 }
 
@@ -77,22 +45,32 @@ const MARGIN_DB: f64 = 6.0;
 /// ...for this many frames in a row (300 ms).
 const HOLD_FRAMES: u32 = 15;
 
-/// Picks the active speaker of a meeting, one frame at a time.
-#[derive(Debug, Default)]
-pub struct SpeakerDetector {
-    /// Smoothed level per leg, in dB below full scale (lower = louder).
-    smoothed: Vec<(LegId, f64)>,
-    current: Option<LegId>,
-    challenger: Option<(LegId, u32)>,
+/// Picks the active speaker among streams keyed by `K`, one frame at a time.
+#[derive(Debug)]
+pub struct SpeakerDetector<K> {
+    /// Smoothed level per stream, in dB below full scale (lower = louder).
+    smoothed: Vec<(K, f64)>,
+    current: Option<K>,
+    challenger: Option<(K, u32)>,
 }
 
-impl SpeakerDetector {
-    pub fn current(&self) -> Option<LegId> {
+impl<K> Default for SpeakerDetector<K> {
+    fn default() -> Self {
+        SpeakerDetector {
+            smoothed: Vec::new(),
+            current: None,
+            challenger: None,
+        }
+    }
+}
+
+impl<K: Copy + PartialEq> SpeakerDetector<K> {
+    pub fn current(&self) -> Option<K> {
         self.current
     }
 
     /// Feeds one frame's levels; returns the new speaker when it changes.
-    pub fn update(&mut self, levels: &[(LegId, u8)]) -> Option<LegId> {
+    pub fn update(&mut self, levels: &[(K, u8)]) -> Option<K> {
         self.smoothed
             .retain(|(leg, _)| levels.iter().any(|(l, _)| l == leg));
         for &(leg, lvl) in levels {
@@ -142,30 +120,21 @@ impl SpeakerDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::FRAME;
 
     fn frame(value: i16) -> Frame {
         [value; FRAME]
     }
 
     #[test]
-    fn each_leg_hears_the_others_not_itself() {
-        let mut m = Mixer::default();
-        let (a, b, c) = (frame(100), frame(20), frame(3));
-        let mut out = [[0i16; FRAME]; 4];
-        m.mix(&[a, b, c, frame(999)], &[true, true, true, false], &mut out);
-        assert_eq!(out[0][0], 23);
-        assert_eq!(out[1][0], 103);
-        assert_eq!(out[2][0], 120);
-        assert_eq!(out[3][0], 123, "a muted or held leg still hears everyone");
-    }
-
-    #[test]
-    fn loud_sums_are_clipped_softly_without_wrapping() {
-        let mut m = Mixer::default();
-        let loud = frame(30000);
-        let mut out = [[0i16; FRAME]; 3];
-        m.mix(&[loud, loud, frame(0)], &[true, true, false], &mut out);
-        assert!(out[2][0] > 30000, "{}", out[2][0]);
+    fn streams_are_summed_and_loud_sums_clipped_softly_without_wrapping() {
+        let mut out = frame(0);
+        mix(&[frame(100), frame(20), frame(3)], &mut out);
+        assert_eq!(out[0], 123);
+        mix(&[frame(30000), frame(30000)], &mut out);
+        assert!(out[0] > 30000, "{}", out[0]);
+        mix(&[], &mut out);
+        assert_eq!(out[0], 0, "nobody else: silence");
         assert_eq!(soft_clip(-60000), -soft_clip(60000));
         assert_eq!(soft_clip(1000), 1000);
         assert!(soft_clip(25000) < 25000 && soft_clip(25000) > 24576);
@@ -180,7 +149,7 @@ mod tests {
 
     #[test]
     fn the_speaker_changes_only_for_a_clearly_louder_sustained_voice() {
-        let (a, b) = (LegId(1), LegId(2));
+        let (a, b) = (1u64, 2u64);
         let mut d = SpeakerDetector::default();
         let mut first = None;
         for _ in 0..10 {

@@ -9,6 +9,7 @@ pub mod admission;
 pub mod directory;
 pub mod protocol;
 pub mod record;
+pub mod rtc;
 pub mod service;
 pub mod sfu;
 mod tls;

@@ -177,7 +177,7 @@ async fn run_media(
                 (leg, media.configure_leg(leg, params).await)
             }
             Output::DestroyLeg { leg } => (leg, media.destroy_leg(leg).await),
-            Output::JoinMeeting { leg, meeting } => (leg, media.join_meeting(leg, &meeting).await),
+            Output::JoinMeeting { leg, join } => (leg, media.join_meeting(leg, join).await),
             Output::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
             Output::Transmit { .. } | Output::LookupMeeting { .. } => continue,
         };

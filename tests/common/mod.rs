@@ -61,8 +61,11 @@ pub fn free_ports(n: u16) -> u16 {
 
 /// Moves this test's thread into a network namespace of its own with only
 /// loopback up, so that every process it starts (mra, browsers, SIP
-/// peers) sees 127.0.0.1 and nothing else. Where namespaces are not
-/// allowed (not root), says so and stays on the host's loopback.
+/// peers) sees 127.0.0.1 and nothing else. (Peers that insist on a default
+/// route, like baresip, get one through loopback with a second loopback
+/// address, 192.0.2.1 from TEST-NET-1, that never leaves the namespace.) Where
+/// namespaces are not allowed (not root), says so and stays on the host's
+/// loopback.
 pub fn isolate_network() {
     // SAFETY: unshare(2) with CLONE_NEWNET changes only the calling thread's
     // network namespace; no memory is involved.
@@ -73,11 +76,17 @@ pub fn isolate_network() {
         );
         return;
     }
-    let up = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .expect("ip (package iproute2) must be installed");
-    assert!(up.success(), "bringing loopback up");
+    for args in [
+        "link set lo up",
+        "addr add 192.0.2.1/32 dev lo",
+        "route add default dev lo",
+    ] {
+        let ok = Command::new("ip")
+            .args(args.split(' '))
+            .status()
+            .expect("ip (package iproute2) must be installed");
+        assert!(ok.success(), "ip {args}");
+    }
 }
 
 /// Distinct media port ranges per test process.

@@ -1,8 +1,11 @@
 //! [`RtpEngine`]: the in-process media node behind [`MediaControl`]. Each
 //! leg has an RTP/RTCP socket pair; a receive task per leg on the async
-//! runtime feeds its jitter buffer, and one media thread decodes, mixes,
-//! plays prompts and encodes for every leg.
+//! runtime feeds its jitter buffer; once in a meeting, a connector task per
+//! leg is its WebRTC participant; one media thread decodes, mixes, plays
+//! prompts and encodes for every leg.
 
+pub(crate) mod bridge;
+pub(crate) mod inbound;
 mod receive;
 mod sender;
 mod worker;
@@ -16,10 +19,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use self::receive::{LegState, Shared};
+use crate::connector;
 use crate::jitter::JitterStats;
 use crate::ports::{PortAllocator, PortRange};
 use crate::prompts::Prompt;
-use crate::{LegId, LegMedia, MediaControl, MediaError, MediaEvent, MediaFuture};
+use crate::{LegId, LegMedia, MediaControl, MediaError, MediaEvent, MediaFuture, MeetingJoin};
+use meeting::MeetingService;
 
 /// A leg's media figures, as the admin API shows them.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,6 +44,8 @@ pub struct LegStats {
     pub jitter_buffer: JitterStats,
     /// Fraction of our packets the room reports lost (x/256).
     pub their_fraction_lost: Option<u8>,
+    /// Audio streams of the meeting the room hears (one per other participant).
+    pub meeting_streams: usize,
 }
 
 /// Requests to the media thread.
@@ -52,7 +59,11 @@ pub(crate) enum Command {
     },
     Configure(LegId, LegMedia),
     Remove(LegId),
-    Join(LegId, String),
+    /// The leg is a participant of its meeting: publish to, and mix from, it.
+    Bridge(LegId, bridge::Publisher),
+    Unbridge(LegId),
+    AddStream(LegId, bridge::MeetingStream),
+    RemoveStream(LegId, u64),
     Play(LegId, Prompt),
     BargeIn(LegId),
     Mute(LegId, bool),
@@ -63,6 +74,23 @@ pub(crate) enum Command {
 struct Leg {
     state: Shared,
     task: JoinHandle<()>,
+    connector: Option<JoinHandle<()>>,
+}
+
+impl Drop for Leg {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(c) = &self.connector {
+            c.abort();
+        }
+    }
+}
+
+/// Where rooms meet: the meeting service connectors join, and the address
+/// their WebRTC media uses.
+pub struct MeetingLink {
+    pub service: Arc<dyn MeetingService>,
+    pub rtc_ip: IpAddr,
 }
 
 /// Media legs served from this process.
@@ -72,11 +100,17 @@ pub struct RtpEngine {
     legs: Mutex<HashMap<LegId, Leg>>,
     events: mpsc::UnboundedSender<MediaEvent>,
     commands: Mutex<std_mpsc::Sender<Command>>,
+    meetings: MeetingLink,
 }
 
 impl RtpEngine {
-    /// Creates the engine and starts its media thread; leg events go to `events`.
-    pub fn new(range: PortRange, events: mpsc::UnboundedSender<MediaEvent>) -> Arc<RtpEngine> {
+    /// Creates the engine and starts its media thread; leg events go to
+    /// `events`; legs join meetings through `meetings`.
+    pub fn new(
+        range: PortRange,
+        events: mpsc::UnboundedSender<MediaEvent>,
+        meetings: MeetingLink,
+    ) -> Arc<RtpEngine> {
         let (commands, rx) = std_mpsc::channel();
         let worker = worker::Worker::new(events.clone());
         std::thread::Builder::new()
@@ -89,6 +123,7 @@ impl RtpEngine {
             legs: Mutex::new(HashMap::new()),
             events,
             commands: Mutex::new(commands),
+            meetings,
         })
     }
 
@@ -141,14 +176,13 @@ impl MediaControl for RtpEngine {
                 self.events.clone(),
                 commands,
             ));
-            if let Some(old) = self
-                .legs
-                .lock()
-                .expect("legs lock")
-                .insert(id, Leg { state, task })
-            {
-                old.task.abort();
-            }
+            let leg = Leg {
+                state,
+                task,
+                connector: None,
+            };
+            // A replaced leg's tasks stop as it drops.
+            self.legs.lock().expect("legs lock").insert(id, leg);
             Ok(local)
         })
     }
@@ -170,19 +204,29 @@ impl MediaControl for RtpEngine {
 
     fn destroy_leg(&self, id: LegId) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            if let Some(leg) = self.legs.lock().expect("legs lock").remove(&id) {
-                leg.task.abort();
-            }
+            // Its receive and connector tasks stop as it drops.
+            self.legs.lock().expect("legs lock").remove(&id);
             self.command(Command::Remove(id));
             Ok(())
         })
     }
 
-    fn join_meeting(&self, id: LegId, meeting: &str) -> MediaFuture<'_, ()> {
-        let meeting = meeting.to_owned();
+    fn join_meeting(&self, id: LegId, join: MeetingJoin) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            self.known(id)?;
-            self.command(Command::Join(id, meeting));
+            let cx = connector::Context {
+                service: self.meetings.service.clone(),
+                rtc_ip: self.meetings.rtc_ip,
+                worker: self.commands.lock().expect("commands lock").clone(),
+                events: self.events.clone(),
+            };
+            let mut legs = self.legs.lock().expect("legs lock");
+            let leg = legs.get_mut(&id).ok_or(MediaError::UnknownLeg(id))?;
+            if let Some(old) = leg
+                .connector
+                .replace(tokio::spawn(connector::run(id, join, cx)))
+            {
+                old.abort();
+            }
             Ok(())
         })
     }

@@ -16,9 +16,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::inbound::Inbound;
 use super::Command;
-use crate::jitter::JitterBuffer;
-use crate::rtp_stats::{ntp_middle, ntp_time, round_trip, ReceiveStats};
+use crate::rtp_stats::{ntp_middle, ntp_time, round_trip};
 use crate::telephone_event::DigitDetector;
 use crate::{LegId, LegMedia, MediaEvent};
 
@@ -29,8 +29,7 @@ pub(crate) struct LegState {
     /// Where RTP goes: the SDP address until the room's packets show its real one.
     pub remote_rtp: Option<SocketAddr>,
     pub remote_rtcp: Option<SocketAddr>,
-    pub jitter: JitterBuffer,
-    pub stats: ReceiveStats,
+    pub inbound: Inbound,
     /// Our SSRC, for finding the room's reports about our stream.
     pub our_ssrc: u32,
     pub rtt: Option<Duration>,
@@ -45,8 +44,7 @@ impl LegState {
             media: None,
             remote_rtp: None,
             remote_rtcp: None,
-            jitter: JitterBuffer::default(),
-            stats: ReceiveStats::new(8000),
+            inbound: Inbound::new(8000),
             our_ssrc,
             rtt: None,
             their_report: None,
@@ -58,8 +56,7 @@ impl LegState {
     pub fn configure(&mut self, media: LegMedia) {
         let clock = media.codec.clock_rate();
         if self.media.as_ref().is_none_or(|m| m.codec != media.codec) {
-            self.stats = ReceiveStats::new(clock);
-            self.jitter = JitterBuffer::default();
+            self.inbound = Inbound::new(clock);
         }
         self.remote_rtp = media.remote;
         self.remote_rtcp = media.remote.map(|a| {
@@ -137,20 +134,13 @@ fn on_rtp(
     let payload = strip_padding(&header, payload);
     if header.payload_type == audio_pt {
         st.remote_rtp = Some(from);
-        st.stats.on_packet(
-            header.ssrc,
-            header.sequence_number,
-            header.timestamp,
-            payload.len(),
-            Instant::now(),
-        );
-        let jitter_ms = st.stats.jitter_ms();
-        st.jitter.adapt(jitter_ms, ptime);
-        st.jitter.push(
+        st.inbound.accept(
             header.ssrc,
             header.sequence_number,
             header.timestamp,
             payload,
+            ptime,
+            Instant::now(),
         );
         None
     } else if Some(header.payload_type) == dtmf_pt {
@@ -182,7 +172,7 @@ fn on_rtcp(id: LegId, packet: &[u8], from: SocketAddr, state: &Shared) {
     for p in &packets {
         let reports: &[ReceptionReport] =
             if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
-                st.stats.on_sender_report(sr.ntp_time, now);
+                st.inbound.stats.on_sender_report(sr.ntp_time, now);
                 &sr.reports
             } else if let Some(rr) = p.as_any().downcast_ref::<ReceiverReport>() {
                 &rr.reports

@@ -18,7 +18,7 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::peer::payload_type;
+use crate::rtc::payload_type;
 
 /// A participant's published track.
 pub(crate) struct Published {

@@ -5,7 +5,6 @@
 
 mod forward;
 mod participant;
-mod peer;
 mod room;
 
 use std::collections::HashMap;

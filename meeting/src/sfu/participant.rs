@@ -13,10 +13,10 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSession
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::forward::Published;
-use super::peer::{self, PeerEvent};
 use super::room::{Notice, Room};
 use super::Sfu;
 use crate::protocol::{ClientMessage, Connection, ParticipantInfo, ServerMessage};
+use crate::rtc::{self, PeerEvent};
 
 type Out = mpsc::Sender<ServerMessage>;
 
@@ -152,8 +152,8 @@ impl Participant {
     ) -> Result<Participant, webrtc::error::Error> {
         let (events_tx, events) = mpsc::unbounded_channel();
         let ip = sfu.rtc_ip();
-        let publish = peer::connect(ip, Connection::Publish, events_tx.clone()).await?;
-        let subscribe = peer::connect(ip, Connection::Subscribe, events_tx).await?;
+        let publish = rtc::peer_connection(ip, Connection::Publish, events_tx.clone()).await?;
+        let subscribe = rtc::peer_connection(ip, Connection::Subscribe, events_tx).await?;
         Ok(Participant {
             room,
             info,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use media::LegId;
+use media::{LegId, MeetingJoin};
 use meeting::{admit, Admission, Meeting, Refusal};
 use tracing::{info, warn};
 
@@ -57,7 +57,13 @@ impl Core {
                 call.phase = Phase::Joined {
                     meeting: number.clone(),
                 };
-                if call.answered {
+                let join = MeetingJoin {
+                    meeting: number,
+                    password: call.password.clone(),
+                    display_name: call.display_name.clone(),
+                };
+                let answered = call.answered;
+                if answered {
                     self.out.push_back(Output::Prompt {
                         leg,
                         prompt: Prompt::Joining,
@@ -65,10 +71,7 @@ impl Core {
                 } else {
                     self.answer(leg);
                 }
-                self.out.push_back(Output::JoinMeeting {
-                    leg,
-                    meeting: number,
-                });
+                self.out.push_back(Output::JoinMeeting { leg, join });
             }
             Admission::Refuse(r) if r.retryable() && self.ivr_possible(leg) => {
                 let (stage, why) = match r {

@@ -9,9 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bytes::Bytes;
-use media::{AudioCodec, Direction, LegId, LegMedia, MediaEvent};
+use media::{AudioCodec, Direction, LegId, LegMedia, MediaEvent, MeetingJoin};
 use meeting::Meeting;
-use tracing::{info, info_span};
+use tracing::{debug, info, info_span};
 
 mod admission;
 mod lifecycle;
@@ -109,10 +109,10 @@ pub enum Output {
     DestroyLeg {
         leg: LegId,
     },
-    /// Mix the leg into this meeting.
+    /// Join the leg to its meeting as a participant.
     JoinMeeting {
         leg: LegId,
-        meeting: String,
+        join: MeetingJoin,
     },
     Prompt {
         leg: LegId,
@@ -257,8 +257,13 @@ impl Core {
             Input::MeetingLookup { leg, result } => self.on_lookup(leg, result, now),
             Input::LegCreated { leg, result } => self.on_leg_created(leg, result, now),
             Input::Media(MediaEvent::Dtmf { leg, digit }) => self.on_digit(leg, digit, now),
-            Input::Media(MediaEvent::ActiveSpeaker { meeting, leg }) => {
-                info!(%meeting, leg = leg.0, "active speaker");
+            Input::Media(MediaEvent::ActiveSpeaker { leg, participant }) => {
+                debug!(leg = leg.0, %participant, "the room's active speaker");
+            }
+            Input::Media(MediaEvent::MeetingLost { leg, reason }) => {
+                if self.calls.contains_key(&leg) {
+                    self.hang_up(leg, 480, &reason, now);
+                }
             }
             Input::Shutdown => self.shutdown(now),
         }

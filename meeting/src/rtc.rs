@@ -1,7 +1,9 @@
-//! Builds the SFU's peer connections: the codecs it carries (Opus; VP8 and
-//! H.264), the default interceptors (NACK, RTCP reports, TWCC), host
-//! candidates on the configured address, and a handler that turns the
-//! connection's events into [`PeerEvent`]s for the participant's task.
+//! Peer connections as the meeting service and its participants build them
+//! (the SFU's, and the room connectors' in media/): the codecs a meeting
+//! carries (Opus; VP8 and H.264) with fixed payload types, the default
+//! interceptors (NACK, RTCP reports, TWCC), host candidates on a given
+//! address, no mDNS, and a handler that turns the connection's events into
+//! [`PeerEvent`]s for the task that owns it.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,14 +26,14 @@ use webrtc::peer_connection::{
 use crate::protocol::Connection;
 
 /// Something one of a participant's connections reports.
-pub(crate) enum PeerEvent {
+pub enum PeerEvent {
     Candidate(Connection, RTCIceCandidateInit),
     Track(Arc<dyn TrackRemote>),
     State(Connection, RTCPeerConnectionState),
 }
 
 /// The codecs the service forwards, with the payload types it offers.
-pub(crate) fn codecs() -> Vec<(RtpCodecKind, RTCRtpCodecParameters)> {
+pub fn codecs() -> Vec<(RtpCodecKind, RTCRtpCodecParameters)> {
     let feedback = |pairs: &[(&str, &str)]| {
         pairs
             .iter()
@@ -91,7 +93,7 @@ pub(crate) fn codecs() -> Vec<(RtpCodecKind, RTCRtpCodecParameters)> {
 }
 
 /// The payload type the service uses for a codec (by MIME type).
-pub(crate) fn payload_type(mime: &str) -> Option<u8> {
+pub fn payload_type(mime: &str) -> Option<u8> {
     codecs()
         .into_iter()
         .find(|(_, c)| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
@@ -99,7 +101,7 @@ pub(crate) fn payload_type(mime: &str) -> Option<u8> {
 }
 
 /// A new peer connection for `connection`, with host candidates on `ip`.
-pub(crate) async fn connect(
+pub async fn peer_connection(
     ip: IpAddr,
     connection: Connection,
     events: mpsc::UnboundedSender<PeerEvent>,
