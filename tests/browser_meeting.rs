@@ -130,6 +130,36 @@ fn a_room_and_a_browser_hear_each_other() {
 }
 
 #[test]
+fn a_speaking_room_is_highlighted_as_the_active_speaker() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("555", None);
+    let dir = tempfile::tempdir().unwrap();
+    let silence = dir.path().join("silence.wav");
+    wav::write_tones(&silence, &[(&[], 60.0)]);
+    let mut browsers = Browsers::start();
+    browsers.open("ann", &page(&mra), Some(&silence));
+    browsers.join("ann", "555", "", "Ann").unwrap();
+    let mut room = Baresip::start("boardroom", Source::Sine(440), Some("opus/48000/2"));
+    room.dial(&format!("sip:555@{}", mra.sip));
+    let tile = tile_id(&mut browsers, "ann", "boardroom");
+    let tiles = browsers.wait(
+        "the room's tile highlighted as the speaker",
+        |b| b.tiles("ann"),
+        |t| {
+            t.iter()
+                .any(|t| t["id"] == tile.as_str() && t["speaking"] == true)
+        },
+    );
+    assert!(
+        tiles
+            .iter()
+            .all(|t| t["id"] == tile.as_str() || t["speaking"] == false),
+        "only the room speaks: {tiles:?}"
+    );
+}
+
+#[test]
 fn a_wrong_password_is_refused_on_the_page() {
     isolate_network();
     let mra = Mra::start();

@@ -97,10 +97,14 @@ async fn participate(leg: LegId, join: &MeetingJoin, cx: &Context) -> Result<(),
         .set_local_description(offer.clone())
         .await
         .map_err(err)?;
-    send(ClientMessage::Publish { sdp: offer.sdp }).await?;
+    send(ClientMessage::Publish {
+        sdp: offer.sdp.clone(),
+    })
+    .await?;
 
     let (packets_tx, mut packets) = mpsc::channel(25);
-    let publisher = Publisher::new(ssrc, packets_tx).ok_or("no Opus encoder")?;
+    let level_id = meeting::rtc::extmap_id(&offer.sdp, meeting::rtc::AUDIO_LEVEL_URI);
+    let publisher = Publisher::new(ssrc, level_id, packets_tx).ok_or("no Opus encoder")?;
     let _ = cx.worker.send(Command::Bridge(leg, publisher));
 
     let result = loop {

@@ -12,6 +12,7 @@ pub mod record;
 pub mod rtc;
 pub mod service;
 pub mod sfu;
+pub mod speaker;
 mod tls;
 pub mod web;
 

@@ -13,7 +13,7 @@ use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -100,6 +100,24 @@ pub fn payload_type(mime: &str) -> Option<u8> {
         .map(|(_, c)| c.payload_type)
 }
 
+/// RFC 6464 audio level header extension: how loud each audio packet is.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The id an SDP gives the header extension `uri` (`a=extmap:<id> <uri>`).
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|line| {
+        let rest = line.trim_end().strip_prefix("a=extmap:")?;
+        let (id, rest) = rest.split_once(' ')?;
+        let id = id.split('/').next()?;
+        (rest.split_whitespace().next() == Some(uri)).then(|| id.parse().ok())?
+    })
+}
+
+/// The RFC 6464 level (-dBov) an audio-level extension carries.
+pub fn audio_level(extension: &[u8]) -> Option<u8> {
+    extension.first().map(|b| b & 0x7f)
+}
+
 /// A new peer connection for `connection`, with host candidates on `ip`.
 pub async fn peer_connection(
     ip: IpAddr,
@@ -110,6 +128,13 @@ pub async fn peer_connection(
     for (kind, codec) in codecs() {
         media_engine.register_codec(codec, kind)?;
     }
+    media_engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
     // Browsers reach the service's host candidates; it learns theirs from
     // their checks (peer reflexive), so it needs no mDNS of its own.
@@ -149,5 +174,27 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         let _ = self.events.send(PeerEvent::State(self.connection, state));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extmap_ids_are_read_from_sdp() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+                   a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+                   a=extmap:3/sendonly http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n";
+        assert_eq!(extmap_id(sdp, AUDIO_LEVEL_URI), Some(1));
+        assert_eq!(
+            extmap_id(
+                sdp,
+                "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+            ),
+            Some(3)
+        );
+        assert_eq!(extmap_id(sdp, "urn:nothing"), None);
+        assert_eq!(audio_level(&[0x80 | 42]), Some(42));
     }
 }

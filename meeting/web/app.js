@@ -24,7 +24,9 @@ window.mra = {
   get publish() { return pub; },
   get subscribe() { return sub; },
   trackOwners,
-  tiles: () => [...tiles.values()].map((t) => ({ id: t.info.id, name: t.info.name, kind: t.info.kind })),
+  tiles: () => [...tiles.values()].map((t) => ({
+    id: t.info.id, name: t.info.name, kind: t.info.kind, speaking: t.el.classList.contains('speaking'),
+  })),
 };
 
 function send(message) {

@@ -13,15 +13,29 @@ use tokio::sync::mpsc;
 
 use super::inbound::{FrameDecoder, Inbound};
 use crate::audio::{new_codec, Codec, CodecOptions, Frame, FRAME};
-use crate::mixer::{level, mix, SpeakerDetector};
+use crate::mixer::{level, mix};
 use crate::AudioCodec;
+use meeting::speaker::SpeakerDetector;
 
 /// Opus payload type of the meeting's audio (see `meeting::rtc::codecs`).
 pub(crate) const OPUS_PAYLOAD_TYPE: u8 = 111;
 
+/// RFC 6464 extension bytes by level: voice-activity bit set, then -dBov.
+static LEVEL_BYTES: [u8; 128] = {
+    let mut bytes = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        bytes[i] = 0x80 | i as u8;
+        i += 1;
+    }
+    bytes
+};
+
 /// The room's stream into the meeting.
 pub(crate) struct Publisher {
     encoder: Box<dyn Codec>,
+    /// Negotiated id of the audio-level extension, if the service takes it.
+    audio_level_id: Option<u8>,
     payload: Vec<u8>,
     ssrc: u32,
     seq: u16,
@@ -30,13 +44,18 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(ssrc: u32, packets: mpsc::Sender<Packet>) -> Option<Publisher> {
+    pub fn new(
+        ssrc: u32,
+        audio_level_id: Option<u8>,
+        packets: mpsc::Sender<Packet>,
+    ) -> Option<Publisher> {
         let options = CodecOptions {
             fec: true,
             dtx: false,
         };
         Some(Publisher {
             encoder: new_codec(AudioCodec::Opus, options).ok()?,
+            audio_level_id,
             payload: Vec::with_capacity(1500),
             ssrc,
             seq: rand::random(),
@@ -50,7 +69,7 @@ impl Publisher {
     fn publish(&mut self, frame: &Frame) {
         self.payload.clear();
         if self.encoder.encode(frame, &mut self.payload).is_ok() {
-            let packet = Packet {
+            let mut packet = Packet {
                 header: Header {
                     version: 2,
                     payload_type: OPUS_PAYLOAD_TYPE,
@@ -61,6 +80,12 @@ impl Publisher {
                 },
                 payload: Bytes::copy_from_slice(&self.payload),
             };
+            if let Some(id) = self.audio_level_id {
+                let l = usize::from(level(frame));
+                let _ = packet
+                    .header
+                    .set_extension(id, Bytes::from_static(&LEVEL_BYTES[l..=l]));
+            }
             let _ = self.packets.try_send(packet);
         }
         self.seq = self.seq.wrapping_add(1);

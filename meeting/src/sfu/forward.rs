@@ -5,6 +5,7 @@
 //! the service ask the publisher for a keyframe. NACKs are answered hop by
 //! hop by the interceptors on each connection.
 
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use rtc::media_stream::MediaStreamTrack;
@@ -18,13 +19,22 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use crate::rtc::payload_type;
+use crate::rtc::{audio_level, payload_type};
+
+/// Published track numbers, unique in the process.
+static NEXT_TRACK: AtomicU64 = AtomicU64::new(1);
 
 /// A participant's published track.
 pub(crate) struct Published {
+    /// Unique among tracks (the active-speaker key).
+    pub number: u64,
     /// The publisher's participant id (also the stream id subscribers see).
     pub participant: String,
     pub kind: RtpCodecKind,
+    /// The negotiated id of the RFC 6464 audio-level extension, if any.
+    audio_level_id: Option<u8>,
+    /// Loudest level (-dBov) since the active-speaker check last looked.
+    level: AtomicU8,
     codec: RTCRtpCodec,
     payload_type: u8,
     remote: Arc<dyn TrackRemote>,
@@ -39,13 +49,21 @@ struct Output {
 }
 
 impl Published {
-    /// Wraps a remote track whose codec the service forwards.
-    pub async fn new(participant: String, remote: Arc<dyn TrackRemote>) -> Option<Published> {
+    /// Wraps a remote track whose codec the service forwards; its audio
+    /// levels come in the extension with id `audio_level_id`.
+    pub async fn new(
+        participant: String,
+        remote: Arc<dyn TrackRemote>,
+        audio_level_id: Option<u8>,
+    ) -> Option<Published> {
         let ssrc = *remote.ssrcs().await.first()?;
         let codec = remote.codec(ssrc).await?;
         Some(Published {
+            number: NEXT_TRACK.fetch_add(1, Ordering::Relaxed),
             participant,
             kind: remote.kind().await,
+            audio_level_id,
+            level: AtomicU8::new(127),
             payload_type: payload_type(&codec.mime_type)?,
             codec,
             remote,
@@ -104,6 +122,11 @@ impl Published {
             .retain(|o| o.subscriber != subscriber);
     }
 
+    /// The loudest level heard since the last call (127: silence or nothing).
+    pub fn take_level(&self) -> u8 {
+        self.level.swap(127, Ordering::Relaxed)
+    }
+
     /// Asks the publisher for a keyframe.
     pub async fn request_keyframe(&self) {
         if self.kind == RtpCodecKind::Video {
@@ -120,6 +143,13 @@ impl Published {
         while let Some(event) = self.remote.poll().await {
             match event {
                 TrackRemoteEvent::OnRtpPacket(mut packet) => {
+                    if let Some(level) = self
+                        .audio_level_id
+                        .and_then(|id| packet.header.get_extension(id))
+                        .and_then(|ext| audio_level(&ext))
+                    {
+                        self.level.fetch_min(level, Ordering::Relaxed);
+                    }
                     packet.header.extensions.clear();
                     packet.header.extension = false;
                     packet.header.payload_type = self.payload_type;

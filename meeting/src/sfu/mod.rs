@@ -68,7 +68,11 @@ impl Sfu {
         Ok(self
             .rooms()
             .entry(number.to_owned())
-            .or_insert_with(|| Arc::new(Room::new(meeting)))
+            .or_insert_with(|| {
+                let room = Arc::new(Room::new(meeting));
+                tokio::spawn(room::watch_speakers(Arc::downgrade(&room)));
+                room
+            })
             .clone())
     }
 

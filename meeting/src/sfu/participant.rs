@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -247,21 +248,7 @@ impl Participant {
                 })
                 .await;
             }
-            PeerEvent::Track(remote) => match Published::new(self.info.id.clone(), remote).await {
-                Some(track) => {
-                    let track = Arc::new(track);
-                    tokio::spawn(track.clone().forward());
-                    self.room.announce(
-                        "",
-                        ServerMessage::TrackPublished {
-                            participant: self.info.id.clone(),
-                            kind: track.kind_name().to_owned(),
-                        },
-                    );
-                    self.room.publish(track);
-                }
-                None => warn!(participant = %self.info.id, "a track in a codec we do not forward"),
-            },
+            PeerEvent::Track(remote) => self.publish_track(remote).await,
             PeerEvent::State(connection, state) => {
                 if connection == Connection::Subscribe && state == RTCPeerConnectionState::Connected
                 {
@@ -277,6 +264,28 @@ impl Participant {
             }
         }
         true
+    }
+
+    /// Makes one of the participant's incoming tracks a track of the room.
+    async fn publish_track(&self, remote: Arc<dyn TrackRemote>) {
+        let level_id = self
+            .publish
+            .remote_description()
+            .await
+            .and_then(|d| rtc::extmap_id(&d.sdp, rtc::AUDIO_LEVEL_URI));
+        let Some(track) = Published::new(self.info.id.clone(), remote, level_id).await else {
+            return warn!(participant = %self.info.id, "a track in a codec we do not forward");
+        };
+        let track = Arc::new(track);
+        tokio::spawn(track.clone().forward());
+        self.room.announce(
+            "",
+            ServerMessage::TrackPublished {
+                participant: self.info.id.clone(),
+                kind: track.kind_name().to_owned(),
+            },
+        );
+        self.room.publish(track);
     }
 
     async fn on_notice(&mut self, notice: Notice) {

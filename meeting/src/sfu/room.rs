@@ -2,13 +2,16 @@
 //! Members learn of changes through [`Notice`]s; each member's own task
 //! acts on them (the room never touches a member's peer connections).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
 
 use super::forward::Published;
 use crate::admission::{admit, Admission, Refusal};
 use crate::protocol::{ParticipantInfo, ServerMessage};
+use crate::speaker::SpeakerDetector;
 use crate::Meeting;
 
 /// What the room tells a member's task.
@@ -145,6 +148,34 @@ impl Room {
             ServerMessage::ParticipantLeft { id: id.to_owned() },
         );
         state.tracks.clone()
+    }
+}
+
+/// Every 20 ms, picks the meeting's active speaker from its audio tracks'
+/// levels and tells everyone when it changes; ends with the room.
+pub(crate) async fn watch_speakers(room: Weak<Room>) {
+    let mut detector = SpeakerDetector::<u64>::default();
+    let mut levels = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let Some(room) = room.upgrade() else { return };
+        let speaker = {
+            let state = room.state();
+            levels.clear();
+            let audio = state
+                .tracks
+                .iter()
+                .filter(|t| t.kind == RtpCodecKind::Audio);
+            levels.extend(audio.map(|t| (t.number, t.take_level())));
+            detector.update(&levels).and_then(|number| {
+                let track = state.tracks.iter().find(|t| t.number == number)?;
+                Some(track.participant.clone())
+            })
+        };
+        if let Some(participant) = speaker {
+            room.announce("", ServerMessage::ActiveSpeaker { participant });
+        }
     }
 }
 
