@@ -39,8 +39,11 @@ fn meet_via(
         room.dial(&format!("sip:{dial}@{}", via.get(i).unwrap_or(&mra.sip)));
     }
     let n = rooms.len();
-    mra.wait_calls("every room joined", |c| {
-        c.len() == n && c.iter().all(|c| c["state"] == "in-meeting")
+    mra.wait_calls("every room in the meeting, hearing the others", |c| {
+        c.len() == n
+            && c.iter().all(|c| {
+                c["state"] == "in-meeting" && c["media"]["meeting_streams"] == n as u64 - 1
+            })
     });
     let base: Vec<u64> = mra
         .wait_calls("media stats", |c| c.iter().all(|c| c["media"].is_object()))

@@ -2,7 +2,8 @@
 //! Chromium itself reports (getStats, the page's tiles and messages) and
 //! what a real SIP room decodes: two browsers receive each other's audio
 //! and video through the SFU; a baresip room and a browser hear each other
-//! (the room through its connector leg); a wrong password is refused on
+//! (the room through its connector leg), and an operator's mute shows on
+//! the page; the active speaker is highlighted; a wrong password is refused on
 //! the page; leaving removes the tile elsewhere. Each test runs in a
 //! network namespace of its own with only loopback.
 
@@ -115,6 +116,21 @@ fn a_room_and_a_browser_hear_each_other() {
     });
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meeting-with-a-room.png");
     browsers.screenshot("ann", &shot);
+    let call = calls[0]["id"].as_u64().unwrap();
+    let (status, _) = mra.http(
+        "PATCH",
+        &format!("/api/v1/calls/{call}"),
+        Some(r#"{"muted": true}"#),
+    );
+    assert_eq!(status, 200);
+    browsers.wait(
+        "the page showing the room muted by the operator",
+        |b| b.tiles("ann"),
+        |t| {
+            t.iter()
+                .any(|t| t["id"] == tile.as_str() && t["audio_muted"] == true)
+        },
+    );
     room.command("hangup", "");
     room.wait_event("CALL_CLOSED", std::time::Duration::from_secs(10));
     let recording = wav::read(&room.decoded());
@@ -171,6 +187,26 @@ fn a_wrong_password_is_refused_on_the_page() {
     let unknown = browsers.join("eve", "555", "", "Eve");
     assert_eq!(unknown, Err("Meeting not found".to_owned()));
     browsers.join("eve", "123456789", "4321", "Eve").unwrap();
+}
+
+#[test]
+fn the_page_is_served_over_https_with_a_generated_certificate() {
+    use std::os::unix::fs::PermissionsExt;
+    isolate_network();
+    let mra = Mra::start_with(&[("MRA_WEB_TLS", "true")]);
+    mra.create_meeting("123456789", Some("4321"));
+    let key = mra.dir.path().join("meeting-key.pem");
+    assert!(mra.dir.path().join("meeting-cert.pem").exists());
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the private key is the owner's only");
+    let mut browsers = Browsers::start();
+    browsers.open("ann", &format!("https://{}/", mra.web), None);
+    assert_eq!(
+        browsers.join("ann", "123456789", "1", "Ann"),
+        Err("Wrong meeting password".to_owned()),
+        "signaling works over wss"
+    );
+    browsers.join("ann", "123456789", "4321", "Ann").unwrap();
 }
 
 #[test]

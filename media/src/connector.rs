@@ -38,12 +38,14 @@ pub(crate) struct Context {
     pub rtc_ip: IpAddr,
     pub worker: std_mpsc::Sender<Command>,
     pub events: mpsc::UnboundedSender<MediaEvent>,
+    /// The room was muted or unmuted (admin API): tell the meeting.
+    pub muted: mpsc::UnboundedReceiver<bool>,
 }
 
 /// Runs leg `leg`'s participation in its meeting until the service ends
 /// it or the task is aborted (the leg is destroyed).
-pub(crate) async fn run(leg: LegId, join: MeetingJoin, cx: Context) {
-    let reason = match participate(leg, &join, &cx).await {
+pub(crate) async fn run(leg: LegId, join: MeetingJoin, mut cx: Context) {
+    let reason = match participate(leg, &join, &mut cx).await {
         Ok(()) => "the meeting service ended the session".to_owned(),
         Err(e) => e,
     };
@@ -52,7 +54,7 @@ pub(crate) async fn run(leg: LegId, join: MeetingJoin, cx: Context) {
     let _ = cx.events.send(MediaEvent::MeetingLost { leg, reason });
 }
 
-async fn participate(leg: LegId, join: &MeetingJoin, cx: &Context) -> Result<(), String> {
+async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result<(), String> {
     let Session {
         to_service,
         mut from_service,
@@ -122,6 +124,9 @@ async fn participate(leg: LegId, join: &MeetingJoin, cx: &Context) -> Result<(),
                 PeerEvent::Track(remote) => hear(leg, remote, cx).await,
                 PeerEvent::State(..) => {}
             },
+            Some(muted) = cx.muted.recv() => {
+                send(ClientMessage::Mute { audio: muted, video: false }).await?;
+            }
             Some(packet) = packets.recv() => {
                 // Fails only until the publish connection is up.
                 let _ = track.write_rtp(packet).await;

@@ -25,7 +25,11 @@ window.mra = {
   get subscribe() { return sub; },
   trackOwners,
   tiles: () => [...tiles.values()].map((t) => ({
-    id: t.info.id, name: t.info.name, kind: t.info.kind, speaking: t.el.classList.contains('speaking'),
+    id: t.info.id,
+    name: t.info.name,
+    kind: t.info.kind,
+    audio_muted: !!t.info.audio_muted,
+    speaking: t.el.classList.contains('speaking'),
   })),
 };
 

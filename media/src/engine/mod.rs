@@ -74,14 +74,20 @@ pub(crate) enum Command {
 struct Leg {
     state: Shared,
     task: JoinHandle<()>,
-    connector: Option<JoinHandle<()>>,
+    connector: Option<Connector>,
+}
+
+/// A leg's connector task, and how to tell it the room (un)muted.
+struct Connector {
+    task: JoinHandle<()>,
+    muted: mpsc::UnboundedSender<bool>,
 }
 
 impl Drop for Leg {
     fn drop(&mut self) {
         self.task.abort();
         if let Some(c) = &self.connector {
-            c.abort();
+            c.task.abort();
         }
     }
 }
@@ -213,19 +219,19 @@ impl MediaControl for RtpEngine {
 
     fn join_meeting(&self, id: LegId, join: MeetingJoin) -> MediaFuture<'_, ()> {
         Box::pin(async move {
+            let (muted, muted_rx) = mpsc::unbounded_channel();
             let cx = connector::Context {
                 service: self.meetings.service.clone(),
                 rtc_ip: self.meetings.rtc_ip,
                 worker: self.commands.lock().expect("commands lock").clone(),
                 events: self.events.clone(),
+                muted: muted_rx,
             };
             let mut legs = self.legs.lock().expect("legs lock");
             let leg = legs.get_mut(&id).ok_or(MediaError::UnknownLeg(id))?;
-            if let Some(old) = leg
-                .connector
-                .replace(tokio::spawn(connector::run(id, join, cx)))
-            {
-                old.abort();
+            let task = tokio::spawn(connector::run(id, join, cx));
+            if let Some(old) = leg.connector.replace(Connector { task, muted }) {
+                old.task.abort();
             }
             Ok(())
         })
@@ -241,7 +247,13 @@ impl MediaControl for RtpEngine {
 
     fn set_muted(&self, id: LegId, muted: bool) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            self.known(id)?;
+            {
+                let legs = self.legs.lock().expect("legs lock");
+                let leg = legs.get(&id).ok_or(MediaError::UnknownLeg(id))?;
+                if let Some(c) = &leg.connector {
+                    let _ = c.muted.send(muted);
+                }
+            }
             self.command(Command::Mute(id, muted));
             Ok(())
         })

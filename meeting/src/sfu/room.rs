@@ -184,3 +184,81 @@ fn broadcast(state: &State, except: &str, message: ServerMessage) {
         let _ = m.notices.send(Notice::Message(message.clone()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ParticipantKind;
+
+    fn info(id: &str) -> ParticipantInfo {
+        ParticipantInfo {
+            id: id.into(),
+            name: id.to_uppercase(),
+            kind: ParticipantKind::Browser,
+            audio_muted: false,
+            video_muted: false,
+        }
+    }
+
+    fn messages(rx: &mut mpsc::UnboundedReceiver<Notice>) -> Vec<ServerMessage> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|n| match n {
+                Notice::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn members_are_admitted_told_of_each_other_and_of_leaving() {
+        let room = Room::new(Meeting {
+            number: "1".into(),
+            password: Some("4321".into()),
+            host_pin: None,
+            name: "Weekly".into(),
+            locked: false,
+        });
+        let (a_tx, mut a) = mpsc::unbounded_channel();
+        let (b_tx, mut b) = mpsc::unbounded_channel();
+        let welcome = room.join(info("a"), Some("4321"), 2, a_tx).ok().unwrap();
+        assert!(welcome.others.is_empty());
+        assert_eq!(
+            room.join(info("x"), Some("1"), 2, mpsc::unbounded_channel().0)
+                .err(),
+            Some(Refusal::WrongPassword)
+        );
+        let welcome = room.join(info("b"), Some("4321"), 2, b_tx).ok().unwrap();
+        assert_eq!(welcome.others, vec![info("a")]);
+        assert_eq!(
+            room.join(info("c"), Some("4321"), 2, mpsc::unbounded_channel().0)
+                .err(),
+            Some(Refusal::Full),
+            "browsers and rooms count alike"
+        );
+        assert_eq!(
+            messages(&mut a),
+            vec![ServerMessage::ParticipantJoined {
+                participant: info("b")
+            }]
+        );
+        let mut muted = info("b");
+        muted.audio_muted = true;
+        room.update(muted.clone());
+        assert_eq!(
+            messages(&mut a),
+            vec![ServerMessage::ParticipantUpdated { participant: muted }]
+        );
+        assert!(
+            messages(&mut b).is_empty(),
+            "nobody is told about themselves"
+        );
+        room.leave("b");
+        assert_eq!(
+            messages(&mut a),
+            vec![ServerMessage::ParticipantLeft { id: "b".into() }]
+        );
+        assert!(!room.is_empty());
+        room.leave("a");
+        assert!(room.is_empty());
+    }
+}
