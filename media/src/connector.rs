@@ -107,7 +107,9 @@ async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result
     let (packets_tx, mut packets) = mpsc::channel(25);
     let level_id = meeting::rtc::extmap_id(&offer.sdp, meeting::rtc::AUDIO_LEVEL_URI);
     let publisher = Publisher::new(ssrc, level_id, packets_tx).ok_or("no Opus encoder")?;
-    let _ = cx.worker.send(Command::Bridge(leg, publisher));
+    let _ = cx
+        .worker
+        .send(Command::Bridge(leg, join.meeting.clone(), publisher));
 
     let result = loop {
         tokio::select! {
@@ -214,8 +216,10 @@ async fn hear(leg: LegId, remote: Arc<dyn TrackRemote>, cx: &Context) {
     let participant = remote.stream_id().await.to_string();
     let id = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let inbound = Arc::new(Mutex::new(Inbound::new(48000)));
-    let Some(stream) = MeetingStream::new(id, participant, inbound.clone()) else {
-        return warn!(leg = leg.0, "no Opus decoder");
+    let stream = MeetingStream {
+        id,
+        participant,
+        inbound: inbound.clone(),
     };
     let _ = cx.worker.send(Command::AddStream(leg, stream));
     let worker = cx.worker.clone();

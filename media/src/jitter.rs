@@ -146,6 +146,19 @@ impl JitterBuffer {
         }
     }
 
+    /// Drops all but the newest `target` packets as if they had been
+    /// played: keeps a standby copy of a stream current without decoding it.
+    pub fn skip_to_latest(&mut self) {
+        let Some(next) = self.next else {
+            return;
+        };
+        let keep_from = self.highest - self.target as i64 + 1;
+        for seq in next..keep_from {
+            self.take(seq);
+        }
+        self.next = Some(next.max(keep_from));
+    }
+
     /// The next packet-time's worth.
     pub fn pop(&mut self) -> Pop<'_> {
         let Some(next) = self.next else {
@@ -331,5 +344,24 @@ mod tests {
         );
         assert!(jb.stats().drift_drops >= 4, "{:?}", jb.stats());
         assert!(played >= 390);
+    }
+
+    #[test]
+    fn a_standby_copy_skips_to_the_newest_packets() {
+        let mut jb = JitterBuffer::default();
+        for seq in 0..10u16 {
+            jb.push(1, seq, u32::from(seq) * 960, &[seq as u8]);
+        }
+        jb.skip_to_latest();
+        assert_eq!(jb.depth(), MIN_TARGET, "only the target depth is left");
+        assert_eq!(
+            jb.pop(),
+            Pop::Packet {
+                timestamp: 8 * 960,
+                payload: &[8]
+            }
+        );
+        jb.skip_to_latest();
+        assert_eq!(jb.depth(), 1, "never skips ahead of what arrived");
     }
 }

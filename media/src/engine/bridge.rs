@@ -1,10 +1,13 @@
 //! A room leg's audio to and from its meeting, on the media thread: the
 //! room's audio is encoded to Opus and handed to the connector (which
 //! writes it to the published WebRTC track), and every stream the meeting
-//! sends (one per other participant, browsers and rooms alike) is decoded
-//! and mixed for the room — the one mixing path. The loudest of those
-//! streams is reported as the room's active speaker.
+//! sends (one per other participant, browsers and rooms alike) is mixed for
+//! the room — the one mixing path. Each participant's stream is decoded
+//! once per media node however many local rooms hear it ([`MeetingAudio`]).
+//! The loudest stream a room hears is reported as its active speaker.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -93,41 +96,112 @@ impl Publisher {
     }
 }
 
-/// One of the meeting's streams this room hears.
+/// One of the meeting's streams as a leg's connector receives it.
 pub(crate) struct MeetingStream {
     pub id: u64,
     pub participant: String,
     pub inbound: Arc<Mutex<Inbound>>,
-    codec: Box<dyn Codec>,
-    decoder: FrameDecoder,
 }
 
-impl MeetingStream {
-    pub fn new(id: u64, participant: String, inbound: Arc<Mutex<Inbound>>) -> Option<Self> {
-        Some(MeetingStream {
-            id,
-            participant,
-            inbound,
-            codec: new_codec(AudioCodec::Opus, CodecOptions::default()).ok()?,
-            decoder: FrameDecoder::default(),
-        })
+/// A participant's audio as this media node hears it. Every local room of
+/// the meeting receives its own copy; one of them (the first) is decoded,
+/// once per frame, for all; the others are only kept current, to take
+/// over if the first goes.
+struct Decoded {
+    sources: Vec<(u64, Arc<Mutex<Inbound>>)>,
+    codec: Box<dyn Codec>,
+    decoder: FrameDecoder,
+    frame: Frame,
+    level: u8,
+}
+
+impl Decoded {
+    fn decode(&mut self) {
+        let Some(((_, first), others)) = self.sources.split_first() else {
+            return;
+        };
+        let heard = self.decoder.pull(
+            first,
+            |i: &mut Inbound| &mut i.jitter,
+            self.codec.as_mut(),
+            20,
+            &mut self.frame,
+        );
+        self.level = if heard { level(&self.frame) } else { 127 };
+        for (_, other) in others {
+            other.lock().expect("stream state").jitter.skip_to_latest();
+        }
+    }
+}
+
+/// The meeting streams of every bridged leg on this node, by meeting and
+/// participant.
+#[derive(Default)]
+pub(crate) struct MeetingAudio {
+    meetings: HashMap<String, HashMap<String, Decoded>>,
+}
+
+impl MeetingAudio {
+    fn add(&mut self, meeting: &str, stream: MeetingStream) -> Option<()> {
+        let streams = self.meetings.entry(meeting.to_owned()).or_default();
+        let decoded = match streams.entry(stream.participant) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(Decoded {
+                sources: Vec::new(),
+                codec: new_codec(AudioCodec::Opus, CodecOptions::default()).ok()?,
+                decoder: FrameDecoder::default(),
+                frame: [0; FRAME],
+                level: 127,
+            }),
+        };
+        decoded.sources.push((stream.id, stream.inbound));
+        Some(())
+    }
+
+    fn remove(&mut self, meeting: &str, participant: &str, id: u64) {
+        let Some(streams) = self.meetings.get_mut(meeting) else {
+            return;
+        };
+        if let Some(decoded) = streams.get_mut(participant) {
+            decoded.sources.retain(|(s, _)| *s != id);
+            if decoded.sources.is_empty() {
+                streams.remove(participant);
+            }
+        }
+        if streams.is_empty() {
+            self.meetings.remove(meeting);
+        }
+    }
+
+    /// Decodes every stream's next frame; once per tick, before mixing.
+    pub fn decode(&mut self) {
+        for decoded in self.meetings.values_mut().flat_map(|m| m.values_mut()) {
+            decoded.decode();
+        }
+    }
+
+    fn get(&self, meeting: &str, participant: &str) -> Option<&Decoded> {
+        self.meetings.get(meeting)?.get(participant)
     }
 }
 
 /// A leg's presence in its meeting.
 pub(crate) struct Bridge {
+    meeting: String,
     publisher: Publisher,
-    streams: Vec<MeetingStream>,
+    /// The meeting's streams this room hears: (stream id, participant).
+    hears: Vec<(u64, String)>,
     frames: Vec<Frame>,
     levels: Vec<(u64, u8)>,
     speaker: SpeakerDetector<u64>,
 }
 
 impl Bridge {
-    pub fn new(publisher: Publisher) -> Bridge {
+    pub fn new(meeting: String, publisher: Publisher) -> Bridge {
         Bridge {
+            meeting,
             publisher,
-            streams: Vec::new(),
+            hears: Vec::new(),
             frames: Vec::new(),
             levels: Vec::new(),
             speaker: SpeakerDetector::default(),
@@ -136,18 +210,29 @@ impl Bridge {
 
     /// How many of the meeting's streams the room hears.
     pub fn streams(&self) -> usize {
-        self.streams.len()
+        self.hears.len()
     }
 
-    pub fn add(&mut self, stream: MeetingStream) {
-        self.streams.push(stream);
+    pub fn add(&mut self, stream: MeetingStream, audio: &mut MeetingAudio) {
+        self.hears.push((stream.id, stream.participant.clone()));
         self.frames.push([0; FRAME]);
+        if audio.add(&self.meeting, stream).is_none() {
+            tracing::warn!("no Opus decoder");
+        }
     }
 
-    pub fn remove(&mut self, id: u64) {
-        if let Some(i) = self.streams.iter().position(|s| s.id == id) {
-            self.streams.swap_remove(i);
+    pub fn remove(&mut self, id: u64, audio: &mut MeetingAudio) {
+        if let Some(i) = self.hears.iter().position(|(s, _)| *s == id) {
+            let (_, participant) = self.hears.swap_remove(i);
             self.frames.swap_remove(i);
+            audio.remove(&self.meeting, &participant, id);
+        }
+    }
+
+    /// Leaves the meeting's streams (the leg is gone or out of the meeting).
+    pub fn close(self, audio: &mut MeetingAudio) {
+        for (id, participant) in &self.hears {
+            audio.remove(&self.meeting, participant, *id);
         }
     }
 
@@ -156,26 +241,23 @@ impl Bridge {
         self.publisher.publish(frame);
     }
 
-    /// Mixes the meeting's streams into `out`; returns the participant who
-    /// became the loudest, if that changed.
-    pub fn hear(&mut self, out: &mut Frame) -> Option<&str> {
+    /// Mixes the meeting's streams (decoded this tick) into `out`; returns
+    /// the participant who became the loudest, if that changed.
+    pub fn hear(&mut self, audio: &MeetingAudio, out: &mut Frame) -> Option<&str> {
         self.levels.clear();
-        for (stream, frame) in self.streams.iter_mut().zip(self.frames.iter_mut()) {
-            let heard = stream.decoder.pull(
-                &stream.inbound,
-                |i: &mut Inbound| &mut i.jitter,
-                stream.codec.as_mut(),
-                20,
-                frame,
-            );
-            self.levels
-                .push((stream.id, if heard { level(frame) } else { 127 }));
+        for ((id, participant), frame) in self.hears.iter().zip(self.frames.iter_mut()) {
+            let decoded = audio.get(&self.meeting, participant);
+            match decoded {
+                Some(d) => *frame = d.frame,
+                None => frame.fill(0),
+            }
+            self.levels.push((*id, decoded.map_or(127, |d| d.level)));
         }
         mix(&self.frames, out);
         let speaker = self.speaker.update(&self.levels)?;
-        self.streams
+        self.hears
             .iter()
-            .find(|s| s.id == speaker)
-            .map(|s| s.participant.as_str())
+            .find(|(id, _)| *id == speaker)
+            .map(|(_, participant)| participant.as_str())
     }
 }

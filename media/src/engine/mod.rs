@@ -60,7 +60,7 @@ pub(crate) enum Command {
     Configure(LegId, LegMedia),
     Remove(LegId),
     /// The leg is a participant of its meeting: publish to, and mix from, it.
-    Bridge(LegId, bridge::Publisher),
+    Bridge(LegId, String, bridge::Publisher),
     Unbridge(LegId),
     AddStream(LegId, bridge::MeetingStream),
     RemoveStream(LegId, u64),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
-use super::bridge::Bridge;
+use super::bridge::{Bridge, MeetingAudio};
 use super::inbound::FrameDecoder;
 use super::receive::{LegState, Shared};
 use super::sender::Sender;
@@ -135,6 +135,7 @@ impl Leg {
 
 pub(crate) struct Worker {
     legs: HashMap<LegId, Leg>,
+    audio: MeetingAudio,
     events: UnboundedSender<MediaEvent>,
 }
 
@@ -142,6 +143,7 @@ impl Worker {
     pub fn new(events: UnboundedSender<MediaEvent>) -> Worker {
         Worker {
             legs: HashMap::new(),
+            audio: MeetingAudio::default(),
             events,
         }
     }
@@ -213,26 +215,30 @@ impl Worker {
                 leg.media = Some(media);
             }
             Command::Remove(id) => {
-                self.legs.remove(&id);
+                if let Some(bridge) = self.legs.remove(&id).and_then(|l| l.bridge) {
+                    bridge.close(&mut self.audio);
+                }
             }
-            Command::Bridge(id, publisher) => {
+            Command::Bridge(id, meeting, publisher) => {
                 if let Some(leg) = self.legs.get_mut(&id) {
-                    leg.bridge = Some(Bridge::new(publisher));
+                    if let Some(old) = leg.bridge.replace(Bridge::new(meeting, publisher)) {
+                        old.close(&mut self.audio);
+                    }
                 }
             }
             Command::Unbridge(id) => {
-                if let Some(leg) = self.legs.get_mut(&id) {
-                    leg.bridge = None;
+                if let Some(bridge) = self.legs.get_mut(&id).and_then(|l| l.bridge.take()) {
+                    bridge.close(&mut self.audio);
                 }
             }
             Command::AddStream(id, stream) => {
                 if let Some(bridge) = self.legs.get_mut(&id).and_then(|l| l.bridge.as_mut()) {
-                    bridge.add(stream);
+                    bridge.add(stream, &mut self.audio);
                 }
             }
             Command::RemoveStream(id, stream) => {
                 if let Some(bridge) = self.legs.get_mut(&id).and_then(|l| l.bridge.as_mut()) {
-                    bridge.remove(stream);
+                    bridge.remove(stream, &mut self.audio);
                 }
             }
             Command::Play(id, prompt) => {
@@ -265,25 +271,27 @@ impl Worker {
         for (&id, leg) in self.legs.iter_mut() {
             leg.pull();
             let contributes = leg.contributes();
-            leg.output.fill(0);
             match leg.bridge.as_mut() {
-                None => {
-                    if leg.heard {
-                        if let Some(digit) = leg.tones.on_frame(&leg.input) {
-                            info!(leg = id.0, %digit, "in-band DTMF digit");
-                            leg.prompts.clear();
-                            let _ = self.events.send(MediaEvent::Dtmf { leg: id, digit });
-                        }
+                Some(bridge) => bridge.publish(if contributes { &leg.input } else { &SILENCE }),
+                None if leg.heard => {
+                    if let Some(digit) = leg.tones.on_frame(&leg.input) {
+                        info!(leg = id.0, %digit, "in-band DTMF digit");
+                        leg.prompts.clear();
+                        let _ = self.events.send(MediaEvent::Dtmf { leg: id, digit });
                     }
                 }
-                Some(bridge) => {
-                    bridge.publish(if contributes { &leg.input } else { &SILENCE });
-                    if let Some(participant) = bridge.hear(&mut leg.output) {
-                        let _ = self.events.send(MediaEvent::ActiveSpeaker {
-                            leg: id,
-                            participant: participant.to_owned(),
-                        });
-                    }
+                None => {}
+            }
+        }
+        self.audio.decode();
+        for (&id, leg) in self.legs.iter_mut() {
+            leg.output.fill(0);
+            if let Some(bridge) = leg.bridge.as_mut() {
+                if let Some(participant) = bridge.hear(&self.audio, &mut leg.output) {
+                    let _ = self.events.send(MediaEvent::ActiveSpeaker {
+                        leg: id,
+                        participant: participant.to_owned(),
+                    });
                 }
             }
             if leg.prompts.is_playing() {

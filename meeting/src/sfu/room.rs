@@ -137,10 +137,18 @@ impl Room {
         let (gone, kept): (Vec<_>, Vec<_>) =
             state.tracks.drain(..).partition(|t| t.participant == id);
         state.tracks = kept;
-        for m in &state.members {
-            for track in &gone {
+        for track in &gone {
+            for m in &state.members {
                 let _ = m.notices.send(Notice::TrackRemoved(track.clone()));
             }
+            broadcast(
+                &state,
+                id,
+                ServerMessage::TrackUnpublished {
+                    participant: id.to_owned(),
+                    kind: track.kind_name().to_owned(),
+                },
+            );
         }
         broadcast(
             &state,
