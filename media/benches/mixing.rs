@@ -55,7 +55,14 @@ fn room_packets(codec: AudioCodec) -> Vec<Vec<Vec<u8>>> {
 fn pipeline(codec: AudioCodec, packets: &[Vec<Vec<u8>>]) -> f64 {
     let new = |c| new_codec(c, CodecOptions::default()).unwrap();
     let mut codecs: Vec<_> = (0..ROOMS).map(|_| new(codec)).collect();
-    let mut publishers: Vec<_> = (0..ROOMS).map(|_| new(AudioCodec::Opus)).collect();
+    // As the media thread does: no wider than the room's own audio.
+    let publishing = CodecOptions {
+        max_playback_rate: Some(codec.audio_rate()),
+        ..CodecOptions::default()
+    };
+    let mut publishers: Vec<_> = (0..ROOMS)
+        .map(|_| new_codec(AudioCodec::Opus, publishing).unwrap())
+        .collect();
     // Each participant's stream is decoded once for every room that hears it.
     let mut hearing: Vec<_> = (0..ROOMS).map(|_| new(AudioCodec::Opus)).collect();
     let mut heard = vec![[0i16; FRAME]; ROOMS];

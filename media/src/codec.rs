@@ -26,6 +26,15 @@ impl AudioCodec {
         name.eq_ignore_ascii_case(n) && clock_rate == r
     }
 
+    /// Audio sample rate the codec carries (G.722's RTP clock says 8000).
+    pub fn audio_rate(self) -> u32 {
+        match self {
+            AudioCodec::Pcmu | AudioCodec::Pcma => 8000,
+            AudioCodec::G722 => 16000,
+            AudioCodec::Opus => 48000,
+        }
+    }
+
     /// RTP clock rate (G.722 uses 8000 by RFC 3551's historical error).
     pub fn clock_rate(self) -> u32 {
         match self {

@@ -24,7 +24,7 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
 
-use crate::engine::bridge::{MeetingStream, Publisher, OPUS_PAYLOAD_TYPE};
+use crate::engine::bridge::{MeetingStream, PublishTo, OPUS_PAYLOAD_TYPE};
 use crate::engine::inbound::Inbound;
 use crate::engine::Command;
 use crate::{LegId, MediaEvent, MeetingJoin};
@@ -106,10 +106,15 @@ async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result
 
     let (packets_tx, mut packets) = mpsc::channel(25);
     let level_id = meeting::rtc::extmap_id(&offer.sdp, meeting::rtc::AUDIO_LEVEL_URI);
-    let publisher = Publisher::new(ssrc, level_id, packets_tx).ok_or("no Opus encoder")?;
-    let _ = cx
-        .worker
-        .send(Command::Bridge(leg, join.meeting.clone(), publisher));
+    let _ = cx.worker.send(Command::Bridge {
+        leg,
+        meeting: join.meeting.clone(),
+        publish: PublishTo {
+            ssrc,
+            audio_level_id: level_id,
+            packets: packets_tx,
+        },
+    });
 
     let result = loop {
         tokio::select! {

@@ -142,6 +142,12 @@ fn remote_audio(
         .filter_map(|a| a.value.as_deref())
         .find_map(|v| v.strip_prefix(&format!("{pt} ")))
         .unwrap_or("");
+    let fmtp_value = |name: &str| {
+        fmtp.split(';')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.trim().parse().ok())
+    };
     let flag = |name: &str| {
         fmtp.split(';')
             .filter_map(|p| p.split_once('='))
@@ -154,6 +160,7 @@ fn remote_audio(
             options: CodecOptions {
                 fec: flag("useinbandfec"),
                 dtx: flag("usedtx"),
+                max_playback_rate: fmtp_value("maxplaybackrate"),
             },
             payload_type: pt,
             dtmf_payload_type: dtmf_pt,

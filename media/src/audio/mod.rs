@@ -38,6 +38,9 @@ pub struct CodecOptions {
     pub fec: bool,
     /// Opus discontinuous transmission (`usedtx=1`).
     pub dtx: bool,
+    /// Highest audio rate worth encoding (Opus `maxplaybackrate`): the
+    /// encoder limits its bandwidth to it.
+    pub max_playback_rate: Option<u32>,
 }
 
 /// One direction-pair of a leg's codec: RTP payloads in and out, 48 kHz PCM inside.
@@ -123,7 +126,7 @@ mod tests {
                 codec,
                 CodecOptions {
                     fec: true,
-                    dtx: false,
+                    ..CodecOptions::default()
                 },
             )
             .unwrap();

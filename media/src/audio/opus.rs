@@ -1,8 +1,9 @@
 //! Opus (RFC 6716, RTP per RFC 7587) at 48 kHz mono: in-band FEC recovers a
 //! lost packet from the next one when the room sends it, the decoder's own
-//! concealment covers the rest, and DTX is used when the room asked for it.
+//! concealment covers the rest, DTX is used when the room asked for it, and
+//! the encoded bandwidth stops at `maxplaybackrate`.
 
-use ::opus::{Application, Channels, Decoder, Encoder};
+use ::opus::{Application, Bandwidth, Channels, Decoder, Encoder};
 
 use super::{Codec, CodecError, CodecOptions, RATE};
 
@@ -24,6 +25,15 @@ impl Opus {
             encoder.set_packet_loss_perc(10)?;
         }
         encoder.set_dtx(options.dtx)?;
+        if let Some(rate) = options.max_playback_rate {
+            encoder.set_max_bandwidth(match rate {
+                0..=8000 => Bandwidth::Narrowband,
+                8001..=12000 => Bandwidth::Mediumband,
+                12001..=16000 => Bandwidth::Wideband,
+                16001..=24000 => Bandwidth::Superwideband,
+                _ => Bandwidth::Fullband,
+            })?;
+        }
         Ok(Opus {
             encoder,
             decoder: Decoder::new(RATE, Channels::Mono)?,

@@ -60,7 +60,11 @@ pub(crate) enum Command {
     Configure(LegId, LegMedia),
     Remove(LegId),
     /// The leg is a participant of its meeting: publish to, and mix from, it.
-    Bridge(LegId, String, bridge::Publisher),
+    Bridge {
+        leg: LegId,
+        meeting: String,
+        publish: bridge::PublishTo,
+    },
     Unbridge(LegId),
     AddStream(LegId, bridge::MeetingStream),
     RemoveStream(LegId, u64),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
-use super::bridge::{Bridge, MeetingAudio};
+use super::bridge::{Bridge, MeetingAudio, Publisher};
 use super::inbound::FrameDecoder;
 use super::receive::{LegState, Shared};
 use super::sender::Sender;
@@ -219,11 +219,26 @@ impl Worker {
                     bridge.close(&mut self.audio);
                 }
             }
-            Command::Bridge(id, meeting, publisher) => {
-                if let Some(leg) = self.legs.get_mut(&id) {
-                    if let Some(old) = leg.bridge.replace(Bridge::new(meeting, publisher)) {
-                        old.close(&mut self.audio);
-                    }
+            Command::Bridge {
+                leg: id,
+                meeting,
+                publish,
+            } => {
+                let Some(leg) = self.legs.get_mut(&id) else {
+                    return;
+                };
+                // No wider than the room's own audio: narrowband Opus for G.711.
+                let audio_hz = leg.media.as_ref().map_or(48000, |m| {
+                    m.options
+                        .max_playback_rate
+                        .unwrap_or(48000)
+                        .min(m.codec.audio_rate())
+                });
+                let Some(publisher) = Publisher::new(publish, audio_hz) else {
+                    return warn!(leg = id.0, "no Opus encoder");
+                };
+                if let Some(old) = leg.bridge.replace(Bridge::new(meeting, publisher)) {
+                    old.close(&mut self.audio);
                 }
             }
             Command::Unbridge(id) => {
