@@ -44,8 +44,18 @@ fn uac(target: SocketAddr, service: &str) -> f64 {
     f64::from(CALLS) / elapsed.as_secs_f64()
 }
 
+/// A process killed (by PID) when dropped, also when the benchmark panics.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// SIPp's built-in uas on a free port.
-fn uas() -> (Child, SocketAddr) {
+fn uas() -> (Running, SocketAddr) {
     let port = free_port();
     let child = Command::new("sipp")
         .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string()])
@@ -55,7 +65,7 @@ fn uas() -> (Child, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .expect("sipp");
-    (child, ([127, 0, 0, 1], port).into())
+    (Running(child), ([127, 0, 0, 1], port).into())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -70,14 +80,13 @@ fn main() {
         ("RUST_LOG", "warn"),
     ]);
     mra.create_meeting("123456789", None);
-    let (mut uas_proc, uas_addr) = uas();
+    let (uas_proc, uas_addr) = uas();
     let (mut direct, mut through) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         direct.push(uac(uas_addr, "123456789"));
         through.push(uac(mra.sip, "123456789"));
     }
-    let _ = uas_proc.kill();
-    let _ = uas_proc.wait();
+    drop(uas_proc);
     let expected = u64::from(CALLS) * ROUNDS as u64;
     assert_eq!(mra.metric("mra_calls_admitted_total"), expected);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -38,15 +38,17 @@ pub(crate) struct Context {
     pub rtc_ip: IpAddr,
     pub worker: std_mpsc::Sender<Command>,
     pub events: mpsc::UnboundedSender<MediaEvent>,
-    /// The room was muted or unmuted (admin API): tell the meeting.
+    /// The room was muted or unmuted (admin API): tell the meeting. Closed
+    /// when the leg is gone: leave.
     pub muted: mpsc::UnboundedReceiver<bool>,
 }
 
-/// Runs leg `leg`'s participation in its meeting until the service ends
-/// it or the task is aborted (the leg is destroyed).
+/// Runs leg `leg`'s participation in its meeting until the leg is gone or
+/// the service ends it; closes its peer connections either way.
 pub(crate) async fn run(leg: LegId, join: MeetingJoin, mut cx: Context) {
     let reason = match participate(leg, &join, &mut cx).await {
-        Ok(()) => "the meeting service ended the session".to_owned(),
+        Ok(Ended::LegGone) => return,
+        Ok(Ended::ByService) => "the meeting service ended the session".to_owned(),
         Err(e) => e,
     };
     let _ = cx.worker.send(Command::Unbridge(leg));
@@ -54,43 +56,80 @@ pub(crate) async fn run(leg: LegId, join: MeetingJoin, mut cx: Context) {
     let _ = cx.events.send(MediaEvent::MeetingLost { leg, reason });
 }
 
-async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result<(), String> {
+/// Why a participation ended without an error.
+enum Ended {
+    LegGone,
+    ByService,
+}
+
+/// One signaling session's messages, both ways.
+struct Signaling {
+    to_service: mpsc::Sender<ClientMessage>,
+    from_service: mpsc::Receiver<ServerMessage>,
+}
+
+impl Signaling {
+    async fn send(&self, message: ClientMessage) -> Result<(), String> {
+        self.to_service
+            .send(message)
+            .await
+            .map_err(|_| "session closed".to_owned())
+    }
+}
+
+async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result<Ended, String> {
     let Session {
         to_service,
-        mut from_service,
+        from_service,
     } = cx.service.connect();
-    let send = |m: ClientMessage| {
-        let to_service = to_service.clone();
-        async move {
-            to_service
-                .send(m)
-                .await
-                .map_err(|_| "session closed".to_owned())
-        }
+    let mut signaling = Signaling {
+        to_service,
+        from_service,
     };
-    send(ClientMessage::Join {
-        meeting: join.meeting.clone(),
-        password: join.password.clone(),
-        name: join.display_name.clone(),
-        kind: ParticipantKind::Room,
-    })
-    .await?;
-    match from_service.recv().await {
+    signaling
+        .send(ClientMessage::Join {
+            meeting: join.meeting.clone(),
+            password: join.password.clone(),
+            name: join.display_name.clone(),
+            kind: ParticipantKind::Room,
+        })
+        .await?;
+    match signaling.from_service.recv().await {
         Some(ServerMessage::Joined { id, .. }) => {
             info!(leg = leg.0, meeting = %join.meeting, participant = %id, "room joined the meeting")
         }
         Some(ServerMessage::Error { message, .. }) => return Err(message),
         other => return Err(format!("unexpected answer to join: {other:?}")),
     }
-
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
     let err = |e: webrtc::error::Error| e.to_string();
     let publish = peer_connection(cx.rtc_ip, Connection::Publish, events_tx.clone())
         .await
         .map_err(err)?;
-    let subscribe = peer_connection(cx.rtc_ip, Connection::Subscribe, events_tx)
-        .await
-        .map_err(err)?;
+    let result = match peer_connection(cx.rtc_ip, Connection::Subscribe, events_tx).await {
+        Ok(subscribe) => {
+            let pcs = [publish.clone(), subscribe];
+            let result = exchange(leg, join, cx, &pcs, &mut signaling, events).await;
+            let _ = pcs[1].close().await;
+            result
+        }
+        Err(e) => Err(err(e)),
+    };
+    // Peer connections left open would keep their driver tasks and sockets.
+    let _ = publish.close().await;
+    result
+}
+
+/// Publishes the room, receives the meeting, until either side ends.
+async fn exchange(
+    leg: LegId,
+    join: &MeetingJoin,
+    cx: &mut Context,
+    [publish, subscribe]: &[Arc<dyn PeerConnection>; 2],
+    signaling: &mut Signaling,
+    mut events: mpsc::UnboundedReceiver<PeerEvent>,
+) -> Result<Ended, String> {
+    let err = |e: webrtc::error::Error| e.to_string();
     let ssrc = rand::random::<u32>();
     let track = Arc::new(room_track(leg, ssrc));
     publish.add_track(track.clone()).await.map_err(err)?;
@@ -99,10 +138,11 @@ async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result
         .set_local_description(offer.clone())
         .await
         .map_err(err)?;
-    send(ClientMessage::Publish {
-        sdp: offer.sdp.clone(),
-    })
-    .await?;
+    signaling
+        .send(ClientMessage::Publish {
+            sdp: offer.sdp.clone(),
+        })
+        .await?;
 
     let (packets_tx, mut packets) = mpsc::channel(25);
     let level_id = meeting::rtc::extmap_id(&offer.sdp, meeting::rtc::AUDIO_LEVEL_URI);
@@ -115,34 +155,29 @@ async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result
             packets: packets_tx,
         },
     });
-
-    let result = loop {
+    loop {
         tokio::select! {
-            message = from_service.recv() => match message {
-                None => break Ok(()),
-                Some(message) => if let Err(e) = on_service(message, &publish, &subscribe, &to_service).await {
-                    break Err(e);
-                },
+            message = signaling.from_service.recv() => match message {
+                None => return Ok(Ended::ByService),
+                Some(message) => on_service(message, publish, subscribe, &signaling.to_service).await?,
             },
             Some(event) = events.recv() => match event {
                 PeerEvent::Candidate(connection, candidate) => {
-                    send(ClientMessage::Candidate { connection, candidate }).await?;
+                    signaling.send(ClientMessage::Candidate { connection, candidate }).await?;
                 }
                 PeerEvent::Track(remote) => hear(leg, remote, cx).await,
                 PeerEvent::State(..) => {}
             },
-            Some(muted) = cx.muted.recv() => {
-                send(ClientMessage::Mute { audio: muted, video: false }).await?;
-            }
+            muted = cx.muted.recv() => match muted {
+                Some(muted) => signaling.send(ClientMessage::Mute { audio: muted, video: false }).await?,
+                None => return Ok(Ended::LegGone),
+            },
             Some(packet) = packets.recv() => {
                 // Fails only until the publish connection is up.
                 let _ = track.write_rtp(packet).await;
             }
         }
-    };
-    let _ = publish.close().await;
-    let _ = subscribe.close().await;
-    result
+    }
 }
 
 /// The room's published track: Opus, in a stream named after the leg.

@@ -81,18 +81,16 @@ struct Leg {
     connector: Option<Connector>,
 }
 
-/// A leg's connector task, and how to tell it the room (un)muted.
+/// How to tell a leg's connector task that the room (un)muted; dropping it
+/// makes the task leave the meeting and close its peer connections.
 struct Connector {
-    task: JoinHandle<()>,
     muted: mpsc::UnboundedSender<bool>,
 }
 
 impl Drop for Leg {
     fn drop(&mut self) {
+        // The connector, if any, leaves the meeting as its sender drops.
         self.task.abort();
-        if let Some(c) = &self.connector {
-            c.task.abort();
-        }
     }
 }
 
@@ -233,10 +231,9 @@ impl MediaControl for RtpEngine {
             };
             let mut legs = self.legs.lock().expect("legs lock");
             let leg = legs.get_mut(&id).ok_or(MediaError::UnknownLeg(id))?;
-            let task = tokio::spawn(connector::run(id, join, cx));
-            if let Some(old) = leg.connector.replace(Connector { task, muted }) {
-                old.task.abort();
-            }
+            tokio::spawn(connector::run(id, join, cx));
+            // A connector already there leaves as it is replaced.
+            leg.connector = Some(Connector { muted });
             Ok(())
         })
     }

@@ -154,7 +154,14 @@ impl Participant {
         let (events_tx, events) = mpsc::unbounded_channel();
         let ip = sfu.rtc_ip();
         let publish = rtc::peer_connection(ip, Connection::Publish, events_tx.clone()).await?;
-        let subscribe = rtc::peer_connection(ip, Connection::Subscribe, events_tx).await?;
+        let subscribe = match rtc::peer_connection(ip, Connection::Subscribe, events_tx).await {
+            Ok(subscribe) => subscribe,
+            Err(e) => {
+                // An open connection would keep its driver task and socket.
+                let _ = publish.close().await;
+                return Err(e);
+            }
+        };
         Ok(Participant {
             room,
             info,
