@@ -19,6 +19,7 @@ const ROUNDS: usize = 5;
 
 /// Runs SIPp's built-in uac against `target`; returns call setups per second.
 fn uac(target: SocketAddr, service: &str) -> f64 {
+    let errors = std::env::temp_dir().join(format!("call-setup-{}-errors.log", target.port()));
     let started = Instant::now();
     let out = Command::new("sipp")
         .args(["-sn", "uac", "-s", service, "-i", "127.0.0.1"])
@@ -30,7 +31,15 @@ fn uac(target: SocketAddr, service: &str) -> f64 {
         ])
         .args(["-m", &CALLS.to_string(), "-l", &CONCURRENT.to_string()])
         .args(["-r", "20000", "-rp", "1000", "-d", "0"])
-        .args(["-nostdin", "-timeout", "120s", "-timeout_error"])
+        .args([
+            "-nostdin",
+            "-timeout",
+            "120s",
+            "-timeout_error",
+            "-trace_err",
+        ])
+        .arg("-error_file")
+        .arg(&errors)
         .arg(target.to_string())
         .current_dir(std::env::temp_dir())
         .output()
@@ -38,9 +47,11 @@ fn uac(target: SocketAddr, service: &str) -> f64 {
     let elapsed = started.elapsed();
     assert!(
         out.status.success(),
-        "calls failed against {target}:\n{}",
-        String::from_utf8_lossy(&out.stdout)
+        "calls failed against {service}@{target}:\n{}\nunexpected messages:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        std::fs::read_to_string(&errors).unwrap_or_default()
     );
+    let _ = std::fs::remove_file(&errors);
     f64::from(CALLS) / elapsed.as_secs_f64()
 }
 
@@ -81,6 +92,7 @@ fn main() {
     ]);
     mra.create_meeting("123456789", None);
     let (uas_proc, uas_addr) = uas();
+    println!("SIPp uas on {uas_addr}, mra on {}", mra.sip);
     let (mut direct, mut through) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         direct.push(uac(uas_addr, "123456789"));

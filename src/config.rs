@@ -179,16 +179,16 @@ impl Default for Admin {
 }
 
 impl Log {
-    /// The tracing filter: `level`, with the WebRTC stack's per-connection
-    /// chatter kept to warnings unless `level` names those crates itself.
-    pub fn filter(&self) -> String {
-        if self.level.contains("rtc") {
-            self.level.clone()
+    /// The tracing filter: `RUST_LOG` when set, else `level`; either way the
+    /// WebRTC stack's per-connection chatter (ICE pings before candidates
+    /// arrive, SRTP before DTLS completes — normal on every call) is kept to
+    /// errors unless the filter names those crates itself.
+    pub fn filter(&self, rust_log: Option<String>) -> String {
+        let level = rust_log.unwrap_or_else(|| self.level.clone());
+        if level.contains("rtc") {
+            level
         } else {
-            format!(
-                "{},rtc=warn,rtc_ice=warn,rtc_dtls=error,webrtc=warn",
-                self.level
-            )
+            format!("{level},rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error")
         }
     }
 }

@@ -23,9 +23,9 @@ use crate::store::Store;
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(cfg.log.filter())),
-        )
+        .with_env_filter(EnvFilter::new(
+            cfg.log.filter(std::env::var("RUST_LOG").ok()),
+        ))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();

@@ -106,17 +106,21 @@ async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result
     let publish = peer_connection(cx.rtc_ip, Connection::Publish, events_tx.clone())
         .await
         .map_err(err)?;
-    let result = match peer_connection(cx.rtc_ip, Connection::Subscribe, events_tx).await {
+    let subscribe = peer_connection(cx.rtc_ip, Connection::Subscribe, events_tx).await;
+    let result = match &subscribe {
         Ok(subscribe) => {
-            let pcs = [publish.clone(), subscribe];
-            let result = exchange(leg, join, cx, &pcs, &mut signaling, events).await;
-            let _ = pcs[1].close().await;
-            result
+            let pcs = [publish.clone(), subscribe.clone()];
+            exchange(leg, join, cx, &pcs, &mut signaling, events).await
         }
-        Err(e) => Err(err(e)),
+        Err(e) => Err(e.to_string()),
     };
-    // Peer connections left open would keep their driver tasks and sockets.
+    // Leave first, so the meeting frees the seat at once; then close the
+    // peer connections (left open they would keep their tasks and sockets).
+    drop(signaling);
     let _ = publish.close().await;
+    if let Ok(subscribe) = subscribe {
+        let _ = subscribe.close().await;
+    }
     result
 }
 

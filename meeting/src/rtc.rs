@@ -6,9 +6,10 @@
 //! [`PeerEvent`]s for the task that owns it.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
@@ -118,6 +119,25 @@ pub fn audio_level(extension: &[u8]) -> Option<u8> {
     extension.first().map(|b| b & 0x7f)
 }
 
+/// The DTLS certificate every connection of this process presents, like
+/// an SFU's one identity: made once, since key generation is the costliest
+/// step of setting a connection up.
+fn certificate() -> Option<RTCCertificate> {
+    static CERTIFICATE: OnceLock<Option<RTCCertificate>> = OnceLock::new();
+    CERTIFICATE
+        .get_or_init(|| {
+            let provider = rtc::crypto::default_provider().ok()?;
+            let params = CertificateParams::new(vec!["mra".to_owned()]).ok()?;
+            RTCCertificate::generate(
+                provider.crypto(),
+                rtc::crypto::SignatureScheme::EcdsaP256Sha256,
+                params,
+            )
+            .ok()
+        })
+        .clone()
+}
+
 /// A new peer connection for `connection`, with host candidates on `ip`.
 pub async fn peer_connection(
     ip: IpAddr,
@@ -142,7 +162,11 @@ pub async fn peer_connection(
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .build();
     let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_configuration(
+            RTCConfigurationBuilder::new()
+                .with_certificates(certificate().into_iter().collect())
+                .build(),
+        )
         .with_setting_engine(settings)
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)

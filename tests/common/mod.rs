@@ -238,9 +238,18 @@ fn unsafe_kill(pid: u32, signal: &str) {
 }
 
 impl Drop for Mra {
+    /// Stops mra; when a test failed, shows the end of its log first.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.path().join("mra.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- last lines of mra.log ---\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
     }
 }
 

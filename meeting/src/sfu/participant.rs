@@ -90,8 +90,10 @@ pub(crate) async fn run(sfu: Sfu, mut incoming: mpsc::Receiver<ClientMessage>, o
         session.subscribe(track).await;
     }
     session.run(incoming, notices).await;
-    session.close().await;
+    // Out of the room first (its seat is free at once), then the slower
+    // teardown of the peer connections.
     leave(&sfu, &room, &id).await;
+    session.close().await;
     info!(meeting = %meeting, participant = %id, "left");
 }
 
