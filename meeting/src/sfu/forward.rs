@@ -1,12 +1,17 @@
 //! One published track and its fan-out: RTP from the publisher is copied to
 //! a local track per subscriber (its own SSRC, the service's payload type,
-//! header extensions dropped since each leg negotiates its own). Keyframe
-//! requests (PLI/FIR) from any subscriber, and every new subscriber, make
-//! the service ask the publisher for a keyframe. NACKs are answered hop by
-//! hop by the interceptors on each connection.
+//! header extensions dropped since each leg negotiates its own). A new
+//! subscriber's video starts at a keyframe: until one has gone out to it,
+//! other frames are held back and the publisher is asked for one (PLI, at
+//! most every [`KEYFRAME_RETRY`]). Keyframe requests (PLI/FIR) from any
+//! subscriber are passed on too. NACKs are answered hop by hop by the
+//! interceptors on each connection.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -19,7 +24,12 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::keyframe::starts_keyframe;
 use crate::rtc::{audio_level, payload_type};
+
+/// How long a subscriber waiting for a keyframe waits before the publisher
+/// is asked again.
+pub(crate) const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 
 /// Published track numbers, unique in the process.
 static NEXT_TRACK: AtomicU64 = AtomicU64::new(1);
@@ -40,12 +50,16 @@ pub(crate) struct Published {
     remote: Arc<dyn TrackRemote>,
     ssrc: u32,
     outputs: RwLock<Vec<Output>>,
+    /// When the publisher was last asked for a keyframe.
+    keyframe_requested: Mutex<Option<Instant>>,
 }
 
 struct Output {
     subscriber: String,
     track: Arc<TrackLocalStaticRTP>,
     ssrc: u32,
+    /// Video only: no keyframe has reached this subscriber yet.
+    awaits_keyframe: AtomicBool,
 }
 
 impl Published {
@@ -69,6 +83,7 @@ impl Published {
             remote,
             ssrc,
             outputs: RwLock::new(Vec::new()),
+            keyframe_requested: Mutex::new(None),
         })
     }
 
@@ -101,6 +116,7 @@ impl Published {
             subscriber: subscriber.to_owned(),
             track: track.clone(),
             ssrc,
+            awaits_keyframe: AtomicBool::new(self.kind == RtpCodecKind::Video),
         });
         track
     }
@@ -127,9 +143,24 @@ impl Published {
         self.level.swap(127, Ordering::Relaxed)
     }
 
+    /// `subscriber`'s connection is (again) up: what went before may never
+    /// have reached it, so its video restarts at the next keyframe.
+    pub async fn restart_at_keyframe(&self, subscriber: &str) {
+        if self.kind != RtpCodecKind::Video {
+            return;
+        }
+        for output in self.outputs.read().await.iter() {
+            if output.subscriber == subscriber {
+                output.awaits_keyframe.store(true, Ordering::Relaxed);
+            }
+        }
+        self.request_keyframe().await;
+    }
+
     /// Asks the publisher for a keyframe.
     pub async fn request_keyframe(&self) {
         if self.kind == RtpCodecKind::Video {
+            *self.keyframe_requested.lock().expect("keyframe clock") = Some(Instant::now());
             let pli = PictureLossIndication {
                 sender_ssrc: 0,
                 media_ssrc: self.ssrc,
@@ -153,17 +184,41 @@ impl Published {
                     packet.header.extensions.clear();
                     packet.header.extension = false;
                     packet.header.payload_type = self.payload_type;
+                    let keyframe = self.kind == RtpCodecKind::Video
+                        && starts_keyframe(&self.codec.mime_type, &packet.payload);
+                    let mut held_back = false;
                     for output in self.outputs.read().await.iter() {
+                        let waiting = output.awaits_keyframe.load(Ordering::Relaxed);
+                        if waiting && !keyframe {
+                            held_back = true;
+                            continue;
+                        }
                         let mut copy = packet.clone();
                         copy.header.ssrc = output.ssrc;
                         // Fails only until the subscriber's connection is up.
-                        let _ = output.track.write_rtp(copy).await;
+                        let sent = output.track.write_rtp(copy).await.is_ok();
+                        if waiting && !sent {
+                            held_back = true;
+                        }
+                        output
+                            .awaits_keyframe
+                            .store(waiting && !sent, Ordering::Relaxed);
+                    }
+                    if held_back && self.keyframe_overdue() {
+                        self.request_keyframe().await;
                     }
                 }
                 TrackRemoteEvent::OnEnded => break,
                 _ => {}
             }
         }
+    }
+
+    fn keyframe_overdue(&self) -> bool {
+        self.keyframe_requested
+            .lock()
+            .expect("keyframe clock")
+            .is_none_or(|at| at.elapsed() >= KEYFRAME_RETRY)
     }
 
     /// Passes a subscriber's PLI/FIR on to the publisher.

@@ -4,6 +4,7 @@
 //! only in memory.
 
 mod forward;
+mod keyframe;
 mod participant;
 mod room;
 

@@ -261,9 +261,8 @@ impl Participant {
             PeerEvent::State(connection, state) => {
                 if connection == Connection::Subscribe && state == RTCPeerConnectionState::Connected
                 {
-                    // Video can be decoded from the next keyframe on.
                     for subscription in self.senders.values() {
-                        subscription.track.request_keyframe().await;
+                        subscription.track.restart_at_keyframe(&self.info.id).await;
                     }
                 }
                 if state == RTCPeerConnectionState::Failed {
