@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub data_dir: PathBuf,
+    pub database: Database,
     pub sip: Sip,
     pub media: Media,
     pub ivr: Ivr,
@@ -18,6 +19,15 @@ pub struct Config {
     pub admin: Admin,
     pub web: Web,
     pub log: Log,
+}
+
+/// Where durable state lives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// sqlx URL, e.g. `postgres://mra:secret@db/mra` for a cluster; unset:
+    /// SQLite at `DATA_DIR/mra.db`.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +106,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("mra-data"),
+            database: Database::default(),
             sip: Sip::default(),
             media: Media::default(),
             ivr: Ivr::default(),

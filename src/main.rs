@@ -28,6 +28,9 @@ struct Cli {
     /// Directory holding the SQLite database (overrides data_dir).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Database URL, e.g. postgres://user:pass@host/db (overrides database.url).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +86,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = cli.data_dir {
         cfg.data_dir = dir;
     }
+    if let Some(url) = cli.database_url {
+        cfg.database.url = Some(url);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -99,7 +105,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn meeting_command(cfg: &Config, command: MeetingCommand) -> anyhow::Result<()> {
-    let store = Store::open(&cfg.data_dir).await?;
+    let store = Store::open(&cfg.data_dir, cfg.database.url.as_deref()).await?;
     match command {
         MeetingCommand::Create {
             number,

@@ -29,7 +29,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let store = Store::open(&cfg.data_dir).await?;
+    let store = Store::open(&cfg.data_dir, cfg.database.url.as_deref()).await?;
     info!(data_dir = %cfg.data_dir.display(), "store open");
 
     let rtc_ip = cfg.web.rtc_address.unwrap_or_else(|| cfg.advertised_ip());

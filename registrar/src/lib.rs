@@ -1,1 +1,19 @@
-//! placeholder
+//! The registrar: room accounts authenticate with HTTP digest and register
+//! where they can be reached. The protocol parts are pure ([`digest`],
+//! [`nonce`], [`contact`], [`binding`], [`lockout`]); [`Registrar`] puts
+//! them together over a [`RegistrarStore`] (the root package's sqlx store).
+//! Signaling hands it a parsed REGISTER and sends the reply it returns.
+
+pub mod binding;
+pub mod contact;
+pub mod digest;
+pub mod lockout;
+pub mod nonce;
+mod register;
+mod store;
+
+pub use binding::{Binding, Policy};
+pub use digest::Algorithm;
+pub use lockout::LockoutPolicy;
+pub use register::{RegisterReply, RegisterRequest, Registrar, RegistrarConfig, RegistrarStats};
+pub use store::{Account, RegistrarStore, StoreError, StoreFuture};

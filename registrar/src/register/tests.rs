@@ -1,0 +1,236 @@
+use std::collections::HashMap;
+
+use super::*;
+use crate::{Account, Binding, StoreFuture};
+
+#[derive(Default)]
+struct MemoryStore {
+    accounts: HashMap<String, Account>,
+    bindings: Mutex<HashMap<String, Vec<Binding>>>,
+}
+
+impl RegistrarStore for MemoryStore {
+    fn account(&self, user: &str) -> StoreFuture<'_, Option<Account>> {
+        let a = self.accounts.get(user).cloned();
+        Box::pin(async move { Ok(a) })
+    }
+    fn bindings(&self, user: &str) -> StoreFuture<'_, Vec<Binding>> {
+        let b = self
+            .bindings
+            .lock()
+            .unwrap()
+            .get(user)
+            .cloned()
+            .unwrap_or_default();
+        Box::pin(async move { Ok(b) })
+    }
+    fn replace_bindings<'a>(
+        &'a self,
+        user: &'a str,
+        bindings: &'a [Binding],
+    ) -> StoreFuture<'a, ()> {
+        self.bindings
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), bindings.to_vec());
+        Box::pin(async move { Ok(()) })
+    }
+}
+
+fn registrar(cfg: RegistrarConfig) -> (Registrar, Arc<MemoryStore>) {
+    let mut store = MemoryStore::default();
+    store.accounts.insert(
+        "1001".into(),
+        Account {
+            user: "1001".into(),
+            display_name: "Board room".into(),
+            realm: cfg.realm.clone(),
+            ha1_md5: digest::ha1(Algorithm::Md5, "1001", &cfg.realm, "s3cret"),
+            ha1_sha256: digest::ha1(Algorithm::Sha256, "1001", &cfg.realm, "s3cret"),
+            transports: vec!["udp".into(), "tcp".into()],
+        },
+    );
+    let store = Arc::new(store);
+    (Registrar::new(cfg, store.clone()), store)
+}
+
+fn request(user: &str, now: u64) -> RegisterRequest {
+    RegisterRequest {
+        request_uri: "sip:127.0.0.1".into(),
+        to_uri: format!("sip:{user}@127.0.0.1"),
+        call_id: "reg-1".into(),
+        cseq: 1,
+        contacts: vec![format!("<sip:{user}@192.0.2.9:5062>")],
+        expires: Some(600),
+        authorization: vec![],
+        path: vec![],
+        supported: vec![],
+        user_agent: Some("test".into()),
+        source: "192.0.2.9:5062".parse().unwrap(),
+        transport: "udp",
+        now,
+    }
+}
+
+/// What a client puts in Authorization for `challenge`.
+fn answer(challenge: &str, user: &str, password: &str, nc: u32) -> String {
+    let field = |name: &str| {
+        let start = challenge.find(&format!("{name}=")).unwrap() + name.len() + 1;
+        let rest = &challenge[start..];
+        let rest = rest.trim_start_matches('"');
+        rest[..rest.find(['"', ',']).unwrap_or(rest.len())].to_owned()
+    };
+    let (realm, nonce, alg) = (field("realm"), field("nonce"), field("algorithm"));
+    let algorithm = Algorithm::parse(Some(&alg)).unwrap();
+    let ha1 = digest::ha1(algorithm, user, &realm, password);
+    let ha2 = algorithm.hash("REGISTER:sip:127.0.0.1");
+    let response = algorithm.hash(&format!("{ha1}:{nonce}:{nc:08x}:abcd:auth:{ha2}"));
+    format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"sip:127.0.0.1\", \
+         response=\"{response}\", algorithm={alg}, cnonce=\"abcd\", qop=auth, nc={nc:08x}"
+    )
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    // The in-memory store never suspends: one poll finishes.
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("in-memory store suspended"),
+    }
+}
+
+#[test]
+fn md5_and_sha256_registrations_succeed_after_a_challenge() {
+    let (r, store) = registrar(RegistrarConfig::default());
+    let first = block_on(r.register(&request("1001", 1000)));
+    assert_eq!(first.code, 401);
+    let challenges: Vec<&str> = first
+        .headers
+        .iter()
+        .filter(|(n, _)| *n == "WWW-Authenticate")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(challenges.len(), 2);
+    assert!(challenges[0].contains("algorithm=SHA-256"));
+    assert!(challenges[1].contains("algorithm=MD5"));
+    for (i, challenge) in challenges.iter().enumerate() {
+        let mut req = request("1001", 1001);
+        req.cseq = 2 + i as u32;
+        req.authorization = vec![answer(challenge, "1001", "s3cret", 1 + i as u32)];
+        let ok = block_on(r.register(&req));
+        assert_eq!(ok.code, 200, "{challenge}: {ok:?}");
+        assert_eq!(
+            ok.header("Contact"),
+            Some("<sip:1001@192.0.2.9:5062>;expires=600")
+        );
+    }
+    let stored = &store.bindings.lock().unwrap()["1001"];
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].source, "192.0.2.9:5062");
+}
+
+#[test]
+fn wrong_passwords_and_unknown_users_look_alike_and_lock_out() {
+    let (r, _) = registrar(RegistrarConfig {
+        lockout: LockoutPolicy {
+            max_failures: 3,
+            window_secs: 60,
+            lockout_secs: 300,
+        },
+        ..RegistrarConfig::default()
+    });
+    let challenge = block_on(r.register(&request("1001", 0)))
+        .header("WWW-Authenticate")
+        .unwrap()
+        .to_owned();
+    let mut wrong = request("1001", 1);
+    wrong.authorization = vec![answer(&challenge, "1001", "guess", 1)];
+    let mut unknown = request("2002", 1);
+    unknown.authorization = vec![answer(&challenge, "2002", "guess", 2)];
+    let a = block_on(r.register(&wrong));
+    let b = block_on(r.register(&unknown));
+    assert_eq!((a.code, b.code), (401, 401));
+    let shape = |reply: &RegisterReply| -> Vec<String> {
+        reply
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", v.split("nonce=").next().unwrap()))
+            .collect()
+    };
+    assert_eq!(shape(&a), shape(&b));
+    // The third failure locks the address; even the right password is refused then.
+    assert_eq!(block_on(r.register(&wrong)).code, 401);
+    let mut right = request("1001", 2);
+    right.authorization = vec![answer(&challenge, "1001", "s3cret", 9)];
+    let locked = block_on(r.register(&right));
+    assert_eq!(locked.code, 403);
+    assert_eq!(locked.header("Retry-After"), Some("299"));
+    assert_eq!(r.stats.lockouts.load(Ordering::Relaxed), 1);
+    // Another address is not affected.
+    let mut elsewhere = request("1001", 2);
+    elsewhere.source = "192.0.2.77:5060".parse().unwrap();
+    elsewhere.authorization = vec![answer(&challenge, "1001", "s3cret", 10)];
+    assert_eq!(block_on(r.register(&elsewhere)).code, 200);
+}
+
+#[test]
+fn replayed_and_stale_nonces_are_refused() {
+    let (r, _) = registrar(RegistrarConfig::default());
+    let challenge = block_on(r.register(&request("1001", 0)))
+        .header("WWW-Authenticate")
+        .unwrap()
+        .to_owned();
+    let mut req = request("1001", 1);
+    req.authorization = vec![answer(&challenge, "1001", "s3cret", 1)];
+    assert_eq!(block_on(r.register(&req)).code, 200);
+    let replay = block_on(r.register(&req));
+    assert_eq!(replay.code, 401);
+    assert!(replay
+        .header("WWW-Authenticate")
+        .unwrap()
+        .contains("stale=true"));
+    assert_eq!(r.stats.replays.load(Ordering::Relaxed), 1);
+    let mut late = request("1001", 1000);
+    late.cseq = 3;
+    late.authorization = vec![answer(&challenge, "1001", "s3cret", 2)];
+    let stale = block_on(r.register(&late));
+    assert_eq!(stale.code, 401);
+    assert!(stale
+        .header("WWW-Authenticate")
+        .unwrap()
+        .contains("stale=true"));
+}
+
+#[test]
+fn foreign_domains_short_expiry_and_unregister() {
+    let (r, store) = registrar(RegistrarConfig {
+        domains: vec!["127.0.0.1".into()],
+        ..RegistrarConfig::default()
+    });
+    let mut foreign = request("1001", 0);
+    foreign.request_uri = "sip:example.com".into();
+    assert_eq!(block_on(r.register(&foreign)).code, 403);
+    let challenge = block_on(r.register(&request("1001", 0)))
+        .header("WWW-Authenticate")
+        .unwrap()
+        .to_owned();
+    let mut brief = request("1001", 1);
+    brief.expires = Some(10);
+    brief.authorization = vec![answer(&challenge, "1001", "s3cret", 1)];
+    let reply = block_on(r.register(&brief));
+    assert_eq!((reply.code, reply.header("Min-Expires")), (423, Some("60")));
+    let mut ok = request("1001", 1);
+    ok.authorization = vec![answer(&challenge, "1001", "s3cret", 2)];
+    assert_eq!(block_on(r.register(&ok)).code, 200);
+    let mut all = request("1001", 2);
+    all.cseq = 2;
+    all.contacts = vec!["*".into()];
+    all.expires = Some(0);
+    all.authorization = vec![answer(&challenge, "1001", "s3cret", 3)];
+    let reply = block_on(r.register(&all));
+    assert_eq!((reply.code, reply.header("Contact")), (200, None));
+    assert!(store.bindings.lock().unwrap()["1001"].is_empty());
+}

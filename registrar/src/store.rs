@@ -1,0 +1,41 @@
+//! What the registrar needs from the durable store: accounts and their
+//! bindings. The root package implements it over sqlx (SQLite or
+//! PostgreSQL); tests use an in-memory one.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::Binding;
+
+/// A room account. Passwords are never kept, only digest HA1 values for
+/// the realm they were set in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    pub user: String,
+    pub display_name: String,
+    pub realm: String,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
+    /// Transports the room may register over ("udp", "tcp").
+    pub transports: Vec<String>,
+}
+
+/// The store failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Accounts and bindings.
+pub trait RegistrarStore: Send + Sync + 'static {
+    fn account(&self, user: &str) -> StoreFuture<'_, Option<Account>>;
+    /// Every binding stored for `user`, lapsed ones included.
+    fn bindings(&self, user: &str) -> StoreFuture<'_, Vec<Binding>>;
+    /// Replaces `user`'s bindings with `bindings`, atomically.
+    fn replace_bindings<'a>(
+        &'a self,
+        user: &'a str,
+        bindings: &'a [Binding],
+    ) -> StoreFuture<'a, ()>;
+}

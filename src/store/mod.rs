@@ -1,0 +1,79 @@
+//! The durable store: meetings, room accounts and their bindings, through
+//! sqlx's `Any` driver so that the same queries run on SQLite (the default:
+//! `DATA_DIR/mra.db`, WAL mode so `mra meeting …` works beside `mra run`)
+//! and PostgreSQL (`--database-url postgres://…`, for clusters). Each
+//! backend has its own migrations; queries use `$n` placeholders, integers
+//! for flags and times, so they mean the same on both.
+
+mod meetings;
+mod rooms;
+
+use std::path::Path;
+
+use anyhow::Context;
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::AnyPool;
+
+pub use meetings::CreateError;
+pub use rooms::{NewRoom, RoomError};
+
+/// Handle to the database.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Opens the database `url` names, or (when `None`) creates/opens
+    /// `DATA_DIR/mra.db`; applies migrations.
+    pub async fn open(data_dir: &Path, url: Option<&str>) -> anyhow::Result<Store> {
+        install_default_drivers();
+        let url = match url {
+            Some(url) => url.to_owned(),
+            None => {
+                std::fs::create_dir_all(data_dir)
+                    .with_context(|| format!("creating {}", data_dir.display()))?;
+                format!("sqlite://{}?mode=rwc", data_dir.join("mra.db").display())
+            }
+        };
+        let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if postgres { 8 } else { 4 })
+            .connect(&url)
+            .await
+            .with_context(|| format!("opening the database {}", redact(&url)))?;
+        if postgres {
+            sqlx::migrate!("./migrations/postgres").run(&pool).await
+        } else {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await
+        }
+        .context("applying migrations")?;
+        Ok(Store { pool })
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

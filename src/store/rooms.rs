@@ -1,0 +1,299 @@
+//! Room accounts and their registrations in the store, and the
+//! registrar's [`RegistrarStore`] over them. A password is turned into its
+//! digest HA1 values (MD5 and SHA-256, for the configured realm) on the way
+//! in and never kept.
+
+use registrar::digest::{ha1, Algorithm};
+use registrar::{Account, Binding, RegistrarStore, StoreError, StoreFuture};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{unix_now, Store};
+
+/// A room account to create.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct NewRoom {
+    pub user: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Transports it may register over; default udp and tcp.
+    #[serde(default)]
+    pub transports: Option<Vec<String>>,
+}
+
+/// Creating or changing a room failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("room {0} already exists")]
+    Exists(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+
+impl NewRoom {
+    /// Checks it and derives the account for `realm`.
+    pub fn account(&self, realm: &str) -> Result<Account, RoomError> {
+        let user = self.user.trim();
+        let valid_user = !user.is_empty()
+            && user.len() <= 64
+            && user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()+".contains(c));
+        if !valid_user {
+            return Err(RoomError::Invalid(
+                "user: 1 to 64 characters, letters, digits and -_.!~*'()+".into(),
+            ));
+        }
+        check_password(&self.password)?;
+        let transports = match &self.transports {
+            None => TRANSPORTS.iter().map(|t| t.to_string()).collect(),
+            Some(list) if list.is_empty() => {
+                return Err(RoomError::Invalid("transports: at least one".into()))
+            }
+            Some(list) => {
+                let mut out = Vec::new();
+                for t in list {
+                    let t = t.trim().to_ascii_lowercase();
+                    if !TRANSPORTS.contains(&t.as_str()) {
+                        return Err(RoomError::Invalid(format!(
+                            "transport {t:?}: one of udp, tcp"
+                        )));
+                    }
+                    if !out.contains(&t) {
+                        out.push(t);
+                    }
+                }
+                out
+            }
+        };
+        let name = self.name.as_deref().map(str::trim).unwrap_or("");
+        Ok(Account {
+            user: user.to_owned(),
+            display_name: if name.is_empty() { user } else { name }.to_owned(),
+            realm: realm.to_owned(),
+            ha1_md5: ha1(Algorithm::Md5, user, realm, &self.password),
+            ha1_sha256: ha1(Algorithm::Sha256, user, realm, &self.password),
+            transports,
+        })
+    }
+}
+
+fn check_password(password: &str) -> Result<(), RoomError> {
+    if password.chars().count() < 4 || password.chars().any(char::is_control) {
+        return Err(RoomError::Invalid(
+            "password: at least 4 characters, no control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+macro_rules! room_columns {
+    () => {
+        "user_name, display_name, realm, ha1_md5, ha1_sha256, transports"
+    };
+}
+
+macro_rules! binding_columns {
+    () => {
+        "user_name, contact, expires_at, q_milli, call_id, cseq, instance, \
+         reg_id, path, source, transport, user_agent, updated_at"
+    };
+}
+
+impl Store {
+    pub async fn create_room(&self, account: &Account) -> Result<(), RoomError> {
+        let r = sqlx::query(concat!(
+            "INSERT INTO rooms (",
+            room_columns!(),
+            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&account.user)
+        .bind(&account.display_name)
+        .bind(&account.realm)
+        .bind(&account.ha1_md5)
+        .bind(&account.ha1_sha256)
+        .bind(account.transports.join(","))
+        .bind(unix_now() as i64)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(RoomError::Exists(account.user.clone()))
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    pub async fn room(&self, user: &str) -> Result<Option<Account>, sqlx::Error> {
+        let row = sqlx::query(concat!("SELECT ", room_columns!(), " FROM rooms WHERE user_name = $1"))
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(to_account).transpose()
+    }
+
+    pub async fn rooms(&self) -> Result<Vec<Account>, sqlx::Error> {
+        let rows = sqlx::query(concat!("SELECT ", room_columns!(), " FROM rooms ORDER BY user_name"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(to_account).collect()
+    }
+
+    /// Deletes a room and its bindings; false when it did not exist.
+    pub async fn delete_room(&self, user: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM bindings WHERE user_name = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        let r = sqlx::query("DELETE FROM rooms WHERE user_name = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Sets a room's password (its HA1 values for `realm`); false when the
+    /// room does not exist.
+    pub async fn set_room_password(
+        &self,
+        user: &str,
+        password: &str,
+        realm: &str,
+    ) -> Result<bool, RoomError> {
+        check_password(password)?;
+        let r = sqlx::query(
+            "UPDATE rooms SET realm = $1, ha1_md5 = $2, ha1_sha256 = $3 WHERE user_name = $4",
+        )
+        .bind(realm)
+        .bind(ha1(Algorithm::Md5, user, realm, password))
+        .bind(ha1(Algorithm::Sha256, user, realm, password))
+        .bind(user)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Bindings of `user`, or of every room when `None`.
+    pub async fn bindings(&self, user: Option<&str>) -> Result<Vec<Binding>, sqlx::Error> {
+        let rows = match user {
+            Some(user) => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    binding_columns!(),
+                    " FROM bindings WHERE user_name = $1 ORDER BY contact"
+                ))
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    binding_columns!(),
+                    " FROM bindings ORDER BY user_name, contact"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(to_binding).collect()
+    }
+
+    /// Replaces `user`'s bindings in one transaction.
+    pub async fn replace_bindings(&self, user: &str, bindings: &[Binding]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM bindings WHERE user_name = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        for b in bindings {
+            sqlx::query(concat!(
+                "INSERT INTO bindings (",
+                binding_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ))
+            .bind(user)
+            .bind(&b.contact)
+            .bind(b.expires_at as i64)
+            .bind((b.q * 1000.0).round() as i64)
+            .bind(&b.call_id)
+            .bind(i64::from(b.cseq))
+            .bind(&b.instance)
+            .bind(b.reg_id.map(i64::from))
+            .bind(b.path.join("\n"))
+            .bind(&b.source)
+            .bind(&b.transport)
+            .bind(&b.user_agent)
+            .bind(b.updated_at as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}
+
+fn to_account(r: &AnyRow) -> Result<Account, sqlx::Error> {
+    Ok(Account {
+        user: r.try_get("user_name")?,
+        display_name: r.try_get("display_name")?,
+        realm: r.try_get("realm")?,
+        ha1_md5: r.try_get("ha1_md5")?,
+        ha1_sha256: r.try_get("ha1_sha256")?,
+        transports: r
+            .try_get::<String, _>("transports")?
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+fn to_binding(r: &AnyRow) -> Result<Binding, sqlx::Error> {
+    let path: String = r.try_get("path")?;
+    Ok(Binding {
+        user: r.try_get("user_name")?,
+        contact: r.try_get("contact")?,
+        expires_at: r.try_get::<i64, _>("expires_at")? as u64,
+        q: r.try_get::<i64, _>("q_milli")? as f32 / 1000.0,
+        call_id: r.try_get("call_id")?,
+        cseq: r.try_get::<i64, _>("cseq")? as u32,
+        instance: r.try_get("instance")?,
+        reg_id: r.try_get::<Option<i64>, _>("reg_id")?.map(|v| v as u32),
+        path: path.lines().map(str::to_owned).collect(),
+        source: r.try_get("source")?,
+        transport: r.try_get("transport")?,
+        user_agent: r.try_get("user_agent")?,
+        updated_at: r.try_get::<i64, _>("updated_at")? as u64,
+    })
+}
+
+fn store_error(e: sqlx::Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl RegistrarStore for Store {
+    fn account(&self, user: &str) -> StoreFuture<'_, Option<Account>> {
+        let user = user.to_owned();
+        Box::pin(async move { self.room(&user).await.map_err(store_error) })
+    }
+
+    fn bindings(&self, user: &str) -> StoreFuture<'_, Vec<Binding>> {
+        let user = user.to_owned();
+        Box::pin(async move { Store::bindings(self, Some(&user)).await.map_err(store_error) })
+    }
+
+    fn replace_bindings<'a>(&'a self, user: &'a str, bindings: &'a [Binding]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            Store::replace_bindings(self, user, bindings)
+                .await
+                .map_err(store_error)
+        })
+    }
+}
