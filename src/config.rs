@@ -16,6 +16,7 @@ pub struct Config {
     pub media: Media,
     pub ivr: Ivr,
     pub meetings: Meetings,
+    pub registrar: Registrar,
     pub admin: Admin,
     pub web: Web,
     pub log: Log,
@@ -70,6 +71,54 @@ pub struct Meetings {
     pub max_participants: usize,
 }
 
+/// Room registrations (SIP REGISTER with digest authentication).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Registrar {
+    /// Digest realm; room passwords are stored as HA1 values for it, so
+    /// changing it means setting every room's password again.
+    pub realm: String,
+    /// Domains REGISTER is accepted for (Request-URI host). Empty: the
+    /// advertised address, the SIP bind address, `localhost` and this
+    /// host's name.
+    pub domains: Vec<String>,
+    /// Digest algorithms challenged with, most preferred first: "MD5",
+    /// "SHA-256". MD5 alone by default: some stacks fail on any SHA-256
+    /// challenge (libre/baresip 1.x) or answer only the first (SIPp 3.6).
+    /// Add "SHA-256" where every room handles RFC 8760's several challenges.
+    pub algorithms: Vec<registrar::Algorithm>,
+    pub nonce_lifetime_secs: u64,
+    pub min_expires_secs: u32,
+    pub max_expires_secs: u32,
+    pub default_expires_secs: u32,
+    pub max_contacts: usize,
+    /// Failed authentications from one address within the window that
+    /// lock it out, and for how long.
+    pub lockout_failures: u32,
+    pub lockout_window_secs: u64,
+    pub lockout_secs: u64,
+}
+
+impl Default for Registrar {
+    fn default() -> Self {
+        let policy = registrar::Policy::default();
+        let lockout = registrar::LockoutPolicy::default();
+        Registrar {
+            realm: "mra".into(),
+            domains: Vec::new(),
+            algorithms: registrar::RegistrarConfig::default().algorithms,
+            nonce_lifetime_secs: 300,
+            min_expires_secs: policy.min_expires,
+            max_expires_secs: policy.max_expires,
+            default_expires_secs: policy.default_expires,
+            max_contacts: policy.max_contacts,
+            lockout_failures: lockout.max_failures,
+            lockout_window_secs: lockout.window_secs,
+            lockout_secs: lockout.lockout_secs,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Admin {
@@ -111,6 +160,7 @@ impl Default for Config {
             media: Media::default(),
             ivr: Ivr::default(),
             meetings: Meetings::default(),
+            registrar: Registrar::default(),
             admin: Admin::default(),
             web: Web::default(),
             log: Log::default(),
@@ -251,6 +301,15 @@ impl Config {
         if self.web.cert.is_some() != self.web.key.is_some() {
             bail!("web.cert and web.key go together");
         }
+        if self.registrar.algorithms.is_empty() {
+            bail!("registrar.algorithms: at least one of \"SHA-256\", \"MD5\"");
+        }
+        let r = &self.registrar;
+        if r.min_expires_secs > r.default_expires_secs
+            || r.default_expires_secs > r.max_expires_secs
+        {
+            bail!("registrar: min_expires_secs <= default_expires_secs <= max_expires_secs");
+        }
         if self.media.port_min >= self.media.port_max {
             bail!("media.port_min must be below media.port_max");
         }
@@ -260,6 +319,41 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The registrar's settings, with the default domains filled in.
+    pub fn registrar(&self) -> registrar::RegistrarConfig {
+        let r = &self.registrar;
+        let domains = if r.domains.is_empty() {
+            let mut d = vec![self.advertised_ip().to_string(), "localhost".to_owned()];
+            if !self.sip.bind.is_unspecified() {
+                d.push(self.sip.bind.to_string());
+            }
+            if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+                d.push(host.trim().to_owned());
+            }
+            d.dedup();
+            d
+        } else {
+            r.domains.clone()
+        };
+        registrar::RegistrarConfig {
+            realm: r.realm.clone(),
+            domains,
+            algorithms: r.algorithms.clone(),
+            nonce_lifetime_secs: r.nonce_lifetime_secs,
+            policy: registrar::Policy {
+                min_expires: r.min_expires_secs,
+                max_expires: r.max_expires_secs,
+                default_expires: r.default_expires_secs,
+                max_contacts: r.max_contacts,
+            },
+            lockout: registrar::LockoutPolicy {
+                max_failures: r.lockout_failures,
+                window_secs: r.lockout_window_secs,
+                lockout_secs: r.lockout_secs,
+            },
+        }
     }
 
     /// The address we advertise in SIP and SDP.

@@ -3,6 +3,7 @@
 
 mod api;
 mod config;
+mod room_command;
 mod run;
 mod store;
 
@@ -48,6 +49,11 @@ enum Command {
     Meeting {
         #[command(subcommand)]
         command: MeetingCommand,
+    },
+    /// Manage room accounts (SIP registration).
+    Room {
+        #[command(subcommand)]
+        command: room_command::RoomCommand,
     },
 }
 
@@ -101,6 +107,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Meeting { command } => rt.block_on(meeting_command(&cfg, command)),
+        Command::Room { command } => rt.block_on(room_command::run(&cfg, command)),
     }
 }
 

@@ -9,8 +9,9 @@ use anyhow::Context;
 use media::{AudioCodec, MeetingLink, PortRange, RtpEngine};
 use meeting::web::WebServer;
 use meeting::{Sfu, SfuConfig, WebConfig};
+use registrar::Registrar;
 use signaling::core::{Core, CoreConfig};
-use signaling::driver::{Driver, Listeners};
+use signaling::driver::{Driver, Listeners, Services};
 use signaling::ivr::IvrConfig;
 use std::io::IsTerminal;
 use tokio::sync::{mpsc, watch};
@@ -91,11 +92,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding admin API on {}", cfg.admin.bind))?;
     info!(addr = %api_listener.local_addr()?, "admin API listening");
+    let registrar = Arc::new(Registrar::new(cfg.registrar(), Arc::new(store.clone())));
     let app = api::router(ApiState {
         store: store.clone(),
         media: engine.clone(),
         queries: query_tx,
         token: cfg.admin.token.clone(),
+        registrar: registrar.clone(),
+        realm: cfg.registrar.realm.clone(),
     });
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
@@ -121,8 +125,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }),
     );
 
-    let signaling =
-        tokio::spawn(driver.run(core, Arc::new(store), engine, media_rx, query_rx, stop_rx));
+    let services = Services {
+        directory: Arc::new(store.clone()),
+        media: engine,
+        registrar,
+    };
+    let signaling = tokio::spawn(driver.run(core, services, media_rx, query_rx, stop_rx));
     info!("mra running");
     wait_for_signal().await;
     info!("signal received; stopping");

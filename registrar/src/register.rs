@@ -34,7 +34,10 @@ impl Default for RegistrarConfig {
         RegistrarConfig {
             realm: "mra".into(),
             domains: Vec::new(),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            // MD5 alone by default, as Kamailio and Asterisk do: stacks that
+            // know only MD5 fail on a SHA-256 challenge even next to an MD5
+            // one (libre/baresip 1.x: ENOSYS) or answer only the first (SIPp).
+            algorithms: vec![Algorithm::Md5],
             nonce_lifetime_secs: 300,
             policy: Policy::default(),
             lockout: LockoutPolicy::default(),
@@ -43,7 +46,7 @@ impl Default for RegistrarConfig {
 }
 
 /// A REGISTER as signaling parsed it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterRequest {
     pub request_uri: String,
     pub to_uri: String,
@@ -62,8 +65,6 @@ pub struct RegisterRequest {
     pub source: SocketAddr,
     /// "udp" or "tcp".
     pub transport: &'static str,
-    /// Unix seconds.
-    pub now: u64,
 }
 
 /// The response to send: status, reason and headers to add.
@@ -150,9 +151,8 @@ impl Registrar {
         self.state.lock().expect("registrar state")
     }
 
-    /// Handles one REGISTER.
-    pub async fn register(&self, req: &RegisterRequest) -> RegisterReply {
-        let now = req.now;
+    /// Handles one REGISTER arriving at `now` (unix seconds).
+    pub async fn register(&self, req: &RegisterRequest, now: u64) -> RegisterReply {
         let ip = req.source.ip();
         if !self.serves(&req.request_uri) {
             self.stats.refused_domain.fetch_add(1, Ordering::Relaxed);
@@ -223,10 +223,10 @@ impl Registrar {
                 req.transport
             ));
         }
-        self.change_bindings(&account.user, req).await
+        self.change_bindings(&account.user, req, now).await
     }
 
-    async fn change_bindings(&self, user: &str, req: &RegisterRequest) -> RegisterReply {
+    async fn change_bindings(&self, user: &str, req: &RegisterRequest, now: u64) -> RegisterReply {
         let contacts =
             match contact::parse(&req.contacts.iter().map(String::as_str).collect::<Vec<_>>()) {
                 Ok(c) => c,
@@ -248,7 +248,7 @@ impl Registrar {
             source: req.source.to_string(),
             transport: req.transport.to_owned(),
             user_agent: req.user_agent.clone(),
-            now: req.now,
+            now,
         };
         let current = match self.store.bindings(user).await {
             Ok(b) => b,
@@ -282,7 +282,7 @@ impl Registrar {
         for b in &bindings {
             reply
                 .headers
-                .push(("Contact", binding::contact_value(b, req.now)));
+                .push(("Contact", binding::contact_value(b, now)));
         }
         for p in &update.path {
             reply.headers.push(("Path", p.clone()));

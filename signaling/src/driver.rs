@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use media::{MediaControl, MediaEvent};
 use meeting::Directory;
+use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -38,6 +39,14 @@ pub enum Query {
 }
 
 type Connections = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Bytes>>>>;
+
+/// What the core's outputs are carried out with.
+#[derive(Clone)]
+pub struct Services {
+    pub directory: Arc<dyn Directory>,
+    pub media: Arc<dyn MediaControl>,
+    pub registrar: Arc<Registrar>,
+}
 
 /// Bound listeners, ready to run.
 pub struct Driver {
@@ -67,8 +76,7 @@ impl Driver {
     pub async fn run(
         self,
         mut core: Core,
-        directory: Arc<dyn Directory>,
-        media: Arc<dyn MediaControl>,
+        services: Services,
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
         mut queries: mpsc::Receiver<Query>,
         mut shutdown: watch::Receiver<bool>,
@@ -82,7 +90,7 @@ impl Driver {
         } = self;
         let udp_task = tokio::spawn(read_udp(udp.clone(), in_tx.clone()));
         let (media_tx, media_rx) = mpsc::unbounded_channel();
-        let media_task = tokio::spawn(run_media(media, media_rx, in_tx.clone()));
+        let media_task = tokio::spawn(run_media(services.media.clone(), media_rx, in_tx.clone()));
         let tcp_task = tokio::spawn(accept_tcp(tcp, in_tx.clone(), conns.clone(), max_message));
         let mut stop_by: Option<Instant> = None;
         loop {
@@ -107,7 +115,7 @@ impl Driver {
                 }
             }
             while let Some(out) = core.poll_output() {
-                execute(&udp, out, &in_tx, &conns, &directory, &media_tx);
+                execute(&udp, out, &in_tx, &conns, &services, &media_tx);
             }
             if stop_by.is_some_and(|t| core.is_idle() || Instant::now() >= t) {
                 break;
@@ -125,7 +133,7 @@ fn execute(
     out: Output,
     in_tx: &mpsc::UnboundedSender<Input>,
     conns: &Connections,
-    directory: &Arc<dyn Directory>,
+    services: &Services,
     media: &mpsc::UnboundedSender<Output>,
 ) {
     match out {
@@ -147,10 +155,20 @@ fn execute(
             }
         },
         Output::LookupMeeting { leg, number } => {
-            let (directory, in_tx) = (directory.clone(), in_tx.clone());
+            let (directory, in_tx) = (services.directory.clone(), in_tx.clone());
             tokio::spawn(async move {
                 let result = directory.find(&number).await.map_err(|e| e.to_string());
                 let _ = in_tx.send(Input::MeetingLookup { leg, result });
+            });
+        }
+        Output::Register { tx, request } => {
+            let (registrar, in_tx) = (services.registrar.clone(), in_tx.clone());
+            tokio::spawn(async move {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let reply = registrar.register(&request, now).await;
+                let _ = in_tx.send(Input::Registered { tx, reply });
             });
         }
         media_command => {
@@ -179,7 +197,9 @@ async fn run_media(
             Output::DestroyLeg { leg } => (leg, media.destroy_leg(leg).await),
             Output::JoinMeeting { leg, join } => (leg, media.join_meeting(leg, join).await),
             Output::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
-            Output::Transmit { .. } | Output::LookupMeeting { .. } => continue,
+            Output::Transmit { .. } | Output::LookupMeeting { .. } | Output::Register { .. } => {
+                continue
+            }
         };
         if let Err(e) = result {
             warn!(leg = leg.0, error = %e, "media command failed");

@@ -44,17 +44,25 @@ impl Store {
     }
 
     pub async fn meeting(&self, number: &str) -> Result<Option<Meeting>, sqlx::Error> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM meetings WHERE number = $1"))
-            .bind(number)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM meetings WHERE number = $1"
+        ))
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(to_meeting).transpose()
     }
 
     pub async fn meetings(&self) -> Result<Vec<Meeting>, sqlx::Error> {
-        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM meetings ORDER BY number"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM meetings ORDER BY number"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(to_meeting).collect()
     }
 

@@ -15,7 +15,7 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::AnyPool;
 
 pub use meetings::CreateError;
-pub use rooms::{NewRoom, RoomError};
+pub use rooms::{rooms_csv, NewRoom, RoomError};
 
 /// Handle to the database.
 #[derive(Clone)]

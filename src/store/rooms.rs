@@ -131,17 +131,25 @@ impl Store {
     }
 
     pub async fn room(&self, user: &str) -> Result<Option<Account>, sqlx::Error> {
-        let row = sqlx::query(concat!("SELECT ", room_columns!(), " FROM rooms WHERE user_name = $1"))
-            .bind(user)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms WHERE user_name = $1"
+        ))
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(to_account).transpose()
     }
 
     pub async fn rooms(&self) -> Result<Vec<Account>, sqlx::Error> {
-        let rows = sqlx::query(concat!("SELECT ", room_columns!(), " FROM rooms ORDER BY user_name"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms ORDER BY user_name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(to_account).collect()
     }
 
@@ -208,7 +216,11 @@ impl Store {
     }
 
     /// Replaces `user`'s bindings in one transaction.
-    pub async fn replace_bindings(&self, user: &str, bindings: &[Binding]) -> Result<(), sqlx::Error> {
+    pub async fn replace_bindings(
+        &self,
+        user: &str,
+        bindings: &[Binding],
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM bindings WHERE user_name = $1")
             .bind(user)
@@ -286,14 +298,137 @@ impl RegistrarStore for Store {
 
     fn bindings(&self, user: &str) -> StoreFuture<'_, Vec<Binding>> {
         let user = user.to_owned();
-        Box::pin(async move { Store::bindings(self, Some(&user)).await.map_err(store_error) })
+        Box::pin(async move {
+            Store::bindings(self, Some(&user))
+                .await
+                .map_err(store_error)
+        })
     }
 
-    fn replace_bindings<'a>(&'a self, user: &'a str, bindings: &'a [Binding]) -> StoreFuture<'a, ()> {
+    fn replace_bindings<'a>(
+        &'a self,
+        user: &'a str,
+        bindings: &'a [Binding],
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             Store::replace_bindings(self, user, bindings)
                 .await
                 .map_err(store_error)
         })
     }
+}
+
+/// A room as operators see it: no HA1 values, its registrations, status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomView {
+    pub user: String,
+    pub name: String,
+    pub transports: Vec<String>,
+    /// "registered" while a binding is live, else "unregistered".
+    pub status: &'static str,
+    /// Unix seconds of the last successful REGISTER.
+    pub last_seen: Option<u64>,
+    pub user_agent: Option<String>,
+    pub contacts: Vec<ContactView>,
+}
+
+/// One live binding of a room.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContactView {
+    pub contact: String,
+    pub expires_in: u64,
+    pub q: f32,
+    /// Where its REGISTER came from (what calls to it are sent to).
+    pub source: String,
+    pub transport: String,
+    pub user_agent: Option<String>,
+}
+
+impl RoomView {
+    pub fn new(account: &Account, bindings: &[Binding], now: u64) -> RoomView {
+        let live: Vec<&Binding> = bindings
+            .iter()
+            .filter(|b| b.user == account.user && b.expires_at > now)
+            .collect();
+        let newest = live.iter().max_by_key(|b| b.updated_at);
+        RoomView {
+            user: account.user.clone(),
+            name: account.display_name.clone(),
+            transports: account.transports.clone(),
+            status: if live.is_empty() {
+                "unregistered"
+            } else {
+                "registered"
+            },
+            last_seen: bindings
+                .iter()
+                .filter(|b| b.user == account.user)
+                .map(|b| b.updated_at)
+                .max(),
+            user_agent: newest.and_then(|b| b.user_agent.clone()),
+            contacts: live
+                .iter()
+                .map(|b| ContactView {
+                    contact: b.contact.clone(),
+                    expires_in: b.expires_at - now,
+                    q: b.q,
+                    source: b.source.clone(),
+                    transport: b.transport.clone(),
+                    user_agent: b.user_agent.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Store {
+    /// Every room (or the one named) as operators see it.
+    pub async fn room_views(&self, user: Option<&str>) -> Result<Vec<RoomView>, sqlx::Error> {
+        let accounts = match user {
+            Some(user) => self.room(user).await?.into_iter().collect(),
+            None => self.rooms().await?,
+        };
+        let bindings = Store::bindings(self, user).await?;
+        let now = unix_now();
+        Ok(accounts
+            .iter()
+            .map(|a| RoomView::new(a, &bindings, now))
+            .collect())
+    }
+}
+
+/// Rooms as CSV, one line per contact (rooms without any get one line).
+pub fn rooms_csv(rooms: &[RoomView]) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    }
+    let mut out =
+        String::from("user,name,status,last_seen,contact,source,transport,user_agent,expires_in\n");
+    for r in rooms {
+        let last_seen = r.last_seen.map(|t| t.to_string()).unwrap_or_default();
+        let head = [r.user.as_str(), &r.name, r.status, &last_seen]
+            .map(field)
+            .join(",");
+        if r.contacts.is_empty() {
+            out.push_str(&format!("{head},,,,,\n"));
+        }
+        for c in &r.contacts {
+            let ua = c.user_agent.as_deref().unwrap_or("");
+            let tail = [
+                c.contact.as_str(),
+                &c.source,
+                &c.transport,
+                ua,
+                &c.expires_in.to_string(),
+            ]
+            .map(field)
+            .join(",");
+            out.push_str(&format!("{head},{tail}\n"));
+        }
+    }
+    out
 }

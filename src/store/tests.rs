@@ -77,7 +77,10 @@ async fn rooms_and_bindings_survive_reopen(dir: &Path, url: Option<&str>) {
     let store = Store::open(dir, url).await.unwrap();
     assert_eq!(store.room("1001").await.unwrap(), Some(account.clone()));
     assert_eq!(store.bindings(Some("1001")).await.unwrap(), bindings);
-    assert!(store.set_room_password("1001", "n3w-pass", "mra").await.unwrap());
+    assert!(store
+        .set_room_password("1001", "n3w-pass", "mra")
+        .await
+        .unwrap());
     let changed = store.room("1001").await.unwrap().unwrap();
     assert_ne!(changed.ha1_md5, account.ha1_md5);
     assert!(store.delete_room("1001").await.unwrap());
@@ -121,7 +124,14 @@ fn invalid_rooms_are_refused() {
     assert!(room("a b", "s3cret", None).account("mra").is_err());
     assert!(room("1001", "abc", None).account("mra").is_err());
     assert!(room("1001", "s3cret", Some(vec![])).account("mra").is_err());
-    assert!(room("1001", "s3cret", Some(vec!["tls".into()])).account("mra").is_err());
-    let a = room("1001", "s3cret", Some(vec!["TCP".into()])).account("mra").unwrap();
-    assert_eq!((a.transports, a.display_name), (vec!["tcp".to_owned()], "1001".to_owned()));
+    assert!(room("1001", "s3cret", Some(vec!["tls".into()]))
+        .account("mra")
+        .is_err());
+    let a = room("1001", "s3cret", Some(vec!["TCP".into()]))
+        .account("mra")
+        .unwrap();
+    assert_eq!(
+        (a.transports, a.display_name),
+        (vec!["tcp".to_owned()], "1001".to_owned())
+    );
 }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,6 +34,28 @@ impl Baresip {
     /// Starts baresip as `sip:<user>@127.0.0.1` sending `source`; with
     /// `codecs` (e.g. `"opus/48000/2"`, `"PCMA"`), it offers only those.
     pub fn start(user: &str, source: Source, codecs: Option<&str>) -> Baresip {
+        let codecs = codecs
+            .map(|c| format!(";audio_codecs={c}"))
+            .unwrap_or_default();
+        let account = format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0{codecs}");
+        Baresip::launch(user, &account, source)
+    }
+
+    /// Starts baresip registering as `user` (digest `password`) with the
+    /// registrar at `registrar`, answering calls automatically.
+    pub fn registered(
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+        source: Source,
+    ) -> Baresip {
+        let account = format!(
+            "\"{user}\" <sip:{user}@{registrar}>;auth_pass={password};regint=600;answermode=auto"
+        );
+        Baresip::launch(user, &account, source)
+    }
+
+    fn launch(user: &str, account: &str, source: Source) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let ctrl_port = free_port();
         let source = match source {
@@ -66,14 +88,7 @@ impl Baresip {
             snd = dir.path().display(),
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
-        let codecs = codecs
-            .map(|c| format!(";audio_codecs={c}"))
-            .unwrap_or_default();
-        std::fs::write(
-            dir.path().join("accounts"),
-            format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0{codecs}\n"),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
         // stdbuf: unbuffered, so the log is whole when a test shows it.
         let child = Command::new("stdbuf")
             .args(["-o0", "baresip", "-f"])

@@ -6,6 +6,8 @@
 pub mod baresip;
 pub mod browser;
 pub mod impair;
+pub mod postgres;
+pub mod register;
 pub mod wav;
 
 use std::io::{Read, Write};
@@ -18,6 +20,8 @@ use std::time::{Duration, Instant};
 /// A running `mra run`, killed (by PID) on drop.
 pub struct Mra {
     child: Child,
+    /// The `MRA_*` overrides it was started with (kept for restarts).
+    env: Vec<(String, String)>,
     pub dir: tempfile::TempDir,
     pub sip: SocketAddr,
     pub admin: SocketAddr,
@@ -99,30 +103,24 @@ impl Mra {
 
     /// Starts with extra `MRA_*` environment overrides.
     pub fn start_with(env: &[(&str, &str)]) -> Mra {
-        let dir = tempfile::tempdir().unwrap();
-        let sip_port = free_port();
-        let admin_port = free_port();
-        let web_port = free_port();
         let slot = MEDIA_BASE.fetch_add(1, Ordering::Relaxed);
         let media_min = 10000 + (std::process::id() as u16 % 50) * 300 + slot * 20;
-        let child = Command::new(env!("CARGO_BIN_EXE_mra"))
-            .args(["run", "--data-dir"])
-            .arg(dir.path())
-            .env("MRA_SIP_BIND", "127.0.0.1")
-            .env("MRA_SIP_PORT", sip_port.to_string())
-            .env("MRA_ADMIN_BIND", format!("127.0.0.1:{admin_port}"))
-            .env("MRA_WEB_BIND", format!("127.0.0.1:{web_port}"))
-            .env("MRA_WEB_TLS", "false")
-            .env("MRA_MEDIA_PORT_MIN", media_min.to_string())
-            .env("MRA_MEDIA_PORT_MAX", (media_min + 19).to_string())
-            .env("MRA_IVR_INTER_DIGIT_TIMEOUT_SECS", "30")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("mra.log")).unwrap())
-            .spawn()
-            .expect("start mra");
+        let (sip_port, admin_port, web_port) = (free_port(), free_port(), free_port());
+        let mut all = vec![
+            ("MRA_SIP_BIND".to_owned(), "127.0.0.1".to_owned()),
+            ("MRA_SIP_PORT".into(), sip_port.to_string()),
+            ("MRA_ADMIN_BIND".into(), format!("127.0.0.1:{admin_port}")),
+            ("MRA_WEB_BIND".into(), format!("127.0.0.1:{web_port}")),
+            ("MRA_WEB_TLS".into(), "false".into()),
+            ("MRA_MEDIA_PORT_MIN".into(), media_min.to_string()),
+            ("MRA_MEDIA_PORT_MAX".into(), (media_min + 19).to_string()),
+            ("MRA_IVR_INTER_DIGIT_TIMEOUT_SECS".into(), "30".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let dir = tempfile::tempdir().unwrap();
         let mra = Mra {
-            child,
+            child: spawn(dir.path(), &all),
+            env: all,
             dir,
             sip: ([127, 0, 0, 1], sip_port).into(),
             admin: ([127, 0, 0, 1], admin_port).into(),
@@ -130,6 +128,14 @@ impl Mra {
         };
         mra.wait_ready();
         mra
+    }
+
+    /// Stops it (SIGTERM) and starts it again on the same data directory,
+    /// ports and settings.
+    pub fn restart(&mut self) {
+        assert!(self.sigterm().success(), "mra did not stop cleanly");
+        self.child = spawn(self.dir.path(), &self.env);
+        self.wait_ready();
     }
 
     fn wait_ready(&self) {
@@ -229,6 +235,23 @@ impl Mra {
         unsafe_kill(self.child.id(), "TERM");
         self.child.wait().unwrap()
     }
+}
+
+/// `mra run` on `dir` with `env`, its log appended to `dir/mra.log`.
+fn spawn(dir: &Path, env: &[(String, String)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("mra.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_mra"))
+        .args(["run", "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start mra")
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {

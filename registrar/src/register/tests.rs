@@ -54,22 +54,44 @@ fn registrar(cfg: RegistrarConfig) -> (Registrar, Arc<MemoryStore>) {
     (Registrar::new(cfg, store.clone()), store)
 }
 
-fn request(user: &str, now: u64) -> RegisterRequest {
-    RegisterRequest {
-        request_uri: "sip:127.0.0.1".into(),
-        to_uri: format!("sip:{user}@127.0.0.1"),
-        call_id: "reg-1".into(),
-        cseq: 1,
-        contacts: vec![format!("<sip:{user}@192.0.2.9:5062>")],
-        expires: Some(600),
-        authorization: vec![],
-        path: vec![],
-        supported: vec![],
-        user_agent: Some("test".into()),
-        source: "192.0.2.9:5062".parse().unwrap(),
-        transport: "udp",
+fn request(user: &str, now: u64) -> At {
+    At(
         now,
+        RegisterRequest {
+            request_uri: "sip:127.0.0.1".into(),
+            to_uri: format!("sip:{user}@127.0.0.1"),
+            call_id: "reg-1".into(),
+            cseq: 1,
+            contacts: vec![format!("<sip:{user}@192.0.2.9:5062>")],
+            expires: Some(600),
+            authorization: vec![],
+            path: vec![],
+            supported: vec![],
+            user_agent: Some("test".into()),
+            source: "192.0.2.9:5062".parse().unwrap(),
+            transport: "udp",
+        },
+    )
+}
+
+/// A request and when it arrives.
+struct At(u64, RegisterRequest);
+
+impl std::ops::Deref for At {
+    type Target = RegisterRequest;
+    fn deref(&self) -> &RegisterRequest {
+        &self.1
     }
+}
+
+impl std::ops::DerefMut for At {
+    fn deref_mut(&mut self) -> &mut RegisterRequest {
+        &mut self.1
+    }
+}
+
+fn send(r: &Registrar, at: &At) -> RegisterReply {
+    block_on(r.register(&at.1, at.0))
 }
 
 /// What a client puts in Authorization for `challenge`.
@@ -104,8 +126,11 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 
 #[test]
 fn md5_and_sha256_registrations_succeed_after_a_challenge() {
-    let (r, store) = registrar(RegistrarConfig::default());
-    let first = block_on(r.register(&request("1001", 1000)));
+    let (r, store) = registrar(RegistrarConfig {
+        algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+        ..RegistrarConfig::default()
+    });
+    let first = send(&r, &request("1001", 1000));
     assert_eq!(first.code, 401);
     let challenges: Vec<&str> = first
         .headers
@@ -114,13 +139,13 @@ fn md5_and_sha256_registrations_succeed_after_a_challenge() {
         .map(|(_, v)| v.as_str())
         .collect();
     assert_eq!(challenges.len(), 2);
-    assert!(challenges[0].contains("algorithm=SHA-256"));
-    assert!(challenges[1].contains("algorithm=MD5"));
+    assert!(challenges[0].contains("algorithm=MD5"));
+    assert!(challenges[1].contains("algorithm=SHA-256"));
     for (i, challenge) in challenges.iter().enumerate() {
         let mut req = request("1001", 1001);
         req.cseq = 2 + i as u32;
         req.authorization = vec![answer(challenge, "1001", "s3cret", 1 + i as u32)];
-        let ok = block_on(r.register(&req));
+        let ok = send(&r, &req);
         assert_eq!(ok.code, 200, "{challenge}: {ok:?}");
         assert_eq!(
             ok.header("Contact"),
@@ -142,7 +167,7 @@ fn wrong_passwords_and_unknown_users_look_alike_and_lock_out() {
         },
         ..RegistrarConfig::default()
     });
-    let challenge = block_on(r.register(&request("1001", 0)))
+    let challenge = send(&r, &request("1001", 0))
         .header("WWW-Authenticate")
         .unwrap()
         .to_owned();
@@ -150,8 +175,8 @@ fn wrong_passwords_and_unknown_users_look_alike_and_lock_out() {
     wrong.authorization = vec![answer(&challenge, "1001", "guess", 1)];
     let mut unknown = request("2002", 1);
     unknown.authorization = vec![answer(&challenge, "2002", "guess", 2)];
-    let a = block_on(r.register(&wrong));
-    let b = block_on(r.register(&unknown));
+    let a = send(&r, &wrong);
+    let b = send(&r, &unknown);
     assert_eq!((a.code, b.code), (401, 401));
     let shape = |reply: &RegisterReply| -> Vec<String> {
         reply
@@ -162,10 +187,10 @@ fn wrong_passwords_and_unknown_users_look_alike_and_lock_out() {
     };
     assert_eq!(shape(&a), shape(&b));
     // The third failure locks the address; even the right password is refused then.
-    assert_eq!(block_on(r.register(&wrong)).code, 401);
+    assert_eq!(send(&r, &wrong).code, 401);
     let mut right = request("1001", 2);
     right.authorization = vec![answer(&challenge, "1001", "s3cret", 9)];
-    let locked = block_on(r.register(&right));
+    let locked = send(&r, &right);
     assert_eq!(locked.code, 403);
     assert_eq!(locked.header("Retry-After"), Some("299"));
     assert_eq!(r.stats.lockouts.load(Ordering::Relaxed), 1);
@@ -173,20 +198,20 @@ fn wrong_passwords_and_unknown_users_look_alike_and_lock_out() {
     let mut elsewhere = request("1001", 2);
     elsewhere.source = "192.0.2.77:5060".parse().unwrap();
     elsewhere.authorization = vec![answer(&challenge, "1001", "s3cret", 10)];
-    assert_eq!(block_on(r.register(&elsewhere)).code, 200);
+    assert_eq!(send(&r, &elsewhere).code, 200);
 }
 
 #[test]
 fn replayed_and_stale_nonces_are_refused() {
     let (r, _) = registrar(RegistrarConfig::default());
-    let challenge = block_on(r.register(&request("1001", 0)))
+    let challenge = send(&r, &request("1001", 0))
         .header("WWW-Authenticate")
         .unwrap()
         .to_owned();
     let mut req = request("1001", 1);
     req.authorization = vec![answer(&challenge, "1001", "s3cret", 1)];
-    assert_eq!(block_on(r.register(&req)).code, 200);
-    let replay = block_on(r.register(&req));
+    assert_eq!(send(&r, &req).code, 200);
+    let replay = send(&r, &req);
     assert_eq!(replay.code, 401);
     assert!(replay
         .header("WWW-Authenticate")
@@ -196,7 +221,7 @@ fn replayed_and_stale_nonces_are_refused() {
     let mut late = request("1001", 1000);
     late.cseq = 3;
     late.authorization = vec![answer(&challenge, "1001", "s3cret", 2)];
-    let stale = block_on(r.register(&late));
+    let stale = send(&r, &late);
     assert_eq!(stale.code, 401);
     assert!(stale
         .header("WWW-Authenticate")
@@ -212,25 +237,25 @@ fn foreign_domains_short_expiry_and_unregister() {
     });
     let mut foreign = request("1001", 0);
     foreign.request_uri = "sip:example.com".into();
-    assert_eq!(block_on(r.register(&foreign)).code, 403);
-    let challenge = block_on(r.register(&request("1001", 0)))
+    assert_eq!(send(&r, &foreign).code, 403);
+    let challenge = send(&r, &request("1001", 0))
         .header("WWW-Authenticate")
         .unwrap()
         .to_owned();
     let mut brief = request("1001", 1);
     brief.expires = Some(10);
     brief.authorization = vec![answer(&challenge, "1001", "s3cret", 1)];
-    let reply = block_on(r.register(&brief));
+    let reply = send(&r, &brief);
     assert_eq!((reply.code, reply.header("Min-Expires")), (423, Some("60")));
     let mut ok = request("1001", 1);
     ok.authorization = vec![answer(&challenge, "1001", "s3cret", 2)];
-    assert_eq!(block_on(r.register(&ok)).code, 200);
+    assert_eq!(send(&r, &ok).code, 200);
     let mut all = request("1001", 2);
     all.cseq = 2;
     all.contacts = vec!["*".into()];
     all.expires = Some(0);
     all.authorization = vec![answer(&challenge, "1001", "s3cret", 3)];
-    let reply = block_on(r.register(&all));
+    let reply = send(&r, &all);
     assert_eq!((reply.code, reply.header("Contact")), (200, None));
     assert!(store.bindings.lock().unwrap()["1001"].is_empty());
 }

@@ -15,6 +15,7 @@ use tracing::{debug, info, info_span};
 
 mod admission;
 mod lifecycle;
+mod registration;
 
 use crate::call::{Call, OkRetransmit, Phase, SessionTimer};
 use crate::dialstring;
@@ -25,7 +26,7 @@ use crate::sip::message::{display_name, name_addr_uri, PRODUCT};
 use crate::sip::transaction::Timers;
 use crate::sip::{Endpoint, Event, Flow, Message, Method, Transport, TxId};
 
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER";
 const SUPPORTED: &str = "timer, replaces";
 const KNOWN_EXTENSIONS: [&str; 2] = ["timer", "replaces"];
 
@@ -83,6 +84,11 @@ pub enum Input {
         result: Result<SocketAddr, String>,
     },
     Media(MediaEvent),
+    /// The registrar's answer to an [`Output::Register`].
+    Registered {
+        tx: TxId,
+        reply: registrar::RegisterReply,
+    },
     /// Stop: BYE every answered call, refuse the rest.
     Shutdown,
 }
@@ -117,6 +123,11 @@ pub enum Output {
     Prompt {
         leg: LegId,
         prompt: Prompt,
+    },
+    /// Hand a REGISTER to the registrar; answer with [`Input::Registered`].
+    Register {
+        tx: TxId,
+        request: registrar::RegisterRequest,
     },
 }
 
@@ -153,6 +164,8 @@ pub struct Core {
     calls: HashMap<LegId, Call>,
     dialogs: HashMap<(String, String), LegId>,
     rosters: HashMap<String, usize>,
+    /// REGISTER requests waiting for the registrar.
+    registering: HashMap<TxId, Message>,
     heap: BinaryHeap<Reverse<(Instant, LegId)>>,
     out: VecDeque<Output>,
     next_leg: u64,
@@ -168,6 +181,7 @@ impl Core {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             rosters: HashMap::new(),
+            registering: HashMap::new(),
             heap: BinaryHeap::new(),
             out: VecDeque::new(),
             next_leg: 0,
@@ -265,6 +279,7 @@ impl Core {
                     self.hang_up(leg, 480, &reason, now);
                 }
             }
+            Input::Registered { tx, reply } => self.on_registered(tx, reply, now),
             Input::Shutdown => self.shutdown(now),
         }
         self.pump(now);
@@ -357,9 +372,9 @@ impl Core {
                 resp.push("Accept-Language", "en");
                 self.ep.respond(tx, &resp, now);
             }
+            Method::Register => self.on_register(tx, msg, flow, now),
             _ if in_dialog => self.on_in_dialog(tx, msg, now),
-            Method::Register
-            | Method::Subscribe
+            Method::Subscribe
             | Method::Notify
             | Method::Refer
             | Method::Message

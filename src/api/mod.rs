@@ -1,7 +1,9 @@
 //! The admin REST API (`/api/v1/…`) and `/metrics`, on axum. Loopback by
 //! default; when a token is configured every request must carry
 //! `Authorization: Bearer <token>`. Calls are listed with their media
-//! figures and can be muted.
+//! figures and can be muted; rooms in [`rooms`].
+
+mod rooms;
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use media::{LegId, LegStats, MediaControl};
 use meeting::NewMeeting;
+use registrar::Registrar;
 use serde_json::json;
 use signaling::core::CallInfo;
 use signaling::driver::Query;
@@ -27,6 +30,9 @@ pub struct ApiState {
     pub media: Arc<dyn MediaControl>,
     pub queries: mpsc::Sender<Query>,
     pub token: Option<String>,
+    pub registrar: Arc<Registrar>,
+    /// The digest realm room passwords are stored for.
+    pub realm: String,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -37,6 +43,16 @@ pub fn router(state: ApiState) -> Router {
             get(show_meeting)
                 .delete(delete_meeting)
                 .patch(patch_meeting),
+        )
+        .route("/api/v1/rooms", get(rooms::list).post(rooms::create))
+        .route("/api/v1/rooms.csv", get(rooms::csv))
+        .route(
+            "/api/v1/rooms/{user}",
+            get(rooms::show).delete(rooms::delete),
+        )
+        .route(
+            "/api/v1/rooms/{user}/password",
+            axum::routing::put(rooms::set_password),
         )
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}", axum::routing::patch(patch_call))
@@ -249,5 +265,56 @@ async fn metrics(State(s): State<ApiState>) -> Response {
         "Retransmitted requests absorbed by transactions.",
         sip.retransmissions_absorbed,
     );
+    let r = &s.registrar.stats;
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    for (name, help, v) in [
+        (
+            "registrations_total",
+            "Successful REGISTERs.",
+            n(&r.registered),
+        ),
+        (
+            "registration_challenges_total",
+            "401 challenges sent.",
+            n(&r.challenged),
+        ),
+        (
+            "registration_auth_failures_total",
+            "REGISTERs with wrong credentials or unknown users.",
+            n(&r.auth_failures),
+        ),
+        (
+            "registration_lockouts_total",
+            "Source addresses locked out after repeated failures.",
+            n(&r.lockouts),
+        ),
+        (
+            "registration_locked_refused_total",
+            "REGISTERs refused during a lockout.",
+            n(&r.refused_locked),
+        ),
+        (
+            "registration_stale_nonces_total",
+            "REGISTERs with an expired or unknown nonce.",
+            n(&r.stale_nonces),
+        ),
+        (
+            "registration_replays_total",
+            "REGISTERs replaying a nonce count.",
+            n(&r.replays),
+        ),
+        (
+            "registration_foreign_domain_total",
+            "REGISTERs for a domain not served.",
+            n(&r.refused_domain),
+        ),
+        (
+            "registration_store_errors_total",
+            "REGISTERs failed by the store.",
+            n(&r.store_errors),
+        ),
+    ] {
+        put(name, help, v);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

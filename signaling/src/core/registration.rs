@@ -1,0 +1,82 @@
+//! REGISTER in the core: the request is handed to the registrar (which
+//! needs the store, so it runs outside the sans-IO core) and its reply
+//! comes back as an input, answered on the same server transaction — over
+//! the same TCP connection, or to the UDP source address (rport).
+
+use std::time::Instant;
+
+use registrar::{RegisterReply, RegisterRequest};
+
+use super::{Core, Output};
+use crate::sip::endpoint::{add_to_tag, random_token};
+use crate::sip::message::name_addr_uri;
+use crate::sip::{Flow, Message, Transport, TxId};
+
+impl Core {
+    pub(super) fn on_register(&mut self, tx: TxId, req: Message, flow: Flow, now: Instant) {
+        let expires = match req.header("Expires").map(|e| e.trim().parse::<u64>()) {
+            None => None,
+            Some(Ok(v)) => Some(u32::try_from(v).unwrap_or(u32::MAX)),
+            Some(Err(_)) => {
+                return self.reject(
+                    tx,
+                    &req,
+                    400,
+                    "Bad Request",
+                    Some((399, "Expires is not a number".into())),
+                    now,
+                )
+            }
+        };
+        let to_uri = req.header("To").and_then(name_addr_uri);
+        let (Some(to_uri), Some((cseq, _))) = (to_uri, req.cseq()) else {
+            return self.reject(
+                tx,
+                &req,
+                400,
+                "Bad Request",
+                Some((399, "REGISTER needs To and CSeq".into())),
+                now,
+            );
+        };
+        let request = RegisterRequest {
+            request_uri: req.request_uri().unwrap_or_default().to_owned(),
+            to_uri,
+            call_id: req.call_id().unwrap_or_default().to_owned(),
+            cseq,
+            contacts: req.all("Contact").map(str::to_owned).collect(),
+            expires,
+            authorization: req.all("Authorization").map(str::to_owned).collect(),
+            path: req.all("Path").map(str::to_owned).collect(),
+            supported: req.list("Supported").map(str::to_owned).collect(),
+            user_agent: req.header("User-Agent").map(str::to_owned),
+            source: flow.remote,
+            transport: match flow.transport {
+                Transport::Udp => "udp",
+                Transport::Tcp => "tcp",
+            },
+        };
+        self.registering.insert(tx, req);
+        self.out.push_back(Output::Register { tx, request });
+    }
+
+    /// The registrar's answer to the REGISTER on `tx`.
+    pub(super) fn on_registered(&mut self, tx: TxId, reply: RegisterReply, now: Instant) {
+        let Some(req) = self.registering.remove(&tx) else {
+            return;
+        };
+        let mut resp = Message::response_to(&req, reply.code, reply.reason);
+        add_to_tag(&mut resp, &random_token());
+        for (name, value) in reply.headers {
+            resp.push(name, value);
+        }
+        if reply.code == 200 {
+            resp.push(
+                "Date",
+                httpdate::fmt_http_date(std::time::SystemTime::now()),
+            );
+            resp.push("Supported", "path, outbound");
+        }
+        self.ep.respond(tx, &resp, now);
+    }
+}

@@ -1,0 +1,88 @@
+//! `mra room …`: manage room accounts in the store from the shell (the
+//! same store `mra run` uses, also while it runs).
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::store::{NewRoom, Store};
+
+#[derive(Subcommand)]
+pub enum RoomCommand {
+    /// Create a room account.
+    Add {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        password: String,
+        /// Display name (default: the user).
+        #[arg(long)]
+        name: Option<String>,
+        /// Transports it may register over (default: udp,tcp).
+        #[arg(long, value_delimiter = ',')]
+        transports: Option<Vec<String>>,
+    },
+    /// List rooms with their registration status.
+    List,
+    /// Show one room and its registrations.
+    Show { user: String },
+    /// Delete a room and its registrations.
+    Delete { user: String },
+    /// Set a room's password.
+    Passwd {
+        user: String,
+        #[arg(long)]
+        password: String,
+    },
+}
+
+pub async fn run(cfg: &Config, command: RoomCommand) -> anyhow::Result<()> {
+    let store = Store::open(&cfg.data_dir, cfg.database.url.as_deref()).await?;
+    let realm = &cfg.registrar.realm;
+    match command {
+        RoomCommand::Add {
+            user,
+            password,
+            name,
+            transports,
+        } => {
+            let account = NewRoom {
+                user,
+                password,
+                name,
+                transports,
+            }
+            .account(realm)?;
+            store.create_room(&account).await?;
+            show(&store, &account.user).await?;
+        }
+        RoomCommand::List => {
+            for r in store.room_views(None).await? {
+                let contact = r.contacts.first().map_or("", |c| c.source.as_str());
+                println!("{}\t{}\t{}\t{contact}", r.user, r.name, r.status);
+            }
+        }
+        RoomCommand::Show { user } => show(&store, &user).await?,
+        RoomCommand::Delete { user } => {
+            if !store.delete_room(&user).await? {
+                anyhow::bail!("no room {user}");
+            }
+        }
+        RoomCommand::Passwd { user, password } => {
+            if !store.set_room_password(&user, &password, realm).await? {
+                anyhow::bail!("no room {user}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn show(store: &Store, user: &str) -> anyhow::Result<()> {
+    let room = store
+        .room_views(Some(user))
+        .await?
+        .pop()
+        .with_context(|| format!("no room {user}"))?;
+    println!("{}", serde_json::to_string_pretty(&room)?);
+    Ok(())
+}

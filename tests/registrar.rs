@@ -1,0 +1,232 @@
+//! Rooms register with digest authentication against a real `mra run`:
+//! SIPp and baresip as the rooms, a scripted client where the exchange must
+//! be controlled exactly; bindings checked through `/api/v1/rooms`, kept
+//! across restarts, on SQLite and on a throw-away PostgreSQL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::baresip::{Baresip, Source};
+use common::postgres::Postgres;
+use common::register::Registration;
+use common::{sipp, Mra};
+use registrar::Algorithm;
+use serde_json::Value;
+
+fn add_room(mra: &Mra, user: &str, password: &str) {
+    let (status, body) = mra.http(
+        "POST",
+        "/api/v1/rooms",
+        Some(&format!(
+            r#"{{"user":"{user}","password":"{password}","name":"Room {user}"}}"#
+        )),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        !body.contains(password),
+        "the password is never shown: {body}"
+    );
+}
+
+fn room(mra: &Mra, user: &str) -> Value {
+    let (status, body) = mra.http("GET", &format!("/api/v1/rooms/{user}"), None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Polls the room until `ready` holds, up to 10 s.
+fn wait_room(mra: &Mra, user: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = room(mra, user);
+        if ready(&r) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened: {r}");
+        std::thread::yield_now();
+    }
+}
+
+fn sipp_registers_over_udp_and_tcp(mra: &Mra) {
+    add_room(mra, "1001", "s3cret");
+    for transport in ["u1", "t1"] {
+        let (ok, out) = sipp(
+            "register_digest.xml",
+            "1001",
+            mra.sip,
+            &["-t", transport, "-m", "1", "-au", "1001", "-ap", "s3cret"],
+        );
+        assert!(ok, "SIPp over {transport}: {out}");
+    }
+    let r = room(mra, "1001");
+    assert_eq!(r["status"], "registered");
+    let transports: Vec<&str> = r["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["transport"].as_str().unwrap())
+        .collect();
+    assert_eq!(transports.len(), 2, "{r}");
+    assert!(
+        transports.contains(&"udp") && transports.contains(&"tcp"),
+        "{r}"
+    );
+    assert_eq!(r["user_agent"], "SIPp room");
+    let (status, csv) = mra.http("GET", "/api/v1/rooms.csv", None);
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("user,name,status,"), "{csv}");
+    assert_eq!(
+        csv.lines()
+            .filter(|l| l.starts_with("1001,Room 1001,registered,"))
+            .count(),
+        2,
+        "{csv}"
+    );
+}
+
+#[test]
+fn sipp_registers_with_md5_digest_over_udp_and_tcp_and_the_room_shows_it() {
+    let mra = Mra::start();
+    sipp_registers_over_udp_and_tcp(&mra);
+    assert_eq!(mra.metric("mra_registrations_total"), 2);
+}
+
+#[test]
+fn sha256_digest_registers_and_the_binding_lapses_when_it_expires() {
+    let mra = Mra::start_with(&[
+        ("MRA_REGISTRAR_MIN_EXPIRES_SECS", "1"),
+        ("MRA_REGISTRAR_ALGORITHMS", r#"["SHA-256", "MD5"]"#),
+    ]);
+    add_room(&mra, "1002", "pa55word");
+    let mut reg = Registration::new(mra.sip, "1002");
+    let ok = reg.register("pa55word", Algorithm::Sha256, 2);
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert!(
+        ok.headers("Contact")[0].ends_with(";expires=2"),
+        "{}",
+        ok.text
+    );
+    assert!(
+        !ok.headers("Date").is_empty(),
+        "rooms set their clocks from Date"
+    );
+    assert_eq!(room(&mra, "1002")["status"], "registered");
+    wait_room(&mra, "1002", "expiry", |r| r["status"] == "unregistered");
+}
+
+#[test]
+fn wrong_passwords_get_401_like_unknown_users_then_the_address_is_locked_out() {
+    let mra = Mra::start_with(&[("MRA_REGISTRAR_LOCKOUT_FAILURES", "3")]);
+    add_room(&mra, "1001", "s3cret");
+    let mut known = Registration::new(mra.sip, "1001");
+    let mut unknown = Registration::new(mra.sip, "9999");
+    let shape = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with(['V', 'F', 'T', 'C'])) // Via, From, To, Call-ID, CSeq: per request
+            .map(|l| l.split("nonce=").next().unwrap().to_owned())
+            .collect()
+    };
+    let ch = known.send(600, None).challenge(Algorithm::Md5).unwrap();
+    let a = known.send(600, Some(&known.answer(&ch, "guess", 1)));
+    let ch = unknown.send(600, None).challenge(Algorithm::Md5).unwrap();
+    let b = unknown.send(600, Some(&unknown.answer(&ch, "guess", 1)));
+    assert_eq!((a.status, b.status), (401, 401));
+    assert_eq!(
+        shape(&a.text),
+        shape(&b.text),
+        "unknown and known users answered alike"
+    );
+    let ch = known.send(600, None).challenge(Algorithm::Md5).unwrap();
+    assert_eq!(
+        known
+            .send(600, Some(&known.answer(&ch, "guess2", 1)))
+            .status,
+        401
+    );
+    // Three failures: now this address gets no challenge, only refusals.
+    let locked = known.send(600, None);
+    assert_eq!(locked.status, 403, "{}", locked.text);
+    assert!(!locked.headers("Retry-After").is_empty());
+    assert_eq!(mra.metric("mra_registration_lockouts_total"), 1);
+    assert_eq!(mra.metric("mra_registration_auth_failures_total"), 3);
+    assert_eq!(room(&mra, "1001")["status"], "unregistered");
+}
+
+#[test]
+fn a_replayed_nonce_count_and_a_foreign_domain_are_refused() {
+    let mra = Mra::start();
+    add_room(&mra, "1001", "s3cret");
+    let mut reg = Registration::new(mra.sip, "1001");
+    let ch = reg.send(600, None).challenge(Algorithm::Md5).unwrap();
+    let auth = reg.answer(&ch, "s3cret", 1);
+    assert_eq!(reg.send(600, Some(&auth)).status, 200);
+    let replay = reg.send(600, Some(&auth));
+    assert_eq!(replay.status, 401, "{}", replay.text);
+    assert!(replay.challenge(Algorithm::Md5).unwrap().stale);
+    assert_eq!(
+        reg.send(600, Some(&reg.answer(&ch, "s3cret", 2))).status,
+        200
+    );
+    assert_eq!(mra.metric("mra_registration_replays_total"), 1);
+    let mut foreign = Registration::new(mra.sip, "1001");
+    foreign.domain = "example.com".into();
+    let refused = foreign.send(600, None);
+    assert_eq!(refused.status, 403, "{}", refused.text);
+}
+
+#[test]
+fn too_short_an_expiry_gets_423_and_star_unregisters() {
+    let mra = Mra::start();
+    add_room(&mra, "1001", "s3cret");
+    let mut reg = Registration::new(mra.sip, "1001");
+    let brief = reg.register("s3cret", Algorithm::Md5, 10);
+    assert_eq!(brief.status, 423, "{}", brief.text);
+    assert_eq!(brief.headers("Min-Expires"), ["60"]);
+    assert_eq!(reg.register("s3cret", Algorithm::Md5, 600).status, 200);
+    assert_eq!(room(&mra, "1001")["status"], "registered");
+    assert_eq!(reg.register("s3cret", Algorithm::Md5, 0).status, 200);
+    assert_eq!(room(&mra, "1001")["status"], "unregistered");
+}
+
+fn bindings_survive_a_restart(mut mra: Mra) {
+    add_room(&mra, "1003", "s3cret");
+    let mut reg = Registration::new(mra.sip, "1003");
+    assert_eq!(reg.register("s3cret", Algorithm::Md5, 600).status, 200);
+    let before = room(&mra, "1003");
+    mra.restart();
+    let after = room(&mra, "1003");
+    assert_eq!(after["status"], "registered");
+    assert_eq!(
+        after["contacts"][0]["contact"],
+        before["contacts"][0]["contact"]
+    );
+}
+
+#[test]
+fn a_restart_keeps_bindings() {
+    bindings_survive_a_restart(Mra::start());
+}
+
+#[test]
+fn on_postgresql_rooms_register_and_survive_a_restart() {
+    let pg = Postgres::start();
+    let mra = Mra::start_with(&[("MRA_DATABASE_URL", &pg.url)]);
+    sipp_registers_over_udp_and_tcp(&mra);
+    bindings_survive_a_restart(mra);
+}
+
+#[test]
+fn baresip_registers_with_digest() {
+    common::isolate_network();
+    let mra = Mra::start();
+    add_room(&mra, "2001", "b4resip");
+    let baresip = Baresip::registered("2001", "b4resip", mra.sip, Source::Sine(440));
+    let registered = |r: &Value| r["status"] == "registered";
+    let what = format!("baresip's registration (its log: {})", baresip.log());
+    let r = wait_room(&mra, "2001", &what, registered);
+    assert!(
+        r["user_agent"].as_str().unwrap_or("").contains("baresip"),
+        "{r}"
+    );
+}
