@@ -88,6 +88,9 @@ pub struct Registrar {
     /// Add "SHA-256" where every room handles RFC 8760's several challenges.
     pub algorithms: Vec<registrar::Algorithm>,
     pub nonce_lifetime_secs: u64,
+    /// OPTIONS keepalive to registered rooms, marking them online or
+    /// offline; 0 turns it off.
+    pub keepalive_interval_secs: u64,
     pub min_expires_secs: u32,
     pub max_expires_secs: u32,
     pub default_expires_secs: u32,
@@ -108,6 +111,7 @@ impl Default for Registrar {
             domains: Vec::new(),
             algorithms: registrar::RegistrarConfig::default().algorithms,
             nonce_lifetime_secs: 300,
+            keepalive_interval_secs: registrar::RegistrarConfig::default().keepalive_secs,
             min_expires_secs: policy.min_expires,
             max_expires_secs: policy.max_expires,
             default_expires_secs: policy.default_expires,
@@ -342,6 +346,7 @@ impl Config {
             domains,
             algorithms: r.algorithms.clone(),
             nonce_lifetime_secs: r.nonce_lifetime_secs,
+            keepalive_secs: r.keepalive_interval_secs,
             policy: registrar::Policy {
                 min_expires: r.min_expires_secs,
                 max_expires: r.max_expires_secs,

@@ -60,7 +60,7 @@ fn sipp_registers_over_udp_and_tcp(mra: &Mra) {
         assert!(ok, "SIPp over {transport}: {out}");
     }
     let r = room(mra, "1001");
-    assert_eq!(r["status"], "registered");
+    assert_eq!(r["status"], "online");
     let transports: Vec<&str> = r["contacts"]
         .as_array()
         .unwrap()
@@ -78,7 +78,7 @@ fn sipp_registers_over_udp_and_tcp(mra: &Mra) {
     assert!(csv.starts_with("user,name,status,"), "{csv}");
     assert_eq!(
         csv.lines()
-            .filter(|l| l.starts_with("1001,Room 1001,registered,"))
+            .filter(|l| l.starts_with("1001,Room 1001,online,"))
             .count(),
         2,
         "{csv}"
@@ -111,7 +111,7 @@ fn sha256_digest_registers_and_the_binding_lapses_when_it_expires() {
         !ok.headers("Date").is_empty(),
         "rooms set their clocks from Date"
     );
-    assert_eq!(room(&mra, "1002")["status"], "registered");
+    assert_eq!(room(&mra, "1002")["status"], "online");
     wait_room(&mra, "1002", "expiry", |r| r["status"] == "unregistered");
 }
 
@@ -184,7 +184,7 @@ fn too_short_an_expiry_gets_423_and_star_unregisters() {
     assert_eq!(brief.status, 423, "{}", brief.text);
     assert_eq!(brief.headers("Min-Expires"), ["60"]);
     assert_eq!(reg.register("s3cret", Algorithm::Md5, 600).status, 200);
-    assert_eq!(room(&mra, "1001")["status"], "registered");
+    assert_eq!(room(&mra, "1001")["status"], "online");
     assert_eq!(reg.register("s3cret", Algorithm::Md5, 0).status, 200);
     assert_eq!(room(&mra, "1001")["status"], "unregistered");
 }
@@ -196,7 +196,7 @@ fn bindings_survive_a_restart(mut mra: Mra) {
     let before = room(&mra, "1003");
     mra.restart();
     let after = room(&mra, "1003");
-    assert_eq!(after["status"], "registered");
+    assert_eq!(after["status"], "online");
     assert_eq!(
         after["contacts"][0]["contact"],
         before["contacts"][0]["contact"]
@@ -222,11 +222,29 @@ fn baresip_registers_with_digest() {
     let mra = Mra::start();
     add_room(&mra, "2001", "b4resip");
     let baresip = Baresip::registered("2001", "b4resip", mra.sip, Source::Sine(440));
-    let registered = |r: &Value| r["status"] == "registered";
+    let registered = |r: &Value| r["status"] == "online";
     let what = format!("baresip's registration (its log: {})", baresip.log());
     let r = wait_room(&mra, "2001", &what, registered);
     assert!(
         r["user_agent"].as_str().unwrap_or("").contains("baresip"),
         "{r}"
     );
+}
+
+#[test]
+fn keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent() {
+    common::isolate_network();
+    let mra = Mra::start_with(&[("MRA_REGISTRAR_KEEPALIVE_INTERVAL_SECS", "1")]);
+    add_room(&mra, "2002", "b4resip");
+    let baresip = Baresip::registered("2002", "b4resip", mra.sip, Source::Sine(440));
+    let online = |r: &Value| r["status"] == "online" && r["contacts"][0]["reachable"] == true;
+    wait_room(&mra, "2002", "an answered keepalive", online);
+    assert!(mra.metric("mra_keepalives_answered_total") >= 1);
+    // Killed: no unregistration, its binding stays but nobody answers.
+    drop(baresip);
+    let offline = wait_room(&mra, "2002", "the room going offline", |r| {
+        r["status"] == "offline"
+    });
+    assert_eq!(offline["contacts"][0]["reachable"], false);
+    assert!(mra.metric("mra_keepalives_unanswered_total") >= 1);
 }

@@ -29,6 +29,11 @@ pub struct Binding {
     pub user_agent: Option<String>,
     /// Unix seconds of the REGISTER that last refreshed it.
     pub updated_at: u64,
+    /// Whether it answered the last OPTIONS keepalive (None: not probed
+    /// since it registered).
+    pub reachable: Option<bool>,
+    /// Unix seconds it last answered anything (REGISTER or OPTIONS).
+    pub last_reply: u64,
 }
 
 /// Expiry limits and account size.
@@ -177,6 +182,8 @@ fn change(
             transport: update.transport.clone(),
             user_agent: update.user_agent.clone(),
             updated_at: update.now,
+            reachable: None,
+            last_reply: update.now,
         });
     }
     Ok(())

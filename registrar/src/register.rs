@@ -25,6 +25,8 @@ pub struct RegistrarConfig {
     /// Offered algorithms, most preferred first (RFC 8760).
     pub algorithms: Vec<Algorithm>,
     pub nonce_lifetime_secs: u64,
+    /// OPTIONS keepalive interval to registered rooms; 0: none.
+    pub keepalive_secs: u64,
     pub policy: Policy,
     pub lockout: LockoutPolicy,
 }
@@ -39,6 +41,7 @@ impl Default for RegistrarConfig {
             // one (libre/baresip 1.x: ENOSYS) or answer only the first (SIPp).
             algorithms: vec![Algorithm::Md5],
             nonce_lifetime_secs: 300,
+            keepalive_secs: 30,
             policy: Policy::default(),
             lockout: LockoutPolicy::default(),
         }
@@ -111,6 +114,8 @@ pub struct RegistrarStats {
     pub replays: AtomicU64,
     pub refused_domain: AtomicU64,
     pub store_errors: AtomicU64,
+    pub keepalives_answered: AtomicU64,
+    pub keepalives_unanswered: AtomicU64,
 }
 
 struct State {
@@ -313,6 +318,32 @@ impl Registrar {
         let mut reply = RegisterReply::new(500, "Server Internal Error");
         reply.headers.push(("Retry-After", "5".into()));
         reply
+    }
+
+    /// Bindings to keep alive at `now` (every live one).
+    pub async fn live_bindings(&self, now: u64) -> Vec<crate::Binding> {
+        match self.store.live_bindings(now).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                warn!("keepalive: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Records a keepalive outcome.
+    pub async fn record_probe(&self, user: &str, contact: &str, alive: bool, now: u64) {
+        let counter = if alive {
+            &self.stats.keepalives_answered
+        } else {
+            &self.stats.keepalives_unanswered
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.store.set_reachable(user, contact, alive, now).await {
+            self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+            warn!("keepalive: {e}");
+        }
     }
 
     /// Whether the Request-URI names a domain we serve.

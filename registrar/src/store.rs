@@ -38,4 +38,14 @@ pub trait RegistrarStore: Send + Sync + 'static {
         user: &'a str,
         bindings: &'a [Binding],
     ) -> StoreFuture<'a, ()>;
+    /// Every binding not lapsed at `now`, of every room.
+    fn live_bindings(&self, now: u64) -> StoreFuture<'_, Vec<Binding>>;
+    /// Records a keepalive's outcome for one binding at `now`.
+    fn set_reachable<'a>(
+        &'a self,
+        user: &'a str,
+        contact: &'a str,
+        reachable: bool,
+        now: u64,
+    ) -> StoreFuture<'a, ()>;
 }

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::core::{CallInfo, CallStats, Core, Input, Output};
+use crate::keepalive::Keepalive;
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::{EndpointStats, Flow, Transport};
 
@@ -38,7 +39,8 @@ pub enum Query {
     Stats(oneshot::Sender<(CallStats, EndpointStats)>),
 }
 
-type Connections = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Bytes>>>>;
+/// Open TCP connections: number → (remote address, writer).
+type Connections = Arc<Mutex<HashMap<u64, (SocketAddr, mpsc::UnboundedSender<Bytes>)>>>;
 
 /// What the core's outputs are carried out with.
 #[derive(Clone)]
@@ -92,6 +94,23 @@ impl Driver {
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let media_task = tokio::spawn(run_media(services.media.clone(), media_rx, in_tx.clone()));
         let tcp_task = tokio::spawn(accept_tcp(tcp, in_tx.clone(), conns.clone(), max_message));
+        let keepalive = Keepalive::new(services.registrar.clone());
+        let interval = services.registrar.config().keepalive_secs;
+        let keepalive_task = (interval > 0).then(|| {
+            let conns = conns.clone();
+            let tcp_conn = move |remote: SocketAddr| {
+                let conns = conns.lock().expect("conns lock");
+                conns
+                    .iter()
+                    .find(|(_, (r, _))| *r == remote)
+                    .map(|(id, _)| *id)
+            };
+            tokio::spawn(keepalive.clone().run(
+                Duration::from_secs(interval),
+                in_tx.clone(),
+                tcp_conn,
+            ))
+        });
         let mut stop_by: Option<Instant> = None;
         loop {
             let deadline = core
@@ -115,6 +134,10 @@ impl Driver {
                 }
             }
             while let Some(out) = core.poll_output() {
+                if let Output::ProbeResult { id, alive } = out {
+                    keepalive.finished(id, alive);
+                    continue;
+                }
                 execute(&udp, out, &in_tx, &conns, &services, &media_tx);
             }
             if stop_by.is_some_and(|t| core.is_idle() || Instant::now() >= t) {
@@ -123,6 +146,9 @@ impl Driver {
         }
         udp_task.abort();
         tcp_task.abort();
+        if let Some(task) = keepalive_task {
+            task.abort();
+        }
         drop(media_tx);
         let _ = media_task.await;
     }
@@ -148,7 +174,7 @@ fn execute(
                     .lock()
                     .expect("conns lock")
                     .get(&flow.conn)
-                    .map(|tx| tx.send(data).is_ok());
+                    .map(|(_, tx)| tx.send(data).is_ok());
                 if sent != Some(true) {
                     debug!(to = %flow.remote, "TCP connection gone; message dropped");
                 }
@@ -197,9 +223,10 @@ async fn run_media(
             Output::DestroyLeg { leg } => (leg, media.destroy_leg(leg).await),
             Output::JoinMeeting { leg, join } => (leg, media.join_meeting(leg, join).await),
             Output::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
-            Output::Transmit { .. } | Output::LookupMeeting { .. } | Output::Register { .. } => {
-                continue
-            }
+            Output::Transmit { .. }
+            | Output::LookupMeeting { .. }
+            | Output::Register { .. }
+            | Output::ProbeResult { .. } => continue,
         };
         if let Err(e) = result {
             warn!(leg = leg.0, error = %e, "media command failed");
@@ -247,7 +274,10 @@ async fn accept_tcp(
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        conns.lock().expect("conns lock").insert(id, tx.clone());
+        conns
+            .lock()
+            .expect("conns lock")
+            .insert(id, (remote, tx.clone()));
         let flow = Flow {
             transport: Transport::Tcp,
             remote,

@@ -7,5 +7,6 @@ pub mod core;
 pub mod dialstring;
 pub mod driver;
 pub mod ivr;
+mod keepalive;
 pub mod sdp;
 pub mod sip;

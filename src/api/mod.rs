@@ -310,8 +310,18 @@ async fn metrics(State(s): State<ApiState>) -> Response {
         ),
         (
             "registration_store_errors_total",
-            "REGISTERs failed by the store.",
+            "Registrar operations failed by the store.",
             n(&r.store_errors),
+        ),
+        (
+            "keepalives_answered_total",
+            "OPTIONS keepalives registered rooms answered.",
+            n(&r.keepalives_answered),
+        ),
+        (
+            "keepalives_unanswered_total",
+            "OPTIONS keepalives that timed out or had no connection.",
+            n(&r.keepalives_unanswered),
         ),
     ] {
         put(name, help, v);

@@ -101,7 +101,7 @@ macro_rules! room_columns {
 macro_rules! binding_columns {
     () => {
         "user_name, contact, expires_at, q_milli, call_id, cseq, instance, \
-         reg_id, path, source, transport, user_agent, updated_at"
+         reg_id, path, source, transport, user_agent, updated_at, reachable, last_reply"
     };
 }
 
@@ -215,6 +215,40 @@ impl Store {
         rows.iter().map(to_binding).collect()
     }
 
+    /// Bindings of every room not lapsed at `now`.
+    pub async fn live_bindings(&self, now: u64) -> Result<Vec<Binding>, sqlx::Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            binding_columns!(),
+            " FROM bindings WHERE expires_at > $1 ORDER BY user_name, contact"
+        ))
+        .bind(now as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(to_binding).collect()
+    }
+
+    /// Records whether a binding answered its keepalive at `now`.
+    pub async fn set_reachable(
+        &self,
+        user: &str,
+        contact: &str,
+        reachable: bool,
+        now: u64,
+    ) -> Result<(), sqlx::Error> {
+        let update = if reachable {
+            sqlx::query(
+                "UPDATE bindings SET reachable = 1, last_reply = $1 \
+                 WHERE user_name = $2 AND contact = $3",
+            )
+            .bind(now as i64)
+        } else {
+            sqlx::query("UPDATE bindings SET reachable = 0 WHERE user_name = $1 AND contact = $2")
+        };
+        update.bind(user).bind(contact).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Replaces `user`'s bindings in one transaction.
     pub async fn replace_bindings(
         &self,
@@ -230,7 +264,7 @@ impl Store {
             sqlx::query(concat!(
                 "INSERT INTO bindings (",
                 binding_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ))
             .bind(user)
             .bind(&b.contact)
@@ -245,6 +279,8 @@ impl Store {
             .bind(&b.transport)
             .bind(&b.user_agent)
             .bind(b.updated_at as i64)
+            .bind(b.reachable.map(i64::from))
+            .bind(b.last_reply as i64)
             .execute(&mut *tx)
             .await?;
         }
@@ -283,6 +319,10 @@ fn to_binding(r: &AnyRow) -> Result<Binding, sqlx::Error> {
         transport: r.try_get("transport")?,
         user_agent: r.try_get("user_agent")?,
         updated_at: r.try_get::<i64, _>("updated_at")? as u64,
+        reachable: r.try_get::<Option<i64>, _>("reachable")?.map(|v| v != 0),
+        last_reply: r
+            .try_get::<Option<i64>, _>("last_reply")?
+            .unwrap_or_default() as u64,
     })
 }
 
@@ -300,6 +340,24 @@ impl RegistrarStore for Store {
         let user = user.to_owned();
         Box::pin(async move {
             Store::bindings(self, Some(&user))
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn live_bindings(&self, now: u64) -> StoreFuture<'_, Vec<Binding>> {
+        Box::pin(async move { Store::live_bindings(self, now).await.map_err(store_error) })
+    }
+
+    fn set_reachable<'a>(
+        &'a self,
+        user: &'a str,
+        contact: &'a str,
+        reachable: bool,
+        now: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            Store::set_reachable(self, user, contact, reachable, now)
                 .await
                 .map_err(store_error)
         })
@@ -324,9 +382,10 @@ pub struct RoomView {
     pub user: String,
     pub name: String,
     pub transports: Vec<String>,
-    /// "registered" while a binding is live, else "unregistered".
+    /// "online": registered and answering keepalives; "offline":
+    /// registered but its keepalives go unanswered; "unregistered".
     pub status: &'static str,
-    /// Unix seconds of the last successful REGISTER.
+    /// Unix seconds the room last answered (REGISTER or OPTIONS).
     pub last_seen: Option<u64>,
     pub user_agent: Option<String>,
     pub contacts: Vec<ContactView>,
@@ -342,6 +401,8 @@ pub struct ContactView {
     pub source: String,
     pub transport: String,
     pub user_agent: Option<String>,
+    /// Whether it answered the last keepalive (null: not probed yet).
+    pub reachable: Option<bool>,
 }
 
 impl RoomView {
@@ -357,13 +418,15 @@ impl RoomView {
             transports: account.transports.clone(),
             status: if live.is_empty() {
                 "unregistered"
+            } else if live.iter().any(|b| b.reachable != Some(false)) {
+                "online"
             } else {
-                "registered"
+                "offline"
             },
             last_seen: bindings
                 .iter()
                 .filter(|b| b.user == account.user)
-                .map(|b| b.updated_at)
+                .map(|b| b.last_reply.max(b.updated_at))
                 .max(),
             user_agent: newest.and_then(|b| b.user_agent.clone()),
             contacts: live
@@ -375,6 +438,7 @@ impl RoomView {
                     source: b.source.clone(),
                     transport: b.transport.clone(),
                     user_agent: b.user_agent.clone(),
+                    reachable: b.reachable,
                 })
                 .collect(),
         }

@@ -47,6 +47,8 @@ fn binding(contact: &str, instance: Option<&str>) -> Binding {
         transport: "tcp".into(),
         user_agent: Some("baresip".into()),
         updated_at: 1_900_000_000,
+        reachable: instance.map(|_| false),
+        last_reply: 1_900_000_000,
     }
 }
 

@@ -24,6 +24,20 @@ impl RegistrarStore for MemoryStore {
             .unwrap_or_default();
         Box::pin(async move { Ok(b) })
     }
+    fn live_bindings(&self, now: u64) -> StoreFuture<'_, Vec<Binding>> {
+        let all: Vec<Binding> = self
+            .bindings
+            .lock()
+            .unwrap()
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(all.into_iter().filter(|b| b.expires_at > now).collect()) })
+    }
+    fn set_reachable<'a>(&'a self, _: &'a str, _: &'a str, _: bool, _: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move { Ok(()) })
+    }
     fn replace_bindings<'a>(
         &'a self,
         user: &'a str,

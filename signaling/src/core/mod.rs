@@ -89,6 +89,13 @@ pub enum Input {
         tx: TxId,
         reply: registrar::RegisterReply,
     },
+    /// Keepalive `id`: send OPTIONS to `target` over `flow`; answered by
+    /// [`Output::ProbeResult`].
+    Probe {
+        id: u64,
+        flow: Flow,
+        target: String,
+    },
     /// Stop: BYE every answered call, refuse the rest.
     Shutdown,
 }
@@ -123,6 +130,11 @@ pub enum Output {
     Prompt {
         leg: LegId,
         prompt: Prompt,
+    },
+    /// Keepalive `id` was answered (`alive`) or timed out.
+    ProbeResult {
+        id: u64,
+        alive: bool,
     },
     /// Hand a REGISTER to the registrar; answer with [`Input::Registered`].
     Register {
@@ -166,6 +178,8 @@ pub struct Core {
     rosters: HashMap<String, usize>,
     /// REGISTER requests waiting for the registrar.
     registering: HashMap<TxId, Message>,
+    /// Keepalive OPTIONS in flight, by transaction.
+    probes: HashMap<TxId, u64>,
     heap: BinaryHeap<Reverse<(Instant, LegId)>>,
     out: VecDeque<Output>,
     next_leg: u64,
@@ -182,6 +196,7 @@ impl Core {
             dialogs: HashMap::new(),
             rosters: HashMap::new(),
             registering: HashMap::new(),
+            probes: HashMap::new(),
             heap: BinaryHeap::new(),
             out: VecDeque::new(),
             next_leg: 0,
@@ -280,6 +295,7 @@ impl Core {
                 }
             }
             Input::Registered { tx, reply } => self.on_registered(tx, reply, now),
+            Input::Probe { id, flow, target } => self.probe(id, flow, &target, now),
             Input::Shutdown => self.shutdown(now),
         }
         self.pump(now);
@@ -316,8 +332,17 @@ impl Core {
                 EpOutput::Event(Event::Request { tx, msg, flow }) => {
                     self.on_request(tx, msg, flow, now)
                 }
-                EpOutput::Event(Event::Response { tx, msg }) => self.on_response(tx, msg, now),
-                EpOutput::Event(Event::Timeout { tx }) => self.on_client_timeout(tx, now),
+                EpOutput::Event(Event::Response { tx, msg }) => {
+                    let final_response = msg.status().is_some_and(|c| c >= 200);
+                    if !(final_response && self.probe_ended(tx, true)) {
+                        self.on_response(tx, msg, now)
+                    }
+                }
+                EpOutput::Event(Event::Timeout { tx }) => {
+                    if !self.probe_ended(tx, false) {
+                        self.on_client_timeout(tx, now)
+                    }
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
 //! REGISTER in the core: the request is handed to the registrar (which
 //! needs the store, so it runs outside the sans-IO core) and its reply
 //! comes back as an input, answered on the same server transaction — over
-//! the same TCP connection, or to the UDP source address (rport).
+//! the same TCP connection, or to the UDP source address (rport). Also the
+//! keepalive of registered rooms: an OPTIONS to a binding's flow, whose
+//! answer (any final response) or silence says whether the room is there.
 
 use std::time::Instant;
 
@@ -10,7 +12,7 @@ use registrar::{RegisterReply, RegisterRequest};
 use super::{Core, Output};
 use crate::sip::endpoint::{add_to_tag, random_token};
 use crate::sip::message::name_addr_uri;
-use crate::sip::{Flow, Message, Transport, TxId};
+use crate::sip::{Flow, Message, Method, Transport, TxId};
 
 impl Core {
     pub(super) fn on_register(&mut self, tx: TxId, req: Message, flow: Flow, now: Instant) {
@@ -58,6 +60,36 @@ impl Core {
         };
         self.registering.insert(tx, req);
         self.out.push_back(Output::Register { tx, request });
+    }
+
+    /// Sends keepalive `id`: OPTIONS to `target` over `flow`.
+    pub(super) fn probe(&mut self, id: u64, flow: Flow, target: &str, now: Instant) {
+        let mut req = Message::request(Method::Options, target);
+        req.push("Via", self.via(flow.transport));
+        req.push("Max-Forwards", "70");
+        let (us, tag) = (self.cfg.advertised, random_token());
+        req.push("From", format!("<sip:mra@{us}>;tag={tag}"));
+        req.push("To", format!("<{target}>"));
+        req.push(
+            "Call-ID",
+            format!("{}@{}", random_token(), self.cfg.advertised.ip()),
+        );
+        req.push("CSeq", "1 OPTIONS");
+        req.push("Content-Length", "0");
+        let tx = self.ep.send_request(req, flow, now);
+        self.probes.insert(tx, id);
+    }
+
+    /// A keepalive's transaction ended: answered (`alive`) or timed out.
+    /// False when `tx` was not a keepalive.
+    pub(super) fn probe_ended(&mut self, tx: TxId, alive: bool) -> bool {
+        match self.probes.remove(&tx) {
+            Some(id) => {
+                self.out.push_back(Output::ProbeResult { id, alive });
+                true
+            }
+            None => false,
+        }
     }
 
     /// The registrar's answer to the REGISTER on `tx`.

@@ -1,0 +1,121 @@
+//! Keepalive of registered rooms: every interval, each live binding gets an
+//! OPTIONS through the core, over the flow it registered on (its UDP
+//! source address, or its TCP connection while that is open); any final
+//! response marks the binding reachable, no answer by the next round (or
+//! no open connection) unreachable, in the store.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use registrar::{Binding, Registrar};
+use tokio::sync::mpsc;
+
+use crate::core::Input;
+use crate::sip::{Flow, Transport};
+
+/// Probes in flight and where their outcomes go.
+pub(crate) struct Keepalive {
+    registrar: Arc<Registrar>,
+    /// Probe id → (user, contact).
+    pending: Mutex<HashMap<u64, (String, String)>>,
+    next: AtomicU64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Keepalive {
+    pub fn new(registrar: Arc<Registrar>) -> Arc<Keepalive> {
+        Arc::new(Keepalive {
+            registrar,
+            pending: Mutex::default(),
+            next: AtomicU64::new(1),
+        })
+    }
+
+    /// Probes every live binding each `interval`; `tcp_conn` finds the open
+    /// connection from a remote address.
+    pub async fn run(
+        self: Arc<Self>,
+        interval: Duration,
+        in_tx: mpsc::UnboundedSender<Input>,
+        tcp_conn: impl Fn(SocketAddr) -> Option<u64>,
+    ) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let unanswered: Vec<_> = self
+                .pending
+                .lock()
+                .expect("keepalive lock")
+                .drain()
+                .map(|(_, key)| key)
+                .collect();
+            for key in unanswered {
+                self.record(key, false);
+            }
+            for binding in self.registrar.live_bindings(unix_now()).await {
+                self.probe(binding, &in_tx, &tcp_conn);
+            }
+        }
+    }
+
+    fn probe(
+        self: &Arc<Self>,
+        b: Binding,
+        in_tx: &mpsc::UnboundedSender<Input>,
+        tcp_conn: &impl Fn(SocketAddr) -> Option<u64>,
+    ) {
+        let key = (b.user.clone(), b.contact.clone());
+        let Ok(remote) = b.source.parse::<SocketAddr>() else {
+            return;
+        };
+        let flow = match b.transport.as_str() {
+            "tcp" => match tcp_conn(remote) {
+                Some(conn) => Flow {
+                    transport: Transport::Tcp,
+                    remote,
+                    conn,
+                },
+                // Its connection is gone: unreachable until it registers again.
+                None => return self.record(key, false),
+            },
+            _ => Flow {
+                transport: Transport::Udp,
+                remote,
+                conn: 0,
+            },
+        };
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.pending.lock().expect("keepalive lock").insert(id, key);
+        let _ = in_tx.send(Input::Probe {
+            id,
+            flow,
+            target: b.contact,
+        });
+    }
+
+    /// The core's outcome of probe `id`.
+    pub fn finished(self: &Arc<Self>, id: u64, alive: bool) {
+        let key = self.pending.lock().expect("keepalive lock").remove(&id);
+        if let Some(key) = key {
+            self.record(key, alive);
+        }
+    }
+
+    fn record(self: &Arc<Self>, (user, contact): (String, String), alive: bool) {
+        let registrar = self.registrar.clone();
+        tokio::spawn(async move {
+            registrar
+                .record_probe(&user, &contact, alive, unix_now())
+                .await
+        });
+    }
+}
