@@ -89,30 +89,6 @@ fn meet(mra: &Mra, dial: &str, rooms: &mut [Baresip]) -> (Vec<String>, Vec<Recor
     (codecs, heard)
 }
 
-/// The last two seconds before hang-up (all rooms were in by then).
-fn tail(rec: &Recording) -> &[i16] {
-    let end = rec.seconds() - 0.3;
-    rec.window(end - 2.0, end)
-}
-
-fn assert_hears(rec: &Recording, room: &str, others: &[f64], own: f64) {
-    let audio = tail(rec);
-    for &f in others {
-        let share = rec.share(audio, f);
-        assert!(
-            share > 0.25 / others.len() as f64,
-            "{room} should hear {f} Hz: share {share:.3}, strongest {} Hz, rms {:.0}",
-            rec.peak(audio),
-            Recording::rms(audio)
-        );
-    }
-    let echo = rec.share(audio, own);
-    assert!(
-        echo < 0.02,
-        "{room} hears its own {own} Hz: share {echo:.3}"
-    );
-}
-
 #[test]
 fn two_rooms_over_opus_hear_each_other_and_not_themselves() {
     let mra = Mra::start();
@@ -125,8 +101,8 @@ fn two_rooms_over_opus_hear_each_other_and_not_themselves() {
     ];
     let (codecs, heard) = meet(&mra, "123456789**4321", &mut rooms);
     assert_eq!(codecs, ["opus/48000/2", "opus/48000/2"]);
-    assert_hears(&heard[0], "the 440 Hz room", &[1000.0], 440.0);
-    assert_hears(&heard[1], "the 1 kHz room", &[440.0], 1000.0);
+    heard[0].assert_hears("the 440 Hz room", &[1000.0], 440.0);
+    heard[1].assert_hears("the 1 kHz room", &[440.0], 1000.0);
 }
 
 #[test]
@@ -141,8 +117,8 @@ fn a_pcma_room_and_a_g722_room_hear_each_other() {
     ];
     let (codecs, heard) = meet(&mra, "123456789**4321", &mut rooms);
     assert_eq!(codecs, ["PCMA/8000", "G722/8000"]);
-    assert_hears(&heard[0], "the PCMA room", &[1000.0], 440.0);
-    assert_hears(&heard[1], "the G.722 room", &[440.0], 1000.0);
+    heard[0].assert_hears("the PCMA room", &[1000.0], 440.0);
+    heard[1].assert_hears("the G.722 room", &[440.0], 1000.0);
 }
 
 #[test]
@@ -179,8 +155,8 @@ fn audio_survives_a_lossy_jittery_line_and_the_stats_show_the_loss() {
         calls[1]["media"]["packets_lost"], 0,
         "the other room's line is clean"
     );
-    assert_hears(&heard[0], "the room on the lossy line", &[1000.0], 440.0);
-    assert_hears(&heard[1], "the room on the clean line", &[440.0], 1000.0);
+    heard[0].assert_hears("the room on the lossy line", &[1000.0], 440.0);
+    heard[1].assert_hears("the room on the clean line", &[440.0], 1000.0);
 }
 
 #[test]
@@ -197,9 +173,9 @@ fn three_rooms_each_hear_the_other_two() {
     ];
     let (codecs, heard) = meet(&mra, "555", &mut rooms);
     assert_eq!(codecs, ["PCMU/8000", "opus/48000/2", "G722/8000"]);
-    assert_hears(&heard[0], "room a", &[1000.0, 700.0], 440.0);
-    assert_hears(&heard[1], "room b", &[440.0, 700.0], 1000.0);
-    assert_hears(&heard[2], "room c", &[440.0, 1000.0], 700.0);
+    heard[0].assert_hears("room a", &[1000.0, 700.0], 440.0);
+    heard[1].assert_hears("room b", &[440.0, 700.0], 1000.0);
+    heard[2].assert_hears("room c", &[440.0, 1000.0], 700.0);
 }
 
 /// DTMF row and column frequencies of a key.

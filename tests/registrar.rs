@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::baresip::{Baresip, Source};
 use common::postgres::Postgres;
 use common::register::Registration;
@@ -14,42 +12,8 @@ use common::{sipp, Mra};
 use registrar::Algorithm;
 use serde_json::Value;
 
-fn add_room(mra: &Mra, user: &str, password: &str) {
-    let (status, body) = mra.http(
-        "POST",
-        "/api/v1/rooms",
-        Some(&format!(
-            r#"{{"user":"{user}","password":"{password}","name":"Room {user}"}}"#
-        )),
-    );
-    assert_eq!(status, 201, "{body}");
-    assert!(
-        !body.contains(password),
-        "the password is never shown: {body}"
-    );
-}
-
-fn room(mra: &Mra, user: &str) -> Value {
-    let (status, body) = mra.http("GET", &format!("/api/v1/rooms/{user}"), None);
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-/// Polls the room until `ready` holds, up to 10 s.
-fn wait_room(mra: &Mra, user: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = room(mra, user);
-        if ready(&r) {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "{what} never happened: {r}");
-        std::thread::yield_now();
-    }
-}
-
 fn sipp_registers_over_udp_and_tcp(mra: &Mra) {
-    add_room(mra, "1001", "s3cret");
+    mra.add_room("1001", "s3cret");
     for transport in ["u1", "t1"] {
         let (ok, out) = sipp(
             "register_digest.xml",
@@ -59,7 +23,7 @@ fn sipp_registers_over_udp_and_tcp(mra: &Mra) {
         );
         assert!(ok, "SIPp over {transport}: {out}");
     }
-    let r = room(mra, "1001");
+    let r = mra.room("1001");
     assert_eq!(r["status"], "online");
     let transports: Vec<&str> = r["contacts"]
         .as_array()
@@ -98,7 +62,7 @@ fn sha256_digest_registers_and_the_binding_lapses_when_it_expires() {
         ("MRA_REGISTRAR_MIN_EXPIRES_SECS", "1"),
         ("MRA_REGISTRAR_ALGORITHMS", r#"["SHA-256", "MD5"]"#),
     ]);
-    add_room(&mra, "1002", "pa55word");
+    mra.add_room("1002", "pa55word");
     let mut reg = Registration::new(mra.sip, "1002");
     let ok = reg.register("pa55word", Algorithm::Sha256, 2);
     assert_eq!(ok.status, 200, "{}", ok.text);
@@ -111,14 +75,14 @@ fn sha256_digest_registers_and_the_binding_lapses_when_it_expires() {
         !ok.headers("Date").is_empty(),
         "rooms set their clocks from Date"
     );
-    assert_eq!(room(&mra, "1002")["status"], "online");
-    wait_room(&mra, "1002", "expiry", |r| r["status"] == "unregistered");
+    assert_eq!(mra.room("1002")["status"], "online");
+    mra.wait_room("1002", "expiry", |r| r["status"] == "unregistered");
 }
 
 #[test]
 fn wrong_passwords_get_401_like_unknown_users_then_the_address_is_locked_out() {
     let mra = Mra::start_with(&[("MRA_REGISTRAR_LOCKOUT_FAILURES", "3")]);
-    add_room(&mra, "1001", "s3cret");
+    mra.add_room("1001", "s3cret");
     let mut known = Registration::new(mra.sip, "1001");
     let mut unknown = Registration::new(mra.sip, "9999");
     let shape = |text: &str| -> Vec<String> {
@@ -150,13 +114,13 @@ fn wrong_passwords_get_401_like_unknown_users_then_the_address_is_locked_out() {
     assert!(!locked.headers("Retry-After").is_empty());
     assert_eq!(mra.metric("mra_registration_lockouts_total"), 1);
     assert_eq!(mra.metric("mra_registration_auth_failures_total"), 3);
-    assert_eq!(room(&mra, "1001")["status"], "unregistered");
+    assert_eq!(mra.room("1001")["status"], "unregistered");
 }
 
 #[test]
 fn a_replayed_nonce_count_and_a_foreign_domain_are_refused() {
     let mra = Mra::start();
-    add_room(&mra, "1001", "s3cret");
+    mra.add_room("1001", "s3cret");
     let mut reg = Registration::new(mra.sip, "1001");
     let ch = reg.send(600, None).challenge(Algorithm::Md5).unwrap();
     let auth = reg.answer(&ch, "s3cret", 1);
@@ -178,24 +142,24 @@ fn a_replayed_nonce_count_and_a_foreign_domain_are_refused() {
 #[test]
 fn too_short_an_expiry_gets_423_and_star_unregisters() {
     let mra = Mra::start();
-    add_room(&mra, "1001", "s3cret");
+    mra.add_room("1001", "s3cret");
     let mut reg = Registration::new(mra.sip, "1001");
     let brief = reg.register("s3cret", Algorithm::Md5, 10);
     assert_eq!(brief.status, 423, "{}", brief.text);
     assert_eq!(brief.headers("Min-Expires"), ["60"]);
     assert_eq!(reg.register("s3cret", Algorithm::Md5, 600).status, 200);
-    assert_eq!(room(&mra, "1001")["status"], "online");
+    assert_eq!(mra.room("1001")["status"], "online");
     assert_eq!(reg.register("s3cret", Algorithm::Md5, 0).status, 200);
-    assert_eq!(room(&mra, "1001")["status"], "unregistered");
+    assert_eq!(mra.room("1001")["status"], "unregistered");
 }
 
 fn bindings_survive_a_restart(mut mra: Mra) {
-    add_room(&mra, "1003", "s3cret");
+    mra.add_room("1003", "s3cret");
     let mut reg = Registration::new(mra.sip, "1003");
     assert_eq!(reg.register("s3cret", Algorithm::Md5, 600).status, 200);
-    let before = room(&mra, "1003");
+    let before = mra.room("1003");
     mra.restart();
-    let after = room(&mra, "1003");
+    let after = mra.room("1003");
     assert_eq!(after["status"], "online");
     assert_eq!(
         after["contacts"][0]["contact"],
@@ -220,11 +184,11 @@ fn on_postgresql_rooms_register_and_survive_a_restart() {
 fn baresip_registers_with_digest() {
     common::isolate_network();
     let mra = Mra::start();
-    add_room(&mra, "2001", "b4resip");
+    mra.add_room("2001", "b4resip");
     let baresip = Baresip::registered("2001", "b4resip", mra.sip, Source::Sine(440));
     let registered = |r: &Value| r["status"] == "online";
     let what = format!("baresip's registration (its log: {})", baresip.log());
-    let r = wait_room(&mra, "2001", &what, registered);
+    let r = mra.wait_room("2001", &what, registered);
     assert!(
         r["user_agent"].as_str().unwrap_or("").contains("baresip"),
         "{r}"
@@ -235,14 +199,14 @@ fn baresip_registers_with_digest() {
 fn keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent() {
     common::isolate_network();
     let mra = Mra::start_with(&[("MRA_REGISTRAR_KEEPALIVE_INTERVAL_SECS", "1")]);
-    add_room(&mra, "2002", "b4resip");
+    mra.add_room("2002", "b4resip");
     let baresip = Baresip::registered("2002", "b4resip", mra.sip, Source::Sine(440));
     let online = |r: &Value| r["status"] == "online" && r["contacts"][0]["reachable"] == true;
-    wait_room(&mra, "2002", "an answered keepalive", online);
+    mra.wait_room("2002", "an answered keepalive", online);
     assert!(mra.metric("mra_keepalives_answered_total") >= 1);
     // Killed: no unregistration, its binding stays but nobody answers.
     drop(baresip);
-    let offline = wait_room(&mra, "2002", "the room going offline", |r| {
+    let offline = mra.wait_room("2002", "the room going offline", |r| {
         r["status"] == "offline"
     });
     assert_eq!(offline["contacts"][0]["reachable"], false);

@@ -21,6 +21,12 @@ pub enum Phase {
     Ivr(Ivr),
     /// In a meeting.
     Joined { meeting: String },
+    /// We are calling the room into `meeting` (INVITE on `tx` once sent).
+    Dialing {
+        meeting: String,
+        ringing: bool,
+        tx: Option<TxId>,
+    },
 }
 
 /// RFC 4028 session timer state.

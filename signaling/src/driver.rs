@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use media::{MediaControl, MediaEvent};
-use meeting::Directory;
+use meeting::{Directory, Meeting};
 use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::core::{CallInfo, CallStats, Core, Input, Output};
+use crate::core::{CallInfo, CallStats, Core, DialTarget, Input, Output};
 use crate::keepalive::Keepalive;
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::{EndpointStats, Flow, Transport};
@@ -37,6 +37,22 @@ pub struct Listeners {
 pub enum Query {
     Calls(oneshot::Sender<Vec<CallInfo>>),
     Stats(oneshot::Sender<(CallStats, EndpointStats)>),
+    /// Call a room into a meeting; the call's id, or why not.
+    Dial(Box<CallOut>, oneshot::Sender<Result<u64, String>>),
+}
+
+/// A room to call into a meeting.
+#[derive(Debug, Clone)]
+pub struct CallOut {
+    pub meeting: Meeting,
+    /// The room's contact (Request-URI).
+    pub uri: String,
+    /// Route set (the Path it registered through).
+    pub route: Vec<String>,
+    pub display_name: String,
+    /// Where to send: the room's registered source address, or the URI's.
+    pub transport: Transport,
+    pub remote: SocketAddr,
 }
 
 /// Open TCP connections: number → (remote address, writer).
@@ -98,17 +114,11 @@ impl Driver {
         let interval = services.registrar.config().keepalive_secs;
         let keepalive_task = (interval > 0).then(|| {
             let conns = conns.clone();
-            let tcp_conn = move |remote: SocketAddr| {
-                let conns = conns.lock().expect("conns lock");
-                conns
-                    .iter()
-                    .find(|(_, (r, _))| *r == remote)
-                    .map(|(id, _)| *id)
-            };
+            let find_conn = move |remote: SocketAddr| tcp_conn(&conns, remote);
             tokio::spawn(keepalive.clone().run(
                 Duration::from_secs(interval),
                 in_tx.clone(),
-                tcp_conn,
+                find_conn,
             ))
         });
         let mut stop_by: Option<Instant> = None;
@@ -123,6 +133,7 @@ impl Driver {
                 Some(q) = queries.recv() => match q {
                     Query::Calls(reply) => { let _ = reply.send(core.calls()); }
                     Query::Stats(reply) => { let _ = reply.send((core.stats, core.endpoint_stats())); }
+                    Query::Dial(out, reply) => { let _ = reply.send(dial(&mut core, out, &conns)); }
                 },
                 _ = tokio::time::sleep_until(deadline) => core.on_timer(std::time::Instant::now()),
                 r = shutdown.changed(), if stop_by.is_none() => {
@@ -152,6 +163,37 @@ impl Driver {
         drop(media_tx);
         let _ = media_task.await;
     }
+}
+
+/// The open TCP connection from `remote`.
+fn tcp_conn(conns: &Connections, remote: SocketAddr) -> Option<u64> {
+    let conns = conns.lock().expect("conns lock");
+    conns
+        .iter()
+        .find(|(_, (r, _))| *r == remote)
+        .map(|(id, _)| *id)
+}
+
+/// Resolves the flow of a call-out (a room on TCP is called over the
+/// connection it registered on) and starts it.
+fn dial(core: &mut Core, out: Box<CallOut>, conns: &Connections) -> Result<u64, String> {
+    let conn = match out.transport {
+        Transport::Udp => 0,
+        Transport::Tcp => {
+            tcp_conn(conns, out.remote).ok_or("the room's TCP connection is closed")?
+        }
+    };
+    let target = DialTarget {
+        flow: Flow {
+            transport: out.transport,
+            remote: out.remote,
+            conn,
+        },
+        uri: out.uri,
+        route: out.route,
+        display_name: out.display_name,
+    };
+    core.dial(target, &out.meeting).map(|leg| leg.0)
 }
 
 fn execute(

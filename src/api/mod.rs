@@ -3,6 +3,7 @@
 //! `Authorization: Bearer <token>`. Calls are listed with their media
 //! figures and can be muted; rooms in [`rooms`].
 
+mod invite;
 mod rooms;
 
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub fn router(state: ApiState) -> Router {
             get(show_meeting)
                 .delete(delete_meeting)
                 .patch(patch_meeting),
+        )
+        .route(
+            "/api/v1/meetings/{number}/invite",
+            axum::routing::post(invite::invite),
         )
         .route("/api/v1/rooms", get(rooms::list).post(rooms::create))
         .route("/api/v1/rooms.csv", get(rooms::csv))

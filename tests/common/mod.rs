@@ -201,6 +201,42 @@ impl Mra {
         (status, body)
     }
 
+    /// Creates a room account through the admin API.
+    pub fn add_room(&self, user: &str, password: &str) {
+        let body = format!(r#"{{"user":"{user}","password":"{password}","name":"Room {user}"}}"#);
+        let (status, answer) = self.http("POST", "/api/v1/rooms", Some(&body));
+        assert_eq!(status, 201, "{answer}");
+        assert!(
+            !answer.contains(password),
+            "the password is never shown: {answer}"
+        );
+    }
+
+    /// `GET /api/v1/rooms/{user}`.
+    pub fn room(&self, user: &str) -> serde_json::Value {
+        let (status, body) = self.http("GET", &format!("/api/v1/rooms/{user}"), None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Polls the room until `ready` holds, up to 10 s.
+    pub fn wait_room(
+        &self,
+        user: &str,
+        what: &str,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.room(user);
+            if ready(&r) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "{what} never happened: {r}");
+            std::thread::yield_now();
+        }
+    }
+
     /// Polls `GET /api/v1/calls` until `ready` holds for the call list; returns it.
     pub fn wait_calls(
         &self,

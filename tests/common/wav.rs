@@ -98,6 +98,32 @@ impl Recording {
         media::tones::tone_share(samples, freq, self.rate)
     }
 
+    /// The last two seconds before hang-up (all rooms were in by then).
+    pub fn tail(&self) -> &[i16] {
+        let end = self.seconds() - 0.3;
+        self.window(end - 2.0, end)
+    }
+
+    /// Asserts that `room`, which recorded this, heard each of the `others`
+    /// tones in its [`Recording::tail`] and not its `own`.
+    pub fn assert_hears(&self, room: &str, others: &[f64], own: f64) {
+        let audio = self.tail();
+        for &f in others {
+            let share = self.share(audio, f);
+            assert!(
+                share > 0.25 / others.len() as f64,
+                "{room} should hear {f} Hz: share {share:.3}, strongest {} Hz, rms {:.0}",
+                self.peak(audio),
+                Recording::rms(audio)
+            );
+        }
+        let echo = self.share(audio, own);
+        assert!(
+            echo < 0.02,
+            "{room} hears its own {own} Hz: share {echo:.3}"
+        );
+    }
+
     /// The strongest frequency in 10 Hz steps between 100 Hz and 4 kHz.
     pub fn peak(&self, samples: &[i16]) -> f64 {
         (10..400)

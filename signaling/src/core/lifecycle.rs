@@ -46,6 +46,9 @@ impl Core {
             }
         };
         call.local_rtp = Some(local);
+        if matches!(call.phase, Phase::Dialing { .. }) {
+            return self.send_dial_invite(leg, now);
+        }
         let Some(tx) = call.invite_tx else { return };
         if let Some(media) = call.media.clone() {
             self.out.push_back(Output::ConfigureLeg { leg, media });

@@ -14,8 +14,12 @@ use meeting::Meeting;
 use tracing::{debug, info, info_span};
 
 mod admission;
+mod callout;
+mod in_dialog;
 mod lifecycle;
 mod registration;
+
+pub use callout::DialTarget;
 
 use crate::call::{Call, OkRetransmit, Phase, SessionTimer};
 use crate::dialstring;
@@ -236,6 +240,8 @@ impl Core {
                 remote: c.flow.remote.to_string(),
                 state: match (&c.phase, c.answered) {
                     (Phase::Joined { .. }, _) => "in-meeting",
+                    (Phase::Dialing { ringing: false, .. }, _) => "dialing",
+                    (Phase::Dialing { ringing: true, .. }, _) => "ringing",
                     (Phase::Ivr(_), _) => "ivr",
                     (Phase::Lookup, true) => "ivr",
                     (Phase::Lookup, false) => "admitting",
@@ -334,12 +340,16 @@ impl Core {
                 }
                 EpOutput::Event(Event::Response { tx, msg }) => {
                     let final_response = msg.status().is_some_and(|c| c >= 200);
-                    if !(final_response && self.probe_ended(tx, true)) {
+                    if let Some(leg) = self.dialing(tx) {
+                        self.on_dial_response(leg, msg, now);
+                    } else if !(final_response && self.probe_ended(tx, true)) {
                         self.on_response(tx, msg, now)
                     }
                 }
                 EpOutput::Event(Event::Timeout { tx }) => {
-                    if !self.probe_ended(tx, false) {
+                    if let Some(leg) = self.dialing(tx) {
+                        self.on_dial_timeout(leg);
+                    } else if !self.probe_ended(tx, false) {
                         self.on_client_timeout(tx, now)
                     }
                 }
@@ -634,169 +644,6 @@ impl Core {
             self.stats.calls_cancelled += 1;
             self.fail_invite(leg, 487, "Request Terminated", None, now);
         }
-    }
-
-    fn on_in_dialog(&mut self, tx: TxId, req: Message, now: Instant) {
-        let key = (
-            req.call_id().unwrap_or_default().to_owned(),
-            req.to_tag().unwrap_or_default(),
-        );
-        let Some(&leg) = self.dialogs.get(&key) else {
-            let resp = self.reply(&req, 481, "Call/Transaction Does Not Exist");
-            self.ep.respond(tx, &resp, now);
-            return;
-        };
-        let call = self.calls.get_mut(&leg).expect("dialog maps to call");
-        let seq = req.cseq().map(|c| c.0).unwrap_or(0);
-        if seq <= call.remote_cseq && req.method() != Some(Method::Ack) {
-            let resp = self.dialog_reply(leg, &req, 500, "Server Internal Error");
-            self.ep.respond(tx, &resp, now);
-            return;
-        }
-        call.remote_cseq = seq;
-        if let Some(target) = req.contact_uri() {
-            call.remote_target = target;
-        }
-        match req.method().expect("request") {
-            Method::Bye => {
-                let resp = self.dialog_reply(leg, &req, 200, "OK");
-                self.ep.respond(tx, &resp, now);
-                info!(call_id = %key.0, "room hung up");
-                self.end_call(leg);
-            }
-            Method::Info => self.on_info(leg, tx, &req, now),
-            Method::Invite | Method::Update => self.on_offer_in_dialog(leg, tx, req, now),
-            _ => {
-                let resp = self.dialog_reply(leg, &req, 405, "Method Not Allowed");
-                self.ep.respond(tx, &resp, now);
-            }
-        }
-    }
-
-    fn dialog_reply(&self, leg: LegId, req: &Message, code: u16, reason: &str) -> Message {
-        let mut resp = Message::response_to(req, code, reason);
-        if let Some(call) = self.calls.get(&leg) {
-            if req.to_tag().is_none() {
-                add_to_tag(&mut resp, &call.local_tag);
-            }
-            resp.push("Contact", self.contact(call.flow.transport));
-        }
-        resp.push("Allow", ALLOW);
-        resp.push("Supported", SUPPORTED);
-        resp
-    }
-
-    fn on_info(&mut self, leg: LegId, tx: TxId, req: &Message, now: Instant) {
-        let ct = req.content_type();
-        let body = String::from_utf8_lossy(&req.body);
-        let digit = match ct.as_str() {
-            "application/dtmf-relay" => body.lines().find_map(|l| {
-                l.split_once('=')
-                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case("signal"))
-                    .map(|(_, v)| v.trim().to_owned())
-            }),
-            "application/dtmf" => Some(body.trim().to_owned()),
-            "" | "application/media_control+xml" => None,
-            _ => {
-                let mut resp = self.dialog_reply(leg, req, 415, "Unsupported Media Type");
-                resp.push(
-                    "Accept",
-                    "application/dtmf-relay, application/dtmf, application/media_control+xml",
-                );
-                self.ep.respond(tx, &resp, now);
-                return;
-            }
-        };
-        let resp = self.dialog_reply(leg, req, 200, "OK");
-        self.ep.respond(tx, &resp, now);
-        let digit = digit.and_then(|d| match d.as_str() {
-            "10" => Some('*'),
-            "11" => Some('#'),
-            d => d
-                .chars()
-                .next()
-                .filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#'),
-        });
-        if let Some(d) = digit {
-            self.on_digit(leg, d, now);
-        }
-    }
-
-    /// re-INVITE or UPDATE: hold/unhold, codec change, session refresh.
-    fn on_offer_in_dialog(&mut self, leg: LegId, tx: TxId, req: Message, now: Instant) {
-        let is_invite = req.method() == Some(Method::Invite);
-        if is_invite
-            && self.calls[&leg]
-                .pending_request
-                .as_ref()
-                .is_some_and(|(_, m)| *m == Method::Invite)
-        {
-            let resp = self.dialog_reply(leg, &req, 491, "Request Pending");
-            self.ep.respond(tx, &resp, now);
-            return;
-        }
-        if !self.precheck(tx, &req, now) {
-            return;
-        }
-        let mut resp = self.dialog_reply(leg, &req, 200, "OK");
-        let call = self.calls.get_mut(&leg).expect("live call");
-        if !req.body.is_empty() {
-            match sdp::negotiate(&req.body, &self.cfg.codecs) {
-                Ok(n) => {
-                    call.media = Some(n.audio.clone());
-                    call.negotiated = Some(n);
-                    self.out.push_back(Output::ConfigureLeg {
-                        leg,
-                        media: call.media.clone().expect("set"),
-                    });
-                }
-                Err(e) => {
-                    let mut r = self.dialog_reply(leg, &req, 488, "Not Acceptable Here");
-                    r.push("Warning", format!("{} mra \"{e}\"", e.warn_code()));
-                    self.ep.respond(tx, &r, now);
-                    return;
-                }
-            }
-        }
-        let call = self.calls.get_mut(&leg).expect("live call");
-        let local = call
-            .local_rtp
-            .unwrap_or(SocketAddr::new(self.cfg.media_ip, 9));
-        if !req.body.is_empty() || is_invite {
-            call.sdp.version += 1;
-            let body = match (&call.negotiated, req.body.is_empty()) {
-                (Some(n), false) => sdp::render_answer(n, local, call.sdp),
-                _ => sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, call.sdp),
-            };
-            resp.set_body("application/sdp", body);
-        }
-        self.apply_session_timer(leg, &req, &mut resp, now);
-        if is_invite {
-            self.send_ok(leg, tx, resp, now);
-        } else {
-            self.ep.respond(tx, &resp, now);
-        }
-        self.reschedule(leg);
-    }
-
-    fn on_ack(&mut self, ack: &Message, _now: Instant) {
-        let key = (
-            ack.call_id().unwrap_or_default().to_owned(),
-            ack.to_tag().unwrap_or_default(),
-        );
-        let Some(&leg) = self.dialogs.get(&key) else {
-            return;
-        };
-        let call = self.calls.get_mut(&leg).expect("dialog maps to call");
-        call.ok_retransmit = None;
-        call.confirmed = true;
-        if !ack.body.is_empty() {
-            if let Ok(media) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
-                call.media = Some(media.clone());
-                self.out.push_back(Output::ConfigureLeg { leg, media });
-            }
-        }
-        self.reschedule(leg);
     }
 }
 

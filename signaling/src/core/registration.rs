@@ -30,17 +30,10 @@ impl Core {
                 )
             }
         };
-        let to_uri = req.header("To").and_then(name_addr_uri);
-        let (Some(to_uri), Some((cseq, _))) = (to_uri, req.cseq()) else {
-            return self.reject(
-                tx,
-                &req,
-                400,
-                "Bad Request",
-                Some((399, "REGISTER needs To and CSeq".into())),
-                now,
-            );
-        };
+        // The endpoint has checked To and CSeq are there; the registrar
+        // decides on what they say (domain first, then credentials).
+        let to_uri = req.header("To").and_then(name_addr_uri).unwrap_or_default();
+        let cseq = req.cseq().map_or(0, |c| c.0);
         let request = RegisterRequest {
             request_uri: req.request_uri().unwrap_or_default().to_owned(),
             to_uri,

@@ -1,0 +1,258 @@
+//! Calling a room out into a meeting (the operator's invite): we are the
+//! UAC. A media leg first (its address goes in our offer), then INVITE to
+//! the room's registered contact over the flow it registered on (or a
+//! given address); 180/183 show as ringing; 2xx is ACKed, its answer
+//! configures the leg and the room joins the meeting exactly like a
+//! dial-in; a failure or timeout ends the attempt. Once answered the call
+//! is an ordinary dialog: BYE from either side, session refresh, mute.
+
+use std::time::Instant;
+
+use media::{Direction, LegId, MeetingJoin};
+use meeting::Meeting;
+use tracing::{info, warn};
+
+use super::*;
+
+/// Where and how to call a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialTarget {
+    pub flow: Flow,
+    /// The room's contact (Request-URI).
+    pub uri: String,
+    /// Route set to reach it (the Path it registered through).
+    pub route: Vec<String>,
+    /// The room's name in the meeting.
+    pub display_name: String,
+}
+
+impl Core {
+    /// Starts calling `target` into `meeting`; the call's id, or why not.
+    pub fn dial(&mut self, target: DialTarget, meeting: &Meeting) -> Result<LegId, String> {
+        if self.shutting_down {
+            return Err("shutting down".into());
+        }
+        if self.participants(&meeting.number) >= self.cfg.max_participants {
+            return Err(format!("meeting {} is full", meeting.number));
+        }
+        self.next_leg += 1;
+        let leg = LegId(self.next_leg);
+        let call_id = format!("{}@{}", random_token(), self.cfg.advertised.ip());
+        let local_tag = random_token();
+        // The dialog as the rest of the core keeps it: "invite" holds the
+        // room's side in From and ours in To, as for a call the room made.
+        let mut view = Message::request(Method::Invite, format!("sip:mra@{}", self.cfg.advertised));
+        view.push(
+            "From",
+            format!(
+                "\"{}\" <{}>",
+                target.display_name.replace('"', ""),
+                target.uri
+            ),
+        );
+        view.push(
+            "To",
+            format!(
+                "\"{}\" <sip:{}@{}>",
+                meeting.name.replace('"', ""),
+                meeting.number,
+                self.cfg.advertised
+            ),
+        );
+        view.push("Call-ID", call_id.clone());
+        info!(%call_id, room = %target.uri, meeting = %meeting.number, "calling a room out");
+        let call = Call {
+            leg,
+            call_id: call_id.clone(),
+            local_tag: local_tag.clone(),
+            remote_tag: String::new(),
+            invite: view,
+            invite_tx: None,
+            flow: target.flow,
+            remote_target: target.uri.clone(),
+            route_set: target.route.clone(),
+            local_cseq: 1,
+            remote_cseq: 0,
+            started: std::time::SystemTime::now(),
+            display_name: target.display_name,
+            number: Some(meeting.number.clone()),
+            password: meeting.password.clone(),
+            phase: Phase::Dialing {
+                meeting: meeting.number.clone(),
+                ringing: false,
+                tx: None,
+            },
+            answered: true,
+            confirmed: false,
+            negotiated: None,
+            media: None,
+            local_rtp: None,
+            sdp: SdpSession {
+                id: rand::random::<u32>() as u64,
+                version: 1,
+            },
+            ok_retransmit: None,
+            session_timer: None,
+            pending_request: None,
+            ending: false,
+            scheduled: None,
+        };
+        self.dialogs.insert((call_id, local_tag), leg);
+        self.calls.insert(leg, call);
+        self.out.push_back(Output::CreateLeg {
+            leg,
+            ip: self.cfg.media_ip,
+        });
+        Ok(leg)
+    }
+
+    /// The leg of an outgoing call exists: send the INVITE with our offer.
+    pub(super) fn send_dial_invite(&mut self, leg: LegId, now: Instant) {
+        let via = self.via(self.calls[&leg].flow.transport);
+        let contact = self.contact(self.calls[&leg].flow.transport);
+        let call = self.calls.get_mut(&leg).expect("live call");
+        let local = call.local_rtp.expect("leg created");
+        let mut req = Message::request(Method::Invite, call.remote_target.clone());
+        req.push("Via", via);
+        req.push("Max-Forwards", "70");
+        for r in &call.route_set {
+            req.push("Route", r.clone());
+        }
+        req.push(
+            "From",
+            format!(
+                "{};tag={}",
+                call.invite.header("To").unwrap_or_default(),
+                call.local_tag
+            ),
+        );
+        req.push("To", call.invite.header("From").unwrap_or_default());
+        req.push("Call-ID", call.call_id.clone());
+        req.push("CSeq", "1 INVITE");
+        req.push("Contact", contact);
+        req.push("Allow", ALLOW);
+        req.push("Supported", SUPPORTED);
+        req.set_body(
+            "application/sdp",
+            sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, call.sdp),
+        );
+        let flow = call.flow;
+        let tx = self.ep.send_request(req, flow, now);
+        if let Phase::Dialing { tx: t, .. } =
+            &mut self.calls.get_mut(&leg).expect("live call").phase
+        {
+            *t = Some(tx);
+        }
+    }
+
+    /// The outgoing call whose INVITE went out on `tx`.
+    pub(super) fn dialing(&self, tx: TxId) -> Option<LegId> {
+        self.calls
+            .values()
+            .find(|c| matches!(c.phase, Phase::Dialing { tx: Some(t), .. } if t == tx))
+            .map(|c| c.leg)
+    }
+
+    /// A response to our INVITE.
+    pub(super) fn on_dial_response(&mut self, leg: LegId, resp: Message, now: Instant) {
+        let code = resp.status().unwrap_or(500);
+        let call = self.calls.get_mut(&leg).expect("live call");
+        match code {
+            100 => {}
+            101..=199 => {
+                if let Phase::Dialing { ringing, .. } = &mut call.phase {
+                    *ringing = true;
+                }
+            }
+            200..=299 => self.on_dial_answered(leg, resp, now),
+            _ => {
+                info!(call_id = %call.call_id, code, "the room did not take the call");
+                self.end_call(leg);
+            }
+        }
+    }
+
+    /// Our INVITE timed out.
+    pub(super) fn on_dial_timeout(&mut self, leg: LegId) {
+        if let Some(call) = self.calls.get(&leg) {
+            info!(call_id = %call.call_id, "the room did not answer");
+        }
+        self.end_call(leg);
+    }
+
+    fn on_dial_answered(&mut self, leg: LegId, ok: Message, now: Instant) {
+        let call = self.calls.get_mut(&leg).expect("live call");
+        call.remote_tag = ok.to_tag().unwrap_or_default();
+        if let Some(target) = ok.contact_uri() {
+            call.remote_target = target;
+        }
+        let record_route: Vec<String> = ok.list("Record-Route").map(str::to_owned).collect();
+        if !record_route.is_empty() {
+            call.route_set = record_route.into_iter().rev().collect();
+        }
+        // The room's side now carries its tag, for our in-dialog requests.
+        let room = format!(
+            "{};tag={}",
+            call.invite.header("From").unwrap_or_default(),
+            call.remote_tag
+        );
+        call.invite.set("From", room);
+        for name in ["Allow", "Supported"] {
+            if let Some(v) = ok.header(name) {
+                call.invite.push(name, v.to_owned());
+            }
+        }
+        call.confirmed = true;
+        let (flow, route, target) = (
+            call.flow,
+            call.route_set.clone(),
+            call.remote_target.clone(),
+        );
+        let mut ack = Message::request(Method::Ack, target);
+        ack.push("Via", self.via(flow.transport));
+        ack.push("Max-Forwards", "70");
+        for r in &route {
+            ack.push("Route", r.clone());
+        }
+        for name in ["From", "To", "Call-ID"] {
+            if let Some(v) = ok.header(name) {
+                ack.push(name, v.to_owned());
+            }
+        }
+        ack.push("CSeq", "1 ACK");
+        ack.push("Content-Length", "0");
+        self.ep.send_stateless(flow, &ack);
+        let negotiated = match sdp::negotiate(&ok.body, &self.cfg.codecs) {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "the room's answer is unusable");
+                self.hang_up(leg, 488, "Unusable SDP answer", now);
+                return;
+            }
+        };
+        let call = self.calls.get_mut(&leg).expect("live call");
+        let meeting = match std::mem::replace(&mut call.phase, Phase::Lookup) {
+            Phase::Dialing { meeting, .. } => meeting,
+            other => {
+                call.phase = other;
+                return;
+            }
+        };
+        call.media = Some(negotiated.audio.clone());
+        call.negotiated = Some(negotiated);
+        call.phase = Phase::Joined {
+            meeting: meeting.clone(),
+        };
+        info!(call_id = %call.call_id, %meeting, "the room answered; joining");
+        let join = MeetingJoin {
+            meeting: meeting.clone(),
+            password: call.password.clone(),
+            display_name: call.display_name.clone(),
+        };
+        let media = call.media.clone().expect("just set");
+        self.stats.calls_admitted += 1;
+        *self.rosters.entry(meeting).or_default() += 1;
+        self.out.push_back(Output::ConfigureLeg { leg, media });
+        self.out.push_back(Output::JoinMeeting { leg, join });
+    }
+}

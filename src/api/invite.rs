@@ -1,0 +1,146 @@
+//! `POST /api/v1/meetings/{number}/invite`: the gateway calls a room into
+//! the meeting — a registered room by its user (over the flow it registered
+//! on, best contact first), or any SIP URI with an IP address. Answers 202
+//! with the call's id, whose progress (dialing, ringing, in-meeting) shows
+//! in `/api/v1/calls`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use signaling::driver::{CallOut, Query};
+use signaling::sip::Transport;
+use tokio::sync::oneshot;
+
+use super::{error, ApiState};
+use crate::store::unix_now;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    /// A registered room's user.
+    room: Option<String>,
+    /// Or any `sip:` URI whose host is an IP address.
+    uri: Option<String>,
+    /// Name shown in the meeting (default: the room's name or the URI's user).
+    name: Option<String>,
+}
+
+pub async fn invite(
+    State(s): State<ApiState>,
+    Path(number): Path<String>,
+    body: Result<Json<Invite>, JsonRejection>,
+) -> Response {
+    let Json(invite) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let meeting = match s.store.meeting(&number).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no meeting {number}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let target = match (&invite.room, &invite.uri) {
+        (Some(user), None) => registered_room(&s, user).await,
+        (None, Some(uri)) => any_uri(uri),
+        _ => Err((StatusCode::BAD_REQUEST, "give either room or uri".into())),
+    };
+    let (uri, route, shown, transport, remote) = match target {
+        Ok(t) => t,
+        Err((status, why)) => return error(status, why),
+    };
+    let out = CallOut {
+        meeting,
+        uri: uri.clone(),
+        route,
+        display_name: invite.name.unwrap_or(shown),
+        transport,
+        remote,
+    };
+    let (tx, rx) = oneshot::channel();
+    if s.queries
+        .send(Query::Dial(Box::new(out), tx))
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "signaling is not running");
+    }
+    match rx.await {
+        Ok(Ok(call)) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "call": call, "meeting": number, "uri": uri })),
+        )
+            .into_response(),
+        Ok(Err(why)) => error(StatusCode::CONFLICT, why),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "signaling is not running"),
+    }
+}
+
+type Target = (String, Vec<String>, String, Transport, SocketAddr);
+
+/// Why a target cannot be called: the API's status and message.
+type Refused = (StatusCode, String);
+
+/// A registered room's best live contact: answering keepalives, highest q,
+/// most recently registered.
+async fn registered_room(s: &ApiState, user: &str) -> Result<Target, Refused> {
+    let failed = |e: sqlx::Error| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let account = s
+        .store
+        .room(user)
+        .await
+        .map_err(failed)?
+        .ok_or((StatusCode::NOT_FOUND, format!("no room {user}")))?;
+    let bindings = s.store.bindings(Some(user)).await.map_err(failed)?;
+    let now = unix_now();
+    let best = bindings
+        .into_iter()
+        .filter(|b| b.expires_at > now)
+        .filter_map(|b| Some((b.source.parse::<SocketAddr>().ok()?, b)))
+        .max_by(|(_, a), (_, b)| {
+            let rank = |b: &registrar::Binding| (b.reachable != Some(false), b.q, b.updated_at);
+            rank(a)
+                .partial_cmp(&rank(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    let Some((remote, b)) = best else {
+        return Err((
+            StatusCode::CONFLICT,
+            format!("room {user} is not registered"),
+        ));
+    };
+    let transport = if b.transport == "tcp" {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
+    Ok((b.contact, b.path, account.display_name, transport, remote))
+}
+
+/// A `sip:` URI with an IP host (default port 5060), over UDP.
+fn any_uri(uri: &str) -> Result<Target, Refused> {
+    let bad = |why: &str| (StatusCode::BAD_REQUEST, format!("uri {uri:?}: {why}"));
+    let parsed = rsip::Uri::try_from(uri).map_err(|_| bad("not a SIP URI"))?;
+    let host = parsed.host_with_port.host.to_string();
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| bad("the host must be an IP address (or call a registered room)"))?;
+    if uri.to_ascii_lowercase().contains("transport=tcp") {
+        return Err(bad("TCP call-out needs a room registered over TCP"));
+    }
+    let port = parsed.host_with_port.port.map_or(5060, |p| *p.value());
+    let shown = parsed.user().unwrap_or(&host).to_owned();
+    Ok((
+        uri.to_owned(),
+        Vec::new(),
+        shown,
+        Transport::Udp,
+        SocketAddr::new(ip, port),
+    ))
+}
