@@ -1,7 +1,8 @@
 //! Rooms register with digest authentication against a real `mra run`:
 //! SIPp and baresip as the rooms, a scripted client where the exchange must
 //! be controlled exactly; bindings checked through `/api/v1/rooms`, kept
-//! across restarts, on SQLite and on a throw-away PostgreSQL.
+//! across restarts. Every test runs twice: on SQLite (the default store)
+//! and on a throw-away PostgreSQL server.
 
 mod common;
 
@@ -9,10 +10,63 @@ use common::baresip::{Baresip, Source};
 use common::postgres::Postgres;
 use common::register::Registration;
 use common::{sipp, Mra};
+
+/// The store a test's `mra run` uses.
+#[derive(Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgresql,
+}
+
+impl Db {
+    /// `mra run` on this store with the `MRA_*` overrides `env`; the
+    /// PostgreSQL server (if any) lives as long as the second value.
+    fn start(self, env: &[(&str, &str)]) -> (Mra, Option<Postgres>) {
+        match self {
+            Db::Sqlite => (Mra::start_with(env), None),
+            Db::Postgresql => {
+                let pg = Postgres::start();
+                let mut env = env.to_vec();
+                env.push(("MRA_DATABASE_URL", &pg.url));
+                (Mra::start_with(&env), Some(pg))
+            }
+        }
+    }
+}
+
+/// Each named test, once per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Db::Sqlite)
+            })*
+        }
+        mod postgresql {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Db::Postgresql)
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    sipp_registers_with_md5_digest_over_udp_and_tcp_and_the_room_shows_it,
+    sha256_digest_registers_and_the_binding_lapses_when_it_expires,
+    wrong_passwords_get_401_like_unknown_users_then_the_address_is_locked_out,
+    a_replayed_nonce_count_and_a_foreign_domain_are_refused,
+    too_short_an_expiry_gets_423_and_star_unregisters,
+    a_restart_keeps_bindings,
+    baresip_registers_with_digest,
+    keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent,
+);
 use registrar::Algorithm;
 use serde_json::Value;
 
-fn sipp_registers_over_udp_and_tcp(mra: &Mra) {
+fn sipp_registers_with_md5_digest_over_udp_and_tcp_and_the_room_shows_it(db: Db) {
+    let (mra, _pg) = db.start(&[]);
     mra.add_room("1001", "s3cret");
     for transport in ["u1", "t1"] {
         let (ok, out) = sipp(
@@ -47,18 +101,11 @@ fn sipp_registers_over_udp_and_tcp(mra: &Mra) {
         2,
         "{csv}"
     );
-}
-
-#[test]
-fn sipp_registers_with_md5_digest_over_udp_and_tcp_and_the_room_shows_it() {
-    let mra = Mra::start();
-    sipp_registers_over_udp_and_tcp(&mra);
     assert_eq!(mra.metric("mra_registrations_total"), 2);
 }
 
-#[test]
-fn sha256_digest_registers_and_the_binding_lapses_when_it_expires() {
-    let mra = Mra::start_with(&[
+fn sha256_digest_registers_and_the_binding_lapses_when_it_expires(db: Db) {
+    let (mra, _pg) = db.start(&[
         ("MRA_REGISTRAR_MIN_EXPIRES_SECS", "1"),
         ("MRA_REGISTRAR_ALGORITHMS", r#"["SHA-256", "MD5"]"#),
     ]);
@@ -79,9 +126,8 @@ fn sha256_digest_registers_and_the_binding_lapses_when_it_expires() {
     mra.wait_room("1002", "expiry", |r| r["status"] == "unregistered");
 }
 
-#[test]
-fn wrong_passwords_get_401_like_unknown_users_then_the_address_is_locked_out() {
-    let mra = Mra::start_with(&[("MRA_REGISTRAR_LOCKOUT_FAILURES", "3")]);
+fn wrong_passwords_get_401_like_unknown_users_then_the_address_is_locked_out(db: Db) {
+    let (mra, _pg) = db.start(&[("MRA_REGISTRAR_LOCKOUT_FAILURES", "3")]);
     mra.add_room("1001", "s3cret");
     let mut known = Registration::new(mra.sip, "1001");
     let mut unknown = Registration::new(mra.sip, "9999");
@@ -117,9 +163,8 @@ fn wrong_passwords_get_401_like_unknown_users_then_the_address_is_locked_out() {
     assert_eq!(mra.room("1001")["status"], "unregistered");
 }
 
-#[test]
-fn a_replayed_nonce_count_and_a_foreign_domain_are_refused() {
-    let mra = Mra::start();
+fn a_replayed_nonce_count_and_a_foreign_domain_are_refused(db: Db) {
+    let (mra, _pg) = db.start(&[]);
     mra.add_room("1001", "s3cret");
     let mut reg = Registration::new(mra.sip, "1001");
     let ch = reg.send(600, None).challenge(Algorithm::Md5).unwrap();
@@ -139,9 +184,8 @@ fn a_replayed_nonce_count_and_a_foreign_domain_are_refused() {
     assert_eq!(refused.status, 403, "{}", refused.text);
 }
 
-#[test]
-fn too_short_an_expiry_gets_423_and_star_unregisters() {
-    let mra = Mra::start();
+fn too_short_an_expiry_gets_423_and_star_unregisters(db: Db) {
+    let (mra, _pg) = db.start(&[]);
     mra.add_room("1001", "s3cret");
     let mut reg = Registration::new(mra.sip, "1001");
     let brief = reg.register("s3cret", Algorithm::Md5, 10);
@@ -153,7 +197,8 @@ fn too_short_an_expiry_gets_423_and_star_unregisters() {
     assert_eq!(mra.room("1001")["status"], "unregistered");
 }
 
-fn bindings_survive_a_restart(mut mra: Mra) {
+fn a_restart_keeps_bindings(db: Db) {
+    let (mut mra, _pg) = db.start(&[]);
     mra.add_room("1003", "s3cret");
     let mut reg = Registration::new(mra.sip, "1003");
     assert_eq!(reg.register("s3cret", Algorithm::Md5, 600).status, 200);
@@ -167,23 +212,9 @@ fn bindings_survive_a_restart(mut mra: Mra) {
     );
 }
 
-#[test]
-fn a_restart_keeps_bindings() {
-    bindings_survive_a_restart(Mra::start());
-}
-
-#[test]
-fn on_postgresql_rooms_register_and_survive_a_restart() {
-    let pg = Postgres::start();
-    let mra = Mra::start_with(&[("MRA_DATABASE_URL", &pg.url)]);
-    sipp_registers_over_udp_and_tcp(&mra);
-    bindings_survive_a_restart(mra);
-}
-
-#[test]
-fn baresip_registers_with_digest() {
+fn baresip_registers_with_digest(db: Db) {
     common::isolate_network();
-    let mra = Mra::start();
+    let (mra, _pg) = db.start(&[]);
     mra.add_room("2001", "b4resip");
     let baresip = Baresip::registered("2001", "b4resip", mra.sip, Source::Sine(440));
     let registered = |r: &Value| r["status"] == "online";
@@ -195,10 +226,9 @@ fn baresip_registers_with_digest() {
     );
 }
 
-#[test]
-fn keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent() {
+fn keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent(db: Db) {
     common::isolate_network();
-    let mra = Mra::start_with(&[("MRA_REGISTRAR_KEEPALIVE_INTERVAL_SECS", "1")]);
+    let (mra, _pg) = db.start(&[("MRA_REGISTRAR_KEEPALIVE_INTERVAL_SECS", "1")]);
     mra.add_room("2002", "b4resip");
     let baresip = Baresip::registered("2002", "b4resip", mra.sip, Source::Sine(440));
     let online = |r: &Value| r["status"] == "online" && r["contacts"][0]["reachable"] == true;

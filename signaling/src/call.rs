@@ -100,7 +100,57 @@ pub struct Call {
     pub scheduled: Option<Instant>,
 }
 
+/// What sets a new call apart; everything else starts empty.
+pub struct NewCall {
+    pub leg: LegId,
+    pub call_id: String,
+    pub local_tag: String,
+    pub remote_tag: String,
+    /// The dialog's defining request, the room's side in From.
+    pub invite: Message,
+    pub flow: Flow,
+    pub remote_target: String,
+    pub route_set: Vec<String>,
+    pub display_name: String,
+    pub phase: Phase,
+}
+
 impl Call {
+    pub fn new(n: NewCall) -> Call {
+        Call {
+            leg: n.leg,
+            call_id: n.call_id,
+            local_tag: n.local_tag,
+            remote_tag: n.remote_tag,
+            invite: n.invite,
+            invite_tx: None,
+            flow: n.flow,
+            remote_target: n.remote_target,
+            route_set: n.route_set,
+            local_cseq: 0,
+            remote_cseq: 0,
+            started: std::time::SystemTime::now(),
+            display_name: n.display_name,
+            number: None,
+            password: None,
+            phase: n.phase,
+            answered: false,
+            confirmed: false,
+            negotiated: None,
+            media: None,
+            local_rtp: None,
+            sdp: SdpSession {
+                id: u64::from(rand::random::<u32>()),
+                version: 1,
+            },
+            ok_retransmit: None,
+            session_timer: None,
+            pending_request: None,
+            ending: false,
+            scheduled: None,
+        }
+    }
+
     /// Earliest timer of this call.
     pub fn next_deadline(&self) -> Option<Instant> {
         let ivr = match &self.phase {

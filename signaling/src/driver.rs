@@ -127,6 +127,9 @@ impl Driver {
                 .next_deadline()
                 .map(Instant::from_std)
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            // Shutting down: wake by the grace period's end even when no
+            // timer is due before it (completed transactions linger 32 s).
+            let deadline = stop_by.map_or(deadline, |stop| deadline.min(stop));
             tokio::select! {
                 Some(input) = in_rx.recv() => core.handle(input, std::time::Instant::now()),
                 Some(ev) = media_events.recv() => core.handle(Input::Media(ev), std::time::Instant::now()),

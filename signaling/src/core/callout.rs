@@ -61,42 +61,26 @@ impl Core {
         );
         view.push("Call-ID", call_id.clone());
         info!(%call_id, room = %target.uri, meeting = %meeting.number, "calling a room out");
-        let call = Call {
+        let mut call = Call::new(NewCall {
             leg,
             call_id: call_id.clone(),
             local_tag: local_tag.clone(),
             remote_tag: String::new(),
             invite: view,
-            invite_tx: None,
             flow: target.flow,
             remote_target: target.uri.clone(),
             route_set: target.route.clone(),
-            local_cseq: 1,
-            remote_cseq: 0,
-            started: std::time::SystemTime::now(),
             display_name: target.display_name,
-            number: Some(meeting.number.clone()),
-            password: meeting.password.clone(),
             phase: Phase::Dialing {
                 meeting: meeting.number.clone(),
                 ringing: false,
                 tx: None,
             },
-            answered: true,
-            confirmed: false,
-            negotiated: None,
-            media: None,
-            local_rtp: None,
-            sdp: SdpSession {
-                id: rand::random::<u32>() as u64,
-                version: 1,
-            },
-            ok_retransmit: None,
-            session_timer: None,
-            pending_request: None,
-            ending: false,
-            scheduled: None,
-        };
+        });
+        call.local_cseq = 1;
+        call.number = Some(meeting.number.clone());
+        call.password = meeting.password.clone();
+        call.answered = true;
         self.dialogs.insert((call_id, local_tag), leg);
         self.calls.insert(leg, call);
         self.out.push_back(Output::CreateLeg {

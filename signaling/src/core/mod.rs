@@ -21,10 +21,10 @@ mod registration;
 
 pub use callout::DialTarget;
 
-use crate::call::{Call, OkRetransmit, Phase, SessionTimer};
+use crate::call::{Call, NewCall, OkRetransmit, Phase, SessionTimer};
 use crate::dialstring;
 use crate::ivr::{Ivr, IvrConfig, Prompt, Stage, Step};
-use crate::sdp::{self, SdpError, SdpSession};
+use crate::sdp::{self, SdpError};
 use crate::sip::endpoint::{add_to_tag, random_token, Output as EpOutput};
 use crate::sip::message::{display_name, name_addr_uri, PRODUCT};
 use crate::sip::transaction::Timers;
@@ -218,9 +218,14 @@ impl Core {
         self.rosters.get(meeting).copied().unwrap_or(0)
     }
 
-    /// True once shut down and every call and transaction is gone.
+    /// True once shut down with nothing left to finish: no call, no
+    /// REGISTER awaiting the registrar, no request of ours but keepalives
+    /// waiting for an answer (completed server transactions, which only
+    /// absorb retransmissions, do not count).
     pub fn is_idle(&self) -> bool {
-        self.calls.is_empty() && self.ep.transactions() == 0
+        self.calls.is_empty()
+            && self.registering.is_empty()
+            && self.ep.client_transactions() <= self.probes.len()
     }
 
     pub fn calls(&self) -> Vec<CallInfo> {
@@ -575,7 +580,7 @@ impl Core {
         let _span =
             info_span!("call", call_id = %call_id, room = %flow.remote, leg = leg.0).entered();
         info!(dialed = req.request_uri().unwrap_or_default(), display = %shown, transport = flow.transport.via_token(), "incoming call");
-        let call = Call {
+        let mut call = Call::new(NewCall {
             leg,
             call_id: call_id.clone(),
             local_tag: random_token(),
@@ -586,31 +591,17 @@ impl Core {
                     .unwrap_or_default()
             }),
             route_set: req.list("Record-Route").map(str::to_owned).collect(),
-            local_cseq: 0,
-            remote_cseq: req.cseq().map(|c| c.0).unwrap_or(0),
-            started: std::time::SystemTime::now(),
             display_name: shown,
-            number: dial.number.clone(),
-            password: dial.password.clone(),
             phase: Phase::Lookup,
-            answered: false,
-            confirmed: false,
-            media: negotiated.as_ref().map(|n| n.audio.clone()),
-            negotiated,
-            local_rtp: None,
-            sdp: SdpSession {
-                id: rand::random::<u32>() as u64,
-                version: 1,
-            },
-            ok_retransmit: None,
-            session_timer: None,
-            pending_request: None,
-            ending: false,
-            scheduled: None,
-            invite_tx: Some(tx),
-            invite: req,
             flow,
-        };
+            invite: req,
+        });
+        call.remote_cseq = call.invite.cseq().map(|c| c.0).unwrap_or(0);
+        call.number = dial.number.clone();
+        call.password = dial.password.clone();
+        call.media = negotiated.as_ref().map(|n| n.audio.clone());
+        call.negotiated = negotiated;
+        call.invite_tx = Some(tx);
         self.dialogs.insert((call_id, call.local_tag.clone()), leg);
         let trying = Message::response_to(&call.invite, 100, "Trying");
         self.ep.respond(tx, &trying, now);

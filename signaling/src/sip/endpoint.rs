@@ -155,6 +155,11 @@ impl Endpoint {
         self.server.len() + self.client.len()
     }
 
+    /// Number of live client transactions (requests we sent).
+    pub fn client_transactions(&self) -> usize {
+        self.client.len()
+    }
+
     /// Bytes received on a flow: one UDP datagram or one framed TCP message.
     pub fn receive(&mut self, data: &[u8], flow: Flow, now: Instant) {
         let lexed = match lex(data) {
