@@ -92,3 +92,42 @@ fn what_cannot_be_called_is_refused() {
         400
     );
 }
+
+#[test]
+fn a_room_registered_over_tcp_is_called_over_its_own_connection() {
+    let mra = Mra::start();
+    mra.create_meeting("123456789", None);
+    mra.add_room("3001", "s3cret");
+    let answer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/answer_call.xml");
+    let sip = mra.sip;
+    // Registers over TCP, then stays six seconds answering calls: the
+    // gateway cannot open connections to rooms, so the call can only
+    // arrive over the room's own connection.
+    let room = std::thread::spawn(move || {
+        common::sipp(
+            "register_digest.xml",
+            "3001",
+            sip,
+            &[
+                "-t", "t1", "-m", "1", "-au", "3001", "-ap", "s3cret", "-d", "6000", "-oocsf",
+                answer,
+            ],
+        )
+    });
+    mra.wait_room("3001", "the TCP registration", |r| {
+        r["status"] == "online" && r["contacts"][0]["transport"] == "tcp"
+    });
+    let (status, body) = mra.http(
+        "POST",
+        "/api/v1/meetings/123456789/invite",
+        Some(r#"{"room": "3001"}"#),
+    );
+    assert_eq!(status, 202, "{body}");
+    let calls = mra.wait_calls("the room answering over TCP", |c| {
+        c.len() == 1 && c[0]["state"] == "in-meeting"
+    });
+    assert_eq!(calls[0]["transport"], "TCP");
+    assert_eq!(calls[0]["codec"], "PCMU/8000");
+    let (ok, out) = room.join().unwrap();
+    assert!(ok, "{out}");
+}
