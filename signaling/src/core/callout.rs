@@ -156,6 +156,43 @@ impl Core {
         }
     }
 
+    /// ACKs the room's 2xx to our INVITE (outside any transaction).
+    fn ack(&mut self, leg: LegId, ok: &Message) {
+        let call = &self.calls[&leg];
+        let mut ack = Message::request(Method::Ack, call.remote_target.clone());
+        ack.push("Via", self.via(call.flow.transport));
+        ack.push("Max-Forwards", "70");
+        for r in &call.route_set {
+            ack.push("Route", r.clone());
+        }
+        for name in ["From", "To", "Call-ID"] {
+            if let Some(v) = ok.header(name) {
+                ack.push(name, v.to_owned());
+            }
+        }
+        let seq = ok.cseq().map_or(1, |(n, _)| n);
+        ack.push("CSeq", format!("{seq} ACK"));
+        ack.push("Content-Length", "0");
+        let flow = call.flow;
+        self.ep.send_stateless(flow, &ack);
+    }
+
+    /// The room sent its 2xx to our INVITE again: ACK it again.
+    pub(super) fn ack_again(&mut self, ok: &Message) {
+        let key = (
+            ok.call_id().unwrap_or_default().to_owned(),
+            ok.from_tag().unwrap_or_default(),
+        );
+        let ours = self
+            .dialogs
+            .get(&key)
+            .copied()
+            .filter(|leg| self.calls.get(leg).is_some_and(|c| c.confirmed));
+        if let Some(leg) = ours {
+            self.ack(leg, ok);
+        }
+    }
+
     /// Our INVITE timed out.
     pub(super) fn on_dial_timeout(&mut self, leg: LegId) {
         if let Some(call) = self.calls.get(&leg) {
@@ -187,25 +224,7 @@ impl Core {
             }
         }
         call.confirmed = true;
-        let (flow, route, target) = (
-            call.flow,
-            call.route_set.clone(),
-            call.remote_target.clone(),
-        );
-        let mut ack = Message::request(Method::Ack, target);
-        ack.push("Via", self.via(flow.transport));
-        ack.push("Max-Forwards", "70");
-        for r in &route {
-            ack.push("Route", r.clone());
-        }
-        for name in ["From", "To", "Call-ID"] {
-            if let Some(v) = ok.header(name) {
-                ack.push(name, v.to_owned());
-            }
-        }
-        ack.push("CSeq", "1 ACK");
-        ack.push("Content-Length", "0");
-        self.ep.send_stateless(flow, &ack);
+        self.ack(leg, &ok);
         let negotiated = match sdp::negotiate(&ok.body, &self.cfg.codecs) {
             Ok(n) => n,
             Err(e) => {

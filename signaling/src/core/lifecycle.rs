@@ -198,6 +198,13 @@ impl Core {
             .find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx))
             .map(|c| c.leg)
         else {
+            // A 2xx to our INVITE again (its transaction is Accepted, RFC
+            // 6026): our ACK was lost.
+            let invite_2xx = resp.status().is_some_and(|c| (200..300).contains(&c))
+                && resp.cseq().is_some_and(|(_, m)| m == Method::Invite);
+            if invite_2xx {
+                self.ack_again(&resp);
+            }
             return;
         };
         let code = resp.status().unwrap_or(500);

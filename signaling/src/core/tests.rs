@@ -369,3 +369,88 @@ fn update_refreshes_the_session_and_re_invite_changes_the_codec() {
     assert!(room.messages().pop().expect("answer").contains("PCMA/8000"));
     assert_eq!(room.core.calls()[0].codec.as_deref(), Some("PCMA/8000"));
 }
+
+/// Every message the core transmitted, as text, and the other outputs.
+fn outputs(core: &mut Core) -> (Vec<String>, Vec<Output>) {
+    let (mut wire, mut other) = (Vec::new(), Vec::new());
+    while let Some(o) = core.poll_output() {
+        match o {
+            Output::Transmit { data, .. } => wire.push(String::from_utf8_lossy(&data).into_owned()),
+            o => other.push(o),
+        }
+    }
+    (wire, other)
+}
+
+#[test]
+fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
+    let mut core = Core::new(CoreConfig::default());
+    let now = Instant::now();
+    let target = DialTarget {
+        flow: Room::flow(),
+        uri: format!("sip:room@{ROOM}"),
+        route: vec!["<sip:proxy.example.com;lr>".into()],
+        display_name: "Board room".into(),
+    };
+    let leg = core.dial(target, &meeting("123456789", None)).unwrap();
+    let (_, other) = outputs(&mut core);
+    assert!(matches!(other[..], [Output::CreateLeg { .. }]), "{other:?}");
+    assert_eq!(core.calls()[0].state, "dialing");
+    let media: SocketAddr = "127.0.0.1:20000".parse().unwrap();
+    core.handle(
+        Input::LegCreated {
+            leg,
+            result: Ok(media),
+        },
+        now,
+    );
+    let (wire, _) = outputs(&mut core);
+    let invite = &wire[0];
+    assert!(
+        invite.starts_with(&format!("INVITE sip:room@{ROOM} SIP/2.0")),
+        "{invite}"
+    );
+    assert_eq!(header(invite, "Route"), Some("<sip:proxy.example.com;lr>"));
+    assert!(
+        invite.contains("m=audio 20000 RTP/AVP"),
+        "our offer: {invite}"
+    );
+    let response = |code: &str, body: &str| {
+        let mut r = format!("SIP/2.0 {code}\r\n");
+        for name in ["Via", "From", "Call-ID", "CSeq"] {
+            r += &format!("{name}: {}\r\n", header(invite, name).unwrap());
+        }
+        r += &format!(
+            "To: {};tag=roomtag\r\nContact: <sip:room@{ROOM}>\r\n{}Content-Length: {}\r\n\r\n{body}",
+            header(invite, "To").unwrap(),
+            if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" },
+            body.len()
+        );
+        Input::Sip {
+            data: Bytes::from(r),
+            flow: Room::flow(),
+        }
+    };
+    core.handle(response("180 Ringing", ""), now);
+    assert_eq!(core.calls()[0].state, "ringing");
+    core.handle(response("200 OK", OFFER), now);
+    let (wire, other) = outputs(&mut core);
+    assert!(
+        wire[0].starts_with(&format!("ACK sip:room@{ROOM} SIP/2.0")),
+        "{wire:?}"
+    );
+    assert_eq!(header(&wire[0], "CSeq"), Some("1 ACK"));
+    assert!(other
+        .iter()
+        .any(|o| matches!(o, Output::ConfigureLeg { .. })));
+    assert!(other.iter().any(
+        |o| matches!(o, Output::JoinMeeting { join, .. } if join.display_name == "Board room")
+    ));
+    assert_eq!(core.calls()[0].state, "in-meeting");
+    assert_eq!(core.participants("123456789"), 1);
+    // Our ACK was lost: the room sends its 2xx again and gets another.
+    core.handle(response("200 OK", OFFER), now);
+    let (wire, _) = outputs(&mut core);
+    assert_eq!(wire.len(), 1);
+    assert!(wire[0].starts_with("ACK "), "{wire:?}");
+}
