@@ -78,9 +78,9 @@ pub struct Registrar {
     /// Digest realm; room passwords are stored as HA1 values for it, so
     /// changing it means setting every room's password again.
     pub realm: String,
-    /// Domains REGISTER is accepted for (Request-URI host). Empty: the
-    /// advertised address, the SIP bind address, `localhost` and this
-    /// host's name.
+    /// Domains REGISTER is accepted for (Request-URI host) besides this
+    /// host's own IP addresses, which are always accepted. Empty: the
+    /// advertised address, `localhost` and this host's name.
     pub domains: Vec<String>,
     /// Digest algorithms challenged with, most preferred first: "MD5",
     /// "SHA-256". MD5 alone by default: some stacks fail on any SHA-256
@@ -330,9 +330,6 @@ impl Config {
         let r = &self.registrar;
         let domains = if r.domains.is_empty() {
             let mut d = vec![self.advertised_ip().to_string(), "localhost".to_owned()];
-            if !self.sip.bind.is_unspecified() {
-                d.push(self.sip.bind.to_string());
-            }
             if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
                 d.push(host.trim().to_owned());
             }

@@ -20,7 +20,8 @@ use crate::{Policy, RegistrarStore};
 pub struct RegistrarConfig {
     /// The digest realm (HA1 values are bound to it).
     pub realm: String,
-    /// Domains we register for (Request-URI host); empty: any.
+    /// Domains we register for (Request-URI host) besides this host's own
+    /// IP addresses; empty: any.
     pub domains: Vec<String>,
     /// Offered algorithms, most preferred first (RFC 8760).
     pub algorithms: Vec<Algorithm>,
@@ -358,7 +359,13 @@ impl Registrar {
             .domains
             .iter()
             .any(|d| d.eq_ignore_ascii_case(&host))
+            || host.parse().is_ok_and(is_own_address)
     }
+}
+
+/// Whether `ip` is one of this host's addresses (only those can be bound).
+fn is_own_address(ip: std::net::IpAddr) -> bool {
+    std::net::UdpSocket::bind((ip, 0)).is_ok()
 }
 
 fn uri_user(uri: &str) -> Option<String> {

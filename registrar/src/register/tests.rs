@@ -252,6 +252,10 @@ fn foreign_domains_short_expiry_and_unregister() {
     let mut foreign = request("1001", 0);
     foreign.request_uri = "sip:example.com".into();
     assert_eq!(send(&r, &foreign).code, 403);
+    foreign.request_uri = "sip:192.0.2.200".into();
+    assert_eq!(send(&r, &foreign).code, 403, "not an address of this host");
+    foreign.request_uri = "sip:127.0.0.2:5060".into();
+    assert_eq!(send(&r, &foreign).code, 401, "an address of this host");
     let challenge = send(&r, &request("1001", 0))
         .header("WWW-Authenticate")
         .unwrap()
