@@ -5,7 +5,7 @@
 //! Removing one of N backends moves little more than that backend's own
 //! 1/N of the keys, and every node builds the same table from the same pool.
 
-use super::{Backend, Scheduler};
+use super::{lookup, Backend, Scheduler};
 use crate::hash::hash64;
 
 const EMPTY: usize = usize::MAX;
@@ -87,10 +87,7 @@ impl Scheduler for Maglev {
     }
 
     fn pick(&mut self, key: u64, _backends: &[Backend]) -> Option<usize> {
-        if self.table.is_empty() {
-            return None;
-        }
-        Some(self.table[(key % self.table.len() as u64) as usize])
+        lookup(&self.table, key)
     }
 }
 

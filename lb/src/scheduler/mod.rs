@@ -51,6 +51,13 @@ pub trait Scheduler: Send {
     fn pick(&mut self, key: u64, backends: &[Backend]) -> Option<usize>;
 }
 
+/// The backend index a key selects in a key-indexed table (source hash,
+/// Maglev); None when the table is empty (no eligible backend).
+fn lookup(table: &[usize], key: u64) -> Option<usize> {
+    let len = u64::try_from(table.len()).ok().filter(|&l| l > 0)?;
+    Some(table[(key % len) as usize])
+}
+
 /// A scheduler by its configuration name: `wrr`, `wlc`, `source-hash`, `maglev`.
 pub fn by_name(name: &str) -> Option<Box<dyn Scheduler>> {
     match name {

@@ -2,7 +2,7 @@
 //! weighted table of eligible backends, so one client always lands on the
 //! same backend while the pool does not change.
 
-use super::{Backend, Scheduler};
+use super::{lookup, Backend, Scheduler};
 
 #[derive(Debug, Default)]
 pub struct SourceHash {
@@ -19,10 +19,7 @@ impl Scheduler for SourceHash {
     }
 
     fn pick(&mut self, key: u64, _backends: &[Backend]) -> Option<usize> {
-        if self.table.is_empty() {
-            return None;
-        }
-        Some(self.table[(key % self.table.len() as u64) as usize])
+        lookup(&self.table, key)
     }
 }
 
