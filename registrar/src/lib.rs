@@ -17,3 +17,10 @@ pub use digest::Algorithm;
 pub use lockout::LockoutPolicy;
 pub use register::{RegisterReply, RegisterRequest, Registrar, RegistrarConfig, RegistrarStats};
 pub use store::{Account, RegistrarStore, StoreError, StoreFuture};
+
+/// Unix seconds now: the registrar's clock (expiries, nonces, last seen).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

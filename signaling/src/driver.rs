@@ -235,10 +235,7 @@ fn execute(
         Output::Register { tx, request } => {
             let (registrar, in_tx) = (services.registrar.clone(), in_tx.clone());
             tokio::spawn(async move {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let reply = registrar.register(&request, now).await;
+                let reply = registrar.register(&request, registrar::unix_now()).await;
                 let _ = in_tx.send(Input::Registered { tx, reply });
             });
         }

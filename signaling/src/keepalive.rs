@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use registrar::{Binding, Registrar};
+use registrar::{unix_now, Binding, Registrar};
 use tokio::sync::mpsc;
 
 use crate::core::Input;
@@ -22,12 +22,6 @@ pub(crate) struct Keepalive {
     /// Probe id → (user, contact).
     pending: Mutex<HashMap<u64, (String, String)>>,
     next: AtomicU64,
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Keepalive {

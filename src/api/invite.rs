@@ -17,7 +17,7 @@ use signaling::sip::Transport;
 use tokio::sync::oneshot;
 
 use super::{error, ApiState};
-use crate::store::unix_now;
+use registrar::unix_now;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]

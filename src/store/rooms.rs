@@ -4,11 +4,11 @@
 //! in and never kept.
 
 use registrar::digest::{ha1, Algorithm};
-use registrar::{Account, Binding, RegistrarStore, StoreError, StoreFuture};
+use registrar::{unix_now, Account, Binding, RegistrarStore, StoreError, StoreFuture};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{unix_now, Store};
+use super::Store;
 
 /// A room account to create.
 #[derive(Debug, Clone, serde::Deserialize)]
