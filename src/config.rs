@@ -20,6 +20,8 @@ pub struct Config {
     pub admin: Admin,
     pub web: Web,
     pub log: Log,
+    /// The embedded load balancer (`[[lb.listener]]`); none by default.
+    pub lb: lb::LbConfig,
 }
 
 /// Where durable state lives.
@@ -45,6 +47,9 @@ pub struct Sip {
     pub max_message_bytes: usize,
     /// Smallest session-timer interval accepted (Min-SE), seconds.
     pub min_session_expires: u32,
+    /// Load balancers (`mra lb` with `proxy_protocol = true`) whose PROXY
+    /// v2 headers name the real client; nobody else's are believed.
+    pub proxy_protocol_from: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,6 +173,7 @@ impl Default for Config {
             admin: Admin::default(),
             web: Web::default(),
             log: Log::default(),
+            lb: lb::LbConfig::default(),
         }
     }
 }
@@ -181,6 +187,7 @@ impl Default for Sip {
             force_rport: true,
             max_message_bytes: 65535,
             min_session_expires: 90,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -317,6 +324,7 @@ impl Config {
         if self.media.port_min >= self.media.port_max {
             bail!("media.port_min must be below media.port_max");
         }
+        self.lb.validate().map_err(|e| anyhow::anyhow!("lb: {e}"))?;
         for c in &self.media.codecs {
             if media::AudioCodec::from_name(c).is_none() {
                 bail!("unknown codec {c:?} in media.codecs (opus, g722, pcmu, pcma)");

@@ -3,6 +3,7 @@
 
 mod api;
 mod config;
+mod lb_command;
 mod room_command;
 mod run;
 mod store;
@@ -40,6 +41,8 @@ struct Cli {
 enum Command {
     /// Run every role in one process.
     Run,
+    /// Run the load balancer alone (`--config FILE`: its `[lb]` table).
+    Lb,
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -88,7 +91,12 @@ enum MeetingCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut cfg = Config::load(cli.config.as_deref(), std::env::vars())?;
+    // `mra lb --config FILE` reads FILE as an LB configuration of its own.
+    let file = match cli.command {
+        Command::Lb => None,
+        _ => cli.config.as_deref(),
+    };
+    let mut cfg = Config::load(file, std::env::vars())?;
     if let Some(dir) = cli.data_dir {
         cfg.data_dir = dir;
     }
@@ -99,7 +107,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Run => rt.block_on(run::run(cfg)),
+        Command::Run => rt.block_on(run::run(cfg, lb_command::embedded_reader(cli.config))),
+        Command::Lb => rt.block_on(lb_command::run(&cfg, lb_command::reader(cli.config))),
         Command::Config {
             command: ConfigCommand::Show,
         } => {

@@ -18,18 +18,33 @@ use tokio::sync::{mpsc, watch};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
+use crate::api::lb::{LbAdmin, Reload};
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::lb_command::wait_for_stop;
 use crate::store::Store;
+use lb::Balancer;
 
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+/// Logs to stderr at the configured level.
+pub fn init_logging(log: &crate::config::Log) {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(
-            cfg.log.filter(std::env::var("RUST_LOG").ok()),
-        ))
+        .with_env_filter(EnvFilter::new(log.filter(std::env::var("RUST_LOG").ok())))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
+    init_logging(&cfg.log);
+    let lb = if cfg.lb.listener.is_empty() {
+        None
+    } else {
+        let balancer = Balancer::start(&cfg.lb).context("starting the load balancer")?;
+        Some(LbAdmin {
+            balancer: Arc::new(balancer),
+            reload: reload_lb,
+        })
+    };
     let store = Store::open(&cfg.data_dir, cfg.database.url.as_deref()).await?;
     info!(data_dir = %cfg.data_dir.display(), "store open");
 
@@ -61,6 +76,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         udp: sip_addr,
         tcp: sip_addr,
         max_message: cfg.sip.max_message_bytes,
+        proxy_from: cfg.sip.proxy_protocol_from.clone(),
     })
     .await
     .with_context(|| format!("binding SIP on {sip_addr}"))?;
@@ -100,6 +116,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         token: cfg.admin.token.clone(),
         registrar: registrar.clone(),
         realm: cfg.registrar.realm.clone(),
+        lb: lb.clone(),
     });
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
@@ -132,7 +149,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let signaling = tokio::spawn(driver.run(core, services, media_rx, query_rx, stop_rx));
     info!("mra running");
-    wait_for_signal().await;
+    wait_for_stop(lb.as_ref()).await;
     info!("signal received; stopping");
     stop_tx.send_replace(true);
     signaling.await.context("signaling task")?;
@@ -140,13 +157,4 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(3), web_task).await;
     info!("stopped");
     Ok(())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

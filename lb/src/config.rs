@@ -16,6 +16,7 @@ pub struct LbConfig {
     /// Admin API and /metrics of a standalone `mra lb`.
     pub admin: SocketAddr,
     /// Data-path threads (default: one per core).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
     pub listener: Vec<ListenerConfig>,
 }

@@ -3,7 +3,7 @@
 //! socket writes, directory lookups and media commands.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::core::{CallInfo, CallStats, Core, DialTarget, Input, Output};
 use crate::keepalive::Keepalive;
+use crate::proxied::ProxiedPeers;
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::{EndpointStats, Flow, Transport};
 
@@ -30,6 +31,8 @@ pub struct Listeners {
     pub tcp: SocketAddr,
     /// Largest SIP message accepted over TCP.
     pub max_message: usize,
+    /// Load balancers whose PROXY v2 headers name the real client.
+    pub proxy_from: Vec<IpAddr>,
 }
 
 /// Questions the admin API asks the running core.
@@ -71,6 +74,7 @@ pub struct Driver {
     udp: Arc<UdpSocket>,
     tcp: TcpListener,
     max_message: usize,
+    proxied: Arc<ProxiedPeers>,
 }
 
 impl Driver {
@@ -83,6 +87,7 @@ impl Driver {
             udp,
             tcp,
             max_message: l.max_message,
+            proxied: Arc::new(ProxiedPeers::new(l.proxy_from.clone())),
         })
     }
 
@@ -105,11 +110,18 @@ impl Driver {
             udp,
             tcp,
             max_message,
+            proxied,
         } = self;
-        let udp_task = tokio::spawn(read_udp(udp.clone(), in_tx.clone()));
+        let udp_task = tokio::spawn(read_udp(udp.clone(), in_tx.clone(), proxied.clone()));
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let media_task = tokio::spawn(run_media(services.media.clone(), media_rx, in_tx.clone()));
-        let tcp_task = tokio::spawn(accept_tcp(tcp, in_tx.clone(), conns.clone(), max_message));
+        let tcp_task = tokio::spawn(accept_tcp(
+            tcp,
+            in_tx.clone(),
+            conns.clone(),
+            max_message,
+            proxied.clone(),
+        ));
         let keepalive = Keepalive::new(services.registrar.clone());
         let interval = services.registrar.config().keepalive_secs;
         let keepalive_task = (interval > 0).then(|| {
@@ -152,7 +164,7 @@ impl Driver {
                     keepalive.finished(id, alive);
                     continue;
                 }
-                execute(&udp, out, &in_tx, &conns, &services, &media_tx);
+                execute(&udp, &proxied, out, &in_tx, &conns, &services, &media_tx);
             }
             if stop_by.is_some_and(|t| core.is_idle() || Instant::now() >= t) {
                 break;
@@ -201,6 +213,7 @@ fn dial(core: &mut Core, out: Box<CallOut>, conns: &Connections) -> Result<u64, 
 
 fn execute(
     udp: &UdpSocket,
+    proxied: &ProxiedPeers,
     out: Output,
     in_tx: &mpsc::UnboundedSender<Input>,
     conns: &Connections,
@@ -210,7 +223,7 @@ fn execute(
     match out {
         Output::Transmit { flow, data } => match flow.transport {
             Transport::Udp => {
-                if let Err(e) = udp.try_send_to(&data, flow.remote) {
+                if let Err(e) = udp.try_send_to(&data, proxied.route(flow.remote)) {
                     debug!(to = %flow.remote, error = %e, "UDP send failed");
                 }
             }
@@ -276,11 +289,18 @@ async fn run_media(
     }
 }
 
-async fn read_udp(sock: Arc<UdpSocket>, in_tx: mpsc::UnboundedSender<Input>) {
+async fn read_udp(
+    sock: Arc<UdpSocket>,
+    in_tx: mpsc::UnboundedSender<Input>,
+    proxied: Arc<ProxiedPeers>,
+) {
     let mut buf = vec![0u8; 65536];
     loop {
         match sock.recv_from(&mut buf).await {
-            Ok((n, remote)) => {
+            Ok((n, src)) => {
+                let Some((remote, data)) = proxied.unwrap_datagram(src, &buf[..n]) else {
+                    continue;
+                };
                 let flow = Flow {
                     transport: Transport::Udp,
                     remote,
@@ -288,7 +308,7 @@ async fn read_udp(sock: Arc<UdpSocket>, in_tx: mpsc::UnboundedSender<Input>) {
                 };
                 if in_tx
                     .send(Input::Sip {
-                        data: Bytes::copy_from_slice(&buf[..n]),
+                        data: Bytes::copy_from_slice(data),
                         flow,
                     })
                     .is_err()
@@ -306,59 +326,76 @@ async fn accept_tcp(
     in_tx: mpsc::UnboundedSender<Input>,
     conns: Connections,
     max_message: usize,
+    proxied: Arc<ProxiedPeers>,
 ) {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
     loop {
-        let Ok((stream, remote)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        conns
-            .lock()
-            .expect("conns lock")
-            .insert(id, (remote, tx.clone()));
-        let flow = Flow {
-            transport: Transport::Tcp,
-            remote,
-            conn: id,
-        };
+        let (in_tx, conns, proxied) = (in_tx.clone(), conns.clone(), proxied.clone());
         tokio::spawn(async move {
-            while let Some(data) = rx.recv().await {
-                if wr.write_all(&data).await.is_err() {
-                    break;
-                }
+            let _ = stream.set_nodelay(true);
+            let (mut rd, wr) = stream.into_split();
+            if let Some((remote, early)) = proxied.stream_client(&mut rd, peer).await {
+                serve_tcp(rd, wr, remote, early, in_tx, conns, max_message).await;
             }
-        });
-        let (in_tx, conns) = (in_tx.clone(), conns.clone());
-        tokio::spawn(async move {
-            let mut framer = Framer::new(max_message);
-            let mut buf = vec![0u8; 16384];
-            'conn: loop {
-                let n = match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                framer.push(&buf[..n]);
-                loop {
-                    match framer.next_frame() {
-                        Ok(Some(Frame::Message(data))) => {
-                            let _ = in_tx.send(Input::Sip { data, flow });
-                        }
-                        Ok(Some(Frame::Ping)) => {
-                            let _ = tx.send(Bytes::from_static(b"\r\n"));
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            warn!(source = %remote, error = %e, "closing SIP TCP connection");
-                            break 'conn;
-                        }
-                    }
-                }
-            }
-            conns.lock().expect("conns lock").remove(&id);
         });
     }
+}
+
+/// Reads SIP messages from one TCP connection (`early`: bytes already
+/// read) until it closes, and writes what the core sends on it.
+async fn serve_tcp(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    remote: SocketAddr,
+    early: Vec<u8>,
+    in_tx: mpsc::UnboundedSender<Input>,
+    conns: Connections,
+    max_message: usize,
+) {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    conns
+        .lock()
+        .expect("conns lock")
+        .insert(id, (remote, tx.clone()));
+    let flow = Flow {
+        transport: Transport::Tcp,
+        remote,
+        conn: id,
+    };
+    tokio::spawn(async move {
+        while let Some(data) = rx.recv().await {
+            if wr.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut framer = Framer::new(max_message);
+    framer.push(&early);
+    let mut buf = vec![0u8; 16384];
+    'conn: loop {
+        loop {
+            match framer.next_frame() {
+                Ok(Some(Frame::Message(data))) => {
+                    let _ = in_tx.send(Input::Sip { data, flow });
+                }
+                Ok(Some(Frame::Ping)) => {
+                    let _ = tx.send(Bytes::from_static(b"\r\n"));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(source = %remote, error = %e, "closing SIP TCP connection");
+                    break 'conn;
+                }
+            }
+        }
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => framer.push(&buf[..n]),
+        }
+    }
+    conns.lock().expect("conns lock").remove(&id);
 }

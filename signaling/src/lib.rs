@@ -8,5 +8,6 @@ pub mod dialstring;
 pub mod driver;
 pub mod ivr;
 mod keepalive;
+pub mod proxied;
 pub mod sdp;
 pub mod sip;

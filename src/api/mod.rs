@@ -4,6 +4,7 @@
 //! figures and can be muted; rooms in [`rooms`].
 
 mod invite;
+pub mod lb;
 mod rooms;
 
 use std::sync::Arc;
@@ -34,9 +35,12 @@ pub struct ApiState {
     pub registrar: Arc<Registrar>,
     /// The digest realm room passwords are stored for.
     pub realm: String,
+    /// The embedded load balancer, when configured.
+    pub lb: Option<lb::LbAdmin>,
 }
 
 pub fn router(state: ApiState) -> Router {
+    let lb_routes = state.lb.clone().map(lb::router).unwrap_or_default();
     Router::new()
         .route("/api/v1/meetings", get(list_meetings).post(create_meeting))
         .route(
@@ -62,19 +66,25 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}", axum::routing::patch(patch_call))
         .route("/metrics", get(metrics))
+        .with_state(state.clone())
+        .merge(lb_routes)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.token.clone(),
             require_token,
         ))
-        .with_state(state)
 }
 
 fn error(status: StatusCode, message: impl ToString) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
-async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> Response {
-    if let Some(token) = s.token.as_deref().filter(|t| !t.is_empty()) {
+/// Refuses requests without the configured bearer token.
+pub async fn require_token(
+    State(token): State<Option<String>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = token.as_deref().filter(|t| !t.is_empty()) {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -331,5 +341,13 @@ async fn metrics(State(s): State<ApiState>) -> Response {
     ] {
         put(name, help, v);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    if let Some(lb) = &s.lb {
+        out.push_str(&lb.balancer.metrics());
+    }
+    prometheus_text(out)
+}
+
+/// A Prometheus text exposition response.
+pub fn prometheus_text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -6,6 +6,7 @@
 pub mod baresip;
 pub mod browser;
 pub mod impair;
+pub mod lb;
 pub mod postgres;
 pub mod register;
 pub mod wav;
@@ -186,19 +187,13 @@ impl Mra {
 
     /// A plain HTTP/1.1 request to the admin API: (status, body).
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        let Ok(mut s) = TcpStream::connect_timeout(&self.admin, Duration::from_secs(2)) else {
-            return (0, String::new());
-        };
-        let body = body.unwrap_or("");
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-        let mut resp = String::new();
-        let _ = s.read_to_string(&mut resp);
-        let status = resp.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        http(self.admin, method, path, body)
+    }
+
+    /// Kills it outright (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Creates a room account through the admin API.
@@ -271,6 +266,23 @@ impl Mra {
         unsafe_kill(self.child.id(), "TERM");
         self.child.wait().unwrap()
     }
+}
+
+/// A plain HTTP/1.1 request: (status, body); status 0 when nothing answers.
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return (0, String::new());
+    };
+    let body = body.unwrap_or("");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// `mra run` on `dir` with `env`, its log appended to `dir/mra.log`.
@@ -354,6 +366,12 @@ pub fn sipp(scenario: &str, service: &str, target: SocketAddr, extra: &[&str]) -
             "30s",
             "-timeout_error",
         ])
+        // The scenarios' call hold time (`<pause/>`) unless the test sets it.
+        .args(if extra.contains(&"-d") {
+            &[][..]
+        } else {
+            &["-d", "200"][..]
+        })
         .args(extra)
         .arg(target.to_string())
         .output()

@@ -140,9 +140,9 @@ impl GsoRun {
             segment_size: (segments > 1).then_some(self.segment),
             src_ip: self.src_ip,
         };
-        let result = socket.try_io(Interest::WRITABLE, || {
-            state.try_send(socket.into(), &transmit)
-        });
+        // Straight to the non-blocking socket: tokio's write readiness is
+        // unknown on a socket just made, and nothing here waits for it.
+        let result = state.try_send(socket.into(), &transmit);
         let flushed = Flushed {
             segments: segments as u64,
             bytes: self.buf.len() as u64,
