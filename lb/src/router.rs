@@ -223,54 +223,25 @@ mod tests {
         let t0 = Instant::now();
         // Round robin would spread consecutive datagrams: affinity must not.
         let mut r = router(Affinity::SipCallId, "wrr");
-        let first = assign(
-            &mut r,
-            "192.0.2.1:5060".parse().unwrap(),
-            &invite("abc"),
-            t0,
-        );
+        let room: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let dialog = |r: &mut Router, at| assign(r, room, &invite("abc"), at);
+        let first = dialog(&mut r, t0);
         for port in [5060, 5062, 40000] {
             let src = SocketAddr::from(([192, 0, 2, 1], port));
             assert_eq!(assign(&mut r, src, &invite("abc"), t0), first);
         }
-        let other = assign(
-            &mut r,
-            "192.0.2.1:5060".parse().unwrap(),
-            &invite("xyz"),
-            t0,
-        );
+        let other = assign(&mut r, room, &invite("xyz"), t0);
         assert_ne!(other, first, "a new dialog is scheduled");
         // Its backend dies: the dialog moves, and stays where it moved.
         r.pool.set_up(first, false);
-        let moved = assign(
-            &mut r,
-            "192.0.2.1:5060".parse().unwrap(),
-            &invite("abc"),
-            t0,
-        );
+        let moved = dialog(&mut r, t0);
         assert_ne!(moved, first);
         r.pool.set_up(first, true);
         let later = t0 + Duration::from_secs(29);
-        assert_eq!(
-            assign(
-                &mut r,
-                "192.0.2.1:5060".parse().unwrap(),
-                &invite("abc"),
-                later
-            ),
-            moved
-        );
+        assert_eq!(dialog(&mut r, later), moved);
         // Draining keeps existing dialogs.
         r.pool.set_draining(moved, true);
-        assert_eq!(
-            assign(
-                &mut r,
-                "192.0.2.1:5060".parse().unwrap(),
-                &invite("abc"),
-                later
-            ),
-            moved
-        );
+        assert_eq!(dialog(&mut r, later), moved);
     }
 
     #[test]

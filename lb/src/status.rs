@@ -96,37 +96,64 @@ pub(crate) fn listener(r: &Running) -> ListenerStatus {
     }
 }
 
+fn listener_labels(s: &ListenerStatus) -> String {
+    format!("listener=\"{}\"", s.name)
+}
+
+fn backend_labels(s: &ListenerStatus, b: &BackendStatus) -> String {
+    format!("{},backend=\"{}\"", listener_labels(s), b.address)
+}
+
+/// One figure per backend as labelled samples.
+fn per_backend(s: &ListenerStatus, get: fn(&BackendStatus) -> u64) -> Vec<(String, u64)> {
+    s.backends
+        .iter()
+        .map(|x| (backend_labels(s, x), get(x)))
+        .collect()
+}
+
+/// A listener's two directions as labelled samples.
+fn in_and_out(s: &ListenerStatus, into: u64, out: u64) -> Vec<(String, u64)> {
+    let l = listener_labels(s);
+    vec![
+        (format!("{l},direction=\"in\""), into),
+        (format!("{l},direction=\"out\""), out),
+    ]
+}
+
+/// Each backend's (to, from) figures as labelled samples.
+fn to_and_from(s: &ListenerStatus, get: fn(&BackendStatus) -> (u64, u64)) -> Vec<(String, u64)> {
+    s.backends
+        .iter()
+        .flat_map(|x| {
+            let (to, from) = get(x);
+            let b = backend_labels(s, x);
+            [
+                (format!("{b},direction=\"to\""), to),
+                (format!("{b},direction=\"from\""), from),
+            ]
+        })
+        .collect()
+}
+
 /// Prometheus text for `listeners`.
 pub fn metrics(listeners: &[ListenerStatus]) -> String {
     let mut e = Exposition::new();
     let per_listener = |f: &dyn Fn(&ListenerStatus) -> Vec<(String, u64)>| {
         listeners.iter().flat_map(f).collect::<Vec<_>>()
     };
-    let l = |s: &ListenerStatus| format!("listener=\"{}\"", s.name);
-    let b = |s: &ListenerStatus, b: &BackendStatus| {
-        format!("listener=\"{}\",backend=\"{}\"", s.name, b.address)
-    };
+    let l = listener_labels;
     e.metric(
         "mra_lb_packets_total",
         "counter",
         "Datagrams through a listener, by direction (in: from clients).",
-        per_listener(&|s| {
-            vec![
-                (format!("{},direction=\"in\"", l(s)), s.packets_in),
-                (format!("{},direction=\"out\"", l(s)), s.packets_out),
-            ]
-        }),
+        per_listener(&|s| in_and_out(s, s.packets_in, s.packets_out)),
     )
     .metric(
         "mra_lb_bytes_total",
         "counter",
         "Bytes through a listener, by direction.",
-        per_listener(&|s| {
-            vec![
-                (format!("{},direction=\"in\"", l(s)), s.bytes_in),
-                (format!("{},direction=\"out\"", l(s)), s.bytes_out),
-            ]
-        }),
+        per_listener(&|s| in_and_out(s, s.bytes_in, s.bytes_out)),
     )
     .metric(
         "mra_lb_flows_total",
@@ -155,77 +182,37 @@ pub fn metrics(listeners: &[ListenerStatus]) -> String {
         "mra_lb_backend_up",
         "gauge",
         "1 when the backend passes its health checks.",
-        per_listener(&|s| {
-            s.backends
-                .iter()
-                .map(|x| (b(s, x), u64::from(x.state != "down")))
-                .collect()
-        }),
+        per_listener(&|s| per_backend(s, |x| u64::from(x.state != "down"))),
     )
     .metric(
         "mra_lb_backend_draining",
         "gauge",
         "1 when the backend takes no new flows (draining or removed).",
-        per_listener(&|s| {
-            s.backends
-                .iter()
-                .map(|x| (b(s, x), u64::from(x.state == "draining" || x.removed)))
-                .collect()
-        }),
+        per_listener(&|s| per_backend(s, |x| u64::from(x.state == "draining" || x.removed))),
     )
     .metric(
         "mra_lb_backend_flows_active",
         "gauge",
         "Flows a backend carries now.",
-        per_listener(&|s| {
-            s.backends
-                .iter()
-                .map(|x| (b(s, x), x.flows_active))
-                .collect()
-        }),
+        per_listener(&|s| per_backend(s, |x| x.flows_active)),
     )
     .metric(
         "mra_lb_backend_packets_total",
         "counter",
         "Datagrams to and from a backend.",
-        per_listener(&|s| {
-            s.backends
-                .iter()
-                .flat_map(|x| {
-                    [
-                        (format!("{},direction=\"to\"", b(s, x)), x.packets_to),
-                        (format!("{},direction=\"from\"", b(s, x)), x.packets_from),
-                    ]
-                })
-                .collect()
-        }),
+        per_listener(&|s| to_and_from(s, |x| (x.packets_to, x.packets_from))),
     )
     .metric(
         "mra_lb_backend_bytes_total",
         "counter",
         "Bytes to and from a backend.",
-        per_listener(&|s| {
-            s.backends
-                .iter()
-                .flat_map(|x| {
-                    [
-                        (format!("{},direction=\"to\"", b(s, x)), x.bytes_to),
-                        (format!("{},direction=\"from\"", b(s, x)), x.bytes_from),
-                    ]
-                })
-                .collect()
-        }),
+        per_listener(&|s| to_and_from(s, |x| (x.bytes_to, x.bytes_from))),
     )
     .metric(
         "mra_lb_backend_checks_failed_total",
         "counter",
         "Health checks a backend failed.",
-        per_listener(&|s| {
-            s.backends
-                .iter()
-                .map(|x| (b(s, x), x.checks_failed))
-                .collect()
-        }),
+        per_listener(&|s| per_backend(s, |x| x.checks_failed)),
     );
     e.finish()
 }

@@ -104,7 +104,7 @@ impl GsoRun {
             None => true,
             Some(d) => {
                 d == destination
-                    && self.buf.len() % self.segment == 0
+                    && self.buf.len().is_multiple_of(self.segment)
                     && len <= self.segment
                     && self.buf.len() / self.segment < self.max_segments
                     && self.buf.len() + len <= 65_000

@@ -113,26 +113,24 @@ async fn relay_answers(
 ) {
     let counters = &shared.counters;
     while upstream.readable().await.is_ok() {
-        with_buffers(&relay.state, |b| loop {
-            let n = match b.recv.try_recv(&relay.state, &upstream) {
-                Ok(n) => n,
-                // WouldBlock, or the ICMP error of a backend gone away
-                // (health checks deal with that).
-                Err(_) => break,
-            };
-            last_reply.store(stamp(Instant::now()), Ordering::Relaxed);
-            for i in 0..n {
-                let (_, _, datagrams) = b.recv.get(i);
-                for d in datagrams {
-                    member.counters.packets_from.add(1);
-                    member.counters.bytes_from.add(d.len() as u64);
-                    if !b.run.fits(relay.client, d.len()) {
-                        send_run(&mut b.run, &relay, counters);
+        // Until WouldBlock, or the ICMP error of a backend gone away
+        // (health checks deal with that).
+        with_buffers(&relay.state, |b| {
+            while let Ok(n) = b.recv.try_recv(&relay.state, &upstream) {
+                last_reply.store(stamp(Instant::now()), Ordering::Relaxed);
+                for i in 0..n {
+                    let (_, _, datagrams) = b.recv.get(i);
+                    for d in datagrams {
+                        member.counters.packets_from.add(1);
+                        member.counters.bytes_from.add(d.len() as u64);
+                        if !b.run.fits(relay.client, d.len()) {
+                            send_run(&mut b.run, &relay, counters);
+                        }
+                        b.run.push(relay.client, relay.src_ip, &[d]);
                     }
-                    b.run.push(relay.client, relay.src_ip, &[d]);
                 }
+                send_run(&mut b.run, &relay, counters);
             }
-            send_run(&mut b.run, &relay, counters);
         });
     }
 }
