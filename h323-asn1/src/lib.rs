@@ -9,3 +9,16 @@ mod generated;
 pub use generated::h235_security_messages as h235;
 pub use generated::h323_messages as h225;
 pub use generated::multimedia_system_control as h245;
+
+pub use rasn;
+
+/// Reads an ALIGNED PER value, the encoding of every H.225.0 and H.245
+/// message.
+pub fn decode<T: rasn::Decode>(bytes: &[u8]) -> Result<T, rasn::error::DecodeError> {
+    rasn::aper::decode(bytes)
+}
+
+/// Writes a value in ALIGNED PER.
+pub fn encode<T: rasn::Encode>(value: &T) -> Result<Vec<u8>, rasn::error::EncodeError> {
+    rasn::aper::encode(value)
+}

@@ -6,6 +6,7 @@ pub mod call;
 pub mod core;
 pub mod dialstring;
 pub mod driver;
+pub mod h323;
 pub mod ivr;
 mod keepalive;
 pub mod proxied;

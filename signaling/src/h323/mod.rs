@@ -1,0 +1,5 @@
+//! H.323: the framing and message layers of H.225.0 call signalling
+//! (TPKT, Q.931); message types come from the `h323-asn1` crate.
+
+pub mod q931;
+pub mod tpkt;

@@ -1,0 +1,132 @@
+//! The captures of an independent H.323 stack in
+//! `../shared/vectors/h323/captures` read through our layers: every TCP
+//! stream cuts into TPKT packets; on the call-signalling port each is a
+//! Q.931 message that re-encodes to the same bytes and whose User-user
+//! element decodes as H323-UserInformation, with its fast-start and
+//! tunnelled H.245 content decoding too; on the H.245 connection each is a
+//! MultimediaSystemControlMessage; and the RAS datagram is a RasMessage.
+
+#[path = "../../tests/common/pcap.rs"]
+mod pcap;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use h323_asn1::{decode, h225, h245};
+use signaling::h323::q931::{MessageType, Q931};
+use signaling::h323::tpkt::TpktReader;
+
+fn capture(name: &str) -> Vec<pcap::Segment> {
+    pcap::segments(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/vectors/h323/captures")
+            .join(name),
+    )
+}
+
+type Direction = (SocketAddr, SocketAddr);
+
+/// TPKT payloads per TCP direction, in order of each direction's first
+/// segment.
+fn streams(name: &str) -> Vec<(Direction, Vec<Vec<u8>>)> {
+    let mut readers: HashMap<Direction, (usize, TpktReader, Vec<Vec<u8>>)> = HashMap::new();
+    for (i, s) in capture(name).into_iter().enumerate() {
+        assert_eq!(s.transport, pcap::Transport::Tcp);
+        let (_, reader, packets) = readers
+            .entry((s.from, s.to))
+            .or_insert_with(|| (i, TpktReader::default(), Vec::new()));
+        reader.push(&s.payload);
+        while let Some(p) = reader.next_packet().expect("TPKT") {
+            packets.push(p);
+        }
+    }
+    let mut out: Vec<_> = readers
+        .into_iter()
+        .map(|(k, (i, _, p))| (i, k, p))
+        .collect();
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, k, p)| (k, p)).collect()
+}
+
+fn h245_message(bytes: &[u8]) -> h245::MultimediaSystemControlMessage {
+    decode(bytes).unwrap_or_else(|e| panic!("H.245 {bytes:02x?}: {e}"))
+}
+
+/// What one call-signalling packet carried.
+struct Read {
+    kind: MessageType,
+    fast_start: usize,
+}
+
+fn call_signalling(packet: &[u8]) -> Read {
+    let q931 = Q931::parse(packet).expect("Q.931");
+    assert_eq!(q931.encode(), packet, "Q.931 re-encodes byte for byte");
+    let uu: h225::H323UserInformation = decode(q931.user_user().expect("User-user")).expect("UUIE");
+    let pdu = uu.h323_uu_pdu;
+    use h225::H323UUPDUH323MessageBody as Body;
+    let fast_start = match &pdu.h323_message_body {
+        Body::setup(s) => s.fast_start.clone(),
+        Body::callProceeding(s) => s.fast_start.clone(),
+        Body::alerting(s) => s.fast_start.clone(),
+        Body::connect(s) => s.fast_start.clone(),
+        _ => None,
+    }
+    .unwrap_or_default();
+    for olc in &fast_start {
+        let _: h245::OpenLogicalChannel = decode(olc).expect("fastStart OLC");
+    }
+    for m in pdu.h245_control.unwrap_or_default() {
+        h245_message(&m);
+    }
+    Read {
+        kind: q931.kind,
+        fast_start: fast_start.len(),
+    }
+}
+
+#[test]
+fn a_fast_start_tunnelled_call_reads_through_every_layer() {
+    let streams = streams("faststart-tunneled-call.pcap");
+    let (caller, answers) = (&streams[0].1, &streams[1].1);
+    let setup = call_signalling(&caller[0]);
+    assert_eq!(setup.kind, MessageType::Setup);
+    assert!(setup.fast_start > 0, "the Setup offers fast-start channels");
+    let read: Vec<Read> = answers.iter().map(|p| call_signalling(p)).collect();
+    assert_eq!(
+        read.iter().map(|r| r.kind).collect::<Vec<_>>(),
+        [
+            MessageType::CallProceeding,
+            MessageType::Alerting,
+            MessageType::Connect
+        ]
+    );
+    assert!(read[2].fast_start > 0, "the Connect answers fast start");
+}
+
+#[test]
+fn a_call_with_a_separate_h245_connection_reads_through_every_layer() {
+    let mut kinds = Vec::new();
+    let mut h245_packets = 0;
+    for ((from, to), packets) in streams("separate-h245-call.pcap") {
+        for p in packets {
+            if from.port() == 1720 || to.port() == 1720 {
+                kinds.push(call_signalling(&p).kind);
+            } else {
+                h245_message(&p);
+                h245_packets += 1;
+            }
+        }
+    }
+    assert_eq!(kinds[0], MessageType::Setup);
+    assert!(kinds.contains(&MessageType::Connect), "{kinds:?}");
+    assert!(h245_packets >= 10, "{h245_packets} H.245 messages");
+}
+
+#[test]
+fn the_gatekeeper_request_is_a_ras_message() {
+    let grq = capture("ras-grq.pcap");
+    assert_eq!(grq.len(), 1);
+    let ras: h225::RasMessage = decode(&grq[0].payload).expect("RAS");
+    assert!(matches!(ras, h225::RasMessage::gatekeeperRequest(_)));
+}
