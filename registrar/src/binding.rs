@@ -4,6 +4,10 @@
 
 use crate::contact::{ContactSpec, Contacts};
 
+/// The `transport` of a binding made by an H.323 RAS registration (the SIP
+/// ones are "udp" and "tcp").
+pub const H323: &str = "h323";
+
 /// Where a room can be reached, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Binding {
@@ -34,6 +38,13 @@ pub struct Binding {
     pub reachable: Option<bool>,
     /// Unix seconds it last answered anything (REGISTER or OPTIONS).
     pub last_reply: u64,
+}
+
+impl Binding {
+    /// Made by an H.323 registration rather than a SIP REGISTER.
+    pub fn is_h323(&self) -> bool {
+        self.transport == H323
+    }
 }
 
 /// Expiry limits and account size.

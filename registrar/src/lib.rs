@@ -7,7 +7,10 @@
 pub mod binding;
 pub mod contact;
 pub mod digest;
+pub mod h323;
 pub mod lockout;
+#[cfg(test)]
+mod memory_store;
 pub mod nonce;
 mod register;
 mod store;

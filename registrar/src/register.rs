@@ -127,7 +127,7 @@ struct State {
 /// The registrar service.
 pub struct Registrar {
     cfg: RegistrarConfig,
-    store: Arc<dyn RegistrarStore>,
+    pub(crate) store: Arc<dyn RegistrarStore>,
     state: Mutex<State>,
     pub stats: RegistrarStats,
 }
@@ -256,8 +256,9 @@ impl Registrar {
             user_agent: req.user_agent.clone(),
             now,
         };
-        let current = match self.store.bindings(user).await {
-            Ok(b) => b,
+        // H.323 registrations of the same room are RAS's to change.
+        let (h323, current): (Vec<_>, Vec<_>) = match self.store.bindings(user).await {
+            Ok(b) => b.into_iter().partition(crate::Binding::is_h323),
             Err(e) => return self.store_failed(e),
         };
         let bindings = match binding::apply(&current, &update, &self.cfg.policy) {
@@ -278,7 +279,8 @@ impl Registrar {
             }
         };
         if bindings != current {
-            if let Err(e) = self.store.replace_bindings(user, &bindings).await {
+            let all = [bindings.as_slice(), &h323].concat();
+            if let Err(e) = self.store.replace_bindings(user, &all).await {
                 return self.store_failed(e);
             }
         }
@@ -321,10 +323,10 @@ impl Registrar {
         reply
     }
 
-    /// Bindings to keep alive at `now` (every live one).
+    /// SIP bindings to keep alive at `now` (every live one).
     pub async fn live_bindings(&self, now: u64) -> Vec<crate::Binding> {
         match self.store.live_bindings(now).await {
-            Ok(b) => b,
+            Ok(b) => b.into_iter().filter(|b| !b.is_h323()).collect(),
             Err(e) => {
                 self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                 warn!("keepalive: {e}");

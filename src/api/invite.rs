@@ -99,7 +99,7 @@ async fn registered_room(s: &ApiState, user: &str) -> Result<Target, Refused> {
     let now = unix_now();
     let best = bindings
         .into_iter()
-        .filter(|b| b.expires_at > now)
+        .filter(|b| b.expires_at > now && !b.is_h323())
         .filter_map(|b| Some((b.source.parse::<SocketAddr>().ok()?, b)))
         .max_by(|(_, a), (_, b)| {
             let rank = |b: &registrar::Binding| (b.reachable != Some(false), b.q, b.updated_at);

@@ -33,7 +33,10 @@ pub enum RoomError {
     Db(#[from] sqlx::Error),
 }
 
-const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+/// What a room may register over; new rooms get the SIP ones, H.323 (RAS)
+/// registration is allowed per room.
+const TRANSPORTS: [&str; 3] = ["udp", "tcp", "h323"];
+const DEFAULT_TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 
 impl NewRoom {
     /// Checks it and derives the account for `realm`.
@@ -51,7 +54,7 @@ impl NewRoom {
         }
         check_password(&self.password)?;
         let transports = match &self.transports {
-            None => TRANSPORTS.iter().map(|t| t.to_string()).collect(),
+            None => DEFAULT_TRANSPORTS.iter().map(|t| t.to_string()).collect(),
             Some(list) if list.is_empty() => {
                 return Err(RoomError::Invalid("transports: at least one".into()))
             }
@@ -61,7 +64,7 @@ impl NewRoom {
                     let t = t.trim().to_ascii_lowercase();
                     if !TRANSPORTS.contains(&t.as_str()) {
                         return Err(RoomError::Invalid(format!(
-                            "transport {t:?}: one of udp, tcp"
+                            "transport {t:?}: one of udp, tcp, h323"
                         )));
                     }
                     if !out.contains(&t) {

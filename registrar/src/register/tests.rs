@@ -1,55 +1,6 @@
-use std::collections::HashMap;
-
 use super::*;
-use crate::{Account, Binding, StoreFuture};
-
-#[derive(Default)]
-struct MemoryStore {
-    accounts: HashMap<String, Account>,
-    bindings: Mutex<HashMap<String, Vec<Binding>>>,
-}
-
-impl RegistrarStore for MemoryStore {
-    fn account(&self, user: &str) -> StoreFuture<'_, Option<Account>> {
-        let a = self.accounts.get(user).cloned();
-        Box::pin(async move { Ok(a) })
-    }
-    fn bindings(&self, user: &str) -> StoreFuture<'_, Vec<Binding>> {
-        let b = self
-            .bindings
-            .lock()
-            .unwrap()
-            .get(user)
-            .cloned()
-            .unwrap_or_default();
-        Box::pin(async move { Ok(b) })
-    }
-    fn live_bindings(&self, now: u64) -> StoreFuture<'_, Vec<Binding>> {
-        let all: Vec<Binding> = self
-            .bindings
-            .lock()
-            .unwrap()
-            .values()
-            .flatten()
-            .cloned()
-            .collect();
-        Box::pin(async move { Ok(all.into_iter().filter(|b| b.expires_at > now).collect()) })
-    }
-    fn set_reachable<'a>(&'a self, _: &'a str, _: &'a str, _: bool, _: u64) -> StoreFuture<'a, ()> {
-        Box::pin(async move { Ok(()) })
-    }
-    fn replace_bindings<'a>(
-        &'a self,
-        user: &'a str,
-        bindings: &'a [Binding],
-    ) -> StoreFuture<'a, ()> {
-        self.bindings
-            .lock()
-            .unwrap()
-            .insert(user.to_owned(), bindings.to_vec());
-        Box::pin(async move { Ok(()) })
-    }
-}
+use crate::memory_store::{block_on, MemoryStore};
+use crate::{Account, Binding};
 
 fn registrar(cfg: RegistrarConfig) -> (Registrar, Arc<MemoryStore>) {
     let mut store = MemoryStore::default();
@@ -125,17 +76,6 @@ fn answer(challenge: &str, user: &str, password: &str, nc: u32) -> String {
         "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"sip:127.0.0.1\", \
          response=\"{response}\", algorithm={alg}, cnonce=\"abcd\", qop=auth, nc={nc:08x}"
     )
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    // The in-memory store never suspends: one poll finishes.
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("in-memory store suspended"),
-    }
 }
 
 #[test]
@@ -276,4 +216,49 @@ fn foreign_domains_short_expiry_and_unregister() {
     let reply = send(&r, &all);
     assert_eq!((reply.code, reply.header("Contact")), (200, None));
     assert!(store.bindings.lock().unwrap()["1001"].is_empty());
+}
+
+#[test]
+fn a_sip_register_leaves_the_rooms_h323_registration_alone() {
+    let (r, store) = registrar(RegistrarConfig::default());
+    let h323 = Binding {
+        user: "1001".into(),
+        contact: "h323:1001@192.0.2.5:1720".into(),
+        expires_at: 5000,
+        q: 1.0,
+        call_id: "1001/00000001".into(),
+        cseq: 0,
+        instance: None,
+        reg_id: None,
+        path: Vec::new(),
+        source: "192.0.2.5:1719".into(),
+        transport: crate::binding::H323.into(),
+        user_agent: None,
+        updated_at: 900,
+        reachable: None,
+        last_reply: 900,
+    };
+    store
+        .bindings
+        .lock()
+        .unwrap()
+        .insert("1001".into(), vec![h323.clone()]);
+    let challenge = send(&r, &request("1001", 1000));
+    let mut req = request("1001", 1001);
+    req.cseq = 2;
+    req.authorization = vec![answer(
+        challenge.header("WWW-Authenticate").unwrap(),
+        "1001",
+        "s3cret",
+        1,
+    )];
+    let ok = send(&r, &req);
+    assert_eq!(ok.code, 200, "{ok:?}");
+    assert_eq!(
+        ok.headers.iter().filter(|(n, _)| *n == "Contact").count(),
+        1
+    );
+    let stored = &store.bindings.lock().unwrap()["1001"];
+    assert_eq!(stored.len(), 2);
+    assert!(stored.contains(&h323));
 }
