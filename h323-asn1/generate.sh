@@ -3,8 +3,8 @@
 # ../../shared/asn1 (H.225.0 v7, H.245 v15, H.235) with rasn-compiler:
 #   cargo install rasn-compiler --version 0.16.0 --features cli --locked
 # then, from this directory:  ./generate.sh
-# relax_extensions.py then makes mandatory extension additions optional
-# (older peers leave them out).
+# fix_extensions.py then mends what rasn gets wrong about extension
+# additions (see its doc).
 set -eu
 cd "$(dirname "$0")"
 {
@@ -13,5 +13,5 @@ cd "$(dirname "$0")"
   rasn_compiler_cli -d ../../shared/asn1 --stdout | grep -v '^info:'
 } > src/generated.rs
 rustfmt --edition 2021 src/generated.rs
-python3 relax_extensions.py src/generated.rs
+python3 fix_extensions.py src/generated.rs
 rustfmt --edition 2021 src/generated.rs

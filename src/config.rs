@@ -13,6 +13,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: Database,
     pub sip: Sip,
+    pub h323: H323,
     pub media: Media,
     pub ivr: Ivr,
     pub meetings: Meetings,
@@ -50,6 +51,32 @@ pub struct Sip {
     /// Load balancers (`mra lb` with `proxy_protocol = true`) whose PROXY
     /// v2 headers name the real client; nobody else's are believed.
     pub proxy_protocol_from: Vec<IpAddr>,
+}
+
+/// H.323: the RAS gatekeeper (UDP) and call signalling (TCP), on
+/// `sip.bind`'s address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct H323 {
+    pub enabled: bool,
+    pub ras_port: u16,
+    pub call_signal_port: u16,
+    /// Our gatekeeper identifier.
+    pub gatekeeper_id: String,
+    /// Longest registration life granted (and the default), seconds.
+    pub time_to_live_secs: u32,
+}
+
+impl Default for H323 {
+    fn default() -> Self {
+        H323 {
+            enabled: true,
+            ras_port: 1719,
+            call_signal_port: 1720,
+            gatekeeper_id: "MRA".into(),
+            time_to_live_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +193,7 @@ impl Default for Config {
             data_dir: PathBuf::from("mra-data"),
             database: Database::default(),
             sip: Sip::default(),
+            h323: H323::default(),
             media: Media::default(),
             ivr: Ivr::default(),
             meetings: Meetings::default(),

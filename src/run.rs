@@ -12,6 +12,7 @@ use meeting::{Sfu, SfuConfig, WebConfig};
 use registrar::Registrar;
 use signaling::core::{Core, CoreConfig};
 use signaling::driver::{Driver, Listeners, Services};
+use signaling::h323::ras::{Gatekeeper, GatekeeperConfig};
 use signaling::ivr::IvrConfig;
 use std::io::IsTerminal;
 use tokio::sync::{mpsc, watch};
@@ -109,6 +110,25 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         .with_context(|| format!("binding admin API on {}", cfg.admin.bind))?;
     info!(addr = %api_listener.local_addr()?, "admin API listening");
     let registrar = Arc::new(Registrar::new(cfg.registrar(), Arc::new(store.clone())));
+    let gatekeeper = if cfg.h323.enabled {
+        let ras_addr = SocketAddr::new(cfg.sip.bind, cfg.h323.ras_port);
+        let socket = tokio::net::UdpSocket::bind(ras_addr)
+            .await
+            .with_context(|| format!("binding H.323 RAS on {ras_addr}"))?;
+        let gk = Arc::new(Gatekeeper::new(
+            GatekeeperConfig {
+                id: cfg.h323.gatekeeper_id.clone(),
+                ras: SocketAddr::new(cfg.advertised_ip(), socket.local_addr()?.port()),
+                call_signal: SocketAddr::new(cfg.advertised_ip(), cfg.h323.call_signal_port),
+                time_to_live: cfg.h323.time_to_live_secs,
+            },
+            registrar.clone(),
+        ));
+        info!(addr = %socket.local_addr()?, "H.323 gatekeeper (RAS) listening");
+        Some((socket, gk))
+    } else {
+        None
+    };
     let app = api::router(ApiState {
         store: store.clone(),
         media: engine.clone(),
@@ -117,6 +137,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         registrar: registrar.clone(),
         realm: cfg.registrar.realm.clone(),
         lb: lb.clone(),
+        gatekeeper: gatekeeper.as_ref().map(|(_, gk)| gk.clone()),
     });
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
@@ -147,12 +168,22 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         media: engine,
         registrar,
     };
+    let ras_task = gatekeeper.map(|(socket, gk)| {
+        tokio::spawn(signaling::h323::ras_socket::serve(
+            socket,
+            gk,
+            stop_rx.clone(),
+        ))
+    });
     let signaling = tokio::spawn(driver.run(core, services, media_rx, query_rx, stop_rx));
     info!("mra running");
     wait_for_stop(lb.as_ref()).await;
     info!("signal received; stopping");
     stop_tx.send_replace(true);
     signaling.await.context("signaling task")?;
+    if let Some(task) = ras_task {
+        let _ = task.await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(3), web_task).await;
     info!("stopped");

@@ -58,7 +58,7 @@ pub mod h235_security_messages {
         pub non_standard: Option<H235NonStandardParameter>,
         #[rasn(extension_addition)]
         pub eckasdhkey: Option<ECKASDH>,
-        #[rasn(extension_addition, identifier = "sendersID")]
+        #[rasn(extension_addition, identifier = "sendersID", size("1..=128"))]
         pub senders_id: Option<Identifier>,
         #[rasn(extension_addition, identifier = "h235Key")]
         pub h235_key: Option<H235Key>,
@@ -1427,7 +1427,11 @@ pub mod h323_messages {
         pub src_alternatives: Option<SequenceOf<Endpoint>>,
         #[rasn(extension_addition, identifier = "destAlternatives")]
         pub dest_alternatives: Option<SequenceOf<Endpoint>>,
-        #[rasn(extension_addition, identifier = "gatekeeperIdentifier")]
+        #[rasn(
+            extension_addition,
+            identifier = "gatekeeperIdentifier",
+            size("1..=128")
+        )]
         pub gatekeeper_identifier: Option<GatekeeperIdentifier>,
         #[rasn(extension_addition)]
         pub tokens: Option<SequenceOf<ClearToken>>,
@@ -1870,7 +1874,11 @@ pub mod h323_messages {
         pub non_standard_data: Option<NonStandardParameter>,
         #[rasn(extension_addition, identifier = "callIdentifier")]
         pub call_identifier: Option<CallIdentifier>,
-        #[rasn(extension_addition, identifier = "gatekeeperIdentifier")]
+        #[rasn(
+            extension_addition,
+            identifier = "gatekeeperIdentifier",
+            size("1..=128")
+        )]
         pub gatekeeper_identifier: Option<GatekeeperIdentifier>,
         #[rasn(extension_addition)]
         pub tokens: Option<SequenceOf<ClearToken>>,
@@ -3118,7 +3126,11 @@ pub mod h323_messages {
         pub non_standard_data: Option<NonStandardParameter>,
         #[rasn(extension_addition, identifier = "callIdentifier")]
         pub call_identifier: Option<CallIdentifier>,
-        #[rasn(extension_addition, identifier = "gatekeeperIdentifier")]
+        #[rasn(
+            extension_addition,
+            identifier = "gatekeeperIdentifier",
+            size("1..=128")
+        )]
         pub gatekeeper_identifier: Option<GatekeeperIdentifier>,
         #[rasn(extension_addition)]
         pub tokens: Option<SequenceOf<ClearToken>>,
@@ -4716,7 +4728,7 @@ pub mod h323_messages {
         pub service_control: Option<SequenceOf<ServiceControlSession>>,
         #[rasn(extension_addition, identifier = "modifiedSrcInfo")]
         pub modified_src_info: Option<SequenceOf<AliasAddress>>,
-        #[rasn(extension_addition, identifier = "bandWidth")]
+        #[rasn(extension_addition, identifier = "bandWidth", value("0..=4294967295"))]
         pub band_width: Option<BandWidth>,
     }
     impl LocationConfirm {
@@ -4879,7 +4891,11 @@ pub mod h323_messages {
         pub source_info: Option<SequenceOf<AliasAddress>>,
         #[rasn(extension_addition, identifier = "canMapAlias")]
         pub can_map_alias: Option<bool>,
-        #[rasn(extension_addition, identifier = "gatekeeperIdentifier")]
+        #[rasn(
+            extension_addition,
+            identifier = "gatekeeperIdentifier",
+            size("1..=128")
+        )]
         pub gatekeeper_identifier: Option<GatekeeperIdentifier>,
         #[rasn(extension_addition)]
         pub tokens: Option<SequenceOf<ClearToken>>,
@@ -4901,7 +4917,7 @@ pub mod h323_messages {
         pub circuit_info: Option<CircuitInfo>,
         #[rasn(extension_addition, identifier = "callIdentifier")]
         pub call_identifier: Option<CallIdentifier>,
-        #[rasn(extension_addition, identifier = "bandWidth")]
+        #[rasn(extension_addition, identifier = "bandWidth", value("0..=4294967295"))]
         pub band_width: Option<BandWidth>,
         #[rasn(extension_addition, identifier = "sourceEndpointInfo")]
         pub source_endpoint_info: Option<SequenceOf<AliasAddress>>,
@@ -5383,7 +5399,7 @@ pub mod h323_messages {
         pub associated_session_ids: RTPSessionAssociatedSessionIds,
         #[rasn(extension_addition)]
         pub multicast: Option<()>,
-        #[rasn(extension_addition)]
+        #[rasn(extension_addition, value("0..=4294967295"))]
         pub bandwidth: Option<BandWidth>,
     }
     impl RTPSession {
@@ -5580,7 +5596,11 @@ pub mod h323_messages {
             identifier = "irrFrequencyInCall"
         )]
         pub irr_frequency_in_call: Option<u16>,
-        #[rasn(extension_addition, identifier = "totalBandwidthRestriction")]
+        #[rasn(
+            extension_addition,
+            identifier = "totalBandwidthRestriction",
+            value("0..=4294967295")
+        )]
         pub total_bandwidth_restriction: Option<BandWidth>,
         #[rasn(extension_addition, identifier = "alternateTransportAddresses")]
         pub alternate_transport_addresses: Option<AlternateTransportAddresses>,
@@ -5630,7 +5650,7 @@ pub mod h323_messages {
         pub endpoint_identifier: EndpointIdentifier,
         #[rasn(extension_addition, identifier = "alternateGatekeeper")]
         pub alternate_gatekeeper: Option<SequenceOf<AlternateGK>>,
-        #[rasn(extension_addition, identifier = "timeToLive")]
+        #[rasn(extension_addition, identifier = "timeToLive", value("1..=4294967295"))]
         pub time_to_live: Option<TimeToLive>,
         #[rasn(extension_addition)]
         pub tokens: Option<SequenceOf<ClearToken>>,
@@ -5884,7 +5904,7 @@ pub mod h323_messages {
         pub endpoint_vendor: VendorIdentifier,
         #[rasn(extension_addition, identifier = "alternateEndpoints")]
         pub alternate_endpoints: Option<SequenceOf<Endpoint>>,
-        #[rasn(extension_addition, identifier = "timeToLive")]
+        #[rasn(extension_addition, identifier = "timeToLive", value("1..=4294967295"))]
         pub time_to_live: Option<TimeToLive>,
         #[rasn(extension_addition)]
         pub tokens: Option<SequenceOf<ClearToken>>,
@@ -5894,7 +5914,7 @@ pub mod h323_messages {
         pub integrity_check_value: Option<ICV>,
         #[rasn(extension_addition, identifier = "keepAlive")]
         pub keep_alive: Option<bool>,
-        #[rasn(extension_addition, identifier = "endpointIdentifier")]
+        #[rasn(extension_addition, identifier = "endpointIdentifier", size("1..=128"))]
         pub endpoint_identifier: Option<EndpointIdentifier>,
         #[rasn(extension_addition, identifier = "willSupplyUUIEs")]
         pub will_supply_uuies: Option<bool>,
@@ -6649,7 +6669,7 @@ pub mod h323_messages {
         pub media_wait_for_connect: Option<bool>,
         #[rasn(extension_addition, identifier = "canOverlapSend")]
         pub can_overlap_send: Option<bool>,
-        #[rasn(extension_addition, identifier = "endpointIdentifier")]
+        #[rasn(extension_addition, identifier = "endpointIdentifier", size("1..=128"))]
         pub endpoint_identifier: Option<EndpointIdentifier>,
         #[rasn(extension_addition, identifier = "multipleCalls")]
         pub multiple_calls: Option<bool>,
@@ -7390,7 +7410,11 @@ pub mod h323_messages {
         pub endpoint_identifier: Option<EndpointIdentifier>,
         #[rasn(extension_addition, identifier = "alternateEndpoints")]
         pub alternate_endpoints: Option<SequenceOf<Endpoint>>,
-        #[rasn(extension_addition, identifier = "gatekeeperIdentifier")]
+        #[rasn(
+            extension_addition,
+            identifier = "gatekeeperIdentifier",
+            size("1..=128")
+        )]
         pub gatekeeper_identifier: Option<GatekeeperIdentifier>,
         #[rasn(extension_addition)]
         pub tokens: Option<SequenceOf<ClearToken>>,
@@ -12960,7 +12984,11 @@ pub mod multimedia_system_control {
         pub generic_mode_parameters: Option<GenericCapability>,
         #[rasn(extension_addition, identifier = "multiplexedStreamModeParameters")]
         pub multiplexed_stream_mode_parameters: Option<MultiplexedStreamModeParameters>,
-        #[rasn(extension_addition, identifier = "logicalChannelNumber")]
+        #[rasn(
+            extension_addition,
+            identifier = "logicalChannelNumber",
+            value("1..=65535")
+        )]
         pub logical_channel_number: Option<LogicalChannelNumber>,
     }
     impl ModeElement {
@@ -14057,9 +14085,13 @@ pub mod multimedia_system_control {
         #[rasn(identifier = "multiplexParameters")]
         pub multiplex_parameters:
             OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters,
-        #[rasn(extension_addition, identifier = "forwardLogicalChannelDependency")]
+        #[rasn(
+            extension_addition,
+            identifier = "forwardLogicalChannelDependency",
+            value("1..=65535")
+        )]
         pub forward_logical_channel_dependency: Option<LogicalChannelNumber>,
-        #[rasn(extension_addition, identifier = "replacementFor")]
+        #[rasn(extension_addition, identifier = "replacementFor", value("1..=65535"))]
         pub replacement_for: Option<LogicalChannelNumber>,
     }
     impl OpenLogicalChannelForwardLogicalChannelParameters {
@@ -14099,9 +14131,13 @@ pub mod multimedia_system_control {
         #[rasn(identifier = "multiplexParameters")]
         pub multiplex_parameters:
             Option<OpenLogicalChannelReverseLogicalChannelParametersMultiplexParameters>,
-        #[rasn(extension_addition, identifier = "reverseLogicalChannelDependency")]
+        #[rasn(
+            extension_addition,
+            identifier = "reverseLogicalChannelDependency",
+            value("1..=65535")
+        )]
         pub reverse_logical_channel_dependency: Option<LogicalChannelNumber>,
-        #[rasn(extension_addition, identifier = "replacementFor")]
+        #[rasn(extension_addition, identifier = "replacementFor", value("1..=65535"))]
         pub replacement_for: Option<LogicalChannelNumber>,
     }
     impl OpenLogicalChannelReverseLogicalChannelParameters {
@@ -14188,7 +14224,7 @@ pub mod multimedia_system_control {
         #[rasn(identifier = "multiplexParameters")]
         pub multiplex_parameters:
             Option<OpenLogicalChannelAckReverseLogicalChannelParametersMultiplexParameters>,
-        #[rasn(extension_addition, identifier = "replacementFor")]
+        #[rasn(extension_addition, identifier = "replacementFor", value("1..=65535"))]
         pub replacement_for: Option<LogicalChannelNumber>,
     }
     impl OpenLogicalChannelAckReverseLogicalChannelParameters {
@@ -15771,7 +15807,7 @@ pub mod multimedia_system_control {
         pub terminal_number: TerminalNumber,
         #[rasn(value("0..=255"), identifier = "subPictureNumber")]
         pub sub_picture_number: u8,
-        #[rasn(extension_addition, identifier = "mcuNumber")]
+        #[rasn(extension_addition, identifier = "mcuNumber", value("0..=192"))]
         pub mcu_number: Option<McuNumber>,
     }
     impl TerminalYouAreSeeingInSubPictureNumber {

@@ -25,8 +25,8 @@ pub struct H323Registration {
     /// Seconds the registration lives without a refresh.
     pub time_to_live: u32,
     pub vendor: Option<String>,
-    /// A fresh identifier, used if the endpoint is new.
-    pub new_endpoint_id: String,
+    /// A random tag for the identifier of a new endpoint.
+    pub tag: u32,
 }
 
 /// Why a registration was refused.
@@ -68,7 +68,7 @@ fn owner(endpoint_id: &str) -> Option<&str> {
 
 /// An endpoint identifier for a new registration of `user`: the account
 /// and a random tag, so that lightweight re-registrations find the room.
-pub fn endpoint_id(user: &str, tag: u32) -> String {
+fn endpoint_id(user: &str, tag: u32) -> String {
     format!("{user}/{tag:08x}")
 }
 
@@ -101,7 +101,10 @@ impl Registrar {
         let endpoint_id = previous
             .iter()
             .find(|b| b.source == req.ras.to_string() && b.expires_at > now)
-            .map_or_else(|| req.new_endpoint_id.clone(), |b| b.call_id.clone());
+            .map_or_else(
+                || endpoint_id(&account.user, req.tag),
+                |b| b.call_id.clone(),
+            );
         let binding = Binding {
             user: account.user.clone(),
             contact: format!("h323:{}@{}", account.user, req.call_signal),
@@ -244,7 +247,7 @@ mod tests {
             ras: "192.0.2.5:1719".parse().unwrap(),
             time_to_live: 300,
             vendor: Some("Room 1.0".into()),
-            new_endpoint_id: endpoint_id("1001", 7),
+            tag: 7,
         }
     }
 
@@ -263,7 +266,7 @@ mod tests {
             assert_eq!(e.call_signal, "192.0.2.5:1720".parse().unwrap());
             // Registering again from the same RAS address keeps the identifier.
             let mut again = request(&["1001"]);
-            again.new_endpoint_id = endpoint_id("1001", 9);
+            again.tag = 9;
             let e2 = r.register_h323(&again, 1010).await.unwrap();
             assert_eq!(e2.endpoint_id, e.endpoint_id);
             assert_eq!(store.bindings.lock().unwrap()["1001"].len(), 1);
@@ -273,7 +276,10 @@ mod tests {
                 r.h323_endpoint(&e.endpoint_id, 1500).await.is_ok(),
                 "refreshed"
             );
-            assert_eq!(r.h323_endpoints(1500).await.unwrap(), [e.clone()]);
+            assert_eq!(
+                r.h323_endpoints(1500).await.unwrap(),
+                std::slice::from_ref(&e)
+            );
             assert!(
                 r.live_bindings(1500).await.is_empty(),
                 "no SIP keepalives for it"

@@ -6,6 +6,8 @@
 //! tunnelled H.245 content decoding too; on the H.245 connection each is a
 //! MultimediaSystemControlMessage; and the RAS datagram is a RasMessage.
 
+// Only the reader of the shared pcap helpers is used here.
+#[allow(dead_code)]
 #[path = "../../tests/common/pcap.rs"]
 mod pcap;
 

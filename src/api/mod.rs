@@ -37,6 +37,8 @@ pub struct ApiState {
     pub realm: String,
     /// The embedded load balancer, when configured.
     pub lb: Option<lb::LbAdmin>,
+    /// The H.323 gatekeeper, when enabled.
+    pub gatekeeper: Option<Arc<signaling::h323::ras::Gatekeeper>>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -340,6 +342,24 @@ async fn metrics(State(s): State<ApiState>) -> Response {
         ),
     ] {
         put(name, help, v);
+    }
+    if let Some(gk) = &s.gatekeeper {
+        let g = &gk.stats;
+        put(
+            "h323_ras_requests_total",
+            "RAS messages decoded.",
+            n(&g.requests),
+        );
+        put(
+            "h323_ras_rejects_total",
+            "RAS requests answered with a reject or unknownMessageResponse.",
+            n(&g.rejects),
+        );
+        put(
+            "h323_ras_malformed_total",
+            "RAS datagrams that did not decode.",
+            n(&g.malformed),
+        );
     }
     if let Some(lb) = &s.lb {
         out.push_str(&lb.balancer.metrics());

@@ -402,6 +402,8 @@ pub struct ContactView {
     pub q: f32,
     /// Where its REGISTER came from (what calls to it are sent to).
     pub source: String,
+    /// "sip" or "h323".
+    pub protocol: &'static str,
     pub transport: String,
     pub user_agent: Option<String>,
     /// Whether it answered the last keepalive (null: not probed yet).
@@ -439,6 +441,7 @@ impl RoomView {
                     expires_in: b.expires_at - now,
                     q: b.q,
                     source: b.source.clone(),
+                    protocol: if b.is_h323() { "h323" } else { "sip" },
                     transport: b.transport.clone(),
                     user_agent: b.user_agent.clone(),
                     reachable: b.reachable,

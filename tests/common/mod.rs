@@ -5,8 +5,10 @@
 
 pub mod baresip;
 pub mod browser;
+pub mod h323;
 pub mod impair;
 pub mod lb;
+pub mod pcap;
 pub mod postgres;
 pub mod register;
 pub mod wav;
@@ -28,6 +30,9 @@ pub struct Mra {
     pub admin: SocketAddr,
     /// The meeting page (plain HTTP on loopback).
     pub web: SocketAddr,
+    /// H.323 RAS (UDP) and call signalling (TCP).
+    pub ras: SocketAddr,
+    pub h225: SocketAddr,
 }
 
 /// Ports handed out in this test process, never handed out twice.
@@ -107,6 +112,7 @@ impl Mra {
         let slot = MEDIA_BASE.fetch_add(1, Ordering::Relaxed);
         let media_min = 10000 + (std::process::id() as u16 % 50) * 300 + slot * 20;
         let (sip_port, admin_port, web_port) = (free_port(), free_port(), free_port());
+        let (ras_port, h225_port) = (free_port(), free_port());
         let mut all = vec![
             ("MRA_SIP_BIND".to_owned(), "127.0.0.1".to_owned()),
             ("MRA_SIP_PORT".into(), sip_port.to_string()),
@@ -116,6 +122,8 @@ impl Mra {
             ("MRA_MEDIA_PORT_MIN".into(), media_min.to_string()),
             ("MRA_MEDIA_PORT_MAX".into(), (media_min + 19).to_string()),
             ("MRA_IVR_INTER_DIGIT_TIMEOUT_SECS".into(), "30".into()),
+            ("MRA_H323_RAS_PORT".into(), ras_port.to_string()),
+            ("MRA_H323_CALL_SIGNAL_PORT".into(), h225_port.to_string()),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let dir = tempfile::tempdir().unwrap();
@@ -126,6 +134,8 @@ impl Mra {
             sip: ([127, 0, 0, 1], sip_port).into(),
             admin: ([127, 0, 0, 1], admin_port).into(),
             web: ([127, 0, 0, 1], web_port).into(),
+            ras: ([127, 0, 0, 1], ras_port).into(),
+            h225: ([127, 0, 0, 1], h225_port).into(),
         };
         mra.wait_ready();
         mra

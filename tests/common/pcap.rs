@@ -64,3 +64,93 @@ pub fn segments(path: &std::path::Path) -> Vec<Segment> {
     }
     out
 }
+
+/// Writes `datagrams` (from, to, payload) as an Ethernet/IPv4/UDP pcap,
+/// for tshark to judge.
+pub fn write_udp(path: &std::path::Path, datagrams: &[(SocketAddr, SocketAddr, Vec<u8>)]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, (from, to, payload)) in datagrams.iter().enumerate() {
+        let ip = |a: &SocketAddr| match a.ip() {
+            std::net::IpAddr::V4(v4) => v4.octets(),
+            std::net::IpAddr::V6(_) => [127, 0, 0, 1],
+        };
+        let udp_len = 8 + payload.len();
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        let mut header = vec![0x45, 0];
+        header.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+        header.extend_from_slice(&(i as u16).to_be_bytes());
+        header.extend_from_slice(&[0, 0, 64, 17, 0, 0]);
+        header.extend_from_slice(&ip(from));
+        header.extend_from_slice(&ip(to));
+        let sum = !ones_complement_sum(&header);
+        header[10..12].copy_from_slice(&sum.to_be_bytes());
+        frame.extend_from_slice(&header);
+        frame.extend_from_slice(&from.port().to_be_bytes());
+        frame.extend_from_slice(&to.port().to_be_bytes());
+        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]); // no UDP checksum (allowed on IPv4)
+        frame.extend_from_slice(payload);
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&(i as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn ones_complement_sum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// What tshark flags in `path` as malformed or as an H.225/H.245 warning
+/// (empty when every packet is clean).
+pub fn tshark_complaints(path: &std::path::Path, decode_as: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.arg("-r").arg(path);
+    for d in decode_as {
+        cmd.args(["-d", d]);
+    }
+    let out = cmd
+        .args([
+            "-Y",
+            "_ws.malformed || ((h225 || h245) && _ws.expert.severity >= \"warning\")",
+        ])
+        .output()
+        .expect("tshark (package tshark)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// tshark's one-line summaries of `path`, or with `fields` the values it
+/// decoded for those fields (one line per packet, tab-separated).
+pub fn tshark_read(path: &std::path::Path, decode_as: &[&str], fields: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.arg("-r").arg(path);
+    for d in decode_as {
+        cmd.args(["-d", d]);
+    }
+    if !fields.is_empty() {
+        cmd.args(["-T", "fields"]);
+        for f in fields {
+            cmd.args(["-e", f]);
+        }
+    }
+    String::from_utf8_lossy(&cmd.output().expect("tshark").stdout).into_owned()
+}

@@ -1,5 +1,8 @@
 //! H.323: the framing and message layers of H.225.0 call signalling
 //! (TPKT, Q.931); message types come from the `h323-asn1` crate.
 
+pub mod address;
 pub mod q931;
+pub mod ras;
+pub mod ras_socket;
 pub mod tpkt;

@@ -1,0 +1,524 @@
+//! The RAS gatekeeper (H.225.0 clause 7, UDP 1719): discovery (GRQ),
+//! registration (RRQ, lightweight RRQ, URQ) through the registrar's store,
+//! admission (ARQ, direct-routed to our call-signalling address),
+//! disengage (DRQ), bandwidth (BRQ), location of meetings and registered
+//! rooms (LRQ), and unsolicited IRRs. Every request gets its confirm or a
+//! reject with the reason; a datagram that does not decode gets an
+//! unknownMessageResponse. Fed a datagram and `now`, returns the answer
+//! and where it goes; the socket lives in the driver.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use h323_asn1::h225::{
+    AdmissionConfirm, AdmissionReject, AdmissionRejectReason, AdmissionRequest, BandwidthConfirm,
+    BandwidthRequest, CallModel, DisengageConfirm, EndpointIdentifier, GatekeeperConfirm,
+    GatekeeperIdentifier, GatekeeperReject, GatekeeperRejectReason, GatekeeperRequest,
+    InfoRequestAck, LocationConfirm, LocationReject, LocationRejectReason, LocationRequest,
+    RasMessage, RegistrationConfirm, RegistrationReject, RegistrationRejectReason,
+    RegistrationRequest, RequestSeqNum, TimeToLive, UUIEsRequested, UnknownMessageResponse,
+    UnregRejectReason, UnregistrationConfirm, UnregistrationReject, UnregistrationRequest,
+};
+use h323_asn1::rasn::types::OctetString;
+use registrar::h323::{H323Refusal, H323Registration};
+use registrar::Registrar;
+use tracing::{info, warn};
+
+use super::address::{
+    alias_text, bmp, first_socket_addr, protocol_identifier, socket_addr, text, transport,
+    vendor_text,
+};
+
+#[derive(Debug, Clone)]
+pub struct GatekeeperConfig {
+    /// Our gatekeeper identifier (GRQs naming another one are refused).
+    pub id: String,
+    /// Where endpoints send RAS and call signalling (advertised addresses).
+    pub ras: SocketAddr,
+    pub call_signal: SocketAddr,
+    /// Longest registration life granted, seconds (and the default).
+    pub time_to_live: u32,
+}
+
+/// Counters for /metrics.
+#[derive(Debug, Default)]
+pub struct RasStats {
+    pub requests: AtomicU64,
+    pub rejects: AtomicU64,
+    pub malformed: AtomicU64,
+}
+
+pub struct Gatekeeper {
+    cfg: GatekeeperConfig,
+    registrar: Arc<Registrar>,
+    pub stats: RasStats,
+}
+
+/// The shortest registration life granted, seconds.
+const MIN_TIME_TO_LIVE: u32 = 30;
+
+impl Gatekeeper {
+    pub fn new(cfg: GatekeeperConfig, registrar: Arc<Registrar>) -> Gatekeeper {
+        Gatekeeper {
+            cfg,
+            registrar,
+            stats: RasStats::default(),
+        }
+    }
+
+    /// Answers one datagram from `from` at `now` (unix seconds): the
+    /// encoded reply and where to send it.
+    pub async fn handle(
+        &self,
+        datagram: &[u8],
+        from: SocketAddr,
+        now: u64,
+    ) -> Option<(Vec<u8>, SocketAddr)> {
+        let message: RasMessage = match h323_asn1::decode(datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                warn!(%from, "undecodable RAS message: {e}");
+                return encode(&not_understood(RequestSeqNum(1), datagram), from);
+            }
+        };
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let (reply, to) = match message {
+            RasMessage::gatekeeperRequest(r) => (self.discovery(&r), from),
+            RasMessage::registrationRequest(r) => (self.registration(&r, from, now).await, from),
+            RasMessage::unregistrationRequest(r) => (self.unregistration(&r, now).await, from),
+            RasMessage::admissionRequest(r) => (self.admission(&r, now).await, from),
+            RasMessage::disengageRequest(r) => (
+                RasMessage::disengageConfirm(DisengageConfirm::new(
+                    r.request_seq_num,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                )),
+                from,
+            ),
+            RasMessage::bandwidthRequest(r) => (bandwidth(&r), from),
+            RasMessage::locationRequest(r) => {
+                let to = socket_addr(&r.reply_address).unwrap_or(from);
+                (self.location(&r, now).await, to)
+            }
+            RasMessage::infoRequestResponse(r) if r.need_response == Some(true) => (
+                RasMessage::infoRequestAck(InfoRequestAck::new(
+                    r.request_seq_num,
+                    None,
+                    None,
+                    None,
+                    None,
+                )),
+                from,
+            ),
+            RasMessage::infoRequestResponse(_) => return None,
+            other => match request_seq_num(&other) {
+                // A request we do not serve.
+                Some(seq) => (not_understood(seq, datagram), from),
+                // Confirms, rejects and indications need no answer.
+                None => return None,
+            },
+        };
+        if is_reject(&reply) {
+            self.stats.rejects.fetch_add(1, Ordering::Relaxed);
+        }
+        encode(&reply, to)
+    }
+
+    fn gatekeeper_id(&self) -> GatekeeperIdentifier {
+        GatekeeperIdentifier(bmp(&self.cfg.id))
+    }
+
+    fn names_another_gatekeeper(&self, id: &Option<GatekeeperIdentifier>) -> bool {
+        id.as_ref().is_some_and(|id| text(&id.0) != self.cfg.id)
+    }
+
+    fn discovery(&self, r: &GatekeeperRequest) -> RasMessage {
+        if self.names_another_gatekeeper(&r.gatekeeper_identifier) {
+            return RasMessage::gatekeeperReject(GatekeeperReject::new(
+                r.request_seq_num.clone(),
+                protocol_identifier(),
+                None,
+                Some(self.gatekeeper_id()),
+                GatekeeperRejectReason::terminalExcluded(()),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ));
+        }
+        RasMessage::gatekeeperConfirm(GatekeeperConfirm::new(
+            r.request_seq_num.clone(),
+            protocol_identifier(),
+            None,
+            Some(self.gatekeeper_id()),
+            transport(self.cfg.ras),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ))
+    }
+
+    async fn registration(
+        &self,
+        r: &RegistrationRequest,
+        from: SocketAddr,
+        now: u64,
+    ) -> RasMessage {
+        let seq = r.request_seq_num.clone();
+        let reject = |reason| registration_reject(seq.clone(), reason);
+        if self.names_another_gatekeeper(&r.gatekeeper_identifier) {
+            return reject(RegistrationRejectReason::undefinedReason(()));
+        }
+        let ttl = r
+            .time_to_live
+            .as_ref()
+            .map_or(self.cfg.time_to_live, |t| t.0)
+            .clamp(
+                MIN_TIME_TO_LIVE,
+                self.cfg.time_to_live.max(MIN_TIME_TO_LIVE),
+            );
+        let result = if r.keep_alive == Some(true) {
+            let Some(id) = &r.endpoint_identifier else {
+                return reject(RegistrationRejectReason::fullRegistrationRequired(()));
+            };
+            self.registrar.refresh_h323(&text(&id.0), ttl, now).await
+        } else {
+            let Some(call_signal) = first_socket_addr(&r.call_signal_address) else {
+                return reject(RegistrationRejectReason::invalidCallSignalAddress(()));
+            };
+            if first_socket_addr(&r.ras_address).is_none() {
+                return reject(RegistrationRejectReason::invalidRASAddress(()));
+            }
+            let aliases: Vec<String> = r
+                .terminal_alias
+                .iter()
+                .flatten()
+                .filter_map(alias_text)
+                .collect();
+            let request = H323Registration {
+                aliases,
+                call_signal,
+                // Behind NAT, where the request came from is what works.
+                ras: from,
+                time_to_live: ttl,
+                vendor: vendor_text(&r.endpoint_vendor),
+                tag: rand::random(),
+            };
+            self.registrar.register_h323(&request, now).await
+        };
+        let endpoint = match result {
+            Ok(e) => e,
+            Err(H323Refusal::UnknownAlias) => {
+                return reject(RegistrationRejectReason::invalidAlias(()))
+            }
+            Err(H323Refusal::NotRegistered) => {
+                return reject(RegistrationRejectReason::fullRegistrationRequired(()))
+            }
+            Err(H323Refusal::Store(e)) => {
+                warn!("H.323 registration: {e}");
+                return reject(RegistrationRejectReason::resourceUnavailable(()));
+            }
+        };
+        if r.keep_alive != Some(true) {
+            info!(user = %endpoint.user, endpoint = %endpoint.endpoint_id, "RRQ confirmed");
+        }
+        RasMessage::registrationConfirm(RegistrationConfirm::new(
+            seq,
+            protocol_identifier(),
+            None,
+            vec![transport(self.cfg.call_signal)],
+            r.terminal_alias.clone(),
+            Some(self.gatekeeper_id()),
+            EndpointIdentifier(bmp(&endpoint.endpoint_id)),
+            None,
+            Some(TimeToLive(ttl)),
+            None,
+            None,
+            None,
+            Some(false),
+            None,
+            Some(false),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ))
+    }
+
+    async fn unregistration(&self, r: &UnregistrationRequest, now: u64) -> RasMessage {
+        let id = match &r.endpoint_identifier {
+            Some(id) => Some(text(&id.0)),
+            // Without an identifier, the call-signalling address says who.
+            None => self
+                .registrar
+                .h323_endpoints(now)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .find(|e| first_socket_addr(&r.call_signal_address) == Some(e.call_signal))
+                .map(|e| e.endpoint_id),
+        };
+        let done = match id {
+            Some(id) => self.registrar.unregister_h323(&id, now).await.is_ok(),
+            None => false,
+        };
+        if done {
+            RasMessage::unregistrationConfirm(UnregistrationConfirm::new(
+                r.request_seq_num.clone(),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ))
+        } else {
+            RasMessage::unregistrationReject(UnregistrationReject::new(
+                r.request_seq_num.clone(),
+                UnregRejectReason::notCurrentlyRegistered(()),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ))
+        }
+    }
+
+    async fn admission(&self, r: &AdmissionRequest, now: u64) -> RasMessage {
+        let id = text(&r.endpoint_identifier.0);
+        let endpoint = match self.registrar.h323_endpoint(&id, now).await {
+            Ok(e) => e,
+            Err(_) => {
+                return RasMessage::admissionReject(AdmissionReject::new(
+                    r.request_seq_num.clone(),
+                    AdmissionRejectReason::callerNotRegistered(()),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                ))
+            }
+        };
+        // Calls to us go to our call-signalling address; a call we place
+        // to the room is answered at its own.
+        let destination = if r.answer_call {
+            endpoint.call_signal
+        } else {
+            self.cfg.call_signal
+        };
+        RasMessage::admissionConfirm(AdmissionConfirm::new(
+            r.request_seq_num.clone(),
+            r.band_width.clone(),
+            CallModel::direct(()),
+            transport(destination),
+            None,
+            None,
+            r.destination_info.clone(),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(false),
+            Some(UUIEsRequested::new(
+                false,
+                false,
+                false,
+                false,
+                false,
+                false,
+                false,
+                false,
+                false,
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(false),
+            )),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ))
+    }
+
+    /// Meetings (aliases that are dial strings with a number) are here;
+    /// so are registered rooms.
+    async fn location(&self, r: &LocationRequest, now: u64) -> RasMessage {
+        let aliases: Vec<String> = r.destination_info.iter().filter_map(alias_text).collect();
+        let meeting = aliases.iter().any(|a| {
+            a.bytes().next().is_some_and(|b| b.is_ascii_digit())
+                && crate::dialstring::parse(a).number.is_some()
+        });
+        let found = if meeting {
+            Some(self.cfg.call_signal)
+        } else {
+            let rooms = self.registrar.h323_endpoints(now).await.unwrap_or_default();
+            rooms
+                .into_iter()
+                .find(|e| aliases.contains(&e.user))
+                .map(|e| e.call_signal)
+        };
+        match found {
+            Some(call_signal) => RasMessage::locationConfirm(LocationConfirm::new(
+                r.request_seq_num.clone(),
+                transport(call_signal),
+                transport(self.cfg.ras),
+                None,
+                Some(r.destination_info.clone()),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some(false),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )),
+            None => RasMessage::locationReject(LocationReject::new(
+                r.request_seq_num.clone(),
+                if aliases.is_empty() {
+                    LocationRejectReason::incompleteAddress(())
+                } else {
+                    LocationRejectReason::notRegistered(())
+                },
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )),
+        }
+    }
+}
+
+fn bandwidth(r: &BandwidthRequest) -> RasMessage {
+    RasMessage::bandwidthConfirm(BandwidthConfirm::new(
+        r.request_seq_num.clone(),
+        r.band_width.clone(),
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ))
+}
+
+fn registration_reject(seq: RequestSeqNum, reason: RegistrationRejectReason) -> RasMessage {
+    RasMessage::registrationReject(RegistrationReject::new(
+        seq,
+        protocol_identifier(),
+        None,
+        reason,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ))
+}
+
+fn not_understood(seq: RequestSeqNum, datagram: &[u8]) -> RasMessage {
+    RasMessage::unknownMessageResponse(UnknownMessageResponse::new(
+        seq,
+        None,
+        None,
+        None,
+        Some(OctetString::from(datagram.to_vec())),
+    ))
+}
+
+fn is_reject(m: &RasMessage) -> bool {
+    matches!(
+        m,
+        RasMessage::gatekeeperReject(_)
+            | RasMessage::registrationReject(_)
+            | RasMessage::unregistrationReject(_)
+            | RasMessage::admissionReject(_)
+            | RasMessage::locationReject(_)
+            | RasMessage::unknownMessageResponse(_)
+    )
+}
+
+/// The sequence number of a request we do not serve (None for messages
+/// that are not requests).
+fn request_seq_num(m: &RasMessage) -> Option<RequestSeqNum> {
+    match m {
+        RasMessage::infoRequest(r) => Some(r.request_seq_num.clone()),
+        RasMessage::resourcesAvailableIndicate(r) => Some(r.request_seq_num.clone()),
+        RasMessage::serviceControlIndication(r) => Some(r.request_seq_num.clone()),
+        _ => None,
+    }
+}
+
+fn encode(m: &RasMessage, to: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
+    match h323_asn1::encode(m) {
+        Ok(bytes) => Some((bytes, to)),
+        Err(e) => {
+            warn!("encoding a RAS answer: {e}");
+            None
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The H.323 gatekeeper of a real `mra run`, driven over UDP: the GRQ an
+//! independent stack recorded (../shared/vectors/h323/captures) is
+//! confirmed; a room allowed H.323 registers by alias, refreshes, is
+//! admitted, finds a meeting by LRQ, survives a restart and unregisters,
+//! all visible in /api/v1/rooms; wrong aliases and undecodable datagrams
+//! get their reject. Every datagram both ways is then judged by tshark.
+
+mod common;
+
+use std::path::PathBuf;
+
+use h323_asn1::h225::{RasMessage, RegistrationRejectReason};
+use serde_json::Value;
+use signaling::h323::address::{socket_addr, text};
+
+use common::h323::{endpoint_id, RasClient};
+use common::{isolate_network, pcap, Mra};
+
+fn room(mra: &Mra) -> Value {
+    let (code, body) = mra.http("GET", "/api/v1/rooms/1001", None);
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// tshark must decode every datagram as RAS, none malformed.
+fn judged_by_tshark(client: &RasClient, dir: &std::path::Path) {
+    // Shown on the well-known RAS port so tshark picks the dissector.
+    let wire: Vec<_> = client
+        .wire
+        .iter()
+        .map(|(from, to, p)| {
+            let port = |a: &std::net::SocketAddr| {
+                if *a == client.gatekeeper {
+                    std::net::SocketAddr::new(a.ip(), 1719)
+                } else {
+                    *a
+                }
+            };
+            (port(from), port(to), p.clone())
+        })
+        .collect();
+    let path = dir.join("ras.pcap");
+    pcap::write_udp(&path, &wire);
+    assert_eq!(pcap::tshark_complaints(&path, &[]), "");
+    let summary = pcap::tshark_read(&path, &[], &[]);
+    assert_eq!(
+        summary.lines().filter(|l| l.contains("RAS")).count(),
+        wire.len(),
+        "every datagram decoded as RAS:\n{summary}"
+    );
+    // What another stack reads: the lifetime granted, the identifier.
+    let fields = pcap::tshark_read(&path, &[], &["h225.timeToLive", "h225.endpointIdentifier"]);
+    let granted: Vec<&str> = fields.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(granted.len() >= 4, "{fields}");
+    for line in granted {
+        let (ttl, id) = line.split_once('\t').unwrap();
+        assert!(ttl.is_empty() || ttl == "120", "{fields}");
+        assert!(id.is_empty() || id.starts_with("1001/"), "{fields}");
+    }
+}
+
+#[test]
+fn a_room_registers_is_admitted_and_unregisters_through_the_gatekeeper() {
+    isolate_network();
+    let mut mra = Mra::start();
+    let (code, body) = mra.http(
+        "POST",
+        "/api/v1/rooms",
+        Some(r#"{"user":"1001","password":"s3cret","name":"Board room","transports":["h323"]}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let mut ep = RasClient::new(mra.ras);
+
+    // Discovery with the GRQ an independent stack sent.
+    let grq = pcap::segments(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/vectors/h323/captures/ras-grq.pcap"),
+    );
+    match ep.ask_raw(&grq[0].payload) {
+        RasMessage::gatekeeperConfirm(gcf) => {
+            assert_eq!(gcf.request_seq_num.0, 1);
+            assert_eq!(text(&gcf.gatekeeper_identifier.unwrap().0), "MRA");
+            assert_eq!(socket_addr(&gcf.ras_address), Some(mra.ras));
+        }
+        other => panic!("GRQ answered {other:?}"),
+    }
+
+    // Unknown aliases are refused; the room's alias registers.
+    match ep.register(&["nobody"], None) {
+        RasMessage::registrationReject(rrj) => assert_eq!(
+            rrj.reject_reason,
+            RegistrationRejectReason::invalidAlias(())
+        ),
+        other => panic!("{other:?}"),
+    }
+    let rcf = ep.register(&["1001"], None);
+    let id = endpoint_id(&rcf);
+    let RasMessage::registrationConfirm(c) = &rcf else {
+        unreachable!()
+    };
+    assert_eq!(c.time_to_live.as_ref().map(|t| t.0), Some(120));
+    assert_eq!(socket_addr(&c.call_signal_address[0]), Some(mra.h225));
+    let room_view = room(&mra);
+    assert_eq!(room_view["status"], "online", "{room_view}");
+    assert_eq!(room_view["contacts"][0]["protocol"], "h323", "{room_view}");
+    assert_eq!(
+        room_view["contacts"][0]["source"],
+        ep.local().to_string(),
+        "{room_view}"
+    );
+
+    // Lightweight refresh, admission to a meeting, location of a meeting.
+    assert_eq!(endpoint_id(&ep.register(&[], Some(&id))), id);
+    match ep.admission(&id, "123456789") {
+        RasMessage::admissionConfirm(acf) => {
+            assert_eq!(socket_addr(&acf.dest_call_signal_address), Some(mra.h225))
+        }
+        other => panic!("ARQ answered {other:?}"),
+    }
+    assert!(matches!(
+        ep.admission("1001/00000000", "123456789"),
+        RasMessage::admissionReject(_)
+    ));
+    match ep.locate("123456789") {
+        RasMessage::locationConfirm(lcf) => {
+            assert_eq!(socket_addr(&lcf.call_signal_address), Some(mra.h225))
+        }
+        other => panic!("LRQ answered {other:?}"),
+    }
+
+    // The registration is stored: a restart keeps it.
+    mra.restart();
+    assert_eq!(room(&mra)["status"], "online");
+    assert_eq!(endpoint_id(&ep.register(&[], Some(&id))), id);
+
+    // Garbage gets an unknownMessageResponse and is counted.
+    assert!(matches!(
+        ep.ask_raw(b"\xff\xff\xff not RAS"),
+        RasMessage::unknownMessageResponse(_)
+    ));
+    assert_eq!(mra.metric("mra_h323_ras_malformed_total"), 1);
+
+    assert!(matches!(
+        ep.unregister(&id),
+        RasMessage::unregistrationConfirm(_)
+    ));
+    assert_eq!(room(&mra)["status"], "unregistered");
+    assert!(matches!(
+        ep.register(&[], Some(&id)),
+        RasMessage::registrationReject(_)
+    ));
+    // The garbage datagram is ours, not the gatekeeper's: judge the rest.
+    ep.wire
+        .retain(|(_, _, p)| !p.starts_with(b"\xff\xff\xff not RAS"));
+    judged_by_tshark(&ep, mra.dir.path());
+}
