@@ -40,7 +40,7 @@ fn judged_by_tshark(client: &RasClient, dir: &std::path::Path) {
         })
         .collect();
     let path = dir.join("ras.pcap");
-    pcap::write_udp(&path, &wire);
+    pcap::write(&path, pcap::Transport::Udp, &wire);
     assert_eq!(pcap::tshark_complaints(&path, &[]), "");
     let summary = pcap::tshark_read(&path, &[], &[]);
     assert_eq!(

@@ -6,7 +6,7 @@
 //! tunnelled H.245 content decoding too; on the H.245 connection each is a
 //! MultimediaSystemControlMessage; and the RAS datagram is a RasMessage.
 
-// Only the reader of the shared pcap helpers is used here.
+// Not every shared pcap helper is used here.
 #[allow(dead_code)]
 #[path = "../../tests/common/pcap.rs"]
 mod pcap;
@@ -15,9 +15,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use h323_asn1::h225::ReleaseCompleteReason;
 use h323_asn1::{decode, h225, h245};
-use signaling::h323::q931::{MessageType, Q931};
-use signaling::h323::tpkt::TpktReader;
+use signaling::h323::h225_call::{Event, H225Call};
+use signaling::h323::q931::{cause, MessageType, Q931};
+use signaling::h323::tpkt::{frame, TpktReader};
 
 fn capture(name: &str) -> Vec<pcap::Segment> {
     pcap::segments(
@@ -131,4 +133,64 @@ fn the_gatekeeper_request_is_a_ras_message() {
     assert_eq!(grq.len(), 1);
     let ras: h225::RasMessage = decode(&grq[0].payload).expect("RAS");
     assert!(matches!(ras, h225::RasMessage::gatekeeperRequest(_)));
+}
+
+#[test]
+fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
+    let streams = streams("faststart-tunneled-call.pcap");
+    let ((caller, us), packets) = &streams[0];
+    let mut call = H225Call::new();
+    let (events, replies) = call.receive(&packets[0]);
+    assert!(replies.is_empty());
+    let Some(Event::Setup(setup)) = events.first() else {
+        panic!("no Setup event: {events:?}")
+    };
+    assert_eq!(setup.dial, None, "the recorded Setup names no destination");
+    assert_eq!(setup.caller, "gwtest", "the Display IE names the caller");
+    assert_eq!(setup.fast_start.len(), 4);
+    assert!(setup.h245_tunnelling);
+
+    let h245 = "127.0.0.2:30000".parse().unwrap();
+    let answers = [
+        call.proceeding(None),
+        call.alerting(),
+        call.connect(Vec::new(), Some(h245), "Weekly meeting"),
+        call.release(
+            cause::NORMAL_CLEARING,
+            ReleaseCompleteReason::undefinedReason(()),
+        ),
+    ];
+    let read: Vec<Read> = answers.iter().map(|a| call_signalling(a)).collect();
+    assert_eq!(
+        read.iter().map(|r| r.kind).collect::<Vec<_>>(),
+        [
+            MessageType::CallProceeding,
+            MessageType::Alerting,
+            MessageType::Connect,
+            MessageType::ReleaseComplete
+        ]
+    );
+    let connect = Q931::parse(&answers[2]).unwrap();
+    assert_eq!(connect.call_ref, Q931::parse(&packets[0]).unwrap().call_ref);
+    assert!(connect.from_destination);
+    assert_eq!(connect.display().as_deref(), Some("Weekly meeting"));
+
+    // What another stack would make of it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h225.pcap");
+    let mut wire = vec![(*caller, *us, frame(&packets[0]))];
+    wire.extend(answers.iter().map(|a| (*us, *caller, frame(a))));
+    pcap::write(&path, pcap::Transport::Tcp, &wire);
+    assert_eq!(pcap::tshark_complaints(&path, &[]), "");
+    let summary = pcap::tshark_read(&path, &[], &[]);
+    for kind in ["callProceeding", "alerting", "connect", "releaseComplete"] {
+        assert!(summary.contains(&format!("CS: {kind}")), "{summary}");
+    }
+    let fields = pcap::tshark_read(&path, &[], &["q931.cause_value", "h225.h245Ip"]);
+    let lines: Vec<&str> = fields.lines().collect();
+    assert_eq!(
+        lines[3], "\t127.0.0.2",
+        "the Connect's H.245 address: {fields}"
+    );
+    assert_eq!(lines[4], "16\t", "the release cause: {fields}");
 }

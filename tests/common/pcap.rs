@@ -65,36 +65,58 @@ pub fn segments(path: &std::path::Path) -> Vec<Segment> {
     out
 }
 
-/// Writes `datagrams` (from, to, payload) as an Ethernet/IPv4/UDP pcap,
-/// for tshark to judge.
-pub fn write_udp(path: &std::path::Path, datagrams: &[(SocketAddr, SocketAddr, Vec<u8>)]) {
+/// Writes `packets` (from, to, payload) as an Ethernet/IPv4 pcap of UDP
+/// datagrams or TCP segments (one segment per payload, sequence numbers
+/// running per direction), for tshark to judge.
+pub fn write(
+    path: &std::path::Path,
+    transport: Transport,
+    packets: &[(SocketAddr, SocketAddr, Vec<u8>)],
+) {
     let mut out = Vec::new();
     out.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
     out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&65535u32.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes());
-    for (i, (from, to, payload)) in datagrams.iter().enumerate() {
+    let mut next_seq: std::collections::HashMap<(SocketAddr, SocketAddr), u32> =
+        std::collections::HashMap::new();
+    for (i, (from, to, payload)) in packets.iter().enumerate() {
         let ip = |a: &SocketAddr| match a.ip() {
             std::net::IpAddr::V4(v4) => v4.octets(),
             std::net::IpAddr::V6(_) => [127, 0, 0, 1],
         };
-        let udp_len = 8 + payload.len();
-        let mut frame = vec![0u8; 12];
-        frame.extend_from_slice(&[0x08, 0x00]);
+        let mut l4 = Vec::new();
+        l4.extend_from_slice(&from.port().to_be_bytes());
+        l4.extend_from_slice(&to.port().to_be_bytes());
+        let protocol = match transport {
+            Transport::Udp => {
+                l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+                l4.extend_from_slice(&[0, 0]); // no checksum (allowed on IPv4)
+                17
+            }
+            Transport::Tcp => {
+                let ack = *next_seq.get(&(*to, *from)).unwrap_or(&1);
+                let seq = next_seq.entry((*from, *to)).or_insert(1);
+                l4.extend_from_slice(&seq.to_be_bytes());
+                l4.extend_from_slice(&ack.to_be_bytes());
+                *seq += payload.len() as u32;
+                l4.extend_from_slice(&[0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+                6
+            }
+        };
+        l4.extend_from_slice(payload);
         let mut header = vec![0x45, 0];
-        header.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+        header.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
         header.extend_from_slice(&(i as u16).to_be_bytes());
-        header.extend_from_slice(&[0, 0, 64, 17, 0, 0]);
+        header.extend_from_slice(&[0, 0, 64, protocol, 0, 0]);
         header.extend_from_slice(&ip(from));
         header.extend_from_slice(&ip(to));
         let sum = !ones_complement_sum(&header);
         header[10..12].copy_from_slice(&sum.to_be_bytes());
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
         frame.extend_from_slice(&header);
-        frame.extend_from_slice(&from.port().to_be_bytes());
-        frame.extend_from_slice(&to.port().to_be_bytes());
-        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]); // no UDP checksum (allowed on IPv4)
-        frame.extend_from_slice(payload);
+        frame.extend_from_slice(&l4);
         out.extend_from_slice(&[0; 4]);
         out.extend_from_slice(&(i as u32).to_le_bytes());
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());

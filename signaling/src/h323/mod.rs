@@ -2,6 +2,7 @@
 //! (TPKT, Q.931); message types come from the `h323-asn1` crate.
 
 pub mod address;
+pub mod h225_call;
 pub mod q931;
 pub mod ras;
 pub mod ras_socket;

@@ -117,6 +117,7 @@ pub mod cause {
     pub const USER_BUSY: u8 = 17;
     pub const NO_ANSWER: u8 = 19;
     pub const CALL_REJECTED: u8 = 21;
+    pub const STATUS_ENQUIRY: u8 = 30;
     pub const NORMAL_UNSPECIFIED: u8 = 31;
     pub const TEMPORARY_FAILURE: u8 = 41;
     pub const RESOURCE_UNAVAILABLE: u8 = 47;
