@@ -155,7 +155,7 @@ impl H225Call {
                 self.call_identifier = setup.call_identifier.clone();
                 self.conference_id = Some(setup.conference_id.clone());
                 // The Setup's own tunnelled messages come after it.
-                let tunnelled: Vec<Event> = events.drain(..).collect();
+                let tunnelled = std::mem::take(&mut events);
                 events.push(Event::Setup(incoming(&q931, &setup, self.tunnelling)));
                 events.extend(tunnelled);
             }
