@@ -194,3 +194,90 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
     );
     assert_eq!(lines[4], "16\t", "the release cause: {fields}");
 }
+
+#[test]
+fn the_recorded_h245_side_of_a_call_is_answered_in_a_way_tshark_reads_cleanly() {
+    use media::AudioCodec;
+    use signaling::h323::h245::{H245Event, H245Session};
+    use signaling::h323::msd::Decision;
+
+    // The caller's messages on its separate H.245 connection.
+    let (caller_dir, packets) = streams("separate-h245-call.pcap")
+        .into_iter()
+        .find(|((from, to), _)| {
+            from.port() != 1720
+                && to.port() != 1720
+                && from.ip() == std::net::IpAddr::from([127, 0, 0, 3])
+        })
+        .expect("the caller's H.245 stream");
+    let rtp = "127.0.0.2:40000".parse().unwrap();
+    let rtcp = "127.0.0.2:40001".parse().unwrap();
+    let mut session = H245Session::new(vec![AudioCodec::Pcmu, AudioCodec::Pcma], rtp, rtcp, 4711);
+    let mut wire: Vec<(SocketAddr, SocketAddr, Vec<u8>)> = session
+        .start()
+        .into_iter()
+        .map(|m| (caller_dir.1, caller_dir.0, frame(&m)))
+        .collect();
+    let mut events = Vec::new();
+    for p in &packets {
+        wire.push((caller_dir.0, caller_dir.1, frame(p)));
+        let (e, replies) = session.receive(p);
+        events.extend(e);
+        wire.extend(
+            replies
+                .iter()
+                .map(|r| (caller_dir.1, caller_dir.0, frame(r))),
+        );
+    }
+    assert!(
+        events.contains(&H245Event::RemoteCapabilities(vec![AudioCodec::Pcmu])),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&H245Event::Role(Decision::Master)),
+        "an MCU outranks a terminal: {events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            H245Event::AudioFromRoom {
+                codec: AudioCodec::Pcmu,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&H245Event::EndSession));
+
+    // Garbage gets functionNotSupported, and the session goes on.
+    let (e, replies) = session.receive(&[0xff, 0xff, 0xff]);
+    assert!(e.is_empty());
+    let reply: h245::MultimediaSystemControlMessage = decode(&replies[0]).unwrap();
+    assert!(matches!(
+        reply,
+        h245::MultimediaSystemControlMessage::indication(
+            h245::IndicationMessage::functionNotSupported(_)
+        )
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h245.pcap");
+    pcap::write(&path, pcap::Transport::Tcp, &wire);
+    let decode_as = format!("tcp.port=={},h245", caller_dir.1.port());
+    assert_eq!(pcap::tshark_complaints(&path, &[&decode_as]), "");
+    let summary = pcap::tshark_read(&path, &[&decode_as], &[]);
+    for kind in [
+        "terminalCapabilitySetAck",
+        "masterSlaveDeterminationAck",
+        "openLogicalChannelAck",
+    ] {
+        assert!(summary.contains(kind), "{summary}");
+    }
+    // The room is told to send its audio to our RTP address.
+    let fields = pcap::tshark_read(
+        &path,
+        &[&decode_as],
+        &["h245.network", "h245.tsapIdentifier"],
+    );
+    assert!(fields.contains("40000"), "{fields}");
+}

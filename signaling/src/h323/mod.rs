@@ -2,7 +2,10 @@
 //! (TPKT, Q.931); message types come from the `h323-asn1` crate.
 
 pub mod address;
+pub mod capabilities;
 pub mod h225_call;
+pub mod h245;
+pub mod msd;
 pub mod q931;
 pub mod ras;
 pub mod ras_socket;

@@ -1,0 +1,150 @@
+//! H.245 capabilities: the TerminalCapabilitySet we send (H.225.0 media
+//! over RTP; G.711 µ-law and A-law and G.722 audio; DTMF and strings as
+//! user input) and what a room's set says it can receive.
+
+use h323_asn1::h245::{
+    AlternativeCapabilitySet, AudioCapability, Capability, CapabilityDescriptor,
+    CapabilityDescriptorNumber, CapabilityTableEntry, CapabilityTableEntryNumber, H2250Capability,
+    H2250CapabilityMcCapability, MediaDistributionCapability, MediaPacketizationCapability,
+    MultiplexCapability, MultipointCapability, SequenceNumber, TerminalCapabilitySet,
+    UserInputCapability,
+};
+use h323_asn1::rasn::types::{ObjectIdentifier, SetOf};
+use media::AudioCodec;
+
+/// H.245 version 15: { itu-t(0) recommendation(0) h(8) 245 version(0) 15 }.
+pub fn h245_protocol_identifier() -> ObjectIdentifier {
+    ObjectIdentifier::new_unchecked(vec![0, 0, 8, 245, 0, 15].into())
+}
+
+/// The capability of `codec` at 20 ms of audio per packet (G.711 and
+/// G.722 count it in milliseconds).
+pub fn audio(codec: AudioCodec) -> Option<AudioCapability> {
+    match codec {
+        AudioCodec::Pcmu => Some(AudioCapability::g711Ulaw64k(20)),
+        AudioCodec::Pcma => Some(AudioCapability::g711Alaw64k(20)),
+        AudioCodec::G722 => Some(AudioCapability::g722_64k(20)),
+        _ => None,
+    }
+}
+
+/// The codec a capability or data type names, if we speak it.
+pub fn codec_of(audio: &AudioCapability) -> Option<AudioCodec> {
+    match audio {
+        AudioCapability::g711Ulaw64k(_) => Some(AudioCodec::Pcmu),
+        AudioCapability::g711Alaw64k(_) => Some(AudioCodec::Pcma),
+        AudioCapability::g722_64k(_) => Some(AudioCodec::G722),
+        _ => None,
+    }
+}
+
+/// Our capability set, in `codecs`' order of preference.
+pub fn terminal_capability_set(sequence: u8, codecs: &[AudioCodec]) -> TerminalCapabilitySet {
+    let mut table = SetOf::new();
+    let mut alternatives = Vec::new();
+    let mut number = 0u16;
+    let mut add = |capability: Capability, alternatives: &mut Vec<CapabilityTableEntryNumber>| {
+        number += 1;
+        table.insert(CapabilityTableEntry::new(
+            CapabilityTableEntryNumber(number),
+            Some(capability),
+        ));
+        alternatives.push(CapabilityTableEntryNumber(number));
+    };
+    let mut audio_set = Vec::new();
+    for c in codecs.iter().filter_map(|&c| audio(c)) {
+        add(
+            Capability::receiveAndTransmitAudioCapability(c),
+            &mut audio_set,
+        );
+    }
+    alternatives.push(AlternativeCapabilitySet(audio_set));
+    for input in [
+        UserInputCapability::basicString(()),
+        UserInputCapability::dtmf(()),
+    ] {
+        let mut one = Vec::new();
+        add(Capability::receiveUserInputCapability(input), &mut one);
+        alternatives.push(AlternativeCapabilitySet(one));
+    }
+    let descriptors = SetOf::from_vec(vec![CapabilityDescriptor::new(
+        CapabilityDescriptorNumber(0),
+        Some(SetOf::from_vec(alternatives)),
+    )]);
+    TerminalCapabilitySet::new(
+        SequenceNumber(sequence),
+        h245_protocol_identifier(),
+        Some(MultiplexCapability::h2250Capability(h2250())),
+        Some(table),
+        Some(descriptors),
+        None,
+    )
+}
+
+fn h2250() -> H2250Capability {
+    let centralized = || {
+        MultipointCapability::new(
+            false,
+            false,
+            vec![MediaDistributionCapability::new(
+                true, false, true, false, false, false, None, None,
+            )],
+        )
+    };
+    H2250Capability::new(
+        60,
+        centralized(),
+        centralized(),
+        centralized(),
+        H2250CapabilityMcCapability::new(true, false),
+        false,
+        MediaPacketizationCapability::new(false, None),
+        None,
+        None,
+        Some(false),
+        Some(false),
+    )
+}
+
+/// The audio codecs a room's capability set says it can receive, in its
+/// table's order.
+pub fn receivable(tcs: &TerminalCapabilitySet) -> Vec<AudioCodec> {
+    let mut entries: Vec<&CapabilityTableEntry> =
+        tcs.capability_table.iter().flat_map(SetOf::iter).collect();
+    entries.sort_by_key(|e| e.capability_table_entry_number.0);
+    let mut out = Vec::new();
+    for e in entries {
+        let codec = match &e.capability {
+            Some(Capability::receiveAudioCapability(a))
+            | Some(Capability::receiveAndTransmitAudioCapability(a)) => codec_of(a),
+            _ => None,
+        };
+        if let Some(c) = codec.filter(|c| !out.contains(c)) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_set_round_trips_and_reads_back_as_receivable() {
+        let codecs = [
+            AudioCodec::G722,
+            AudioCodec::Pcmu,
+            AudioCodec::Pcma,
+            AudioCodec::Opus,
+        ];
+        let tcs = terminal_capability_set(1, &codecs);
+        let bytes = h323_asn1::encode(&tcs).unwrap();
+        let back: TerminalCapabilitySet = h323_asn1::decode(&bytes).unwrap();
+        assert_eq!(back, tcs);
+        assert_eq!(
+            receivable(&back),
+            [AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma]
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! One call's H.245 control channel (tunnelled or on its own TCP
+//! connection, the transport is the driver's): capability exchange,
+//! master/slave determination, the room's audio logical channel (accepted
+//! with our RTP and RTCP addresses, or rejected with the reason),
+//! closeLogicalChannel, roundTripDelay, user input (alphanumeric and
+//! signal, as DTMF), the video commands kept for later, and endSession.
+//! A message that does not decode gets functionNotSupported with the
+//! bytes returned; a request we do not serve gets functionNotUnderstood.
+//! Sans-IO: encoded messages in, events and encoded messages out.
+
+use std::net::SocketAddr;
+
+use h323_asn1::h245::{
+    CloseLogicalChannelAck, CommandMessage, DataType, EndSessionCommand, FunctionNotSupported,
+    FunctionNotSupportedCause, FunctionNotUnderstood, H2250LogicalChannelAckParameters,
+    H245TransportAddress, IndicationMessage, MasterSlaveDetermination, MasterSlaveDeterminationAck,
+    MasterSlaveDeterminationAckDecision, MasterSlaveDeterminationReject,
+    MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
+    MultimediaSystemControlMessage as Message, OpenLogicalChannel, OpenLogicalChannelAck,
+    OpenLogicalChannelAckForwardMultiplexAckParameters,
+    OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Multiplex,
+    OpenLogicalChannelReject, OpenLogicalChannelRejectCause, RequestMessage, ResponseMessage,
+    RoundTripDelayResponse, TerminalCapabilitySetAck, UnicastAddress, UnicastAddressIPAddress,
+    UserInputIndication,
+};
+use h323_asn1::rasn::types::OctetString;
+use media::AudioCodec;
+
+use super::capabilities::{codec_of, receivable, terminal_capability_set};
+use super::msd::{Answer, Decision, MasterSlave, MCU_TERMINAL_TYPE};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum H245Event {
+    /// Master/slave determination finished: our role.
+    Role(Decision),
+    /// The audio codecs the room can receive.
+    RemoteCapabilities(Vec<AudioCodec>),
+    /// The room opened its audio channel towards us with `codec`; its RTCP
+    /// address when it gave one.
+    AudioFromRoom {
+        channel: u16,
+        codec: AudioCodec,
+        rtcp: Option<SocketAddr>,
+    },
+    ChannelClosed(u16),
+    Dtmf(char),
+    /// The room asks for a key frame (kept for video).
+    FastUpdate,
+    EndSession,
+}
+
+pub struct H245Session {
+    codecs: Vec<AudioCodec>,
+    /// Where we receive the room's RTP and RTCP.
+    rtp: SocketAddr,
+    rtcp: SocketAddr,
+    msd: MasterSlave,
+    tcs_sequence: u8,
+}
+
+impl H245Session {
+    /// `random` seeds the status determination number.
+    pub fn new(codecs: Vec<AudioCodec>, rtp: SocketAddr, rtcp: SocketAddr, random: u32) -> Self {
+        H245Session {
+            codecs,
+            rtp,
+            rtcp,
+            msd: MasterSlave::new(MCU_TERMINAL_TYPE, random),
+            tcs_sequence: 0,
+        }
+    }
+
+    pub fn role(&self) -> Option<Decision> {
+        self.msd.role
+    }
+
+    /// What we send first: our capabilities and our bid for master.
+    pub fn start(&mut self) -> Vec<Vec<u8>> {
+        self.tcs_sequence = self.tcs_sequence.wrapping_add(1);
+        let tcs = terminal_capability_set(self.tcs_sequence, &self.codecs);
+        let msd = MasterSlaveDetermination::new(self.msd.terminal_type, self.msd.number);
+        [
+            Message::request(RequestMessage::terminalCapabilitySet(tcs)),
+            Message::request(RequestMessage::masterSlaveDetermination(msd)),
+        ]
+        .iter()
+        .filter_map(encode)
+        .collect()
+    }
+
+    /// endSessionCommand: we are leaving.
+    pub fn end(&self) -> Vec<u8> {
+        encode(&Message::command(CommandMessage::endSessionCommand(
+            EndSessionCommand::disconnect(()),
+        )))
+        .unwrap_or_default()
+    }
+
+    /// Reads one message: events, and the messages to send back.
+    pub fn receive(&mut self, bytes: &[u8]) -> (Vec<H245Event>, Vec<Vec<u8>>) {
+        let message: Message = match h323_asn1::decode(bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                let reply = Message::indication(IndicationMessage::functionNotSupported(
+                    FunctionNotSupported::new(
+                        FunctionNotSupportedCause::syntaxError(()),
+                        Some(OctetString::from(bytes.to_vec())),
+                    ),
+                ));
+                return (Vec::new(), encode(&reply).into_iter().collect());
+            }
+        };
+        let mut events = Vec::new();
+        let mut replies = Vec::new();
+        match message {
+            Message::request(r) => self.request(r, &mut events, &mut replies),
+            Message::response(r) => self.response(r, &mut events, &mut replies),
+            Message::command(c) => command(c, &mut events, &mut replies),
+            Message::indication(i) => indication(i, &mut events),
+            // Extensions of newer versions: nothing we can act on.
+            _ => {}
+        }
+        (events, replies.iter().filter_map(encode).collect())
+    }
+
+    fn request(&mut self, r: RequestMessage, events: &mut Vec<H245Event>, out: &mut Vec<Message>) {
+        match r {
+            RequestMessage::terminalCapabilitySet(tcs) => {
+                events.push(H245Event::RemoteCapabilities(receivable(&tcs)));
+                out.push(Message::response(
+                    ResponseMessage::terminalCapabilitySetAck(TerminalCapabilitySetAck::new(
+                        tcs.sequence_number,
+                        None,
+                    )),
+                ));
+            }
+            RequestMessage::masterSlaveDetermination(m) => {
+                let answer = self
+                    .msd
+                    .on_request(m.terminal_type, m.status_determination_number);
+                out.push(Message::response(match answer {
+                    Answer::Ack(remote) => {
+                        events.push(H245Event::Role(remote.opposite()));
+                        ResponseMessage::masterSlaveDeterminationAck(msd_ack(remote))
+                    }
+                    Answer::Reject => ResponseMessage::masterSlaveDeterminationReject(
+                        MasterSlaveDeterminationReject::new(
+                            MasterSlaveDeterminationRejectCause::identicalNumbers(()),
+                        ),
+                    ),
+                }));
+            }
+            RequestMessage::openLogicalChannel(olc) => out.push(self.open(olc, events)),
+            RequestMessage::closeLogicalChannel(c) => {
+                events.push(H245Event::ChannelClosed(c.forward_logical_channel_number.0));
+                out.push(Message::response(ResponseMessage::closeLogicalChannelAck(
+                    CloseLogicalChannelAck::new(c.forward_logical_channel_number),
+                )));
+            }
+            RequestMessage::roundTripDelayRequest(r) => {
+                out.push(Message::response(ResponseMessage::roundTripDelayResponse(
+                    RoundTripDelayResponse::new(r.sequence_number),
+                )))
+            }
+            other => out.push(Message::indication(
+                IndicationMessage::functionNotUnderstood(FunctionNotUnderstood::request(other)),
+            )),
+        }
+    }
+
+    /// The room's channel towards us: accepted when it carries a codec we
+    /// speak over RTP.
+    fn open(&mut self, olc: OpenLogicalChannel, events: &mut Vec<H245Event>) -> Message {
+        let number = olc.forward_logical_channel_number.clone();
+        let params = &olc.forward_logical_channel_parameters;
+        let codec = match &params.data_type {
+            DataType::audioData(a) => codec_of(a).filter(|c| self.codecs.contains(c)),
+            _ => None,
+        };
+        let h2250 = match &params.multiplex_parameters {
+            Multiplex::h2250LogicalChannelParameters(p) => Some(p),
+            _ => None,
+        };
+        let (Some(codec), Some(h2250)) = (codec, h2250) else {
+            let cause = if h2250.is_none() {
+                OpenLogicalChannelRejectCause::unsuitableReverseParameters(())
+            } else {
+                OpenLogicalChannelRejectCause::dataTypeNotSupported(())
+            };
+            return Message::response(ResponseMessage::openLogicalChannelReject(
+                OpenLogicalChannelReject::new(number, cause, None),
+            ));
+        };
+        events.push(H245Event::AudioFromRoom {
+            channel: number.0,
+            codec,
+            rtcp: h2250
+                .media_control_channel
+                .as_ref()
+                .and_then(h245_socket_addr),
+        });
+        let ack = H2250LogicalChannelAckParameters::new(
+            None,
+            Some(h2250.session_id),
+            Some(h245_transport(self.rtp)),
+            Some(h245_transport(self.rtcp)),
+            None,
+            Some(false),
+            None,
+        );
+        Message::response(ResponseMessage::openLogicalChannelAck(
+            OpenLogicalChannelAck::new(
+                number,
+                None,
+                None,
+                Some(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(ack)),
+                None,
+                None,
+            ),
+        ))
+    }
+
+    fn response(
+        &mut self,
+        r: ResponseMessage,
+        events: &mut Vec<H245Event>,
+        out: &mut Vec<Message>,
+    ) {
+        match r {
+            ResponseMessage::masterSlaveDeterminationAck(a) => {
+                let ours = match a.decision {
+                    MasterSlaveDeterminationAckDecision::master(()) => Decision::Master,
+                    MasterSlaveDeterminationAckDecision::slave(()) => Decision::Slave,
+                };
+                events.push(H245Event::Role(ours));
+                if let Some(remote) = self.msd.on_ack(ours) {
+                    out.push(Message::response(
+                        ResponseMessage::masterSlaveDeterminationAck(msd_ack(remote)),
+                    ));
+                }
+            }
+            ResponseMessage::masterSlaveDeterminationReject(_) => {
+                // Identical numbers: bid again with a new one.
+                let next = self.msd.number.wrapping_mul(2_654_435_761).wrapping_add(1);
+                self.msd = MasterSlave::new(MCU_TERMINAL_TYPE, next);
+                out.push(Message::request(RequestMessage::masterSlaveDetermination(
+                    MasterSlaveDetermination::new(self.msd.terminal_type, self.msd.number),
+                )));
+            }
+            // Acks of our capability set and the rest need no answer.
+            _ => {}
+        }
+    }
+}
+
+fn command(c: CommandMessage, events: &mut Vec<H245Event>, out: &mut Vec<Message>) {
+    match c {
+        CommandMessage::endSessionCommand(_) => events.push(H245Event::EndSession),
+        CommandMessage::miscellaneousCommand(m) => {
+            if matches!(
+                m.r_type,
+                MiscellaneousCommandType::videoFastUpdatePicture(())
+            ) {
+                events.push(H245Event::FastUpdate);
+            }
+        }
+        // Flow control and the other commands need no answer (yet).
+        CommandMessage::flowControlCommand(_) | CommandMessage::sendTerminalCapabilitySet(_) => {}
+        other => out.push(Message::indication(
+            IndicationMessage::functionNotUnderstood(FunctionNotUnderstood::command(other)),
+        )),
+    }
+}
+
+fn indication(i: IndicationMessage, events: &mut Vec<H245Event>) {
+    if let IndicationMessage::userInput(input) = i {
+        let text = match input {
+            UserInputIndication::alphanumeric(s) => String::from_utf8_lossy(&s).into_owned(),
+            UserInputIndication::signal(s) => s.signal_type.to_string(),
+            _ => String::new(),
+        };
+        events.extend(
+            text.chars()
+                .filter(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+                .map(H245Event::Dtmf),
+        );
+    }
+}
+
+fn msd_ack(remote: Decision) -> MasterSlaveDeterminationAck {
+    MasterSlaveDeterminationAck::new(match remote {
+        Decision::Master => MasterSlaveDeterminationAckDecision::master(()),
+        Decision::Slave => MasterSlaveDeterminationAckDecision::slave(()),
+    })
+}
+
+fn encode(m: &Message) -> Option<Vec<u8>> {
+    h323_asn1::encode(m).ok()
+}
+
+pub fn h245_transport(addr: SocketAddr) -> H245TransportAddress {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or([0; 4], |v4| v4.octets())
+            .to_vec(),
+    };
+    H245TransportAddress::unicastAddress(UnicastAddress::iPAddress(UnicastAddressIPAddress::new(
+        OctetString::from(ip),
+        addr.port(),
+    )))
+}
+
+pub fn h245_socket_addr(t: &H245TransportAddress) -> Option<SocketAddr> {
+    match t {
+        H245TransportAddress::unicastAddress(UnicastAddress::iPAddress(a)) => {
+            let ip: [u8; 4] = a.network.as_ref().try_into().ok()?;
+            Some(SocketAddr::from((ip, a.tsap_identifier)))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use h323_asn1::h245::{
+        CloseLogicalChannel, CloseLogicalChannelSource, LogicalChannelNumber,
+        MaintenanceLoopRequest, MaintenanceLoopRequestType, RoundTripDelayRequest, SequenceNumber,
+    };
+    use h323_asn1::rasn::types::GeneralString;
+
+    use super::*;
+
+    fn session() -> H245Session {
+        let addr = |p| SocketAddr::from(([127, 0, 0, 1], p));
+        H245Session::new(vec![AudioCodec::Pcmu], addr(40000), addr(40001), 1)
+    }
+
+    fn ask(s: &mut H245Session, m: Message) -> (Vec<H245Event>, Vec<Message>) {
+        let (events, replies) = s.receive(&encode(&m).unwrap());
+        let replies = replies
+            .iter()
+            .map(|r| h323_asn1::decode(r).unwrap())
+            .collect();
+        (events, replies)
+    }
+
+    #[test]
+    fn round_trip_delay_user_input_and_channel_close() {
+        let mut s = session();
+        let (_, r) = ask(
+            &mut s,
+            Message::request(RequestMessage::roundTripDelayRequest(
+                RoundTripDelayRequest::new(SequenceNumber(9)),
+            )),
+        );
+        assert!(matches!(
+            &r[..],
+            [Message::response(ResponseMessage::roundTripDelayResponse(x))] if x.sequence_number.0 == 9
+        ));
+
+        let digits = GeneralString::try_from("12#x").unwrap();
+        let (e, r) = ask(
+            &mut s,
+            Message::indication(IndicationMessage::userInput(
+                UserInputIndication::alphanumeric(digits),
+            )),
+        );
+        assert_eq!(
+            e,
+            [
+                H245Event::Dtmf('1'),
+                H245Event::Dtmf('2'),
+                H245Event::Dtmf('#')
+            ]
+        );
+        assert!(r.is_empty());
+
+        let (e, r) = ask(
+            &mut s,
+            Message::request(RequestMessage::closeLogicalChannel(
+                CloseLogicalChannel::new(
+                    LogicalChannelNumber(5),
+                    CloseLogicalChannelSource::user(()),
+                    None,
+                ),
+            )),
+        );
+        assert_eq!(e, [H245Event::ChannelClosed(5)]);
+        assert!(matches!(
+            &r[..],
+            [Message::response(ResponseMessage::closeLogicalChannelAck(
+                _
+            ))]
+        ));
+    }
+
+    #[test]
+    fn a_request_we_do_not_serve_is_not_understood() {
+        let mut s = session();
+        let (_, r) = ask(
+            &mut s,
+            Message::request(RequestMessage::maintenanceLoopRequest(
+                MaintenanceLoopRequest::new(MaintenanceLoopRequestType::systemLoop(())),
+            )),
+        );
+        assert!(matches!(
+            &r[..],
+            [Message::indication(
+                IndicationMessage::functionNotUnderstood(FunctionNotUnderstood::request(
+                    RequestMessage::maintenanceLoopRequest(_)
+                ))
+            )]
+        ));
+    }
+}
