@@ -281,3 +281,91 @@ fn the_recorded_h245_side_of_a_call_is_answered_in_a_way_tshark_reads_cleanly() 
     );
     assert!(fields.contains("40000"), "{fields}");
 }
+
+/// A small deterministic generator for the mutations below.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// `seed` with a few random bit flips, byte changes, cuts or repeats.
+fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
+    let mut m = seed.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(4) {
+            0 if !m.is_empty() => {
+                let i = rng.below(m.len());
+                m[i] ^= 1 << rng.below(8);
+            }
+            1 if !m.is_empty() => {
+                let i = rng.below(m.len());
+                m[i] = rng.next() as u8;
+            }
+            2 => m.truncate(rng.below(m.len() + 1)),
+            _ => {
+                let i = rng.below(m.len() + 1);
+                let j = i + rng.below(m.len() - i + 1);
+                let piece = m[i..j].to_vec();
+                m.extend(piece);
+            }
+        }
+    }
+    m
+}
+
+/// The fuzz targets' paths (fuzz/, run with `cargo fuzz`), exercised in
+/// every test run with mutations of the recorded messages: call
+/// signalling, H.245 and RAS must answer or ignore, never panic, and what
+/// they answer must decode.
+#[test]
+fn mutated_recorded_messages_never_bring_the_layers_down() {
+    use media::AudioCodec;
+    use signaling::h323::h245::H245Session;
+
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut q931_seeds = Vec::new();
+    let mut h245_seeds = Vec::new();
+    for name in ["faststart-tunneled-call.pcap", "separate-h245-call.pcap"] {
+        for ((from, to), packets) in streams(name) {
+            if from.port() == 1720 || to.port() == 1720 {
+                q931_seeds.extend(packets);
+            } else {
+                h245_seeds.extend(packets);
+            }
+        }
+    }
+    let ras_seed = capture("ras-grq.pcap").remove(0).payload;
+    let addr = SocketAddr::from(([127, 0, 0, 1], 40000));
+    for _ in 0..4000 {
+        let seed = &q931_seeds[rng.below(q931_seeds.len())];
+        let mut call = H225Call::new();
+        let mut reader = TpktReader::default();
+        reader.push(&frame(seed));
+        reader.push(&mutate(&mut rng, &frame(seed)));
+        while let Ok(Some(packet)) = reader.next_packet() {
+            for reply in call.receive(&packet).1 {
+                Q931::parse(&reply).expect("our answer parses");
+            }
+        }
+
+        let seed = &h245_seeds[rng.below(h245_seeds.len())];
+        let mut session = H245Session::new(vec![AudioCodec::Pcmu], addr, addr, 1);
+        for reply in session.receive(&mutate(&mut rng, seed)).1 {
+            h245_message(&reply);
+        }
+
+        if let Ok(ras) = decode::<h225::RasMessage>(&mutate(&mut rng, &ras_seed)) {
+            h323_asn1::encode(&ras).expect("what decodes encodes");
+        }
+    }
+}
