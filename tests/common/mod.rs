@@ -366,8 +366,9 @@ pub fn sipp(scenario: &str, service: &str, target: SocketAddr, extra: &[&str]) -
             "127.0.0.1",
             "-p",
             &free_port().to_string(),
+            // SIPp's media takes the port and the next ones (RTCP, video).
             "-mp",
-            &free_port().to_string(),
+            &free_ports(4).to_string(),
         ])
         .args([
             "-nostdin",
