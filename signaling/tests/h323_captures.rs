@@ -17,6 +17,8 @@ use std::path::PathBuf;
 
 use h323_asn1::h225::ReleaseCompleteReason;
 use h323_asn1::{decode, h225, h245};
+use media::AudioCodec;
+use signaling::h323::fast_start;
 use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};
 use signaling::h323::tpkt::{frame, TpktReader};
@@ -151,10 +153,30 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
     assert!(setup.h245_tunnelling);
 
     let h245 = "127.0.0.2:30000".parse().unwrap();
+    let (rtp, rtcp) = (
+        "127.0.0.2:40000".parse().unwrap(),
+        "127.0.0.2:40001".parse().unwrap(),
+    );
+    let codecs = [AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma];
+    let fast = fast_start::answer(&setup.fast_start, &codecs, rtp, rtcp).expect("G.711 both ways");
+    assert_eq!(
+        fast.codec,
+        AudioCodec::Pcmu,
+        "the only audio codec proposed"
+    );
+    assert_eq!(
+        fast.room_rtp,
+        "127.0.0.3:5000".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        fast.room_rtcp,
+        Some("127.0.0.3:5001".parse::<SocketAddr>().unwrap())
+    );
+    assert_eq!(fast.answers.len(), 2, "video is declined by leaving it out");
     let answers = [
         call.proceeding(None),
         call.alerting(),
-        call.connect(Vec::new(), Some(h245), "Weekly meeting"),
+        call.connect(fast.answers.clone(), Some(h245), "Weekly meeting"),
         call.release(
             cause::NORMAL_CLEARING,
             ReleaseCompleteReason::undefinedReason(()),
@@ -193,11 +215,20 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
         "the Connect's H.245 address: {fields}"
     );
     assert_eq!(lines[4], "16\t", "the release cause: {fields}");
+    let channels = pcap::tshark_read(
+        &path,
+        &[],
+        &["h245.forwardLogicalChannelNumber", "h245.tsapIdentifier"],
+    );
+    assert_eq!(
+        channels.lines().nth(3),
+        Some("1001,1002\t40001,40000,40001"),
+        "the caller's receive channel gets our RTCP, its send channel our RTP and RTCP: {channels}"
+    );
 }
 
 #[test]
 fn the_recorded_h245_side_of_a_call_is_answered_in_a_way_tshark_reads_cleanly() {
-    use media::AudioCodec;
     use signaling::h323::h245::{H245Event, H245Session};
     use signaling::h323::msd::Decision;
 

@@ -11,22 +11,24 @@
 use std::net::SocketAddr;
 
 use h323_asn1::h245::{
-    CloseLogicalChannelAck, CommandMessage, DataType, EndSessionCommand, FunctionNotSupported,
-    FunctionNotSupportedCause, FunctionNotUnderstood, H2250LogicalChannelAckParameters,
-    H245TransportAddress, IndicationMessage, MasterSlaveDetermination, MasterSlaveDeterminationAck,
-    MasterSlaveDeterminationAckDecision, MasterSlaveDeterminationReject,
-    MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
+    CloseLogicalChannel, CloseLogicalChannelAck, CloseLogicalChannelSource, CommandMessage,
+    DataType, EndSessionCommand, FunctionNotSupported, FunctionNotSupportedCause,
+    FunctionNotUnderstood, H2250LogicalChannelAckParameters, H2250LogicalChannelParameters,
+    H245TransportAddress, IndicationMessage, LogicalChannelNumber, MasterSlaveDetermination,
+    MasterSlaveDeterminationAck, MasterSlaveDeterminationAckDecision,
+    MasterSlaveDeterminationReject, MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
     MultimediaSystemControlMessage as Message, OpenLogicalChannel, OpenLogicalChannelAck,
     OpenLogicalChannelAckForwardMultiplexAckParameters,
+    OpenLogicalChannelForwardLogicalChannelParameters,
     OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Multiplex,
-    OpenLogicalChannelReject, OpenLogicalChannelRejectCause, RequestMessage, ResponseMessage,
-    RoundTripDelayResponse, TerminalCapabilitySetAck, UnicastAddress, UnicastAddressIPAddress,
-    UserInputIndication,
+    OpenLogicalChannelReject, OpenLogicalChannelRejectCause, RequestChannelCloseAck,
+    RequestMessage, ResponseMessage, RoundTripDelayResponse, TerminalCapabilitySetAck,
+    UnicastAddress, UnicastAddressIPAddress, UserInputIndication,
 };
 use h323_asn1::rasn::types::OctetString;
 use media::AudioCodec;
 
-use super::capabilities::{codec_of, receivable, terminal_capability_set};
+use super::capabilities::{audio, codec_of, receivable, terminal_capability_set};
 use super::msd::{Answer, Decision, MasterSlave, MCU_TERMINAL_TYPE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +44,15 @@ pub enum H245Event {
         codec: AudioCodec,
         rtcp: Option<SocketAddr>,
     },
+    /// The room accepted our audio channel: send `codec` to `rtp`.
+    AudioToRoom {
+        codec: AudioCodec,
+        rtp: SocketAddr,
+        rtcp: Option<SocketAddr>,
+    },
     ChannelClosed(u16),
+    /// The room asked us to close our channel; we did.
+    AudioToRoomClosed,
     Dtmf(char),
     /// The room asks for a key frame (kept for video).
     FastUpdate,
@@ -56,7 +66,27 @@ pub struct H245Session {
     rtcp: SocketAddr,
     msd: MasterSlave,
     tcs_sequence: u8,
+    /// What the room can receive, once its capability set came.
+    receivable: Option<Vec<AudioCodec>>,
+    /// The codec of the call, both ways, once one side chose it.
+    codec: Option<AudioCodec>,
+    /// Our audio channel towards the room, once opened (or fast started).
+    ours: Option<OurChannel>,
 }
+
+/// Our channel to the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OurChannel {
+    /// Opened by fast start: nothing to do over H.245.
+    FastStart,
+    /// openLogicalChannel sent with this number.
+    Opened(u16),
+}
+
+/// The number of the audio channel we open.
+const OUR_AUDIO_CHANNEL: u16 = 1;
+/// RTP session of audio (H.225.0).
+const AUDIO_SESSION: u8 = 1;
 
 impl H245Session {
     /// `random` seeds the status determination number.
@@ -67,7 +97,17 @@ impl H245Session {
             rtcp,
             msd: MasterSlave::new(MCU_TERMINAL_TYPE, random),
             tcs_sequence: 0,
+            receivable: None,
+            codec: None,
+            ours: None,
         }
+    }
+
+    /// Fast start settled the media: `codec` both ways, no channels to
+    /// open over H.245.
+    pub fn fast_started(&mut self, codec: AudioCodec) {
+        self.codec = Some(codec);
+        self.ours = Some(OurChannel::FastStart);
     }
 
     pub fn role(&self) -> Option<Decision> {
@@ -120,13 +160,69 @@ impl H245Session {
             // Extensions of newer versions: nothing we can act on.
             _ => {}
         }
+        if let Some(olc) = self.open_ours() {
+            replies.push(olc);
+        }
         (events, replies.iter().filter_map(encode).collect())
+    }
+
+    /// Our audio channel, once the room's capabilities and the roles are
+    /// known: the call's codec if the room chose one, else the first of
+    /// ours that the room can receive.
+    fn open_ours(&mut self) -> Option<Message> {
+        if self.ours.is_some() || self.msd.role.is_none() {
+            return None;
+        }
+        let receivable = self.receivable.as_ref()?;
+        let codec = self.codec.filter(|c| receivable.contains(c)).or_else(|| {
+            self.codecs
+                .iter()
+                .copied()
+                .find(|c| receivable.contains(c) && audio(*c).is_some())
+        })?;
+        self.codec = Some(codec);
+        self.ours = Some(OurChannel::Opened(OUR_AUDIO_CHANNEL));
+        let h2250 = H2250LogicalChannelParameters::new(
+            None,
+            AUDIO_SESSION,
+            None,
+            None,
+            Some(false),
+            Some(h245_transport(self.rtcp)),
+            None,
+            Some(false),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        );
+        let forward = OpenLogicalChannelForwardLogicalChannelParameters::new(
+            None,
+            DataType::audioData(audio(codec)?),
+            Multiplex::h2250LogicalChannelParameters(h2250),
+            None,
+            None,
+        );
+        Some(Message::request(RequestMessage::openLogicalChannel(
+            OpenLogicalChannel::new(
+                LogicalChannelNumber(OUR_AUDIO_CHANNEL),
+                forward,
+                None,
+                None,
+                None,
+                None,
+            ),
+        )))
     }
 
     fn request(&mut self, r: RequestMessage, events: &mut Vec<H245Event>, out: &mut Vec<Message>) {
         match r {
             RequestMessage::terminalCapabilitySet(tcs) => {
-                events.push(H245Event::RemoteCapabilities(receivable(&tcs)));
+                let codecs = receivable(&tcs);
+                self.receivable = Some(codecs.clone());
+                events.push(H245Event::RemoteCapabilities(codecs));
                 out.push(Message::response(
                     ResponseMessage::terminalCapabilitySetAck(TerminalCapabilitySetAck::new(
                         tcs.sequence_number,
@@ -157,6 +253,18 @@ impl H245Session {
                     CloseLogicalChannelAck::new(c.forward_logical_channel_number),
                 )));
             }
+            RequestMessage::requestChannelClose(r) => {
+                let number = r.forward_logical_channel_number;
+                out.push(Message::response(ResponseMessage::requestChannelCloseAck(
+                    RequestChannelCloseAck::new(number.clone()),
+                )));
+                if self.ours == Some(OurChannel::Opened(number.0)) {
+                    events.push(H245Event::AudioToRoomClosed);
+                    out.push(Message::request(RequestMessage::closeLogicalChannel(
+                        CloseLogicalChannel::new(number, CloseLogicalChannelSource::user(()), None),
+                    )));
+                }
+            }
             RequestMessage::roundTripDelayRequest(r) => {
                 out.push(Message::response(ResponseMessage::roundTripDelayResponse(
                     RoundTripDelayResponse::new(r.sequence_number),
@@ -173,8 +281,10 @@ impl H245Session {
     fn open(&mut self, olc: OpenLogicalChannel, events: &mut Vec<H245Event>) -> Message {
         let number = olc.forward_logical_channel_number.clone();
         let params = &olc.forward_logical_channel_parameters;
+        // One codec both ways: the room's channel carries ours once chosen.
         let codec = match &params.data_type {
-            DataType::audioData(a) => codec_of(a).filter(|c| self.codecs.contains(c)),
+            DataType::audioData(a) => codec_of(a)
+                .filter(|c| self.codecs.contains(c) && self.codec.is_none_or(|ours| ours == *c)),
             _ => None,
         };
         let h2250 = match &params.multiplex_parameters {
@@ -191,6 +301,7 @@ impl H245Session {
                 OpenLogicalChannelReject::new(number, cause, None),
             ));
         };
+        self.codec = Some(codec);
         events.push(H245Event::AudioFromRoom {
             channel: number.0,
             codec,
@@ -246,6 +357,28 @@ impl H245Session {
                 out.push(Message::request(RequestMessage::masterSlaveDetermination(
                     MasterSlaveDetermination::new(self.msd.terminal_type, self.msd.number),
                 )));
+            }
+            ResponseMessage::openLogicalChannelAck(ack) => {
+                let ours =
+                    self.ours == Some(OurChannel::Opened(ack.forward_logical_channel_number.0));
+                let params = match ack.forward_multiplex_ack_parameters {
+                    Some(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(p)) => Some(p),
+                    _ => None,
+                };
+                let rtp = params
+                    .as_ref()
+                    .and_then(|p| p.media_channel.as_ref())
+                    .and_then(h245_socket_addr);
+                if let (true, Some(rtp), Some(codec)) = (ours, rtp, self.codec) {
+                    events.push(H245Event::AudioToRoom {
+                        codec,
+                        rtp,
+                        rtcp: params
+                            .as_ref()
+                            .and_then(|p| p.media_control_channel.as_ref())
+                            .and_then(h245_socket_addr),
+                    });
+                }
             }
             // Acks of our capability set and the rest need no answer.
             _ => {}
@@ -325,8 +458,8 @@ pub fn h245_socket_addr(t: &H245TransportAddress) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use h323_asn1::h245::{
-        CloseLogicalChannel, CloseLogicalChannelSource, LogicalChannelNumber,
-        MaintenanceLoopRequest, MaintenanceLoopRequestType, RoundTripDelayRequest, SequenceNumber,
+        MaintenanceLoopRequest, MaintenanceLoopRequestType, RequestChannelClose,
+        RoundTripDelayRequest, SequenceNumber,
     };
     use h323_asn1::rasn::types::GeneralString;
 
@@ -412,6 +545,86 @@ mod tests {
                     RequestMessage::maintenanceLoopRequest(_)
                 ))
             )]
+        ));
+    }
+
+    #[test]
+    fn our_channel_opens_once_capabilities_and_roles_are_known() {
+        let mut s = session();
+        let tcs = terminal_capability_set(1, &[AudioCodec::Pcma, AudioCodec::Pcmu]);
+        let (e, r) = ask(
+            &mut s,
+            Message::request(RequestMessage::terminalCapabilitySet(tcs)),
+        );
+        assert_eq!(
+            e,
+            [H245Event::RemoteCapabilities(vec![
+                AudioCodec::Pcma,
+                AudioCodec::Pcmu
+            ])]
+        );
+        assert_eq!(r.len(), 1, "only the ack before the roles are known");
+        let (_, r) = ask(
+            &mut s,
+            Message::request(RequestMessage::masterSlaveDetermination(
+                MasterSlaveDetermination::new(50, 7),
+            )),
+        );
+        let Some(Message::request(RequestMessage::openLogicalChannel(olc))) = r.get(1) else {
+            panic!("no channel opened: {r:?}");
+        };
+        assert_eq!(
+            olc.forward_logical_channel_parameters.data_type,
+            DataType::audioData(audio(AudioCodec::Pcmu).unwrap()),
+            "our only codec the room can receive"
+        );
+        let number = olc.forward_logical_channel_number.clone();
+
+        let room = SocketAddr::from(([127, 0, 0, 9], 5000));
+        let ack = H2250LogicalChannelAckParameters::new(
+            None,
+            Some(1),
+            Some(h245_transport(room)),
+            None,
+            None,
+            None,
+            None,
+        );
+        let (e, _) = ask(
+            &mut s,
+            Message::response(ResponseMessage::openLogicalChannelAck(
+                OpenLogicalChannelAck::new(
+                    number.clone(),
+                    None,
+                    None,
+                    Some(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(ack)),
+                    None,
+                    None,
+                ),
+            )),
+        );
+        assert_eq!(
+            e,
+            [H245Event::AudioToRoom {
+                codec: AudioCodec::Pcmu,
+                rtp: room,
+                rtcp: None
+            }]
+        );
+
+        let (e, r) = ask(
+            &mut s,
+            Message::request(RequestMessage::requestChannelClose(
+                RequestChannelClose::new(number, None, None),
+            )),
+        );
+        assert_eq!(e, [H245Event::AudioToRoomClosed]);
+        assert!(matches!(
+            &r[..],
+            [
+                Message::response(ResponseMessage::requestChannelCloseAck(_)),
+                Message::request(RequestMessage::closeLogicalChannel(_))
+            ]
         ));
     }
 }
