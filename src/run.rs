@@ -78,9 +78,13 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         tcp: sip_addr,
         max_message: cfg.sip.max_message_bytes,
         proxy_from: cfg.sip.proxy_protocol_from.clone(),
+        h323: cfg
+            .h323
+            .enabled
+            .then(|| SocketAddr::new(cfg.sip.bind, cfg.h323.call_signal_port)),
     })
     .await
-    .with_context(|| format!("binding SIP on {sip_addr}"))?;
+    .with_context(|| format!("binding SIP and H.323 call signalling on {}", cfg.sip.bind))?;
     let advertised = SocketAddr::new(cfg.advertised_ip(), driver.udp_addr().port());
     let core = Core::new(CoreConfig {
         force_rport: cfg.sip.force_rport,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use media::{LegId, LegMedia};
 
+use crate::h323::leg::H323Leg;
 use crate::ivr::Ivr;
 use crate::sdp::{Negotiated, SdpSession};
 use crate::sip::{Flow, Message, Method, TxId};
@@ -98,6 +99,9 @@ pub struct Call {
     pub ending: bool,
     /// Deadline currently in the core's timer heap.
     pub scheduled: Option<Instant>,
+    /// An H.323 call's own signalling (the SIP fields above then only
+    /// describe it: `invite` names the caller, `flow` its connection).
+    pub h323: Option<Box<H323Leg>>,
 }
 
 /// What sets a new call apart; everything else starts empty.
@@ -148,6 +152,7 @@ impl Call {
             pending_request: None,
             ending: false,
             scheduled: None,
+            h323: None,
         }
     }
 

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::core::{CallInfo, CallStats, Core, DialTarget, Input, Output};
+use crate::h323::connections::H323Connections;
 use crate::keepalive::Keepalive;
 use crate::proxied::ProxiedPeers;
 use crate::sip::framing::{Frame, Framer};
@@ -33,6 +34,8 @@ pub struct Listeners {
     pub max_message: usize,
     /// Load balancers whose PROXY v2 headers name the real client.
     pub proxy_from: Vec<IpAddr>,
+    /// H.323 call signalling (TCP), when enabled.
+    pub h323: Option<SocketAddr>,
 }
 
 /// Questions the admin API asks the running core.
@@ -73,6 +76,7 @@ pub struct Services {
 pub struct Driver {
     udp: Arc<UdpSocket>,
     tcp: TcpListener,
+    h323: Option<TcpListener>,
     max_message: usize,
     proxied: Arc<ProxiedPeers>,
 }
@@ -83,9 +87,18 @@ impl Driver {
         let udp = Arc::new(UdpSocket::bind(l.udp).await?);
         let tcp = TcpListener::bind(l.tcp).await?;
         info!(udp = %udp.local_addr()?, tcp = %tcp.local_addr()?, "SIP listening");
+        let h323 = match l.h323 {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                info!(addr = %listener.local_addr()?, "H.323 call signalling listening");
+                Some(listener)
+            }
+            None => None,
+        };
         Ok(Driver {
             udp,
             tcp,
+            h323,
             max_message: l.max_message,
             proxied: Arc::new(ProxiedPeers::new(l.proxy_from.clone())),
         })
@@ -109,9 +122,12 @@ impl Driver {
         let Driver {
             udp,
             tcp,
+            h323,
             max_message,
             proxied,
         } = self;
+        let h323_links = H323Connections::new(in_tx.clone());
+        let h323_task = h323.map(|l| tokio::spawn(h323_links.clone().accept_call_signalling(l)));
         let udp_task = tokio::spawn(read_udp(udp.clone(), in_tx.clone(), proxied.clone()));
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let media_task = tokio::spawn(run_media(services.media.clone(), media_rx, in_tx.clone()));
@@ -160,11 +176,11 @@ impl Driver {
                 }
             }
             while let Some(out) = core.poll_output() {
-                if let Output::ProbeResult { id, alive } = out {
-                    keepalive.finished(id, alive);
-                    continue;
+                match out {
+                    Output::ProbeResult { id, alive } => keepalive.finished(id, alive),
+                    Output::H323(o) => h323_links.execute(o),
+                    out => execute(&udp, &proxied, out, &in_tx, &conns, &services, &media_tx),
                 }
-                execute(&udp, &proxied, out, &in_tx, &conns, &services, &media_tx);
             }
             if stop_by.is_some_and(|t| core.is_idle() || Instant::now() >= t) {
                 break;
@@ -172,6 +188,9 @@ impl Driver {
         }
         udp_task.abort();
         tcp_task.abort();
+        if let Some(task) = h323_task {
+            task.abort();
+        }
         if let Some(task) = keepalive_task {
             task.abort();
         }
@@ -281,7 +300,8 @@ async fn run_media(
             Output::Transmit { .. }
             | Output::LookupMeeting { .. }
             | Output::Register { .. }
-            | Output::ProbeResult { .. } => continue,
+            | Output::ProbeResult { .. }
+            | Output::H323(_) => continue,
         };
         if let Err(e) = result {
             warn!(leg = leg.0, error = %e, "media command failed");

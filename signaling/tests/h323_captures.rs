@@ -11,7 +11,6 @@
 #[path = "../../tests/common/pcap.rs"]
 mod pcap;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -23,36 +22,19 @@ use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};
 use signaling::h323::tpkt::{frame, TpktReader};
 
-fn capture(name: &str) -> Vec<pcap::Segment> {
-    pcap::segments(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors/h323/captures")
-            .join(name),
-    )
+fn capture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/vectors/h323/captures")
+        .join(name)
 }
 
-type Direction = (SocketAddr, SocketAddr);
+fn capture(name: &str) -> Vec<pcap::Segment> {
+    pcap::segments(&capture_path(name))
+}
 
-/// TPKT payloads per TCP direction, in order of each direction's first
-/// segment.
-fn streams(name: &str) -> Vec<(Direction, Vec<Vec<u8>>)> {
-    let mut readers: HashMap<Direction, (usize, TpktReader, Vec<Vec<u8>>)> = HashMap::new();
-    for (i, s) in capture(name).into_iter().enumerate() {
-        assert_eq!(s.transport, pcap::Transport::Tcp);
-        let (_, reader, packets) = readers
-            .entry((s.from, s.to))
-            .or_insert_with(|| (i, TpktReader::default(), Vec::new()));
-        reader.push(&s.payload);
-        while let Some(p) = reader.next_packet().expect("TPKT") {
-            packets.push(p);
-        }
-    }
-    let mut out: Vec<_> = readers
-        .into_iter()
-        .map(|(k, (i, _, p))| (i, k, p))
-        .collect();
-    out.sort_by_key(|(i, _, _)| *i);
-    out.into_iter().map(|(_, k, p)| (k, p)).collect()
+/// TPKT payloads per TCP direction.
+fn streams(name: &str) -> Vec<pcap::TpktStream> {
+    pcap::tpkt_streams(&capture_path(name))
 }
 
 fn h245_message(bytes: &[u8]) -> h245::MultimediaSystemControlMessage {

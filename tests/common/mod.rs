@@ -6,6 +6,7 @@
 pub mod baresip;
 pub mod browser;
 pub mod h323;
+pub mod h323_room;
 pub mod impair;
 pub mod lb;
 pub mod pcap;

@@ -65,6 +65,36 @@ pub fn segments(path: &std::path::Path) -> Vec<Segment> {
     out
 }
 
+/// One TCP direction: (from, to).
+pub type Direction = (SocketAddr, SocketAddr);
+
+/// The TPKT packets of one TCP direction.
+pub type TpktStream = (Direction, Vec<Vec<u8>>);
+
+/// The TPKT packets (H.225.0 call signalling, H.245) of each TCP
+/// direction of `path`, directions in the order their first segment came.
+pub fn tpkt_streams(path: &std::path::Path) -> Vec<TpktStream> {
+    use signaling::h323::tpkt::TpktReader;
+    let mut readers: std::collections::HashMap<Direction, (usize, TpktReader, Vec<Vec<u8>>)> =
+        Default::default();
+    for (i, s) in segments(path).into_iter().enumerate() {
+        assert_eq!(s.transport, Transport::Tcp);
+        let (_, reader, packets) = readers
+            .entry((s.from, s.to))
+            .or_insert_with(|| (i, TpktReader::default(), Vec::new()));
+        reader.push(&s.payload);
+        while let Some(p) = reader.next_packet().expect("TPKT") {
+            packets.push(p);
+        }
+    }
+    let mut out: Vec<_> = readers
+        .into_iter()
+        .map(|(k, (i, _, p))| (i, k, p))
+        .collect();
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, k, p)| (k, p)).collect()
+}
+
 /// Writes `packets` (from, to, payload) as an Ethernet/IPv4 pcap of UDP
 /// datagrams or TCP segments (one segment per payload, sequence numbers
 /// running per direction), for tshark to judge.

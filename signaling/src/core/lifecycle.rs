@@ -19,6 +19,7 @@ impl Core {
             leg,
             ip: self.cfg.media_ip,
         });
+        self.h323_answer(leg);
     }
 
     pub(super) fn on_leg_created(
@@ -48,6 +49,9 @@ impl Core {
         call.local_rtp = Some(local);
         if matches!(call.phase, Phase::Dialing { .. }) {
             return self.send_dial_invite(leg, now);
+        }
+        if call.h323.is_some() {
+            return self.h323_leg_created(leg, local);
         }
         let Some(tx) = call.invite_tx else { return };
         if let Some(media) = call.media.clone() {
@@ -276,6 +280,9 @@ impl Core {
         let Some(call) = self.calls.get(&leg) else {
             return;
         };
+        if call.h323.is_some() {
+            return self.h323_release(leg, code, warning.unwrap_or(reason));
+        }
         if let Some(tx) = call.invite_tx {
             let mut resp = Message::response_to(&call.invite, code, reason);
             add_to_tag(&mut resp, &call.local_tag);
@@ -292,6 +299,9 @@ impl Core {
         let Some(call) = self.calls.get(&leg) else {
             return;
         };
+        if call.h323.is_some() {
+            return self.h323_release(leg, cause, text);
+        }
         if !call.answered || call.local_rtp.is_none() {
             self.fail_invite(leg, cause, "Request Terminated", Some(text), now);
             return;
@@ -328,6 +338,9 @@ impl Core {
         };
         self.dialogs
             .remove(&(call.call_id.clone(), call.local_tag.clone()));
+        if let Some(h) = &call.h323 {
+            self.h323_conns.remove(&h.conn);
+        }
         if let Phase::Joined { meeting } = &call.phase {
             if let Some(n) = self.rosters.get_mut(meeting) {
                 *n = n.saturating_sub(1);

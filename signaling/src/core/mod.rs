@@ -15,11 +15,13 @@ use tracing::{debug, info, info_span};
 
 mod admission;
 mod callout;
+mod h323;
 mod in_dialog;
 mod lifecycle;
 mod registration;
 
 pub use callout::DialTarget;
+pub use h323::{H323Input, H323Output};
 
 use crate::call::{Call, NewCall, OkRetransmit, Phase, SessionTimer};
 use crate::dialstring;
@@ -100,6 +102,7 @@ pub enum Input {
         flow: Flow,
         target: String,
     },
+    H323(H323Input),
     /// Stop: BYE every answered call, refuse the rest.
     Shutdown,
 }
@@ -145,6 +148,7 @@ pub enum Output {
         tx: TxId,
         request: registrar::RegisterRequest,
     },
+    H323(H323Output),
 }
 
 /// A call as the admin API shows it.
@@ -179,6 +183,8 @@ pub struct Core {
     ep: Endpoint,
     calls: HashMap<LegId, Call>,
     dialogs: HashMap<(String, String), LegId>,
+    /// H.323 calls by call-signalling connection.
+    h323_conns: HashMap<u64, LegId>,
     rosters: HashMap<String, usize>,
     /// REGISTER requests waiting for the registrar.
     registering: HashMap<TxId, Message>,
@@ -198,6 +204,7 @@ impl Core {
             cfg,
             calls: HashMap::new(),
             dialogs: HashMap::new(),
+            h323_conns: HashMap::new(),
             rosters: HashMap::new(),
             registering: HashMap::new(),
             probes: HashMap::new(),
@@ -241,7 +248,10 @@ impl Core {
                     .and_then(name_addr_uri)
                     .unwrap_or_default(),
                 display_name: c.display_name.clone(),
-                transport: c.flow.transport.via_token(),
+                transport: match c.h323 {
+                    Some(_) => "h323",
+                    None => c.flow.transport.via_token(),
+                },
                 remote: c.flow.remote.to_string(),
                 state: match (&c.phase, c.answered) {
                     (Phase::Joined { .. }, _) => "in-meeting",
@@ -307,6 +317,7 @@ impl Core {
             }
             Input::Registered { tx, reply } => self.on_registered(tx, reply, now),
             Input::Probe { id, flow, target } => self.probe(id, flow, &target, now),
+            Input::H323(input) => self.on_h323(input, now),
             Input::Shutdown => self.shutdown(now),
         }
         self.pump(now);

@@ -71,6 +71,7 @@ impl State {
 }
 
 /// One call's H.225.0 signalling, answering side.
+#[derive(Debug)]
 pub struct H225Call {
     state: State,
     call_ref: u16,
@@ -101,6 +102,17 @@ impl H225Call {
 
     pub fn is_released(&self) -> bool {
         self.state == State::Released
+    }
+
+    /// The call's identity in hex: its callIdentifier (H.225.0 v3 and
+    /// later), else its conferenceID.
+    pub fn call_id(&self) -> String {
+        let guid = match (&self.call_identifier, &self.conference_id) {
+            (Some(c), _) => &c.guid.0,
+            (None, Some(c)) => &c.0 .0,
+            (None, None) => return String::new(),
+        };
+        guid.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Reads one Q.931 message: the events it carries and the messages to

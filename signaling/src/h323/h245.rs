@@ -59,6 +59,7 @@ pub enum H245Event {
     EndSession,
 }
 
+#[derive(Debug)]
 pub struct H245Session {
     codecs: Vec<AudioCodec>,
     /// Where we receive the room's RTP and RTCP.

@@ -3,9 +3,11 @@
 
 pub mod address;
 pub mod capabilities;
+pub mod connections;
 pub mod fast_start;
 pub mod h225_call;
 pub mod h245;
+pub mod leg;
 pub mod msd;
 pub mod q931;
 pub mod ras;

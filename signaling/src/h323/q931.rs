@@ -121,11 +121,13 @@ pub mod cause {
     pub const NORMAL_UNSPECIFIED: u8 = 31;
     pub const TEMPORARY_FAILURE: u8 = 41;
     pub const RESOURCE_UNAVAILABLE: u8 = 47;
+    pub const INCOMPATIBLE_DESTINATION: u8 = 88;
     pub const INVALID_MESSAGE: u8 = 95;
     pub const MANDATORY_IE_MISSING: u8 = 96;
     pub const MESSAGE_TYPE_NOT_IMPLEMENTED: u8 = 97;
     pub const INVALID_IE_CONTENTS: u8 = 100;
     pub const STATE_INCOMPATIBLE: u8 = 101;
+    pub const RECOVERY_ON_TIMER_EXPIRY: u8 = 102;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

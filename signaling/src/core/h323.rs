@@ -1,0 +1,486 @@
+//! H.323 calls in the core. A Setup on a call-signalling connection
+//! becomes a call like an INVITE does — same admission, IVR, media leg and
+//! meeting — answered with CallProceeding at once and Connect once
+//! admitted (carrying the fast-start answer), after which H.245 runs
+//! tunnelled or on its own connection. H.245 and keypad digits feed the
+//! IVR, the room's channels configure the media leg, and a call ends with
+//! endSessionCommand and ReleaseComplete carrying the Q.931 cause and
+//! H.225.0 reason that say why.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use bytes::Bytes;
+use h323_asn1::h225::ReleaseCompleteReason as Reason;
+use media::audio::CodecOptions;
+use media::{AudioCodec, Direction, LegId, LegMedia};
+use tracing::{debug, info, info_span, warn};
+
+use super::*;
+use crate::h323::fast_start;
+use crate::h323::h225_call::{Event as CallEvent, H225Call, IncomingSetup};
+use crate::h323::h245::{H245Event, H245Session};
+use crate::h323::leg::{H245Link, H323Leg};
+use crate::h323::q931::cause;
+
+/// What the driver feeds in for H.323.
+#[derive(Debug)]
+pub enum H323Input {
+    /// One Q.931 message (TPKT already removed) on call-signalling
+    /// connection `conn` from `remote`.
+    CallSignalling {
+        conn: u64,
+        remote: SocketAddr,
+        data: Bytes,
+    },
+    CallSignallingClosed {
+        conn: u64,
+    },
+    /// Our H.245 listener for `leg` is bound (or could not be).
+    H245Listening {
+        leg: LegId,
+        result: Result<SocketAddr, String>,
+    },
+    /// The separate H.245 connection of `leg` is up.
+    H245Connected {
+        leg: LegId,
+    },
+    /// One H.245 message on that connection.
+    H245 {
+        leg: LegId,
+        data: Bytes,
+    },
+    /// That connection closed or could not be made.
+    H245Closed {
+        leg: LegId,
+    },
+}
+
+/// What the driver must do for H.323.
+#[derive(Debug, PartialEq, Eq)]
+pub enum H323Output {
+    /// Send a Q.931 message (the driver frames it in TPKT).
+    CallSignalling {
+        conn: u64,
+        data: Bytes,
+    },
+    CloseCallSignalling {
+        conn: u64,
+    },
+    /// Listen on `ip` for the room's H.245 connection; answer with
+    /// [`H323Input::H245Listening`], then [`H323Input::H245Connected`].
+    ListenH245 {
+        leg: LegId,
+        ip: IpAddr,
+    },
+    /// Connect to the room's H.245 address.
+    ConnectH245 {
+        leg: LegId,
+        to: SocketAddr,
+    },
+    /// Send an H.245 message on the separate connection.
+    H245 {
+        leg: LegId,
+        data: Bytes,
+    },
+    CloseH245 {
+        leg: LegId,
+    },
+}
+
+impl Core {
+    pub(super) fn on_h323(&mut self, input: H323Input, now: Instant) {
+        match input {
+            H323Input::CallSignalling { conn, remote, data } => {
+                self.on_call_signalling(conn, remote, &data, now)
+            }
+            H323Input::CallSignallingClosed { conn } => {
+                if let Some(&leg) = self.h323_conns.get(&conn) {
+                    info!(
+                        leg = leg.0,
+                        "the room closed its call-signalling connection"
+                    );
+                    self.h323_gone(leg);
+                }
+            }
+            H323Input::H245Listening { leg, result } => match result {
+                Ok(addr) => {
+                    if let Some(h) = self.h323_leg(leg) {
+                        if h.link == H245Link::Listening(None) {
+                            h.link = H245Link::Listening(Some(addr));
+                        }
+                    }
+                    self.h323_connect(leg);
+                }
+                Err(e) => {
+                    warn!(leg = leg.0, error = %e, "no H.245 listener");
+                    self.hang_up(leg, 503, "No H.245 listener", now);
+                }
+            },
+            H323Input::H245Connected { leg } => {
+                let Some(h) = self.h323_leg(leg) else {
+                    self.h323_out(H323Output::CloseH245 { leg });
+                    return;
+                };
+                h.link = H245Link::Up;
+                self.h323_start_h245(leg, now);
+            }
+            H323Input::H245 { leg, data } => self.on_h245(leg, data.to_vec(), now),
+            H323Input::H245Closed { leg } => {
+                if self.calls.contains_key(&leg) {
+                    info!(leg = leg.0, "the H.245 connection closed");
+                    self.hang_up(leg, 200, "H.245 connection closed", now);
+                }
+            }
+        }
+    }
+
+    fn h323_leg(&mut self, leg: LegId) -> Option<&mut H323Leg> {
+        self.calls.get_mut(&leg)?.h323.as_deref_mut()
+    }
+
+    fn h323_out(&mut self, o: H323Output) {
+        self.out.push_back(Output::H323(o));
+    }
+
+    fn send_q931(&mut self, conn: u64, data: Vec<u8>) {
+        self.h323_out(H323Output::CallSignalling {
+            conn,
+            data: data.into(),
+        });
+    }
+
+    fn on_call_signalling(&mut self, conn: u64, remote: SocketAddr, data: &[u8], now: Instant) {
+        let Some(&leg) = self.h323_conns.get(&conn) else {
+            let mut signalling = H225Call::new();
+            let (events, replies) = signalling.receive(data);
+            for r in replies {
+                self.send_q931(conn, r);
+            }
+            let mut events = events.into_iter();
+            match events.next() {
+                Some(CallEvent::Setup(setup)) => {
+                    let early = events.filter_map(|e| match e {
+                        CallEvent::H245(m) => Some(m),
+                        _ => None,
+                    });
+                    let early = early.collect();
+                    self.on_setup(conn, remote, signalling, setup, early, now);
+                }
+                _ if signalling.is_released() => {
+                    self.h323_out(H323Output::CloseCallSignalling { conn })
+                }
+                _ => {}
+            }
+            return;
+        };
+        let h = self.h323_leg(leg).expect("connection maps to a call");
+        let (events, replies) = h.signalling.receive(data);
+        for r in replies {
+            self.send_q931(conn, r);
+        }
+        for event in events {
+            match event {
+                CallEvent::H245(m) => self.on_h245(leg, m, now),
+                CallEvent::Digits(digits) => {
+                    for d in digits.chars() {
+                        self.on_digit(leg, d, now);
+                    }
+                }
+                CallEvent::Released(cause) => {
+                    info!(leg = leg.0, ?cause, "the room released the call");
+                    self.h323_gone(leg);
+                }
+                CallEvent::Setup(_) => {}
+            }
+        }
+    }
+
+    /// A new call: CallProceeding at once, then the meeting's lookup or
+    /// the IVR, like an INVITE.
+    fn on_setup(
+        &mut self,
+        conn: u64,
+        remote: SocketAddr,
+        mut signalling: H225Call,
+        setup: IncomingSetup,
+        early_h245: Vec<Vec<u8>>,
+        now: Instant,
+    ) {
+        self.stats.calls_total += 1;
+        if self.shutting_down {
+            let (q931, reason) = release_cause(503);
+            self.send_q931(conn, signalling.release(q931, reason));
+            self.h323_out(H323Output::CloseCallSignalling { conn });
+            return;
+        }
+        self.next_leg += 1;
+        let leg = LegId(self.next_leg);
+        let call_id = signalling.call_id();
+        let dialed = setup.dial.clone().unwrap_or_default();
+        let dial = dialstring::parse(&dialed);
+        let _span = info_span!("call", call_id = %call_id, room = %remote, leg = leg.0).entered();
+        info!(dialed = %dialed, display = %setup.caller, "incoming H.323 call");
+        self.send_q931(conn, signalling.proceeding(None));
+        // How the call reads as a dialog: the caller in From, us in To.
+        let mut view = Message::request(
+            Method::Invite,
+            format!("h323:{dialed}@{}", self.cfg.advertised.ip()),
+        );
+        view.push(
+            "From",
+            format!(
+                "\"{}\" <h323:{}>",
+                setup.caller.replace('"', ""),
+                remote.ip()
+            ),
+        );
+        view.push(
+            "To",
+            format!("<h323:{dialed}@{}>", self.cfg.advertised.ip()),
+        );
+        view.push("Call-ID", call_id.clone());
+        let mut call = Call::new(NewCall {
+            leg,
+            call_id,
+            local_tag: random_token(),
+            remote_tag: String::new(),
+            invite: view,
+            flow: Flow {
+                transport: Transport::Tcp,
+                remote,
+                conn,
+            },
+            remote_target: String::new(),
+            route_set: Vec::new(),
+            display_name: setup.caller.clone(),
+            phase: Phase::Lookup,
+        });
+        call.number = dial.number.clone();
+        call.password = dial.password;
+        let mut h = H323Leg::new(conn, signalling, setup);
+        h.early_h245 = early_h245;
+        call.h323 = Some(Box::new(h));
+        self.calls.insert(leg, call);
+        self.h323_conns.insert(conn, leg);
+        match dial.number {
+            Some(number) => self.out.push_back(Output::LookupMeeting { leg, number }),
+            None => self.enter_ivr(leg, Stage::Number, 0, now),
+        }
+    }
+
+    /// Answering: a media leg, and the H.245 connection unless tunnelled.
+    pub(super) fn h323_answer(&mut self, leg: LegId) {
+        let ip = self.cfg.media_ip;
+        let Some(h) = self.h323_leg(leg) else { return };
+        let link = match (h.link, h.setup.h245_address) {
+            (H245Link::Dialing, Some(to)) => Some(H323Output::ConnectH245 { leg, to }),
+            (H245Link::Listening(None), _) => Some(H323Output::ListenH245 { leg, ip }),
+            _ => None,
+        };
+        if let Some(o) = link {
+            self.h323_out(o);
+        }
+    }
+
+    /// The media leg exists: answer fast start, set up H.245, connect.
+    pub(super) fn h323_leg_created(&mut self, leg: LegId, rtp: SocketAddr) {
+        // Media legs bind RTCP on the port after RTP's.
+        let rtcp = SocketAddr::new(rtp.ip(), rtp.port() + 1);
+        let codecs = self.cfg.codecs.clone();
+        let random = rand::random();
+        let call = self.calls.get_mut(&leg).expect("live call");
+        let h = call.h323.as_deref_mut().expect("an H.323 call");
+        let mut session = H245Session::new(codecs.clone(), rtp, rtcp, random);
+        let fast = fast_start::answer(&h.setup.fast_start, &codecs, rtp, rtcp);
+        if let Some(f) = &fast {
+            session.fast_started(f.codec);
+            call.media = Some(h323_media(f.codec, Some(f.room_rtp)));
+        }
+        h.h245 = Some(session);
+        h.setup.fast_start = fast.map(|f| f.answers).unwrap_or_default();
+        if let Some(media) = call.media.clone() {
+            self.out.push_back(Output::ConfigureLeg { leg, media });
+        }
+        self.h323_connect(leg);
+    }
+
+    /// Connect, once the media leg is up and the H.245 address (if we
+    /// listen) known; then H.245 starts if tunnelled.
+    fn h323_connect(&mut self, leg: LegId) {
+        let Some(call) = self.calls.get_mut(&leg) else {
+            return;
+        };
+        let display = call.meeting().unwrap_or("MRA").to_owned();
+        let Some(h) = call.h323.as_deref_mut() else {
+            return;
+        };
+        let h245_address = match h.link {
+            H245Link::Listening(None) => return,
+            H245Link::Listening(Some(a)) => Some(a),
+            _ => None,
+        };
+        if h.connected || h.h245.is_none() {
+            return;
+        }
+        h.connected = true;
+        let answers = std::mem::take(&mut h.setup.fast_start);
+        let connect = h.signalling.connect(answers, h245_address, &display);
+        let conn = h.conn;
+        self.send_q931(conn, connect);
+        if self
+            .h323_leg(leg)
+            .is_some_and(|h| h.link == H245Link::Tunnel)
+        {
+            self.h323_start_h245(leg, Instant::now());
+        }
+    }
+
+    /// Our capabilities and MSD, then what the room sent before.
+    fn h323_start_h245(&mut self, leg: LegId, now: Instant) {
+        let Some(h) = self.h323_leg(leg) else { return };
+        if h.h245_started || !h.h245_open() {
+            return;
+        }
+        let Some(session) = h.h245.as_mut() else {
+            return;
+        };
+        h.h245_started = true;
+        let first = session.start();
+        let early = std::mem::take(&mut h.early_h245);
+        self.send_h245(leg, first);
+        for m in early {
+            self.on_h245(leg, m, now);
+        }
+    }
+
+    fn send_h245(&mut self, leg: LegId, messages: Vec<Vec<u8>>) {
+        let Some(h) = self.calls.get_mut(&leg).and_then(|c| c.h323.as_deref_mut()) else {
+            return;
+        };
+        let conn = h.conn;
+        for m in messages {
+            match h.link {
+                H245Link::Tunnel => {
+                    if let Some(facility) = h.signalling.tunnel(m) {
+                        self.out.push_back(Output::H323(H323Output::CallSignalling {
+                            conn,
+                            data: facility.into(),
+                        }));
+                    }
+                }
+                H245Link::Up => self.out.push_back(Output::H323(H323Output::H245 {
+                    leg,
+                    data: m.into(),
+                })),
+                _ => debug!(leg = leg.0, "H.245 not connected; message dropped"),
+            }
+        }
+    }
+
+    fn on_h245(&mut self, leg: LegId, message: Vec<u8>, now: Instant) {
+        let Some(h) = self.h323_leg(leg) else { return };
+        let Some(session) = h.h245.as_mut().filter(|_| h.h245_started) else {
+            h.early_h245.push(message);
+            return;
+        };
+        let (events, replies) = session.receive(&message);
+        self.send_h245(leg, replies);
+        for event in events {
+            self.on_h245_event(leg, event, now);
+        }
+    }
+
+    fn on_h245_event(&mut self, leg: LegId, event: H245Event, now: Instant) {
+        let Some(call) = self.calls.get_mut(&leg) else {
+            return;
+        };
+        let media = match event {
+            H245Event::AudioFromRoom { codec, .. } if call.media.is_none() => {
+                h323_media(codec, None)
+            }
+            H245Event::AudioToRoom { codec, rtp, .. } => h323_media(codec, Some(rtp)),
+            H245Event::AudioToRoomClosed => match call.media.clone() {
+                Some(m) => LegMedia { remote: None, ..m },
+                None => return,
+            },
+            H245Event::Dtmf(d) => return self.on_digit(leg, d, now),
+            H245Event::EndSession => {
+                info!(leg = leg.0, "the room ended the H.245 session");
+                return self.hang_up(leg, 200, "Room ended the session", now);
+            }
+            other => return debug!(leg = leg.0, event = ?other, "H.245"),
+        };
+        call.media = Some(media.clone());
+        self.out.push_back(Output::ConfigureLeg { leg, media });
+    }
+
+    /// We end the call: endSessionCommand, ReleaseComplete, connections
+    /// closed. `code` says why in SIP terms (200: normal clearing).
+    pub(super) fn h323_release(&mut self, leg: LegId, code: u16, text: &str) {
+        let Some(h) = self.h323_leg(leg) else { return };
+        let end = h
+            .h245
+            .as_ref()
+            .filter(|_| h.h245_started && h.h245_open())
+            .map(H245Session::end);
+        if let Some(end) = end {
+            self.send_h245(leg, vec![end]);
+        }
+        let (q931, reason) = release_cause(code);
+        let h = self.h323_leg(leg).expect("checked");
+        let release = h.signalling.release(q931, reason);
+        let conn = h.conn;
+        info!(
+            leg = leg.0,
+            cause = q931,
+            reason = text,
+            "releasing the H.323 call"
+        );
+        self.send_q931(conn, release);
+        self.h323_gone(leg);
+    }
+
+    /// The call is over on the wire: close its connections, end it.
+    fn h323_gone(&mut self, leg: LegId) {
+        let Some(h) = self.h323_leg(leg) else { return };
+        let (conn, separate) = (h.conn, h.link != H245Link::Tunnel);
+        self.h323_out(H323Output::CloseCallSignalling { conn });
+        if separate {
+            self.h323_out(H323Output::CloseH245 { leg });
+        }
+        self.end_call(leg);
+    }
+}
+
+/// How an H.323 room's audio is carried: the codec's static payload type
+/// at 20 ms, DTMF as H.245 user input rather than RTP events.
+fn h323_media(codec: AudioCodec, remote: Option<SocketAddr>) -> LegMedia {
+    LegMedia {
+        codec,
+        options: CodecOptions::default(),
+        payload_type: codec.default_payload_type(),
+        dtmf_payload_type: None,
+        ptime: 20,
+        remote,
+        direction: Direction::SendRecv,
+        rtcp_mux: false,
+    }
+}
+
+/// The Q.931 cause and H.225.0 reason for why we end a call, given in SIP
+/// terms (mapped as ITU-T Q.1912.5 maps SIP responses to ISUP causes).
+fn release_cause(code: u16) -> (u8, Reason) {
+    match code {
+        404 => (
+            cause::UNALLOCATED_NUMBER,
+            Reason::unreachableDestination(()),
+        ),
+        403 => (cause::CALL_REJECTED, Reason::securityDenied(())),
+        486 => (cause::USER_BUSY, Reason::undefinedReason(())),
+        408 => (cause::RECOVERY_ON_TIMER_EXPIRY, Reason::undefinedReason(())),
+        488 => (cause::INCOMPATIBLE_DESTINATION, Reason::undefinedReason(())),
+        480 | 503 => (cause::TEMPORARY_FAILURE, Reason::gatewayResources(())),
+        _ => (cause::NORMAL_CLEARING, Reason::undefinedReason(())),
+    }
+}
