@@ -98,7 +98,7 @@ fn a_room_registered_over_tcp_is_called_over_its_own_connection() {
     let mra = Mra::start();
     mra.create_meeting("123456789", None);
     mra.add_room("3001", "s3cret");
-    let answer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/answer_call.xml");
+    let answer = common::manifest_dir().join("tests/sipp/answer_call.xml");
     let sip = mra.sip;
     // Registers over TCP, then stays six seconds answering calls: the
     // gateway cannot open connections to rooms, so the call can only
@@ -109,8 +109,18 @@ fn a_room_registered_over_tcp_is_called_over_its_own_connection() {
             "3001",
             sip,
             &[
-                "-t", "t1", "-m", "1", "-au", "3001", "-ap", "s3cret", "-d", "6000", "-oocsf",
-                answer,
+                "-t",
+                "t1",
+                "-m",
+                "1",
+                "-au",
+                "3001",
+                "-ap",
+                "s3cret",
+                "-d",
+                "6000",
+                "-oocsf",
+                answer.to_str().unwrap(),
             ],
         )
     });

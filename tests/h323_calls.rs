@@ -11,7 +11,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::baresip::{Baresip, Source};
@@ -27,7 +26,7 @@ use signaling::h323::q931::{cause, MessageType, Q931};
 
 fn recorded(name: &str) -> Vec<pcap::TpktStream> {
     pcap::tpkt_streams(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        &common::manifest_dir()
             .join("../shared/vectors/h323/captures")
             .join(name),
     )

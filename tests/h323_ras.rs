@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 
 use h323_asn1::h225::{RasMessage, RegistrationRejectReason};
 use serde_json::Value;
@@ -73,8 +72,7 @@ fn a_room_registers_is_admitted_and_unregisters_through_the_gatekeeper() {
 
     // Discovery with the GRQ an independent stack sent.
     let grq = pcap::segments(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/vectors/h323/captures/ras-grq.pcap"),
+        &common::manifest_dir().join("../shared/vectors/h323/captures/ras-grq.pcap"),
     );
     match ep.ask_raw(&grq[0].payload) {
         RasMessage::gatekeeperConfirm(gcf) => {

@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{sipp, Mra};
@@ -47,7 +46,7 @@ fn expected(name: &str) -> &'static str {
 fn rfc4475_torture_messages_get_their_verdicts() {
     let mra = Mra::start();
     mra.create_meeting("123456789", None);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/sip-torture");
+    let root = common::manifest_dir().join("../shared/vectors/sip-torture");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut failures = Vec::new();
     let mut files: Vec<_> = ["valid", "invalid", "failed"]

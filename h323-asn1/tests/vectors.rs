@@ -10,7 +10,10 @@ use h323_asn1::{h225, h245};
 use rasn::{aper, Decode, Encode};
 
 fn vectors(prefix: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/h323/messages");
+    // Read at run time: a binary built in another checkout (shared
+    // CARGO_TARGET_DIR) must still read this one's vectors.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo");
+    let dir = Path::new(&manifest).join("../../shared/vectors/h323/messages");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -23,7 +23,9 @@ use signaling::h323::q931::{cause, MessageType, Q931};
 use signaling::h323::tpkt::{frame, TpktReader};
 
 fn capture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time, not build time (a shared CARGO_TARGET_DIR may
+    // hold a binary built in another checkout).
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
         .join("../../shared/vectors/h323/captures")
         .join(name)
 }

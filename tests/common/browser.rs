@@ -18,7 +18,7 @@ pub struct Browsers {
 
 impl Browsers {
     pub fn start() -> Browsers {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        let dir = super::manifest_dir().join("tests/browser");
         assert!(
             dir.join("node_modules/playwright-core").exists(),
             "run `npm ci --prefix tests/browser` first (the README's install command does)"

@@ -350,11 +350,16 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
+/// The package's directory, read when the test runs (not when it was
+/// built): a test binary reused from another checkout through a shared
+/// CARGO_TARGET_DIR still finds this checkout's files.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run under cargo"))
+}
+
 /// Runs SIPp with a scenario from tests/sipp; returns (success, output).
 pub fn sipp(scenario: &str, service: &str, target: SocketAddr, extra: &[&str]) -> (bool, String) {
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(scenario);
+    let path: PathBuf = manifest_dir().join("tests/sipp").join(scenario);
     let work = tempfile::tempdir().unwrap();
     let out = Command::new("sipp")
         .current_dir(work.path())

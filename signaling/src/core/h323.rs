@@ -110,7 +110,7 @@ impl Core {
                             h.link = H245Link::Listening(Some(addr));
                         }
                     }
-                    self.h323_connect(leg);
+                    self.h323_connect(leg, now);
                 }
                 Err(e) => {
                     warn!(leg = leg.0, error = %e, "no H.245 listener");
@@ -127,10 +127,17 @@ impl Core {
             }
             H323Input::H245 { leg, data } => self.on_h245(leg, data.to_vec(), now),
             H323Input::H245Closed { leg } => {
-                if self.calls.contains_key(&leg) {
-                    info!(leg = leg.0, "the H.245 connection closed");
-                    self.hang_up(leg, 200, "H.245 connection closed", now);
+                let Some(call) = self.calls.get(&leg) else {
+                    return;
+                };
+                let never_up = call.h323.as_ref().is_some_and(|h| h.link != H245Link::Up);
+                if never_up && call.media.is_some() {
+                    // Fast start carries the media; H.245 is optional then.
+                    info!(leg = leg.0, "the room opened no H.245 connection");
+                    return;
                 }
+                info!(leg = leg.0, "the H.245 connection closed");
+                self.hang_up(leg, 200, "H.245 connection closed", now);
             }
         }
     }
@@ -284,7 +291,7 @@ impl Core {
     }
 
     /// The media leg exists: answer fast start, set up H.245, connect.
-    pub(super) fn h323_leg_created(&mut self, leg: LegId, rtp: SocketAddr) {
+    pub(super) fn h323_leg_created(&mut self, leg: LegId, rtp: SocketAddr, now: Instant) {
         // Media legs bind RTCP on the port after RTP's.
         let rtcp = SocketAddr::new(rtp.ip(), rtp.port() + 1);
         let codecs = self.cfg.codecs.clone();
@@ -302,12 +309,12 @@ impl Core {
         if let Some(media) = call.media.clone() {
             self.out.push_back(Output::ConfigureLeg { leg, media });
         }
-        self.h323_connect(leg);
+        self.h323_connect(leg, now);
     }
 
     /// Connect, once the media leg is up and the H.245 address (if we
     /// listen) known; then H.245 starts if tunnelled.
-    fn h323_connect(&mut self, leg: LegId) {
+    fn h323_connect(&mut self, leg: LegId, now: Instant) {
         let Some(call) = self.calls.get_mut(&leg) else {
             return;
         };
@@ -332,7 +339,7 @@ impl Core {
             .h323_leg(leg)
             .is_some_and(|h| h.link == H245Link::Tunnel)
         {
-            self.h323_start_h245(leg, Instant::now());
+            self.h323_start_h245(leg, now);
         }
     }
 

@@ -51,7 +51,7 @@ impl Core {
             return self.send_dial_invite(leg, now);
         }
         if call.h323.is_some() {
-            return self.h323_leg_created(leg, local);
+            return self.h323_leg_created(leg, local, now);
         }
         let Some(tx) = call.invite_tx else { return };
         if let Some(media) = call.media.clone() {

@@ -663,4 +663,6 @@ fn session_expires(req: &Message) -> Option<(u32, Option<String>)> {
 }
 
 #[cfg(test)]
+mod h323_tests;
+#[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use super::*;
 const ROOM: &str = "127.0.0.1:5070";
 const OFFER: &str = "v=0\r\no=room 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-fn meeting(number: &str, password: Option<&str>) -> Meeting {
+pub(super) fn meeting(number: &str, password: Option<&str>) -> Meeting {
     Meeting {
         number: number.into(),
         password: password.map(str::to_owned),
