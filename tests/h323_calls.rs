@@ -5,23 +5,30 @@
 //! Connect with the channels answered and exchanges audio with a SIP room
 //! (baresip) in the same meeting, each hearing the other's tone; a call
 //! with a separate H.245 connection and no destination opens its channels
-//! over H.245 and is keyed into the meeting by user input. Everything MRA
-//! sends is judged by tshark.
+//! over H.245 and is keyed into the meeting by user input. A room
+//! registered with the gatekeeper is called out into a meeting (Setup with
+//! fast start, ringing, Connect, audio). Everything MRA sends is judged by
+//! tshark.
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use common::baresip::{Baresip, Source};
+use common::h323::RasClient;
 use common::h323_room::{ack_media_channel, fast_start_media_channel, H323Room};
 use common::{pcap, Mra};
+use h323_asn1::h225::RasMessage;
 use h323_asn1::h245::{
     CommandMessage, EndSessionCommand, IndicationMessage, MultimediaSystemControlMessage as H245,
     RequestMessage, ResponseMessage, UserInputIndication,
 };
 use h323_asn1::rasn::types::GeneralString;
+use media::AudioCodec;
 use signaling::h323::address::socket_addr;
+use signaling::h323::fast_start;
+use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};
 
 fn recorded(name: &str) -> Vec<pcap::TpktStream> {
@@ -33,10 +40,11 @@ fn recorded(name: &str) -> Vec<pcap::TpktStream> {
 }
 
 /// tshark's complaints about what the room and MRA exchanged (call
-/// signalling shown on port 1720, H.245 decoded where it ran).
-fn tshark_complaints(mra: &Mra, room: &H323Room, h245: Option<SocketAddr>) -> String {
+/// signalling, whose listening side is `signalling`, shown on port 1720;
+/// H.245 decoded where it ran).
+fn tshark_complaints(signalling: SocketAddr, room: &H323Room, h245: Option<SocketAddr>) -> String {
     let to_1720 = |a: SocketAddr| {
-        if a == mra.h225 {
+        if a == signalling {
             SocketAddr::new(a.ip(), 1720)
         } else {
             a
@@ -137,7 +145,7 @@ fn a_recorded_fast_start_call_joins_and_hears_a_sip_room_which_hears_it() {
     release.set_cause(cause::NORMAL_CLEARING);
     room.send_q931(&release.encode());
     mra.wait_calls("the H.323 call over", |c| c.is_empty());
-    assert_eq!(tshark_complaints(&mra, &room, None), "");
+    assert_eq!(tshark_complaints(mra.h225, &room, None), "");
 }
 
 #[test]
@@ -226,5 +234,82 @@ fn a_recorded_call_with_separate_h245_opens_channels_and_is_keyed_into_the_meeti
         Some(cause::NORMAL_CLEARING)
     );
     mra.wait_calls("the call over", |c| c.is_empty());
-    assert_eq!(tshark_complaints(&mra, &room, Some(h245)), "");
+    assert_eq!(tshark_complaints(mra.h225, &room, Some(h245)), "");
+}
+
+#[test]
+fn a_room_registered_with_the_gatekeeper_is_called_into_a_meeting() {
+    let mra = Mra::start();
+    mra.create_meeting("123456789", None);
+    let (status, body) = mra.http(
+        "POST",
+        "/api/v1/rooms",
+        Some(r#"{"user":"1001","password":"s3cret","name":"Board room","transports":["h323"]}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut ras = RasClient::new(mra.ras);
+    ras.call_signal = listener.local_addr().unwrap();
+    assert!(matches!(
+        ras.register(&["1001"], None),
+        RasMessage::registrationConfirm(_)
+    ));
+
+    let (status, body) = mra.http(
+        "POST",
+        "/api/v1/meetings/123456789/invite",
+        Some(r#"{"room": "1001"}"#),
+    );
+    assert_eq!(status, 202, "{body}");
+    let mut room = H323Room::accept(&listener);
+    let setup = room.next_q931().expect("MRA's Setup");
+    assert_eq!(setup.kind, MessageType::Setup);
+    assert_eq!(setup.called_number().as_deref(), Some("1001"));
+
+    // The room answers with the same H.225.0 and fast-start logic that
+    // answered the independent stack's recorded Setup.
+    let mut callee = H225Call::new();
+    let (events, _) = callee.receive(&setup.encode());
+    let Some(Event::Setup(offer)) = events.first() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(offer.dial.as_deref(), Some("1001"));
+    assert!(offer.h245_tunnelling);
+    let fast = fast_start::answer(
+        &offer.fast_start,
+        &[AudioCodec::Pcmu],
+        room.rtp(),
+        room.rtcp(),
+    )
+    .expect("G.711 µ-law proposed both ways");
+    mra.wait_calls("dialing", |c| c.len() == 1 && c[0]["state"] == "dialing");
+    room.send_q931(&callee.proceeding(None));
+    room.send_q931(&callee.alerting());
+    mra.wait_calls("ringing", |c| c.len() == 1 && c[0]["state"] == "ringing");
+    room.send_q931(&callee.connect(fast.answers.clone(), None, "Board room"));
+    let calls = mra.wait_calls("the room in the meeting", |c| {
+        c.len() == 1 && c[0]["state"] == "in-meeting"
+    });
+    assert_eq!(calls[0]["transport"], "h323");
+    assert_eq!(calls[0]["codec"], "PCMU/8000");
+
+    let (_, packets) = room.exchange_tone(fast.agreed.room_rtp, 1000.0, 1.0);
+    assert!(packets >= 30, "{packets} RTP packets from MRA");
+    while room.tunnelled.len() < 2 {
+        room.next_q931().expect("tunnelled H.245 in Facility");
+    }
+    assert!(matches!(
+        room.tunnelled[0],
+        H245::request(RequestMessage::terminalCapabilitySet(_))
+    ));
+
+    room.send_q931(&callee.release(
+        cause::NORMAL_CLEARING,
+        h323_asn1::h225::ReleaseCompleteReason::undefinedReason(()),
+    ));
+    mra.wait_calls("the call over", |c| c.is_empty());
+    assert_eq!(
+        tshark_complaints(listener.local_addr().unwrap(), &room, None),
+        ""
+    );
 }

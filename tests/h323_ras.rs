@@ -7,7 +7,6 @@
 
 mod common;
 
-
 use h323_asn1::h225::{RasMessage, RegistrationRejectReason};
 use serde_json::Value;
 use signaling::h323::address::{socket_addr, text};

@@ -50,7 +50,8 @@ pub struct H323Endpoint {
 }
 
 impl H323Endpoint {
-    fn from_binding(b: &Binding) -> Option<H323Endpoint> {
+    /// The endpoint an H.323 binding describes (None for a SIP binding).
+    pub fn from_binding(b: &Binding) -> Option<H323Endpoint> {
         let (alias, call_signal) = b.contact.strip_prefix("h323:")?.rsplit_once('@')?;
         Some(H323Endpoint {
             user: b.user.clone(),

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::core::{CallInfo, CallStats, Core, DialTarget, Input, Output};
+use crate::core::{CallInfo, CallStats, Core, DialTarget, H323DialTarget, Input, Output};
 use crate::h323::connections::H323Connections;
 use crate::keepalive::Keepalive;
 use crate::proxied::ProxiedPeers;
@@ -56,9 +56,12 @@ pub struct CallOut {
     /// Route set (the Path it registered through).
     pub route: Vec<String>,
     pub display_name: String,
-    /// Where to send: the room's registered source address, or the URI's.
+    /// Where to send: the room's registered source address, or the URI's
+    /// (for H.323, its call-signalling address).
     pub transport: Transport,
     pub remote: SocketAddr,
+    /// Call over H.323 instead of SIP, to this alias.
+    pub h323_alias: Option<String>,
 }
 
 /// Open TCP connections: number → (remote address, writer).
@@ -211,6 +214,14 @@ fn tcp_conn(conns: &Connections, remote: SocketAddr) -> Option<u64> {
 /// Resolves the flow of a call-out (a room on TCP is called over the
 /// connection it registered on) and starts it.
 fn dial(core: &mut Core, out: Box<CallOut>, conns: &Connections) -> Result<u64, String> {
+    if let Some(alias) = out.h323_alias {
+        let target = H323DialTarget {
+            call_signal: out.remote,
+            alias,
+            display_name: out.display_name,
+        };
+        return core.dial_h323(target, &out.meeting).map(|leg| leg.0);
+    }
     let conn = match out.transport {
         Transport::Udp => 0,
         Transport::Tcp => {

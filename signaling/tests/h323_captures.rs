@@ -144,16 +144,16 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
     let codecs = [AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma];
     let fast = fast_start::answer(&setup.fast_start, &codecs, rtp, rtcp).expect("G.711 both ways");
     assert_eq!(
-        fast.codec,
+        fast.agreed.codec,
         AudioCodec::Pcmu,
         "the only audio codec proposed"
     );
     assert_eq!(
-        fast.room_rtp,
+        fast.agreed.room_rtp,
         "127.0.0.3:5000".parse::<SocketAddr>().unwrap()
     );
     assert_eq!(
-        fast.room_rtcp,
+        fast.agreed.room_rtcp,
         Some("127.0.0.3:5001".parse::<SocketAddr>().unwrap())
     );
     assert_eq!(fast.answers.len(), 2, "video is declined by leaving it out");

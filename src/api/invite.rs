@@ -1,6 +1,7 @@
 //! `POST /api/v1/meetings/{number}/invite`: the gateway calls a room into
 //! the meeting — a registered room by its user (over the flow it registered
-//! on, best contact first), or any SIP URI with an IP address. Answers 202
+//! on, best contact first; over H.323 to its call-signalling address when
+//! it registered with our gatekeeper), or any SIP URI with an IP address. Answers 202
 //! with the call's id, whose progress (dialing, ringing, in-meeting) shows
 //! in `/api/v1/calls`.
 
@@ -17,6 +18,7 @@ use signaling::sip::Transport;
 use tokio::sync::oneshot;
 
 use super::{error, ApiState};
+use registrar::h323::H323Endpoint;
 use registrar::unix_now;
 
 #[derive(serde::Deserialize)]
@@ -49,17 +51,19 @@ pub async fn invite(
         (None, Some(uri)) => any_uri(uri),
         _ => Err((StatusCode::BAD_REQUEST, "give either room or uri".into())),
     };
-    let (uri, route, shown, transport, remote) = match target {
+    let target = match target {
         Ok(t) => t,
         Err((status, why)) => return error(status, why),
     };
+    let uri = target.uri.clone();
     let out = CallOut {
         meeting,
-        uri: uri.clone(),
-        route,
-        display_name: invite.name.unwrap_or(shown),
-        transport,
-        remote,
+        uri: target.uri,
+        route: target.route,
+        display_name: invite.name.unwrap_or(target.shown),
+        transport: target.transport,
+        remote: target.remote,
+        h323_alias: target.h323_alias,
     };
     let (tx, rx) = oneshot::channel();
     if s.queries
@@ -80,7 +84,16 @@ pub async fn invite(
     }
 }
 
-type Target = (String, Vec<String>, String, Transport, SocketAddr);
+/// Where and how to call.
+struct Target {
+    uri: String,
+    route: Vec<String>,
+    /// The name shown unless the request gives one.
+    shown: String,
+    transport: Transport,
+    remote: SocketAddr,
+    h323_alias: Option<String>,
+}
 
 /// Why a target cannot be called: the API's status and message.
 type Refused = (StatusCode, String);
@@ -99,8 +112,8 @@ async fn registered_room(s: &ApiState, user: &str) -> Result<Target, Refused> {
     let now = unix_now();
     let best = bindings
         .into_iter()
-        .filter(|b| b.expires_at > now && !b.is_h323())
-        .filter_map(|b| Some((b.source.parse::<SocketAddr>().ok()?, b)))
+        .filter(|b| b.expires_at > now)
+        .filter_map(|b| Some((reach(&b)?, b)))
         .max_by(|(_, a), (_, b)| {
             let rank = |b: &registrar::Binding| (b.reachable != Some(false), b.q, b.updated_at);
             rank(a)
@@ -118,7 +131,24 @@ async fn registered_room(s: &ApiState, user: &str) -> Result<Target, Refused> {
     } else {
         Transport::Udp
     };
-    Ok((b.contact, b.path, account.display_name, transport, remote))
+    let h323_alias = H323Endpoint::from_binding(&b).map(|e| e.alias);
+    Ok(Target {
+        uri: b.contact,
+        route: b.path,
+        shown: account.display_name,
+        transport,
+        remote,
+        h323_alias,
+    })
+}
+
+/// Where a binding is reached: a SIP room at the address it registered
+/// from, an H.323 room at the call-signalling address it registered.
+fn reach(b: &registrar::Binding) -> Option<SocketAddr> {
+    match H323Endpoint::from_binding(b) {
+        Some(endpoint) => Some(endpoint.call_signal),
+        None => b.source.parse().ok(),
+    }
 }
 
 /// A `sip:` URI with an IP host (default port 5060), over UDP.
@@ -135,12 +165,12 @@ fn any_uri(uri: &str) -> Result<Target, Refused> {
         return Err(bad("TCP call-out needs a room registered over TCP"));
     }
     let port = parsed.host_with_port.port.map_or(5060, |p| *p.value());
-    let shown = parsed.user().unwrap_or(&host).to_owned();
-    Ok((
-        uri.to_owned(),
-        Vec::new(),
-        shown,
-        Transport::Udp,
-        SocketAddr::new(ip, port),
-    ))
+    Ok(Target {
+        uri: uri.to_owned(),
+        route: Vec::new(),
+        shown: parsed.user().unwrap_or(&host).to_owned(),
+        transport: Transport::Udp,
+        remote: SocketAddr::new(ip, port),
+        h323_alias: None,
+    })
 }

@@ -5,7 +5,7 @@
 //! Every TPKT packet both ways is logged for the tshark oracle.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use h323_asn1::h225::{H323UUPDUH323MessageBody as Body, H323UserInformation};
@@ -36,7 +36,10 @@ struct Link {
 
 impl Link {
     fn connect(to: SocketAddr) -> Link {
-        let stream = TcpStream::connect(to).unwrap_or_else(|e| panic!("connect {to}: {e}"));
+        Link::over(TcpStream::connect(to).unwrap_or_else(|e| panic!("connect {to}: {e}")))
+    }
+
+    fn over(stream: TcpStream) -> Link {
         stream.set_read_timeout(Some(WAIT)).unwrap();
         Link {
             stream,
@@ -102,9 +105,20 @@ fn rtp_pair() -> (UdpSocket, UdpSocket) {
 impl H323Room {
     /// Connects to MRA's call-signalling port.
     pub fn connect(gateway: SocketAddr) -> H323Room {
+        H323Room::over(Link::connect(gateway))
+    }
+
+    /// Takes MRA's call on `listener` (the room's call-signalling port).
+    pub fn accept(listener: &TcpListener) -> H323Room {
+        listener.set_nonblocking(false).unwrap();
+        let (stream, _) = listener.accept().expect("MRA calls");
+        H323Room::over(Link::over(stream))
+    }
+
+    fn over(signalling: Link) -> H323Room {
         let (rtp, rtcp) = rtp_pair();
         H323Room {
-            signalling: Link::connect(gateway),
+            signalling,
             h245: None,
             rtp,
             _rtcp: rtcp,
@@ -117,7 +131,7 @@ impl H323Room {
         self.rtp.local_addr().unwrap()
     }
 
-    fn rtcp(&self) -> SocketAddr {
+    pub fn rtcp(&self) -> SocketAddr {
         SocketAddr::new(self.rtp().ip(), self.rtp().port() + 1)
     }
 

@@ -29,12 +29,7 @@ pub struct DialTarget {
 impl Core {
     /// Starts calling `target` into `meeting`; the call's id, or why not.
     pub fn dial(&mut self, target: DialTarget, meeting: &Meeting) -> Result<LegId, String> {
-        if self.shutting_down {
-            return Err("shutting down".into());
-        }
-        if self.participants(&meeting.number) >= self.cfg.max_participants {
-            return Err(format!("meeting {} is full", meeting.number));
-        }
+        self.may_dial(meeting)?;
         self.next_leg += 1;
         let leg = LegId(self.next_leg);
         let call_id = format!("{}@{}", random_token(), self.cfg.advertised.ip());
@@ -88,6 +83,17 @@ impl Core {
             ip: self.cfg.media_ip,
         });
         Ok(leg)
+    }
+
+    /// Whether a room may be called into `meeting` now.
+    pub(super) fn may_dial(&self, meeting: &Meeting) -> Result<(), String> {
+        if self.shutting_down {
+            return Err("shutting down".into());
+        }
+        if self.participants(&meeting.number) >= self.cfg.max_participants {
+            return Err(format!("meeting {} is full", meeting.number));
+        }
+        Ok(())
     }
 
     /// The leg of an outgoing call exists: send the INVITE with our offer.

@@ -36,6 +36,15 @@ pub enum H323Input {
     CallSignallingClosed {
         conn: u64,
     },
+    /// The connection we opened to call a room is up as `conn`.
+    CallSignallingConnected {
+        leg: LegId,
+        conn: u64,
+    },
+    /// It could not be opened.
+    DialFailed {
+        leg: LegId,
+    },
     /// Our H.245 listener for `leg` is bound (or could not be).
     H245Listening {
         leg: LegId,
@@ -66,6 +75,12 @@ pub enum H323Output {
     },
     CloseCallSignalling {
         conn: u64,
+    },
+    /// Open a call-signalling connection to a room we call; answer with
+    /// [`H323Input::CallSignallingConnected`] or [`H323Input::DialFailed`].
+    ConnectCallSignalling {
+        leg: LegId,
+        to: SocketAddr,
     },
     /// Listen on `ip` for the room's H.245 connection; answer with
     /// [`H323Input::H245Listening`], then [`H323Input::H245Connected`].
@@ -102,6 +117,14 @@ impl Core {
                     );
                     self.h323_gone(leg);
                 }
+            }
+            H323Input::CallSignallingConnected { leg, conn } => self.h323_dial_connected(leg, conn),
+            H323Input::DialFailed { leg } => {
+                info!(
+                    leg = leg.0,
+                    "the room's call-signalling address did not answer"
+                );
+                self.end_call(leg);
             }
             H323Input::H245Listening { leg, result } => match result {
                 Ok(addr) => {
@@ -198,6 +221,7 @@ impl Core {
                     info!(leg = leg.0, ?cause, "the room released the call");
                     self.h323_gone(leg);
                 }
+                CallEvent::Progress(p) => self.h323_progress(leg, p, now),
                 CallEvent::Setup(_) => {}
             }
         }
@@ -301,8 +325,8 @@ impl Core {
         let mut session = H245Session::new(codecs.clone(), rtp, rtcp, random);
         let fast = fast_start::answer(&h.setup.fast_start, &codecs, rtp, rtcp);
         if let Some(f) = &fast {
-            session.fast_started(f.codec);
-            call.media = Some(h323_media(f.codec, Some(f.room_rtp)));
+            session.fast_started(f.agreed.codec);
+            call.media = Some(h323_media(f.agreed.codec, Some(f.agreed.room_rtp)));
         }
         h.h245 = Some(session);
         h.setup.fast_start = fast.map(|f| f.answers).unwrap_or_default();
@@ -344,7 +368,7 @@ impl Core {
     }
 
     /// Our capabilities and MSD, then what the room sent before.
-    fn h323_start_h245(&mut self, leg: LegId, now: Instant) {
+    pub(super) fn h323_start_h245(&mut self, leg: LegId, now: Instant) {
         let Some(h) = self.h323_leg(leg) else { return };
         if h.h245_started || !h.h245_open() {
             return;
@@ -462,7 +486,7 @@ impl Core {
 
 /// How an H.323 room's audio is carried: the codec's static payload type
 /// at 20 ms, DTMF as H.245 user input rather than RTP events.
-fn h323_media(codec: AudioCodec, remote: Option<SocketAddr>) -> LegMedia {
+pub(super) fn h323_media(codec: AudioCodec, remote: Option<SocketAddr>) -> LegMedia {
     LegMedia {
         codec,
         options: CodecOptions::default(),

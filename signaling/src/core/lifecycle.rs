@@ -47,11 +47,14 @@ impl Core {
             }
         };
         call.local_rtp = Some(local);
-        if matches!(call.phase, Phase::Dialing { .. }) {
-            return self.send_dial_invite(leg, now);
-        }
-        if call.h323.is_some() {
-            return self.h323_leg_created(leg, local, now);
+        match (
+            call.h323.is_some(),
+            matches!(call.phase, Phase::Dialing { .. }),
+        ) {
+            (true, true) => return self.h323_send_setup(leg),
+            (true, false) => return self.h323_leg_created(leg, local, now),
+            (false, true) => return self.send_dial_invite(leg, now),
+            (false, false) => {}
         }
         let Some(tx) = call.invite_tx else { return };
         if let Some(media) = call.media.clone() {

@@ -16,12 +16,14 @@ use tracing::{debug, info, info_span};
 mod admission;
 mod callout;
 mod h323;
+mod h323_callout;
 mod in_dialog;
 mod lifecycle;
 mod registration;
 
 pub use callout::DialTarget;
 pub use h323::{H323Input, H323Output};
+pub use h323_callout::H323DialTarget;
 
 use crate::call::{Call, NewCall, OkRetransmit, Phase, SessionTimer};
 use crate::dialstring;

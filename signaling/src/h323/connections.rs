@@ -5,7 +5,7 @@
 //! and the core's [`H323Output`] is carried out here.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,9 +22,13 @@ use crate::core::{H323Input, H323Output, Input};
 
 /// How long a room has to open the H.245 connection we listen for.
 const H245_ACCEPT_WITHIN: Duration = Duration::from_secs(30);
-const H245_CONNECT_WITHIN: Duration = Duration::from_secs(10);
+/// How long opening a connection to a room may take.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
 type Writers<K> = Arc<Mutex<HashMap<K, mpsc::UnboundedSender<Bytes>>>>;
+
+/// Numbers call-signalling connections, accepted and opened alike.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 /// Open H.323 connections and where their input goes.
 #[derive(Clone)]
@@ -49,24 +53,40 @@ impl H323Connections {
 
     /// Accepts call-signalling connections until the task is aborted.
     pub async fn accept_call_signalling(self, listener: TcpListener) {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         loop {
             let Ok((stream, remote)) = listener.accept().await else {
                 continue;
             };
-            let conn = NEXT.fetch_add(1, Ordering::Relaxed);
-            let links = self.clone();
-            tokio::spawn(async move {
-                let (tx, rx) = mpsc::unbounded_channel();
-                links.call_signalling.lock().expect("lock").insert(conn, tx);
-                serve_tpkt(stream, rx, |data| {
-                    links.input(H323Input::CallSignalling { conn, remote, data })
-                })
-                .await;
-                links.call_signalling.lock().expect("lock").remove(&conn);
-                links.input(H323Input::CallSignallingClosed { conn });
-            });
+            let (conn, outgoing) = self.new_call_signalling();
+            tokio::spawn(
+                self.clone()
+                    .serve_call_signalling(conn, remote, stream, outgoing),
+            );
         }
+    }
+
+    /// A number and a writer queue for a call-signalling connection,
+    /// registered before the core hears of it.
+    fn new_call_signalling(&self) -> (u64, mpsc::UnboundedReceiver<Bytes>) {
+        let conn = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.call_signalling.lock().expect("lock").insert(conn, tx);
+        (conn, rx)
+    }
+
+    async fn serve_call_signalling(
+        self,
+        conn: u64,
+        remote: SocketAddr,
+        stream: TcpStream,
+        outgoing: mpsc::UnboundedReceiver<Bytes>,
+    ) {
+        serve_tpkt(stream, outgoing, |data| {
+            self.input(H323Input::CallSignalling { conn, remote, data })
+        })
+        .await;
+        self.call_signalling.lock().expect("lock").remove(&conn);
+        self.input(H323Input::CallSignallingClosed { conn });
     }
 
     pub fn execute(&self, out: H323Output) {
@@ -77,11 +97,26 @@ impl H323Connections {
             H323Output::CloseCallSignalling { conn } => {
                 self.call_signalling.lock().expect("lock").remove(&conn);
             }
+            H323Output::ConnectCallSignalling { leg, to } => {
+                let links = self.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(to)).await {
+                        Ok(Ok(stream)) => {
+                            let (conn, outgoing) = links.new_call_signalling();
+                            links.input(H323Input::CallSignallingConnected { leg, conn });
+                            links
+                                .serve_call_signalling(conn, to, stream, outgoing)
+                                .await;
+                        }
+                        _ => links.input(H323Input::DialFailed { leg }),
+                    }
+                });
+            }
             H323Output::ListenH245 { leg, ip } => self.listen_h245(leg, ip),
             H323Output::ConnectH245 { leg, to } => {
                 let links = self.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(H245_CONNECT_WITHIN, TcpStream::connect(to)).await {
+                    match tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(to)).await {
                         Ok(Ok(stream)) => links.serve_h245(leg, stream).await,
                         _ => {
                             warn!(leg = leg.0, %to, "could not open the H.245 connection");

@@ -11,13 +11,16 @@
 use std::net::SocketAddr;
 
 use h323_asn1::h225::{
-    AlertingUUIE, CallIdentifier, CallProceedingUUIE, ConferenceIdentifier, ConnectUUIE,
-    FacilityReason, FacilityUUIE, H323UUPDUH323MessageBody as Body, H323UserInformation,
-    ReleaseCompleteReason, ReleaseCompleteUUIE, SetupUUIE, StatusUUIE, H323UUPDU,
+    AlertingUUIE, CallIdentifier, CallProceedingUUIE, CallType, ConferenceIdentifier, ConnectUUIE,
+    FacilityReason, FacilityUUIE, GloballyUniqueID, H323UUPDUH323MessageBody as Body,
+    H323UserInformation, ReleaseCompleteReason, ReleaseCompleteUUIE, SetupUUIE,
+    SetupUUIEConferenceGoal, StatusUUIE, H323UUPDU,
 };
-use h323_asn1::rasn::types::OctetString;
+use h323_asn1::rasn::types::{FixedOctetString, OctetString};
 
-use super::address::{alias_text, endpoint_type, protocol_identifier, socket_addr, transport};
+use super::address::{
+    alias_text, dialled_digits, endpoint_type, h323_id, protocol_identifier, socket_addr, transport,
+};
 use super::q931::{cause, ie, MessageType, Q931};
 
 /// What an incoming Setup asked for.
@@ -43,13 +46,32 @@ pub enum Event {
     H245(Vec<u8>),
     /// Digits from a Keypad facility element.
     Digits(String),
-    /// The caller released; its cause when it gave one.
+    /// The other side released; its cause when it gave one.
     Released(Option<u8>),
+    /// The called room's progress, when we called.
+    Progress(CalleeProgress),
+}
+
+/// What a called room's CallProceeding, Alerting, Progress or Connect said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalleeProgress {
+    pub ringing: bool,
+    pub connected: bool,
+    /// Its fast-start answer (encoded OpenLogicalChannel), if in this one.
+    pub fast_start: Vec<Vec<u8>>,
+    /// Where it listens for a separate H.245 connection.
+    pub h245_address: Option<SocketAddr>,
+    /// Whether it tunnels H.245 (its answer to ours).
+    pub h245_tunnelling: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Idle,
+    /// Our Setup is out.
+    Initiated,
+    /// The room is ringing (after we called).
+    Delivered,
     Present,
     Proceeding,
     Received,
@@ -62,6 +84,8 @@ impl State {
     fn code(self) -> u8 {
         match self {
             State::Idle | State::Released => 0,
+            State::Initiated => 1,
+            State::Delivered => 4,
             State::Present => 6,
             State::Received => 7,
             State::Proceeding => 9,
@@ -70,10 +94,13 @@ impl State {
     }
 }
 
-/// One call's H.225.0 signalling, answering side.
+/// One call's H.225.0 signalling, answering a room's Setup or calling a
+/// room with ours.
 #[derive(Debug)]
 pub struct H225Call {
     state: State,
+    /// True when we sent the Setup.
+    we_called: bool,
     call_ref: u16,
     call_identifier: Option<CallIdentifier>,
     conference_id: Option<ConferenceIdentifier>,
@@ -92,6 +119,7 @@ impl H225Call {
     pub fn new() -> H225Call {
         H225Call {
             state: State::Idle,
+            we_called: false,
             call_ref: 0,
             call_identifier: None,
             conference_id: None,
@@ -182,6 +210,21 @@ impl H225Call {
                     events.push(Event::Digits(digits));
                 }
             }
+            MessageType::CallProceeding
+            | MessageType::Alerting
+            | MessageType::Progress
+            | MessageType::Connect
+                if self.we_called =>
+            {
+                let progress = progress(q931.kind, uu.map(|u| u.h323_uu_pdu));
+                if progress.connected {
+                    self.state = State::Active;
+                } else if progress.ringing {
+                    self.state = State::Delivered;
+                }
+                self.tunnelling &= progress.h245_tunnelling;
+                events.push(Event::Progress(progress));
+            }
             MessageType::Facility
             | MessageType::Progress
             | MessageType::Notify
@@ -192,6 +235,71 @@ impl H225Call {
             _ => replies.push(self.status(cause::MESSAGE_TYPE_NOT_IMPLEMENTED)),
         }
         (events, replies)
+    }
+
+    /// Our Setup to `alias` from `caller`, with our fast-start
+    /// `proposals`, offering to tunnel H.245.
+    pub fn setup(&mut self, alias: &str, caller: &str, proposals: Vec<Vec<u8>>) -> Vec<u8> {
+        let guid = || GloballyUniqueID(FixedOctetString::from(rand::random::<[u8; 16]>()));
+        self.we_called = true;
+        self.tunnelling = true;
+        self.state = State::Initiated;
+        self.call_ref = rand::random::<u16>() & 0x7fff;
+        let call_identifier = CallIdentifier::new(guid());
+        let conference_id = ConferenceIdentifier(guid());
+        self.call_identifier = Some(call_identifier.clone());
+        self.conference_id = Some(conference_id.clone());
+        let destination = dialled_digits(alias).unwrap_or_else(|| h323_id(alias));
+        let body = Body::setup(SetupUUIE::new(
+            protocol_identifier(),
+            None,
+            Some(vec![h323_id(caller)]),
+            endpoint_type(),
+            Some(vec![destination]),
+            None,
+            None,
+            None,
+            false,
+            conference_id,
+            SetupUUIEConferenceGoal::create(()),
+            None,
+            CallType::pointToPoint(()),
+            None,
+            None,
+            Some(call_identifier),
+            None,
+            None,
+            None,
+            (!proposals.is_empty()).then(|| proposals.into_iter().map(OctetString::from).collect()),
+            Some(false),
+            Some(false),
+            None,
+            Some(false),
+            Some(false),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ));
+        self.message(MessageType::Setup, body, |m| {
+            m.set(ie::BEARER_CAPABILITY, BEARER_H221.to_vec())
+                .set_display(caller);
+            if alias.bytes().all(|b| b.is_ascii_digit()) {
+                m.set_party_number(ie::CALLED_PARTY_NUMBER, alias);
+            }
+        })
     }
 
     /// CallProceeding: the Setup is being dealt with.
@@ -334,7 +442,7 @@ impl H225Call {
 
     /// Status: our call state and `cause`.
     fn status(&mut self, cause: u8) -> Vec<u8> {
-        let mut m = Q931::new(MessageType::Status, self.call_ref, true);
+        let mut m = Q931::new(MessageType::Status, self.call_ref, !self.we_called);
         m.set_cause(cause)
             .set(ie::CALL_STATE, vec![self.state.code()]);
         if let Some(id) = self.call_identifier.clone() {
@@ -365,12 +473,38 @@ impl H225Call {
     }
 
     fn message(&mut self, kind: MessageType, body: Body, extra: impl FnOnce(&mut Q931)) -> Vec<u8> {
-        let mut m = Q931::new(kind, self.call_ref, true);
+        let mut m = Q931::new(kind, self.call_ref, !self.we_called);
         extra(&mut m);
         if let Some(per) = self.user_info(body) {
             m.set_user_user(&per);
         }
         m.encode()
+    }
+}
+
+/// Bearer capability of an H.323 call: unrestricted digital information,
+/// packet mode, H.221/H.242 (as H.225.0 7.2.2.1 asks).
+const BEARER_H221: [u8; 3] = [0x88, 0xc0, 0xa5];
+
+/// What the called room's answer carried.
+fn progress(kind: MessageType, pdu: Option<H323UUPDU>) -> CalleeProgress {
+    let (fast_start, h245_address) = match pdu.as_ref().map(|p| &p.h323_message_body) {
+        Some(Body::callProceeding(m)) => (m.fast_start.clone(), m.h245_address.clone()),
+        Some(Body::alerting(m)) => (m.fast_start.clone(), m.h245_address.clone()),
+        Some(Body::progress(m)) => (m.fast_start.clone(), m.h245_address.clone()),
+        Some(Body::connect(m)) => (m.fast_start.clone(), m.h245_address.clone()),
+        _ => (None, None),
+    };
+    CalleeProgress {
+        ringing: kind == MessageType::Alerting,
+        connected: kind == MessageType::Connect,
+        fast_start: fast_start
+            .into_iter()
+            .flatten()
+            .map(|o| o.to_vec())
+            .collect(),
+        h245_address: h245_address.as_ref().and_then(socket_addr),
+        h245_tunnelling: pdu.is_some_and(|p| p.h245_tunnelling == Some(true)),
     }
 }
 

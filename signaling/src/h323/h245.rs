@@ -13,13 +13,12 @@ use std::net::SocketAddr;
 use h323_asn1::h245::{
     CloseLogicalChannel, CloseLogicalChannelAck, CloseLogicalChannelSource, CommandMessage,
     DataType, EndSessionCommand, FunctionNotSupported, FunctionNotSupportedCause,
-    FunctionNotUnderstood, H2250LogicalChannelAckParameters, H2250LogicalChannelParameters,
-    H245TransportAddress, IndicationMessage, LogicalChannelNumber, MasterSlaveDetermination,
-    MasterSlaveDeterminationAck, MasterSlaveDeterminationAckDecision,
-    MasterSlaveDeterminationReject, MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
+    FunctionNotUnderstood, H2250LogicalChannelAckParameters, H245TransportAddress,
+    IndicationMessage, MasterSlaveDetermination, MasterSlaveDeterminationAck,
+    MasterSlaveDeterminationAckDecision, MasterSlaveDeterminationReject,
+    MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
     MultimediaSystemControlMessage as Message, OpenLogicalChannel, OpenLogicalChannelAck,
     OpenLogicalChannelAckForwardMultiplexAckParameters,
-    OpenLogicalChannelForwardLogicalChannelParameters,
     OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Multiplex,
     OpenLogicalChannelReject, OpenLogicalChannelRejectCause, RequestChannelCloseAck,
     RequestMessage, ResponseMessage, RoundTripDelayResponse, TerminalCapabilitySetAck,
@@ -29,6 +28,7 @@ use h323_asn1::rasn::types::OctetString;
 use media::AudioCodec;
 
 use super::capabilities::{audio, codec_of, receivable, terminal_capability_set};
+use super::channels::sending;
 use super::msd::{Answer, Decision, MasterSlave, MCU_TERMINAL_TYPE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +86,6 @@ enum OurChannel {
 
 /// The number of the audio channel we open.
 const OUR_AUDIO_CHANNEL: u16 = 1;
-/// RTP session of audio (H.225.0).
-const AUDIO_SESSION: u8 = 1;
 
 impl H245Session {
     /// `random` seeds the status determination number.
@@ -183,39 +181,8 @@ impl H245Session {
         })?;
         self.codec = Some(codec);
         self.ours = Some(OurChannel::Opened(OUR_AUDIO_CHANNEL));
-        let h2250 = H2250LogicalChannelParameters::new(
-            None,
-            AUDIO_SESSION,
-            None,
-            None,
-            Some(false),
-            Some(h245_transport(self.rtcp)),
-            None,
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        );
-        let forward = OpenLogicalChannelForwardLogicalChannelParameters::new(
-            None,
-            DataType::audioData(audio(codec)?),
-            Multiplex::h2250LogicalChannelParameters(h2250),
-            None,
-            None,
-        );
-        Some(Message::request(RequestMessage::openLogicalChannel(
-            OpenLogicalChannel::new(
-                LogicalChannelNumber(OUR_AUDIO_CHANNEL),
-                forward,
-                None,
-                None,
-                None,
-                None,
-            ),
-        )))
+        let olc = sending(OUR_AUDIO_CHANNEL, codec, self.rtcp)?;
+        Some(Message::request(RequestMessage::openLogicalChannel(olc)))
     }
 
     fn request(&mut self, r: RequestMessage, events: &mut Vec<H245Event>, out: &mut Vec<Message>) {
@@ -459,8 +426,8 @@ pub fn h245_socket_addr(t: &H245TransportAddress) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use h323_asn1::h245::{
-        MaintenanceLoopRequest, MaintenanceLoopRequestType, RequestChannelClose,
-        RoundTripDelayRequest, SequenceNumber,
+        LogicalChannelNumber, MaintenanceLoopRequest, MaintenanceLoopRequestType,
+        RequestChannelClose, RoundTripDelayRequest, SequenceNumber,
     };
     use h323_asn1::rasn::types::GeneralString;
 

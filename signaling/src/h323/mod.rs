@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod capabilities;
+pub mod channels;
 pub mod connections;
 pub mod fast_start;
 pub mod h225_call;
