@@ -65,6 +65,10 @@ pub struct H323 {
     pub gatekeeper_id: String,
     /// Longest registration life granted (and the default), seconds.
     pub time_to_live_secs: u32,
+    /// Also answer gatekeeper discovery sent to the RAS multicast group
+    /// (224.0.1.41) on `discovery_port`.
+    pub multicast_discovery: bool,
+    pub discovery_port: u16,
 }
 
 impl Default for H323 {
@@ -75,6 +79,8 @@ impl Default for H323 {
             call_signal_port: 1720,
             gatekeeper_id: "MRA".into(),
             time_to_live_secs: 300,
+            multicast_discovery: false,
+            discovery_port: 1718,
         }
     }
 }

@@ -13,6 +13,7 @@ use registrar::Registrar;
 use signaling::core::{Core, CoreConfig};
 use signaling::driver::{Driver, Listeners, Services};
 use signaling::h323::ras::{Gatekeeper, GatekeeperConfig};
+use signaling::h323::ras_socket;
 use signaling::ivr::IvrConfig;
 use std::io::IsTerminal;
 use tokio::sync::{mpsc, watch};
@@ -129,7 +130,16 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
             registrar.clone(),
         ));
         info!(addr = %socket.local_addr()?, "H.323 gatekeeper (RAS) listening");
-        Some((socket, gk))
+        let discovery = if cfg.h323.multicast_discovery {
+            let port = cfg.h323.discovery_port;
+            let socket = ras_socket::bind_discovery(cfg.sip.bind, port)
+                .with_context(|| format!("joining the H.323 discovery group on port {port}"))?;
+            info!(group = %ras_socket::DISCOVERY_GROUP, port, "H.323 gatekeeper discovery listening");
+            Some(socket)
+        } else {
+            None
+        };
+        Some((socket, discovery, gk))
     } else {
         None
     };
@@ -141,7 +151,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         registrar: registrar.clone(),
         realm: cfg.registrar.realm.clone(),
         lb: lb.clone(),
-        gatekeeper: gatekeeper.as_ref().map(|(_, gk)| gk.clone()),
+        gatekeeper: gatekeeper.as_ref().map(|(_, _, gk)| gk.clone()),
     });
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
@@ -172,20 +182,20 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         media: engine,
         registrar,
     };
-    let ras_task = gatekeeper.map(|(socket, gk)| {
-        tokio::spawn(signaling::h323::ras_socket::serve(
-            socket,
-            gk,
-            stop_rx.clone(),
-        ))
-    });
+    let mut ras_tasks = Vec::new();
+    if let Some((socket, discovery, gk)) = gatekeeper {
+        for socket in std::iter::once(socket).chain(discovery) {
+            let serve = ras_socket::serve(socket, gk.clone(), stop_rx.clone());
+            ras_tasks.push(tokio::spawn(serve));
+        }
+    }
     let signaling = tokio::spawn(driver.run(core, services, media_rx, query_rx, stop_rx));
     info!("mra running");
     wait_for_stop(lb.as_ref()).await;
     info!("signal received; stopping");
     stop_tx.send_replace(true);
     signaling.await.context("signaling task")?;
-    if let Some(task) = ras_task {
+    for task in ras_tasks {
         let _ = task.await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;

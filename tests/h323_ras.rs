@@ -4,6 +4,8 @@
 //! admitted, finds a meeting by LRQ, survives a restart and unregisters,
 //! all visible in /api/v1/rooms; wrong aliases and undecodable datagrams
 //! get their reject. Every datagram both ways is then judged by tshark.
+//! With discovery enabled, a GRQ sent to the RAS multicast group is
+//! answered too.
 
 mod common;
 
@@ -150,4 +152,35 @@ fn a_room_registers_is_admitted_and_unregisters_through_the_gatekeeper() {
     ep.wire
         .retain(|(_, _, p)| !p.starts_with(b"\xff\xff\xff not RAS"));
     judged_by_tshark(&ep, mra.dir.path());
+}
+
+#[test]
+fn discovery_sent_to_the_multicast_group_is_answered_when_enabled() {
+    isolate_network();
+    // This namespace's loopback carries the group (its default route is lo).
+    let ok = std::process::Command::new("ip")
+        .args(["link", "set", "lo", "multicast", "on"])
+        .status()
+        .expect("ip (package iproute2)");
+    assert!(ok.success());
+    let port = common::free_port().to_string();
+    let mra = Mra::start_with(&[
+        ("MRA_H323_MULTICAST_DISCOVERY", "true"),
+        ("MRA_H323_DISCOVERY_PORT", &port),
+    ]);
+    let group = format!("224.0.1.41:{port}").parse().unwrap();
+    let mut ep = RasClient::new(group);
+    let grq = pcap::segments(
+        &common::manifest_dir().join("../shared/vectors/h323/captures/ras-grq.pcap"),
+    );
+    match ep.ask_raw(&grq[0].payload) {
+        RasMessage::gatekeeperConfirm(gcf) => {
+            assert_eq!(
+                socket_addr(&gcf.ras_address),
+                Some(mra.ras),
+                "our unicast RAS address"
+            );
+        }
+        other => panic!("multicast GRQ answered {other:?}"),
+    }
 }

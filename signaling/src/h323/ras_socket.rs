@@ -1,5 +1,8 @@
-//! The RAS socket: datagrams in, the gatekeeper's answers out, until stop.
+//! The RAS sockets: datagrams in, the gatekeeper's answers out, until
+//! stop; and the socket that hears gatekeeper discovery sent to the RAS
+//! multicast group.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::net::UdpSocket;
@@ -8,7 +11,27 @@ use tracing::warn;
 
 use super::ras::Gatekeeper;
 
-/// Serves `socket` (UDP 1719) until `stop` turns true.
+/// The group endpoints send gatekeeper discovery to (H.225.0 Annex B).
+pub const DISCOVERY_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 1, 41);
+
+/// A socket on `port` (1718) in the discovery group, joined on the
+/// interface of `interface` (every interface when unspecified or IPv6).
+pub fn bind_discovery(interface: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
+    let on = match interface {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    };
+    socket.join_multicast_v4(&DISCOVERY_GROUP, &on)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Serves `socket` (UDP 1719, or the discovery socket) until `stop` turns
+/// true.
 pub async fn serve(
     socket: UdpSocket,
     gatekeeper: Arc<Gatekeeper>,
