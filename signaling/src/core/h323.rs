@@ -337,7 +337,7 @@ impl Core {
     }
 
     /// Connect, once the media leg is up and the H.245 address (if we
-    /// listen) known; then H.245 starts if tunnelled.
+    /// listen) known; then H.245 starts if it can already.
     fn h323_connect(&mut self, leg: LegId, now: Instant) {
         let Some(call) = self.calls.get_mut(&leg) else {
             return;
@@ -359,12 +359,8 @@ impl Core {
         let connect = h.signalling.connect(answers, h245_address, &display);
         let conn = h.conn;
         self.send_q931(conn, connect);
-        if self
-            .h323_leg(leg)
-            .is_some_and(|h| h.link == H245Link::Tunnel)
-        {
-            self.h323_start_h245(leg, now);
-        }
+        // Tunnelled, or our connection to the caller is already up.
+        self.h323_start_h245(leg, now);
     }
 
     /// Our capabilities and MSD, then what the room sent before.

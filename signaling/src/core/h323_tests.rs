@@ -10,7 +10,7 @@ use h323_asn1::h245::{
 use h323_asn1::rasn::types::GeneralString;
 
 use super::*;
-use crate::h323::address::dialled_digits;
+use crate::h323::address::{dialled_digits, transport};
 use crate::h323::q931::{cause, MessageType, Q931};
 
 const CONN: u64 = 7;
@@ -18,6 +18,11 @@ const CONN: u64 = 7;
 /// The recorded Setup (no destination, no fast start, H.245 on its own
 /// connection), to `dial` when given.
 fn setup(dial: Option<&str>) -> Bytes {
+    setup_with(dial, None)
+}
+
+/// The recorded Setup, also naming the caller's H.245 address if given.
+fn setup_with(dial: Option<&str>, h245: Option<SocketAddr>) -> Bytes {
     // Found at run time, not build time (a shared CARGO_TARGET_DIR may
     // hold a binary built in another checkout).
     let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo");
@@ -25,9 +30,13 @@ fn setup(dial: Option<&str>) -> Bytes {
         .join("../../shared/vectors/h323/messages/h.225_cs.setup.hex");
     let per = std::fs::read(path).expect("the recorded Setup");
     let mut uu: H323UserInformation = h323_asn1::decode(&per).expect("decodes");
-    if let (Some(dial), Body::setup(s)) = (dial, &mut uu.h323_uu_pdu.h323_message_body) {
+    let Body::setup(s) = &mut uu.h323_uu_pdu.h323_message_body else {
+        panic!("the recorded message is a Setup");
+    };
+    if let Some(dial) = dial {
         s.destination_address = Some(vec![dialled_digits(dial).expect("digits")]);
     }
+    s.h245_address = h245.map(transport);
     let mut q931 = Q931::new(MessageType::Setup, 5, false);
     q931.set_user_user(&h323_asn1::encode(&uu).expect("encodes"));
     q931.encode().into()
@@ -56,10 +65,14 @@ impl Room {
     }
 
     fn call(&mut self, dial: Option<&str>) -> Vec<Output> {
+        self.send(setup(dial))
+    }
+
+    fn send(&mut self, data: Bytes) -> Vec<Output> {
         self.feed(H323Input::CallSignalling {
             conn: CONN,
             remote: "127.0.0.1:40000".parse().expect("literal"),
-            data: setup(dial),
+            data,
         })
     }
 }
@@ -192,4 +205,33 @@ fn an_unknown_meeting_is_released_with_unallocated_number() {
         conn: CONN
     })));
     assert!(room.core.calls().is_empty());
+}
+
+#[test]
+fn we_open_h245_to_a_caller_that_gives_its_address_and_start_once_connected() {
+    let mut room = Room::new(CoreConfig::default());
+    let theirs: SocketAddr = "127.0.0.1:40100".parse().expect("literal");
+    room.send(setup_with(Some("123456789"), Some(theirs)));
+    let leg = LegId(1);
+    let out = room.input(Input::MeetingLookup {
+        leg,
+        result: Ok(Some(super::tests::meeting("123456789", None))),
+    });
+    assert!(out.contains(&Output::H323(H323Output::ConnectH245 { leg, to: theirs })));
+    // Our connection may be up before the media leg.
+    let out = room.feed(H323Input::H245Connected { leg });
+    assert!(h245(&out).is_empty(), "nothing to say before the media leg");
+    let out = room.input(Input::LegCreated {
+        leg,
+        result: Ok("127.0.0.1:30000".parse().expect("literal")),
+    });
+    let connect = &q931(&out)[0];
+    assert_eq!(connect.kind, MessageType::Connect);
+    assert!(matches!(
+        &h245(&out)[..],
+        [
+            H245::request(RequestMessage::terminalCapabilitySet(_)),
+            H245::request(RequestMessage::masterSlaveDetermination(_))
+        ]
+    ));
 }
