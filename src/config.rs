@@ -69,6 +69,13 @@ pub struct H323 {
     /// (224.0.1.41) on `discovery_port`.
     pub multicast_discovery: bool,
     pub discovery_port: u16,
+    /// Rooms' RAS requests must be signed with H.235.1 (H.235 Annex D
+    /// procedure I, keyed by the room's password); when false, unsigned
+    /// ones are let in too (signed ones are still checked).
+    pub require_h235: bool,
+    /// Largest difference between an H.235 token's timestamp and our
+    /// clock, seconds.
+    pub h235_clock_skew_secs: u32,
 }
 
 impl Default for H323 {
@@ -81,6 +88,8 @@ impl Default for H323 {
             time_to_live_secs: 300,
             multicast_discovery: false,
             discovery_port: 1718,
+            require_h235: true,
+            h235_clock_skew_secs: 600,
         }
     }
 }

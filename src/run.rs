@@ -126,6 +126,8 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
                 ras: SocketAddr::new(cfg.advertised_ip(), socket.local_addr()?.port()),
                 call_signal: SocketAddr::new(cfg.advertised_ip(), cfg.h323.call_signal_port),
                 time_to_live: cfg.h323.time_to_live_secs,
+                require_h235: cfg.h323.require_h235,
+                h235_clock_skew: cfg.h323.h235_clock_skew_secs,
             },
             registrar.clone(),
         ));

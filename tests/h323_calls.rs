@@ -248,7 +248,7 @@ fn a_room_registered_with_the_gatekeeper_is_called_into_a_meeting() {
     );
     assert_eq!(status, 201, "{body}");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut ras = RasClient::new(mra.ras);
+    let mut ras = RasClient::new(mra.ras).signing("s3cret");
     ras.call_signal = listener.local_addr().unwrap();
     assert!(matches!(
         ras.register(&["1001"], None),

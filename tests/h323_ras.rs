@@ -3,13 +3,20 @@
 //! confirmed; a room allowed H.323 registers by alias, refreshes, is
 //! admitted, finds a meeting by LRQ, survives a restart and unregisters,
 //! all visible in /api/v1/rooms; wrong aliases and undecodable datagrams
-//! get their reject. Every datagram both ways is then judged by tshark.
+//! get their reject. A room's requests must be signed with H.235.1 under
+//! its password (the test's HMAC computed by openssl): unsigned, wrongly
+//! signed, replayed and out-of-time ones get securityDenial, and our
+//! answers carry a signature openssl verifies. Every datagram both ways
+//! is then judged by tshark.
 //! With discovery enabled, a GRQ sent to the RAS multicast group is
 //! answered too.
 
 mod common;
 
-use h323_asn1::h225::{RasMessage, RegistrationRejectReason};
+use h323_asn1::h225::{
+    AdmissionRejectReason, RasMessage, RegistrationRejectReason, UnregRejectReason,
+};
+use h323_asn1::h235::AuthenticationMechanism;
 use serde_json::Value;
 use signaling::h323::address::{socket_addr, text};
 
@@ -69,7 +76,7 @@ fn a_room_registers_is_admitted_and_unregisters_through_the_gatekeeper() {
         Some(r#"{"user":"1001","password":"s3cret","name":"Board room","transports":["h323"]}"#),
     );
     assert_eq!(code, 201, "{body}");
-    let mut ep = RasClient::new(mra.ras);
+    let mut ep = RasClient::new(mra.ras).signing("s3cret");
 
     // Discovery with the GRQ an independent stack sent.
     let grq = pcap::segments(
@@ -152,6 +159,112 @@ fn a_room_registers_is_admitted_and_unregisters_through_the_gatekeeper() {
     ep.wire
         .retain(|(_, _, p)| !p.starts_with(b"\xff\xff\xff not RAS"));
     judged_by_tshark(&ep, mra.dir.path());
+}
+
+#[test]
+fn a_room_signs_its_ras_with_its_password_and_our_answers_are_signed() {
+    isolate_network();
+    let mra = Mra::start();
+    let (code, body) = mra.http(
+        "POST",
+        "/api/v1/rooms",
+        Some(r#"{"user":"1001","password":"s3cret","transports":["h323"]}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let mut ep = RasClient::new(mra.ras);
+
+    // Discovery agrees to H.235.1 when the endpoint offers it.
+    match ep.discover(true) {
+        RasMessage::gatekeeperConfirm(gcf) => {
+            assert_eq!(
+                gcf.authentication_mode,
+                Some(AuthenticationMechanism::pwdHash(()))
+            );
+            assert_eq!(
+                gcf.algorithm_oid.map(|o| o.to_vec()),
+                Some(vec![0, 0, 8, 235, 0, 2, 6])
+            );
+        }
+        other => panic!("GRQ answered {other:?}"),
+    }
+    assert!(matches!(
+        ep.discover(false),
+        RasMessage::gatekeeperConfirm(gcf) if gcf.authentication_mode.is_none()
+    ));
+
+    // Unsigned and wrongly signed registrations are refused.
+    let rrj = |m: RasMessage| match m {
+        RasMessage::registrationReject(r) => r.reject_reason,
+        other => panic!("{other:?}"),
+    };
+    let denied = RegistrationRejectReason::securityDenial(());
+    assert_eq!(rrj(ep.register(&["1001"], None)), denied);
+    ep.password = Some("wrong".into());
+    assert_eq!(rrj(ep.register(&["1001"], None)), denied);
+
+    // Signed with the password, the room registers; the RCF is signed for
+    // the identifier it grants.
+    ep.password = Some("s3cret".into());
+    let id = endpoint_id(&ep.register(&["1001"], None));
+    let ours = |id: &str| Some((true, Some(id.to_owned()), Some("MRA".to_owned())));
+    assert_eq!(ep.answer_signed("s3cret"), ours(&id));
+    assert_eq!(ep.answer_signed("wrong").map(|s| s.0), Some(false));
+
+    // The same token on another request is a replay.
+    ep.next_stamp = Some(ep.last_stamp);
+    match ep.unregister(&id) {
+        RasMessage::unregistrationReject(r) => {
+            assert_eq!(r.reject_reason, UnregRejectReason::securityDenial(()))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Admission: unsigned or out of time refused, signed admitted.
+    let arj = |m: RasMessage| match m {
+        RasMessage::admissionReject(r) => r.reject_reason,
+        other => panic!("{other:?}"),
+    };
+    ep.password = None;
+    assert_eq!(
+        arj(ep.admission(&id, "123456789")),
+        AdmissionRejectReason::securityDenial(())
+    );
+    ep.password = Some("s3cret".into());
+    ep.next_stamp = Some((ep.last_stamp.0 - 3600, 99));
+    assert_eq!(
+        arj(ep.admission(&id, "123456789")),
+        AdmissionRejectReason::securityDenial(())
+    );
+    assert!(matches!(
+        ep.admission(&id, "123456789"),
+        RasMessage::admissionConfirm(_)
+    ));
+    assert_eq!(ep.answer_signed("s3cret"), ours(&id));
+    assert!(matches!(
+        ep.unregister(&id),
+        RasMessage::unregistrationConfirm(_)
+    ));
+    assert_eq!(ep.answer_signed("s3cret"), ours(&id));
+    assert_eq!(mra.metric("mra_h323_ras_security_denials_total"), 5);
+
+    // tshark reads the profile's tokens in our answers.
+    judged_by_tshark(&ep, mra.dir.path());
+    let fields = pcap::tshark_read(
+        &mra.dir.path().join("ras.pcap"),
+        &[],
+        &["udp.srcport", "h235.tokenOID", "h235.algorithmOID"],
+    );
+    let signed: Vec<&str> = fields
+        .lines()
+        .filter(|l| l.starts_with("1719\t") && l.contains("0.0.8.235"))
+        .collect();
+    assert_eq!(signed.len(), 3, "RCF, ACF and UCF signed:\n{fields}");
+    for line in signed {
+        assert_eq!(
+            line, "1719\t0.0.8.235.0.2.1,0.0.8.235.0.2.5\t0.0.8.235.0.2.6",
+            "{fields}"
+        );
+    }
 }
 
 #[test]

@@ -12,13 +12,11 @@ use std::sync::atomic::Ordering;
 use tracing::info;
 
 use crate::binding::H323;
-use crate::{Binding, Registrar, StoreError};
+use crate::{Account, Binding, Registrar, StoreError};
 
 /// A full registration request, as far as the registrar cares.
 #[derive(Debug, Clone)]
 pub struct H323Registration {
-    /// The endpoint's aliases (h323-ID, dialedDigits, …) in its order.
-    pub aliases: Vec<String>,
     pub call_signal: SocketAddr,
     /// Where its RAS messages come from.
     pub ras: SocketAddr,
@@ -74,24 +72,37 @@ fn endpoint_id(user: &str, tag: u32) -> String {
 }
 
 impl Registrar {
-    /// Registers (or re-registers) an endpoint under the first alias that
-    /// names a room allowed to use H.323. One registration per room: a
-    /// new one replaces the room's previous H.323 binding.
-    pub async fn register_h323(
-        &self,
-        req: &H323Registration,
-        now: u64,
-    ) -> Result<H323Endpoint, H323Refusal> {
-        let mut found = None;
-        for alias in &req.aliases {
+    /// The room the first of `aliases` that names a room allowed to use
+    /// H.323 belongs to.
+    pub async fn h323_account(&self, aliases: &[String]) -> Result<Account, H323Refusal> {
+        for alias in aliases {
             if let Some(account) = self.store.account(alias).await? {
                 if account.transports.iter().any(|t| t == H323) {
-                    found = Some(account);
-                    break;
+                    return Ok(account);
                 }
             }
         }
-        let account = found.ok_or(H323Refusal::UnknownAlias)?;
+        Err(H323Refusal::UnknownAlias)
+    }
+
+    /// The room an endpoint identifier we gave out belongs to.
+    pub async fn h323_owner(&self, endpoint_id: &str) -> Result<Account, H323Refusal> {
+        let user = owner(endpoint_id).ok_or(H323Refusal::NotRegistered)?;
+        self.store
+            .account(user)
+            .await?
+            .ok_or(H323Refusal::NotRegistered)
+    }
+
+    /// Registers (or re-registers) an endpoint as `account` (see
+    /// [`Registrar::h323_account`]). One registration per room: a new one
+    /// replaces the room's previous H.323 binding.
+    pub async fn register_h323(
+        &self,
+        account: &Account,
+        req: &H323Registration,
+        now: u64,
+    ) -> Result<H323Endpoint, H323Refusal> {
         let (mut bindings, previous): (Vec<Binding>, Vec<Binding>) = self
             .store
             .bindings(&account.user)
@@ -230,6 +241,7 @@ mod tests {
                     realm: "mra".into(),
                     ha1_md5: String::new(),
                     ha1_sha256: String::new(),
+                    h235_key: String::new(),
                     transports: transports.into_iter().map(String::from).collect(),
                 },
             );
@@ -241,9 +253,8 @@ mod tests {
         )
     }
 
-    fn request(aliases: &[&str]) -> H323Registration {
+    fn request() -> H323Registration {
         H323Registration {
-            aliases: aliases.iter().map(|a| a.to_string()).collect(),
             call_signal: "192.0.2.5:1720".parse().unwrap(),
             ras: "192.0.2.5:1719".parse().unwrap(),
             time_to_live: 300,
@@ -256,19 +267,20 @@ mod tests {
     fn an_alias_of_an_h323_room_registers_refreshes_and_unregisters() {
         let (r, store) = registrar();
         block_on(async {
-            let e = r
-                .register_h323(&request(&["Board", "1001"]), 1000)
-                .await
-                .unwrap();
+            let aliases = ["Board".to_string(), "1001".to_string()];
+            let room = r.h323_account(&aliases).await.unwrap();
+            assert_eq!(room.user, "1001");
+            let e = r.register_h323(&room, &request(), 1000).await.unwrap();
             assert_eq!(
                 (e.user.as_str(), e.endpoint_id.as_str()),
                 ("1001", "1001/00000007")
             );
             assert_eq!(e.call_signal, "192.0.2.5:1720".parse().unwrap());
             // Registering again from the same RAS address keeps the identifier.
-            let mut again = request(&["1001"]);
+            let mut again = request();
             again.tag = 9;
-            let e2 = r.register_h323(&again, 1010).await.unwrap();
+            let e2 = r.register_h323(&room, &again, 1010).await.unwrap();
+            assert_eq!(r.h323_owner(&e2.endpoint_id).await.unwrap(), room);
             assert_eq!(e2.endpoint_id, e.endpoint_id);
             assert_eq!(store.bindings.lock().unwrap()["1001"].len(), 1);
 
@@ -301,9 +313,9 @@ mod tests {
     fn rooms_not_allowed_h323_and_unknown_aliases_are_refused() {
         let (r, _) = registrar();
         block_on(async {
-            for aliases in [&["2002"][..], &["nobody"], &[]] {
+            for aliases in [&["2002".to_string()][..], &["nobody".into()], &[]] {
                 assert!(matches!(
-                    r.register_h323(&request(aliases), 1000).await,
+                    r.h323_account(aliases).await,
                     Err(H323Refusal::UnknownAlias)
                 ));
             }
@@ -314,7 +326,8 @@ mod tests {
     fn a_lapsed_registration_is_gone() {
         let (r, _) = registrar();
         block_on(async {
-            let e = r.register_h323(&request(&["1001"]), 1000).await.unwrap();
+            let room = r.h323_account(&["1001".into()]).await.unwrap();
+            let e = r.register_h323(&room, &request(), 1000).await.unwrap();
             assert!(r.h323_endpoint(&e.endpoint_id, 1301).await.is_err());
         });
     }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use crate::Binding;
 
 /// A room account. Passwords are never kept, only digest HA1 values for
-/// the realm they were set in.
+/// the realm they were set in and the H.235 key (SHA-1 of the password).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     pub user: String,
@@ -16,7 +16,10 @@ pub struct Account {
     pub realm: String,
     pub ha1_md5: String,
     pub ha1_sha256: String,
-    /// Transports the room may register over ("udp", "tcp").
+    /// Hex SHA-1 of the password, the H.235.1 key of H.323 RAS; empty for
+    /// rooms whose password was set before MRA kept it.
+    pub h235_key: String,
+    /// Transports the room may register over ("udp", "tcp", "h323").
     pub transports: Vec<String>,
 }
 

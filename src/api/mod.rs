@@ -360,6 +360,11 @@ async fn metrics(State(s): State<ApiState>) -> Response {
             "RAS datagrams that did not decode.",
             n(&g.malformed),
         );
+        put(
+            "h323_ras_security_denials_total",
+            "RAS requests refused by H.235 (no or bad token, replay, clock).",
+            n(&g.security_denials),
+        );
     }
     if let Some(lb) = &s.lb {
         out.push_str(&lb.balancer.metrics());

@@ -1,10 +1,11 @@
 //! Room accounts and their registrations in the store, and the
 //! registrar's [`RegistrarStore`] over them. A password is turned into its
-//! digest HA1 values (MD5 and SHA-256, for the configured realm) on the way
-//! in and never kept.
+//! digest HA1 values (MD5 and SHA-256, for the configured realm) and its
+//! H.235 key on the way in and never kept.
 
 use registrar::digest::{ha1, Algorithm};
 use registrar::{unix_now, Account, Binding, RegistrarStore, StoreError, StoreFuture};
+use signaling::h323::h235;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -81,6 +82,7 @@ impl NewRoom {
             realm: realm.to_owned(),
             ha1_md5: ha1(Algorithm::Md5, user, realm, &self.password),
             ha1_sha256: ha1(Algorithm::Sha256, user, realm, &self.password),
+            h235_key: h235::secret(&self.password),
             transports,
         })
     }
@@ -97,7 +99,7 @@ fn check_password(password: &str) -> Result<(), RoomError> {
 
 macro_rules! room_columns {
     () => {
-        "user_name, display_name, realm, ha1_md5, ha1_sha256, transports"
+        "user_name, display_name, realm, ha1_md5, ha1_sha256, h235_key, transports"
     };
 }
 
@@ -113,13 +115,14 @@ impl Store {
         let r = sqlx::query(concat!(
             "INSERT INTO rooms (",
             room_columns!(),
-            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
         .bind(&account.user)
         .bind(&account.display_name)
         .bind(&account.realm)
         .bind(&account.ha1_md5)
         .bind(&account.ha1_sha256)
+        .bind(&account.h235_key)
         .bind(account.transports.join(","))
         .bind(unix_now() as i64)
         .execute(&self.pool)
@@ -171,8 +174,8 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
-    /// Sets a room's password (its HA1 values for `realm`); false when the
-    /// room does not exist.
+    /// Sets a room's password (its HA1 values for `realm` and its H.235
+    /// key); false when the room does not exist.
     pub async fn set_room_password(
         &self,
         user: &str,
@@ -181,11 +184,13 @@ impl Store {
     ) -> Result<bool, RoomError> {
         check_password(password)?;
         let r = sqlx::query(
-            "UPDATE rooms SET realm = $1, ha1_md5 = $2, ha1_sha256 = $3 WHERE user_name = $4",
+            "UPDATE rooms SET realm = $1, ha1_md5 = $2, ha1_sha256 = $3, h235_key = $4 \
+             WHERE user_name = $5",
         )
         .bind(realm)
         .bind(ha1(Algorithm::Md5, user, realm, password))
         .bind(ha1(Algorithm::Sha256, user, realm, password))
+        .bind(h235::secret(password))
         .bind(user)
         .execute(&self.pool)
         .await?;
@@ -298,6 +303,7 @@ fn to_account(r: &AnyRow) -> Result<Account, sqlx::Error> {
         realm: r.try_get("realm")?,
         ha1_md5: r.try_get("ha1_md5")?,
         ha1_sha256: r.try_get("ha1_sha256")?,
+        h235_key: r.try_get("h235_key")?,
         transports: r
             .try_get::<String, _>("transports")?
             .split(',')

@@ -1,19 +1,30 @@
 //! A scripted H.323 endpoint's RAS side: builds the requests a room sends
-//! to a gatekeeper, sends them over UDP and decodes the answers, keeping
-//! every datagram both ways for the tshark oracle.
+//! to a gatekeeper, signs them with H.235.1 when given a password (the
+//! HMAC computed by openssl, not by MRA), sends them over UDP and decodes
+//! the answers, keeping every datagram both ways for the tshark oracle.
 
+use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use h323_asn1::h225::{
     AdmissionRequest, BandWidth, CallReferenceValue, CallType, ConferenceIdentifier,
-    EndpointIdentifier, EndpointType, GloballyUniqueID, LocationRequest, RasMessage,
-    RegistrationRequest, RequestSeqNum, TerminalInfo, TimeToLive, UnregistrationRequest,
+    CryptoH323Token, EndpointIdentifier, EndpointType, GatekeeperRequest, GloballyUniqueID,
+    LocationRequest, RasMessage, RegistrationRequest, RequestSeqNum, TerminalInfo, TimeToLive,
+    UnregistrationRequest,
 };
-use h323_asn1::rasn::types::FixedOctetString;
+use h323_asn1::h235::{AuthenticationMechanism, CryptoToken};
+use h323_asn1::rasn::types::{BitString, FixedOctetString, ObjectIdentifier};
 use signaling::h323::address::{
     dialled_digits, h323_id, protocol_identifier, text, transport, vendor,
 };
+use signaling::h323::h235;
+
+/// Where the hash goes until the message is encoded.
+const HASH_SPOT: [u8; 12] = [
+    0xa5, 0x5a, 0xc3, 0x3c, 0x96, 0x69, 0xa5, 0x5a, 0xc3, 0x3c, 0x96, 0x69,
+];
 
 pub struct RasClient {
     sock: UdpSocket,
@@ -23,6 +34,13 @@ pub struct RasClient {
     seq: u16,
     /// Every datagram sent and received: (from, to, payload).
     pub wire: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Sign requests with H.235.1 under this password.
+    pub password: Option<String>,
+    /// The (timestamp, random) the next token carries, when not now and
+    /// the next number.
+    pub next_stamp: Option<(u64, i32)>,
+    /// The (timestamp, random) of the last token sent.
+    pub last_stamp: (u64, i32),
 }
 
 impl RasClient {
@@ -35,7 +53,16 @@ impl RasClient {
             gatekeeper,
             seq: 0,
             wire: Vec::new(),
+            password: None,
+            next_stamp: None,
+            last_stamp: (0, 0),
         }
+    }
+
+    /// Signs every request from now on.
+    pub fn signing(mut self, password: &str) -> RasClient {
+        self.password = Some(password.to_owned());
+        self
     }
 
     pub fn local(&self) -> SocketAddr {
@@ -59,8 +86,101 @@ impl RasClient {
             .unwrap_or_else(|e| panic!("answer {:02x?} does not decode: {e}", &buf[..n]))
     }
 
-    pub fn ask(&mut self, m: &RasMessage) -> RasMessage {
-        self.ask_raw(&h323_asn1::encode(m).unwrap())
+    pub fn ask(&mut self, mut m: RasMessage) -> RasMessage {
+        let Some(password) = self.password.clone() else {
+            return self.ask_raw(&h323_asn1::encode(&m).unwrap());
+        };
+        let (now, random) = self.next_stamp.take().unwrap_or_else(|| {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            (now.as_secs(), self.last_stamp.1 + 1)
+        });
+        self.last_stamp = (now, random);
+        // Sent by our endpoint identifier once we have one.
+        let (tokens, sender) = match &mut m {
+            RasMessage::registrationRequest(r) => {
+                (&mut r.crypto_tokens, r.endpoint_identifier.clone())
+            }
+            RasMessage::unregistrationRequest(r) => {
+                (&mut r.crypto_tokens, r.endpoint_identifier.clone())
+            }
+            RasMessage::admissionRequest(r) => {
+                (&mut r.crypto_tokens, Some(r.endpoint_identifier.clone()))
+            }
+            _ => panic!("not a request a room signs"),
+        };
+        let sender = sender.map_or_else(|| "room".into(), |id| text(&id.0));
+        let mut token = h235::token(Some("MRA"), &sender, now, random);
+        if let CryptoH323Token::nestedcryptoToken(CryptoToken::cryptoHashedToken(t)) = &mut token {
+            t.token.hash = BitString::from_slice(&HASH_SPOT);
+        }
+        *tokens = Some(vec![token]);
+        let mut bytes = h323_asn1::encode(&m).unwrap();
+        let at = find(&bytes, &HASH_SPOT).expect("the hash spot");
+        bytes[at..at + 12].fill(0);
+        let mac = openssl_hmac_sha1_96(&password, &bytes);
+        bytes[at..at + 12].copy_from_slice(&mac);
+        self.ask_raw(&bytes)
+    }
+
+    /// Whether the last answer carries a token whose HMAC-SHA1-96 under
+    /// `password` covers it, as openssl computes it, and the token's
+    /// generalID and sendersID.
+    pub fn answer_signed(&self, password: &str) -> Option<(bool, Option<String>, Option<String>)> {
+        let datagram = &self.wire.last()?.2;
+        let m: RasMessage = h323_asn1::decode(datagram).ok()?;
+        let tokens = match &m {
+            RasMessage::registrationConfirm(r) => &r.crypto_tokens,
+            RasMessage::registrationReject(r) => &r.crypto_tokens,
+            RasMessage::unregistrationConfirm(r) => &r.crypto_tokens,
+            RasMessage::admissionConfirm(r) => &r.crypto_tokens,
+            RasMessage::admissionReject(r) => &r.crypto_tokens,
+            _ => return None,
+        };
+        let token = h235::find(tokens.as_deref()?)?;
+        let hash = token.token.hash.as_raw_slice();
+        let mut zeroed = datagram.clone();
+        let at = find(&zeroed, hash)?;
+        zeroed[at..at + 12].fill(0);
+        let ids = |id: &Option<h323_asn1::h235::Identifier>| {
+            id.as_ref().map(|i| String::from_utf16_lossy(&i.0))
+        };
+        Some((
+            openssl_hmac_sha1_96(password, &zeroed) == hash,
+            ids(&token.hashed_vals.general_id),
+            ids(&token.hashed_vals.senders_id),
+        ))
+    }
+
+    /// A GRQ, offering H.235.1 (pwdHash with HMAC-SHA1-96) when asked.
+    pub fn discover(&mut self, offer_h235: bool) -> RasMessage {
+        let seq = self.next_seq();
+        let grq = GatekeeperRequest::new(
+            seq,
+            protocol_identifier(),
+            None,
+            transport(self.local()),
+            terminal(),
+            None,
+            None,
+            Some(vec![h323_id("room")]),
+            None,
+            None,
+            None,
+            offer_h235.then(|| vec![AuthenticationMechanism::pwdHash(())]),
+            offer_h235.then(|| {
+                vec![ObjectIdentifier::new_unchecked(
+                    vec![0, 0, 8, 235, 0, 2, 6].into(),
+                )]
+            }),
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(false),
+            None,
+        );
+        self.ask_raw(&h323_asn1::encode(&RasMessage::gatekeeperRequest(grq)).unwrap())
     }
 
     /// A full RRQ for `aliases` (h323-IDs), or a lightweight one for
@@ -74,18 +194,7 @@ impl RasClient {
             true,
             vec![transport(self.call_signal)],
             vec![transport(self.local())],
-            EndpointType::new(
-                None,
-                Some(vendor()),
-                None,
-                None,
-                None,
-                Some(TerminalInfo::new(None)),
-                false,
-                false,
-                None,
-                None,
-            ),
+            terminal(),
             (!aliases.is_empty()).then(|| aliases.iter().map(|a| h323_id(a)).collect()),
             None,
             vendor(),
@@ -117,7 +226,7 @@ impl RasClient {
             None,
             None,
         );
-        self.ask(&RasMessage::registrationRequest(rrq))
+        self.ask(RasMessage::registrationRequest(rrq))
     }
 
     pub fn unregister(&mut self, endpoint: &str) -> RasMessage {
@@ -140,7 +249,7 @@ impl RasClient {
             None,
             None,
         );
-        self.ask(&RasMessage::unregistrationRequest(urq))
+        self.ask(RasMessage::unregistrationRequest(urq))
     }
 
     /// An ARQ to call `digits`.
@@ -183,7 +292,7 @@ impl RasClient {
             None,
             Some(false),
         );
-        self.ask(&RasMessage::admissionRequest(arq))
+        self.ask(RasMessage::admissionRequest(arq))
     }
 
     /// An LRQ for `digits`, answers to this socket.
@@ -213,8 +322,60 @@ impl RasClient {
             Some(false),
             None,
         );
-        self.ask(&RasMessage::locationRequest(lrq))
+        self.ask_raw(&h323_asn1::encode(&RasMessage::locationRequest(lrq)).unwrap())
     }
+}
+
+fn terminal() -> EndpointType {
+    EndpointType::new(
+        None,
+        Some(vendor()),
+        None,
+        None,
+        None,
+        Some(TerminalInfo::new(None)),
+        false,
+        false,
+        None,
+        None,
+    )
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// HMAC-SHA1 keyed by SHA-1(`password`), cut to 96 bits, by openssl.
+fn openssl_hmac_sha1_96(password: &str, data: &[u8]) -> Vec<u8> {
+    let key = openssl(&["dgst", "-sha1", "-binary"], password.as_bytes());
+    let hexkey: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let mac = openssl(
+        &[
+            "dgst",
+            "-sha1",
+            "-mac",
+            "HMAC",
+            "-macopt",
+            &format!("hexkey:{hexkey}"),
+            "-binary",
+        ],
+        data,
+    );
+    mac[..12].to_vec()
+}
+
+fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl (package openssl)");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}");
+    assert_eq!(out.stdout.len(), 20, "a SHA-1 sized digest");
+    out.stdout
 }
 
 /// The endpoint identifier an RCF granted.

@@ -12,6 +12,7 @@ fn registrar(cfg: RegistrarConfig) -> (Registrar, Arc<MemoryStore>) {
             realm: cfg.realm.clone(),
             ha1_md5: digest::ha1(Algorithm::Md5, "1001", &cfg.realm, "s3cret"),
             ha1_sha256: digest::ha1(Algorithm::Sha256, "1001", &cfg.realm, "s3cret"),
+            h235_key: String::new(),
             transports: vec!["udp".into(), "tcp".into()],
         },
     );

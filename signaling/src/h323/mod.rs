@@ -7,6 +7,7 @@ pub mod channels;
 pub mod connections;
 pub mod fast_start;
 pub mod h225_call;
+pub mod h235;
 pub mod h245;
 pub mod leg;
 pub mod msd;

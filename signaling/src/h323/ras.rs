@@ -4,12 +4,15 @@
 //! disengage (DRQ), bandwidth (BRQ), location of meetings and registered
 //! rooms (LRQ), and unsolicited IRRs. Every request gets its confirm or a
 //! reject with the reason; a datagram that does not decode gets an
-//! unknownMessageResponse. Fed a datagram and `now`, returns the answer
-//! and where it goes; the socket lives in the driver.
+//! unknownMessageResponse. Requests of rooms are held to H.235.1 (see
+//! [`security`]). Fed a datagram and `now`, returns the answer and where
+//! it goes; the socket lives in the driver.
+
+mod security;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use h323_asn1::h225::{
     AdmissionConfirm, AdmissionReject, AdmissionRejectReason, AdmissionRequest, BandwidthConfirm,
@@ -20,6 +23,7 @@ use h323_asn1::h225::{
     RegistrationRequest, RequestSeqNum, TimeToLive, UUIEsRequested, UnknownMessageResponse,
     UnregRejectReason, UnregistrationConfirm, UnregistrationReject, UnregistrationRequest,
 };
+use h323_asn1::h235::AuthenticationMechanism;
 use h323_asn1::rasn::types::OctetString;
 use registrar::h323::{H323Refusal, H323Registration};
 use registrar::Registrar;
@@ -29,6 +33,7 @@ use super::address::{
     alias_text, bmp, first_socket_addr, protocol_identifier, socket_addr, text, transport,
     vendor_text,
 };
+use super::h235::{self, Replays};
 
 #[derive(Debug, Clone)]
 pub struct GatekeeperConfig {
@@ -39,6 +44,12 @@ pub struct GatekeeperConfig {
     pub call_signal: SocketAddr,
     /// Longest registration life granted, seconds (and the default).
     pub time_to_live: u32,
+    /// Requests of rooms must carry an H.235.1 token (else a token is
+    /// checked only when present).
+    pub require_h235: bool,
+    /// Largest difference between a token's timestamp and our clock,
+    /// seconds.
+    pub h235_clock_skew: u32,
 }
 
 /// Counters for /metrics.
@@ -47,11 +58,14 @@ pub struct RasStats {
     pub requests: AtomicU64,
     pub rejects: AtomicU64,
     pub malformed: AtomicU64,
+    /// Requests refused by H.235 (no token, bad hash, replay, clock).
+    pub security_denials: AtomicU64,
 }
 
 pub struct Gatekeeper {
     cfg: GatekeeperConfig,
     registrar: Arc<Registrar>,
+    replays: Mutex<Replays>,
     pub stats: RasStats,
 }
 
@@ -63,6 +77,7 @@ impl Gatekeeper {
         Gatekeeper {
             cfg,
             registrar,
+            replays: Mutex::default(),
             stats: RasStats::default(),
         }
     }
@@ -80,10 +95,18 @@ impl Gatekeeper {
             Err(e) => {
                 self.stats.malformed.fetch_add(1, Ordering::Relaxed);
                 warn!(%from, "undecodable RAS message: {e}");
-                return encode(&not_understood(RequestSeqNum(1), datagram), from);
+                let reply = not_understood(RequestSeqNum(1), datagram);
+                return Some((self.encode_signed(reply, None, now)?, from));
             }
         };
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let signer = match self.authenticate(&message, datagram, from, now).await {
+            Ok(signer) => signer,
+            Err(denial) => {
+                self.stats.rejects.fetch_add(1, Ordering::Relaxed);
+                return Some((self.encode_signed(denial?, None, now)?, from));
+            }
+        };
         let (reply, to) = match message {
             RasMessage::gatekeeperRequest(r) => (self.discovery(&r), from),
             RasMessage::registrationRequest(r) => (self.registration(&r, from, now).await, from),
@@ -130,7 +153,7 @@ impl Gatekeeper {
         if is_reject(&reply) {
             self.stats.rejects.fetch_add(1, Ordering::Relaxed);
         }
-        encode(&reply, to)
+        Some((self.encode_signed(reply, signer.as_ref(), now)?, to))
     }
 
     fn gatekeeper_id(&self) -> GatekeeperIdentifier {
@@ -141,14 +164,34 @@ impl Gatekeeper {
         id.as_ref().is_some_and(|id| text(&id.0) != self.cfg.id)
     }
 
+    /// Confirms discovery, agreeing to H.235.1 when the endpoint offers
+    /// it; an endpoint that offers only other security while we require
+    /// ours is told so at once.
     fn discovery(&self, r: &GatekeeperRequest) -> RasMessage {
-        if self.names_another_gatekeeper(&r.gatekeeper_identifier) {
+        let h235 = h235::negotiated(r.algorithm_oids.as_deref().unwrap_or_default()).filter(|_| {
+            r.authentication_capability
+                .iter()
+                .flatten()
+                .any(|m| *m == AuthenticationMechanism::pwdHash(()))
+        });
+        let offers_other = r
+            .authentication_capability
+            .as_ref()
+            .is_some_and(|c| !c.is_empty());
+        let reason = if self.names_another_gatekeeper(&r.gatekeeper_identifier) {
+            Some(GatekeeperRejectReason::terminalExcluded(()))
+        } else if self.cfg.require_h235 && offers_other && h235.is_none() {
+            Some(GatekeeperRejectReason::securityDenial(()))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
             return RasMessage::gatekeeperReject(GatekeeperReject::new(
                 r.request_seq_num.clone(),
                 protocol_identifier(),
                 None,
                 Some(self.gatekeeper_id()),
-                GatekeeperRejectReason::terminalExcluded(()),
+                reason,
                 None,
                 None,
                 None,
@@ -157,6 +200,9 @@ impl Gatekeeper {
                 None,
             ));
         }
+        let mode = h235
+            .is_some()
+            .then_some(AuthenticationMechanism::pwdHash(()));
         RasMessage::gatekeeperConfirm(GatekeeperConfirm::new(
             r.request_seq_num.clone(),
             protocol_identifier(),
@@ -164,10 +210,10 @@ impl Gatekeeper {
             Some(self.gatekeeper_id()),
             transport(self.cfg.ras),
             None,
+            mode,
             None,
             None,
-            None,
-            None,
+            h235,
             None,
             None,
             None,
@@ -208,14 +254,11 @@ impl Gatekeeper {
             if first_socket_addr(&r.ras_address).is_none() {
                 return reject(RegistrationRejectReason::invalidRASAddress(()));
             }
-            let aliases: Vec<String> = r
-                .terminal_alias
-                .iter()
-                .flatten()
-                .filter_map(alias_text)
-                .collect();
+            let account = match self.registrar.h323_account(&terminal_aliases(r)).await {
+                Ok(account) => account,
+                Err(e) => return self.registration_refused(seq.clone(), e),
+            };
             let request = H323Registration {
-                aliases,
                 call_signal,
                 // Behind NAT, where the request came from is what works.
                 ras: from,
@@ -223,20 +266,11 @@ impl Gatekeeper {
                 vendor: vendor_text(&r.endpoint_vendor),
                 tag: rand::random(),
             };
-            self.registrar.register_h323(&request, now).await
+            self.registrar.register_h323(&account, &request, now).await
         };
         let endpoint = match result {
             Ok(e) => e,
-            Err(H323Refusal::UnknownAlias) => {
-                return reject(RegistrationRejectReason::invalidAlias(()))
-            }
-            Err(H323Refusal::NotRegistered) => {
-                return reject(RegistrationRejectReason::fullRegistrationRequired(()))
-            }
-            Err(H323Refusal::Store(e)) => {
-                warn!("H.323 registration: {e}");
-                return reject(RegistrationRejectReason::resourceUnavailable(()));
-            }
+            Err(e) => return self.registration_refused(seq.clone(), e),
         };
         if r.keep_alive != Some(true) {
             info!(user = %endpoint.user, endpoint = %endpoint.endpoint_id, "RRQ confirmed");
@@ -272,8 +306,25 @@ impl Gatekeeper {
         ))
     }
 
-    async fn unregistration(&self, r: &UnregistrationRequest, now: u64) -> RasMessage {
-        let id = match &r.endpoint_identifier {
+    fn registration_refused(&self, seq: RequestSeqNum, e: H323Refusal) -> RasMessage {
+        registration_reject(
+            seq,
+            match e {
+                H323Refusal::UnknownAlias => RegistrationRejectReason::invalidAlias(()),
+                H323Refusal::NotRegistered => {
+                    RegistrationRejectReason::fullRegistrationRequired(())
+                }
+                H323Refusal::Store(e) => {
+                    warn!("H.323 registration: {e}");
+                    RegistrationRejectReason::resourceUnavailable(())
+                }
+            },
+        )
+    }
+
+    /// The endpoint identifier a URQ is about.
+    async fn unregistering(&self, r: &UnregistrationRequest, now: u64) -> Option<String> {
+        match &r.endpoint_identifier {
             Some(id) => Some(text(&id.0)),
             // Without an identifier, the call-signalling address says who.
             None => self
@@ -284,8 +335,11 @@ impl Gatekeeper {
                 .into_iter()
                 .find(|e| first_socket_addr(&r.call_signal_address) == Some(e.call_signal))
                 .map(|e| e.endpoint_id),
-        };
-        let done = match id {
+        }
+    }
+
+    async fn unregistration(&self, r: &UnregistrationRequest, now: u64) -> RasMessage {
+        let done = match self.unregistering(r, now).await {
             Some(id) => self.registrar.unregister_h323(&id, now).await.is_ok(),
             None => false,
         };
@@ -300,16 +354,10 @@ impl Gatekeeper {
                 None,
             ))
         } else {
-            RasMessage::unregistrationReject(UnregistrationReject::new(
+            unregistration_reject(
                 r.request_seq_num.clone(),
                 UnregRejectReason::notCurrentlyRegistered(()),
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            ))
+            )
         }
     }
 
@@ -318,20 +366,10 @@ impl Gatekeeper {
         let endpoint = match self.registrar.h323_endpoint(&id, now).await {
             Ok(e) => e,
             Err(_) => {
-                return RasMessage::admissionReject(AdmissionReject::new(
+                return admission_reject(
                     r.request_seq_num.clone(),
                     AdmissionRejectReason::callerNotRegistered(()),
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                ))
+                )
             }
         };
         // Calls to us go to our call-signalling address; a call we place
@@ -480,6 +518,27 @@ fn registration_reject(seq: RequestSeqNum, reason: RegistrationRejectReason) -> 
     ))
 }
 
+/// A registering endpoint's aliases, as text.
+fn terminal_aliases(r: &RegistrationRequest) -> Vec<String> {
+    r.terminal_alias
+        .iter()
+        .flatten()
+        .filter_map(alias_text)
+        .collect()
+}
+
+fn unregistration_reject(seq: RequestSeqNum, reason: UnregRejectReason) -> RasMessage {
+    RasMessage::unregistrationReject(UnregistrationReject::new(
+        seq, reason, None, None, None, None, None, None,
+    ))
+}
+
+fn admission_reject(seq: RequestSeqNum, reason: AdmissionRejectReason) -> RasMessage {
+    RasMessage::admissionReject(AdmissionReject::new(
+        seq, reason, None, None, None, None, None, None, None, None, None, None,
+    ))
+}
+
 fn not_understood(seq: RequestSeqNum, datagram: &[u8]) -> RasMessage {
     RasMessage::unknownMessageResponse(UnknownMessageResponse::new(
         seq,
@@ -497,6 +556,8 @@ fn is_reject(m: &RasMessage) -> bool {
             | RasMessage::registrationReject(_)
             | RasMessage::unregistrationReject(_)
             | RasMessage::admissionReject(_)
+            | RasMessage::disengageReject(_)
+            | RasMessage::bandwidthReject(_)
             | RasMessage::locationReject(_)
             | RasMessage::unknownMessageResponse(_)
     )
@@ -510,15 +571,5 @@ fn request_seq_num(m: &RasMessage) -> Option<RequestSeqNum> {
         RasMessage::resourcesAvailableIndicate(r) => Some(r.request_seq_num.clone()),
         RasMessage::serviceControlIndication(r) => Some(r.request_seq_num.clone()),
         _ => None,
-    }
-}
-
-fn encode(m: &RasMessage, to: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
-    match h323_asn1::encode(m) {
-        Ok(bytes) => Some((bytes, to)),
-        Err(e) => {
-            warn!("encoding a RAS answer: {e}");
-            None
-        }
     }
 }
