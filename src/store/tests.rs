@@ -85,6 +85,11 @@ async fn rooms_and_bindings_survive_reopen(dir: &Path, url: Option<&str>) {
         .unwrap());
     let changed = store.room("1001").await.unwrap().unwrap();
     assert_ne!(changed.ha1_md5, account.ha1_md5);
+    assert_eq!(
+        changed.h235_key,
+        signaling::h323::h235::secret("n3w-pass"),
+        "the H.235 key follows the password"
+    );
     assert!(store.delete_room("1001").await.unwrap());
     assert!(store.bindings(None).await.unwrap().is_empty());
     assert!(store.rooms().await.unwrap().is_empty());
