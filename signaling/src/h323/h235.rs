@@ -46,23 +46,14 @@ const REMEMBERED: usize = 256;
 
 /// The stored form of a room's key, from its password.
 pub fn secret(password: &str) -> String {
-    hex(&Sha1::digest(password.as_bytes()))
+    hex::encode(Sha1::digest(password.as_bytes()))
 }
 
 /// The key a stored secret holds (None when the room has none).
 pub fn key(secret: &str) -> Option<Key> {
-    if secret.len() != 40 {
-        return None;
-    }
     let mut key = [0u8; 20];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(secret.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(secret, &mut key).ok()?;
     Some(key)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The OID of the profile's element `element` in any version.
@@ -342,7 +333,7 @@ mod tests {
         let mut key = [0u8; 20];
         key[..4].copy_from_slice(b"Jefe");
         let mac = hmac_sha1_96(&key, b"what do ya want for nothing?");
-        assert_eq!(hex(&mac), "effcdf6ae5eb2fa2d27416d5");
+        assert_eq!(hex::encode(mac), "effcdf6ae5eb2fa2d27416d5");
     }
 
     #[test]
