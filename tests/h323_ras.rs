@@ -271,7 +271,7 @@ fn a_room_signs_its_ras_with_its_password_and_our_answers_are_signed() {
 fn discovery_sent_to_the_multicast_group_is_answered_when_enabled() {
     isolate_network();
     // This namespace's loopback carries the group (its default route is lo).
-    let ok = std::process::Command::new("ip")
+    let ok = common::tools::command("ip")
         .args(["link", "set", "lo", "multicast", "on"])
         .status()
         .expect("ip (package iproute2)");

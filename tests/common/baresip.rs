@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -90,7 +90,8 @@ impl Baresip {
         std::fs::write(dir.path().join("config"), config).unwrap();
         std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
         // stdbuf: unbuffered, so the log is whole when a test shows it.
-        let child = Command::new("stdbuf")
+        super::tools::require("baresip");
+        let child = super::tools::command("stdbuf")
             .args(["-o0", "baresip", "-f"])
             .arg(dir.path())
             .stdin(Stdio::null())

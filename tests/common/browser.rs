@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -23,7 +23,7 @@ impl Browsers {
             dir.join("node_modules/playwright-core").exists(),
             "run `npm ci --prefix tests/browser` first (the README's install command does)"
         );
-        let mut child = Command::new("node")
+        let mut child = super::tools::command("node")
             .arg(dir.join("driver.mjs"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use h323_asn1::h225::{
@@ -365,7 +365,7 @@ fn openssl_hmac_sha1_96(password: &str, data: &[u8]) -> Vec<u8> {
 }
 
 fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("openssl")
+    let mut child = super::tools::command("openssl")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -12,6 +12,7 @@ pub mod lb;
 pub mod pcap;
 pub mod postgres;
 pub mod register;
+pub mod tools;
 pub mod wav;
 
 use std::io::{Read, Write};
@@ -92,7 +93,7 @@ pub fn isolate_network() {
         "addr add 192.0.2.1/32 dev lo",
         "route add default dev lo",
     ] {
-        let ok = Command::new("ip")
+        let ok = tools::command("ip")
             .args(args.split(' '))
             .status()
             .expect("ip (package iproute2) must be installed");
@@ -361,7 +362,7 @@ pub fn manifest_dir() -> PathBuf {
 pub fn sipp(scenario: &str, service: &str, target: SocketAddr, extra: &[&str]) -> (bool, String) {
     let path: PathBuf = manifest_dir().join("tests/sipp").join(scenario);
     let work = tempfile::tempdir().unwrap();
-    let out = Command::new("sipp")
+    let out = tools::command("sipp")
         .current_dir(work.path())
         .arg("-sf")
         .arg(&path)
