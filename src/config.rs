@@ -40,7 +40,8 @@ pub struct Sip {
     /// Address SIP UDP and TCP listen on.
     pub bind: IpAddr,
     pub port: u16,
-    /// Address put in Via/Contact/SDP; defaults to `bind`, or 127.0.0.1 when `bind` is 0.0.0.0.
+    /// Address put in Via/Contact/SDP/H.225/H.245 for a node behind NAT or
+    /// a load balancer; unset: the address each request arrived on.
     pub advertised_address: Option<IpAddr>,
     /// Answer UDP requests to their source port even without `rport`.
     pub force_rport: bool,
@@ -191,7 +192,8 @@ pub struct Web {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     /// Address of WebRTC media (ICE host candidates); defaults to the
-    /// advertised SIP address.
+    /// advertised SIP address, else every interface's IPv4 address and
+    /// loopback (or `sip.bind` when that is one address).
     pub rtc_address: Option<IpAddr>,
 }
 
@@ -409,7 +411,9 @@ impl Config {
         }
     }
 
-    /// The address we advertise in SIP and SDP.
+    /// One address of ours that names this node: the advertised one, or
+    /// the bound one, or loopback (SIP, SDP and H.323 use the address each
+    /// request arrived on instead, unless one is advertised).
     pub fn advertised_ip(&self) -> IpAddr {
         self.sip
             .advertised_address

@@ -1,6 +1,7 @@
 //! `mra`: the meeting-room connector. `mra run` starts every role in one
 //! process; the other subcommands manage the store and show configuration.
 
+mod addresses;
 mod api;
 mod config;
 mod lb_command;

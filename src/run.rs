@@ -15,11 +15,13 @@ use signaling::driver::{Driver, Listeners, Services};
 use signaling::h323::ras::{Gatekeeper, GatekeeperConfig};
 use signaling::h323::ras_socket;
 use signaling::ivr::IvrConfig;
+use signaling::local_udp::LocalUdp;
 use std::io::IsTerminal;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
+use crate::addresses;
 use crate::api::lb::{LbAdmin, Reload};
 use crate::api::{self, ApiState};
 use crate::config::Config;
@@ -50,11 +52,19 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     let store = Store::open(&cfg.data_dir, cfg.database.url.as_deref()).await?;
     info!(data_dir = %cfg.data_dir.display(), "store open");
 
-    let rtc_ip = cfg.web.rtc_address.unwrap_or_else(|| cfg.advertised_ip());
+    // Rooms' connectors reach the meeting service on this node at the
+    // configured address, else over loopback; browsers at any of ours.
+    let configured_rtc = cfg.web.rtc_address.or(cfg.sip.advertised_address);
+    let rtc_ip = configured_rtc.unwrap_or_else(|| cfg.advertised_ip());
+    let rtc_ips = match configured_rtc {
+        Some(ip) => vec![ip],
+        None if cfg.sip.bind.is_unspecified() => addresses::host_ipv4(),
+        None => vec![cfg.sip.bind],
+    };
     let directory: Arc<dyn meeting::Directory> = Arc::new(store.clone());
     let sfu = Sfu::new(
         SfuConfig {
-            rtc_ip,
+            rtc_ips: rtc_ips.clone(),
             max_participants: cfg.meetings.max_participants,
         },
         directory,
@@ -86,11 +96,10 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     })
     .await
     .with_context(|| format!("binding SIP and H.323 call signalling on {}", cfg.sip.bind))?;
-    let advertised = SocketAddr::new(cfg.advertised_ip(), driver.udp_addr().port());
     let core = Core::new(CoreConfig {
         force_rport: cfg.sip.force_rport,
-        advertised,
-        media_ip: cfg.advertised_ip(),
+        advertised: cfg.sip.advertised_address,
+        sip_port: driver.udp_addr().port(),
         codecs: cfg
             .media
             .codecs
@@ -117,21 +126,23 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     let registrar = Arc::new(Registrar::new(cfg.registrar(), Arc::new(store.clone())));
     let gatekeeper = if cfg.h323.enabled {
         let ras_addr = SocketAddr::new(cfg.sip.bind, cfg.h323.ras_port);
-        let socket = tokio::net::UdpSocket::bind(ras_addr)
-            .await
-            .with_context(|| format!("binding H.323 RAS on {ras_addr}"))?;
+        let socket =
+            LocalUdp::bind(ras_addr).with_context(|| format!("binding H.323 RAS on {ras_addr}"))?;
+        // Unspecified: each request is answered with the address it was
+        // sent to.
+        let ours = cfg.sip.advertised_address.unwrap_or(cfg.sip.bind);
         let gk = Arc::new(Gatekeeper::new(
             GatekeeperConfig {
                 id: cfg.h323.gatekeeper_id.clone(),
-                ras: SocketAddr::new(cfg.advertised_ip(), socket.local_addr()?.port()),
-                call_signal: SocketAddr::new(cfg.advertised_ip(), cfg.h323.call_signal_port),
+                ras: SocketAddr::new(ours, socket.local_addr().port()),
+                call_signal: SocketAddr::new(ours, cfg.h323.call_signal_port),
                 time_to_live: cfg.h323.time_to_live_secs,
                 require_h235: cfg.h323.require_h235,
                 h235_clock_skew: cfg.h323.h235_clock_skew_secs,
             },
             registrar.clone(),
         ));
-        info!(addr = %socket.local_addr()?, "H.323 gatekeeper (RAS) listening");
+        info!(addr = %socket.local_addr(), "H.323 gatekeeper (RAS) listening");
         let discovery = if cfg.h323.multicast_discovery {
             let port = cfg.h323.discovery_port;
             let socket = ras_socket::bind_discovery(cfg.sip.bind, port)
@@ -192,6 +203,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         }
     }
     let signaling = tokio::spawn(driver.run(core, services, media_rx, query_rx, stop_rx));
+    log_served(&cfg, &rtc_ips);
     info!("mra running");
     wait_for_stop(lb.as_ref()).await;
     info!("signal received; stopping");
@@ -204,4 +216,27 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(3), web_task).await;
     info!("stopped");
     Ok(())
+}
+
+/// Says where rooms and browsers reach this node.
+fn log_served(cfg: &Config, rtc_ips: &[std::net::IpAddr]) {
+    let signalling = match (cfg.sip.advertised_address, cfg.sip.bind.is_unspecified()) {
+        (Some(ip), _) => format!("{ip} (advertised)"),
+        (None, true) => {
+            let ips: Vec<String> = addresses::host_ipv4()
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect();
+            format!("{} (each room gets the address it dialled)", ips.join(", "))
+        }
+        (None, false) => cfg.sip.bind.to_string(),
+    };
+    let rtc: Vec<String> = rtc_ips.iter().map(|ip| ip.to_string()).collect();
+    info!(
+        sip_port = cfg.sip.port,
+        h323 = cfg.h323.enabled,
+        web = %cfg.web.bind,
+        "serving rooms at {signalling}; WebRTC host candidates on {}",
+        rtc.join(", ")
+    );
 }

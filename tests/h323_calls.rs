@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use common::baresip::{Baresip, Source};
 use common::h323::RasClient;
-use common::h323_room::{ack_media_channel, fast_start_media_channel, H323Room};
+use common::h323_room::{
+    ack_media_channel, fast_start_media_channel, h245_address, recorded, H323Room,
+};
 use common::{pcap, Mra};
 use h323_asn1::h225::RasMessage;
 use h323_asn1::h245::{
@@ -26,18 +28,9 @@ use h323_asn1::h245::{
 };
 use h323_asn1::rasn::types::GeneralString;
 use media::AudioCodec;
-use signaling::h323::address::socket_addr;
 use signaling::h323::fast_start;
 use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};
-
-fn recorded(name: &str) -> Vec<pcap::TpktStream> {
-    pcap::tpkt_streams(
-        &common::manifest_dir()
-            .join("../shared/vectors/h323/captures")
-            .join(name),
-    )
-}
 
 /// tshark's complaints about what the room and MRA exchanged (call
 /// signalling, whose listening side is `signalling`, shown on port 1720;
@@ -70,16 +63,6 @@ fn tshark_complaints(signalling: SocketAddr, room: &H323Room, h245: Option<Socke
     );
     assert!(summary.contains("CS: connect"), "{summary}");
     complaints
-}
-
-/// The connect's H.245 address, if any.
-fn h245_address(connect: &Q931) -> Option<SocketAddr> {
-    use h323_asn1::h225::{H323UUPDUH323MessageBody as Body, H323UserInformation};
-    let uu: H323UserInformation = h323_asn1::decode(connect.user_user()?).ok()?;
-    match uu.h323_uu_pdu.h323_message_body {
-        Body::connect(c) => c.h245_address.as_ref().and_then(socket_addr),
-        _ => None,
-    }
 }
 
 #[test]

@@ -103,10 +103,10 @@ async fn participate(leg: LegId, join: &MeetingJoin, cx: &mut Context) -> Result
     }
     let (events_tx, events) = mpsc::unbounded_channel();
     let err = |e: webrtc::error::Error| e.to_string();
-    let publish = peer_connection(cx.rtc_ip, Connection::Publish, events_tx.clone())
+    let publish = peer_connection(&[cx.rtc_ip], Connection::Publish, events_tx.clone())
         .await
         .map_err(err)?;
-    let subscribe = peer_connection(cx.rtc_ip, Connection::Subscribe, events_tx).await;
+    let subscribe = peer_connection(&[cx.rtc_ip], Connection::Subscribe, events_tx).await;
     let result = match &subscribe {
         Ok(subscribe) => {
             let pcs = [publish.clone(), subscribe.clone()];

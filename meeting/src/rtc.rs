@@ -1,8 +1,8 @@
 //! Peer connections as the meeting service and its participants build them
 //! (the SFU's, and the room connectors' in media/): the codecs a meeting
 //! carries (Opus; VP8 and H.264) with fixed payload types, the default
-//! interceptors (NACK, RTCP reports, TWCC), host candidates on a given
-//! address, no mDNS, and a handler that turns the connection's events into
+//! interceptors (NACK, RTCP reports, TWCC), host candidates on given
+//! addresses, no mDNS, and a handler that turns the connection's events into
 //! [`PeerEvent`]s for the task that owns it.
 
 use std::net::IpAddr;
@@ -138,9 +138,9 @@ fn certificate() -> Option<RTCCertificate> {
         .clone()
 }
 
-/// A new peer connection for `connection`, with host candidates on `ip`.
+/// A new peer connection for `connection`, with host candidates on `ips`.
 pub async fn peer_connection(
-    ip: IpAddr,
+    ips: &[IpAddr],
     connection: Connection,
     events: mpsc::UnboundedSender<PeerEvent>,
 ) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
@@ -171,7 +171,11 @@ pub async fn peer_connection(
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler { connection, events }))
-        .with_udp_addrs(vec![std::net::SocketAddr::new(ip, 0)])
+        .with_udp_addrs(
+            ips.iter()
+                .map(|&ip| std::net::SocketAddr::new(ip, 0))
+                .collect(),
+        )
         .build()
         .await?;
     Ok(Arc::new(pc))

@@ -2,10 +2,9 @@
 //! bytes, one task owns it and runs its timers, and its outputs become
 //! socket writes, directory lookups and media commands.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,14 +12,16 @@ use media::{MediaControl, MediaEvent};
 use meeting::{Directory, Meeting};
 use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::core::{CallInfo, CallStats, Core, DialTarget, H323DialTarget, Input, Output};
+use crate::flows::Flows;
 use crate::h323::connections::H323Connections;
 use crate::keepalive::Keepalive;
+use crate::local_udp::{self, LocalUdp};
 use crate::proxied::ProxiedPeers;
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::{EndpointStats, Flow, Transport};
@@ -64,9 +65,6 @@ pub struct CallOut {
     pub h323_alias: Option<String>,
 }
 
-/// Open TCP connections: number → (remote address, writer).
-type Connections = Arc<Mutex<HashMap<u64, (SocketAddr, mpsc::UnboundedSender<Bytes>)>>>;
-
 /// What the core's outputs are carried out with.
 #[derive(Clone)]
 pub struct Services {
@@ -77,7 +75,7 @@ pub struct Services {
 
 /// Bound listeners, ready to run.
 pub struct Driver {
-    udp: Arc<UdpSocket>,
+    udp: Arc<LocalUdp>,
     tcp: TcpListener,
     h323: Option<TcpListener>,
     max_message: usize,
@@ -87,9 +85,9 @@ pub struct Driver {
 impl Driver {
     /// Binds the SIP sockets.
     pub async fn bind(l: &Listeners) -> std::io::Result<Driver> {
-        let udp = Arc::new(UdpSocket::bind(l.udp).await?);
+        let udp = Arc::new(LocalUdp::bind(l.udp)?);
         let tcp = TcpListener::bind(l.tcp).await?;
-        info!(udp = %udp.local_addr()?, tcp = %tcp.local_addr()?, "SIP listening");
+        info!(udp = %udp.local_addr(), tcp = %tcp.local_addr()?, "SIP listening");
         let h323 = match l.h323 {
             Some(addr) => {
                 let listener = TcpListener::bind(addr).await?;
@@ -108,7 +106,7 @@ impl Driver {
     }
 
     pub fn udp_addr(&self) -> SocketAddr {
-        self.udp.local_addr().expect("bound")
+        self.udp.local_addr()
     }
 
     /// Runs until `shutdown` turns true and calls are cleared (or 5 s pass).
@@ -121,7 +119,6 @@ impl Driver {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Input>();
-        let conns: Connections = Arc::default();
         let Driver {
             udp,
             tcp,
@@ -129,27 +126,32 @@ impl Driver {
             max_message,
             proxied,
         } = self;
+        let flows = Flows::new(udp.clone());
         let h323_links = H323Connections::new(in_tx.clone());
+        let h323_local = h323
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.ip());
         let h323_task = h323.map(|l| tokio::spawn(h323_links.clone().accept_call_signalling(l)));
-        let udp_task = tokio::spawn(read_udp(udp.clone(), in_tx.clone(), proxied.clone()));
+        let udp_task = tokio::spawn(read_udp(udp, in_tx.clone(), proxied.clone()));
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let media_task = tokio::spawn(run_media(services.media.clone(), media_rx, in_tx.clone()));
         let tcp_task = tokio::spawn(accept_tcp(
             tcp,
             in_tx.clone(),
-            conns.clone(),
+            flows.clone(),
             max_message,
             proxied.clone(),
         ));
         let keepalive = Keepalive::new(services.registrar.clone());
         let interval = services.registrar.config().keepalive_secs;
         let keepalive_task = (interval > 0).then(|| {
-            let conns = conns.clone();
-            let find_conn = move |remote: SocketAddr| tcp_conn(&conns, remote);
+            let flows = flows.clone();
+            let flow_to = move |transport, remote| flows.to(transport, remote);
             tokio::spawn(keepalive.clone().run(
                 Duration::from_secs(interval),
                 in_tx.clone(),
-                find_conn,
+                flow_to,
             ))
         });
         let mut stop_by: Option<Instant> = None;
@@ -167,7 +169,7 @@ impl Driver {
                 Some(q) = queries.recv() => match q {
                     Query::Calls(reply) => { let _ = reply.send(core.calls()); }
                     Query::Stats(reply) => { let _ = reply.send((core.stats, core.endpoint_stats())); }
-                    Query::Dial(out, reply) => { let _ = reply.send(dial(&mut core, out, &conns)); }
+                    Query::Dial(out, reply) => { let _ = reply.send(dial(&mut core, out, &flows, h323_local)); }
                 },
                 _ = tokio::time::sleep_until(deadline) => core.on_timer(std::time::Instant::now()),
                 r = shutdown.changed(), if stop_by.is_none() => {
@@ -182,7 +184,7 @@ impl Driver {
                 match out {
                     Output::ProbeResult { id, alive } => keepalive.finished(id, alive),
                     Output::H323(o) => h323_links.execute(o),
-                    out => execute(&udp, &proxied, out, &in_tx, &conns, &services, &media_tx),
+                    out => execute(&flows, &proxied, out, &in_tx, &services, &media_tx),
                 }
             }
             if stop_by.is_some_and(|t| core.is_idle() || Instant::now() >= t) {
@@ -202,38 +204,33 @@ impl Driver {
     }
 }
 
-/// The open TCP connection from `remote`.
-fn tcp_conn(conns: &Connections, remote: SocketAddr) -> Option<u64> {
-    let conns = conns.lock().expect("conns lock");
-    conns
-        .iter()
-        .find(|(_, (r, _))| *r == remote)
-        .map(|(id, _)| *id)
-}
-
 /// Resolves the flow of a call-out (a room on TCP is called over the
-/// connection it registered on) and starts it.
-fn dial(core: &mut Core, out: Box<CallOut>, conns: &Connections) -> Result<u64, String> {
+/// connection it registered on) and starts it. `h323_local`: the address
+/// H.323 call signalling is bound to.
+fn dial(
+    core: &mut Core,
+    out: Box<CallOut>,
+    flows: &Flows,
+    h323_local: Option<IpAddr>,
+) -> Result<u64, String> {
     if let Some(alias) = out.h323_alias {
+        let local = match h323_local {
+            Some(ip) if !ip.is_unspecified() => ip,
+            _ => local_udp::route_source(out.remote).ok_or("no route to the room")?,
+        };
         let target = H323DialTarget {
             call_signal: out.remote,
+            local,
             alias,
             display_name: out.display_name,
         };
         return core.dial_h323(target, &out.meeting).map(|leg| leg.0);
     }
-    let conn = match out.transport {
-        Transport::Udp => 0,
-        Transport::Tcp => {
-            tcp_conn(conns, out.remote).ok_or("the room's TCP connection is closed")?
-        }
-    };
+    let flow = flows
+        .to(out.transport, out.remote)
+        .ok_or("the room's TCP connection is closed")?;
     let target = DialTarget {
-        flow: Flow {
-            transport: out.transport,
-            remote: out.remote,
-            conn,
-        },
+        flow,
         uri: out.uri,
         route: out.route,
         display_name: out.display_name,
@@ -242,28 +239,23 @@ fn dial(core: &mut Core, out: Box<CallOut>, conns: &Connections) -> Result<u64, 
 }
 
 fn execute(
-    udp: &UdpSocket,
+    flows: &Flows,
     proxied: &ProxiedPeers,
     out: Output,
     in_tx: &mpsc::UnboundedSender<Input>,
-    conns: &Connections,
     services: &Services,
     media: &mpsc::UnboundedSender<Output>,
 ) {
     match out {
         Output::Transmit { flow, data } => match flow.transport {
             Transport::Udp => {
-                if let Err(e) = udp.try_send_to(&data, proxied.route(flow.remote)) {
+                let to = proxied.route(flow.remote);
+                if let Err(e) = flows.udp().try_send(&data, to, flow.local.ip()) {
                     debug!(to = %flow.remote, error = %e, "UDP send failed");
                 }
             }
             Transport::Tcp => {
-                let sent = conns
-                    .lock()
-                    .expect("conns lock")
-                    .get(&flow.conn)
-                    .map(|(_, tx)| tx.send(data).is_ok());
-                if sent != Some(true) {
+                if !flows.send_tcp(flow.conn, data) {
                     debug!(to = %flow.remote, "TCP connection gone; message dropped");
                 }
             }
@@ -321,30 +313,28 @@ async fn run_media(
 }
 
 async fn read_udp(
-    sock: Arc<UdpSocket>,
+    sock: Arc<LocalUdp>,
     in_tx: mpsc::UnboundedSender<Input>,
     proxied: Arc<ProxiedPeers>,
 ) {
     let mut buf = vec![0u8; 65536];
     loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, src)) => {
-                let Some((remote, data)) = proxied.unwrap_datagram(src, &buf[..n]) else {
-                    continue;
-                };
-                let flow = Flow {
-                    transport: Transport::Udp,
-                    remote,
-                    conn: 0,
-                };
-                if in_tx
-                    .send(Input::Sip {
-                        data: Bytes::copy_from_slice(data),
-                        flow,
-                    })
-                    .is_err()
-                {
-                    return;
+        match sock.recv(&mut buf).await {
+            Ok(got) => {
+                for datagram in buf[..got.len].chunks(got.stride) {
+                    let Some((remote, data)) = proxied.unwrap_datagram(got.from, datagram) else {
+                        continue;
+                    };
+                    let flow = Flow {
+                        transport: Transport::Udp,
+                        remote,
+                        local: got.local,
+                        conn: 0,
+                    };
+                    let data = Bytes::copy_from_slice(data);
+                    if in_tx.send(Input::Sip { data, flow }).is_err() {
+                        return;
+                    }
                 }
             }
             Err(e) => debug!(error = %e, "UDP receive error"),
@@ -355,7 +345,7 @@ async fn read_udp(
 async fn accept_tcp(
     listener: TcpListener,
     in_tx: mpsc::UnboundedSender<Input>,
-    conns: Connections,
+    flows: Flows,
     max_message: usize,
     proxied: Arc<ProxiedPeers>,
 ) {
@@ -363,38 +353,41 @@ async fn accept_tcp(
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        let (in_tx, conns, proxied) = (in_tx.clone(), conns.clone(), proxied.clone());
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let (in_tx, flows, proxied) = (in_tx.clone(), flows.clone(), proxied.clone());
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             let (mut rd, wr) = stream.into_split();
             if let Some((remote, early)) = proxied.stream_client(&mut rd, peer).await {
-                serve_tcp(rd, wr, remote, early, in_tx, conns, max_message).await;
+                let ends = (remote, local);
+                serve_tcp(rd, wr, ends, early, in_tx, flows, max_message).await;
             }
         });
     }
 }
 
-/// Reads SIP messages from one TCP connection (`early`: bytes already
-/// read) until it closes, and writes what the core sends on it.
+/// Reads SIP messages from one TCP connection (`ends`: the client and
+/// our address; `early`: bytes already read) until it closes, and writes
+/// what the core sends on it.
 async fn serve_tcp(
     mut rd: tokio::net::tcp::OwnedReadHalf,
     mut wr: tokio::net::tcp::OwnedWriteHalf,
-    remote: SocketAddr,
+    (remote, local): (SocketAddr, SocketAddr),
     early: Vec<u8>,
     in_tx: mpsc::UnboundedSender<Input>,
-    conns: Connections,
+    flows: Flows,
     max_message: usize,
 ) {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    conns
-        .lock()
-        .expect("conns lock")
-        .insert(id, (remote, tx.clone()));
+    flows.add_tcp(id, remote, local, tx.clone());
     let flow = Flow {
         transport: Transport::Tcp,
         remote,
+        local,
         conn: id,
     };
     tokio::spawn(async move {
@@ -428,5 +421,5 @@ async fn serve_tcp(
             Ok(n) => framer.push(&buf[..n]),
         }
     }
-    conns.lock().expect("conns lock").remove(&id);
+    flows.remove_tcp(id);
 }

@@ -33,13 +33,13 @@ impl Keepalive {
         })
     }
 
-    /// Probes every live binding each `interval`; `tcp_conn` finds the open
-    /// connection from a remote address.
+    /// Probes every live binding each `interval`; `flow_to` finds the
+    /// flow to a remote address (None: its TCP connection is closed).
     pub async fn run(
         self: Arc<Self>,
         interval: Duration,
         in_tx: mpsc::UnboundedSender<Input>,
-        tcp_conn: impl Fn(SocketAddr) -> Option<u64>,
+        flow_to: impl Fn(Transport, SocketAddr) -> Option<Flow>,
     ) {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -56,7 +56,7 @@ impl Keepalive {
                 self.record(key, false);
             }
             for binding in self.registrar.live_bindings(unix_now()).await {
-                self.probe(binding, &in_tx, &tcp_conn);
+                self.probe(binding, &in_tx, &flow_to);
             }
         }
     }
@@ -65,27 +65,19 @@ impl Keepalive {
         self: &Arc<Self>,
         b: Binding,
         in_tx: &mpsc::UnboundedSender<Input>,
-        tcp_conn: &impl Fn(SocketAddr) -> Option<u64>,
+        flow_to: &impl Fn(Transport, SocketAddr) -> Option<Flow>,
     ) {
         let key = (b.user.clone(), b.contact.clone());
         let Ok(remote) = b.source.parse::<SocketAddr>() else {
             return;
         };
-        let flow = match b.transport.as_str() {
-            "tcp" => match tcp_conn(remote) {
-                Some(conn) => Flow {
-                    transport: Transport::Tcp,
-                    remote,
-                    conn,
-                },
-                // Its connection is gone: unreachable until it registers again.
-                None => return self.record(key, false),
-            },
-            _ => Flow {
-                transport: Transport::Udp,
-                remote,
-                conn: 0,
-            },
+        let transport = match b.transport.as_str() {
+            "tcp" => Transport::Tcp,
+            _ => Transport::Udp,
+        };
+        // A closed TCP connection: unreachable until it registers again.
+        let Some(flow) = flow_to(transport, remote) else {
+            return self.record(key, false);
         };
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.pending.lock().expect("keepalive lock").insert(id, key);

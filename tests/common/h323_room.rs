@@ -296,6 +296,28 @@ impl H323Room {
     }
 }
 
+/// The Connect's H.245 address, if any.
+pub fn h245_address(connect: &Q931) -> Option<SocketAddr> {
+    let uu: H323UserInformation = h323_asn1::decode(connect.user_user()?).ok()?;
+    match uu.h323_uu_pdu.h323_message_body {
+        Body::connect(c) => c
+            .h245_address
+            .as_ref()
+            .and_then(signaling::h323::address::socket_addr),
+        _ => None,
+    }
+}
+
+/// The TPKT streams of a call recorded from an independent stack
+/// (`../shared/vectors/h323/captures/NAME`).
+pub fn recorded(name: &str) -> Vec<super::pcap::TpktStream> {
+    super::pcap::tpkt_streams(
+        &super::manifest_dir()
+            .join("../shared/vectors/h323/captures")
+            .join(name),
+    )
+}
+
 /// MRA's address in an openLogicalChannelAck (where the room sends RTP).
 pub fn ack_media_channel(ack: &OpenLogicalChannelAck) -> Option<SocketAddr> {
     match &ack.forward_multiplex_ack_parameters {

@@ -22,8 +22,9 @@ use room::Room;
 /// Settings of the SFU.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
-    /// Address for ICE host candidates and media sockets.
-    pub rtc_ip: IpAddr,
+    /// Addresses for ICE host candidates and media sockets (one socket
+    /// and candidate each).
+    pub rtc_ips: Vec<IpAddr>,
     /// Participants per meeting (rooms and browsers together).
     pub max_participants: usize,
 }
@@ -101,8 +102,8 @@ impl Sfu {
         self.inner.config.max_participants
     }
 
-    fn rtc_ip(&self) -> IpAddr {
-        self.inner.config.rtc_ip
+    fn rtc_ips(&self) -> &[IpAddr] {
+        &self.inner.config.rtc_ips
     }
 }
 

@@ -154,9 +154,9 @@ impl Participant {
         out: Out,
     ) -> Result<Participant, webrtc::error::Error> {
         let (events_tx, events) = mpsc::unbounded_channel();
-        let ip = sfu.rtc_ip();
-        let publish = rtc::peer_connection(ip, Connection::Publish, events_tx.clone()).await?;
-        let subscribe = match rtc::peer_connection(ip, Connection::Subscribe, events_tx).await {
+        let ips = sfu.rtc_ips();
+        let publish = rtc::peer_connection(ips, Connection::Publish, events_tx.clone()).await?;
+        let subscribe = match rtc::peer_connection(ips, Connection::Subscribe, events_tx).await {
             Ok(subscribe) => subscribe,
             Err(e) => {
                 // An open connection would keep its driver task and socket.

@@ -32,11 +32,12 @@ impl Core {
         self.may_dial(meeting)?;
         self.next_leg += 1;
         let leg = LegId(self.next_leg);
-        let call_id = format!("{}@{}", random_token(), self.cfg.advertised.ip());
+        let us = self.us(&target.flow);
+        let call_id = format!("{}@{}", random_token(), us.ip());
         let local_tag = random_token();
         // The dialog as the rest of the core keeps it: "invite" holds the
         // room's side in From and ours in To, as for a call the room made.
-        let mut view = Message::request(Method::Invite, format!("sip:mra@{}", self.cfg.advertised));
+        let mut view = Message::request(Method::Invite, format!("sip:mra@{us}"));
         view.push(
             "From",
             format!(
@@ -51,7 +52,7 @@ impl Core {
                 "\"{}\" <sip:{}@{}>",
                 meeting.name.replace('"', ""),
                 meeting.number,
-                self.cfg.advertised
+                us
             ),
         );
         view.push("Call-ID", call_id.clone());
@@ -80,7 +81,7 @@ impl Core {
         self.calls.insert(leg, call);
         self.out.push_back(Output::CreateLeg {
             leg,
-            ip: self.cfg.media_ip,
+            ip: Core::media_bind(&target.flow),
         });
         Ok(leg)
     }
@@ -98,8 +99,8 @@ impl Core {
 
     /// The leg of an outgoing call exists: send the INVITE with our offer.
     pub(super) fn send_dial_invite(&mut self, leg: LegId, now: Instant) {
-        let via = self.via(self.calls[&leg].flow.transport);
-        let contact = self.contact(self.calls[&leg].flow.transport);
+        let via = self.via(&self.calls[&leg].flow);
+        let contact = self.contact(&self.calls[&leg].flow);
         let call = self.calls.get_mut(&leg).expect("live call");
         let local = call.local_rtp.expect("leg created");
         let mut req = Message::request(Method::Invite, call.remote_target.clone());
@@ -166,7 +167,7 @@ impl Core {
     fn ack(&mut self, leg: LegId, ok: &Message) {
         let call = &self.calls[&leg];
         let mut ack = Message::request(Method::Ack, call.remote_target.clone());
-        ack.push("Via", self.via(call.flow.transport));
+        ack.push("Via", self.via(&call.flow));
         ack.push("Max-Forwards", "70");
         for r in &call.route_set {
             ack.push("Route", r.clone());

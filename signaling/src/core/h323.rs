@@ -27,10 +27,11 @@ use crate::h323::q931::cause;
 #[derive(Debug)]
 pub enum H323Input {
     /// One Q.931 message (TPKT already removed) on call-signalling
-    /// connection `conn` from `remote`.
+    /// connection `conn` from `remote` to our `local` address.
     CallSignalling {
         conn: u64,
         remote: SocketAddr,
+        local: SocketAddr,
         data: Bytes,
     },
     CallSignallingClosed {
@@ -106,8 +107,19 @@ pub enum H323Output {
 impl Core {
     pub(super) fn on_h323(&mut self, input: H323Input, now: Instant) {
         match input {
-            H323Input::CallSignalling { conn, remote, data } => {
-                self.on_call_signalling(conn, remote, &data, now)
+            H323Input::CallSignalling {
+                conn,
+                remote,
+                local,
+                data,
+            } => {
+                let flow = Flow {
+                    transport: Transport::Tcp,
+                    remote,
+                    local,
+                    conn,
+                };
+                self.on_call_signalling(flow, &data, now)
             }
             H323Input::CallSignallingClosed { conn } => {
                 if let Some(&leg) = self.h323_conns.get(&conn) {
@@ -128,6 +140,7 @@ impl Core {
             }
             H323Input::H245Listening { leg, result } => match result {
                 Ok(addr) => {
+                    let addr = self.cfg.seen(addr);
                     if let Some(h) = self.h323_leg(leg) {
                         if h.link == H245Link::Listening(None) {
                             h.link = H245Link::Listening(Some(addr));
@@ -180,7 +193,8 @@ impl Core {
         });
     }
 
-    fn on_call_signalling(&mut self, conn: u64, remote: SocketAddr, data: &[u8], now: Instant) {
+    fn on_call_signalling(&mut self, flow: Flow, data: &[u8], now: Instant) {
+        let conn = flow.conn;
         let Some(&leg) = self.h323_conns.get(&conn) else {
             let mut signalling = H225Call::new();
             let (events, replies) = signalling.receive(data);
@@ -195,7 +209,7 @@ impl Core {
                         _ => None,
                     });
                     let early = early.collect();
-                    self.on_setup(conn, remote, signalling, setup, early, now);
+                    self.on_setup(flow, signalling, setup, early, now);
                 }
                 _ if signalling.is_released() => {
                     self.h323_out(H323Output::CloseCallSignalling { conn })
@@ -231,13 +245,13 @@ impl Core {
     /// the IVR, like an INVITE.
     fn on_setup(
         &mut self,
-        conn: u64,
-        remote: SocketAddr,
+        flow: Flow,
         mut signalling: H225Call,
         setup: IncomingSetup,
         early_h245: Vec<Vec<u8>>,
         now: Instant,
     ) {
+        let (conn, remote) = (flow.conn, flow.remote);
         self.stats.calls_total += 1;
         if self.shutting_down {
             let (q931, reason) = release_cause(503);
@@ -256,7 +270,7 @@ impl Core {
         // How the call reads as a dialog: the caller in From, us in To.
         let mut view = Message::request(
             Method::Invite,
-            format!("h323:{dialed}@{}", self.cfg.advertised.ip()),
+            format!("h323:{dialed}@{}", self.us(&flow).ip()),
         );
         view.push(
             "From",
@@ -266,10 +280,7 @@ impl Core {
                 remote.ip()
             ),
         );
-        view.push(
-            "To",
-            format!("<h323:{dialed}@{}>", self.cfg.advertised.ip()),
-        );
+        view.push("To", format!("<h323:{dialed}@{}>", self.us(&flow).ip()));
         view.push("Call-ID", call_id.clone());
         let mut call = Call::new(NewCall {
             leg,
@@ -277,11 +288,7 @@ impl Core {
             local_tag: random_token(),
             remote_tag: String::new(),
             invite: view,
-            flow: Flow {
-                transport: Transport::Tcp,
-                remote,
-                conn,
-            },
+            flow,
             remote_target: String::new(),
             route_set: Vec::new(),
             display_name: setup.caller.clone(),
@@ -302,7 +309,10 @@ impl Core {
 
     /// Answering: a media leg, and the H.245 connection unless tunnelled.
     pub(super) fn h323_answer(&mut self, leg: LegId) {
-        let ip = self.cfg.media_ip;
+        let Some(call) = self.calls.get(&leg) else {
+            return;
+        };
+        let ip = Core::media_bind(&call.flow);
         let Some(h) = self.h323_leg(leg) else { return };
         let link = match (h.link, h.setup.h245_address) {
             (H245Link::Dialing, Some(to)) => Some(H323Output::ConnectH245 { leg, to }),

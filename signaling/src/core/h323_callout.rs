@@ -6,7 +6,7 @@
 //! configures the leg, and its Connect joins it to the meeting. From then
 //! on it is an H.323 call like any other.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use media::{LegId, MeetingJoin};
@@ -25,6 +25,8 @@ use crate::h323::leg::{H245Link, H323Leg};
 pub struct H323DialTarget {
     /// Its call-signalling address (from its registration).
     pub call_signal: SocketAddr,
+    /// Our address towards it (media and H.245 bind there).
+    pub local: IpAddr,
     /// The alias to put in the Setup.
     pub alias: String,
     /// The room's name in the meeting.
@@ -64,6 +66,7 @@ impl Core {
             flow: Flow {
                 transport: Transport::Tcp,
                 remote: target.call_signal,
+                local: SocketAddr::new(target.local, 0),
                 conn: 0,
             },
             remote_target: String::new(),
@@ -89,7 +92,7 @@ impl Core {
         self.calls.insert(leg, call);
         self.out.push_back(Output::CreateLeg {
             leg,
-            ip: self.cfg.media_ip,
+            ip: target.local,
         });
         self.out
             .push_back(Output::H323(H323Output::ConnectCallSignalling {

@@ -72,6 +72,7 @@ impl Room {
         self.feed(H323Input::CallSignalling {
             conn: CONN,
             remote: "127.0.0.1:40000".parse().expect("literal"),
+            local: "127.0.0.1:1720".parse().expect("literal"),
             data,
         })
     }
@@ -107,14 +108,9 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
     let out = room.call(None);
     assert_eq!(q931(&out)[0].kind, MessageType::CallProceeding);
     let leg = LegId(1);
-    assert!(out.contains(&Output::CreateLeg {
-        leg,
-        ip: room.core.cfg.media_ip
-    }));
-    assert!(out.contains(&Output::H323(H323Output::ListenH245 {
-        leg,
-        ip: room.core.cfg.media_ip
-    })));
+    let ours: IpAddr = "127.0.0.1".parse().expect("literal");
+    assert!(out.contains(&Output::CreateLeg { leg, ip: ours }));
+    assert!(out.contains(&Output::H323(H323Output::ListenH245 { leg, ip: ours })));
     assert!(out.contains(&Output::Prompt {
         leg,
         prompt: Prompt::EnterNumber
@@ -169,6 +165,7 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
     let out = room.feed(H323Input::CallSignalling {
         conn: CONN,
         remote: "127.0.0.1:40000".parse().expect("literal"),
+        local: "127.0.0.1:1720".parse().expect("literal"),
         data: release.encode().into(),
     });
     for done in [

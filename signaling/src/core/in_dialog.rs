@@ -58,7 +58,7 @@ impl Core {
             if req.to_tag().is_none() {
                 add_to_tag(&mut resp, &call.local_tag);
             }
-            resp.push("Contact", self.contact(call.flow.transport));
+            resp.push("Contact", self.contact(&call.flow));
         }
         resp.push("Allow", ALLOW);
         resp.push("Supported", SUPPORTED);
@@ -140,7 +140,7 @@ impl Core {
         let call = self.calls.get_mut(&leg).expect("live call");
         let local = call
             .local_rtp
-            .unwrap_or(SocketAddr::new(self.cfg.media_ip, 9));
+            .unwrap_or(SocketAddr::new(self.cfg.us(&call.flow).ip(), 9));
         if !req.body.is_empty() || is_invite {
             call.sdp.version += 1;
             let body = match (&call.negotiated, req.body.is_empty()) {

@@ -15,10 +15,8 @@ impl Core {
     pub(super) fn answer(&mut self, leg: LegId) {
         let call = self.calls.get_mut(&leg).expect("live call");
         call.answered = true;
-        self.out.push_back(Output::CreateLeg {
-            leg,
-            ip: self.cfg.media_ip,
-        });
+        let ip = Core::media_bind(&call.flow);
+        self.out.push_back(Output::CreateLeg { leg, ip });
         self.h323_answer(leg);
     }
 
@@ -33,7 +31,7 @@ impl Core {
             return;
         };
         let local = match result {
-            Ok(a) => a,
+            Ok(a) => self.cfg.seen(a),
             Err(e) => {
                 warn!(call_id = %call.call_id, error = %e, "no media leg");
                 self.fail_invite(
@@ -164,8 +162,8 @@ impl Core {
 
     /// Refreshes the session: UPDATE if the room allows it, else re-INVITE.
     pub(super) fn refresh(&mut self, leg: LegId, now: Instant) {
-        let via = self.via(self.calls[&leg].flow.transport);
-        let contact = self.contact(self.calls[&leg].flow.transport);
+        let via = self.via(&self.calls[&leg].flow);
+        let contact = self.contact(&self.calls[&leg].flow);
         let call = self.calls.get_mut(&leg).expect("live call");
         if call.pending_request.is_some() || !call.confirmed {
             return;
@@ -227,7 +225,7 @@ impl Core {
                 format!(
                     "SIP/2.0/{} {};branch=z9hG4bK{}",
                     call.flow.transport.via_token(),
-                    self.cfg.advertised,
+                    self.cfg.us(&call.flow),
                     random_token()
                 ),
             );
@@ -312,7 +310,7 @@ impl Core {
         if call.ending {
             return;
         }
-        let via = self.via(call.flow.transport);
+        let via = self.via(&call.flow);
         let call = self.calls.get_mut(&leg).expect("live call");
         info!(call_id = %call.call_id, cause, reason = text, "hanging up");
         call.ending = true;

@@ -43,10 +43,11 @@ const KNOWN_EXTENSIONS: [&str; 2] = ["timer", "replaces"];
 pub struct CoreConfig {
     pub timers: Timers,
     pub force_rport: bool,
-    /// Address (and port) we put in Via and Contact.
-    pub advertised: SocketAddr,
-    /// Address media legs bind and advertise in SDP.
-    pub media_ip: IpAddr,
+    /// Address we put in Via, Contact, SDP and H.245 (NAT, a load
+    /// balancer); None: the address each room reached us on.
+    pub advertised: Option<IpAddr>,
+    /// Our SIP port, in Via and Contact.
+    pub sip_port: u16,
     pub codecs: Vec<AudioCodec>,
     pub ivr: IvrConfig,
     pub ivr_enabled: bool,
@@ -55,13 +56,25 @@ pub struct CoreConfig {
     pub min_se: u32,
 }
 
+impl CoreConfig {
+    /// Our SIP address as the peer of `flow` must see it.
+    pub fn us(&self, flow: &Flow) -> SocketAddr {
+        SocketAddr::new(self.advertised.unwrap_or(flow.local.ip()), self.sip_port)
+    }
+
+    /// An address we bound (media, H.245) as peers must see it.
+    pub fn seen(&self, bound: SocketAddr) -> SocketAddr {
+        SocketAddr::new(self.advertised.unwrap_or(bound.ip()), bound.port())
+    }
+}
+
 impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
             timers: Timers::default(),
             force_rport: true,
-            advertised: "127.0.0.1:5060".parse().expect("literal"),
-            media_ip: "127.0.0.1".parse().expect("literal"),
+            advertised: None,
+            sip_port: 5060,
             codecs: vec![
                 AudioCodec::Opus,
                 AudioCodec::G722,
@@ -388,19 +401,29 @@ impl Core {
         }
     }
 
-    fn via(&self, transport: Transport) -> String {
+    fn us(&self, flow: &Flow) -> SocketAddr {
+        self.cfg.us(flow)
+    }
+
+    /// The address a media leg of `flow` binds on: the one the room
+    /// reached us on.
+    fn media_bind(flow: &Flow) -> IpAddr {
+        flow.local.ip()
+    }
+
+    fn via(&self, flow: &Flow) -> String {
         format!(
             "SIP/2.0/{} {};branch=z9hG4bK{};rport",
-            transport.via_token(),
-            self.cfg.advertised,
+            flow.transport.via_token(),
+            self.us(flow),
             random_token()
         )
     }
 
-    fn contact(&self, transport: Transport) -> String {
-        match transport {
-            Transport::Udp => format!("<sip:mra@{}>", self.cfg.advertised),
-            Transport::Tcp => format!("<sip:mra@{};transport=tcp>", self.cfg.advertised),
+    fn contact(&self, flow: &Flow) -> String {
+        match flow.transport {
+            Transport::Udp => format!("<sip:mra@{}>", self.us(flow)),
+            Transport::Tcp => format!("<sip:mra@{};transport=tcp>", self.us(flow)),
         }
     }
 

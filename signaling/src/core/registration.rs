@@ -58,15 +58,12 @@ impl Core {
     /// Sends keepalive `id`: OPTIONS to `target` over `flow`.
     pub(super) fn probe(&mut self, id: u64, flow: Flow, target: &str, now: Instant) {
         let mut req = Message::request(Method::Options, target);
-        req.push("Via", self.via(flow.transport));
+        req.push("Via", self.via(&flow));
         req.push("Max-Forwards", "70");
-        let (us, tag) = (self.cfg.advertised, random_token());
+        let (us, tag) = (self.us(&flow), random_token());
         req.push("From", format!("<sip:mra@{us}>;tag={tag}"));
         req.push("To", format!("<{target}>"));
-        req.push(
-            "Call-ID",
-            format!("{}@{}", random_token(), self.cfg.advertised.ip()),
-        );
+        req.push("Call-ID", format!("{}@{}", random_token(), us.ip()));
         req.push("CSeq", "1 OPTIONS");
         req.push("Content-Length", "0");
         let tx = self.ep.send_request(req, flow, now);

@@ -45,6 +45,7 @@ impl Room {
         Flow {
             transport: Transport::Udp,
             remote: ROOM.parse().expect("literal"),
+            local: "127.0.0.1:5060".parse().expect("literal"),
             conn: 0,
         }
     }

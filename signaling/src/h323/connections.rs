@@ -81,8 +81,19 @@ impl H323Connections {
         stream: TcpStream,
         outgoing: mpsc::UnboundedReceiver<Bytes>,
     ) {
+        // Our address as the room reached it: H.225 and H.245 name it.
+        let Ok(local) = stream.local_addr() else {
+            self.call_signalling.lock().expect("lock").remove(&conn);
+            self.input(H323Input::CallSignallingClosed { conn });
+            return;
+        };
         serve_tpkt(stream, outgoing, |data| {
-            self.input(H323Input::CallSignalling { conn, remote, data })
+            self.input(H323Input::CallSignalling {
+                conn,
+                remote,
+                local,
+                data,
+            })
         })
         .await;
         self.call_signalling.lock().expect("lock").remove(&conn);

@@ -10,7 +10,7 @@
 
 mod security;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +39,9 @@ use super::h235::{self, Replays};
 pub struct GatekeeperConfig {
     /// Our gatekeeper identifier (GRQs naming another one are refused).
     pub id: String,
-    /// Where endpoints send RAS and call signalling (advertised addresses).
+    /// Where endpoints send RAS and call signalling (advertised
+    /// addresses); an unspecified IP stands for the address each request
+    /// was sent to.
     pub ras: SocketAddr,
     pub call_signal: SocketAddr,
     /// Longest registration life granted, seconds (and the default).
@@ -69,6 +71,22 @@ pub struct Gatekeeper {
     pub stats: RasStats,
 }
 
+/// Our RAS and call-signalling addresses as the endpoint of one request
+/// must see them.
+struct Here {
+    ras: SocketAddr,
+    call_signal: SocketAddr,
+}
+
+/// `configured`, or, when its IP is unspecified, `local` with its port.
+fn at(configured: SocketAddr, local: IpAddr) -> SocketAddr {
+    if configured.ip().is_unspecified() {
+        SocketAddr::new(local, configured.port())
+    } else {
+        configured
+    }
+}
+
 /// The shortest registration life granted, seconds.
 const MIN_TIME_TO_LIVE: u32 = 30;
 
@@ -82,14 +100,19 @@ impl Gatekeeper {
         }
     }
 
-    /// Answers one datagram from `from` at `now` (unix seconds): the
-    /// encoded reply and where to send it.
+    /// Answers one datagram from `from`, sent to our address `local`, at
+    /// `now` (unix seconds): the encoded reply and where to send it.
     pub async fn handle(
         &self,
         datagram: &[u8],
         from: SocketAddr,
+        local: IpAddr,
         now: u64,
     ) -> Option<(Vec<u8>, SocketAddr)> {
+        let here = Here {
+            ras: at(self.cfg.ras, local),
+            call_signal: at(self.cfg.call_signal, local),
+        };
         let message: RasMessage = match h323_asn1::decode(datagram) {
             Ok(m) => m,
             Err(e) => {
@@ -108,10 +131,12 @@ impl Gatekeeper {
             }
         };
         let (reply, to) = match message {
-            RasMessage::gatekeeperRequest(r) => (self.discovery(&r), from),
-            RasMessage::registrationRequest(r) => (self.registration(&r, from, now).await, from),
+            RasMessage::gatekeeperRequest(r) => (self.discovery(&r, &here), from),
+            RasMessage::registrationRequest(r) => {
+                (self.registration(&r, from, &here, now).await, from)
+            }
             RasMessage::unregistrationRequest(r) => (self.unregistration(&r, now).await, from),
-            RasMessage::admissionRequest(r) => (self.admission(&r, now).await, from),
+            RasMessage::admissionRequest(r) => (self.admission(&r, &here, now).await, from),
             RasMessage::disengageRequest(r) => (
                 RasMessage::disengageConfirm(DisengageConfirm::new(
                     r.request_seq_num,
@@ -130,7 +155,7 @@ impl Gatekeeper {
             RasMessage::bandwidthRequest(r) => (bandwidth(&r), from),
             RasMessage::locationRequest(r) => {
                 let to = socket_addr(&r.reply_address).unwrap_or(from);
-                (self.location(&r, now).await, to)
+                (self.location(&r, &here, now).await, to)
             }
             RasMessage::infoRequestResponse(r) if r.need_response == Some(true) => (
                 RasMessage::infoRequestAck(InfoRequestAck::new(
@@ -167,7 +192,7 @@ impl Gatekeeper {
     /// Confirms discovery, agreeing to H.235.1 when the endpoint offers
     /// it; an endpoint that offers only other security while we require
     /// ours is told so at once.
-    fn discovery(&self, r: &GatekeeperRequest) -> RasMessage {
+    fn discovery(&self, r: &GatekeeperRequest, here: &Here) -> RasMessage {
         let h235 = h235::negotiated(r.algorithm_oids.as_deref().unwrap_or_default()).filter(|_| {
             r.authentication_capability
                 .iter()
@@ -208,7 +233,7 @@ impl Gatekeeper {
             protocol_identifier(),
             None,
             Some(self.gatekeeper_id()),
-            transport(self.cfg.ras),
+            transport(here.ras),
             None,
             mode,
             None,
@@ -227,6 +252,7 @@ impl Gatekeeper {
         &self,
         r: &RegistrationRequest,
         from: SocketAddr,
+        here: &Here,
         now: u64,
     ) -> RasMessage {
         let seq = r.request_seq_num.clone();
@@ -279,7 +305,7 @@ impl Gatekeeper {
             seq,
             protocol_identifier(),
             None,
-            vec![transport(self.cfg.call_signal)],
+            vec![transport(here.call_signal)],
             r.terminal_alias.clone(),
             Some(self.gatekeeper_id()),
             EndpointIdentifier(bmp(&endpoint.endpoint_id)),
@@ -361,7 +387,7 @@ impl Gatekeeper {
         }
     }
 
-    async fn admission(&self, r: &AdmissionRequest, now: u64) -> RasMessage {
+    async fn admission(&self, r: &AdmissionRequest, here: &Here, now: u64) -> RasMessage {
         let id = text(&r.endpoint_identifier.0);
         let endpoint = match self.registrar.h323_endpoint(&id, now).await {
             Ok(e) => e,
@@ -377,7 +403,7 @@ impl Gatekeeper {
         let destination = if r.answer_call {
             endpoint.call_signal
         } else {
-            self.cfg.call_signal
+            here.call_signal
         };
         RasMessage::admissionConfirm(AdmissionConfirm::new(
             r.request_seq_num.clone(),
@@ -428,14 +454,14 @@ impl Gatekeeper {
 
     /// Meetings (aliases that are dial strings with a number) are here;
     /// so are registered rooms.
-    async fn location(&self, r: &LocationRequest, now: u64) -> RasMessage {
+    async fn location(&self, r: &LocationRequest, here: &Here, now: u64) -> RasMessage {
         let aliases: Vec<String> = r.destination_info.iter().filter_map(alias_text).collect();
         let meeting = aliases.iter().any(|a| {
             a.bytes().next().is_some_and(|b| b.is_ascii_digit())
                 && crate::dialstring::parse(a).number.is_some()
         });
         let found = if meeting {
-            Some(self.cfg.call_signal)
+            Some(here.call_signal)
         } else {
             let rooms = self.registrar.h323_endpoints(now).await.unwrap_or_default();
             rooms
@@ -447,7 +473,7 @@ impl Gatekeeper {
             Some(call_signal) => RasMessage::locationConfirm(LocationConfirm::new(
                 r.request_seq_num.clone(),
                 transport(call_signal),
-                transport(self.cfg.ras),
+                transport(here.ras),
                 None,
                 Some(r.destination_info.clone()),
                 None,

@@ -43,6 +43,10 @@ impl Transport {
 pub struct Flow {
     pub transport: Transport,
     pub remote: SocketAddr,
+    /// Our address on it: the one the peer sent to (or, for a flow we
+    /// open, the one we send from). Via, Contact and SDP name it unless
+    /// an address is configured to be advertised.
+    pub local: SocketAddr,
     /// TCP connection number; 0 for UDP.
     pub conn: u64,
 }
@@ -512,6 +516,7 @@ mod tests {
         Flow {
             transport: Transport::Udp,
             remote: "192.0.2.7:5099".parse().unwrap(),
+            local: "192.0.2.1:5060".parse().unwrap(),
             conn: 0,
         }
     }
