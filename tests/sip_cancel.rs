@@ -1,6 +1,7 @@
-//! CANCEL before answer, over UDP and TCP. The room's INVITE and CANCEL
-//! leave in one burst (one datagram each back to back, or one TCP write),
-//! so the CANCEL reaches the gateway before its directory has answered.
+//! CANCEL before answer, over UDP and TCP. The meeting directory is held
+//! (a PostgreSQL transaction locks the meetings table) until the room has
+//! its 487, so the CANCEL always finds the call still looking its meeting
+//! up, whatever the scheduling: the race is decided, not hoped for.
 
 mod common;
 
@@ -8,7 +9,58 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
+use common::postgres::Postgres;
 use common::Mra;
+use sqlx::{Connection, PgConnection};
+
+/// `mra run` on a throw-away PostgreSQL with meeting 123456789, whose
+/// lookups wait while the meetings table is held.
+struct HeldDirectory {
+    mra: Mra,
+    runtime: tokio::runtime::Runtime,
+    holder: Option<PgConnection>,
+    _pg: Postgres,
+}
+
+impl HeldDirectory {
+    fn start() -> HeldDirectory {
+        let pg = Postgres::start();
+        let mra = Mra::start_with(&[("MRA_DATABASE_URL", &pg.url)]);
+        let (status, body) = mra.http(
+            "POST",
+            "/api/v1/meetings",
+            Some(r#"{"number": "123456789", "name": "Held"}"#),
+        );
+        assert_eq!(status, 201, "{body}");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let holder = runtime.block_on(async {
+            let mut conn = PgConnection::connect(&pg.url).await.unwrap();
+            for sql in ["BEGIN", "LOCK TABLE meetings IN ACCESS EXCLUSIVE MODE"] {
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            conn
+        });
+        HeldDirectory {
+            mra,
+            runtime,
+            holder: Some(holder),
+            _pg: pg,
+        }
+    }
+
+    /// Lets the held lookups finish.
+    fn release(&mut self) {
+        if let Some(mut conn) = self.holder.take() {
+            self.runtime.block_on(async {
+                sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            });
+        }
+    }
+}
 
 fn request(
     method: &str,
@@ -54,8 +106,8 @@ fn tag_of(to: &str) -> String {
 
 #[test]
 fn cancel_over_udp_gets_200_then_487() {
-    let mra = Mra::start();
-    mra.create_meeting("123456789", None);
+    let mut held = HeldDirectory::start();
+    let mra = &held.mra;
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let local = sock.local_addr().unwrap();
@@ -89,6 +141,8 @@ fn cancel_over_udp_gets_200_then_487() {
         "mra log:\n{}",
         mra.log()
     );
+    held.release();
+    let mra = &held.mra;
     let tag = tag_of(&seen[2].1);
     sock.send_to(
         request("ACK", "UDP", local, mra.sip, &tag).as_bytes(),
@@ -102,8 +156,8 @@ fn cancel_over_udp_gets_200_then_487() {
 
 #[test]
 fn cancel_over_tcp_gets_200_then_487() {
-    let mra = Mra::start();
-    mra.create_meeting("123456789", None);
+    let mut held = HeldDirectory::start();
+    let mra = &held.mra;
     let mut conn = TcpStream::connect(mra.sip).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let local = conn.local_addr().unwrap();
@@ -126,6 +180,8 @@ fn cancel_over_tcp_gets_200_then_487() {
             "SIP/2.0 487 Request Terminated"
         ]
     );
+    held.release();
+    let mra = &held.mra;
     let last = &text[text.rfind("SIP/2.0 487").unwrap()..];
     let tag = tag_of(&summarize(last).1);
     conn.write_all(request("ACK", "TCP", local, mra.sip, &tag).as_bytes())
