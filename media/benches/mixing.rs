@@ -77,10 +77,20 @@ fn pipeline(codec: AudioCodec, packets: &[Vec<Vec<u8>>]) -> f64 {
     let mut levels = 0u64;
     let started = Instant::now();
     for f in 0..FRAMES {
+        // Packet times as a steady line delivers them: each arrives 15 ms
+        // before the tick that plays it.
+        let arrival = started + std::time::Duration::from_millis(20 * f as u64);
+        let tick = arrival + std::time::Duration::from_millis(15);
         for r in 0..ROOMS {
-            buffers[r].push(r as u32, f as u16, (f * 960) as u32, &packets[r][f]);
+            buffers[r].push(
+                r as u32,
+                f as u16,
+                (f * 960) as u32,
+                &packets[r][f],
+                arrival,
+            );
             while decoded[r].len() < FRAME {
-                match buffers[r].pop() {
+                match buffers[r].pop(tick) {
                     Pop::Packet { payload, .. } => {
                         codecs[r].decode(payload, &mut decoded[r]).unwrap()
                     }

@@ -8,6 +8,7 @@
 pub mod audio;
 mod codec;
 mod connector;
+mod delay_peak;
 mod engine;
 pub mod jitter;
 pub mod mixer;

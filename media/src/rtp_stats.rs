@@ -6,6 +6,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rtc_rtcp::reception_report::ReceptionReport;
 
+use crate::delay_peak::DelayPeak;
+
 /// Seconds from 1900 (NTP era 0) to 1970.
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
@@ -42,6 +44,8 @@ pub struct ReceiveStats {
     received_prior: u64,
     /// Interarrival jitter in RTP timestamp units (RFC 3550 A.8).
     jitter: f64,
+    /// How late packets arrive relative to the earliest.
+    delay: DelayPeak,
     last_transit: Option<f64>,
     epoch: Option<Instant>,
     /// Middle bits of the room's last SR and when it arrived.
@@ -60,6 +64,7 @@ impl ReceiveStats {
             expected_prior: 0,
             received_prior: 0,
             jitter: 0.0,
+            delay: DelayPeak::default(),
             last_transit: None,
             epoch: None,
             last_sr: None,
@@ -106,6 +111,8 @@ impl ReceiveStats {
             }
         }
         self.last_transit = Some(transit);
+        self.delay
+            .on_transit(transit * 1000.0 / f64::from(self.clock_rate));
     }
 
     /// Notes a sender report from the room.
@@ -129,6 +136,12 @@ impl ReceiveStats {
 
     pub fn jitter_ms(&self) -> f64 {
         self.jitter * 1000.0 / f64::from(self.clock_rate)
+    }
+
+    /// The peak of how late packets arrive relative to the earliest, ms:
+    /// what the jitter buffer holds.
+    pub fn delay_peak_ms(&self) -> f64 {
+        self.delay.peak_ms()
     }
 
     /// A reception report block for the room's SSRC; starts a new loss interval.

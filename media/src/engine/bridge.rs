@@ -9,6 +9,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 use rtc_rtp::{Header, Packet};
@@ -130,11 +131,12 @@ struct Decoded {
 }
 
 impl Decoded {
-    fn decode(&mut self) {
+    fn decode(&mut self, now: Instant) {
         let Some(((_, first), others)) = self.sources.split_first() else {
             return;
         };
         let heard = self.decoder.pull(
+            now,
             first,
             |i: &mut Inbound| &mut i.jitter,
             self.codec.as_mut(),
@@ -187,10 +189,11 @@ impl MeetingAudio {
         }
     }
 
-    /// Decodes every stream's next frame; once per tick, before mixing.
-    pub fn decode(&mut self) {
+    /// Decodes every stream's next frame at `now`; once per tick, before
+    /// mixing.
+    pub fn decode(&mut self, now: Instant) {
         for decoded in self.meetings.values_mut().flat_map(|m| m.values_mut()) {
-            decoded.decode();
+            decoded.decode(now);
         }
     }
 

@@ -57,13 +57,14 @@ impl Leg {
     }
 
     /// Decodes the next 20 ms from the jitter buffer into `input`.
-    fn pull(&mut self) {
+    fn pull(&mut self, now: Instant) {
         let Some(codec) = self.codec.as_mut() else {
             self.heard = false;
             return;
         };
         let ptime = self.media.as_ref().map_or(20, |m| m.ptime);
         self.heard = self.decoder.pull(
+            now,
             &self.shared,
             |st: &mut LegState| &mut st.inbound.jitter,
             codec.as_mut(),
@@ -284,7 +285,7 @@ impl Worker {
 
     fn tick(&mut self, now: Instant) {
         for (&id, leg) in self.legs.iter_mut() {
-            leg.pull();
+            leg.pull(now);
             let contributes = leg.contributes();
             match leg.bridge.as_mut() {
                 Some(bridge) => bridge.publish(if contributes { &leg.input } else { &SILENCE }),
@@ -298,7 +299,7 @@ impl Worker {
                 None => {}
             }
         }
-        self.audio.decode();
+        self.audio.decode(now);
         for (&id, leg) in self.legs.iter_mut() {
             leg.output.fill(0);
             if let Some(bridge) = leg.bridge.as_mut() {
