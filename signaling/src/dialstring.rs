@@ -78,7 +78,12 @@ pub fn parse(dialed: &str) -> DialString {
 
 /// Strips scheme, host, URI parameters and headers; tells whether it was a tel: URI.
 fn user_part(s: &str) -> (&str, bool) {
-    let lower_prefix = |p: &str| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p);
+    // On bytes: `s` may start with any character, and a scheme is ASCII.
+    let lower_prefix = |p: &str| {
+        s.as_bytes()
+            .get(..p.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(p.as_bytes()))
+    };
     let (rest, has_host, is_tel) = if lower_prefix("sips:") {
         (&s[5..], true, false)
     } else if lower_prefix("sip:") {
@@ -139,6 +144,24 @@ mod tests {
         Option<&'static str>,
         Option<&'static str>,
     );
+
+    #[test]
+    fn any_text_is_read_without_panicking() {
+        // Found by fuzz/sip_fields: a multi-byte character where a scheme
+        // would end (an H.323 h323-ID alias can be any BMP text).
+        let found = "\"M\u{7f}[\u{8fcb}{\0\0r. J. User ser@<1:506.us$$$$er@example.com>F";
+        assert_eq!(parse(found).number, None);
+        for text in [
+            "é",
+            "sïp:1@x",
+            "h32\u{e9}:123",
+            "t\u{e9}l:5",
+            "\u{1f600}123456789",
+        ] {
+            let _ = parse(text);
+        }
+        assert_eq!(parse("\u{e9}123456789").number, None);
+    }
 
     #[test]
     fn table() {
