@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Program → Debian package.
-pub const PROGRAMS: [(&str, &str); 12] = [
+pub const PROGRAMS: [(&str, &str); 14] = [
     ("sipp", "sip-tester"),
     ("baresip", "baresip-core"),
     ("tshark", "tshark"),
@@ -17,6 +17,8 @@ pub const PROGRAMS: [(&str, &str); 12] = [
     ("npm", "npm"),
     ("stdbuf", "coreutils"),
     ("runuser", "util-linux"),
+    ("taskset", "util-linux"),
+    ("id", "coreutils"),
     ("kill", "procps"),
     ("chromium", "chromium"),
     ("perl", "perl"),

@@ -32,7 +32,7 @@ impl Core {
         self.may_dial(meeting)?;
         self.next_leg += 1;
         let leg = LegId(self.next_leg);
-        let us = self.us(&target.flow);
+        let us = self.cfg.us(&target.flow);
         let call_id = format!("{}@{}", random_token(), us.ip());
         let local_tag = random_token();
         // The dialog as the rest of the core keeps it: "invite" holds the

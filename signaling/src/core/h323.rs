@@ -270,7 +270,7 @@ impl Core {
         // How the call reads as a dialog: the caller in From, us in To.
         let mut view = Message::request(
             Method::Invite,
-            format!("h323:{dialed}@{}", self.us(&flow).ip()),
+            format!("h323:{dialed}@{}", self.cfg.us(&flow).ip()),
         );
         view.push(
             "From",
@@ -280,7 +280,7 @@ impl Core {
                 remote.ip()
             ),
         );
-        view.push("To", format!("<h323:{dialed}@{}>", self.us(&flow).ip()));
+        view.push("To", format!("<h323:{dialed}@{}>", self.cfg.us(&flow).ip()));
         view.push("Call-ID", call_id.clone());
         let mut call = Call::new(NewCall {
             leg,

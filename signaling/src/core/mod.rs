@@ -401,10 +401,6 @@ impl Core {
         }
     }
 
-    fn us(&self, flow: &Flow) -> SocketAddr {
-        self.cfg.us(flow)
-    }
-
     /// The address a media leg of `flow` binds on: the one the room
     /// reached us on.
     fn media_bind(flow: &Flow) -> IpAddr {
@@ -415,15 +411,15 @@ impl Core {
         format!(
             "SIP/2.0/{} {};branch=z9hG4bK{};rport",
             flow.transport.via_token(),
-            self.us(flow),
+            self.cfg.us(flow),
             random_token()
         )
     }
 
     fn contact(&self, flow: &Flow) -> String {
         match flow.transport {
-            Transport::Udp => format!("<sip:mra@{}>", self.us(flow)),
-            Transport::Tcp => format!("<sip:mra@{};transport=tcp>", self.us(flow)),
+            Transport::Udp => format!("<sip:mra@{}>", self.cfg.us(flow)),
+            Transport::Tcp => format!("<sip:mra@{};transport=tcp>", self.cfg.us(flow)),
         }
     }
 

@@ -60,7 +60,7 @@ impl Core {
         let mut req = Message::request(Method::Options, target);
         req.push("Via", self.via(&flow));
         req.push("Max-Forwards", "70");
-        let (us, tag) = (self.us(&flow), random_token());
+        let (us, tag) = (self.cfg.us(&flow), random_token());
         req.push("From", format!("<sip:mra@{us}>;tag={tag}"));
         req.push("To", format!("<{target}>"));
         req.push("Call-ID", format!("{}@{}", random_token(), us.ip()));
