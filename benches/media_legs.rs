@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::{free_port, free_ports, Mra};
 
 use media::audio::{new_codec, CodecOptions, FRAME, RATE};
-use media::AudioCodec;
+use media_api::AudioCodec;
 
 const MEETINGS: usize = 6;
 const PARTY: usize = 10;

@@ -102,6 +102,18 @@ pub struct Media {
     pub port_max: u16,
     /// Audio codecs offered and accepted, in preference order.
     pub codecs: Vec<String>,
+    /// Media worker threads (meetings are spread over them); 0: one per core.
+    pub workers: usize,
+}
+
+impl Media {
+    /// How many media workers to run.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,6 +255,7 @@ impl Default for Media {
             port_min: 40000,
             port_max: 49999,
             codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
+            workers: 0,
         }
     }
 }
@@ -371,7 +384,7 @@ impl Config {
         }
         self.lb.validate().map_err(|e| anyhow::anyhow!("lb: {e}"))?;
         for c in &self.media.codecs {
-            if media::AudioCodec::from_name(c).is_none() {
+            if media_api::AudioCodec::from_name(c).is_none() {
                 bail!("unknown codec {c:?} in media.codecs (opus, g722, pcmu, pcma)");
             }
         }

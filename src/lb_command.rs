@@ -8,11 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::routing::get;
 use lb::{Balancer, LbConfig};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::api::lb::{router, LbAdmin, Reload};
 use crate::api::{prometheus_text, require_token};
 use crate::config::Config;
+use crate::process::wait_for_stop;
 
 /// Reads the LB configuration: a file of its own (an `[lb]` table or its
 /// content at top level) or, without one, `mra.toml` and the environment.
@@ -33,7 +34,7 @@ pub fn embedded_reader(path: Option<PathBuf>) -> Reload {
 }
 
 pub async fn run(cfg: &Config, reload: Reload) -> anyhow::Result<()> {
-    crate::run::init_logging(&cfg.log);
+    crate::process::init_logging(&cfg.log);
     let lb_cfg = reload()?;
     if lb_cfg.listener.is_empty() {
         anyhow::bail!("no [[lb.listener]] configured");
@@ -65,22 +66,4 @@ pub async fn run(cfg: &Config, reload: Reload) -> anyhow::Result<()> {
     server.abort();
     info!("stopped");
     Ok(())
-}
-
-/// Waits for SIGTERM or SIGINT; SIGHUP reloads the load balancer.
-pub async fn wait_for_stop(lb: Option<&LbAdmin>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = tokio::signal::ctrl_c() => return,
-            _ = hup.recv() => match lb.map(LbAdmin::apply_reload) {
-                Some(Ok(n)) => info!(listeners = n, "load balancer reloaded"),
-                Some(Err(e)) => warn!(error = %format!("{e:#}"), "load balancer reload refused; the running configuration stays"),
-                None => {}
-            },
-        }
-    }
 }

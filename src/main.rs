@@ -5,6 +5,7 @@ mod addresses;
 mod api;
 mod config;
 mod lb_command;
+mod process;
 mod room_command;
 mod run;
 mod store;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use media::{AudioCodec, MeetingLink, PortRange, RtpEngine};
+use media::{MeetingLink, PortRange, RtpEngine};
+use media_api::AudioCodec;
 use meeting::web::WebServer;
 use meeting::{Sfu, SfuConfig, WebConfig};
 use registrar::Registrar;
@@ -16,28 +17,18 @@ use signaling::h323::ras::{Gatekeeper, GatekeeperConfig};
 use signaling::h323::ras_socket;
 use signaling::ivr::IvrConfig;
 use signaling::local_udp::LocalUdp;
-use std::io::IsTerminal;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
-use tracing_subscriber::EnvFilter;
 
 use crate::addresses;
 use crate::api::lb::{LbAdmin, Reload};
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::lb_command::wait_for_stop;
+use crate::process::{init_logging, wait_for_stop};
 use crate::store::Store;
 use lb::Balancer;
 
 /// Logs to stderr at the configured level.
-pub fn init_logging(log: &crate::config::Log) {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(log.filter(std::env::var("RUST_LOG").ok())))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
 pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     init_logging(&cfg.log);
     let lb = if cfg.lb.listener.is_empty() {
@@ -52,7 +43,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     let store = Store::open(&cfg.data_dir, cfg.database.url.as_deref()).await?;
     info!(data_dir = %cfg.data_dir.display(), "store open");
 
-    // Rooms' connectors reach the meeting service on this node at the
+    // Meeting hubs reach the meeting service on this node at the
     // configured address, else over loopback; browsers at any of ours.
     let configured_rtc = cfg.web.rtc_address.or(cfg.sip.advertised_address);
     let rtc_ip = configured_rtc.unwrap_or_else(|| cfg.advertised_ip());
@@ -81,6 +72,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
             service: Arc::new(sfu.clone()),
             rtc_ip,
         },
+        cfg.media.worker_count(),
     );
 
     let sip_addr = SocketAddr::new(cfg.sip.bind, cfg.sip.port);
@@ -165,6 +157,10 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         realm: cfg.registrar.realm.clone(),
         lb: lb.clone(),
         gatekeeper: gatekeeper.as_ref().map(|(_, _, gk)| gk.clone()),
+        gauges: api::Gauges {
+            engine: engine.clone(),
+            sfu: sfu.stats().clone(),
+        },
     });
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {

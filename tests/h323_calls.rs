@@ -27,7 +27,7 @@ use h323_asn1::h245::{
     RequestMessage, ResponseMessage, UserInputIndication,
 };
 use h323_asn1::rasn::types::GeneralString;
-use media::AudioCodec;
+use media_api::AudioCodec;
 use signaling::h323::fast_start;
 use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};

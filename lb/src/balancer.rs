@@ -18,6 +18,7 @@ use crate::health;
 use crate::pool::{Member, Pool};
 use crate::port_range::Partition;
 use crate::router::Router;
+use crate::running::{Running, Shared};
 use crate::scheduler::by_name;
 use crate::status::{self, ListenerStatus};
 use crate::tcp::{self, TcpSettings, TcpShared};
@@ -34,29 +35,6 @@ pub enum AdminError {
     Invalid(String),
     #[error("binding {0}: {1}")]
     Bind(String, io::Error),
-}
-
-pub(crate) enum Shared {
-    Udp(Arc<UdpShared>),
-    Tcp(Arc<TcpShared>),
-}
-
-pub(crate) struct Running {
-    pub config: ListenerConfig,
-    pub shared: Shared,
-    pub router: Arc<Mutex<Router>>,
-    pub local: Vec<SocketAddr>,
-    tasks: Vec<AbortHandle>,
-    health: Option<AbortHandle>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.tasks
-            .iter()
-            .chain(&self.health)
-            .for_each(AbortHandle::abort);
-    }
 }
 
 /// The load balancer; dropping it stops everything.

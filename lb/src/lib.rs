@@ -16,6 +16,7 @@ pub mod port_range;
 pub mod proxy_v2;
 pub mod rate;
 pub mod router;
+mod running;
 pub mod scheduler;
 pub mod sip_call_id;
 pub mod status;

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::balancer::{Running, Shared};
 use crate::config::Protocol;
 use crate::metrics::{DropReason, Exposition, ListenerCounters};
 use crate::router::Affinity;
+use crate::running::{Running, Shared};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ListenerStatus {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use media::audio::{new_codec, CodecOptions, Frame, FRAME};
 use media::jitter::{JitterBuffer, Pop};
 use media::mixer::{level, mix};
-use media::AudioCodec;
+use media_api::AudioCodec;
 
 const ROOMS: usize = 8;
 const SECONDS: usize = 5;

@@ -19,6 +19,7 @@
 //! delay is a jump in what the room hears (a steady tone shifts phase),
 //! so the delay settles rather than chases.
 
+pub use media_api::JitterStats;
 use std::time::{Duration, Instant};
 
 /// Packets the buffer holds at most (about a second of 20 ms audio).
@@ -54,22 +55,6 @@ pub enum Pop<'a> {
     Lost { next: Option<&'a [u8]> },
     /// Nothing to play (not started, refilling after a pause, or silence).
     Empty,
-}
-
-/// Counters of what the buffer did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct JitterStats {
-    pub duplicates: u64,
-    pub late: u64,
-    pub concealed: u64,
-    /// Packet-times concealed to deepen the buffer (a late or nearly late
-    /// packet).
-    pub stretched: u64,
-    pub underruns: u64,
-    pub drift_drops: u64,
-    pub overflows: u64,
-    /// Packets the buffer fills to before playing.
-    pub target: usize,
 }
 
 /// One stream's jitter buffer.

@@ -6,21 +6,7 @@ use std::collections::VecDeque;
 use std::sync::OnceLock;
 
 use crate::audio::{g711_ulaw_decode, Frame, Resampler, FRAME, RATE};
-
-/// The prompts the IVR can say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Prompt {
-    Welcome,
-    EnterNumber,
-    EnterPassword,
-    UnknownMeeting,
-    WrongPassword,
-    NoInput,
-    Locked,
-    Full,
-    Joining,
-    Goodbye,
-}
+use media_api::Prompt;
 
 const ALL: [Prompt; 10] = [
     Prompt::Welcome,
@@ -35,38 +21,36 @@ const ALL: [Prompt; 10] = [
     Prompt::Goodbye,
 ];
 
-impl Prompt {
-    fn recording(self) -> &'static [u8] {
-        match self {
-            Prompt::Welcome => include_bytes!("../prompts/welcome.ul"),
-            Prompt::EnterNumber => include_bytes!("../prompts/enter_number.ul"),
-            Prompt::EnterPassword => include_bytes!("../prompts/enter_password.ul"),
-            Prompt::UnknownMeeting => include_bytes!("../prompts/unknown_meeting.ul"),
-            Prompt::WrongPassword => include_bytes!("../prompts/wrong_password.ul"),
-            Prompt::NoInput => include_bytes!("../prompts/no_input.ul"),
-            Prompt::Locked => include_bytes!("../prompts/locked.ul"),
-            Prompt::Full => include_bytes!("../prompts/full.ul"),
-            Prompt::Joining => include_bytes!("../prompts/joining.ul"),
-            Prompt::Goodbye => include_bytes!("../prompts/goodbye.ul"),
-        }
+/// A prompt's recording (8 kHz µ-law).
+fn recording(prompt: Prompt) -> &'static [u8] {
+    match prompt {
+        Prompt::Welcome => include_bytes!("../prompts/welcome.ul"),
+        Prompt::EnterNumber => include_bytes!("../prompts/enter_number.ul"),
+        Prompt::EnterPassword => include_bytes!("../prompts/enter_password.ul"),
+        Prompt::UnknownMeeting => include_bytes!("../prompts/unknown_meeting.ul"),
+        Prompt::WrongPassword => include_bytes!("../prompts/wrong_password.ul"),
+        Prompt::NoInput => include_bytes!("../prompts/no_input.ul"),
+        Prompt::Locked => include_bytes!("../prompts/locked.ul"),
+        Prompt::Full => include_bytes!("../prompts/full.ul"),
+        Prompt::Joining => include_bytes!("../prompts/joining.ul"),
+        Prompt::Goodbye => include_bytes!("../prompts/goodbye.ul"),
     }
+}
 
-    /// The prompt as 48 kHz samples.
-    pub fn audio(self) -> &'static [i16] {
-        static DECODED: OnceLock<Vec<Vec<i16>>> = OnceLock::new();
-        let all = DECODED.get_or_init(|| {
-            ALL.iter()
-                .map(|p| {
-                    let narrow: Vec<i16> =
-                        p.recording().iter().map(|&b| g711_ulaw_decode(b)).collect();
-                    let mut wide = Vec::with_capacity(narrow.len() * 6);
-                    Resampler::new(8000, RATE).process(&narrow, &mut wide);
-                    wide
-                })
-                .collect()
-        });
-        &all[ALL.iter().position(|p| *p == self).expect("listed")]
-    }
+/// A prompt as 48 kHz samples.
+pub fn prompt_audio(prompt: Prompt) -> &'static [i16] {
+    static DECODED: OnceLock<Vec<Vec<i16>>> = OnceLock::new();
+    let all = DECODED.get_or_init(|| {
+        ALL.iter()
+            .map(|p| {
+                let narrow: Vec<i16> = recording(*p).iter().map(|&b| g711_ulaw_decode(b)).collect();
+                let mut wide = Vec::with_capacity(narrow.len() * 6);
+                Resampler::new(8000, RATE).process(&narrow, &mut wide);
+                wide
+            })
+            .collect()
+    });
+    &all[ALL.iter().position(|p| *p == prompt).expect("listed")]
 }
 
 /// Plays queued prompts one after another.
@@ -98,7 +82,7 @@ impl PromptPlayer {
             let Some(prompt) = self.queue.front() else {
                 break;
             };
-            let audio = prompt.audio();
+            let audio = prompt_audio(*prompt);
             let n = (FRAME - filled).min(audio.len() - self.position);
             out[filled..filled + n].copy_from_slice(&audio[self.position..self.position + n]);
             filled += n;
@@ -124,7 +108,7 @@ mod tests {
     #[test]
     fn every_prompt_is_audible_speech_of_a_few_seconds() {
         for p in ALL {
-            let audio = p.audio();
+            let audio = prompt_audio(p);
             let secs = audio.len() as f64 / f64::from(RATE);
             assert!((0.5..6.0).contains(&secs), "{p:?}: {secs:.1} s");
             assert!(level(audio) < 30, "{p:?} is audible");
@@ -136,7 +120,7 @@ mod tests {
         let mut player = PromptPlayer::default();
         player.queue(Prompt::Goodbye);
         player.queue(Prompt::Full);
-        let total = Prompt::Goodbye.audio().len() + Prompt::Full.audio().len();
+        let total = prompt_audio(Prompt::Goodbye).len() + prompt_audio(Prompt::Full).len();
         let mut frame = [0i16; FRAME];
         let mut frames = 0;
         while player.next_frame(&mut frame) {

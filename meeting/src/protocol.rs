@@ -55,8 +55,33 @@ pub enum ClientMessage {
         connection: Connection,
         candidate: RTCIceCandidateInit,
     },
-    /// The participant muted or unmuted its microphone or camera.
-    Mute { audio: bool, video: bool },
+    /// The participant muted or unmuted its microphone or camera. On a
+    /// gateway session, `participant` names which of its participants.
+    Mute {
+        audio: bool,
+        video: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        participant: Option<String>,
+    },
+    /// First message of a gateway session (a media node carrying several
+    /// rooms of one meeting; in-process only for the embedded service):
+    /// the meeting, and whether the gateway takes video.
+    Gateway {
+        meeting: String,
+        #[serde(default)]
+        video: bool,
+    },
+    /// Gateway sessions: admits one more participant (a room), with the
+    /// password it gave and the name the others see; `reference` is the
+    /// gateway's own name for it, echoed in the answer.
+    AddParticipant {
+        reference: String,
+        #[serde(default)]
+        password: Option<String>,
+        name: String,
+    },
+    /// Gateway sessions: one of its participants leaves.
+    RemoveParticipant { id: String },
     /// The participant leaves (closing the socket does the same).
     Leave,
 }
@@ -77,6 +102,24 @@ pub enum ServerMessage {
     },
     /// Not admitted (or a protocol error); the service closes the session.
     Error {
+        code: String,
+        message: String,
+    },
+    /// A gateway session is open: the meeting's name and who is there.
+    GatewayOpened {
+        meeting_name: String,
+        participants: Vec<ParticipantInfo>,
+    },
+    /// Gateway sessions: `add_participant` admitted `reference` as `id`;
+    /// its tracks are the publish connection's tracks in stream `id`.
+    ParticipantAdded {
+        reference: String,
+        id: String,
+    },
+    /// Gateway sessions: `add_participant` was refused (the codes of
+    /// `error`); the session stays open.
+    ParticipantRefused {
+        reference: String,
         code: String,
         message: String,
     },
@@ -160,5 +203,52 @@ mod tests {
         let left =
             serde_json::to_string(&ServerMessage::ParticipantLeft { id: "p2".into() }).unwrap();
         assert_eq!(left, r#"{"type":"participant_left","id":"p2"}"#);
+        let mute: ClientMessage =
+            serde_json::from_str(r#"{"type":"mute","audio":true,"video":false}"#).unwrap();
+        assert_eq!(
+            mute,
+            ClientMessage::Mute {
+                audio: true,
+                video: false,
+                participant: None
+            },
+            "browsers' mute is unchanged"
+        );
+    }
+
+    #[test]
+    fn gateway_messages_read_and_write_as_documented() {
+        let open: ClientMessage =
+            serde_json::from_str(r#"{"type":"gateway","meeting":"123456789"}"#).unwrap();
+        assert_eq!(
+            open,
+            ClientMessage::Gateway {
+                meeting: "123456789".into(),
+                video: false
+            }
+        );
+        let add = ClientMessage::AddParticipant {
+            reference: "7".into(),
+            password: Some("4321".into()),
+            name: "Boardroom".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&add).unwrap(),
+            r#"{"type":"add_participant","reference":"7","password":"4321","name":"Boardroom"}"#
+        );
+        let refused: ServerMessage = serde_json::from_str(
+            r#"{"type":"participant_refused","reference":"7","code":"full","message":"Meeting is full"}"#,
+        )
+        .unwrap();
+        assert!(matches!(refused, ServerMessage::ParticipantRefused { .. }));
+        let mute = ClientMessage::Mute {
+            audio: true,
+            video: false,
+            participant: Some("p4".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&mute).unwrap(),
+            r#"{"type":"mute","audio":true,"video":false,"participant":"p4"}"#
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use media::{LegId, LegMedia};
+use media_api::{BoundStream, LegId, LegMedia};
 
 use crate::h323::leg::H323Leg;
 use crate::ivr::Ivr;
@@ -91,6 +91,8 @@ pub struct Call {
     pub negotiated: Option<Negotiated>,
     pub media: Option<LegMedia>,
     pub local_rtp: Option<SocketAddr>,
+    /// Where media bound the leg's audio (RTP and RTCP).
+    pub local_media: Option<BoundStream>,
     pub sdp: SdpSession,
     pub ok_retransmit: Option<OkRetransmit>,
     pub session_timer: Option<SessionTimer>,
@@ -143,6 +145,7 @@ impl Call {
             negotiated: None,
             media: None,
             local_rtp: None,
+            local_media: None,
             sdp: SdpSession {
                 id: u64::from(rand::random::<u32>()),
                 version: 1,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use media::{MediaControl, MediaEvent};
+use media_api::{LegRequest, MediaControl, MediaEvent, StreamKind, StreamRequest};
 use meeting::{Directory, Meeting};
 use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -127,7 +127,10 @@ impl Driver {
             proxied,
         } = self;
         let flows = Flows::new(udp.clone());
-        let h323_links = H323Connections::new(in_tx.clone());
+        let h323_in = in_tx.clone();
+        let h323_links = H323Connections::new(Arc::new(move |input| {
+            let _ = h323_in.send(Input::H323(input));
+        }));
         let h323_local = h323
             .as_ref()
             .and_then(|l| l.local_addr().ok())
@@ -290,7 +293,19 @@ async fn run_media(
     while let Some(command) = commands.recv().await {
         let (leg, result) = match command {
             Output::CreateLeg { leg, ip } => {
-                let result = media.create_leg(leg, ip).await.map_err(|e| e.to_string());
+                let request = LegRequest {
+                    ip,
+                    streams: vec![StreamRequest {
+                        kind: StreamKind::Audio,
+                    }],
+                };
+                let result = match media.create_leg(leg, request).await {
+                    Ok(bound) => bound
+                        .into_iter()
+                        .find(|b| b.kind == StreamKind::Audio)
+                        .ok_or_else(|| "no audio stream bound".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                };
                 let _ = in_tx.send(Input::LegCreated { leg, result });
                 continue;
             }

@@ -13,7 +13,7 @@ pub enum Stage {
     Password,
 }
 
-pub use media::Prompt;
+pub use media_api::Prompt;
 
 /// IVR timing and retry limits.
 #[derive(Debug, Clone, Copy)]

@@ -6,8 +6,9 @@
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
-use media::audio::CodecOptions;
-use media::{AudioCodec, Direction, LegMedia};
+use media_api::{
+    AudioCodec, AudioFormat, CodecOptions, Direction, Format, StreamKind, StreamMedia,
+};
 use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
 use rtc_sdp::description::media::{MediaName, RangedPort};
 use rtc_sdp::description::session::{Origin, TimeDescription, Timing};
@@ -38,7 +39,7 @@ impl SdpError {
 /// A negotiated session: the audio leg's parameters and the m-lines we decline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
-    pub audio: LegMedia,
+    pub audio: StreamMedia,
     /// Index of the audio m-line in the offer.
     audio_index: usize,
     /// Declined m-lines in offer order: (index, media, proto, first format).
@@ -67,6 +68,31 @@ fn connection_ip(sd: &SessionDescription, md: &MediaDescription) -> Option<IpAdd
         .and_then(|a| a.address.split('/').next()?.parse().ok())
 }
 
+/// Where the far end wants RTCP: `a=rtcp` (RFC 3605), else the port after RTP.
+fn remote_rtcp(md: &MediaDescription, rtp: SocketAddr) -> SocketAddr {
+    let attribute = md.attribute("rtcp").flatten().and_then(|v| {
+        let mut parts = v.split_whitespace();
+        let port: u16 = parts.next()?.parse().ok()?;
+        let ip = match (parts.next(), parts.next(), parts.next()) {
+            (Some("IN"), Some(_), Some(ip)) => ip.parse().ok()?,
+            _ => rtp.ip(),
+        };
+        Some(SocketAddr::new(ip, port))
+    });
+    attribute.unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)))
+}
+
+/// The media's bandwidth limit in kbit/s (`b=AS`, or `b=TIAS` in bit/s).
+fn bandwidth_kbps(md: &MediaDescription) -> Option<u32> {
+    md.bandwidth
+        .iter()
+        .find_map(|b| match b.bandwidth_type.as_str() {
+            "AS" => u32::try_from(b.bandwidth).ok(),
+            "TIAS" => u32::try_from(b.bandwidth / 1000).ok(),
+            _ => None,
+        })
+}
+
 fn direction_of(sd: &SessionDescription, md: &MediaDescription) -> Direction {
     let find = |attrs: &[Attribute]| {
         attrs.iter().find_map(|a| match a.key.as_str() {
@@ -87,7 +113,7 @@ fn direction_of(sd: &SessionDescription, md: &MediaDescription) -> Direction {
 fn remote_audio(
     sd: &SessionDescription,
     supported: &[AudioCodec],
-) -> Result<(usize, LegMedia), SdpError> {
+) -> Result<(usize, StreamMedia), SdpError> {
     let (index, md) = sd
         .media_descriptions
         .iter()
@@ -153,23 +179,31 @@ fn remote_audio(
             .filter_map(|p| p.split_once('='))
             .any(|(k, v)| k.trim().eq_ignore_ascii_case(name) && v.trim() == "1")
     };
+    let remote_rtp = ip
+        .filter(|ip| !ip.is_unspecified())
+        .map(|ip| SocketAddr::new(ip, port));
+    let rtcp_mux = md.attribute("rtcp-mux").is_some();
     Ok((
         index,
-        LegMedia {
-            codec,
-            options: CodecOptions {
-                fec: flag("useinbandfec"),
-                dtx: flag("usedtx"),
-                max_playback_rate: fmtp_value("maxplaybackrate"),
-            },
+        StreamMedia {
+            kind: StreamKind::Audio,
             payload_type: pt,
-            dtmf_payload_type: dtmf_pt,
-            ptime,
-            remote: ip
-                .filter(|ip| !ip.is_unspecified())
-                .map(|ip| SocketAddr::new(ip, port)),
+            format: Format::Audio(AudioFormat {
+                codec,
+                options: CodecOptions {
+                    fec: flag("useinbandfec"),
+                    dtx: flag("usedtx"),
+                    max_playback_rate: fmtp_value("maxplaybackrate"),
+                },
+                ptime,
+                dtmf_payload_type: dtmf_pt,
+            }),
             direction,
-            rtcp_mux: md.attribute("rtcp-mux").is_some(),
+            bandwidth_kbps: bandwidth_kbps(md),
+            remote_rtp,
+            remote_rtcp: remote_rtp.map(|rtp| remote_rtcp(md, rtp)),
+            rtcp_mux,
+            crypto: None,
         },
     ))
 }
@@ -202,7 +236,7 @@ pub fn negotiate(offer: &[u8], supported: &[AudioCodec]) -> Result<Negotiated, S
 }
 
 /// Reads the remote answer to our offer.
-pub fn read_answer(answer: &[u8], supported: &[AudioCodec]) -> Result<LegMedia, SdpError> {
+pub fn read_answer(answer: &[u8], supported: &[AudioCodec]) -> Result<StreamMedia, SdpError> {
     let sd = parse(answer)?;
     remote_audio(&sd, supported).map(|(_, m)| m)
 }
@@ -291,15 +325,16 @@ fn audio_line(
 /// Renders our answer: the audio leg at `local`, other m-lines declined.
 pub fn render_answer(n: &Negotiated, local: SocketAddr, s: SdpSession) -> String {
     let mut sd = session(local, s);
-    let a = &n.audio;
+    let s = &n.audio;
+    let Format::Audio(a) = &s.format;
     let dtmf = a.dtmf_payload_type.map(|pt| (pt, a.codec.clock_rate()));
     let audio = audio_line(
         local,
-        &[(a.payload_type, a.codec)],
+        &[(s.payload_type, a.codec)],
         dtmf,
         a.ptime,
-        a.direction,
-        a.rtcp_mux,
+        s.direction,
+        s.rtcp_mux,
     );
     let count = n.declined.len() + 1;
     let mut declined = n.declined.iter();
@@ -358,6 +393,28 @@ mod tests {
         AudioCodec::Pcma,
     ];
 
+    fn codec(n: &Negotiated) -> AudioCodec {
+        n.audio.audio().unwrap().codec
+    }
+
+    #[test]
+    fn rtcp_address_and_bandwidth_are_read() {
+        let o = offer("m=audio 4000 RTP/AVP 0\r\nb=AS:64\r\na=rtcp:4005 IN IP4 192.0.2.11\r\n");
+        let n = negotiate(o.as_bytes(), ALL).unwrap();
+        assert_eq!(
+            n.audio.remote_rtcp,
+            Some("192.0.2.11:4005".parse().unwrap())
+        );
+        assert_eq!(n.audio.bandwidth_kbps, Some(64));
+        let o = offer("m=audio 4000 RTP/AVP 0\r\n");
+        let n = negotiate(o.as_bytes(), ALL).unwrap();
+        assert_eq!(
+            n.audio.remote_rtcp,
+            Some("192.0.2.10:4001".parse().unwrap())
+        );
+        assert_eq!(n.audio.bandwidth_kbps, None);
+    }
+
     fn offer(media: &str) -> String {
         format!(
             "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n{media}"
@@ -368,12 +425,13 @@ mod tests {
     fn picks_first_offered_supported_codec_and_keeps_dtmf() {
         let o = offer("m=audio 4000 RTP/AVP 18 8 0 101\r\na=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:30\r\na=rtcp-mux\r\nm=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n");
         let n = negotiate(o.as_bytes(), ALL).unwrap();
-        assert_eq!(n.audio.codec, AudioCodec::Pcma);
+        let audio = n.audio.audio().unwrap();
+        assert_eq!(audio.codec, AudioCodec::Pcma);
         assert_eq!(n.audio.payload_type, 8);
-        assert_eq!(n.audio.dtmf_payload_type, Some(101));
-        assert_eq!(n.audio.ptime, 30);
+        assert_eq!(audio.dtmf_payload_type, Some(101));
+        assert_eq!(audio.ptime, 30);
         assert!(n.audio.rtcp_mux);
-        assert_eq!(n.audio.remote, Some("192.0.2.10:4000".parse().unwrap()));
+        assert_eq!(n.audio.remote_rtp, Some("192.0.2.10:4000".parse().unwrap()));
         let text = render_answer(
             &n,
             "127.0.0.1:40000".parse().unwrap(),
@@ -388,7 +446,11 @@ mod tests {
         );
         // Our answer parses back.
         assert_eq!(
-            read_answer(text.as_bytes(), ALL).unwrap().codec,
+            read_answer(text.as_bytes(), ALL)
+                .unwrap()
+                .audio()
+                .unwrap()
+                .codec,
             AudioCodec::Pcma
         );
     }
@@ -397,12 +459,12 @@ mod tests {
     fn opus_and_g722_by_rtpmap() {
         let o = offer("m=audio 4000 RTP/AVP 111 9\r\na=rtpmap:111 opus/48000/2\r\n");
         assert_eq!(
-            negotiate(o.as_bytes(), ALL).unwrap().audio.codec,
+            codec(&negotiate(o.as_bytes(), ALL).unwrap()),
             AudioCodec::Opus
         );
         let o = offer("m=audio 4000 RTP/AVP 9 0\r\n");
         assert_eq!(
-            negotiate(o.as_bytes(), ALL).unwrap().audio.codec,
+            codec(&negotiate(o.as_bytes(), ALL).unwrap()),
             AudioCodec::G722
         );
     }
@@ -418,7 +480,7 @@ mod tests {
         let o = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
         let n = negotiate(o.as_bytes(), ALL).unwrap();
         assert_eq!(n.audio.direction, Direction::RecvOnly);
-        assert_eq!(n.audio.remote, None);
+        assert_eq!(n.audio.remote_rtp, None);
         let n = negotiate(
             offer("m=audio 4000 RTP/AVP 0\r\na=inactive\r\n").as_bytes(),
             ALL,

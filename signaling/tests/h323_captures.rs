@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use h323_asn1::h225::ReleaseCompleteReason;
 use h323_asn1::{decode, h225, h245};
-use media::AudioCodec;
+use media_api::AudioCodec;
 use signaling::h323::fast_start;
 use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};
@@ -344,7 +344,7 @@ fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
 /// they answer must decode.
 #[test]
 fn mutated_recorded_messages_never_bring_the_layers_down() {
-    use media::AudioCodec;
+    use media_api::AudioCodec;
     use signaling::h323::h245::H245Session;
 
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);

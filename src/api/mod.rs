@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use media::{LegId, LegStats, MediaControl};
+use media_api::{LegId, LegStats, MediaControl};
 use meeting::NewMeeting;
 use registrar::Registrar;
 use serde_json::json;
@@ -39,6 +39,16 @@ pub struct ApiState {
     pub lb: Option<lb::LbAdmin>,
     /// The H.323 gatekeeper, when enabled.
     pub gatekeeper: Option<Arc<signaling::h323::ras::Gatekeeper>>,
+    /// What the media engine and the embedded meeting service carry now.
+    pub gauges: Gauges,
+}
+
+/// Live figures `/metrics` reads from shared counters (no round trip
+/// through a media worker or a session task).
+#[derive(Clone)]
+pub struct Gauges {
+    pub engine: Arc<media::RtpEngine>,
+    pub sfu: Arc<meeting::sfu::SfuStats>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -365,6 +375,45 @@ async fn metrics(State(s): State<ApiState>) -> Response {
             "RAS requests refused by H.235 (no or bad token, replay, clock).",
             n(&g.security_denials),
         );
+    }
+    let engine = s.gauges.engine.counts();
+    let sfu = s.gauges.sfu.counts();
+    for (name, help, v) in [
+        ("media_legs", "Media legs on this node.", engine.legs as u64),
+        (
+            "media_workers",
+            "Media worker threads on this node.",
+            engine.workers as u64,
+        ),
+        (
+            "media_meeting_hubs",
+            "Meetings this node's rooms are in (one meeting-service session each).",
+            engine.meeting_hubs as u64,
+        ),
+        (
+            "media_peer_connections",
+            "Peer connections this node's meeting hubs hold.",
+            engine.peer_connections,
+        ),
+        (
+            "meeting_participant_sessions",
+            "Embedded meeting service: sessions of one participant (browsers).",
+            sfu.browser_sessions,
+        ),
+        (
+            "meeting_gateway_sessions",
+            "Embedded meeting service: gateway sessions (a media node's rooms of one meeting).",
+            sfu.gateway_sessions,
+        ),
+        (
+            "meeting_peer_connections",
+            "Embedded meeting service: peer connections it holds.",
+            sfu.peer_connections,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP mra_{name} {help}\n# TYPE mra_{name} gauge\nmra_{name} {v}\n"
+        ));
     }
     if let Some(lb) = &s.lb {
         out.push_str(&lb.balancer.metrics());

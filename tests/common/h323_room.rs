@@ -18,9 +18,9 @@ use h323_asn1::h245::{
 };
 use h323_asn1::rasn::types::OctetString;
 use media::audio::{new_codec, CodecOptions};
-use media::AudioCodec;
+use media_api::AudioCodec;
 use signaling::h323::address::dialled_digits;
-use signaling::h323::h245::{h245_socket_addr, h245_transport};
+use signaling::h323::h245_address::{h245_socket_addr, h245_transport};
 use signaling::h323::q931::{MessageType, Q931};
 use signaling::h323::tpkt::{frame, TpktReader};
 

@@ -124,6 +124,43 @@ impl Recording {
         );
     }
 
+    /// Asserts that `room`, which recorded this, hears a tone at `freq` in
+    /// its [`Recording::tail`], however quiet next to louder ones (a
+    /// browser's noise suppression tames a steady tone): a clear line, 30
+    /// times the energy 70 Hz either side.
+    pub fn assert_tone(&self, room: &str, freq: f64) {
+        let audio = self.tail();
+        let share = self.share(audio, freq);
+        let beside = self
+            .share(audio, freq - 70.0)
+            .max(self.share(audio, freq + 70.0));
+        assert!(
+            share > 0.001 && share > 30.0 * beside,
+            "{room} should hear {freq} Hz: share {share:.4} (beside it {beside:.5}), strongest {} Hz",
+            self.peak(audio)
+        );
+    }
+
+    /// The longest stretch of `samples` in which the tone at `freq` is
+    /// missing (its amplitude under a fifth of its median), in seconds,
+    /// measured in 10 ms steps.
+    pub fn longest_gap(&self, samples: &[i16], freq: f64) -> f64 {
+        let step = (self.rate / 100) as usize;
+        let amplitudes: Vec<f64> = samples
+            .chunks_exact(step)
+            .map(|w| (self.share(w, freq)).sqrt() * Recording::rms(w))
+            .collect();
+        let mut sorted = amplitudes.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let (mut run, mut longest) = (0usize, 0usize);
+        for a in amplitudes {
+            run = if a < median / 5.0 { run + 1 } else { 0 };
+            longest = longest.max(run);
+        }
+        longest as f64 * 0.01
+    }
+
     /// The strongest frequency in 10 Hz steps between 100 Hz and 4 kHz.
     pub fn peak(&self, samples: &[i16]) -> f64 {
         (10..400)

@@ -11,7 +11,7 @@ mod resample;
 pub use g711::ulaw_decode as g711_ulaw_decode;
 pub use resample::Resampler;
 
-use crate::AudioCodec;
+pub use media_api::{AudioCodec, CodecOptions};
 
 /// Mixer sample rate.
 pub const RATE: u32 = 48_000;
@@ -29,18 +29,6 @@ pub enum CodecError {
     Ffmpeg(#[from] ffmpeg_next::Error),
     #[error("payload of {0} bytes cannot be decoded")]
     BadPayload(usize),
-}
-
-/// Parameters the far end asked for in SDP (`a=fmtp`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CodecOptions {
-    /// Opus in-band FEC (`useinbandfec=1`).
-    pub fec: bool,
-    /// Opus discontinuous transmission (`usedtx=1`).
-    pub dtx: bool,
-    /// Highest audio rate worth encoding (Opus `maxplaybackrate`): the
-    /// encoder limits its bandwidth to it.
-    pub max_playback_rate: Option<u32>,
 }
 
 /// One direction-pair of a leg's codec: RTP payloads in and out, 48 kHz PCM inside.

@@ -1,17 +1,23 @@
 //! [`RtpEngine`]: the in-process media node behind [`MediaControl`]. Each
-//! leg has an RTP/RTCP socket pair; a receive task per leg on the async
-//! runtime feeds its jitter buffer; once in a meeting, a connector task per
-//! leg is its WebRTC participant; one media thread decodes, mixes, plays
-//! prompts and encodes for every leg.
+//! leg has an RTP/RTCP socket pair and a receive task on the async runtime
+//! feeding its jitter buffer; legs of a meeting reach it through the
+//! meeting's one hub on this node ([`crate::hub`]); media workers (one per
+//! core by default) decode, mix, play prompts and encode, each for the
+//! meetings hashed to it.
 
-pub(crate) mod bridge;
 pub(crate) mod inbound;
+mod leg;
+mod meeting_mix;
+pub(crate) mod publisher;
 mod receive;
 mod sender;
+pub(crate) mod stream;
 mod worker;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
 use tokio::net::UdpSocket;
@@ -19,36 +25,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use self::receive::{LegState, Shared};
-use crate::connector;
-use crate::jitter::JitterStats;
+use crate::hub::{self, HubCommand};
+use crate::params::AudioParams;
 use crate::ports::{PortAllocator, PortRange};
-use crate::prompts::Prompt;
-use crate::{LegId, LegMedia, MediaControl, MediaError, MediaEvent, MediaFuture, MeetingJoin};
+use media_api::{
+    BoundStream, LegId, LegMedia, LegRequest, LegStats, MediaControl, MediaError, MediaEvent,
+    MediaFuture, MeetingJoin, Prompt, StreamKind,
+};
 use meeting::MeetingService;
 
-/// A leg's media figures, as the admin API shows them.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LegStats {
-    pub codec: Option<&'static str>,
-    /// Where we send RTP (the room's real source once it has sent).
-    pub remote: Option<String>,
-    pub packets_received: u64,
-    pub packets_lost: i64,
-    pub loss_percent: f64,
-    pub jitter_ms: f64,
-    pub rtt_ms: Option<f64>,
-    pub packets_sent: u32,
-    /// RFC 6464 level of the room's last frame (0 loud .. 127 silent).
-    pub level: u8,
-    pub muted: bool,
-    pub jitter_buffer: JitterStats,
-    /// Fraction of our packets the room reports lost (x/256).
-    pub their_fraction_lost: Option<u8>,
-    /// Audio streams of the meeting the room hears (one per other participant).
-    pub meeting_streams: usize,
-}
-
-/// Requests to the media thread.
+/// Requests to a media worker.
 pub(crate) enum Command {
     Add {
         id: LegId,
@@ -57,17 +43,22 @@ pub(crate) enum Command {
         rtcp: std::net::UdpSocket,
         ssrc: u32,
     },
-    Configure(LegId, LegMedia),
+    /// A leg moving in from its home worker.
+    Adopt(LegId, Box<leg::Leg>),
+    Configure(LegId, AudioParams),
     Remove(LegId),
-    /// The leg is a participant of its meeting: publish to, and mix from, it.
+    /// The leg is participant `participant` of `meeting`: publish to, and
+    /// mix for, it.
     Bridge {
         leg: LegId,
         meeting: String,
-        publish: bridge::PublishTo,
+        participant: String,
+        publish: publisher::PublishTo,
     },
     Unbridge(LegId),
-    AddStream(LegId, bridge::MeetingStream),
-    RemoveStream(LegId, u64),
+    /// A remote participant's audio for a meeting.
+    AddStream(String, Box<stream::MeetingStream>),
+    RemoveStream(String, u64),
     Play(LegId, Prompt),
     BargeIn(LegId),
     Mute(LegId, bool),
@@ -75,30 +66,93 @@ pub(crate) enum Command {
     Stats(LegId, oneshot::Sender<Option<LegStats>>),
 }
 
+impl Command {
+    /// The leg a command is about, if it is about one.
+    fn leg(&self) -> Option<LegId> {
+        match self {
+            Command::Add { id, .. } | Command::Adopt(id, _) => Some(*id),
+            Command::Configure(id, _)
+            | Command::Remove(id)
+            | Command::Unbridge(id)
+            | Command::Play(id, _)
+            | Command::BargeIn(id)
+            | Command::Mute(id, _)
+            | Command::SendDigit(id, _)
+            | Command::Stats(id, _) => Some(*id),
+            Command::Bridge { leg, .. } => Some(*leg),
+            Command::AddStream(..) | Command::RemoveStream(..) => None,
+        }
+    }
+}
+
+/// The media workers' queues: a leg's commands go to its home worker
+/// (which forwards them if the leg moved), a meeting's to the worker the
+/// meeting hashes to.
+#[derive(Clone)]
+pub(crate) struct Workers {
+    queues: Arc<[std_mpsc::Sender<Command>]>,
+}
+
+impl Workers {
+    /// Sends a command about `leg` (false once the workers are gone).
+    pub fn leg(&self, leg: LegId, command: Command) -> bool {
+        let home = (leg.0 % self.queues.len() as u64) as usize;
+        self.to(home, command)
+    }
+
+    /// Sends a command about `meeting`.
+    pub fn meeting(&self, meeting: &str, command: Command) -> bool {
+        self.to(self.of_meeting(meeting), command)
+    }
+
+    /// The worker that mixes `meeting`.
+    pub fn of_meeting(&self, meeting: &str) -> usize {
+        let mut h = DefaultHasher::new();
+        meeting.hash(&mut h);
+        (h.finish() % self.queues.len() as u64) as usize
+    }
+
+    fn to(&self, worker: usize, command: Command) -> bool {
+        self.queues[worker].send(command).is_ok()
+    }
+}
+
 struct Leg {
     state: Shared,
     task: JoinHandle<()>,
-    connector: Option<Connector>,
-}
-
-/// How to tell a leg's connector task that the room (un)muted; dropping it
-/// makes the task leave the meeting and close its peer connections.
-struct Connector {
-    muted: mpsc::UnboundedSender<bool>,
+    /// The meeting whose hub carries it.
+    meeting: Option<String>,
 }
 
 impl Drop for Leg {
     fn drop(&mut self) {
-        // The connector, if any, leaves the meeting as its sender drops.
         self.task.abort();
     }
 }
 
-/// Where rooms meet: the meeting service connectors join, and the address
-/// their WebRTC media uses.
+/// A meeting's hub on this node: its queue and how many legs it carries
+/// (dropping the queue with the last leg ends the hub).
+struct HubHandle {
+    commands: mpsc::UnboundedSender<HubCommand>,
+    legs: usize,
+}
+
+/// Where rooms meet: the meeting service hubs open gateway sessions with,
+/// and the address their WebRTC media uses.
 pub struct MeetingLink {
     pub service: Arc<dyn MeetingService>,
     pub rtc_ip: IpAddr,
+}
+
+/// What the engine carries right now.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct EngineCounts {
+    pub legs: usize,
+    /// Meetings with a hub (one gateway session each) on this node.
+    pub meeting_hubs: usize,
+    /// Peer connections the hubs hold towards the meeting service.
+    pub peer_connections: u64,
+    pub workers: usize,
 }
 
 /// Media legs served from this process.
@@ -106,42 +160,59 @@ pub struct RtpEngine {
     range: PortRange,
     ports: PortAllocator,
     legs: Mutex<HashMap<LegId, Leg>>,
+    hubs: Mutex<HashMap<String, HubHandle>>,
     events: mpsc::UnboundedSender<MediaEvent>,
-    commands: Mutex<std_mpsc::Sender<Command>>,
+    workers: Workers,
     meetings: MeetingLink,
+    peer_connections: Arc<AtomicU64>,
 }
 
 impl RtpEngine {
-    /// Creates the engine and starts its media thread; leg events go to
-    /// `events`; legs join meetings through `meetings`.
+    /// Creates the engine and starts `workers` media threads (at least
+    /// one); leg events go to `events`; legs join meetings through
+    /// `meetings`.
     pub fn new(
         range: PortRange,
         events: mpsc::UnboundedSender<MediaEvent>,
         meetings: MeetingLink,
+        workers: usize,
     ) -> Arc<RtpEngine> {
-        let (commands, rx) = std_mpsc::channel();
-        let worker = worker::Worker::new(events.clone());
-        std::thread::Builder::new()
-            .name("mra-media".into())
-            .spawn(move || worker.run(rx))
-            .expect("spawn media thread");
+        let (queues, receivers): (Vec<_>, Vec<_>) =
+            (0..workers.max(1)).map(|_| std_mpsc::channel()).unzip();
+        let workers = Workers {
+            queues: queues.into(),
+        };
+        for (i, rx) in receivers.into_iter().enumerate() {
+            let worker = worker::Worker::new(i, workers.clone(), events.clone());
+            std::thread::Builder::new()
+                .name(format!("mra-media-{i}"))
+                .spawn(move || worker.run(rx))
+                .expect("spawn media thread");
+        }
         Arc::new(RtpEngine {
             range,
             ports: PortAllocator::new(range),
             legs: Mutex::new(HashMap::new()),
+            hubs: Mutex::new(HashMap::new()),
             events,
-            commands: Mutex::new(commands),
+            workers,
             meetings,
+            peer_connections: Arc::default(),
         })
     }
 
-    /// Number of live legs.
-    pub fn leg_count(&self) -> usize {
-        self.legs.lock().expect("legs lock").len()
+    /// What the engine carries now (read without asking the workers).
+    pub fn counts(&self) -> EngineCounts {
+        EngineCounts {
+            legs: self.legs.lock().expect("legs lock").len(),
+            meeting_hubs: self.hubs.lock().expect("hubs lock").len(),
+            peer_connections: self.peer_connections.load(Ordering::Relaxed),
+            workers: self.workers.queues.len(),
+        }
     }
 
-    fn command(&self, c: Command) {
-        let _ = self.commands.lock().expect("commands lock").send(c);
+    fn command(&self, leg: LegId, c: Command) {
+        self.workers.leg(leg, c);
     }
 
     fn known(&self, id: LegId) -> Result<(), MediaError> {
@@ -151,52 +222,106 @@ impl RtpEngine {
             Err(MediaError::UnknownLeg(id))
         }
     }
+
+    /// Sends `command` to the hub of `meeting`, starting the hub if need be.
+    fn to_hub(&self, meeting: &str, command: HubCommand) {
+        let mut hubs = self.hubs.lock().expect("hubs lock");
+        let live = hubs.get(meeting).is_some_and(|h| !h.commands.is_closed());
+        if !live {
+            let (commands, rx) = mpsc::unbounded_channel();
+            let cx = hub::Context {
+                service: self.meetings.service.clone(),
+                rtc_ip: self.meetings.rtc_ip,
+                workers: self.workers.clone(),
+                events: self.events.clone(),
+                peer_connections: self.peer_connections.clone(),
+            };
+            tokio::spawn(hub::run(meeting.to_owned(), rx, cx));
+            hubs.insert(meeting.to_owned(), HubHandle { commands, legs: 0 });
+        }
+        let hub = hubs.get_mut(meeting).expect("just made");
+        if matches!(command, HubCommand::Add(..)) {
+            hub.legs += 1;
+        }
+        let _ = hub.commands.send(command);
+    }
+
+    /// Takes `leg` out of the hub of `meeting`; the last leg out ends it.
+    fn leave_hub(&self, meeting: &str, leg: LegId) {
+        let mut hubs = self.hubs.lock().expect("hubs lock");
+        let Some(hub) = hubs.get_mut(meeting) else {
+            return;
+        };
+        let _ = hub.commands.send(HubCommand::Remove(leg));
+        hub.legs = hub.legs.saturating_sub(1);
+        if hub.legs == 0 {
+            hubs.remove(meeting);
+        }
+    }
 }
 
 impl MediaControl for RtpEngine {
-    fn create_leg(&self, id: LegId, ip: IpAddr) -> MediaFuture<'_, SocketAddr> {
+    fn create_leg(&self, id: LegId, request: LegRequest) -> MediaFuture<'_, Vec<BoundStream>> {
         Box::pin(async move {
+            if request.streams.iter().any(|s| s.kind != StreamKind::Audio) {
+                return Err(MediaError::Unsupported("video and content streams"));
+            }
             let (rtp, rtcp) = self
                 .ports
-                .bind_pair(ip)
-                .ok_or(MediaError::NoPorts(self.range))?;
+                .bind_pair(request.ip)
+                .ok_or(MediaError::NoPorts(self.range.to_string()))?;
             rtp.set_nonblocking(true)?;
             rtcp.set_nonblocking(true)?;
             let (rtp_send, rtcp_send) = (rtp.try_clone()?, rtcp.try_clone()?);
             let rtp = UdpSocket::from_std(rtp)?;
             let rtcp = UdpSocket::from_std(rtcp)?;
-            let local = rtp.local_addr()?;
+            let bound = BoundStream {
+                kind: StreamKind::Audio,
+                rtp: rtp.local_addr()?,
+                rtcp: rtcp.local_addr()?,
+            };
             let ssrc = rand::random();
             let state: Shared = Arc::new(Mutex::new(LegState::new(ssrc)));
-            let commands = self.commands.lock().expect("commands lock").clone();
-            self.command(Command::Add {
+            self.command(
                 id,
-                shared: state.clone(),
-                rtp: rtp_send,
-                rtcp: rtcp_send,
-                ssrc,
-            });
+                Command::Add {
+                    id,
+                    shared: state.clone(),
+                    rtp: rtp_send,
+                    rtcp: rtcp_send,
+                    ssrc,
+                },
+            );
             let task = tokio::spawn(receive::receive(
                 id,
                 rtp,
                 rtcp,
                 state.clone(),
                 self.events.clone(),
-                commands,
+                self.workers.clone(),
             ));
             let leg = Leg {
                 state,
                 task,
-                connector: None,
+                meeting: None,
             };
-            // A replaced leg's tasks stop as it drops.
-            self.legs.lock().expect("legs lock").insert(id, leg);
-            Ok(local)
+            // A replaced leg's task stops as it drops.
+            let old = self.legs.lock().expect("legs lock").insert(id, leg);
+            if let Some(meeting) = old.and_then(|mut l| l.meeting.take()) {
+                self.leave_hub(&meeting, id);
+            }
+            Ok(vec![bound])
         })
     }
 
     fn configure_leg(&self, id: LegId, media: LegMedia) -> MediaFuture<'_, ()> {
         Box::pin(async move {
+            if media.streams.iter().any(|s| s.crypto.is_some()) {
+                return Err(MediaError::Unsupported("SRTP"));
+            }
+            let Some(media) = AudioParams::of(&media) else {
+                return Err(MediaError::Unsupported("a leg without audio"));
+            };
             {
                 let legs = self.legs.lock().expect("legs lock");
                 let leg = legs.get(&id).ok_or(MediaError::UnknownLeg(id))?;
@@ -205,35 +330,36 @@ impl MediaControl for RtpEngine {
                     .expect("leg state")
                     .configure(media.clone());
             }
-            self.command(Command::Configure(id, media));
+            self.command(id, Command::Configure(id, media));
             Ok(())
         })
     }
 
     fn destroy_leg(&self, id: LegId) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            // Its receive and connector tasks stop as it drops.
-            self.legs.lock().expect("legs lock").remove(&id);
-            self.command(Command::Remove(id));
+            // Its receive task stops as it drops.
+            let leg = self.legs.lock().expect("legs lock").remove(&id);
+            if let Some(meeting) = leg.and_then(|mut l| l.meeting.take()) {
+                self.leave_hub(&meeting, id);
+            }
+            self.command(id, Command::Remove(id));
             Ok(())
         })
     }
 
     fn join_meeting(&self, id: LegId, join: MeetingJoin) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            let (muted, muted_rx) = mpsc::unbounded_channel();
-            let cx = connector::Context {
-                service: self.meetings.service.clone(),
-                rtc_ip: self.meetings.rtc_ip,
-                worker: self.commands.lock().expect("commands lock").clone(),
-                events: self.events.clone(),
-                muted: muted_rx,
+            let previous = {
+                let mut legs = self.legs.lock().expect("legs lock");
+                let leg = legs.get_mut(&id).ok_or(MediaError::UnknownLeg(id))?;
+                leg.meeting.replace(join.meeting.clone())
             };
-            let mut legs = self.legs.lock().expect("legs lock");
-            let leg = legs.get_mut(&id).ok_or(MediaError::UnknownLeg(id))?;
-            tokio::spawn(connector::run(id, join, cx));
-            // A connector already there leaves as it is replaced.
-            leg.connector = Some(Connector { muted });
+            if let Some(previous) = previous {
+                self.leave_hub(&previous, id);
+                self.command(id, Command::Unbridge(id));
+            }
+            let meeting = join.meeting.clone();
+            self.to_hub(&meeting, HubCommand::Add(id, join));
             Ok(())
         })
     }
@@ -241,21 +367,22 @@ impl MediaControl for RtpEngine {
     fn play(&self, id: LegId, prompt: Prompt) -> MediaFuture<'_, ()> {
         Box::pin(async move {
             self.known(id)?;
-            self.command(Command::Play(id, prompt));
+            self.command(id, Command::Play(id, prompt));
             Ok(())
         })
     }
 
     fn set_muted(&self, id: LegId, muted: bool) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            {
+            let meeting = {
                 let legs = self.legs.lock().expect("legs lock");
                 let leg = legs.get(&id).ok_or(MediaError::UnknownLeg(id))?;
-                if let Some(c) = &leg.connector {
-                    let _ = c.muted.send(muted);
-                }
+                leg.meeting.clone()
+            };
+            if let Some(meeting) = meeting {
+                self.to_hub(&meeting, HubCommand::Mute(id, muted));
             }
-            self.command(Command::Mute(id, muted));
+            self.command(id, Command::Mute(id, muted));
             Ok(())
         })
     }
@@ -263,7 +390,7 @@ impl MediaControl for RtpEngine {
     fn send_digit(&self, id: LegId, digit: char) -> MediaFuture<'_, ()> {
         Box::pin(async move {
             self.known(id)?;
-            self.command(Command::SendDigit(id, digit));
+            self.command(id, Command::SendDigit(id, digit));
             Ok(())
         })
     }
@@ -271,7 +398,7 @@ impl MediaControl for RtpEngine {
     fn stats(&self, id: LegId) -> MediaFuture<'_, LegStats> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
-            self.command(Command::Stats(id, tx));
+            self.command(id, Command::Stats(id, tx));
             rx.await.ok().flatten().ok_or(MediaError::UnknownLeg(id))
         })
     }

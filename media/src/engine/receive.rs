@@ -17,15 +17,16 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::inbound::Inbound;
-use super::Command;
+use super::{Command, Workers};
+use crate::params::AudioParams;
 use crate::rtp_stats::{ntp_middle, ntp_time, round_trip};
 use crate::telephone_event::DigitDetector;
-use crate::{LegId, LegMedia, MediaEvent};
+use media_api::{LegId, MediaEvent};
 
 /// What the receive task and the mixer thread share about a leg.
 #[derive(Debug)]
 pub(crate) struct LegState {
-    pub media: Option<LegMedia>,
+    pub media: Option<AudioParams>,
     /// Where RTP goes: the SDP address until the room's packets show its real one.
     pub remote_rtp: Option<SocketAddr>,
     pub remote_rtcp: Option<SocketAddr>,
@@ -53,19 +54,13 @@ impl LegState {
     }
 
     /// Applies new negotiated parameters; the SDP address replaces a latched one.
-    pub fn configure(&mut self, media: LegMedia) {
+    pub fn configure(&mut self, media: AudioParams) {
         let clock = media.codec.clock_rate();
         if self.media.as_ref().is_none_or(|m| m.codec != media.codec) {
             self.inbound = Inbound::new(clock);
         }
-        self.remote_rtp = media.remote;
-        self.remote_rtcp = media.remote.map(|a| {
-            if media.rtcp_mux {
-                a
-            } else {
-                SocketAddr::new(a.ip(), a.port().wrapping_add(1))
-            }
-        });
+        self.remote_rtp = media.remote_rtp;
+        self.remote_rtcp = media.remote_rtcp;
         self.media = Some(media);
     }
 }
@@ -83,7 +78,7 @@ pub(crate) async fn receive(
     rtcp: UdpSocket,
     state: Shared,
     events: mpsc::UnboundedSender<MediaEvent>,
-    commands: std::sync::mpsc::Sender<Command>,
+    workers: Workers,
 ) {
     let mut buf = vec![0u8; 2048];
     let mut rtcp_buf = vec![0u8; 2048];
@@ -98,7 +93,7 @@ pub(crate) async fn receive(
                 }
                 if let Some(digit) = on_rtp(id, &buf[..n], from, &state, &mut digits) {
                     debug!(leg = id.0, %digit, "RFC 4733 digit");
-                    let _ = commands.send(Command::BargeIn(id));
+                    workers.leg(id, Command::BargeIn(id));
                     let _ = events.send(MediaEvent::Dtmf { leg: id, digit });
                 }
             }

@@ -14,9 +14,9 @@ use rtc_shared::marshal::Marshal;
 use tracing::warn;
 
 use crate::audio::{samples_per_tick, Codec, CodecError};
+use crate::params::AudioParams;
 use crate::rtp_stats::ntp_time;
 use crate::telephone_event::DigitSender;
-use crate::LegMedia;
 
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -72,7 +72,7 @@ impl Sender {
     pub fn push_frame(
         &mut self,
         frame: &[i16],
-        media: &LegMedia,
+        media: &AudioParams,
         codec: &mut dyn Codec,
         socket: &UdpSocket,
         to: SocketAddr,

@@ -1,150 +1,49 @@
-//! The media thread: every 20 ms it decodes each leg's next frame from its
-//! jitter buffer, detects in-band key tones in the IVR, passes the room's
-//! audio to its meeting and mixes what the meeting sends back (see
-//! [`Bridge`]), and encodes and sends each leg's frame — a prompt while one
-//! is playing. Codec work stays here, off the async runtime. No allocation
-//! per frame once legs are set up, except the packet the WebRTC track takes.
+//! A media worker thread. Meetings are spread over the workers, each
+//! meeting on one (with all its local rooms, so mixing takes no locks);
+//! a leg starts on its home worker and moves to its meeting's worker when
+//! it joins (its home forwards later commands). Every 20 ms a worker
+//! decodes each leg's next frame from its jitter buffer, detects in-band
+//! key tones in the IVR, encodes each bridged room's audio for the meeting,
+//! decodes each remote participant once and mixes mix-minus per room (see
+//! [`MeetingMix`]), and encodes and sends each leg's frame — a prompt while
+//! one is playing. Codec work stays here, off the async runtime; no
+//! allocation per frame once legs are set up, except the packet the
+//! WebRTC track takes.
 
 use std::collections::HashMap;
-use std::net::UdpSocket;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
-use super::bridge::{Bridge, MeetingAudio, Publisher};
-use super::inbound::FrameDecoder;
-use super::receive::{LegState, Shared};
-use super::sender::Sender;
-use super::{Command, LegStats};
-use crate::audio::{new_codec, Codec, Frame, FRAME};
-use crate::mixer::level;
-use crate::prompts::PromptPlayer;
-use crate::tones::ToneDetector;
-use crate::{Direction, LegId, LegMedia, MediaEvent};
+use super::leg::{Bridge, Leg};
+use super::meeting_mix::{Contribution, MeetingMix};
+use super::publisher::Publisher;
+use super::{Command, Workers};
+use crate::audio::{new_codec, Frame, FRAME};
+use media_api::{LegId, MediaEvent};
 
 const TICK: Duration = Duration::from_millis(20);
 
-/// One leg as the media thread sees it.
-struct Leg {
-    shared: Shared,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    media: Option<LegMedia>,
-    codec: Option<Box<dyn Codec>>,
-    decoder: FrameDecoder,
-    bridge: Option<Bridge>,
-    muted: bool,
-    prompts: PromptPlayer,
-    tones: ToneDetector,
-    input: Frame,
-    heard: bool,
-    level: u8,
-    output: Frame,
-    sender: Sender,
-}
-
-impl Leg {
-    /// Whether the room's audio goes into its meeting.
-    fn contributes(&self) -> bool {
-        self.heard
-            && !self.muted
-            && self
-                .media
-                .as_ref()
-                .is_some_and(|m| m.direction == Direction::SendRecv)
-    }
-
-    /// Decodes the next 20 ms from the jitter buffer into `input`.
-    fn pull(&mut self, now: Instant) {
-        let Some(codec) = self.codec.as_mut() else {
-            self.heard = false;
-            return;
-        };
-        let ptime = self.media.as_ref().map_or(20, |m| m.ptime);
-        self.heard = self.decoder.pull(
-            now,
-            &self.shared,
-            |st: &mut LegState| &mut st.inbound.jitter,
-            codec.as_mut(),
-            ptime,
-            &mut self.input,
-        );
-        self.level = level(&self.input);
-    }
-
-    /// Sends `output` if the negotiated direction lets us.
-    fn push(&mut self) {
-        let (Some(media), Some(codec)) = (self.media.as_ref(), self.codec.as_mut()) else {
-            return;
-        };
-        if !matches!(media.direction, Direction::SendRecv | Direction::SendOnly) {
-            return;
-        }
-        let Some(to) = self.shared.lock().expect("leg state").remote_rtp else {
-            return;
-        };
-        self.sender
-            .push_frame(&self.output, media, codec.as_mut(), &self.rtp, to);
-    }
-
-    fn send_rtcp(&mut self, now: Instant) {
-        if !self.sender.rtcp_due(now) {
-            return;
-        }
-        let (block, to) = {
-            let mut st = self.shared.lock().expect("leg state");
-            (st.inbound.stats.report_block(now), st.remote_rtcp)
-        };
-        if let Some(to) = to {
-            let report = self.sender.report(block);
-            let socket = if self.media.as_ref().is_some_and(|m| m.rtcp_mux) {
-                &self.rtp
-            } else {
-                &self.rtcp
-            };
-            let _ = socket.send_to(&report, to);
-        }
-    }
-
-    fn stats(&self) -> LegStats {
-        let st = self.shared.lock().expect("leg state");
-        let stats = &st.inbound.stats;
-        let expected = stats.expected();
-        LegStats {
-            codec: self.media.as_ref().map(|m| m.codec.rtpmap()),
-            remote: st.remote_rtp.map(|a| a.to_string()),
-            packets_received: stats.received(),
-            packets_lost: stats.lost(),
-            loss_percent: if expected > 0 {
-                (stats.lost().max(0) as f64 * 100.0 / expected as f64 * 10.0).round() / 10.0
-            } else {
-                0.0
-            },
-            jitter_ms: (stats.jitter_ms() * 10.0).round() / 10.0,
-            rtt_ms: st.rtt.map(|d| (d.as_secs_f64() * 10000.0).round() / 10.0),
-            packets_sent: self.sender.packets,
-            level: self.level,
-            muted: self.muted,
-            jitter_buffer: st.inbound.jitter.stats(),
-            meeting_streams: self.bridge.as_ref().map_or(0, Bridge::streams),
-            their_fraction_lost: st.their_report.as_ref().map(|r| r.fraction_lost),
-        }
-    }
-}
-
 pub(crate) struct Worker {
+    index: usize,
+    workers: Workers,
     legs: HashMap<LegId, Leg>,
-    audio: MeetingAudio,
+    /// Legs whose home is here that now live on another worker.
+    moved: HashMap<LegId, usize>,
+    meetings: HashMap<String, MeetingMix>,
     events: UnboundedSender<MediaEvent>,
 }
 
 impl Worker {
-    pub fn new(events: UnboundedSender<MediaEvent>) -> Worker {
+    pub fn new(index: usize, workers: Workers, events: UnboundedSender<MediaEvent>) -> Worker {
         Worker {
+            index,
+            workers,
             legs: HashMap::new(),
-            audio: MeetingAudio::default(),
+            moved: HashMap::new(),
+            meetings: HashMap::new(),
             events,
         }
     }
@@ -171,6 +70,15 @@ impl Worker {
     }
 
     fn command(&mut self, command: Command) {
+        if let Some(leg) = command.leg() {
+            if let Some(&to) = self.moved.get(&leg) {
+                if matches!(command, Command::Remove(_)) {
+                    self.moved.remove(&leg);
+                }
+                self.workers.to(to, command);
+                return;
+            }
+        }
         match command {
             Command::Add {
                 id,
@@ -179,24 +87,10 @@ impl Worker {
                 rtcp,
                 ssrc,
             } => {
-                let leg = Leg {
-                    shared,
-                    rtp,
-                    rtcp,
-                    media: None,
-                    codec: None,
-                    decoder: FrameDecoder::default(),
-                    bridge: None,
-                    muted: false,
-                    prompts: PromptPlayer::default(),
-                    tones: ToneDetector::default(),
-                    input: [0; FRAME],
-                    heard: false,
-                    level: 127,
-                    output: [0; FRAME],
-                    sender: Sender::new(ssrc, Instant::now()),
-                };
-                self.legs.insert(id, leg);
+                self.legs.insert(id, Leg::new(shared, rtp, rtcp, ssrc));
+            }
+            Command::Adopt(id, leg) => {
+                self.legs.insert(id, *leg);
             }
             Command::Configure(id, media) => {
                 let Some(leg) = self.legs.get_mut(&id) else {
@@ -214,47 +108,71 @@ impl Worker {
                     leg.decoder.clear();
                 }
                 leg.media = Some(media);
+                let audio_hz = leg.audio_hz();
+                if let Some(bridge) = leg.bridge.as_mut() {
+                    bridge.publisher.set_audio_hz(audio_hz);
+                }
             }
             Command::Remove(id) => {
-                if let Some(bridge) = self.legs.remove(&id).and_then(|l| l.bridge) {
-                    bridge.close(&mut self.audio);
+                if let Some(leg) = self.legs.remove(&id) {
+                    self.unbridge(id, leg.bridge);
                 }
             }
             Command::Bridge {
                 leg: id,
                 meeting,
+                participant,
                 publish,
             } => {
+                let home = self.workers.of_meeting(&meeting);
+                if home != self.index {
+                    // The meeting lives on another worker: the leg goes there.
+                    let Some(leg) = self.legs.remove(&id) else {
+                        return;
+                    };
+                    self.moved.insert(id, home);
+                    self.workers.to(home, Command::Adopt(id, Box::new(leg)));
+                    let bridge = Command::Bridge {
+                        leg: id,
+                        meeting,
+                        participant,
+                        publish,
+                    };
+                    self.workers.to(home, bridge);
+                    return;
+                }
+                let old = self.legs.get_mut(&id).and_then(|l| l.bridge.take());
+                self.unbridge(id, old);
                 let Some(leg) = self.legs.get_mut(&id) else {
                     return;
                 };
-                // No wider than the room's own audio: narrowband Opus for G.711.
-                let audio_hz = leg.media.as_ref().map_or(48000, |m| {
-                    m.options
-                        .max_playback_rate
-                        .unwrap_or(48000)
-                        .min(m.codec.audio_rate())
-                });
-                let Some(publisher) = Publisher::new(publish, audio_hz) else {
+                let Some(publisher) = Publisher::new(id, publish, leg.audio_hz()) else {
                     return warn!(leg = id.0, "no Opus encoder");
                 };
-                if let Some(old) = leg.bridge.replace(Bridge::new(meeting, publisher)) {
-                    old.close(&mut self.audio);
-                }
+                let mix = self.meetings.entry(meeting.clone()).or_default();
+                mix.add_room(id, participant);
+                leg.bridge = Some(Bridge {
+                    meeting,
+                    publisher,
+                    speaker: Default::default(),
+                });
             }
             Command::Unbridge(id) => {
-                if let Some(bridge) = self.legs.get_mut(&id).and_then(|l| l.bridge.take()) {
-                    bridge.close(&mut self.audio);
-                }
+                let bridge = self.legs.get_mut(&id).and_then(|l| l.bridge.take());
+                self.unbridge(id, bridge);
             }
-            Command::AddStream(id, stream) => {
-                if let Some(bridge) = self.legs.get_mut(&id).and_then(|l| l.bridge.as_mut()) {
-                    bridge.add(stream, &mut self.audio);
-                }
+            Command::AddStream(meeting, stream) => {
+                self.meetings
+                    .entry(meeting)
+                    .or_default()
+                    .add_stream(*stream);
             }
-            Command::RemoveStream(id, stream) => {
-                if let Some(bridge) = self.legs.get_mut(&id).and_then(|l| l.bridge.as_mut()) {
-                    bridge.remove(stream, &mut self.audio);
+            Command::RemoveStream(meeting, id) => {
+                if let Some(mix) = self.meetings.get_mut(&meeting) {
+                    mix.remove_stream(id);
+                    if mix.is_empty() {
+                        self.meetings.remove(&meeting);
+                    }
                 }
             }
             Command::Play(id, prompt) => {
@@ -283,12 +201,26 @@ impl Worker {
         }
     }
 
+    /// Takes a leg out of its meeting's mix.
+    fn unbridge(&mut self, id: LegId, bridge: Option<Bridge>) {
+        let Some(bridge) = bridge else { return };
+        if let Some(mix) = self.meetings.get_mut(&bridge.meeting) {
+            mix.remove_room(id);
+            if mix.is_empty() {
+                self.meetings.remove(&bridge.meeting);
+            }
+        }
+    }
+
     fn tick(&mut self, now: Instant) {
         for (&id, leg) in self.legs.iter_mut() {
             leg.pull(now);
             let contributes = leg.contributes();
             match leg.bridge.as_mut() {
-                Some(bridge) => bridge.publish(if contributes { &leg.input } else { &SILENCE }),
+                Some(bridge) => {
+                    let frame = if contributes { &leg.input } else { &SILENCE };
+                    bridge.publisher.publish(frame);
+                }
                 None if leg.heard => {
                     if let Some(digit) = leg.tones.on_frame(&leg.input) {
                         info!(leg = id.0, %digit, "in-band DTMF digit");
@@ -299,15 +231,30 @@ impl Worker {
                 None => {}
             }
         }
-        self.audio.decode(now);
+        let legs = &self.legs;
+        for mix in self.meetings.values_mut() {
+            mix.prepare(now, |id| {
+                let leg = legs.get(&id).filter(|l| l.contributes())?;
+                Some(Contribution {
+                    frame: &leg.input,
+                    level: leg.level,
+                })
+            });
+        }
         for (&id, leg) in self.legs.iter_mut() {
             leg.output.fill(0);
+            let contributes = leg.contributes();
             if let Some(bridge) = leg.bridge.as_mut() {
-                if let Some(participant) = bridge.hear(&self.audio, &mut leg.output) {
-                    let _ = self.events.send(MediaEvent::ActiveSpeaker {
-                        leg: id,
-                        participant: participant.to_owned(),
-                    });
+                if let Some(mix) = self.meetings.get_mut(&bridge.meeting) {
+                    let own = contributes.then_some(&leg.input);
+                    let heard = mix.hear(id, own, &mut bridge.speaker, &mut leg.output);
+                    if let Some(participant) = heard {
+                        let _ = self.events.send(MediaEvent::ActiveSpeaker {
+                            leg: id,
+                            participant: participant.to_owned(),
+                        });
+                    }
+                    leg.hears = mix.heard_by_a_room();
                 }
             }
             if leg.prompts.is_playing() {

@@ -25,6 +25,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::keyframe::starts_keyframe;
+use super::room::SessionId;
 use crate::rtc::{audio_level, payload_type};
 
 /// How long a subscriber waiting for a keyframe waits before the publisher
@@ -40,6 +41,8 @@ pub(crate) struct Published {
     pub number: u64,
     /// The publisher's participant id (also the stream id subscribers see).
     pub participant: String,
+    /// The session it came on (which does not get it back).
+    pub session: SessionId,
     pub kind: RtpCodecKind,
     /// The negotiated id of the RFC 6464 audio-level extension, if any.
     audio_level_id: Option<u8>,
@@ -55,7 +58,7 @@ pub(crate) struct Published {
 }
 
 struct Output {
-    subscriber: String,
+    subscriber: SessionId,
     track: Arc<TrackLocalStaticRTP>,
     ssrc: u32,
     /// Video only: no keyframe has reached this subscriber yet.
@@ -67,6 +70,7 @@ impl Published {
     /// levels come in the extension with id `audio_level_id`.
     pub async fn new(
         participant: String,
+        session: SessionId,
         remote: Arc<dyn TrackRemote>,
         audio_level_id: Option<u8>,
     ) -> Option<Published> {
@@ -75,6 +79,7 @@ impl Published {
         Some(Published {
             number: NEXT_TRACK.fetch_add(1, Ordering::Relaxed),
             participant,
+            session,
             kind: remote.kind().await,
             audio_level_id,
             level: AtomicU8::new(127),
@@ -96,7 +101,7 @@ impl Published {
 
     /// A new local track for `subscriber`, fed from now on. Once it is added
     /// to the subscriber's connection, call [`Published::relay_feedback`].
-    pub async fn subscribe(self: &Arc<Self>, subscriber: &str) -> Arc<TrackLocalStaticRTP> {
+    pub async fn subscribe(self: &Arc<Self>, subscriber: SessionId) -> Arc<TrackLocalStaticRTP> {
         let ssrc = rand::random::<u32>();
         let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
             self.participant.clone(),
@@ -113,7 +118,7 @@ impl Published {
             }],
         )));
         self.outputs.write().await.push(Output {
-            subscriber: subscriber.to_owned(),
+            subscriber,
             track: track.clone(),
             ssrc,
             awaits_keyframe: AtomicBool::new(self.kind == RtpCodecKind::Video),
@@ -131,7 +136,7 @@ impl Published {
         });
     }
 
-    pub async fn unsubscribe(&self, subscriber: &str) {
+    pub async fn unsubscribe(&self, subscriber: SessionId) {
         self.outputs
             .write()
             .await
@@ -145,7 +150,7 @@ impl Published {
 
     /// `subscriber`'s connection is (again) up: what went before may never
     /// have reached it, so its video restarts at the next keyframe.
-    pub async fn restart_at_keyframe(&self, subscriber: &str) {
+    pub async fn restart_at_keyframe(&self, subscriber: SessionId) {
         if self.kind != RtpCodecKind::Video {
             return;
         }

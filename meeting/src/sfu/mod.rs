@@ -1,12 +1,16 @@
 //! The embedded meeting service's SFU: participants publish their tracks
-//! and receive everyone else's, forwarded without transcoding. Meeting
-//! definitions come from the [`Directory`]; who is in a meeting lives
-//! only in memory.
+//! and receive everyone else's, forwarded without transcoding. Browsers
+//! have a session each; a media node has one gateway session per meeting
+//! for all its rooms there. Meeting definitions come from the
+//! [`Directory`]; who is in a meeting lives only in memory.
 
 mod forward;
 mod keyframe;
-mod participant;
 mod room;
+mod session;
+mod stats;
+
+pub use stats::{SfuCounts, SfuStats};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -40,6 +44,7 @@ struct Inner {
     directory: Arc<dyn Directory>,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     next_id: AtomicU64,
+    stats: Arc<SfuStats>,
 }
 
 impl Sfu {
@@ -50,6 +55,7 @@ impl Sfu {
                 directory,
                 rooms: Mutex::default(),
                 next_id: AtomicU64::new(1),
+                stats: Arc::default(),
             }),
         }
     }
@@ -98,6 +104,15 @@ impl Sfu {
         format!("p{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
+    fn next_session_id(&self) -> room::SessionId {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Open sessions and peer connections, right now.
+    pub fn stats(&self) -> &Arc<SfuStats> {
+        &self.inner.stats
+    }
+
     fn max_participants(&self) -> usize {
         self.inner.config.max_participants
     }
@@ -107,14 +122,24 @@ impl Sfu {
     }
 }
 
-impl MeetingService for Sfu {
-    fn connect(&self) -> Session {
+impl Sfu {
+    fn open(&self, opener: session::Opener) -> Session {
         let (to_service, incoming) = mpsc::channel(64);
         let (out, from_service) = mpsc::channel(256);
-        tokio::spawn(participant::run(self.clone(), incoming, out));
+        tokio::spawn(session::run(self.clone(), opener, incoming, out));
         Session {
             to_service,
             from_service,
         }
+    }
+}
+
+impl MeetingService for Sfu {
+    fn connect(&self) -> Session {
+        self.open(session::Opener::Participant)
+    }
+
+    fn connect_gateway(&self) -> Session {
+        self.open(session::Opener::Gateway)
     }
 }

@@ -1,6 +1,10 @@
-//! A meeting in progress: who is in it and which tracks they publish.
-//! Members learn of changes through [`Notice`]s; each member's own task
-//! acts on them (the room never touches a member's peer connections).
+//! A meeting in progress: who is in it, which sessions carry them, and
+//! which tracks they publish. A browser's session carries one participant;
+//! a gateway's (a media node's rooms of this meeting) carries any number.
+//! Sessions learn of changes through [`Notice`]s, once per session however
+//! many of its participants are concerned, and never about their own
+//! participants' tracks; each session's own task acts on them (the room
+//! never touches a session's peer connections).
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -14,36 +18,47 @@ use crate::protocol::{ParticipantInfo, ServerMessage};
 use crate::speaker::SpeakerDetector;
 use crate::Meeting;
 
-/// What the room tells a member's task.
+/// Identifies a session in the process.
+pub(crate) type SessionId = u64;
+
+/// What the room tells a session's task.
 pub(crate) enum Notice {
     /// Pass this on to the client.
     Message(ServerMessage),
-    /// Another member published a track: subscribe to it.
+    /// A participant of another session published a track: subscribe to it.
     TrackAdded(Arc<Published>),
-    /// A track this member subscribed to is gone.
+    /// A track this session subscribed to is gone.
     TrackRemoved(Arc<Published>),
 }
 
 struct Member {
     info: ParticipantInfo,
+    session: SessionId,
+}
+
+struct Attached {
+    id: SessionId,
     notices: mpsc::UnboundedSender<Notice>,
+    /// Whether the session takes video tracks (gateways may not).
+    video: bool,
+}
+
+impl Attached {
+    fn takes(&self, track: &Published) -> bool {
+        track.session != self.id && (self.video || track.kind != RtpCodecKind::Video)
+    }
 }
 
 #[derive(Default)]
 struct State {
     members: Vec<Member>,
+    sessions: Vec<Attached>,
     tracks: Vec<Arc<Published>>,
 }
 
 pub(crate) struct Room {
     pub meeting: Meeting,
     state: Mutex<State>,
-}
-
-/// What a new member finds when it is admitted.
-pub(crate) struct Welcome {
-    pub others: Vec<ParticipantInfo>,
-    pub tracks: Vec<Arc<Published>>,
 }
 
 impl Room {
@@ -58,15 +73,36 @@ impl Room {
         self.state.lock().expect("room state")
     }
 
-    /// Admits `info` (password and capacity through the one admission
-    /// decision) and tells the others; or says why not.
+    /// Registers a session for notices; returns the tracks it subscribes
+    /// to now (later ones come as [`Notice::TrackAdded`]).
+    pub fn attach(
+        &self,
+        id: SessionId,
+        video: bool,
+        notices: mpsc::UnboundedSender<Notice>,
+    ) -> Vec<Arc<Published>> {
+        let mut state = self.state();
+        let attached = Attached { id, notices, video };
+        let tracks = state
+            .tracks
+            .iter()
+            .filter(|t| attached.takes(t))
+            .cloned()
+            .collect();
+        state.sessions.push(attached);
+        tracks
+    }
+
+    /// Admits `info` into `session` (password and capacity through the one
+    /// admission decision) and tells the other sessions; returns who else
+    /// is there, or says why not.
     pub fn join(
         &self,
         info: ParticipantInfo,
         password: Option<&str>,
         max_participants: usize,
-        notices: mpsc::UnboundedSender<Notice>,
-    ) -> Result<Welcome, Refusal> {
+        session: SessionId,
+    ) -> Result<Vec<ParticipantInfo>, Refusal> {
         let mut state = self.state();
         let decision = admit(
             Some(&self.meeting),
@@ -79,84 +115,110 @@ impl Room {
         }
         broadcast(
             &state,
-            &info.id,
+            session,
             ServerMessage::ParticipantJoined {
                 participant: info.clone(),
             },
         );
-        let welcome = Welcome {
-            others: state.members.iter().map(|m| m.info.clone()).collect(),
-            tracks: state.tracks.clone(),
-        };
-        state.members.push(Member { info, notices });
-        Ok(welcome)
+        let others = state.members.iter().map(|m| m.info.clone()).collect();
+        state.members.push(Member { info, session });
+        Ok(others)
     }
 
-    /// A member's new track: every other member subscribes.
+    /// A participant's new track: every session that takes it subscribes.
     pub fn publish(&self, track: Arc<Published>) {
         let mut state = self.state();
-        for m in state
-            .members
-            .iter()
-            .filter(|m| m.info.id != track.participant)
-        {
-            let _ = m.notices.send(Notice::TrackAdded(track.clone()));
+        for s in state.sessions.iter().filter(|s| s.takes(&track)) {
+            let _ = s.notices.send(Notice::TrackAdded(track.clone()));
         }
         state.tracks.push(track);
     }
 
-    /// A member's mute state changed.
+    /// A participant's mute state changed.
     pub fn update(&self, info: ParticipantInfo) {
         let mut state = self.state();
+        let Some(i) = state.members.iter().position(|m| m.info.id == info.id) else {
+            return;
+        };
+        let session = state.members[i].session;
         broadcast(
             &state,
-            &info.id,
+            session,
             ServerMessage::ParticipantUpdated {
                 participant: info.clone(),
             },
         );
-        if let Some(m) = state.members.iter_mut().find(|m| m.info.id == info.id) {
-            m.info = info;
-        }
+        state.members[i].info = info;
     }
 
-    /// Tells every member but `except`.
-    pub fn announce(&self, except: &str, message: ServerMessage) {
-        broadcast(&self.state(), except, message);
+    /// Tells every session.
+    pub fn announce(&self, message: ServerMessage) {
+        broadcast(&self.state(), SessionId::MAX, message);
     }
 
+    /// Nobody is in the meeting and no session is attached.
     pub fn is_empty(&self) -> bool {
-        self.state().members.is_empty()
+        let state = self.state();
+        state.members.is_empty() && state.sessions.is_empty()
     }
 
-    /// Removes a member and its tracks; returns the tracks it was
-    /// subscribed to (to unsubscribe).
-    pub fn leave(&self, id: &str) -> Vec<Arc<Published>> {
+    /// Who is in the meeting.
+    pub fn members(&self) -> Vec<ParticipantInfo> {
+        self.state()
+            .members
+            .iter()
+            .map(|m| m.info.clone())
+            .collect()
+    }
+
+    /// Removes participant `id` and its tracks, and tells the others.
+    pub fn leave(&self, id: &str) {
+        leave(&mut self.state(), id);
+    }
+
+    /// Removes a session and its participants; returns every track, for
+    /// the session to unsubscribe from.
+    pub fn detach(&self, session: SessionId) -> Vec<Arc<Published>> {
         let mut state = self.state();
-        state.members.retain(|m| m.info.id != id);
-        let (gone, kept): (Vec<_>, Vec<_>) =
-            state.tracks.drain(..).partition(|t| t.participant == id);
-        state.tracks = kept;
-        for track in &gone {
-            for m in &state.members {
-                let _ = m.notices.send(Notice::TrackRemoved(track.clone()));
-            }
-            broadcast(
-                &state,
-                id,
-                ServerMessage::TrackUnpublished {
-                    participant: id.to_owned(),
-                    kind: track.kind_name().to_owned(),
-                },
-            );
+        let ids: Vec<String> = state
+            .members
+            .iter()
+            .filter(|m| m.session == session)
+            .map(|m| m.info.id.clone())
+            .collect();
+        for id in &ids {
+            leave(&mut state, id);
         }
-        broadcast(
-            &state,
-            id,
-            ServerMessage::ParticipantLeft { id: id.to_owned() },
-        );
+        state.sessions.retain(|s| s.id != session);
         state.tracks.clone()
     }
+}
+
+fn leave(state: &mut State, id: &str) {
+    let Some(i) = state.members.iter().position(|m| m.info.id == id) else {
+        return;
+    };
+    let session = state.members.remove(i).session;
+    let (gone, kept): (Vec<_>, Vec<_>) = state.tracks.drain(..).partition(|t| t.participant == id);
+    state.tracks = kept;
+    for track in &gone {
+        for s in state.sessions.iter().filter(|s| s.takes(track)) {
+            let _ = s.notices.send(Notice::TrackRemoved(track.clone()));
+        }
+        broadcast(
+            state,
+            session,
+            ServerMessage::TrackUnpublished {
+                participant: id.to_owned(),
+                kind: track.kind_name().to_owned(),
+            },
+        );
+    }
+    broadcast(
+        state,
+        session,
+        ServerMessage::ParticipantLeft { id: id.to_owned() },
+    );
 }
 
 /// Every 20 ms, picks the meeting's active speaker from its audio tracks'
@@ -182,14 +244,15 @@ pub(crate) async fn watch_speakers(room: Weak<Room>) {
             })
         };
         if let Some(participant) = speaker {
-            room.announce("", ServerMessage::ActiveSpeaker { participant });
+            room.announce(ServerMessage::ActiveSpeaker { participant });
         }
     }
 }
 
-fn broadcast(state: &State, except: &str, message: ServerMessage) {
-    for m in state.members.iter().filter(|m| m.info.id != except) {
-        let _ = m.notices.send(Notice::Message(message.clone()));
+/// Tells every session but `except`.
+fn broadcast(state: &State, except: SessionId, message: ServerMessage) {
+    for s in state.sessions.iter().filter(|s| s.id != except) {
+        let _ = s.notices.send(Notice::Message(message.clone()));
     }
 }
 
@@ -217,29 +280,32 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn members_are_admitted_told_of_each_other_and_of_leaving() {
-        let room = Room::new(Meeting {
+    fn weekly() -> Room {
+        Room::new(Meeting {
             number: "1".into(),
             password: Some("4321".into()),
             host_pin: None,
             name: "Weekly".into(),
             locked: false,
-        });
+        })
+    }
+
+    #[test]
+    fn members_are_admitted_told_of_each_other_and_of_leaving() {
+        let room = weekly();
         let (a_tx, mut a) = mpsc::unbounded_channel();
         let (b_tx, mut b) = mpsc::unbounded_channel();
-        let welcome = room.join(info("a"), Some("4321"), 2, a_tx).ok().unwrap();
-        assert!(welcome.others.is_empty());
+        room.attach(1, true, a_tx);
+        assert!(room.join(info("a"), Some("4321"), 2, 1).unwrap().is_empty());
         assert_eq!(
-            room.join(info("x"), Some("1"), 2, mpsc::unbounded_channel().0)
-                .err(),
+            room.join(info("x"), Some("1"), 2, 9).err(),
             Some(Refusal::WrongPassword)
         );
-        let welcome = room.join(info("b"), Some("4321"), 2, b_tx).ok().unwrap();
-        assert_eq!(welcome.others, vec![info("a")]);
+        room.attach(2, true, b_tx);
+        let others = room.join(info("b"), Some("4321"), 2, 2).unwrap();
+        assert_eq!(others, vec![info("a")]);
         assert_eq!(
-            room.join(info("c"), Some("4321"), 2, mpsc::unbounded_channel().0)
-                .err(),
+            room.join(info("c"), Some("4321"), 2, 3).err(),
             Some(Refusal::Full),
             "browsers and rooms count alike"
         );
@@ -260,13 +326,57 @@ mod tests {
             messages(&mut b).is_empty(),
             "nobody is told about themselves"
         );
-        room.leave("b");
+        room.detach(2);
         assert_eq!(
             messages(&mut a),
             vec![ServerMessage::ParticipantLeft { id: "b".into() }]
         );
         assert!(!room.is_empty());
-        room.leave("a");
+        room.detach(1);
+        assert!(room.is_empty());
+    }
+
+    #[test]
+    fn a_gateway_session_carries_several_participants_and_hears_of_others_once() {
+        let room = weekly();
+        let (g_tx, mut g) = mpsc::unbounded_channel();
+        let (b_tx, mut b) = mpsc::unbounded_channel();
+        room.attach(1, false, g_tx);
+        room.join(info("r1"), Some("4321"), 3, 1).unwrap();
+        room.join(info("r2"), Some("4321"), 3, 1).unwrap();
+        assert!(messages(&mut g).is_empty(), "its own rooms are not news");
+        room.attach(2, true, b_tx);
+        let others = room.join(info("b"), Some("4321"), 3, 2).unwrap();
+        assert_eq!(
+            others,
+            vec![info("r1"), info("r2")],
+            "each room is its own participant"
+        );
+        assert_eq!(
+            messages(&mut g),
+            vec![ServerMessage::ParticipantJoined {
+                participant: info("b")
+            }],
+            "told once, not once per room"
+        );
+        assert_eq!(
+            room.join(info("r3"), Some("4321"), 3, 1).err(),
+            Some(Refusal::Full),
+            "every room counts against capacity"
+        );
+        room.leave("r1");
+        assert_eq!(
+            messages(&mut b),
+            vec![ServerMessage::ParticipantLeft { id: "r1".into() }]
+        );
+        assert_eq!(room.members().len(), 2);
+        room.detach(1);
+        assert_eq!(
+            messages(&mut b),
+            vec![ServerMessage::ParticipantLeft { id: "r2".into() }],
+            "a gateway going takes its rooms"
+        );
+        room.detach(2);
         assert!(room.is_empty());
     }
 }

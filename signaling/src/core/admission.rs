@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use media::{LegId, MeetingJoin};
+use media_api::{LegId, MeetingJoin};
 use meeting::{admit, Admission, Meeting, Refusal};
 use tracing::{info, warn};
 

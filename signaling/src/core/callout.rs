@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use media::{Direction, LegId, MeetingJoin};
+use media_api::{Direction, LegId, MeetingJoin};
 use meeting::Meeting;
 use tracing::{info, warn};
 
@@ -248,7 +248,7 @@ impl Core {
                 return;
             }
         };
-        call.media = Some(negotiated.audio.clone());
+        call.media = Some(LegMedia::of(negotiated.audio.clone()));
         call.negotiated = Some(negotiated);
         call.phase = Phase::Joined {
             meeting: meeting.clone(),

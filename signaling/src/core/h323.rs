@@ -7,102 +7,20 @@
 //! endSessionCommand and ReleaseComplete carrying the Q.931 cause and
 //! H.225.0 reason that say why.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
 use h323_asn1::h225::ReleaseCompleteReason as Reason;
-use media::audio::CodecOptions;
-use media::{AudioCodec, Direction, LegId, LegMedia};
+use media_api::{AudioCodec, AudioFormat, BoundStream, CodecOptions, LegId, LegMedia, StreamMedia};
 use tracing::{debug, info, info_span, warn};
 
 use super::*;
 use crate::h323::fast_start;
 use crate::h323::h225_call::{Event as CallEvent, H225Call, IncomingSetup};
 use crate::h323::h245::{H245Event, H245Session};
+pub use crate::h323::io::{H323Input, H323Output};
 use crate::h323::leg::{H245Link, H323Leg};
 use crate::h323::q931::cause;
-
-/// What the driver feeds in for H.323.
-#[derive(Debug)]
-pub enum H323Input {
-    /// One Q.931 message (TPKT already removed) on call-signalling
-    /// connection `conn` from `remote` to our `local` address.
-    CallSignalling {
-        conn: u64,
-        remote: SocketAddr,
-        local: SocketAddr,
-        data: Bytes,
-    },
-    CallSignallingClosed {
-        conn: u64,
-    },
-    /// The connection we opened to call a room is up as `conn`.
-    CallSignallingConnected {
-        leg: LegId,
-        conn: u64,
-    },
-    /// It could not be opened.
-    DialFailed {
-        leg: LegId,
-    },
-    /// Our H.245 listener for `leg` is bound (or could not be).
-    H245Listening {
-        leg: LegId,
-        result: Result<SocketAddr, String>,
-    },
-    /// The separate H.245 connection of `leg` is up.
-    H245Connected {
-        leg: LegId,
-    },
-    /// One H.245 message on that connection.
-    H245 {
-        leg: LegId,
-        data: Bytes,
-    },
-    /// That connection closed or could not be made.
-    H245Closed {
-        leg: LegId,
-    },
-}
-
-/// What the driver must do for H.323.
-#[derive(Debug, PartialEq, Eq)]
-pub enum H323Output {
-    /// Send a Q.931 message (the driver frames it in TPKT).
-    CallSignalling {
-        conn: u64,
-        data: Bytes,
-    },
-    CloseCallSignalling {
-        conn: u64,
-    },
-    /// Open a call-signalling connection to a room we call; answer with
-    /// [`H323Input::CallSignallingConnected`] or [`H323Input::DialFailed`].
-    ConnectCallSignalling {
-        leg: LegId,
-        to: SocketAddr,
-    },
-    /// Listen on `ip` for the room's H.245 connection; answer with
-    /// [`H323Input::H245Listening`], then [`H323Input::H245Connected`].
-    ListenH245 {
-        leg: LegId,
-        ip: IpAddr,
-    },
-    /// Connect to the room's H.245 address.
-    ConnectH245 {
-        leg: LegId,
-        to: SocketAddr,
-    },
-    /// Send an H.245 message on the separate connection.
-    H245 {
-        leg: LegId,
-        data: Bytes,
-    },
-    CloseH245 {
-        leg: LegId,
-    },
-}
 
 impl Core {
     pub(super) fn on_h323(&mut self, input: H323Input, now: Instant) {
@@ -325,9 +243,8 @@ impl Core {
     }
 
     /// The media leg exists: answer fast start, set up H.245, connect.
-    pub(super) fn h323_leg_created(&mut self, leg: LegId, rtp: SocketAddr, now: Instant) {
-        // Media legs bind RTCP on the port after RTP's.
-        let rtcp = SocketAddr::new(rtp.ip(), rtp.port() + 1);
+    pub(super) fn h323_leg_created(&mut self, leg: LegId, bound: BoundStream, now: Instant) {
+        let (rtp, rtcp) = (bound.rtp, bound.rtcp);
         let codecs = self.cfg.codecs.clone();
         let random = rand::random();
         let call = self.calls.get_mut(&leg).expect("live call");
@@ -438,7 +355,13 @@ impl Core {
             }
             H245Event::AudioToRoom { codec, rtp, .. } => h323_media(codec, Some(rtp)),
             H245Event::AudioToRoomClosed => match call.media.clone() {
-                Some(m) => LegMedia { remote: None, ..m },
+                Some(mut m) => {
+                    for s in &mut m.streams {
+                        s.remote_rtp = None;
+                        s.remote_rtcp = None;
+                    }
+                    m
+                }
                 None => return,
             },
             H245Event::Dtmf(d) => return self.on_digit(leg, d, now),
@@ -493,16 +416,17 @@ impl Core {
 /// How an H.323 room's audio is carried: the codec's static payload type
 /// at 20 ms, DTMF as H.245 user input rather than RTP events.
 pub(super) fn h323_media(codec: AudioCodec, remote: Option<SocketAddr>) -> LegMedia {
-    LegMedia {
+    let format = AudioFormat {
         codec,
         options: CodecOptions::default(),
-        payload_type: codec.default_payload_type(),
-        dtmf_payload_type: None,
         ptime: 20,
+        dtmf_payload_type: None,
+    };
+    LegMedia::of(StreamMedia::audio_stream(
+        codec.default_payload_type(),
+        format,
         remote,
-        direction: Direction::SendRecv,
-        rtcp_mux: false,
-    }
+    ))
 }
 
 /// The Q.931 cause and H.225.0 reason for why we end a call, given in SIP

@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use media::{LegId, MeetingJoin};
+use media_api::{LegId, MeetingJoin};
 use meeting::Meeting;
 use tracing::info;
 
@@ -124,14 +124,13 @@ impl Core {
         let Some(call) = self.calls.get_mut(&leg) else {
             return;
         };
-        let (Some(rtp), Some(h)) = (call.local_rtp, call.h323.as_deref_mut()) else {
+        let (Some(local), Some(h)) = (call.local_media, call.h323.as_deref_mut()) else {
             return;
         };
+        let (rtp, rtcp) = (local.rtp, local.rtcp);
         if h.conn == 0 || h.h245.is_some() {
             return;
         }
-        // Media legs bind RTCP on the port after RTP's.
-        let rtcp = SocketAddr::new(rtp.ip(), rtp.port() + 1);
         h.h245 = Some(H245Session::new(codecs.clone(), rtp, rtcp, random));
         let proposals = fast_start::propose(&codecs, rtp, rtcp);
         let alias = h.setup.dial.clone().unwrap_or_default();

@@ -118,7 +118,9 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
 
     let out = room.input(Input::LegCreated {
         leg,
-        result: Ok("127.0.0.1:30000".parse().expect("literal")),
+        result: Ok(super::tests::bound_audio(
+            "127.0.0.1:30000".parse().expect("literal"),
+        )),
     });
     assert!(q931(&out).is_empty(), "no Connect before our H.245 address");
     let h245_at: SocketAddr = "127.0.0.1:30100".parse().expect("literal");
@@ -220,7 +222,9 @@ fn we_open_h245_to_a_caller_that_gives_its_address_and_start_once_connected() {
     assert!(h245(&out).is_empty(), "nothing to say before the media leg");
     let out = room.input(Input::LegCreated {
         leg,
-        result: Ok("127.0.0.1:30000".parse().expect("literal")),
+        result: Ok(super::tests::bound_audio(
+            "127.0.0.1:30000".parse().expect("literal"),
+        )),
     });
     let connect = &q931(&out)[0];
     assert_eq!(connect.kind, MessageType::Connect);

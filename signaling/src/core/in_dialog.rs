@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use media::LegId;
+use media_api::LegId;
 use tracing::info;
 
 use super::*;
@@ -122,7 +122,7 @@ impl Core {
         if !req.body.is_empty() {
             match sdp::negotiate(&req.body, &self.cfg.codecs) {
                 Ok(n) => {
-                    call.media = Some(n.audio.clone());
+                    call.media = Some(LegMedia::of(n.audio.clone()));
                     call.negotiated = Some(n);
                     self.out.push_back(Output::ConfigureLeg {
                         leg,
@@ -170,7 +170,8 @@ impl Core {
         call.ok_retransmit = None;
         call.confirmed = true;
         if !ack.body.is_empty() {
-            if let Ok(media) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
+            if let Ok(audio) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
+                let media = LegMedia::of(audio);
                 call.media = Some(media.clone());
                 self.out.push_back(Output::ConfigureLeg { leg, media });
             }

@@ -1,11 +1,10 @@
 //! Answering, timers, our own in-dialog requests (refresh, BYE), and
 //! ending calls.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use media::{Direction, LegId};
+use media_api::{Direction, LegId};
 use meeting::Refusal;
 use tracing::{info, warn};
 
@@ -23,7 +22,7 @@ impl Core {
     pub(super) fn on_leg_created(
         &mut self,
         leg: LegId,
-        result: Result<SocketAddr, String>,
+        result: Result<BoundStream, String>,
         now: Instant,
     ) {
         let Some(call) = self.calls.get_mut(&leg) else {
@@ -31,7 +30,12 @@ impl Core {
             return;
         };
         let local = match result {
-            Ok(a) => self.cfg.seen(a),
+            // What rooms are told: the advertised address, if there is one.
+            Ok(b) => BoundStream {
+                rtp: self.cfg.seen(b.rtp),
+                rtcp: self.cfg.seen(b.rtcp),
+                ..b
+            },
             Err(e) => {
                 warn!(call_id = %call.call_id, error = %e, "no media leg");
                 self.fail_invite(
@@ -44,7 +48,8 @@ impl Core {
                 return;
             }
         };
-        call.local_rtp = Some(local);
+        call.local_rtp = Some(local.rtp);
+        call.local_media = Some(local);
         match (
             call.h323.is_some(),
             matches!(call.phase, Phase::Dialing { .. }),
@@ -62,8 +67,8 @@ impl Core {
         let mut ok = self.dialog_reply(leg, &invite, 200, "OK");
         let call = self.calls.get_mut(&leg).expect("live call");
         let body = match &call.negotiated {
-            Some(n) => sdp::render_answer(n, local, call.sdp),
-            None => sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, call.sdp),
+            Some(n) => sdp::render_answer(n, local.rtp, call.sdp),
+            None => sdp::render_offer(&self.cfg.codecs, local.rtp, Direction::SendRecv, call.sdp),
         };
         ok.set_body("application/sdp", body);
         self.apply_session_timer(leg, &invite, &mut ok, now);

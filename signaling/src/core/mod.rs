@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bytes::Bytes;
-use media::{AudioCodec, Direction, LegId, LegMedia, MediaEvent, MeetingJoin};
+use media_api::{AudioCodec, BoundStream, Direction, LegId, LegMedia, MediaEvent, MeetingJoin};
 use meeting::Meeting;
 use tracing::{debug, info, info_span};
 
@@ -102,7 +102,7 @@ pub enum Input {
     },
     LegCreated {
         leg: LegId,
-        result: Result<SocketAddr, String>,
+        result: Result<BoundStream, String>,
     },
     Media(MediaEvent),
     /// The registrar's answer to an [`Output::Register`].
@@ -277,8 +277,16 @@ impl Core {
                     (Phase::Lookup, false) => "admitting",
                 },
                 meeting: c.meeting().map(str::to_owned),
-                codec: c.media.as_ref().map(|m| m.codec.rtpmap().to_owned()),
-                direction: c.media.as_ref().map(|m| m.direction.attribute()),
+                codec: c
+                    .media
+                    .as_ref()
+                    .and_then(LegMedia::audio)
+                    .map(|(_, a)| a.codec.rtpmap().to_owned()),
+                direction: c
+                    .media
+                    .as_ref()
+                    .and_then(LegMedia::audio)
+                    .map(|(s, _)| s.direction.attribute()),
                 started_unix: c
                     .started
                     .duration_since(std::time::UNIX_EPOCH)
@@ -631,7 +639,7 @@ impl Core {
         call.remote_cseq = call.invite.cseq().map(|c| c.0).unwrap_or(0);
         call.number = dial.number.clone();
         call.password = dial.password.clone();
-        call.media = negotiated.as_ref().map(|n| n.audio.clone());
+        call.media = negotiated.as_ref().map(|n| LegMedia::of(n.audio.clone()));
         call.negotiated = negotiated;
         call.invite_tx = Some(tx);
         self.dialogs.insert((call_id, call.local_tag.clone()), leg);

@@ -4,6 +4,15 @@
 
 use std::time::Duration;
 
+/// What media answers to a leg's creation: audio on `rtp`, RTCP next to it.
+pub(super) fn bound_audio(rtp: SocketAddr) -> BoundStream {
+    BoundStream {
+        kind: media_api::StreamKind::Audio,
+        rtp,
+        rtcp: SocketAddr::new(rtp.ip(), rtp.port() + 1),
+    }
+}
+
 use super::*;
 
 const ROOM: &str = "127.0.0.1:5070";
@@ -166,7 +175,7 @@ impl Room {
             self.core.handle(
                 Input::LegCreated {
                     leg,
-                    result: Ok("127.0.0.1:40000".parse().expect("literal")),
+                    result: Ok(bound_audio("127.0.0.1:40000".parse().expect("literal"))),
                 },
                 self.now,
             );
@@ -401,7 +410,7 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
     core.handle(
         Input::LegCreated {
             leg,
-            result: Ok(media),
+            result: Ok(bound_audio(media)),
         },
         now,
     );

@@ -10,7 +10,7 @@ use h323_asn1::h245::{
     UserInputCapability,
 };
 use h323_asn1::rasn::types::{ObjectIdentifier, SetOf};
-use media::AudioCodec;
+use media_api::AudioCodec;
 
 /// H.245 version 15: { itu-t(0) recommendation(0) h(8) 245 version(0) 15 }.
 pub fn h245_protocol_identifier() -> ObjectIdentifier {

@@ -12,10 +12,10 @@ use h323_asn1::h245::{
     OpenLogicalChannelReverseLogicalChannelParameters,
     OpenLogicalChannelReverseLogicalChannelParametersMultiplexParameters as Reverse,
 };
-use media::AudioCodec;
+use media_api::AudioCodec;
 
 use super::capabilities::audio;
-use super::h245::h245_transport;
+use super::h245_address::h245_transport;
 
 /// RTP session of audio (H.225.0).
 pub const AUDIO_SESSION: u8 = 1;

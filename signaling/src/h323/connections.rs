@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use media::LegId;
+use media_api::LegId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::io::{H323Input, H323Output};
 use super::tpkt::{frame, TpktReader};
-use crate::core::{H323Input, H323Output, Input};
 
 /// How long a room has to open the H.245 connection we listen for.
 const H245_ACCEPT_WITHIN: Duration = Duration::from_secs(30);
@@ -30,25 +30,28 @@ type Writers<K> = Arc<Mutex<HashMap<K, mpsc::UnboundedSender<Bytes>>>>;
 /// Numbers call-signalling connections, accepted and opened alike.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
+/// Where the connections' input goes (the core's queue, in the driver).
+pub type Deliver = Arc<dyn Fn(H323Input) + Send + Sync>;
+
 /// Open H.323 connections and where their input goes.
 #[derive(Clone)]
 pub struct H323Connections {
-    in_tx: mpsc::UnboundedSender<Input>,
+    deliver: Deliver,
     call_signalling: Writers<u64>,
     h245: Writers<LegId>,
 }
 
 impl H323Connections {
-    pub fn new(in_tx: mpsc::UnboundedSender<Input>) -> H323Connections {
+    pub fn new(deliver: Deliver) -> H323Connections {
         H323Connections {
-            in_tx,
+            deliver,
             call_signalling: Arc::default(),
             h245: Arc::default(),
         }
     }
 
     fn input(&self, input: H323Input) {
-        let _ = self.in_tx.send(Input::H323(input));
+        (self.deliver)(input);
     }
 
     /// Accepts call-signalling connections until the task is aborted.

@@ -15,11 +15,11 @@ use h323_asn1::h245::{
     OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Forward,
     OpenLogicalChannelReverseLogicalChannelParametersMultiplexParameters as Reverse,
 };
-use media::AudioCodec;
+use media_api::AudioCodec;
 
 use super::capabilities::codec_of;
 use super::channels::{receiving, sending};
-use super::h245::{h245_socket_addr, h245_transport};
+use super::h245_address::{h245_socket_addr, h245_transport};
 
 /// The media fast start settled on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,22 +13,22 @@ use std::net::SocketAddr;
 use h323_asn1::h245::{
     CloseLogicalChannel, CloseLogicalChannelAck, CloseLogicalChannelSource, CommandMessage,
     DataType, EndSessionCommand, FunctionNotSupported, FunctionNotSupportedCause,
-    FunctionNotUnderstood, H2250LogicalChannelAckParameters, H245TransportAddress,
-    IndicationMessage, MasterSlaveDetermination, MasterSlaveDeterminationAck,
-    MasterSlaveDeterminationAckDecision, MasterSlaveDeterminationReject,
-    MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
+    FunctionNotUnderstood, H2250LogicalChannelAckParameters, IndicationMessage,
+    MasterSlaveDetermination, MasterSlaveDeterminationAck, MasterSlaveDeterminationAckDecision,
+    MasterSlaveDeterminationReject, MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
     MultimediaSystemControlMessage as Message, OpenLogicalChannel, OpenLogicalChannelAck,
     OpenLogicalChannelAckForwardMultiplexAckParameters,
     OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Multiplex,
     OpenLogicalChannelReject, OpenLogicalChannelRejectCause, RequestChannelCloseAck,
     RequestMessage, ResponseMessage, RoundTripDelayResponse, TerminalCapabilitySetAck,
-    UnicastAddress, UnicastAddressIPAddress, UserInputIndication,
+    UserInputIndication,
 };
 use h323_asn1::rasn::types::OctetString;
-use media::AudioCodec;
+use media_api::AudioCodec;
 
 use super::capabilities::{audio, codec_of, receivable, terminal_capability_set};
 use super::channels::sending;
+use super::h245_address::{h245_socket_addr, h245_transport};
 use super::msd::{Answer, Decision, MasterSlave, MCU_TERMINAL_TYPE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,30 +397,6 @@ fn msd_ack(remote: Decision) -> MasterSlaveDeterminationAck {
 
 fn encode(m: &Message) -> Option<Vec<u8>> {
     h323_asn1::encode(m).ok()
-}
-
-pub fn h245_transport(addr: SocketAddr) -> H245TransportAddress {
-    let ip = match addr.ip() {
-        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or([0; 4], |v4| v4.octets())
-            .to_vec(),
-    };
-    H245TransportAddress::unicastAddress(UnicastAddress::iPAddress(UnicastAddressIPAddress::new(
-        OctetString::from(ip),
-        addr.port(),
-    )))
-}
-
-pub fn h245_socket_addr(t: &H245TransportAddress) -> Option<SocketAddr> {
-    match t {
-        H245TransportAddress::unicastAddress(UnicastAddress::iPAddress(a)) => {
-            let ip: [u8; 4] = a.network.as_ref().try_into().ok()?;
-            Some(SocketAddr::from((ip, a.tsap_identifier)))
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]

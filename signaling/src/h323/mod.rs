@@ -9,6 +9,8 @@ pub mod fast_start;
 pub mod h225_call;
 pub mod h235;
 pub mod h245;
+pub mod h245_address;
+pub mod io;
 pub mod leg;
 pub mod msd;
 pub mod q931;

@@ -1,12 +1,11 @@
-//! Audio codecs a room leg can negotiate, stream direction, and the
-//! negotiated parameters of a leg.
+//! Audio codecs a stream can carry and the parameters the far end asked of
+//! them.
 
-use std::net::SocketAddr;
-
-use crate::audio::CodecOptions;
+use serde::{Deserialize, Serialize};
 
 /// Audio codecs offered to and accepted from rooms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AudioCodec {
     Opus,
     G722,
@@ -83,52 +82,14 @@ impl AudioCodec {
     }
 }
 
-/// SDP stream direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    SendRecv,
-    SendOnly,
-    RecvOnly,
-    Inactive,
-}
-
-impl Direction {
-    /// Our direction in an answer to a remote offer with this direction (RFC 3264 6.1).
-    pub fn answer(self) -> Direction {
-        match self {
-            Direction::SendOnly => Direction::RecvOnly,
-            Direction::RecvOnly => Direction::SendOnly,
-            d => d,
-        }
-    }
-
-    pub fn attribute(self) -> &'static str {
-        match self {
-            Direction::SendRecv => "sendrecv",
-            Direction::SendOnly => "sendonly",
-            Direction::RecvOnly => "recvonly",
-            Direction::Inactive => "inactive",
-        }
-    }
-
-    /// Whether the room is on hold (we may not send to it).
-    pub fn is_hold(self) -> bool {
-        matches!(self, Direction::RecvOnly | Direction::Inactive)
-    }
-}
-
-/// Negotiated parameters of a room leg, from our side's point of view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LegMedia {
-    pub codec: AudioCodec,
-    /// What the room asked of the codec (`a=fmtp`).
-    pub options: CodecOptions,
-    pub payload_type: u8,
-    pub dtmf_payload_type: Option<u8>,
-    pub ptime: u32,
-    /// Where the room wants RTP (None while held with c=0.0.0.0).
-    pub remote: Option<SocketAddr>,
-    /// Our direction.
-    pub direction: Direction,
-    pub rtcp_mux: bool,
+/// Parameters the far end asked for in SDP (`a=fmtp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodecOptions {
+    /// Opus in-band FEC (`useinbandfec=1`).
+    pub fec: bool,
+    /// Opus discontinuous transmission (`usedtx=1`).
+    pub dtx: bool,
+    /// Highest audio rate worth encoding (Opus `maxplaybackrate`): the
+    /// encoder limits its bandwidth to it.
+    pub max_playback_rate: Option<u32>,
 }

@@ -1,0 +1,458 @@
+//! The media hub of one meeting on this node: every local room of the
+//! meeting reaches the meeting service through **one** gateway session and
+//! one pair of peer connections. Each room is still its own participant
+//! (added with its password and name, muted on its own) and publishes its
+//! own Opus track, in a media stream named by its participant id; the hub
+//! receives each other participant's audio once (the service sends a
+//! gateway none of its own rooms) and hands it to the meeting's media
+//! worker, which decodes it once and mixes mix-minus for every local room
+//! — rooms of the same node hear each other there. Adding or removing a
+//! room renegotiates only the publish connection; the other tracks keep
+//! flowing. The hub ends when the engine drops its last handle (the last
+//! room left) or the service ends the session.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use meeting::protocol::{ClientMessage, Connection, ServerMessage};
+use meeting::rtc::{peer_connection, PeerEvent};
+use meeting::{MeetingService, Session};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc_rtp::Packet;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::engine::publisher::{PublishTo, OPUS_PAYLOAD_TYPE};
+use crate::engine::stream::MeetingStream;
+use crate::engine::{Command, Workers};
+use media_api::{LegId, MediaEvent, MeetingJoin};
+
+/// Stream ids, unique in the process.
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
+
+/// What the engine asks of a hub.
+pub(crate) enum HubCommand {
+    /// Make this leg a participant of the meeting.
+    Add(LegId, MeetingJoin),
+    /// The leg is gone (or leaves the meeting).
+    Remove(LegId),
+    /// The room was muted or unmuted (admin API): tell the meeting.
+    Mute(LegId, bool),
+}
+
+/// What a hub needs from the engine.
+pub(crate) struct Context {
+    pub service: Arc<dyn MeetingService>,
+    pub rtc_ip: IpAddr,
+    pub workers: Workers,
+    pub events: mpsc::UnboundedSender<MediaEvent>,
+    /// Peer connections the hubs of this node hold.
+    pub peer_connections: Arc<AtomicU64>,
+}
+
+/// Runs the hub of `meeting` until the engine drops its handle or the
+/// service ends the session; every leg still in it is told it was lost.
+pub(crate) async fn run(
+    meeting: String,
+    commands: mpsc::UnboundedReceiver<HubCommand>,
+    cx: Context,
+) {
+    let mut hub = Hub {
+        meeting,
+        cx,
+        rooms: HashMap::new(),
+        pending: HashMap::new(),
+        audio_level_id: None,
+        offering: false,
+        reoffer: false,
+    };
+    let reason = match hub.serve(commands).await {
+        Ok(()) => return,
+        Err(reason) => reason,
+    };
+    warn!(meeting = %hub.meeting, "the meeting's hub ended: {reason}");
+    let legs = hub.rooms.keys().chain(hub.pending.keys().map(|(l, _)| l));
+    for &leg in legs {
+        let _ = hub.cx.workers.leg(leg, Command::Unbridge(leg));
+        let lost = MediaEvent::MeetingLost {
+            leg,
+            reason: reason.clone(),
+        };
+        let _ = hub.cx.events.send(lost);
+    }
+}
+
+/// A local room that is a participant of the meeting.
+struct Room {
+    participant: String,
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    /// Not yet told to the media worker (waits for the publish offer,
+    /// which names the audio-level extension).
+    bridged: bool,
+}
+
+struct Hub {
+    meeting: String,
+    cx: Context,
+    rooms: HashMap<LegId, Room>,
+    /// Legs asked for and not yet answered, with their mute state.
+    pending: HashMap<(LegId, String), bool>,
+    audio_level_id: Option<u8>,
+    /// A publish offer is out.
+    offering: bool,
+    /// Rooms changed while an offer was out.
+    reoffer: bool,
+}
+
+/// The gateway session's messages, both ways, and its connections.
+struct Link {
+    to_service: mpsc::Sender<ClientMessage>,
+    from_service: mpsc::Receiver<ServerMessage>,
+    publish: Arc<dyn PeerConnection>,
+    subscribe: Arc<dyn PeerConnection>,
+    peer_events: mpsc::UnboundedReceiver<PeerEvent>,
+}
+
+impl Link {
+    async fn send(&self, message: ClientMessage) -> Result<(), String> {
+        self.to_service
+            .send(message)
+            .await
+            .map_err(|_| "session closed".to_owned())
+    }
+}
+
+fn err(e: webrtc::error::Error) -> String {
+    e.to_string()
+}
+
+impl Hub {
+    async fn serve(
+        &mut self,
+        mut commands: mpsc::UnboundedReceiver<HubCommand>,
+    ) -> Result<(), String> {
+        let Session {
+            to_service,
+            mut from_service,
+        } = self.cx.service.connect_gateway();
+        let open = ClientMessage::Gateway {
+            meeting: self.meeting.clone(),
+            video: false,
+        };
+        to_service.send(open).await.map_err(|_| "session closed")?;
+        match from_service.recv().await {
+            Some(ServerMessage::GatewayOpened { .. }) => {
+                info!(meeting = %self.meeting, "gateway session open")
+            }
+            Some(ServerMessage::Error { message, .. }) => return Err(message),
+            other => return Err(format!("unexpected answer to gateway: {other:?}")),
+        }
+        let (events_tx, peer_events) = mpsc::unbounded_channel();
+        let ips = [self.cx.rtc_ip];
+        let publish = peer_connection(&ips, Connection::Publish, events_tx.clone())
+            .await
+            .map_err(err)?;
+        let subscribe = peer_connection(&ips, Connection::Subscribe, events_tx).await;
+        let subscribe = match subscribe {
+            Ok(subscribe) => subscribe,
+            Err(e) => {
+                let _ = publish.close().await;
+                return Err(e.to_string());
+            }
+        };
+        self.cx.peer_connections.fetch_add(2, Ordering::Relaxed);
+        let mut link = Link {
+            to_service,
+            from_service,
+            publish,
+            subscribe,
+            peer_events,
+        };
+        let result = self.exchange(&mut link, &mut commands).await;
+        // Leave first, so the meeting frees the seats at once; then close
+        // the peer connections (left open they would keep their tasks).
+        let Link {
+            to_service,
+            publish,
+            subscribe,
+            ..
+        } = link;
+        drop(to_service);
+        let _ = publish.close().await;
+        let _ = subscribe.close().await;
+        self.cx.peer_connections.fetch_sub(2, Ordering::Relaxed);
+        result
+    }
+
+    async fn exchange(
+        &mut self,
+        link: &mut Link,
+        commands: &mut mpsc::UnboundedReceiver<HubCommand>,
+    ) -> Result<(), String> {
+        let (packets_tx, mut packets) = mpsc::channel::<(LegId, Packet)>(1024);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => return Ok(()),
+                    Some(command) => self.on_command(command, link).await?,
+                },
+                message = link.from_service.recv() => match message {
+                    None => return Err("the meeting service ended the session".into()),
+                    Some(message) => self.on_service(message, link, &packets_tx).await?,
+                },
+                Some(event) = link.peer_events.recv() => match event {
+                    PeerEvent::Candidate(connection, candidate) => {
+                        link.send(ClientMessage::Candidate { connection, candidate }).await?;
+                    }
+                    PeerEvent::Track(remote) => self.hear(remote).await,
+                    PeerEvent::State(..) => {}
+                },
+                Some((leg, packet)) = packets.recv() => {
+                    if let Some(room) = self.rooms.get(&leg) {
+                        // Fails only until the publish connection is up.
+                        let _ = room.track.write_rtp(packet).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: HubCommand, link: &Link) -> Result<(), String> {
+        match command {
+            HubCommand::Add(leg, join) => {
+                let reference = leg.0.to_string();
+                self.pending.insert((leg, reference.clone()), false);
+                link.send(ClientMessage::AddParticipant {
+                    reference,
+                    password: join.password,
+                    name: join.display_name,
+                })
+                .await?;
+            }
+            HubCommand::Remove(leg) => {
+                self.pending.retain(|(l, _), _| *l != leg);
+                if let Some(room) = self.rooms.remove(&leg) {
+                    let id = room.participant;
+                    link.send(ClientMessage::RemoveParticipant { id }).await?;
+                    let _ = link.publish.remove_track(&room.sender).await;
+                    self.offer(link).await?;
+                }
+            }
+            HubCommand::Mute(leg, muted) => {
+                if let Some(room) = self.rooms.get(&leg) {
+                    link.send(ClientMessage::Mute {
+                        audio: muted,
+                        video: false,
+                        participant: Some(room.participant.clone()),
+                    })
+                    .await?;
+                } else if let Some(m) = self.pending.iter_mut().find(|((l, _), _)| *l == leg) {
+                    *m.1 = muted;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_service(
+        &mut self,
+        message: ServerMessage,
+        link: &Link,
+        packets: &mpsc::Sender<(LegId, Packet)>,
+    ) -> Result<(), String> {
+        match message {
+            ServerMessage::ParticipantAdded { reference, id } => {
+                let Some((&(leg, _), &muted)) =
+                    self.pending.iter().find(|((_, r), _)| *r == reference)
+                else {
+                    // The leg went while it was being added.
+                    return link.send(ClientMessage::RemoveParticipant { id }).await;
+                };
+                self.pending.remove(&(leg, reference));
+                info!(leg = leg.0, meeting = %self.meeting, participant = %id, "room joined the meeting");
+                let ssrc = rand::random::<u32>();
+                let track = Arc::new(room_track(&id, ssrc));
+                let sender = link.publish.add_track(track.clone()).await.map_err(err)?;
+                if muted {
+                    let participant = Some(id.clone());
+                    let mute = ClientMessage::Mute {
+                        audio: true,
+                        video: false,
+                        participant,
+                    };
+                    link.send(mute).await?;
+                }
+                let room = Room {
+                    participant: id,
+                    track,
+                    sender,
+                    ssrc,
+                    bridged: false,
+                };
+                self.rooms.insert(leg, room);
+                self.offer(link).await?;
+                self.bridge(packets);
+            }
+            ServerMessage::ParticipantRefused {
+                reference, message, ..
+            } => {
+                if let Some(&(leg, _)) = self.pending.keys().find(|(_, r)| *r == reference) {
+                    self.pending.remove(&(leg, reference));
+                    warn!(leg = leg.0, meeting = %self.meeting, "not admitted: {message}");
+                    let lost = MediaEvent::MeetingLost {
+                        leg,
+                        reason: message,
+                    };
+                    let _ = self.cx.events.send(lost);
+                }
+            }
+            ServerMessage::PublishAnswer { sdp } => {
+                let answer = RTCSessionDescription::answer(sdp).map_err(err)?;
+                link.publish
+                    .set_remote_description(answer)
+                    .await
+                    .map_err(err)?;
+                self.offering = false;
+                if std::mem::take(&mut self.reoffer) {
+                    self.offer(link).await?;
+                }
+            }
+            ServerMessage::Subscribe { sdp } => {
+                let offer = RTCSessionDescription::offer(sdp).map_err(err)?;
+                let pc = &link.subscribe;
+                pc.set_remote_description(offer).await.map_err(err)?;
+                let answer = pc.create_answer(None).await.map_err(err)?;
+                pc.set_local_description(answer.clone())
+                    .await
+                    .map_err(err)?;
+                link.send(ClientMessage::SubscribeAnswer { sdp: answer.sdp })
+                    .await?;
+            }
+            ServerMessage::Candidate {
+                connection,
+                candidate,
+            } => {
+                let pc = match connection {
+                    Connection::Publish => &link.publish,
+                    Connection::Subscribe => &link.subscribe,
+                };
+                pc.add_ice_candidate(candidate).await.map_err(err)?;
+            }
+            ServerMessage::Error { code, message } => {
+                warn!(%code, meeting = %self.meeting, "meeting service: {message}");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Offers the publish connection's current tracks, unless an offer is
+    /// out (then once its answer is in).
+    async fn offer(&mut self, link: &Link) -> Result<(), String> {
+        if self.offering {
+            self.reoffer = true;
+            return Ok(());
+        }
+        let offer = link.publish.create_offer(None).await.map_err(err)?;
+        link.publish
+            .set_local_description(offer.clone())
+            .await
+            .map_err(err)?;
+        self.audio_level_id = meeting::rtc::extmap_id(&offer.sdp, meeting::rtc::AUDIO_LEVEL_URI);
+        self.offering = true;
+        link.send(ClientMessage::Publish { sdp: offer.sdp }).await
+    }
+
+    /// Tells the media worker about rooms whose track is offered.
+    fn bridge(&mut self, packets: &mpsc::Sender<(LegId, Packet)>) {
+        for (&leg, room) in self.rooms.iter_mut().filter(|(_, r)| !r.bridged) {
+            room.bridged = true;
+            let command = Command::Bridge {
+                leg,
+                meeting: self.meeting.clone(),
+                participant: room.participant.clone(),
+                publish: PublishTo {
+                    ssrc: room.ssrc,
+                    audio_level_id: self.audio_level_id,
+                    packets: packets.clone(),
+                },
+            };
+            let _ = self.cx.workers.leg(leg, command);
+        }
+    }
+
+    /// Feeds a received participant's audio to the meeting's worker, which
+    /// decodes it once for every local room.
+    async fn hear(&self, remote: Arc<dyn TrackRemote>) {
+        if remote.kind().await != RtpCodecKind::Audio {
+            tokio::spawn(async move { while remote.poll().await.is_some() {} });
+            return;
+        }
+        let participant = remote.stream_id().await.to_string();
+        let id = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
+        info!(meeting = %self.meeting, %participant, stream = id, "receiving a participant's audio");
+        let (stream, inbound) = MeetingStream::new(id, participant);
+        let workers = self.cx.workers.clone();
+        let meeting = self.meeting.clone();
+        workers.meeting(
+            &meeting,
+            Command::AddStream(meeting.clone(), Box::new(stream)),
+        );
+        tokio::spawn(async move {
+            while let Some(event) = remote.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        let h = &packet.header;
+                        inbound.lock().expect("stream state").accept(
+                            h.ssrc,
+                            h.sequence_number,
+                            h.timestamp,
+                            &packet.payload,
+                            20,
+                            Instant::now(),
+                        );
+                    }
+                    TrackRemoteEvent::OnEnded => break,
+                    _ => {}
+                }
+            }
+            workers.meeting(&meeting, Command::RemoveStream(meeting.clone(), id));
+        });
+    }
+}
+
+/// A room's published track: Opus, in the stream named by its participant id.
+fn room_track(participant: &str, ssrc: u32) -> TrackLocalStaticRTP {
+    let opus = meeting::rtc::codecs()
+        .into_iter()
+        .find(|(_, c)| c.payload_type == OPUS_PAYLOAD_TYPE)
+        .map(|(_, c)| c.rtp_codec)
+        .expect("the meeting carries Opus");
+    TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        participant.to_owned(),
+        format!("{participant}-audio"),
+        "room audio".to_owned(),
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: opus,
+            ..Default::default()
+        }],
+    ))
+}
