@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use media::AudioCodec;
+use media_api::AudioCodec;
 use signaling::h323::h245::H245Session;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use media::AudioCodec;
+use media_api::AudioCodec;
 use signaling::sdp::{self, SdpSession};
 
 const CODECS: [AudioCodec; 4] = [
