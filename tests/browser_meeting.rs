@@ -2,7 +2,7 @@
 //! Chromium itself reports (getStats, the page's tiles and messages) and
 //! what a real SIP room decodes: two browsers receive each other's audio
 //! and video through the SFU; a baresip room and a browser hear each other
-//! (the room through its connector leg), and an operator's mute shows on
+//! (the room through its meeting hub), and an operator's mute shows on
 //! the page; the active speaker is highlighted; a wrong password is refused on
 //! the page; leaving removes the tile elsewhere. Each test runs in a
 //! network namespace of its own with only loopback.

@@ -2,7 +2,7 @@
 //! meeting records and their validation ([`record`]), the directory that
 //! stores them ([`directory`]), the single admission decision
 //! ([`admission`]), and the embedded meeting service: its signaling
-//! [`protocol`], the [`service`] boundary connectors use, the [`sfu`], and
+//! [`protocol`], the [`service`] boundary media hubs use, the [`sfu`], and
 //! the [`web`] front (page and WebSocket).
 
 pub mod admission;

@@ -1,7 +1,7 @@
 //! Active-speaker choice with hysteresis, sans-IO: fed one set of RFC 6464
 //! levels (-dBov; 0 loudest, 127 silence) per 20 ms frame, it names a new
 //! speaker only when someone is clearly louder than the current one for a
-//! while. The SFU uses it for the meeting, the connector for what a room
+//! while. The SFU uses it for the meeting, a media worker for what a room
 //! hears.
 
 /// Levels quieter than this (-dBov) are not speech.

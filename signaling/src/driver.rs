@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use media_api::{LegRequest, MediaControl, MediaEvent, StreamKind, StreamRequest};
+use media_api::{MediaControl, MediaEvent};
 use meeting::{Directory, Meeting};
 use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -138,7 +138,11 @@ impl Driver {
         let h323_task = h323.map(|l| tokio::spawn(h323_links.clone().accept_call_signalling(l)));
         let udp_task = tokio::spawn(read_udp(udp, in_tx.clone(), proxied.clone()));
         let (media_tx, media_rx) = mpsc::unbounded_channel();
-        let media_task = tokio::spawn(run_media(services.media.clone(), media_rx, in_tx.clone()));
+        let media_task = tokio::spawn(crate::media_queue::run(
+            services.media.clone(),
+            media_rx,
+            in_tx.clone(),
+        ));
         let tcp_task = tokio::spawn(accept_tcp(
             tcp,
             in_tx.clone(),
@@ -279,50 +283,6 @@ fn execute(
         }
         media_command => {
             let _ = media.send(media_command);
-        }
-    }
-}
-
-/// Carries out media commands one at a time, in the order the core gave
-/// them (a leg is created before it is configured or joins a meeting).
-async fn run_media(
-    media: Arc<dyn MediaControl>,
-    mut commands: mpsc::UnboundedReceiver<Output>,
-    in_tx: mpsc::UnboundedSender<Input>,
-) {
-    while let Some(command) = commands.recv().await {
-        let (leg, result) = match command {
-            Output::CreateLeg { leg, ip } => {
-                let request = LegRequest {
-                    ip,
-                    streams: vec![StreamRequest {
-                        kind: StreamKind::Audio,
-                    }],
-                };
-                let result = match media.create_leg(leg, request).await {
-                    Ok(bound) => bound
-                        .into_iter()
-                        .find(|b| b.kind == StreamKind::Audio)
-                        .ok_or_else(|| "no audio stream bound".to_owned()),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = in_tx.send(Input::LegCreated { leg, result });
-                continue;
-            }
-            Output::ConfigureLeg { leg, media: params } => {
-                (leg, media.configure_leg(leg, params).await)
-            }
-            Output::DestroyLeg { leg } => (leg, media.destroy_leg(leg).await),
-            Output::JoinMeeting { leg, join } => (leg, media.join_meeting(leg, join).await),
-            Output::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
-            Output::Transmit { .. }
-            | Output::LookupMeeting { .. }
-            | Output::Register { .. }
-            | Output::ProbeResult { .. }
-            | Output::H323(_) => continue,
-        };
-        if let Err(e) = result {
-            warn!(leg = leg.0, error = %e, "media command failed");
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod h323;
 pub mod ivr;
 mod keepalive;
 pub mod local_udp;
+mod media_queue;
 pub mod proxied;
 pub mod sdp;
 pub mod sip;
