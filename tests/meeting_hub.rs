@@ -30,6 +30,27 @@ fn ann_in_the_meeting(mra: &Mra, password: &str) -> (Browsers, tempfile::TempDir
     (browsers, dir)
 }
 
+/// How many packets we have sent to the room named `name`.
+fn sent_to(calls: &[serde_json::Value], name: &str) -> u64 {
+    calls
+        .iter()
+        .find(|c| c["display_name"] == name)
+        .and_then(|c| c["media"]["packets_sent"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Waits until the room named `name` has been sent `more` packets (20 ms
+/// each) beyond what it had; returns its count then.
+fn wait_sent(mra: &Mra, name: &str, more: u64) -> u64 {
+    let (_, body) = mra.http("GET", "/api/v1/calls", None);
+    let calls: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+    let target = sent_to(&calls, name) + more;
+    let calls = mra.wait_calls(&format!("{more} more packets to {name}"), |c| {
+        sent_to(c, name) >= target
+    });
+    sent_to(&calls, name)
+}
+
 /// Waits until `n` calls are in the meeting.
 fn wait_in_meeting(mra: &Mra, n: usize) -> Vec<serde_json::Value> {
     mra.wait_calls(&format!("{n} rooms in the meeting"), |c| {
@@ -135,7 +156,7 @@ fn twenty_rooms_share_one_session_with_the_meeting() {
     mra.wait_calls("every room hearing twenty participants", |c| {
         c.len() == 20 && c.iter().all(|c| c["media"]["meeting_streams"] == 20)
     });
-    std::thread::sleep(Duration::from_secs(8));
+    wait_sent(&mra, "Boardroom", 150);
     for room in &mut rooms {
         room.command("hangup", "");
         room.wait_event("CALL_CLOSED", Duration::from_secs(10));
@@ -174,21 +195,28 @@ fn rooms_coming_and_going_do_not_interrupt_the_others() {
     listener.dial(&format!("sip:{MEETING}@{sip}"));
     let leaving =
         std::thread::spawn(move || sipp("uac_join.xml", MEETING, sip, &["-m", "1", "-d", "4000"]));
-    wait_in_meeting(&mra, 3);
-    // The listener hears both tones before anything changes.
-    std::thread::sleep(Duration::from_secs(2));
+    // The listener hears the browser, the talker and the leaving room, two
+    // seconds of it, before anything changes.
+    let ready = mra.wait_calls("the listener hearing three participants", |c| {
+        c.len() == 3
+            && c.iter()
+                .any(|c| c["display_name"] == "Listener" && c["media"]["meeting_streams"] == 3)
+    });
+    // Seconds into the listener's recording when all three were there.
+    let from = sent_to(&ready, "Listener") as f64 / 50.0 + 0.5;
+    wait_sent(&mra, "Listener", 100);
     let (ok, out) = sipp("uac_join.xml", MEETING, sip, &["-m", "1", "-d", "3000"]);
     assert!(ok, "the room that joins and leaves: {out}");
     let (ok, out) = leaving.join().unwrap();
     assert!(ok, "the room that leaves: {out}");
-    std::thread::sleep(Duration::from_secs(1));
+    wait_sent(&mra, "Listener", 50);
     listener.command("hangup", "");
     listener.wait_event("CALL_CLOSED", Duration::from_secs(10));
     let recording = wav::read(&listener.decoded());
     recording.assert_tone("the listener", 880.0);
     recording.assert_tone("the listener", 440.0);
-    // From two seconds in (both tones flowing) to just before hang-up.
-    let heard = recording.window(2.0, recording.seconds() - 0.3);
+    // From when both tones flowed to just before hang-up.
+    let heard = recording.window(from, recording.seconds() - 0.3);
     for (tone, path) in [
         (440.0, "a room on the same node"),
         (880.0, "the browser, through the meeting service"),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use meeting::protocol::{ClientMessage, Connection, ServerMessage};
-use meeting::rtc::{peer_connection, PeerEvent};
+use meeting::rtc::{accept_answer, answer, offer, peer_connection, PeerEvent};
 use meeting::{MeetingService, Session};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -30,7 +30,7 @@ use tracing::{info, warn};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
+use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::engine::publisher::{PublishTo, OPUS_PAYLOAD_TYPE};
@@ -82,7 +82,7 @@ pub(crate) async fn run(
         Err(reason) => reason,
     };
     warn!(meeting = %hub.meeting, "the meeting's hub ended: {reason}");
-    let legs = hub.rooms.keys().chain(hub.pending.keys().map(|(l, _)| l));
+    let legs = hub.rooms.keys().chain(hub.pending.keys());
     for &leg in legs {
         let _ = hub.cx.workers.leg(leg, Command::Unbridge(leg));
         let lost = MediaEvent::MeetingLost {
@@ -109,7 +109,7 @@ struct Hub {
     cx: Context,
     rooms: HashMap<LegId, Room>,
     /// Legs asked for and not yet answered, with their mute state.
-    pending: HashMap<(LegId, String), bool>,
+    pending: HashMap<LegId, bool>,
     audio_level_id: Option<u8>,
     /// A publish offer is out.
     offering: bool,
@@ -233,17 +233,16 @@ impl Hub {
     async fn on_command(&mut self, command: HubCommand, link: &Link) -> Result<(), String> {
         match command {
             HubCommand::Add(leg, join) => {
-                let reference = leg.0.to_string();
-                self.pending.insert((leg, reference.clone()), false);
+                self.pending.insert(leg, false);
                 link.send(ClientMessage::AddParticipant {
-                    reference,
+                    reference: leg.0.to_string(),
                     password: join.password,
                     name: join.display_name,
                 })
                 .await?;
             }
             HubCommand::Remove(leg) => {
-                self.pending.retain(|(l, _), _| *l != leg);
+                self.pending.remove(&leg);
                 if let Some(room) = self.rooms.remove(&leg) {
                     let id = room.participant;
                     link.send(ClientMessage::RemoveParticipant { id }).await?;
@@ -259,8 +258,8 @@ impl Hub {
                         participant: Some(room.participant.clone()),
                     })
                     .await?;
-                } else if let Some(m) = self.pending.iter_mut().find(|((l, _), _)| *l == leg) {
-                    *m.1 = muted;
+                } else if let Some(pending) = self.pending.get_mut(&leg) {
+                    *pending = muted;
                 }
             }
         }
@@ -275,13 +274,12 @@ impl Hub {
     ) -> Result<(), String> {
         match message {
             ServerMessage::ParticipantAdded { reference, id } => {
-                let Some((&(leg, _), &muted)) =
-                    self.pending.iter().find(|((_, r), _)| *r == reference)
-                else {
+                let pending = reference_leg(&reference)
+                    .and_then(|leg| Some((leg, self.pending.remove(&leg)?)));
+                let Some((leg, muted)) = pending else {
                     // The leg went while it was being added.
                     return link.send(ClientMessage::RemoveParticipant { id }).await;
                 };
-                self.pending.remove(&(leg, reference));
                 info!(leg = leg.0, meeting = %self.meeting, participant = %id, "room joined the meeting");
                 let ssrc = rand::random::<u32>();
                 let track = Arc::new(room_track(&id, ssrc));
@@ -309,8 +307,8 @@ impl Hub {
             ServerMessage::ParticipantRefused {
                 reference, message, ..
             } => {
-                if let Some(&(leg, _)) = self.pending.keys().find(|(_, r)| *r == reference) {
-                    self.pending.remove(&(leg, reference));
+                let leg = reference_leg(&reference);
+                if let Some(leg) = leg.filter(|leg| self.pending.remove(leg).is_some()) {
                     warn!(leg = leg.0, meeting = %self.meeting, "not admitted: {message}");
                     let lost = MediaEvent::MeetingLost {
                         leg,
@@ -320,26 +318,15 @@ impl Hub {
                 }
             }
             ServerMessage::PublishAnswer { sdp } => {
-                let answer = RTCSessionDescription::answer(sdp).map_err(err)?;
-                link.publish
-                    .set_remote_description(answer)
-                    .await
-                    .map_err(err)?;
+                accept_answer(&*link.publish, sdp).await.map_err(err)?;
                 self.offering = false;
                 if std::mem::take(&mut self.reoffer) {
                     self.offer(link).await?;
                 }
             }
             ServerMessage::Subscribe { sdp } => {
-                let offer = RTCSessionDescription::offer(sdp).map_err(err)?;
-                let pc = &link.subscribe;
-                pc.set_remote_description(offer).await.map_err(err)?;
-                let answer = pc.create_answer(None).await.map_err(err)?;
-                pc.set_local_description(answer.clone())
-                    .await
-                    .map_err(err)?;
-                link.send(ClientMessage::SubscribeAnswer { sdp: answer.sdp })
-                    .await?;
+                let sdp = answer(&*link.subscribe, sdp).await.map_err(err)?;
+                link.send(ClientMessage::SubscribeAnswer { sdp }).await?;
             }
             ServerMessage::Candidate {
                 connection,
@@ -366,14 +353,10 @@ impl Hub {
             self.reoffer = true;
             return Ok(());
         }
-        let offer = link.publish.create_offer(None).await.map_err(err)?;
-        link.publish
-            .set_local_description(offer.clone())
-            .await
-            .map_err(err)?;
-        self.audio_level_id = meeting::rtc::extmap_id(&offer.sdp, meeting::rtc::AUDIO_LEVEL_URI);
+        let sdp = offer(&*link.publish).await.map_err(err)?;
+        self.audio_level_id = meeting::rtc::extmap_id(&sdp, meeting::rtc::AUDIO_LEVEL_URI);
         self.offering = true;
-        link.send(ClientMessage::Publish { sdp: offer.sdp }).await
+        link.send(ClientMessage::Publish { sdp }).await
     }
 
     /// Tells the media worker about rooms whose track is offered.
@@ -432,6 +415,12 @@ impl Hub {
             workers.meeting(&meeting, Command::RemoveStream(meeting.clone(), id));
         });
     }
+}
+
+/// The leg an `add_participant` answer is about (its reference is the
+/// leg's number).
+fn reference_leg(reference: &str) -> Option<LegId> {
+    reference.parse().ok().map(LegId)
 }
 
 /// A room's published track: Opus, in the stream named by its participant id.

@@ -21,7 +21,8 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
     PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, SettingEngineBuilder,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    SettingEngineBuilder,
 };
 
 use crate::protocol::Connection;
@@ -179,6 +180,33 @@ pub async fn peer_connection(
         .build()
         .await?;
     Ok(Arc::new(pc))
+}
+
+/// Makes an offer of `pc`'s current tracks and sets it as the local
+/// description; returns its SDP.
+pub async fn offer(pc: &dyn PeerConnection) -> Result<String, webrtc::error::Error> {
+    let offer = pc.create_offer(None).await?;
+    pc.set_local_description(offer.clone()).await?;
+    Ok(offer.sdp)
+}
+
+/// Applies the far end's offer `sdp` to `pc` and answers it; returns the
+/// answer's SDP.
+pub async fn answer(pc: &dyn PeerConnection, sdp: String) -> Result<String, webrtc::error::Error> {
+    pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+        .await?;
+    let answer = pc.create_answer(None).await?;
+    pc.set_local_description(answer.clone()).await?;
+    Ok(answer.sdp)
+}
+
+/// Applies the far end's answer `sdp` to our offer on `pc`.
+pub async fn accept_answer(
+    pc: &dyn PeerConnection,
+    sdp: String,
+) -> Result<(), webrtc::error::Error> {
+    pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
+        .await
 }
 
 struct Handler {

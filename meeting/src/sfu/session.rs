@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::forward::Published;
@@ -255,22 +255,13 @@ impl Session {
     async fn on_client(&mut self, message: ClientMessage) -> Result<(), String> {
         match message {
             ClientMessage::Publish { sdp } => {
-                let offer = RTCSessionDescription::offer(sdp).map_err(|e| e.to_string())?;
-                let pc = &self.publish;
-                pc.set_remote_description(offer)
+                let sdp = rtc::answer(&*self.publish, sdp)
                     .await
                     .map_err(|e| e.to_string())?;
-                let answer = pc.create_answer(None).await.map_err(|e| e.to_string())?;
-                pc.set_local_description(answer.clone())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.send(ServerMessage::PublishAnswer { sdp: answer.sdp })
-                    .await;
+                self.send(ServerMessage::PublishAnswer { sdp }).await;
             }
             ClientMessage::SubscribeAnswer { sdp } => {
-                let answer = RTCSessionDescription::answer(sdp).map_err(|e| e.to_string())?;
-                self.subscribe
-                    .set_remote_description(answer)
+                rtc::accept_answer(&*self.subscribe, sdp)
                     .await
                     .map_err(|e| e.to_string())?;
                 self.awaiting_answer = false;
@@ -459,15 +450,12 @@ impl Session {
             self.renegotiate = true;
             return;
         }
-        let offer = match self.subscribe.create_offer(None).await {
-            Ok(offer) => offer,
+        let sdp = match rtc::offer(&*self.subscribe).await {
+            Ok(sdp) => sdp,
             Err(e) => return warn!(session = self.id, "offer failed: {e}"),
         };
-        if let Err(e) = self.subscribe.set_local_description(offer.clone()).await {
-            return warn!(session = self.id, "offer failed: {e}");
-        }
         self.awaiting_answer = true;
-        self.send(ServerMessage::Subscribe { sdp: offer.sdp }).await;
+        self.send(ServerMessage::Subscribe { sdp }).await;
     }
 
     async fn send(&self, message: ServerMessage) {
