@@ -25,7 +25,7 @@ use crate::api::lb::{LbAdmin, Reload};
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::process::{init_logging, wait_for_stop};
-use crate::store::Store;
+use crate::store::{SharedSeats, Store};
 use lb::Balancer;
 
 /// Logs to stderr at the configured level.
@@ -53,12 +53,13 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         None => vec![cfg.sip.bind],
     };
     let directory: Arc<dyn meeting::Directory> = Arc::new(store.clone());
+    let seats = seats(&cfg, &store, &directory).await?;
     let sfu = Sfu::new(
         SfuConfig {
             rtc_ips: rtc_ips.clone(),
-            max_participants: cfg.meetings.max_participants,
         },
         directory,
+        seats.clone(),
     );
 
     let (media_tx, media_rx) = mpsc::unbounded_channel();
@@ -104,7 +105,6 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
             max_attempts: cfg.ivr.max_attempts,
         },
         ivr_enabled: cfg.ivr.enabled,
-        max_participants: cfg.meetings.max_participants,
         min_se: cfg.sip.min_session_expires,
         ..CoreConfig::default()
     });
@@ -150,6 +150,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     };
     let app = api::router(ApiState {
         store: store.clone(),
+        seats: seats.clone(),
         media: engine.clone(),
         queries: query_tx,
         token: cfg.admin.token.clone(),
@@ -187,7 +188,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     );
 
     let services = Services {
-        directory: Arc::new(store.clone()),
+        seats: seats.clone(),
         media: engine,
         registrar,
     };
@@ -235,4 +236,23 @@ fn log_served(cfg: &Config, rtc_ips: &[std::net::IpAddr]) {
         "serving rooms at {signalling}; WebRTC host candidates on {}",
         rtc.join(", ")
     );
+}
+
+/// Where admission counts seats: in the shared database when other nodes
+/// may share it (this node named by its SIP address), else in memory.
+async fn seats(
+    cfg: &Config,
+    store: &Store,
+    directory: &Arc<dyn meeting::Directory>,
+) -> anyhow::Result<Arc<dyn meeting::Seats>> {
+    let max = cfg.meetings.max_participants;
+    if !store.is_shared() {
+        return Ok(Arc::new(meeting::LocalSeats::new(directory.clone(), max)));
+    }
+    let node = SocketAddr::new(cfg.advertised_ip(), cfg.sip.port).to_string();
+    info!(%node, "seats counted in the shared database");
+    let seats = SharedSeats::start(store.clone(), node, max)
+        .await
+        .context("clearing this node's seats")?;
+    Ok(seats)
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use media_api::{BoundStream, LegId, LegMedia};
+use meeting::SeatId;
 
 use crate::h323::leg::H323Leg;
 use crate::ivr::Ivr;
@@ -16,7 +17,7 @@ use crate::sip::{Flow, Message, Method, TxId};
 /// What the call is doing.
 #[derive(Debug)]
 pub enum Phase {
-    /// Waiting for the directory to answer about `number`.
+    /// Waiting for admission into `number`.
     Lookup,
     /// In the IVR dialogue.
     Ivr(Ivr),
@@ -84,6 +85,8 @@ pub struct Call {
     pub display_name: String,
     pub number: Option<String>,
     pub password: Option<String>,
+    /// Its seat in the meeting, from admission until it leaves.
+    pub seat: Option<SeatId>,
     pub phase: Phase,
     pub answered: bool,
     pub confirmed: bool,
@@ -139,6 +142,7 @@ impl Call {
             display_name: n.display_name,
             number: None,
             password: None,
+            seat: None,
             phase: n.phase,
             answered: false,
             confirmed: false,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use media_api::{MediaControl, MediaEvent};
-use meeting::{Directory, Meeting};
+use meeting::{Seat, SeatId, SeatRequest, Seats};
 use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -51,7 +51,9 @@ pub enum Query {
 /// A room to call into a meeting.
 #[derive(Debug, Clone)]
 pub struct CallOut {
-    pub meeting: Meeting,
+    /// Its seat in the meeting, taken by whoever asked for the call; given
+    /// back when the call ends or cannot start.
+    pub seat: Seat,
     /// The room's contact (Request-URI).
     pub uri: String,
     /// Route set (the Path it registered through).
@@ -68,7 +70,8 @@ pub struct CallOut {
 /// What the core's outputs are carried out with.
 #[derive(Clone)]
 pub struct Services {
-    pub directory: Arc<dyn Directory>,
+    /// Admission: seats in meetings.
+    pub seats: Arc<dyn Seats>,
     pub media: Arc<dyn MediaControl>,
     pub registrar: Arc<Registrar>,
 }
@@ -176,7 +179,14 @@ impl Driver {
                 Some(q) = queries.recv() => match q {
                     Query::Calls(reply) => { let _ = reply.send(core.calls()); }
                     Query::Stats(reply) => { let _ = reply.send((core.stats, core.endpoint_stats())); }
-                    Query::Dial(out, reply) => { let _ = reply.send(dial(&mut core, out, &flows, h323_local)); }
+                    Query::Dial(out, reply) => {
+                        let seat = out.seat.id;
+                        let dialed = dial(&mut core, out, &flows, h323_local);
+                        if dialed.is_err() {
+                            release_seat(&services, seat);
+                        }
+                        let _ = reply.send(dialed);
+                    }
                 },
                 _ = tokio::time::sleep_until(deadline) => core.on_timer(std::time::Instant::now()),
                 r = shutdown.changed(), if stop_by.is_none() => {
@@ -231,7 +241,7 @@ fn dial(
             alias,
             display_name: out.display_name,
         };
-        return core.dial_h323(target, &out.meeting).map(|leg| leg.0);
+        return core.dial_h323(target, out.seat).map(|leg| leg.0);
     }
     let flow = flows
         .to(out.transport, out.remote)
@@ -242,7 +252,13 @@ fn dial(
         route: out.route,
         display_name: out.display_name,
     };
-    core.dial(target, &out.meeting).map(|leg| leg.0)
+    core.dial(target, out.seat).map(|leg| leg.0)
+}
+
+/// Gives a seat back, without waiting for it.
+fn release_seat(services: &Services, seat: SeatId) {
+    let seats = services.seats.clone();
+    tokio::spawn(async move { seats.release(seat).await });
 }
 
 fn execute(
@@ -267,13 +283,24 @@ fn execute(
                 }
             }
         },
-        Output::LookupMeeting { leg, number } => {
-            let (directory, in_tx) = (services.directory.clone(), in_tx.clone());
+        Output::TakeSeat {
+            leg,
+            number,
+            password,
+            holder,
+        } => {
+            let (seats, in_tx) = (services.seats.clone(), in_tx.clone());
             tokio::spawn(async move {
-                let result = directory.find(&number).await.map_err(|e| e.to_string());
-                let _ = in_tx.send(Input::MeetingLookup { leg, result });
+                let request = SeatRequest {
+                    number,
+                    password,
+                    holder,
+                };
+                let result = seats.take(request).await.map_err(|e| e.to_string());
+                let _ = in_tx.send(Input::Seat { leg, result });
             });
         }
+        Output::ReleaseSeat { seat } => release_seat(services, seat),
         Output::Register { tx, request } => {
             let (registrar, in_tx) = (services.registrar.clone(), in_tx.clone());
             tokio::spawn(async move {

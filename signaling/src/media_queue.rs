@@ -49,7 +49,8 @@ fn leg_of(command: &Output) -> Option<LegId> {
         | Output::JoinMeeting { leg, .. }
         | Output::Prompt { leg, .. } => Some(*leg),
         Output::Transmit { .. }
-        | Output::LookupMeeting { .. }
+        | Output::TakeSeat { .. }
+        | Output::ReleaseSeat { .. }
         | Output::Register { .. }
         | Output::ProbeResult { .. }
         | Output::H323(_) => None,

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use meeting::SeatRequest;
 use serde_json::json;
 use signaling::driver::{CallOut, Query};
 use signaling::sip::Transport;
@@ -56,11 +57,24 @@ pub async fn invite(
         Err((status, why)) => return error(status, why),
     };
     let uri = target.uri.clone();
+    let display_name = invite.name.unwrap_or(target.shown);
+    // Call-outs are admitted like dial-ins: a seat first, so a full or
+    // locked meeting is refused here rather than after the room answers.
+    let request = SeatRequest {
+        number: meeting.number,
+        password: meeting.password,
+        holder: display_name.clone(),
+    };
+    let seat = match s.seats.take(request).await {
+        Ok(Ok(seat)) => seat,
+        Ok(Err(refusal)) => return error(StatusCode::CONFLICT, refusal.text()),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
     let out = CallOut {
-        meeting,
+        seat,
         uri: target.uri,
         route: target.route,
-        display_name: invite.name.unwrap_or(target.shown),
+        display_name,
         transport: target.transport,
         remote: target.remote,
         h323_alias: target.h323_alias,

@@ -29,6 +29,8 @@ use crate::store::{CreateError, Store};
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
+    /// Where admission is decided (call-outs take a seat too).
+    pub seats: Arc<dyn meeting::Seats>,
     pub media: Arc<dyn MediaControl>,
     pub queries: mpsc::Sender<Query>,
     pub token: Option<String>,

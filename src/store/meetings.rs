@@ -86,7 +86,7 @@ impl Store {
     }
 }
 
-fn to_meeting(r: &AnyRow) -> Result<Meeting, sqlx::Error> {
+pub(super) fn to_meeting(r: &AnyRow) -> Result<Meeting, sqlx::Error> {
     Ok(Meeting {
         number: r.try_get("number")?,
         password: r.try_get("password")?,

@@ -5,8 +5,10 @@
 //! backend has its own migrations; queries use `$n` placeholders, integers
 //! for flags and times, so they mean the same on both.
 
+#[macro_use]
 mod meetings;
 mod rooms;
+mod seats;
 
 use std::path::Path;
 
@@ -16,11 +18,14 @@ use sqlx::AnyPool;
 
 pub use meetings::CreateError;
 pub use rooms::{rooms_csv, NewRoom, RoomError};
+pub use seats::SharedSeats;
 
 /// Handle to the database.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// PostgreSQL, shared by the nodes of a cluster (else SQLite, one node's).
+    shared: bool,
 }
 
 impl Store {
@@ -51,7 +56,15 @@ impl Store {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await
         }
         .context("applying migrations")?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            shared: postgres,
+        })
+    }
+
+    /// Whether other nodes may share this database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 }
 

@@ -142,3 +142,76 @@ fn invalid_rooms_are_refused() {
         (vec!["tcp".to_owned()], "1001".to_owned())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shared_seats_hold_a_meetings_capacity_across_nodes() {
+    use meeting::{Refusal, SeatRequest, Seats};
+    let pg = postgres::Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Some(&pg.url)).await.unwrap();
+    assert!(store.is_shared());
+    let weekly = NewMeeting {
+        number: "123456789".into(),
+        password: Some("4321".into()),
+        name: Some("Weekly".into()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    store.create_meeting(&weekly).await.unwrap();
+    let a = SharedSeats::start(store.clone(), "a".into(), 3)
+        .await
+        .unwrap();
+    let b = SharedSeats::start(store.clone(), "b".into(), 3)
+        .await
+        .unwrap();
+    let request = |password: &str| SeatRequest {
+        number: "123456789".into(),
+        password: Some(password.into()),
+        holder: "room".into(),
+    };
+    assert_eq!(
+        a.take(request("1")).await.unwrap(),
+        Err(Refusal::WrongPassword)
+    );
+    // Eight rooms arrive at once on two nodes: three get in.
+    let attempts: Vec<_> = (0..8)
+        .map(|i| {
+            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let request = request("4321");
+            tokio::spawn(async move { node.take(request).await.unwrap() })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for attempt in attempts {
+        taken.push(attempt.await.unwrap());
+    }
+    let seats: Vec<_> = taken.iter().filter_map(|t| t.as_ref().ok()).collect();
+    assert_eq!(seats.len(), 3, "{taken:?}");
+    assert!(taken
+        .iter()
+        .all(|t| t.as_ref().is_ok_and(|s| s.meeting.name == "Weekly") || t == &Err(Refusal::Full)));
+    // A seat given back is free for the other node.
+    a.release(seats[0].id).await;
+    let again = b.take(request("4321")).await.unwrap().expect("a free seat");
+    assert_eq!(b.take(request("4321")).await.unwrap(), Err(Refusal::Full));
+    // Seats nobody renews (their node died) stop counting...
+    sqlx::query("UPDATE seats SET renewed = 0 WHERE id = $1")
+        .bind(again.id)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    a.take(request("4321"))
+        .await
+        .unwrap()
+        .expect("an expired seat is free");
+    // ...and a node that restarts starts with none of its own.
+    drop(b);
+    let b = SharedSeats::start(store.clone(), "b".into(), 3)
+        .await
+        .unwrap();
+    b.take(request("4321"))
+        .await
+        .unwrap()
+        .expect("b's old seats are gone");
+}

@@ -2,7 +2,9 @@
 //! and receive everyone else's, forwarded without transcoding. Browsers
 //! have a session each; a media node has one gateway session per meeting
 //! for all its rooms there. Meeting definitions come from the
-//! [`Directory`]; who is in a meeting lives only in memory.
+//! [`Directory`]; browsers take their [`Seats`] here, a gateway's rooms
+//! hold theirs already (their node took them before answering them); who
+//! is in a meeting lives only in memory.
 
 mod forward;
 mod keyframe;
@@ -20,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use crate::service::{MeetingService, Session};
-use crate::{Directory, Refusal};
+use crate::{Directory, Refusal, Seats};
 use room::Room;
 
 /// Settings of the SFU.
@@ -29,8 +31,6 @@ pub struct SfuConfig {
     /// Addresses for ICE host candidates and media sockets (one socket
     /// and candidate each).
     pub rtc_ips: Vec<IpAddr>,
-    /// Participants per meeting (rooms and browsers together).
-    pub max_participants: usize,
 }
 
 /// The SFU; cheap to clone.
@@ -42,17 +42,19 @@ pub struct Sfu {
 struct Inner {
     config: SfuConfig,
     directory: Arc<dyn Directory>,
+    seats: Arc<dyn Seats>,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     next_id: AtomicU64,
     stats: Arc<SfuStats>,
 }
 
 impl Sfu {
-    pub fn new(config: SfuConfig, directory: Arc<dyn Directory>) -> Sfu {
+    pub fn new(config: SfuConfig, directory: Arc<dyn Directory>, seats: Arc<dyn Seats>) -> Sfu {
         Sfu {
             inner: Arc::new(Inner {
                 config,
                 directory,
+                seats,
                 rooms: Mutex::default(),
                 next_id: AtomicU64::new(1),
                 stats: Arc::default(),
@@ -65,23 +67,26 @@ impl Sfu {
         if let Some(room) = self.rooms().get(number) {
             return Ok(room.clone());
         }
-        let meeting = match self.inner.directory.find(number).await {
-            Ok(Some(meeting)) => meeting,
-            Ok(None) => return Err(Refusal::UnknownMeeting),
+        match self.inner.directory.find(number).await {
+            Ok(Some(meeting)) => Ok(self.room_of(meeting)),
+            Ok(None) => Err(Refusal::UnknownMeeting),
             Err(e) => {
                 tracing::warn!("{e}");
-                return Err(Refusal::UnknownMeeting);
+                Err(Refusal::UnknownMeeting)
             }
-        };
-        Ok(self
-            .rooms()
-            .entry(number.to_owned())
+        }
+    }
+
+    /// The meeting in progress, started if need be.
+    fn room_of(&self, meeting: crate::Meeting) -> Arc<Room> {
+        self.rooms()
+            .entry(meeting.number.clone())
             .or_insert_with(|| {
                 let room = Arc::new(Room::new(meeting));
                 tokio::spawn(room::watch_speakers(Arc::downgrade(&room)));
                 room
             })
-            .clone())
+            .clone()
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Room>>> {
@@ -113,8 +118,8 @@ impl Sfu {
         &self.inner.stats
     }
 
-    fn max_participants(&self) -> usize {
-        self.inner.config.max_participants
+    fn seats(&self) -> &dyn Seats {
+        &*self.inner.seats
     }
 
     fn rtc_ips(&self) -> &[IpAddr] {

@@ -13,7 +13,6 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
 
 use super::forward::Published;
-use crate::admission::{admit, Admission, Refusal};
 use crate::protocol::{ParticipantInfo, ServerMessage};
 use crate::speaker::SpeakerDetector;
 use crate::Meeting;
@@ -93,26 +92,10 @@ impl Room {
         tracks
     }
 
-    /// Admits `info` into `session` (password and capacity through the one
-    /// admission decision) and tells the other sessions; returns who else
-    /// is there, or says why not.
-    pub fn join(
-        &self,
-        info: ParticipantInfo,
-        password: Option<&str>,
-        max_participants: usize,
-        session: SessionId,
-    ) -> Result<Vec<ParticipantInfo>, Refusal> {
+    /// Adds `info`, admitted already (it holds a seat), to `session`'s
+    /// participants and tells the other sessions; returns who else is there.
+    pub fn join(&self, info: ParticipantInfo, session: SessionId) -> Vec<ParticipantInfo> {
         let mut state = self.state();
-        let decision = admit(
-            Some(&self.meeting),
-            password,
-            state.members.len(),
-            max_participants,
-        );
-        if let Admission::Refuse(why) = decision {
-            return Err(why);
-        }
         broadcast(
             &state,
             session,
@@ -122,7 +105,7 @@ impl Room {
         );
         let others = state.members.iter().map(|m| m.info.clone()).collect();
         state.members.push(Member { info, session });
-        Ok(others)
+        others
     }
 
     /// A participant's new track: every session that takes it subscribes.
@@ -291,24 +274,15 @@ mod tests {
     }
 
     #[test]
-    fn members_are_admitted_told_of_each_other_and_of_leaving() {
+    fn members_are_told_of_each_other_and_of_leaving() {
         let room = weekly();
         let (a_tx, mut a) = mpsc::unbounded_channel();
         let (b_tx, mut b) = mpsc::unbounded_channel();
         room.attach(1, true, a_tx);
-        assert!(room.join(info("a"), Some("4321"), 2, 1).unwrap().is_empty());
-        assert_eq!(
-            room.join(info("x"), Some("1"), 2, 9).err(),
-            Some(Refusal::WrongPassword)
-        );
+        assert!(room.join(info("a"), 1).is_empty());
         room.attach(2, true, b_tx);
-        let others = room.join(info("b"), Some("4321"), 2, 2).unwrap();
+        let others = room.join(info("b"), 2);
         assert_eq!(others, vec![info("a")]);
-        assert_eq!(
-            room.join(info("c"), Some("4321"), 2, 3).err(),
-            Some(Refusal::Full),
-            "browsers and rooms count alike"
-        );
         assert_eq!(
             messages(&mut a),
             vec![ServerMessage::ParticipantJoined {
@@ -342,11 +316,11 @@ mod tests {
         let (g_tx, mut g) = mpsc::unbounded_channel();
         let (b_tx, mut b) = mpsc::unbounded_channel();
         room.attach(1, false, g_tx);
-        room.join(info("r1"), Some("4321"), 3, 1).unwrap();
-        room.join(info("r2"), Some("4321"), 3, 1).unwrap();
+        room.join(info("r1"), 1);
+        room.join(info("r2"), 1);
         assert!(messages(&mut g).is_empty(), "its own rooms are not news");
         room.attach(2, true, b_tx);
-        let others = room.join(info("b"), Some("4321"), 3, 2).unwrap();
+        let others = room.join(info("b"), 2);
         assert_eq!(
             others,
             vec![info("r1"), info("r2")],
@@ -358,11 +332,6 @@ mod tests {
                 participant: info("b")
             }],
             "told once, not once per room"
-        );
-        assert_eq!(
-            room.join(info("r3"), Some("4321"), 3, 1).err(),
-            Some(Refusal::Full),
-            "every room counts against capacity"
         );
         room.leave("r1");
         assert_eq!(

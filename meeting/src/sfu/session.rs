@@ -21,7 +21,7 @@ use super::room::{Notice, Room, SessionId};
 use super::Sfu;
 use crate::protocol::{ClientMessage, Connection, ParticipantInfo, ParticipantKind, ServerMessage};
 use crate::rtc::{self, PeerEvent};
-use crate::Refusal;
+use crate::{Refusal, SeatId, SeatRequest};
 
 type Out = mpsc::Sender<ServerMessage>;
 
@@ -42,7 +42,7 @@ pub(crate) async fn run(
 ) {
     let id = sfu.next_session_id();
     let (notices_tx, notices) = mpsc::unbounded_channel();
-    let (room, members, gateway, tracks) = match (opener, incoming.recv().await) {
+    let (room, members, seat, tracks) = match (opener, incoming.recv().await) {
         (
             Opener::Participant,
             Some(ClientMessage::Join {
@@ -52,10 +52,6 @@ pub(crate) async fn run(
                 kind,
             }),
         ) => {
-            let room = match sfu.room(&meeting).await {
-                Ok(room) => room,
-                Err(refusal) => return refuse(&out, refusal).await,
-            };
             let info = ParticipantInfo {
                 id: sfu.next_participant_id(),
                 name: display_name(&name),
@@ -63,29 +59,32 @@ pub(crate) async fn run(
                 audio_muted: false,
                 video_muted: false,
             };
+            let request = SeatRequest {
+                number: meeting,
+                password,
+                holder: info.name.clone(),
+            };
+            let seat = match sfu.seats().take(request).await {
+                Ok(Ok(seat)) => seat,
+                Ok(Err(refusal)) => return refuse(&out, refusal).await,
+                Err(e) => {
+                    warn!("{e}");
+                    let text = "The meeting directory is unavailable; try again later";
+                    let _ = out.send(ServerMessage::error("unavailable", text)).await;
+                    return;
+                }
+            };
+            let room = sfu.room_of(seat.meeting);
             let tracks = room.attach(id, true, notices_tx);
-            match room.join(
-                info.clone(),
-                password.as_deref(),
-                sfu.max_participants(),
-                id,
-            ) {
-                Ok(others) => {
-                    info!(meeting = %meeting, participant = %info.id, name = %info.name, ?kind, "joined");
-                    let joined = ServerMessage::Joined {
-                        id: info.id.clone(),
-                        meeting_name: room.meeting.name.clone(),
-                        participants: others,
-                    };
-                    let _ = out.send(joined).await;
-                    (room, vec![info], false, tracks)
-                }
-                Err(refusal) => {
-                    room.detach(id);
-                    sfu.forget_if_empty(&room);
-                    return refuse(&out, refusal).await;
-                }
-            }
+            let others = room.join(info.clone(), id);
+            info!(meeting = %room.meeting.number, participant = %info.id, name = %info.name, ?kind, "joined");
+            let joined = ServerMessage::Joined {
+                id: info.id.clone(),
+                meeting_name: room.meeting.name.clone(),
+                participants: others,
+            };
+            let _ = out.send(joined).await;
+            (room, vec![info], Some(seat.id), tracks)
         }
         (Opener::Gateway, Some(ClientMessage::Gateway { meeting, video })) => {
             let room = match sfu.room(&meeting).await {
@@ -99,7 +98,7 @@ pub(crate) async fn run(
                 participants: room.members(),
             };
             let _ = out.send(opened).await;
-            (room, Vec::new(), true, tracks)
+            (room, Vec::new(), None, tracks)
         }
         _ => {
             let first = match opener {
@@ -110,6 +109,7 @@ pub(crate) async fn run(
             return;
         }
     };
+    let gateway = opener == Opener::Gateway;
     let _open = sfu.stats().open(gateway);
     let mut session = match Session::new(&sfu, id, room.clone(), members, gateway, out).await {
         Ok(session) => session,
@@ -119,7 +119,7 @@ pub(crate) async fn run(
             let _ = out
                 .send(ServerMessage::error("media_unavailable", text))
                 .await;
-            end(&sfu, &room, id).await;
+            end(&sfu, &room, id, seat).await;
             return;
         }
     };
@@ -127,9 +127,9 @@ pub(crate) async fn run(
         session.subscribe(track).await;
     }
     session.run(incoming, notices).await;
-    // Out of the room first (its seats are free at once), then the slower
+    // Out of the room first (its seat is free at once), then the slower
     // teardown of the peer connections.
-    end(&sfu, &room, id).await;
+    end(&sfu, &room, id, seat).await;
     session.close().await;
     info!(meeting = %room.meeting.number, session = id, "left");
 }
@@ -150,11 +150,15 @@ async fn refuse(out: &Out, refusal: Refusal) {
     let _ = out.send(message).await;
 }
 
-async fn end(sfu: &Sfu, room: &Arc<Room>, id: SessionId) {
+/// Takes the session out of its room and gives back a browser's seat.
+async fn end(sfu: &Sfu, room: &Arc<Room>, id: SessionId, seat: Option<SeatId>) {
     for track in room.detach(id) {
         track.unsubscribe(id).await;
     }
     sfu.forget_if_empty(room);
+    if let Some(seat) = seat {
+        sfu.seats().release(seat).await;
+    }
 }
 
 /// A name to show: trimmed, control characters removed, at most 64 characters.
@@ -297,10 +301,8 @@ impl Session {
                 self.room.update(member.clone());
             }
             ClientMessage::AddParticipant {
-                reference,
-                password,
-                name,
-            } if self.gateway => self.add(reference, password, name).await,
+                reference, name, ..
+            } if self.gateway => self.add(reference, name).await,
             ClientMessage::RemoveParticipant { id } if self.gateway => {
                 if let Some(i) = self.members.iter().position(|m| m.id == id) {
                     self.members.remove(i);
@@ -319,8 +321,9 @@ impl Session {
         Ok(())
     }
 
-    /// Admits one more of a gateway's participants, or says why not.
-    async fn add(&mut self, reference: String, password: Option<String>, name: String) {
+    /// One more of a gateway's participants: its node took its seat
+    /// before answering the room, so it is not admitted again here.
+    async fn add(&mut self, reference: String, name: String) {
         let info = ParticipantInfo {
             id: self.sfu.next_participant_id(),
             name: display_name(&name),
@@ -328,24 +331,12 @@ impl Session {
             audio_muted: false,
             video_muted: false,
         };
-        let max = self.sfu.max_participants();
-        let answer = match self
-            .room
-            .join(info.clone(), password.as_deref(), max, self.id)
-        {
-            Ok(_) => {
-                info!(meeting = %self.room.meeting.number, participant = %info.id, name = %info.name, session = self.id, "joined through a gateway");
-                let id = info.id.clone();
-                self.members.push(info);
-                ServerMessage::ParticipantAdded { reference, id }
-            }
-            Err(refusal) => ServerMessage::ParticipantRefused {
-                reference,
-                code: refusal_code(refusal).to_owned(),
-                message: refusal.text().to_owned(),
-            },
-        };
-        self.send(answer).await;
+        self.room.join(info.clone(), self.id);
+        info!(meeting = %self.room.meeting.number, participant = %info.id, name = %info.name, session = self.id, "joined through a gateway");
+        let id = info.id.clone();
+        self.members.push(info);
+        self.send(ServerMessage::ParticipantAdded { reference, id })
+            .await;
     }
 
     /// Returns false when the session's media is gone for good.

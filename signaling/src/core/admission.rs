@@ -1,28 +1,57 @@
-//! Admission and the IVR dialogue of a call: directory answers, digits,
-//! re-prompts and giving up.
+//! Admission and the IVR dialogue of a call: taking a seat in the meeting
+//! and the answer, digits, re-prompts and giving up.
 
 use std::time::Instant;
 
 use media_api::{LegId, MeetingJoin};
-use meeting::{admit, Admission, Meeting, Refusal};
+use meeting::{Refusal, Seat};
 use tracing::{info, warn};
 
 use super::*;
 
 impl Core {
-    pub(super) fn on_lookup(
-        &mut self,
-        leg: LegId,
-        result: Result<Option<Meeting>, String>,
-        now: Instant,
-    ) {
-        let Some(call) = self.calls.get(&leg) else {
+    /// Asks the meeting side to admit the call into the number it gave.
+    pub(super) fn take_seat(&mut self, leg: LegId) {
+        let call = &self.calls[&leg];
+        let Some(number) = call.number.clone() else {
             return;
         };
-        let meeting = match result {
-            Ok(m) => m,
+        self.out.push_back(Output::TakeSeat {
+            leg,
+            number,
+            password: call.password.clone(),
+            holder: call.display_name.clone(),
+        });
+    }
+
+    /// Gives back the call's seat, if it holds one.
+    pub(super) fn release_seat(&mut self, leg: LegId) {
+        if let Some(seat) = self.calls.get_mut(&leg).and_then(|c| c.seat.take()) {
+            self.out.push_back(Output::ReleaseSeat { seat });
+        }
+    }
+
+    pub(super) fn on_seat(
+        &mut self,
+        leg: LegId,
+        result: Result<Result<Seat, Refusal>, String>,
+        now: Instant,
+    ) {
+        let Some(call) = self
+            .calls
+            .get(&leg)
+            .filter(|c| !c.ending && c.seat.is_none())
+        else {
+            // The call ended, or was admitted already, while we asked.
+            if let Ok(Ok(seat)) = result {
+                self.out.push_back(Output::ReleaseSeat { seat: seat.id });
+            }
+            return;
+        };
+        let decision = match result {
+            Ok(decision) => decision,
             Err(e) => {
-                warn!(call_id = %call.call_id, error = %e, "meeting lookup failed");
+                warn!(call_id = %call.call_id, error = %e, "admission failed");
                 if call.answered {
                     self.hang_up(leg, 503, "Directory unavailable", now);
                 } else {
@@ -37,23 +66,13 @@ impl Core {
                 return;
             }
         };
-        let participants = meeting
-            .as_ref()
-            .map(|m| self.participants(&m.number))
-            .unwrap_or(0);
-        let decision = admit(
-            meeting.as_ref(),
-            call.password.as_deref(),
-            participants,
-            self.cfg.max_participants,
-        );
         match decision {
-            Admission::Admit => {
-                let number = meeting.expect("admitted").number;
+            Ok(seat) => {
+                let number = seat.meeting.number;
                 self.stats.calls_admitted += 1;
                 let call = self.calls.get_mut(&leg).expect("live call");
                 info!(call_id = %call.call_id, meeting = %number, "admitted");
-                *self.rosters.entry(number.clone()).or_default() += 1;
+                call.seat = Some(seat.id);
                 call.phase = Phase::Joined {
                     meeting: number.clone(),
                 };
@@ -73,7 +92,7 @@ impl Core {
                 }
                 self.out.push_back(Output::JoinMeeting { leg, join });
             }
-            Admission::Refuse(r) if r.retryable() && self.ivr_possible(leg) => {
+            Err(r) if r.retryable() && self.ivr_possible(leg) => {
                 let (stage, why) = match r {
                     Refusal::UnknownMeeting => (Stage::Number, Prompt::UnknownMeeting),
                     _ => (Stage::Password, Prompt::WrongPassword),
@@ -91,7 +110,7 @@ impl Core {
                 };
                 self.ivr_step(leg, step, r, now);
             }
-            Admission::Refuse(r) => {
+            Err(r) => {
                 self.stats.calls_refused += 1;
                 let code = match r {
                     Refusal::UnknownMeeting => 404,
@@ -173,9 +192,7 @@ impl Core {
                     }
                     Stage::Password => call.password = Some(digits),
                 }
-                if let Some(number) = call.number.clone() {
-                    self.out.push_back(Output::LookupMeeting { leg, number });
-                }
+                self.take_seat(leg);
             }
             Step::GiveUp(prompts) => {
                 self.stats.calls_refused += 1;

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use media_api::{Direction, LegId, MeetingJoin};
-use meeting::Meeting;
+use meeting::Seat;
 use tracing::{info, warn};
 
 use super::*;
@@ -27,9 +27,11 @@ pub struct DialTarget {
 }
 
 impl Core {
-    /// Starts calling `target` into `meeting`; the call's id, or why not.
-    pub fn dial(&mut self, target: DialTarget, meeting: &Meeting) -> Result<LegId, String> {
-        self.may_dial(meeting)?;
+    /// Starts calling `target` into the meeting of `seat` (taken for it);
+    /// the call's id, or why not.
+    pub fn dial(&mut self, target: DialTarget, seat: Seat) -> Result<LegId, String> {
+        self.may_dial()?;
+        let meeting = &seat.meeting;
         self.next_leg += 1;
         let leg = LegId(self.next_leg);
         let us = self.cfg.us(&target.flow);
@@ -76,6 +78,7 @@ impl Core {
         call.local_cseq = 1;
         call.number = Some(meeting.number.clone());
         call.password = meeting.password.clone();
+        call.seat = Some(seat.id);
         call.answered = true;
         self.dialogs.insert((call_id, local_tag), leg);
         self.calls.insert(leg, call);
@@ -86,13 +89,10 @@ impl Core {
         Ok(leg)
     }
 
-    /// Whether a room may be called into `meeting` now.
-    pub(super) fn may_dial(&self, meeting: &Meeting) -> Result<(), String> {
+    /// Whether a room may be called out now.
+    pub(super) fn may_dial(&self) -> Result<(), String> {
         if self.shutting_down {
             return Err("shutting down".into());
-        }
-        if self.participants(&meeting.number) >= self.cfg.max_participants {
-            return Err(format!("meeting {} is full", meeting.number));
         }
         Ok(())
     }
@@ -261,7 +261,6 @@ impl Core {
         };
         let media = call.media.clone().expect("just set");
         self.stats.calls_admitted += 1;
-        *self.rosters.entry(meeting).or_default() += 1;
         self.out.push_back(Output::ConfigureLeg { leg, media });
         self.out.push_back(Output::JoinMeeting { leg, join });
     }

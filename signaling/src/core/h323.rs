@@ -220,7 +220,7 @@ impl Core {
         self.calls.insert(leg, call);
         self.h323_conns.insert(conn, leg);
         match dial.number {
-            Some(number) => self.out.push_back(Output::LookupMeeting { leg, number }),
+            Some(_) => self.take_seat(leg),
             None => self.enter_ivr(leg, Stage::Number, 0, now),
         }
     }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use media_api::{LegId, MeetingJoin};
-use meeting::Meeting;
+use meeting::Seat;
 use tracing::info;
 
 use super::h323::{h323_media, H323Output};
@@ -34,13 +34,11 @@ pub struct H323DialTarget {
 }
 
 impl Core {
-    /// Starts calling an H.323 room into `meeting`; the call's id, or why not.
-    pub fn dial_h323(
-        &mut self,
-        target: H323DialTarget,
-        meeting: &Meeting,
-    ) -> Result<LegId, String> {
-        self.may_dial(meeting)?;
+    /// Starts calling an H.323 room into the meeting of `seat` (taken for
+    /// it); the call's id, or why not.
+    pub fn dial_h323(&mut self, target: H323DialTarget, seat: Seat) -> Result<LegId, String> {
+        self.may_dial()?;
+        let meeting = &seat.meeting;
         self.next_leg += 1;
         let leg = LegId(self.next_leg);
         let mut view = Message::request(
@@ -80,6 +78,7 @@ impl Core {
         });
         call.number = Some(meeting.number.clone());
         call.password = meeting.password.clone();
+        call.seat = Some(seat.id);
         call.answered = true;
         let ours = IncomingSetup {
             dial: Some(target.alias),
@@ -194,7 +193,6 @@ impl Core {
             display_name: call.display_name.clone(),
         };
         self.stats.calls_admitted += 1;
-        *self.rosters.entry(meeting).or_default() += 1;
         self.out.push_back(Output::JoinMeeting { leg, join });
         self.h323_start_h245(leg, now);
     }

@@ -148,19 +148,19 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
         leg,
         data: h323_asn1::encode(&digits).expect("encodes").into(),
     });
-    assert!(out.contains(&Output::LookupMeeting {
+    assert!(out.iter().any(
+        |o| matches!(o, Output::TakeSeat { leg: l, number, .. } if *l == leg && number == "123456789")
+    ));
+    let out = room.input(super::tests::seat(
         leg,
-        number: "123456789".into()
-    }));
-    let out = room.input(Input::MeetingLookup {
-        leg,
-        result: Ok(Some(super::tests::meeting("123456789", None))),
-    });
+        None,
+        Some(super::tests::meeting("123456789", None)),
+    ));
     assert!(out
         .iter()
         .any(|o| matches!(o, Output::JoinMeeting { join, .. } if join.meeting == "123456789")));
     assert_eq!(room.core.calls()[0].transport, "h323");
-    assert_eq!(room.core.participants("123456789"), 1);
+    assert_eq!(room.core.seats_held(), 1);
 
     let mut release = Q931::new(MessageType::ReleaseComplete, 5, false);
     release.set_cause(cause::NORMAL_CLEARING);
@@ -174,11 +174,12 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
         Output::H323(H323Output::CloseCallSignalling { conn: CONN }),
         Output::H323(H323Output::CloseH245 { leg }),
         Output::DestroyLeg { leg },
+        Output::ReleaseSeat { seat: 7 },
     ] {
         assert!(out.contains(&done), "{done:?} in {out:?}");
     }
     assert!(room.core.calls().is_empty());
-    assert_eq!(room.core.participants("123456789"), 0);
+    assert_eq!(room.core.seats_held(), 0);
 }
 
 #[test]
@@ -189,14 +190,10 @@ fn an_unknown_meeting_is_released_with_unallocated_number() {
     });
     let out = room.call(Some("999"));
     let leg = LegId(1);
-    assert!(out.contains(&Output::LookupMeeting {
-        leg,
-        number: "999".into()
-    }));
-    let out = room.input(Input::MeetingLookup {
-        leg,
-        result: Ok(None),
-    });
+    assert!(out.iter().any(
+        |o| matches!(o, Output::TakeSeat { leg: l, number, .. } if *l == leg && number == "999")
+    ));
+    let out = room.input(super::tests::seat(leg, None, None));
     let release = q931(&out);
     assert_eq!(release[0].kind, MessageType::ReleaseComplete);
     assert_eq!(release[0].cause(), Some(cause::UNALLOCATED_NUMBER));
@@ -212,10 +209,11 @@ fn we_open_h245_to_a_caller_that_gives_its_address_and_start_once_connected() {
     let theirs: SocketAddr = "127.0.0.1:40100".parse().expect("literal");
     room.send(setup_with(Some("123456789"), Some(theirs)));
     let leg = LegId(1);
-    let out = room.input(Input::MeetingLookup {
+    let out = room.input(super::tests::seat(
         leg,
-        result: Ok(Some(super::tests::meeting("123456789", None))),
-    });
+        None,
+        Some(super::tests::meeting("123456789", None)),
+    ));
     assert!(out.contains(&Output::H323(H323Output::ConnectH245 { leg, to: theirs })));
     // Our connection may be up before the media leg.
     let out = room.feed(H323Input::H245Connected { leg });

@@ -321,15 +321,9 @@ impl Core {
         call.ending = true;
         call.ok_retransmit = None;
         call.session_timer = None;
-        call.phase = match std::mem::replace(&mut call.phase, Phase::Lookup) {
-            Phase::Joined { meeting } => {
-                if let Some(n) = self.rosters.get_mut(&meeting) {
-                    *n = n.saturating_sub(1);
-                }
-                Phase::Lookup
-            }
-            _ => Phase::Lookup,
-        };
+        call.phase = Phase::Lookup;
+        self.release_seat(leg);
+        let call = self.calls.get_mut(&leg).expect("live call");
         let mut bye = call.request(Method::Bye, &via);
         bye.push("Reason", format!("SIP;cause={cause};text=\"{text}\""));
         bye.push("User-Agent", PRODUCT);
@@ -347,13 +341,8 @@ impl Core {
         if let Some(h) = &call.h323 {
             self.h323_conns.remove(&h.conn);
         }
-        if let Phase::Joined { meeting } = &call.phase {
-            if let Some(n) = self.rosters.get_mut(meeting) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.rosters.remove(meeting);
-                }
-            }
+        if let Some(seat) = call.seat {
+            self.out.push_back(Output::ReleaseSeat { seat });
         }
         if call.answered {
             self.out.push_back(Output::DestroyLeg { leg });

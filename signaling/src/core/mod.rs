@@ -1,7 +1,9 @@
 //! The signaling core: a sans-IO B2BUA-style user agent server for room
-//! calls. Fed wire bytes, directory answers, media events and `now`; it
-//! returns [`Output`]s (bytes to send, lookups, media commands). It owns the
-//! transaction [`Endpoint`], every [`Call`], and the meeting rosters.
+//! calls. Fed wire bytes, admission answers, media events and `now`; it
+//! returns [`Output`]s (bytes to send, seats to take and give back, media
+//! commands). It owns the transaction [`Endpoint`] and every [`Call`];
+//! admission is the meeting side's ([`meeting::Seats`]), asked once per
+//! call before the room is answered.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -10,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use media_api::{AudioCodec, BoundStream, Direction, LegId, LegMedia, MediaEvent, MeetingJoin};
-use meeting::Meeting;
+use meeting::{Refusal, Seat, SeatId};
 use tracing::{debug, info, info_span};
 
 mod admission;
@@ -51,7 +53,6 @@ pub struct CoreConfig {
     pub codecs: Vec<AudioCodec>,
     pub ivr: IvrConfig,
     pub ivr_enabled: bool,
-    pub max_participants: usize,
     /// Smallest session interval we accept (RFC 4028 Min-SE).
     pub min_se: u32,
 }
@@ -83,7 +84,6 @@ impl Default for CoreConfig {
             ],
             ivr: IvrConfig::default(),
             ivr_enabled: true,
-            max_participants: 100,
             min_se: 90,
         }
     }
@@ -96,9 +96,11 @@ pub enum Input {
         data: Bytes,
         flow: Flow,
     },
-    MeetingLookup {
+    /// The answer to an [`Output::TakeSeat`]: the seat, why not, or why
+    /// no decision could be made.
+    Seat {
         leg: LegId,
-        result: Result<Option<Meeting>, String>,
+        result: Result<Result<Seat, Refusal>, String>,
     },
     LegCreated {
         leg: LegId,
@@ -129,9 +131,17 @@ pub enum Output {
         flow: Flow,
         data: Bytes,
     },
-    LookupMeeting {
+    /// Admit the call into meeting `number`: answer with [`Input::Seat`].
+    TakeSeat {
         leg: LegId,
         number: String,
+        password: Option<String>,
+        /// The room's name.
+        holder: String,
+    },
+    /// The call holding `seat` has left its meeting.
+    ReleaseSeat {
+        seat: SeatId,
     },
     CreateLeg {
         leg: LegId,
@@ -200,7 +210,6 @@ pub struct Core {
     dialogs: HashMap<(String, String), LegId>,
     /// H.323 calls by call-signalling connection.
     h323_conns: HashMap<u64, LegId>,
-    rosters: HashMap<String, usize>,
     /// REGISTER requests waiting for the registrar.
     registering: HashMap<TxId, Message>,
     /// Keepalive OPTIONS in flight, by transaction.
@@ -220,7 +229,6 @@ impl Core {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             h323_conns: HashMap::new(),
-            rosters: HashMap::new(),
             registering: HashMap::new(),
             probes: HashMap::new(),
             heap: BinaryHeap::new(),
@@ -235,9 +243,9 @@ impl Core {
         self.ep.stats
     }
 
-    /// Participants in a meeting through this core.
-    pub fn participants(&self, meeting: &str) -> usize {
-        self.rosters.get(meeting).copied().unwrap_or(0)
+    /// Seats this core's calls hold.
+    pub fn seats_held(&self) -> usize {
+        self.calls.values().filter(|c| c.seat.is_some()).count()
     }
 
     /// True once shut down with nothing left to finish: no call, no
@@ -327,7 +335,7 @@ impl Core {
                 self.ep.receive(&data, flow, now);
                 self.pump(now);
             }
-            Input::MeetingLookup { leg, result } => self.on_lookup(leg, result, now),
+            Input::Seat { leg, result } => self.on_seat(leg, result, now),
             Input::LegCreated { leg, result } => self.on_leg_created(leg, result, now),
             Input::Media(MediaEvent::Dtmf { leg, digit }) => self.on_digit(leg, digit, now),
             Input::Media(MediaEvent::ActiveSpeaker { leg, participant }) => {
@@ -648,7 +656,7 @@ impl Core {
         let number = call.number.clone();
         self.calls.insert(leg, call);
         match number {
-            Some(number) => self.out.push_back(Output::LookupMeeting { leg, number }),
+            Some(_) => self.take_seat(leg),
             None => self.enter_ivr(leg, Stage::Number, 0, now),
         }
     }

@@ -14,9 +14,26 @@ pub(super) fn bound_audio(rtp: SocketAddr) -> BoundStream {
 }
 
 use super::*;
+use meeting::Meeting;
 
 const ROOM: &str = "127.0.0.1:5070";
 const OFFER: &str = "v=0\r\no=room 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+/// Plays the meeting side's admission of `leg` (which gave `password`)
+/// with `answer` as the meeting found: seat 7, or the refusal.
+pub(super) fn seat(leg: LegId, password: Option<&str>, answer: Option<Meeting>) -> Input {
+    let result = match meeting::admit(answer.as_ref(), password, 0, 100) {
+        meeting::Admission::Admit => Ok(Seat {
+            id: 7,
+            meeting: answer.expect("admitted"),
+        }),
+        meeting::Admission::Refuse(why) => Err(why),
+    };
+    Input::Seat {
+        leg,
+        result: Ok(result),
+    }
+}
 
 pub(super) fn meeting(number: &str, password: Option<&str>) -> Meeting {
     Meeting {
@@ -141,23 +158,19 @@ impl Room {
         std::mem::take(&mut self.sent)
     }
 
-    /// Answers the pending directory lookup.
+    /// Answers the pending admission as the meeting side would, `answer`
+    /// being the meeting it found.
     fn directory(&mut self, answer: Option<Meeting>) {
-        let leg = self
+        let (leg, password) = self
             .take()
             .into_iter()
             .find_map(|o| match o {
-                Output::LookupMeeting { leg, .. } => Some(leg),
+                Output::TakeSeat { leg, password, .. } => Some((leg, password)),
                 _ => None,
             })
-            .expect("a lookup was asked for");
-        self.core.handle(
-            Input::MeetingLookup {
-                leg,
-                result: Ok(answer),
-            },
-            self.now,
-        );
+            .expect("a seat was asked for");
+        self.core
+            .handle(seat(leg, password.as_deref(), answer), self.now);
         self.drain();
     }
 
@@ -216,11 +229,12 @@ fn dial_string_with_password_joins_and_the_room_hangs_up() {
     let mut room = Room::new();
     room.join("123456789**4321", Some(meeting("123456789", Some("4321"))));
     assert_eq!(room.state(), Some("in-meeting"));
-    assert_eq!(room.core.participants("123456789"), 1);
+    assert_eq!(room.core.seats_held(), 1);
     room.send("BYE", "x", "", "");
+    assert!(room.sent.contains(&Output::ReleaseSeat { seat: 7 }));
     assert_eq!(room.wire(), ["SIP/2.0 200 OK"]);
     assert!(room.core.calls().is_empty());
-    assert_eq!(room.core.participants("123456789"), 0);
+    assert_eq!(room.core.seats_held(), 0);
 }
 
 #[test]
@@ -280,6 +294,11 @@ fn cancel_before_answer_gets_200_and_487() {
     );
     assert!(room.core.calls().is_empty());
     assert_eq!(room.core.stats.calls_cancelled, 1);
+    // The meeting side admits it after all: the seat goes straight back.
+    let late = seat(LegId(1), None, Some(meeting("123456789", None)));
+    room.core.handle(late, room.now);
+    room.drain();
+    assert_eq!(room.take(), [Output::ReleaseSeat { seat: 7 }]);
 }
 
 #[test]
@@ -402,7 +421,11 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
         route: vec!["<sip:proxy.example.com;lr>".into()],
         display_name: "Board room".into(),
     };
-    let leg = core.dial(target, &meeting("123456789", None)).unwrap();
+    let seat = Seat {
+        id: 7,
+        meeting: meeting("123456789", None),
+    };
+    let leg = core.dial(target, seat).unwrap();
     let (_, other) = outputs(&mut core);
     assert!(matches!(other[..], [Output::CreateLeg { .. }]), "{other:?}");
     assert_eq!(core.calls()[0].state, "dialing");
@@ -457,7 +480,7 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
         |o| matches!(o, Output::JoinMeeting { join, .. } if join.display_name == "Board room")
     ));
     assert_eq!(core.calls()[0].state, "in-meeting");
-    assert_eq!(core.participants("123456789"), 1);
+    assert_eq!(core.seats_held(), 1);
     // Our ACK was lost: the room sends its 2xx again and gets another.
     core.handle(response("200 OK", OFFER), now);
     let (wire, _) = outputs(&mut core);
