@@ -13,5 +13,6 @@ mod keepalive;
 pub mod local_udp;
 mod media_queue;
 pub mod proxied;
+pub mod release;
 pub mod sdp;
 pub mod sip;

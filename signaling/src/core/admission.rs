@@ -37,11 +37,11 @@ impl Core {
         result: Result<Result<Seat, Refusal>, String>,
         now: Instant,
     ) {
-        let Some(call) = self
+        let waiting = self
             .calls
             .get(&leg)
-            .filter(|c| !c.ending && c.seat.is_none())
-        else {
+            .is_some_and(|c| !c.ending && c.seat.is_none());
+        if !waiting {
             // The call ended, or was admitted already, while we asked.
             if let Ok(Ok(seat)) = result {
                 self.out.push_back(Output::ReleaseSeat { seat: seat.id });
@@ -51,18 +51,13 @@ impl Core {
         let decision = match result {
             Ok(decision) => decision,
             Err(e) => {
-                warn!(call_id = %call.call_id, error = %e, "admission failed");
-                if call.answered {
-                    self.hang_up(leg, 503, "Directory unavailable", now);
-                } else {
-                    self.fail_invite(
-                        leg,
-                        503,
-                        "Service Unavailable",
-                        Some("Meeting directory unavailable"),
-                        now,
-                    );
-                }
+                warn!(leg = leg.0, error = %e, "admission failed");
+                self.end(
+                    leg,
+                    Release::Unavailable,
+                    "Meeting directory unavailable",
+                    now,
+                );
                 return;
             }
         };
@@ -71,7 +66,7 @@ impl Core {
                 let number = seat.meeting.number;
                 self.stats.calls_admitted += 1;
                 let call = self.calls.get_mut(&leg).expect("live call");
-                info!(call_id = %call.call_id, meeting = %number, "admitted");
+                info!(leg = leg.0, meeting = %number, "admitted");
                 call.seat = Some(seat.id);
                 call.phase = Phase::Joined {
                     meeting: number.clone(),
@@ -92,7 +87,7 @@ impl Core {
                 }
                 self.out.push_back(Output::JoinMeeting { leg, join });
             }
-            Err(r) if r.retryable() && self.ivr_possible(leg) => {
+            Err(r) if r.retryable() && self.cfg.ivr_enabled => {
                 let (stage, why) = match r {
                     Refusal::UnknownMeeting => (Stage::Number, Prompt::UnknownMeeting),
                     _ => (Stage::Password, Prompt::WrongPassword),
@@ -112,12 +107,7 @@ impl Core {
             }
             Err(r) => {
                 self.stats.calls_refused += 1;
-                let code = match r {
-                    Refusal::UnknownMeeting => 404,
-                    Refusal::Full => 486,
-                    _ => 403,
-                };
-                info!(call_id = %self.calls[&leg].call_id, reason = r.text(), "refused");
+                info!(leg = leg.0, reason = r.text(), "refused");
                 if self.calls[&leg].answered {
                     let prompt = match r {
                         Refusal::Locked => Prompt::Locked,
@@ -126,40 +116,27 @@ impl Core {
                         _ => Prompt::WrongPassword,
                     };
                     self.out.push_back(Output::Prompt { leg, prompt });
-                    self.hang_up(leg, code, r.text(), now);
-                } else {
-                    let reason = match code {
-                        404 => "Not Found",
-                        486 => "Busy Here",
-                        _ => "Forbidden",
-                    };
-                    self.fail_invite(leg, code, reason, Some(r.text()), now);
                 }
+                self.end(leg, r.into(), r.text(), now);
             }
         }
         self.reschedule(leg);
     }
 
-    pub(super) fn ivr_possible(&self, leg: LegId) -> bool {
-        let call = &self.calls[&leg];
-        self.cfg.ivr_enabled
-            && (call.answered || call.negotiated.is_some() || call.invite.body.is_empty())
-    }
-
     pub(super) fn enter_ivr(&mut self, leg: LegId, stage: Stage, failures: u8, now: Instant) {
-        if !self.ivr_possible(leg) {
-            let (code, reason, text) = match stage {
-                Stage::Number => (404, "Not Found", Refusal::UnknownMeeting.text()),
-                Stage::Password => (403, "Forbidden", Refusal::WrongPassword.text()),
+        if !self.cfg.ivr_enabled {
+            let refusal = match stage {
+                Stage::Number => Refusal::UnknownMeeting,
+                Stage::Password => Refusal::WrongPassword,
             };
             self.stats.calls_refused += 1;
-            self.fail_invite(leg, code, reason, Some(text), now);
+            self.end(leg, refusal.into(), refusal.text(), now);
             return;
         }
         self.stats.ivr_entered += 1;
         let (ivr, step) = Ivr::start(self.cfg.ivr, stage, failures, now);
         let call = self.calls.get_mut(&leg).expect("live call");
-        info!(call_id = %call.call_id, ?stage, "IVR");
+        info!(leg = leg.0, ?stage, "IVR");
         call.phase = Phase::Ivr(ivr);
         if !call.answered {
             self.answer(leg);
@@ -205,13 +182,11 @@ impl Core {
                     Phase::Ivr(ivr) => ivr.stage(),
                     _ => Stage::Number,
                 };
-                let (code, text) = match (stage, last_refusal) {
-                    (_, Refusal::WrongPassword) | (Stage::Password, _) => {
-                        (403, Refusal::WrongPassword.text())
-                    }
-                    _ => (404, Refusal::UnknownMeeting.text()),
+                let refusal = match (stage, last_refusal) {
+                    (_, Refusal::WrongPassword) | (Stage::Password, _) => Refusal::WrongPassword,
+                    _ => Refusal::UnknownMeeting,
                 };
-                self.hang_up(leg, code, text, now);
+                self.end(leg, refusal.into(), refusal.text(), now);
             }
         }
         self.reschedule(leg);

@@ -59,8 +59,7 @@ impl Core {
         );
         view.push("Call-ID", call_id.clone());
         info!(%call_id, room = %target.uri, meeting = %meeting.number, "calling a room out");
-        let mut call = Call::new(NewCall {
-            leg,
+        let mut dialog = SipDialog::new(NewDialog {
             call_id: call_id.clone(),
             local_tag: local_tag.clone(),
             remote_tag: String::new(),
@@ -68,14 +67,21 @@ impl Core {
             flow: target.flow,
             remote_target: target.uri.clone(),
             route_set: target.route.clone(),
+        });
+        dialog.local_cseq = 1;
+        let mut call = Call::new(NewCall {
+            leg,
             display_name: target.display_name,
+            caller: target.uri,
+            remote: target.flow.remote,
+            local_ip: target.flow.local.ip(),
             phase: Phase::Dialing {
                 meeting: meeting.number.clone(),
                 ringing: false,
                 tx: None,
             },
+            edge: Edge::Sip(Box::new(dialog)),
         });
-        call.local_cseq = 1;
         call.number = Some(meeting.number.clone());
         call.password = meeting.password.clone();
         call.seat = Some(seat.id);
@@ -84,7 +90,7 @@ impl Core {
         self.calls.insert(leg, call);
         self.out.push_back(Output::CreateLeg {
             leg,
-            ip: Core::media_bind(&target.flow),
+            ip: target.flow.local.ip(),
         });
         Ok(leg)
     }
@@ -99,10 +105,10 @@ impl Core {
 
     /// The leg of an outgoing call exists: send the INVITE with our offer.
     pub(super) fn send_dial_invite(&mut self, leg: LegId, now: Instant) {
-        let via = self.via(&self.calls[&leg].flow);
-        let contact = self.contact(&self.calls[&leg].flow);
-        let call = self.calls.get_mut(&leg).expect("live call");
-        let local = call.local_rtp.expect("leg created");
+        let flow = dialog(&mut self.calls, leg).flow;
+        let (via, contact) = (self.via(&flow), self.contact(&flow));
+        let local = self.calls[&leg].local_media.expect("leg created").rtp;
+        let call = dialog(&mut self.calls, leg);
         let mut req = Message::request(Method::Invite, call.remote_target.clone());
         req.push("Via", via);
         req.push("Max-Forwards", "70");
@@ -123,11 +129,9 @@ impl Core {
         req.push("Contact", contact);
         req.push("Allow", ALLOW);
         req.push("Supported", SUPPORTED);
-        req.set_body(
-            "application/sdp",
-            sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, call.sdp),
-        );
-        let flow = call.flow;
+        let session = call.sdp;
+        let offer = sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, session);
+        req.set_body("application/sdp", offer);
         let tx = self.ep.send_request(req, flow, now);
         if let Phase::Dialing { tx: t, .. } =
             &mut self.calls.get_mut(&leg).expect("live call").phase
@@ -157,7 +161,7 @@ impl Core {
             }
             200..=299 => self.on_dial_answered(leg, resp, now),
             _ => {
-                info!(call_id = %call.call_id, code, "the room did not take the call");
+                info!(leg = leg.0, code, "the room did not take the call");
                 self.end_call(leg);
             }
         }
@@ -165,7 +169,9 @@ impl Core {
 
     /// ACKs the room's 2xx to our INVITE (outside any transaction).
     fn ack(&mut self, leg: LegId, ok: &Message) {
-        let call = &self.calls[&leg];
+        let Some(call) = self.calls.get(&leg).and_then(Call::sip) else {
+            return;
+        };
         let mut ack = Message::request(Method::Ack, call.remote_target.clone());
         ack.push("Via", self.via(&call.flow));
         ack.push("Max-Forwards", "70");
@@ -190,11 +196,12 @@ impl Core {
             ok.call_id().unwrap_or_default().to_owned(),
             ok.from_tag().unwrap_or_default(),
         );
-        let ours = self
-            .dialogs
-            .get(&key)
-            .copied()
-            .filter(|leg| self.calls.get(leg).is_some_and(|c| c.confirmed));
+        let ours = self.dialogs.get(&key).copied().filter(|leg| {
+            self.calls
+                .get(leg)
+                .and_then(Call::sip)
+                .is_some_and(|d| d.confirmed)
+        });
         if let Some(leg) = ours {
             self.ack(leg, ok);
         }
@@ -202,14 +209,12 @@ impl Core {
 
     /// Our INVITE timed out.
     pub(super) fn on_dial_timeout(&mut self, leg: LegId) {
-        if let Some(call) = self.calls.get(&leg) {
-            info!(call_id = %call.call_id, "the room did not answer");
-        }
+        info!(leg = leg.0, "the room did not answer");
         self.end_call(leg);
     }
 
     fn on_dial_answered(&mut self, leg: LegId, ok: Message, now: Instant) {
-        let call = self.calls.get_mut(&leg).expect("live call");
+        let call = dialog(&mut self.calls, leg);
         call.remote_tag = ok.to_tag().unwrap_or_default();
         if let Some(target) = ok.contact_uri() {
             call.remote_target = target;
@@ -236,7 +241,7 @@ impl Core {
             Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "the room's answer is unusable");
-                self.hang_up(leg, 488, "Unusable SDP answer", now);
+                self.end(leg, Release::Incompatible, "Unusable SDP answer", now);
                 return;
             }
         };
@@ -249,11 +254,13 @@ impl Core {
             }
         };
         call.media = Some(LegMedia::of(negotiated.audio.clone()));
-        call.negotiated = Some(negotiated);
         call.phase = Phase::Joined {
             meeting: meeting.clone(),
         };
-        info!(call_id = %call.call_id, %meeting, "the room answered; joining");
+        if let Some(d) = call.sip_mut() {
+            d.negotiated = Some(negotiated);
+        }
+        info!(leg = leg.0, %meeting, "the room answered; joining");
         let join = MeetingJoin {
             meeting: meeting.clone(),
             password: call.password.clone(),

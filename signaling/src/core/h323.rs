@@ -10,7 +10,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use h323_asn1::h225::ReleaseCompleteReason as Reason;
 use media_api::{AudioCodec, AudioFormat, BoundStream, CodecOptions, LegId, LegMedia, StreamMedia};
 use tracing::{debug, info, info_span, warn};
 
@@ -20,7 +19,7 @@ use crate::h323::h225_call::{Event as CallEvent, H225Call, IncomingSetup};
 use crate::h323::h245::{H245Event, H245Session};
 pub use crate::h323::io::{H323Input, H323Output};
 use crate::h323::leg::{H245Link, H323Leg};
-use crate::h323::q931::cause;
+use crate::h323::release::cause_and_reason;
 
 impl Core {
     pub(super) fn on_h323(&mut self, input: H323Input, now: Instant) {
@@ -68,7 +67,7 @@ impl Core {
                 }
                 Err(e) => {
                     warn!(leg = leg.0, error = %e, "no H.245 listener");
-                    self.hang_up(leg, 503, "No H.245 listener", now);
+                    self.end(leg, Release::Unavailable, "No H.245 listener", now);
                 }
             },
             H323Input::H245Connected { leg } => {
@@ -84,20 +83,20 @@ impl Core {
                 let Some(call) = self.calls.get(&leg) else {
                     return;
                 };
-                let never_up = call.h323.as_ref().is_some_and(|h| h.link != H245Link::Up);
+                let never_up = matches!(&call.edge, Edge::H323(h) if h.link != H245Link::Up);
                 if never_up && call.media.is_some() {
                     // Fast start carries the media; H.245 is optional then.
                     info!(leg = leg.0, "the room opened no H.245 connection");
                     return;
                 }
                 info!(leg = leg.0, "the H.245 connection closed");
-                self.hang_up(leg, 200, "H.245 connection closed", now);
+                self.end(leg, Release::Normal, "H.245 connection closed", now);
             }
         }
     }
 
     fn h323_leg(&mut self, leg: LegId) -> Option<&mut H323Leg> {
-        self.calls.get_mut(&leg)?.h323.as_deref_mut()
+        self.calls.get_mut(&leg)?.h323_mut()
     }
 
     fn h323_out(&mut self, o: H323Output) {
@@ -172,7 +171,7 @@ impl Core {
         let (conn, remote) = (flow.conn, flow.remote);
         self.stats.calls_total += 1;
         if self.shutting_down {
-            let (q931, reason) = release_cause(503);
+            let (q931, reason) = cause_and_reason(Release::Unavailable);
             self.send_q931(conn, signalling.release(q931, reason));
             self.h323_out(H323Output::CloseCallSignalling { conn });
             return;
@@ -185,38 +184,20 @@ impl Core {
         let _span = info_span!("call", call_id = %call_id, room = %remote, leg = leg.0).entered();
         info!(dialed = %dialed, display = %setup.caller, "incoming H.323 call");
         self.send_q931(conn, signalling.proceeding(None));
-        // How the call reads as a dialog: the caller in From, us in To.
-        let mut view = Message::request(
-            Method::Invite,
-            format!("h323:{dialed}@{}", self.cfg.us(&flow).ip()),
-        );
-        view.push(
-            "From",
-            format!(
-                "\"{}\" <h323:{}>",
-                setup.caller.replace('"', ""),
-                remote.ip()
-            ),
-        );
-        view.push("To", format!("<h323:{dialed}@{}>", self.cfg.us(&flow).ip()));
-        view.push("Call-ID", call_id.clone());
+        let display_name = setup.caller.clone();
+        let mut h = H323Leg::new(conn, signalling, setup);
+        h.early_h245 = early_h245;
         let mut call = Call::new(NewCall {
             leg,
-            call_id,
-            local_tag: random_token(),
-            remote_tag: String::new(),
-            invite: view,
-            flow,
-            remote_target: String::new(),
-            route_set: Vec::new(),
-            display_name: setup.caller.clone(),
+            display_name,
+            caller: format!("h323:{}", remote.ip()),
+            remote,
+            local_ip: flow.local.ip(),
             phase: Phase::Lookup,
+            edge: Edge::H323(Box::new(h)),
         });
         call.number = dial.number.clone();
         call.password = dial.password;
-        let mut h = H323Leg::new(conn, signalling, setup);
-        h.early_h245 = early_h245;
-        call.h323 = Some(Box::new(h));
         self.calls.insert(leg, call);
         self.h323_conns.insert(conn, leg);
         match dial.number {
@@ -230,7 +211,7 @@ impl Core {
         let Some(call) = self.calls.get(&leg) else {
             return;
         };
-        let ip = Core::media_bind(&call.flow);
+        let ip = call.local_ip;
         let Some(h) = self.h323_leg(leg) else { return };
         let link = match (h.link, h.setup.h245_address) {
             (H245Link::Dialing, Some(to)) => Some(H323Output::ConnectH245 { leg, to }),
@@ -248,7 +229,9 @@ impl Core {
         let codecs = self.cfg.codecs.clone();
         let random = rand::random();
         let call = self.calls.get_mut(&leg).expect("live call");
-        let h = call.h323.as_deref_mut().expect("an H.323 call");
+        let Edge::H323(h) = &mut call.edge else {
+            return;
+        };
         let mut session = H245Session::new(codecs.clone(), rtp, rtcp, random);
         let fast = fast_start::answer(&h.setup.fast_start, &codecs, rtp, rtcp);
         if let Some(f) = &fast {
@@ -270,7 +253,7 @@ impl Core {
             return;
         };
         let display = call.meeting().unwrap_or("MRA").to_owned();
-        let Some(h) = call.h323.as_deref_mut() else {
+        let Some(h) = call.h323_mut() else {
             return;
         };
         let h245_address = match h.link {
@@ -309,7 +292,7 @@ impl Core {
     }
 
     fn send_h245(&mut self, leg: LegId, messages: Vec<Vec<u8>>) {
-        let Some(h) = self.calls.get_mut(&leg).and_then(|c| c.h323.as_deref_mut()) else {
+        let Some(h) = self.calls.get_mut(&leg).and_then(Call::h323_mut) else {
             return;
         };
         let conn = h.conn;
@@ -367,7 +350,7 @@ impl Core {
             H245Event::Dtmf(d) => return self.on_digit(leg, d, now),
             H245Event::EndSession => {
                 info!(leg = leg.0, "the room ended the H.245 session");
-                return self.hang_up(leg, 200, "Room ended the session", now);
+                return self.end(leg, Release::Normal, "Room ended the session", now);
             }
             other => return debug!(leg = leg.0, event = ?other, "H.245"),
         };
@@ -375,9 +358,9 @@ impl Core {
         self.out.push_back(Output::ConfigureLeg { leg, media });
     }
 
-    /// We end the call: endSessionCommand, ReleaseComplete, connections
-    /// closed. `code` says why in SIP terms (200: normal clearing).
-    pub(super) fn h323_release(&mut self, leg: LegId, code: u16, text: &str) {
+    /// We end the call: endSessionCommand, ReleaseComplete saying `why`,
+    /// connections closed.
+    pub(super) fn h323_release(&mut self, leg: LegId, why: Release, text: &str) {
         let Some(h) = self.h323_leg(leg) else { return };
         let end = h
             .h245
@@ -387,7 +370,7 @@ impl Core {
         if let Some(end) = end {
             self.send_h245(leg, vec![end]);
         }
-        let (q931, reason) = release_cause(code);
+        let (q931, reason) = cause_and_reason(why);
         let h = self.h323_leg(leg).expect("checked");
         let release = h.signalling.release(q931, reason);
         let conn = h.conn;
@@ -427,21 +410,4 @@ pub(super) fn h323_media(codec: AudioCodec, remote: Option<SocketAddr>) -> LegMe
         format,
         remote,
     ))
-}
-
-/// The Q.931 cause and H.225.0 reason for why we end a call, given in SIP
-/// terms (mapped as ITU-T Q.1912.5 maps SIP responses to ISUP causes).
-fn release_cause(code: u16) -> (u8, Reason) {
-    match code {
-        404 => (
-            cause::UNALLOCATED_NUMBER,
-            Reason::unreachableDestination(()),
-        ),
-        403 => (cause::CALL_REJECTED, Reason::securityDenied(())),
-        486 => (cause::USER_BUSY, Reason::undefinedReason(())),
-        408 => (cause::RECOVERY_ON_TIMER_EXPIRY, Reason::undefinedReason(())),
-        488 => (cause::INCOMPATIBLE_DESTINATION, Reason::undefinedReason(())),
-        480 | 503 => (cause::TEMPORARY_FAILURE, Reason::gatewayResources(())),
-        _ => (cause::NORMAL_CLEARING, Reason::undefinedReason(())),
-    }
 }

@@ -41,53 +41,31 @@ impl Core {
         let meeting = &seat.meeting;
         self.next_leg += 1;
         let leg = LegId(self.next_leg);
-        let mut view = Message::request(
-            Method::Invite,
-            format!("h323:{}@{}", target.alias, target.call_signal),
-        );
-        view.push(
-            "From",
-            format!(
-                "\"{}\" <h323:{}@{}>",
-                target.display_name.replace('"', ""),
-                target.alias,
-                target.call_signal
-            ),
-        );
         info!(room = %target.alias, at = %target.call_signal, meeting = %meeting.number, "calling an H.323 room out");
-        let mut call = Call::new(NewCall {
-            leg,
-            call_id: String::new(),
-            local_tag: random_token(),
-            remote_tag: String::new(),
-            invite: view,
-            flow: Flow {
-                transport: Transport::Tcp,
-                remote: target.call_signal,
-                local: SocketAddr::new(target.local, 0),
-                conn: 0,
-            },
-            remote_target: String::new(),
-            route_set: Vec::new(),
-            display_name: target.display_name.clone(),
-            phase: Phase::Dialing {
-                meeting: meeting.number.clone(),
-                ringing: false,
-                tx: None,
-            },
-        });
-        call.number = Some(meeting.number.clone());
-        call.password = meeting.password.clone();
-        call.seat = Some(seat.id);
-        call.answered = true;
         let ours = IncomingSetup {
-            dial: Some(target.alias),
+            dial: Some(target.alias.clone()),
             caller: meeting.name.clone(),
             fast_start: Vec::new(),
             h245_tunnelling: true,
             h245_address: None,
         };
-        call.h323 = Some(Box::new(H323Leg::new(0, H225Call::new(), ours)));
+        let mut call = Call::new(NewCall {
+            leg,
+            display_name: target.display_name.clone(),
+            caller: format!("h323:{}@{}", target.alias, target.call_signal),
+            remote: target.call_signal,
+            local_ip: target.local,
+            phase: Phase::Dialing {
+                meeting: meeting.number.clone(),
+                ringing: false,
+                tx: None,
+            },
+            edge: Edge::H323(Box::new(H323Leg::new(0, H225Call::new(), ours))),
+        });
+        call.number = Some(meeting.number.clone());
+        call.password = meeting.password.clone();
+        call.seat = Some(seat.id);
+        call.answered = true;
         self.calls.insert(leg, call);
         self.out.push_back(Output::CreateLeg {
             leg,
@@ -108,8 +86,7 @@ impl Core {
                 .push_back(Output::H323(H323Output::CloseCallSignalling { conn }));
             return;
         };
-        call.flow.conn = conn;
-        if let Some(h) = call.h323.as_deref_mut() {
+        if let Some(h) = call.h323_mut() {
             h.conn = conn;
         }
         self.h323_conns.insert(conn, leg);
@@ -123,7 +100,7 @@ impl Core {
         let Some(call) = self.calls.get_mut(&leg) else {
             return;
         };
-        let (Some(local), Some(h)) = (call.local_media, call.h323.as_deref_mut()) else {
+        let (Some(local), Some(h)) = (call.local_media, call.h323_mut()) else {
             return;
         };
         let (rtp, rtcp) = (local.rtp, local.rtcp);
@@ -134,7 +111,6 @@ impl Core {
         let proposals = fast_start::propose(&codecs, rtp, rtcp);
         let alias = h.setup.dial.clone().unwrap_or_default();
         let setup = h.signalling.setup(&alias, &h.setup.caller, proposals);
-        call.call_id = h.signalling.call_id();
         let conn = h.conn;
         self.out.push_back(Output::H323(H323Output::CallSignalling {
             conn,
@@ -148,18 +124,18 @@ impl Core {
         let Some(call) = self.calls.get_mut(&leg) else {
             return;
         };
-        let Some(h) = call.h323.as_deref_mut() else {
-            return;
-        };
         if let Phase::Dialing { ringing, .. } = &mut call.phase {
             *ringing |= p.ringing;
         }
+        let Some(h) = call.h323_mut() else {
+            return;
+        };
         if let (H245Link::Tunnel, false, Some(to)) = (h.link, p.h245_tunnelling, p.h245_address) {
             h.link = H245Link::Dialing;
             self.out
                 .push_back(Output::H323(H323Output::ConnectH245 { leg, to }));
         }
-        let h = call.h323.as_deref_mut().expect("checked");
+        let h = call.h323_mut().expect("checked");
         if let Some(agreed) = fast_start::accepted(&p.fast_start, &codecs) {
             if let Some(session) = h.h245.as_mut() {
                 session.fast_started(agreed.codec);
@@ -183,7 +159,7 @@ impl Core {
         call.phase = Phase::Joined {
             meeting: meeting.clone(),
         };
-        if let Some(h) = call.h323.as_deref_mut() {
+        if let Some(h) = call.h323_mut() {
             h.connected = true;
         }
         info!(leg = leg.0, %meeting, "the H.323 room answered; joining");

@@ -19,7 +19,7 @@ impl Core {
             self.ep.respond(tx, &resp, now);
             return;
         };
-        let call = self.calls.get_mut(&leg).expect("dialog maps to call");
+        let call = dialog(&mut self.calls, leg);
         let seq = req.cseq().map(|c| c.0).unwrap_or(0);
         if seq <= call.remote_cseq && req.method() != Some(Method::Ack) {
             let resp = self.dialog_reply(leg, &req, 500, "Server Internal Error");
@@ -54,11 +54,11 @@ impl Core {
         reason: &str,
     ) -> Message {
         let mut resp = Message::response_to(req, code, reason);
-        if let Some(call) = self.calls.get(&leg) {
+        if let Some(d) = self.calls.get(&leg).and_then(Call::sip) {
             if req.to_tag().is_none() {
-                add_to_tag(&mut resp, &call.local_tag);
+                add_to_tag(&mut resp, &d.local_tag);
             }
-            resp.push("Contact", self.contact(&call.flow));
+            resp.push("Contact", self.contact(&d.flow));
         }
         resp.push("Allow", ALLOW);
         resp.push("Supported", SUPPORTED);
@@ -105,7 +105,7 @@ impl Core {
     fn on_offer_in_dialog(&mut self, leg: LegId, tx: TxId, req: Message, now: Instant) {
         let is_invite = req.method() == Some(Method::Invite);
         if is_invite
-            && self.calls[&leg]
+            && dialog(&mut self.calls, leg)
                 .pending_request
                 .as_ref()
                 .is_some_and(|(_, m)| *m == Method::Invite)
@@ -122,12 +122,12 @@ impl Core {
         if !req.body.is_empty() {
             match sdp::negotiate(&req.body, &self.cfg.codecs) {
                 Ok(n) => {
-                    call.media = Some(LegMedia::of(n.audio.clone()));
-                    call.negotiated = Some(n);
-                    self.out.push_back(Output::ConfigureLeg {
-                        leg,
-                        media: call.media.clone().expect("set"),
-                    });
+                    let media = LegMedia::of(n.audio.clone());
+                    call.media = Some(media.clone());
+                    if let Some(d) = call.sip_mut() {
+                        d.negotiated = Some(n);
+                    }
+                    self.out.push_back(Output::ConfigureLeg { leg, media });
                 }
                 Err(e) => {
                     let mut r = self.dialog_reply(leg, &req, 488, "Not Acceptable Here");
@@ -137,15 +137,16 @@ impl Core {
                 }
             }
         }
-        let call = self.calls.get_mut(&leg).expect("live call");
-        let local = call
-            .local_rtp
-            .unwrap_or(SocketAddr::new(self.cfg.us(&call.flow).ip(), 9));
+        let bound = self.calls[&leg].local_media.map(|m| m.rtp);
+        let flow = dialog(&mut self.calls, leg).flow;
+        let local = bound.unwrap_or(SocketAddr::new(self.cfg.us(&flow).ip(), 9));
         if !req.body.is_empty() || is_invite {
-            call.sdp.version += 1;
-            let body = match (&call.negotiated, req.body.is_empty()) {
-                (Some(n), false) => sdp::render_answer(n, local, call.sdp),
-                _ => sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, call.sdp),
+            let d = dialog(&mut self.calls, leg);
+            d.sdp.version += 1;
+            let session = d.sdp;
+            let body = match (&d.negotiated, req.body.is_empty()) {
+                (Some(n), false) => sdp::render_answer(n, local, session),
+                _ => sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, session),
             };
             resp.set_body("application/sdp", body);
         }
@@ -166,9 +167,10 @@ impl Core {
         let Some(&leg) = self.dialogs.get(&key) else {
             return;
         };
+        let d = dialog(&mut self.calls, leg);
+        d.ok_retransmit = None;
+        d.confirmed = true;
         let call = self.calls.get_mut(&leg).expect("dialog maps to call");
-        call.ok_retransmit = None;
-        call.confirmed = true;
         if !ack.body.is_empty() {
             if let Ok(audio) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
                 let media = LegMedia::of(audio);

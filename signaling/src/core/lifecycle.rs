@@ -11,12 +11,16 @@ use tracing::{info, warn};
 use super::*;
 
 impl Core {
+    /// The room is to be answered: a media leg first (the answer carries
+    /// its address); an H.323 room's H.245 connection meanwhile.
     pub(super) fn answer(&mut self, leg: LegId) {
         let call = self.calls.get_mut(&leg).expect("live call");
         call.answered = true;
-        let ip = Core::media_bind(&call.flow);
+        let ip = call.local_ip;
         self.out.push_back(Output::CreateLeg { leg, ip });
-        self.h323_answer(leg);
+        if matches!(call.edge, Edge::H323(_)) {
+            self.h323_answer(leg);
+        }
     }
 
     pub(super) fn on_leg_created(
@@ -37,38 +41,35 @@ impl Core {
                 ..b
             },
             Err(e) => {
-                warn!(call_id = %call.call_id, error = %e, "no media leg");
-                self.fail_invite(
-                    leg,
-                    503,
-                    "Service Unavailable",
-                    Some("No media resources"),
-                    now,
-                );
+                warn!(leg = leg.0, error = %e, "no media leg");
+                self.end(leg, Release::Unavailable, "No media resources", now);
                 return;
             }
         };
-        call.local_rtp = Some(local.rtp);
         call.local_media = Some(local);
-        match (
-            call.h323.is_some(),
-            matches!(call.phase, Phase::Dialing { .. }),
-        ) {
-            (true, true) => return self.h323_send_setup(leg),
-            (true, false) => return self.h323_leg_created(leg, local, now),
-            (false, true) => return self.send_dial_invite(leg, now),
-            (false, false) => {}
+        match (&call.edge, matches!(call.phase, Phase::Dialing { .. })) {
+            (Edge::H323(_), true) => self.h323_send_setup(leg),
+            (Edge::H323(_), false) => self.h323_leg_created(leg, local, now),
+            (Edge::Sip(_), true) => self.send_dial_invite(leg, now),
+            (Edge::Sip(_), false) => self.sip_answer(leg, local, now),
         }
-        let Some(tx) = call.invite_tx else { return };
+    }
+
+    /// 200 OK to the room's INVITE, with our answer (or our offer, when
+    /// the INVITE had none).
+    fn sip_answer(&mut self, leg: LegId, local: BoundStream, now: Instant) {
+        let call = self.calls.get_mut(&leg).expect("live call");
+        let Edge::Sip(d) = &call.edge else { return };
+        let Some(tx) = d.invite_tx else { return };
         if let Some(media) = call.media.clone() {
             self.out.push_back(Output::ConfigureLeg { leg, media });
         }
-        let invite = call.invite.clone();
+        let invite = d.invite.clone();
         let mut ok = self.dialog_reply(leg, &invite, 200, "OK");
-        let call = self.calls.get_mut(&leg).expect("live call");
-        let body = match &call.negotiated {
-            Some(n) => sdp::render_answer(n, local.rtp, call.sdp),
-            None => sdp::render_offer(&self.cfg.codecs, local.rtp, Direction::SendRecv, call.sdp),
+        let d = dialog(&mut self.calls, leg);
+        let body = match &d.negotiated {
+            Some(n) => sdp::render_answer(n, local.rtp, d.sdp),
+            None => sdp::render_offer(&self.cfg.codecs, local.rtp, Direction::SendRecv, d.sdp),
         };
         ok.set_body("application/sdp", body);
         self.apply_session_timer(leg, &invite, &mut ok, now);
@@ -80,7 +81,7 @@ impl Core {
     pub(super) fn send_ok(&mut self, leg: LegId, tx: TxId, ok: Message, now: Instant) {
         self.ep.respond(tx, &ok, now);
         let t = self.cfg.timers;
-        let call = self.calls.get_mut(&leg).expect("live call");
+        let call = dialog(&mut self.calls, leg);
         if call.invite_tx == Some(tx) {
             call.invite_tx = None;
         }
@@ -120,8 +121,7 @@ impl Core {
         if uac_supports {
             resp.push("Require", "timer");
         }
-        let call = self.calls.get_mut(&leg).expect("live call");
-        call.session_timer = Some(SessionTimer::new(
+        dialog(&mut self.calls, leg).session_timer = Some(SessionTimer::new(
             Duration::from_secs(interval.into()),
             refresher == "uas",
             now,
@@ -129,34 +129,9 @@ impl Core {
     }
 
     pub(super) fn call_timer(&mut self, leg: LegId, now: Instant) {
-        let Some(call) = self.calls.get_mut(&leg) else {
+        let sip = self.calls.get(&leg).is_some_and(|c| c.sip().is_some());
+        if sip && !self.dialog_timer(leg, now) {
             return;
-        };
-        if let Some(r) = call.ok_retransmit.as_mut() {
-            if r.give_up <= now {
-                call.ok_retransmit = None;
-                warn!(call_id = %call.call_id, "no ACK for 2xx");
-                self.hang_up(leg, 408, "No ACK received", now);
-                return;
-            }
-            if r.next <= now {
-                let flow = call.flow;
-                let bytes = r.bytes.clone();
-                r.interval = (r.interval * 2).min(self.cfg.timers.t2);
-                r.next = now + r.interval;
-                self.out.push_back(Output::Transmit { flow, data: bytes });
-            }
-        }
-        if let Some(st) = call.session_timer.filter(|s| s.due <= now) {
-            if st.we_refresh {
-                call.session_timer = Some(SessionTimer::new(st.interval, true, now));
-                self.refresh(leg, now);
-            } else {
-                call.session_timer = None;
-                info!(call_id = %call.call_id, "session timer expired");
-                self.hang_up(leg, 408, "Session timer expired", now);
-                return;
-            }
         }
         if let Some(Phase::Ivr(ivr)) = self.calls.get_mut(&leg).map(|c| &mut c.phase) {
             if let Some(step) = ivr.on_timer(now) {
@@ -165,11 +140,53 @@ impl Core {
         }
     }
 
+    /// The SIP dialog's timers; false when they ended the call.
+    fn dialog_timer(&mut self, leg: LegId, now: Instant) -> bool {
+        let t2 = self.cfg.timers.t2;
+        let call = dialog(&mut self.calls, leg);
+        let mut resend = None;
+        if let Some(r) = call.ok_retransmit.as_mut() {
+            if r.give_up <= now {
+                call.ok_retransmit = None;
+                warn!(call_id = %call.call_id, "no ACK for 2xx");
+                self.end(leg, Release::Timeout, "No ACK received", now);
+                return false;
+            }
+            if r.next <= now {
+                r.interval = (r.interval * 2).min(t2);
+                r.next = now + r.interval;
+                resend = Some(Output::Transmit {
+                    flow: call.flow,
+                    data: r.bytes.clone(),
+                });
+            }
+        }
+        let expired = call.session_timer.filter(|s| s.due <= now);
+        call.session_timer = match expired {
+            Some(st) if st.we_refresh => Some(SessionTimer::new(st.interval, true, now)),
+            Some(_) => None,
+            None => call.session_timer,
+        };
+        let call_id = call.call_id.clone();
+        self.out.extend(resend);
+        match expired {
+            Some(st) if st.we_refresh => self.refresh(leg, now),
+            Some(_) => {
+                info!(%call_id, "session timer expired");
+                self.end(leg, Release::Timeout, "Session timer expired", now);
+                return false;
+            }
+            None => {}
+        }
+        true
+    }
+
     /// Refreshes the session: UPDATE if the room allows it, else re-INVITE.
     pub(super) fn refresh(&mut self, leg: LegId, now: Instant) {
-        let via = self.via(&self.calls[&leg].flow);
-        let contact = self.contact(&self.calls[&leg].flow);
-        let call = self.calls.get_mut(&leg).expect("live call");
+        let flow = dialog(&mut self.calls, leg).flow;
+        let (via, contact) = (self.via(&flow), self.contact(&flow));
+        let local = self.calls[&leg].local_media.map(|m| m.rtp);
+        let call = dialog(&mut self.calls, leg);
         if call.pending_request.is_some() || !call.confirmed {
             return;
         }
@@ -192,22 +209,17 @@ impl Core {
             ),
         );
         if !use_update {
-            if let (Some(n), Some(local)) = (&call.negotiated, call.local_rtp) {
+            if let (Some(n), Some(local)) = (&call.negotiated, local) {
                 req.set_body("application/sdp", sdp::render_answer(n, local, call.sdp));
             }
         }
         let flow = call.flow;
         let tx = self.ep.send_request(req, flow, now);
-        self.calls.get_mut(&leg).expect("live call").pending_request = Some((tx, method));
+        dialog(&mut self.calls, leg).pending_request = Some((tx, method));
     }
 
     pub(super) fn on_response(&mut self, tx: TxId, resp: Message, now: Instant) {
-        let Some(leg) = self
-            .calls
-            .values()
-            .find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx))
-            .map(|c| c.leg)
-        else {
+        let Some(leg) = self.requesting(tx) else {
             // A 2xx to our INVITE again (its transaction is Accepted, RFC
             // 6026): our ACK was lost.
             let invite_2xx = resp.status().is_some_and(|c| (200..300).contains(&c))
@@ -221,7 +233,9 @@ impl Core {
         if code < 200 {
             return;
         }
-        let call = self.calls.get_mut(&leg).expect("live call");
+        let flow = dialog(&mut self.calls, leg).flow;
+        let us = self.cfg.us(&flow);
+        let call = dialog(&mut self.calls, leg);
         let (_, method) = call.pending_request.take().expect("matched");
         if method == Method::Invite && (200..300).contains(&code) {
             let mut ack = Message::request(Method::Ack, call.remote_target.clone());
@@ -230,7 +244,7 @@ impl Core {
                 format!(
                     "SIP/2.0/{} {};branch=z9hG4bK{}",
                     call.flow.transport.via_token(),
-                    self.cfg.us(&call.flow),
+                    us,
                     random_token()
                 ),
             );
@@ -248,52 +262,66 @@ impl Core {
         }
         if method == Method::Bye {
             self.end_call(leg);
-        } else if matches!(code, 408 | 481) {
-            self.hang_up(leg, code, "Session refresh failed", now);
+        } else if code == 408 {
+            self.end(leg, Release::Timeout, "Session refresh failed", now);
+        } else if code == 481 {
+            self.end(leg, Release::Gone, "Session refresh failed", now);
         }
     }
 
-    pub(super) fn on_client_timeout(&mut self, tx: TxId, now: Instant) {
-        let Some(leg) = self
-            .calls
+    /// The call whose in-dialog request of ours went out on `tx`.
+    fn requesting(&self, tx: TxId) -> Option<LegId> {
+        self.calls
             .values()
-            .find(|c| c.pending_request.as_ref().is_some_and(|(t, _)| *t == tx))
+            .find(|c| {
+                c.sip()
+                    .and_then(|d| d.pending_request.as_ref())
+                    .is_some_and(|(t, _)| *t == tx)
+            })
             .map(|c| c.leg)
-        else {
+    }
+
+    pub(super) fn on_client_timeout(&mut self, tx: TxId, now: Instant) {
+        let Some(leg) = self.requesting(tx) else {
             return;
         };
-        let method = self
-            .calls
-            .get_mut(&leg)
-            .and_then(|c| c.pending_request.take())
+        let method = dialog(&mut self.calls, leg)
+            .pending_request
+            .take()
             .map(|(_, m)| m);
         if method == Some(Method::Bye) {
             self.end_call(leg);
         } else {
-            self.hang_up(leg, 408, "Session refresh timed out", now);
+            self.end(leg, Release::Timeout, "Session refresh timed out", now);
         }
     }
 
-    /// Answers the INVITE with an error and forgets the call.
-    pub(super) fn fail_invite(
-        &mut self,
-        leg: LegId,
-        code: u16,
-        reason: &str,
-        warning: Option<&str>,
-        now: Instant,
-    ) {
+    /// Ends the call for `why` (`text` says more, for people): before the
+    /// answer a SIP room gets a final response, after it a BYE with a
+    /// `Reason`; an H.323 room gets ReleaseComplete.
+    pub(super) fn end(&mut self, leg: LegId, why: Release, text: &str, now: Instant) {
         let Some(call) = self.calls.get(&leg) else {
             return;
         };
-        if call.h323.is_some() {
-            return self.h323_release(leg, code, warning.unwrap_or(reason));
+        match &call.edge {
+            Edge::H323(_) => self.h323_release(leg, why, text),
+            Edge::Sip(d) if d.invite_tx.is_some() || call.local_media.is_none() => {
+                self.sip_refuse(leg, why, text, now)
+            }
+            Edge::Sip(_) => self.sip_hang_up(leg, why, text, now),
         }
-        if let Some(tx) = call.invite_tx {
-            let mut resp = Message::response_to(&call.invite, code, reason);
-            add_to_tag(&mut resp, &call.local_tag);
-            if let Some(w) = warning {
-                resp.push("Warning", format!("399 mra \"{w}\""));
+    }
+
+    /// Answers the room's INVITE with the final response for `why` (and a
+    /// Warning saying `text`), and forgets the call.
+    fn sip_refuse(&mut self, leg: LegId, why: Release, text: &str, now: Instant) {
+        let d = dialog(&mut self.calls, leg);
+        if let Some(tx) = d.invite_tx {
+            let (code, reason) = sip::release::status(why);
+            let mut resp = Message::response_to(&d.invite, code, reason);
+            add_to_tag(&mut resp, &d.local_tag);
+            if !text.is_empty() {
+                resp.push("Warning", format!("399 mra \"{}\"", text.replace('"', "'")));
             }
             self.ep.respond(tx, &resp, now);
         }
@@ -301,45 +329,40 @@ impl Core {
     }
 
     /// Ends an answered call with BYE and a Reason header (RFC 3326).
-    pub(super) fn hang_up(&mut self, leg: LegId, cause: u16, text: &str, now: Instant) {
-        let Some(call) = self.calls.get(&leg) else {
-            return;
-        };
-        if call.h323.is_some() {
-            return self.h323_release(leg, cause, text);
-        }
-        if !call.answered || call.local_rtp.is_none() {
-            self.fail_invite(leg, cause, "Request Terminated", Some(text), now);
-            return;
-        }
+    fn sip_hang_up(&mut self, leg: LegId, why: Release, text: &str, now: Instant) {
+        let call = self.calls.get_mut(&leg).expect("live call");
         if call.ending {
             return;
         }
-        let via = self.via(&call.flow);
-        let call = self.calls.get_mut(&leg).expect("live call");
-        info!(call_id = %call.call_id, cause, reason = text, "hanging up");
         call.ending = true;
-        call.ok_retransmit = None;
-        call.session_timer = None;
         call.phase = Phase::Lookup;
         self.release_seat(leg);
-        let call = self.calls.get_mut(&leg).expect("live call");
-        let mut bye = call.request(Method::Bye, &via);
+        let flow = dialog(&mut self.calls, leg).flow;
+        let via = self.via(&flow);
+        let d = dialog(&mut self.calls, leg);
+        let (cause, _) = sip::release::status(why);
+        info!(call_id = %d.call_id, cause, reason = text, "hanging up");
+        d.ok_retransmit = None;
+        d.session_timer = None;
+        let mut bye = d.request(Method::Bye, &via);
         bye.push("Reason", format!("SIP;cause={cause};text=\"{text}\""));
         bye.push("User-Agent", PRODUCT);
-        let flow = call.flow;
         let tx = self.ep.send_request(bye, flow, now);
-        self.calls.get_mut(&leg).expect("live call").pending_request = Some((tx, Method::Bye));
+        dialog(&mut self.calls, leg).pending_request = Some((tx, Method::Bye));
     }
 
     pub(super) fn end_call(&mut self, leg: LegId) {
         let Some(call) = self.calls.remove(&leg) else {
             return;
         };
-        self.dialogs
-            .remove(&(call.call_id.clone(), call.local_tag.clone()));
-        if let Some(h) = &call.h323 {
-            self.h323_conns.remove(&h.conn);
+        match &call.edge {
+            Edge::Sip(d) => {
+                self.dialogs
+                    .remove(&(d.call_id.clone(), d.local_tag.clone()));
+            }
+            Edge::H323(h) => {
+                self.h323_conns.remove(&h.conn);
+            }
         }
         if let Some(seat) = call.seat {
             self.out.push_back(Output::ReleaseSeat { seat });
@@ -347,18 +370,14 @@ impl Core {
         if call.answered {
             self.out.push_back(Output::DestroyLeg { leg });
         }
-        info!(call_id = %call.call_id, "call ended");
+        info!(leg = leg.0, "call ended");
     }
 
     pub(super) fn shutdown(&mut self, now: Instant) {
         self.shutting_down = true;
         let legs: Vec<LegId> = self.calls.keys().copied().collect();
         for leg in legs {
-            if self.calls[&leg].local_rtp.is_some() {
-                self.hang_up(leg, 503, "Service shutting down", now);
-            } else {
-                self.fail_invite(leg, 503, "Service Unavailable", Some("Shutting down"), now);
-            }
+            self.end(leg, Release::Unavailable, "Shutting down", now);
         }
     }
 }

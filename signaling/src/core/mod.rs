@@ -27,10 +27,13 @@ pub use callout::DialTarget;
 pub use h323::{H323Input, H323Output};
 pub use h323_callout::H323DialTarget;
 
-use crate::call::{Call, NewCall, OkRetransmit, Phase, SessionTimer};
+use crate::call::{Call, Edge, NewCall, Phase};
 use crate::dialstring;
 use crate::ivr::{Ivr, IvrConfig, Prompt, Stage, Step};
+use crate::release::Release;
 use crate::sdp::{self, SdpError};
+use crate::sip;
+use crate::sip::dialog::{NewDialog, OkRetransmit, SessionTimer, SipDialog};
 use crate::sip::endpoint::{add_to_tag, random_token, Output as EpOutput};
 use crate::sip::message::{display_name, name_addr_uri, PRODUCT};
 use crate::sip::transaction::Timers;
@@ -264,18 +267,14 @@ impl Core {
             .values()
             .map(|c| CallInfo {
                 id: c.leg.0,
-                call_id: c.call_id.clone(),
-                from: c
-                    .invite
-                    .header("From")
-                    .and_then(name_addr_uri)
-                    .unwrap_or_default(),
-                display_name: c.display_name.clone(),
-                transport: match c.h323 {
-                    Some(_) => "h323",
-                    None => c.flow.transport.via_token(),
+                call_id: match &c.edge {
+                    Edge::Sip(d) => d.call_id.clone(),
+                    Edge::H323(h) => h.signalling.call_id(),
                 },
-                remote: c.flow.remote.to_string(),
+                from: c.caller.clone(),
+                display_name: c.display_name.clone(),
+                transport: c.edge.transport(),
+                remote: c.remote.to_string(),
                 state: match (&c.phase, c.answered) {
                     (Phase::Joined { .. }, _) => "in-meeting",
                     (Phase::Dialing { ringing: false, .. }, _) => "dialing",
@@ -343,7 +342,7 @@ impl Core {
             }
             Input::Media(MediaEvent::MeetingLost { leg, reason }) => {
                 if self.calls.contains_key(&leg) {
-                    self.hang_up(leg, 480, &reason, now);
+                    self.end(leg, Release::MeetingLost, &reason, now);
                 }
             }
             Input::Registered { tx, reply } => self.on_registered(tx, reply, now),
@@ -415,12 +414,6 @@ impl Core {
                 self.heap.push(Reverse((at, leg)));
             }
         }
-    }
-
-    /// The address a media leg of `flow` binds on: the one the room
-    /// reached us on.
-    fn media_bind(flow: &Flow) -> IpAddr {
-        flow.local.ip()
     }
 
     fn via(&self, flow: &Flow) -> String {
@@ -628,36 +621,44 @@ impl Core {
         let _span =
             info_span!("call", call_id = %call_id, room = %flow.remote, leg = leg.0).entered();
         info!(dialed = req.request_uri().unwrap_or_default(), display = %shown, transport = flow.transport.via_token(), "incoming call");
-        let mut call = Call::new(NewCall {
-            leg,
+        let caller = req
+            .header("From")
+            .and_then(name_addr_uri)
+            .unwrap_or_default();
+        let mut dialog = SipDialog::new(NewDialog {
             call_id: call_id.clone(),
             local_tag: random_token(),
             remote_tag: req.from_tag().unwrap_or_default(),
-            remote_target: req.contact_uri().unwrap_or_else(|| {
-                req.header("From")
-                    .and_then(name_addr_uri)
-                    .unwrap_or_default()
-            }),
+            remote_target: req.contact_uri().unwrap_or_else(|| caller.clone()),
             route_set: req.list("Record-Route").map(str::to_owned).collect(),
-            display_name: shown,
-            phase: Phase::Lookup,
             flow,
             invite: req,
         });
-        call.remote_cseq = call.invite.cseq().map(|c| c.0).unwrap_or(0);
-        call.number = dial.number.clone();
-        call.password = dial.password.clone();
-        call.media = negotiated.as_ref().map(|n| LegMedia::of(n.audio.clone()));
-        call.negotiated = negotiated;
-        call.invite_tx = Some(tx);
-        self.dialogs.insert((call_id, call.local_tag.clone()), leg);
-        let trying = Message::response_to(&call.invite, 100, "Trying");
+        dialog.remote_cseq = dialog.invite.cseq().map(|c| c.0).unwrap_or(0);
+        dialog.invite_tx = Some(tx);
+        let trying = Message::response_to(&dialog.invite, 100, "Trying");
         self.ep.respond(tx, &trying, now);
-        let number = call.number.clone();
+        self.dialogs
+            .insert((call_id, dialog.local_tag.clone()), leg);
+        let media = negotiated.as_ref().map(|n| LegMedia::of(n.audio.clone()));
+        dialog.negotiated = negotiated;
+        let mut call = Call::new(NewCall {
+            leg,
+            display_name: shown,
+            caller,
+            remote: flow.remote,
+            local_ip: flow.local.ip(),
+            phase: Phase::Lookup,
+            edge: Edge::Sip(Box::new(dialog)),
+        });
+        call.number = dial.number;
+        call.password = dial.password;
+        call.media = media;
+        let admit = call.number.is_some();
         self.calls.insert(leg, call);
-        match number {
-            Some(_) => self.take_seat(leg),
-            None => self.enter_ivr(leg, Stage::Number, 0, now),
+        match admit {
+            true => self.take_seat(leg),
+            false => self.enter_ivr(leg, Stage::Number, 0, now),
         }
     }
 
@@ -666,7 +667,7 @@ impl Core {
         let leg = invite_tx.and_then(|itx| {
             self.calls
                 .values()
-                .find(|c| c.invite_tx == Some(itx))
+                .find(|c| c.sip().is_some_and(|d| d.invite_tx == Some(itx)))
                 .map(|c| c.leg)
         });
         let Some(leg) = leg.or(invite_tx.map(|_| LegId(0))) else {
@@ -675,15 +676,24 @@ impl Core {
             return;
         };
         let mut ok = Message::response_to(req, 200, "OK");
-        if let Some(call) = self.calls.get(&leg) {
-            add_to_tag(&mut ok, &call.local_tag);
+        if let Some(d) = self.calls.get(&leg).and_then(Call::sip) {
+            add_to_tag(&mut ok, &d.local_tag);
         }
         self.ep.respond(tx, &ok, now);
         if self.calls.get(&leg).is_some_and(|c| !c.answered) {
             self.stats.calls_cancelled += 1;
-            self.fail_invite(leg, 487, "Request Terminated", None, now);
+            self.end(leg, Release::Cancelled, "", now);
         }
     }
+}
+
+/// The SIP dialog of `leg`, which must be a live SIP call (found through
+/// the dialogs map, or handling a SIP event of its own).
+fn dialog(calls: &mut HashMap<LegId, Call>, leg: LegId) -> &mut SipDialog {
+    calls
+        .get_mut(&leg)
+        .and_then(Call::sip_mut)
+        .expect("a live SIP call")
 }
 
 /// Session-Expires interval and refresher parameter, if present.

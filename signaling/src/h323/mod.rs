@@ -16,4 +16,5 @@ pub mod msd;
 pub mod q931;
 pub mod ras;
 pub mod ras_socket;
+pub mod release;
 pub mod tpkt;

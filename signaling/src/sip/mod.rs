@@ -2,11 +2,13 @@
 //! TCP stream framing, transactions, and the [`Endpoint`] that routes
 //! messages between the wire, transactions and the transaction user.
 
+pub mod dialog;
 pub mod endpoint;
 pub mod framing;
 pub mod lexer;
 pub mod message;
 mod method;
+pub mod release;
 pub mod transaction;
 pub mod validate;
 
