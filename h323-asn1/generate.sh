@@ -4,7 +4,8 @@
 #   cargo install rasn-compiler --version 0.16.0 --features cli --locked
 # then, from this directory:  ./generate.sh
 # fix_extensions.py then mends what rasn gets wrong about extension
-# additions (see its doc).
+# additions (see its doc); builders.py adds `X::required(..)` and
+# `with_<field>` to every type with optional fields.
 set -eu
 cd "$(dirname "$0")"
 {
@@ -14,4 +15,5 @@ cd "$(dirname "$0")"
 } > src/generated.rs
 rustfmt --edition 2021 src/generated.rs
 python3 fix_extensions.py src/generated.rs
+python3 builders.py src/generated.rs
 rustfmt --edition 2021 src/generated.rs

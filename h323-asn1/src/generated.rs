@@ -66,6 +66,83 @@ pub mod h235_security_messages {
         pub profile_info: Option<SequenceOf<ProfileElement>>,
     }
     impl ClearToken {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(token_oid: ObjectIdentifier) -> Self {
+            Self {
+                token_oid,
+                time_stamp: None,
+                password: None,
+                dhkey: None,
+                challenge: None,
+                random: None,
+                certificate: None,
+                general_id: None,
+                non_standard: None,
+                eckasdhkey: None,
+                senders_id: None,
+                h235_key: None,
+                profile_info: None,
+            }
+        }
+        pub fn with_time_stamp(mut self, time_stamp: impl Into<Option<TimeStamp>>) -> Self {
+            self.time_stamp = time_stamp.into();
+            self
+        }
+        pub fn with_password(mut self, password: impl Into<Option<Password>>) -> Self {
+            self.password = password.into();
+            self
+        }
+        pub fn with_dhkey(mut self, dhkey: impl Into<Option<DHset>>) -> Self {
+            self.dhkey = dhkey.into();
+            self
+        }
+        pub fn with_challenge(mut self, challenge: impl Into<Option<ChallengeString>>) -> Self {
+            self.challenge = challenge.into();
+            self
+        }
+        pub fn with_random(mut self, random: impl Into<Option<RandomVal>>) -> Self {
+            self.random = random.into();
+            self
+        }
+        pub fn with_certificate(
+            mut self,
+            certificate: impl Into<Option<TypedCertificate>>,
+        ) -> Self {
+            self.certificate = certificate.into();
+            self
+        }
+        pub fn with_general_id(mut self, general_id: impl Into<Option<Identifier>>) -> Self {
+            self.general_id = general_id.into();
+            self
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<H235NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
+        pub fn with_eckasdhkey(mut self, eckasdhkey: impl Into<Option<ECKASDH>>) -> Self {
+            self.eckasdhkey = eckasdhkey.into();
+            self
+        }
+        pub fn with_senders_id(mut self, senders_id: impl Into<Option<Identifier>>) -> Self {
+            self.senders_id = senders_id.into();
+            self
+        }
+        pub fn with_h235_key(mut self, h235_key: impl Into<Option<H235Key>>) -> Self {
+            self.h235_key = h235_key.into();
+            self
+        }
+        pub fn with_profile_info(
+            mut self,
+            profile_info: impl Into<Option<SequenceOf<ProfileElement>>>,
+        ) -> Self {
+            self.profile_info = profile_info.into();
+            self
+        }
+    }
+    impl ClearToken {
         pub fn new(
             token_oid: ObjectIdentifier,
             time_stamp: Option<TimeStamp>,
@@ -112,6 +189,38 @@ pub mod h235_security_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl CryptoTokenCryptoEncryptedTokenTokenParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl CryptoTokenCryptoEncryptedTokenTokenParamS {
         pub fn new(
@@ -186,6 +295,38 @@ pub mod h235_security_messages {
         pub clear_salt: Option<OctetString>,
     }
     impl CryptoTokenCryptoSignedTokenTokenParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
+    }
+    impl CryptoTokenCryptoSignedTokenTokenParamS {
         pub fn new(
             ran_int: Option<Integer>,
             iv8: Option<IV8>,
@@ -256,6 +397,38 @@ pub mod h235_security_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl CryptoTokenCryptoHashedTokenTokenParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl CryptoTokenCryptoHashedTokenTokenParamS {
         pub fn new(
@@ -334,6 +507,38 @@ pub mod h235_security_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl CryptoTokenCryptoPwdEncrParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl CryptoTokenCryptoPwdEncrParamS {
         pub fn new(
@@ -544,6 +749,38 @@ pub mod h235_security_messages {
         pub clear_salt: Option<OctetString>,
     }
     impl H235CertificateSignatureSignatureParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
+    }
+    impl H235CertificateSignatureSignatureParamS {
         pub fn new(
             ran_int: Option<Integer>,
             iv8: Option<IV8>,
@@ -599,6 +836,28 @@ pub mod h235_security_messages {
         pub signature: H235CertificateSignatureSignature,
     }
     impl H235CertificateSignature {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            certificate: TypedCertificate,
+            response_random: RandomVal,
+            signature: H235CertificateSignatureSignature,
+        ) -> Self {
+            Self {
+                certificate,
+                response_random,
+                signature,
+                requester_random: None,
+            }
+        }
+        pub fn with_requester_random(
+            mut self,
+            requester_random: impl Into<Option<RandomVal>>,
+        ) -> Self {
+            self.requester_random = requester_random.into();
+            self
+        }
+    }
+    impl H235CertificateSignature {
         pub fn new(
             certificate: TypedCertificate,
             response_random: RandomVal,
@@ -627,6 +886,38 @@ pub mod h235_security_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl H235KeySharedSecretParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl H235KeySharedSecretParamS {
         pub fn new(
@@ -683,6 +974,38 @@ pub mod h235_security_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl H235KeyCertProtectedKeyParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl H235KeyCertProtectedKeyParamS {
         pub fn new(
@@ -785,6 +1108,38 @@ pub mod h235_security_messages {
         pub clear_salt: Option<OctetString>,
     }
     impl KeySignedMaterialEncrptvalParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
+    }
+    impl KeySignedMaterialEncrptvalParamS {
         pub fn new(
             ran_int: Option<Integer>,
             iv8: Option<IV8>,
@@ -837,6 +1192,30 @@ pub mod h235_security_messages {
         pub encrptval: KeySignedMaterialEncrptval,
     }
     impl KeySignedMaterial {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            general_id: Identifier,
+            mrandom: RandomVal,
+            encrptval: KeySignedMaterialEncrptval,
+        ) -> Self {
+            Self {
+                general_id,
+                mrandom,
+                encrptval,
+                srandom: None,
+                time_stamp: None,
+            }
+        }
+        pub fn with_srandom(mut self, srandom: impl Into<Option<RandomVal>>) -> Self {
+            self.srandom = srandom.into();
+            self
+        }
+        pub fn with_time_stamp(mut self, time_stamp: impl Into<Option<TimeStamp>>) -> Self {
+            self.time_stamp = time_stamp.into();
+            self
+        }
+    }
+    impl KeySignedMaterial {
         pub fn new(
             general_id: Identifier,
             mrandom: RandomVal,
@@ -886,6 +1265,38 @@ pub mod h235_security_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl Params {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl Params {
         pub fn new(
@@ -954,6 +1365,28 @@ pub mod h235_security_messages {
         pub certificate: Option<TypedCertificate>,
     }
     impl ReturnSig {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(general_id: Identifier, response_random: RandomVal) -> Self {
+            Self {
+                general_id,
+                response_random,
+                request_random: None,
+                certificate: None,
+            }
+        }
+        pub fn with_request_random(mut self, request_random: impl Into<Option<RandomVal>>) -> Self {
+            self.request_random = request_random.into();
+            self
+        }
+        pub fn with_certificate(
+            mut self,
+            certificate: impl Into<Option<TypedCertificate>>,
+        ) -> Self {
+            self.certificate = certificate.into();
+            self
+        }
+    }
+    impl ReturnSig {
         pub fn new(
             general_id: Identifier,
             response_random: RandomVal,
@@ -1009,6 +1442,72 @@ pub mod h235_security_messages {
         pub key_derivation_oid: Option<ObjectIdentifier>,
         #[rasn(extension_addition, identifier = "genericKeyMaterial")]
         pub generic_key_material: Option<OctetString>,
+    }
+    impl V3KeySyncMaterial {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(param_s: Params) -> Self {
+            Self {
+                param_s,
+                general_id: None,
+                algorithm_oid: None,
+                encrypted_session_key: None,
+                encrypted_salting_key: None,
+                clear_salting_key: None,
+                param_ssalt: None,
+                key_derivation_oid: None,
+                generic_key_material: None,
+            }
+        }
+        pub fn with_general_id(mut self, general_id: impl Into<Option<Identifier>>) -> Self {
+            self.general_id = general_id.into();
+            self
+        }
+        pub fn with_algorithm_oid(
+            mut self,
+            algorithm_oid: impl Into<Option<ObjectIdentifier>>,
+        ) -> Self {
+            self.algorithm_oid = algorithm_oid.into();
+            self
+        }
+        pub fn with_encrypted_session_key(
+            mut self,
+            encrypted_session_key: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.encrypted_session_key = encrypted_session_key.into();
+            self
+        }
+        pub fn with_encrypted_salting_key(
+            mut self,
+            encrypted_salting_key: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.encrypted_salting_key = encrypted_salting_key.into();
+            self
+        }
+        pub fn with_clear_salting_key(
+            mut self,
+            clear_salting_key: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.clear_salting_key = clear_salting_key.into();
+            self
+        }
+        pub fn with_param_ssalt(mut self, param_ssalt: impl Into<Option<Params>>) -> Self {
+            self.param_ssalt = param_ssalt.into();
+            self
+        }
+        pub fn with_key_derivation_oid(
+            mut self,
+            key_derivation_oid: impl Into<Option<ObjectIdentifier>>,
+        ) -> Self {
+            self.key_derivation_oid = key_derivation_oid.into();
+            self
+        }
+        pub fn with_generic_key_material(
+            mut self,
+            generic_key_material: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.generic_key_material = generic_key_material.into();
+            self
+        }
     }
     impl V3KeySyncMaterial {
         pub fn new(
@@ -1088,6 +1587,78 @@ pub mod h323_messages {
         pub sesn: Option<TBCDSTRING>,
         #[rasn(size("3..=16"))]
         pub soc: Option<TBCDSTRING>,
+    }
+    impl ANSI41UIM {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(system_id: ANSI41UIMSystemId) -> Self {
+            Self {
+                system_id,
+                imsi: None,
+                min: None,
+                mdn: None,
+                msisdn: None,
+                esn: None,
+                mscid: None,
+                system_my_type_code: None,
+                system_access_type: None,
+                qualification_information_code: None,
+                sesn: None,
+                soc: None,
+            }
+        }
+        pub fn with_imsi(mut self, imsi: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.imsi = imsi.into();
+            self
+        }
+        pub fn with_min(mut self, min: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.min = min.into();
+            self
+        }
+        pub fn with_mdn(mut self, mdn: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.mdn = mdn.into();
+            self
+        }
+        pub fn with_msisdn(mut self, msisdn: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.msisdn = msisdn.into();
+            self
+        }
+        pub fn with_esn(mut self, esn: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.esn = esn.into();
+            self
+        }
+        pub fn with_mscid(mut self, mscid: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.mscid = mscid.into();
+            self
+        }
+        pub fn with_system_my_type_code(
+            mut self,
+            system_my_type_code: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.system_my_type_code = system_my_type_code.into();
+            self
+        }
+        pub fn with_system_access_type(
+            mut self,
+            system_access_type: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.system_access_type = system_access_type.into();
+            self
+        }
+        pub fn with_qualification_information_code(
+            mut self,
+            qualification_information_code: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.qualification_information_code = qualification_information_code.into();
+            self
+        }
+        pub fn with_sesn(mut self, sesn: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.sesn = sesn.into();
+            self
+        }
+        pub fn with_soc(mut self, soc: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.soc = soc.into();
+            self
+        }
     }
     impl ANSI41UIM {
         pub fn new(
@@ -1216,6 +1787,207 @@ pub mod h323_messages {
         pub assigned_gatekeeper: Option<AlternateGK>,
     }
     impl AdmissionConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            band_width: BandWidth,
+            call_model: CallModel,
+            dest_call_signal_address: TransportAddress,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                band_width,
+                call_model,
+                dest_call_signal_address,
+                irr_frequency: None,
+                non_standard_data: None,
+                destination_info: None,
+                dest_extra_call_info: None,
+                destination_type: None,
+                remote_extension_address: None,
+                alternate_endpoints: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                transport_qos: None,
+                will_respond_to_irr: None,
+                uuies_requested: None,
+                language: None,
+                alternate_transport_addresses: None,
+                use_specified_transport: None,
+                circuit_info: None,
+                usage_spec: None,
+                supported_protocols: None,
+                service_control: None,
+                multiple_calls: None,
+                feature_set: None,
+                generic_data: None,
+                modified_src_info: None,
+                assigned_gatekeeper: None,
+            }
+        }
+        pub fn with_irr_frequency(mut self, irr_frequency: impl Into<Option<u16>>) -> Self {
+            self.irr_frequency = irr_frequency.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_destination_info(
+            mut self,
+            destination_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.destination_info = destination_info.into();
+            self
+        }
+        pub fn with_dest_extra_call_info(
+            mut self,
+            dest_extra_call_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.dest_extra_call_info = dest_extra_call_info.into();
+            self
+        }
+        pub fn with_destination_type(
+            mut self,
+            destination_type: impl Into<Option<EndpointType>>,
+        ) -> Self {
+            self.destination_type = destination_type.into();
+            self
+        }
+        pub fn with_remote_extension_address(
+            mut self,
+            remote_extension_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.remote_extension_address = remote_extension_address.into();
+            self
+        }
+        pub fn with_alternate_endpoints(
+            mut self,
+            alternate_endpoints: impl Into<Option<SequenceOf<Endpoint>>>,
+        ) -> Self {
+            self.alternate_endpoints = alternate_endpoints.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_transport_qos(
+            mut self,
+            transport_qos: impl Into<Option<TransportQOS>>,
+        ) -> Self {
+            self.transport_qos = transport_qos.into();
+            self
+        }
+        pub fn with_will_respond_to_irr(
+            mut self,
+            will_respond_to_irr: impl Into<Option<bool>>,
+        ) -> Self {
+            self.will_respond_to_irr = will_respond_to_irr.into();
+            self
+        }
+        pub fn with_uuies_requested(
+            mut self,
+            uuies_requested: impl Into<Option<UUIEsRequested>>,
+        ) -> Self {
+            self.uuies_requested = uuies_requested.into();
+            self
+        }
+        pub fn with_language(
+            mut self,
+            language: impl Into<Option<AdmissionConfirmLanguage>>,
+        ) -> Self {
+            self.language = language.into();
+            self
+        }
+        pub fn with_alternate_transport_addresses(
+            mut self,
+            alternate_transport_addresses: impl Into<Option<AlternateTransportAddresses>>,
+        ) -> Self {
+            self.alternate_transport_addresses = alternate_transport_addresses.into();
+            self
+        }
+        pub fn with_use_specified_transport(
+            mut self,
+            use_specified_transport: impl Into<Option<UseSpecifiedTransport>>,
+        ) -> Self {
+            self.use_specified_transport = use_specified_transport.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_usage_spec(
+            mut self,
+            usage_spec: impl Into<Option<SequenceOf<RasUsageSpecification>>>,
+        ) -> Self {
+            self.usage_spec = usage_spec.into();
+            self
+        }
+        pub fn with_supported_protocols(
+            mut self,
+            supported_protocols: impl Into<Option<SequenceOf<SupportedProtocols>>>,
+        ) -> Self {
+            self.supported_protocols = supported_protocols.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_modified_src_info(
+            mut self,
+            modified_src_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.modified_src_info = modified_src_info.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+    }
+    impl AdmissionConfirm {
         pub fn new(
             request_seq_num: RequestSeqNum,
             band_width: BandWidth,
@@ -1308,6 +2080,89 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
         #[rasn(extension_addition, identifier = "assignedGatekeeper")]
         pub assigned_gatekeeper: Option<AlternateGK>,
+    }
+    impl AdmissionReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            reject_reason: AdmissionRejectReason,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                reject_reason,
+                non_standard_data: None,
+                alt_gkinfo: None,
+                tokens: None,
+                crypto_tokens: None,
+                call_signal_address: None,
+                integrity_check_value: None,
+                service_control: None,
+                feature_set: None,
+                generic_data: None,
+                assigned_gatekeeper: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_alt_gkinfo(mut self, alt_gkinfo: impl Into<Option<AltGKInfo>>) -> Self {
+            self.alt_gkinfo = alt_gkinfo.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_call_signal_address(
+            mut self,
+            call_signal_address: impl Into<Option<SequenceOf<TransportAddress>>>,
+        ) -> Self {
+            self.call_signal_address = call_signal_address.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
     }
     impl AdmissionReject {
         pub fn new(
@@ -1463,6 +2318,219 @@ pub mod h323_messages {
         pub can_map_src_alias: Option<bool>,
     }
     impl AdmissionRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            call_type: CallType,
+            endpoint_identifier: EndpointIdentifier,
+            src_info: SequenceOf<AliasAddress>,
+            band_width: BandWidth,
+            call_reference_value: CallReferenceValue,
+            conference_id: ConferenceIdentifier,
+            active_mc: bool,
+            answer_call: bool,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                call_type,
+                endpoint_identifier,
+                src_info,
+                band_width,
+                call_reference_value,
+                conference_id,
+                active_mc,
+                answer_call,
+                call_model: None,
+                destination_info: None,
+                dest_call_signal_address: None,
+                dest_extra_call_info: None,
+                src_call_signal_address: None,
+                non_standard_data: None,
+                call_services: None,
+                can_map_alias: None,
+                call_identifier: None,
+                src_alternatives: None,
+                dest_alternatives: None,
+                gatekeeper_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                transport_qos: None,
+                will_supply_uuies: None,
+                call_linkage: None,
+                gateway_data_rate: None,
+                capacity: None,
+                circuit_info: None,
+                desired_protocols: None,
+                desired_tunnelled_protocol: None,
+                feature_set: None,
+                generic_data: None,
+                can_map_src_alias: None,
+            }
+        }
+        pub fn with_call_model(mut self, call_model: impl Into<Option<CallModel>>) -> Self {
+            self.call_model = call_model.into();
+            self
+        }
+        pub fn with_destination_info(
+            mut self,
+            destination_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.destination_info = destination_info.into();
+            self
+        }
+        pub fn with_dest_call_signal_address(
+            mut self,
+            dest_call_signal_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.dest_call_signal_address = dest_call_signal_address.into();
+            self
+        }
+        pub fn with_dest_extra_call_info(
+            mut self,
+            dest_extra_call_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.dest_extra_call_info = dest_extra_call_info.into();
+            self
+        }
+        pub fn with_src_call_signal_address(
+            mut self,
+            src_call_signal_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.src_call_signal_address = src_call_signal_address.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_call_services(
+            mut self,
+            call_services: impl Into<Option<QseriesOptions>>,
+        ) -> Self {
+            self.call_services = call_services.into();
+            self
+        }
+        pub fn with_can_map_alias(mut self, can_map_alias: impl Into<Option<bool>>) -> Self {
+            self.can_map_alias = can_map_alias.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_src_alternatives(
+            mut self,
+            src_alternatives: impl Into<Option<SequenceOf<Endpoint>>>,
+        ) -> Self {
+            self.src_alternatives = src_alternatives.into();
+            self
+        }
+        pub fn with_dest_alternatives(
+            mut self,
+            dest_alternatives: impl Into<Option<SequenceOf<Endpoint>>>,
+        ) -> Self {
+            self.dest_alternatives = dest_alternatives.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_transport_qos(
+            mut self,
+            transport_qos: impl Into<Option<TransportQOS>>,
+        ) -> Self {
+            self.transport_qos = transport_qos.into();
+            self
+        }
+        pub fn with_will_supply_uuies(
+            mut self,
+            will_supply_uuies: impl Into<Option<bool>>,
+        ) -> Self {
+            self.will_supply_uuies = will_supply_uuies.into();
+            self
+        }
+        pub fn with_call_linkage(mut self, call_linkage: impl Into<Option<CallLinkage>>) -> Self {
+            self.call_linkage = call_linkage.into();
+            self
+        }
+        pub fn with_gateway_data_rate(
+            mut self,
+            gateway_data_rate: impl Into<Option<DataRate>>,
+        ) -> Self {
+            self.gateway_data_rate = gateway_data_rate.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_desired_protocols(
+            mut self,
+            desired_protocols: impl Into<Option<SequenceOf<SupportedProtocols>>>,
+        ) -> Self {
+            self.desired_protocols = desired_protocols.into();
+            self
+        }
+        pub fn with_desired_tunnelled_protocol(
+            mut self,
+            desired_tunnelled_protocol: impl Into<Option<TunnelledProtocol>>,
+        ) -> Self {
+            self.desired_tunnelled_protocol = desired_tunnelled_protocol.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_can_map_src_alias(
+            mut self,
+            can_map_src_alias: impl Into<Option<bool>>,
+        ) -> Self {
+            self.can_map_src_alias = can_map_src_alias.into();
+            self
+        }
+    }
+    impl AdmissionRequest {
         pub fn new(
             request_seq_num: RequestSeqNum,
             call_type: CallType,
@@ -1581,6 +2649,134 @@ pub mod h323_messages {
         pub display_name: Option<SequenceOf<DisplayName>>,
     }
     impl AlertingUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            destination_info: EndpointType,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                destination_info,
+                h245_address: None,
+                call_identifier: None,
+                h245_security_mode: None,
+                tokens: None,
+                crypto_tokens: None,
+                fast_start: None,
+                multiple_calls: None,
+                maintain_connection: None,
+                alerting_address: None,
+                presentation_indicator: None,
+                screening_indicator: None,
+                fast_connect_refused: None,
+                service_control: None,
+                capacity: None,
+                feature_set: None,
+                display_name: None,
+            }
+        }
+        pub fn with_h245_address(
+            mut self,
+            h245_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.h245_address = h245_address.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_h245_security_mode(
+            mut self,
+            h245_security_mode: impl Into<Option<H245Security>>,
+        ) -> Self {
+            self.h245_security_mode = h245_security_mode.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_fast_start(
+            mut self,
+            fast_start: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.fast_start = fast_start.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_maintain_connection(
+            mut self,
+            maintain_connection: impl Into<Option<bool>>,
+        ) -> Self {
+            self.maintain_connection = maintain_connection.into();
+            self
+        }
+        pub fn with_alerting_address(
+            mut self,
+            alerting_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.alerting_address = alerting_address.into();
+            self
+        }
+        pub fn with_presentation_indicator(
+            mut self,
+            presentation_indicator: impl Into<Option<PresentationIndicator>>,
+        ) -> Self {
+            self.presentation_indicator = presentation_indicator.into();
+            self
+        }
+        pub fn with_screening_indicator(
+            mut self,
+            screening_indicator: impl Into<Option<ScreeningIndicator>>,
+        ) -> Self {
+            self.screening_indicator = screening_indicator.into();
+            self
+        }
+        pub fn with_fast_connect_refused(
+            mut self,
+            fast_connect_refused: impl Into<Option<()>>,
+        ) -> Self {
+            self.fast_connect_refused = fast_connect_refused.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_display_name(
+            mut self,
+            display_name: impl Into<Option<SequenceOf<DisplayName>>>,
+        ) -> Self {
+            self.display_name = display_name.into();
+            self
+        }
+    }
+    impl AlertingUUIE {
         pub fn new(
             protocol_identifier: ProtocolIdentifier,
             destination_info: EndpointType,
@@ -1684,6 +2880,28 @@ pub mod h323_messages {
         pub priority: u8,
     }
     impl AlternateGK {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            ras_address: TransportAddress,
+            need_to_register: bool,
+            priority: u8,
+        ) -> Self {
+            Self {
+                ras_address,
+                need_to_register,
+                priority,
+                gatekeeper_identifier: None,
+            }
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+    }
+    impl AlternateGK {
         pub fn new(
             ras_address: TransportAddress,
             gatekeeper_identifier: Option<GatekeeperIdentifier>,
@@ -1706,6 +2924,26 @@ pub mod h323_messages {
         pub annex_e: Option<SequenceOf<TransportAddress>>,
         #[rasn(extension_addition)]
         pub sctp: Option<SequenceOf<TransportAddress>>,
+    }
+    impl AlternateTransportAddresses {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                annex_e: None,
+                sctp: None,
+            }
+        }
+        pub fn with_annex_e(
+            mut self,
+            annex_e: impl Into<Option<SequenceOf<TransportAddress>>>,
+        ) -> Self {
+            self.annex_e = annex_e.into();
+            self
+        }
+        pub fn with_sctp(mut self, sctp: impl Into<Option<SequenceOf<TransportAddress>>>) -> Self {
+            self.sctp = sctp.into();
+            self
+        }
     }
     impl AlternateTransportAddresses {
         pub fn new(
@@ -1755,6 +2993,65 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
         #[rasn(extension_addition, identifier = "transportQOS")]
         pub transport_qos: Option<TransportQOS>,
+    }
+    impl BandwidthConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum, band_width: BandWidth) -> Self {
+            Self {
+                request_seq_num,
+                band_width,
+                non_standard_data: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                capacity: None,
+                generic_data: None,
+                transport_qos: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_transport_qos(
+            mut self,
+            transport_qos: impl Into<Option<TransportQOS>>,
+        ) -> Self {
+            self.transport_qos = transport_qos.into();
+            self
+        }
     }
     impl BandwidthConfirm {
         pub fn new(
@@ -1830,6 +3127,62 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
     }
     impl BandwidthReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            reject_reason: BandRejectReason,
+            allowed_band_width: BandWidth,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                reject_reason,
+                allowed_band_width,
+                non_standard_data: None,
+                alt_gkinfo: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_alt_gkinfo(mut self, alt_gkinfo: impl Into<Option<AltGKInfo>>) -> Self {
+            self.alt_gkinfo = alt_gkinfo.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+    }
+    impl BandwidthReject {
         pub fn new(
             request_seq_num: RequestSeqNum,
             reject_reason: BandRejectReason,
@@ -1902,6 +3255,121 @@ pub mod h323_messages {
         pub transport_qos: Option<TransportQOS>,
     }
     impl BandwidthRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            endpoint_identifier: EndpointIdentifier,
+            conference_id: ConferenceIdentifier,
+            call_reference_value: CallReferenceValue,
+            band_width: BandWidth,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                endpoint_identifier,
+                conference_id,
+                call_reference_value,
+                band_width,
+                call_type: None,
+                non_standard_data: None,
+                call_identifier: None,
+                gatekeeper_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                answered_call: None,
+                call_linkage: None,
+                capacity: None,
+                usage_information: None,
+                bandwidth_details: None,
+                generic_data: None,
+                transport_qos: None,
+            }
+        }
+        pub fn with_call_type(mut self, call_type: impl Into<Option<CallType>>) -> Self {
+            self.call_type = call_type.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_answered_call(mut self, answered_call: impl Into<Option<bool>>) -> Self {
+            self.answered_call = answered_call.into();
+            self
+        }
+        pub fn with_call_linkage(mut self, call_linkage: impl Into<Option<CallLinkage>>) -> Self {
+            self.call_linkage = call_linkage.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_usage_information(
+            mut self,
+            usage_information: impl Into<Option<RasUsageInformation>>,
+        ) -> Self {
+            self.usage_information = usage_information.into();
+            self
+        }
+        pub fn with_bandwidth_details(
+            mut self,
+            bandwidth_details: impl Into<Option<SequenceOf<BandwidthDetails>>>,
+        ) -> Self {
+            self.bandwidth_details = bandwidth_details.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_transport_qos(
+            mut self,
+            transport_qos: impl Into<Option<TransportQOS>>,
+        ) -> Self {
+            self.transport_qos = transport_qos.into();
+            self
+        }
+    }
+    impl BandwidthRequest {
         pub fn new(
             request_seq_num: RequestSeqNum,
             endpoint_identifier: EndpointIdentifier,
@@ -1956,6 +3424,29 @@ pub mod h323_messages {
         pub current_call_capacity: Option<CallCapacityInfo>,
     }
     impl CallCapacity {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                maximum_call_capacity: None,
+                current_call_capacity: None,
+            }
+        }
+        pub fn with_maximum_call_capacity(
+            mut self,
+            maximum_call_capacity: impl Into<Option<CallCapacityInfo>>,
+        ) -> Self {
+            self.maximum_call_capacity = maximum_call_capacity.into();
+            self
+        }
+        pub fn with_current_call_capacity(
+            mut self,
+            current_call_capacity: impl Into<Option<CallCapacityInfo>>,
+        ) -> Self {
+            self.current_call_capacity = current_call_capacity.into();
+            self
+        }
+    }
+    impl CallCapacity {
         pub fn new(
             maximum_call_capacity: Option<CallCapacityInfo>,
             current_call_capacity: Option<CallCapacityInfo>,
@@ -1996,6 +3487,110 @@ pub mod h323_messages {
         pub sip_gw_calls_available: Option<SequenceOf<CallsAvailable>>,
     }
     impl CallCapacityInfo {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                voice_gw_calls_available: None,
+                h310_gw_calls_available: None,
+                h320_gw_calls_available: None,
+                h321_gw_calls_available: None,
+                h322_gw_calls_available: None,
+                h323_gw_calls_available: None,
+                h324_gw_calls_available: None,
+                t120_only_gw_calls_available: None,
+                t38_fax_annexb_only_gw_calls_available: None,
+                terminal_calls_available: None,
+                mcu_calls_available: None,
+                sip_gw_calls_available: None,
+            }
+        }
+        pub fn with_voice_gw_calls_available(
+            mut self,
+            voice_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.voice_gw_calls_available = voice_gw_calls_available.into();
+            self
+        }
+        pub fn with_h310_gw_calls_available(
+            mut self,
+            h310_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.h310_gw_calls_available = h310_gw_calls_available.into();
+            self
+        }
+        pub fn with_h320_gw_calls_available(
+            mut self,
+            h320_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.h320_gw_calls_available = h320_gw_calls_available.into();
+            self
+        }
+        pub fn with_h321_gw_calls_available(
+            mut self,
+            h321_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.h321_gw_calls_available = h321_gw_calls_available.into();
+            self
+        }
+        pub fn with_h322_gw_calls_available(
+            mut self,
+            h322_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.h322_gw_calls_available = h322_gw_calls_available.into();
+            self
+        }
+        pub fn with_h323_gw_calls_available(
+            mut self,
+            h323_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.h323_gw_calls_available = h323_gw_calls_available.into();
+            self
+        }
+        pub fn with_h324_gw_calls_available(
+            mut self,
+            h324_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.h324_gw_calls_available = h324_gw_calls_available.into();
+            self
+        }
+        pub fn with_t120_only_gw_calls_available(
+            mut self,
+            t120_only_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.t120_only_gw_calls_available = t120_only_gw_calls_available.into();
+            self
+        }
+        pub fn with_t38_fax_annexb_only_gw_calls_available(
+            mut self,
+            t38_fax_annexb_only_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.t38_fax_annexb_only_gw_calls_available =
+                t38_fax_annexb_only_gw_calls_available.into();
+            self
+        }
+        pub fn with_terminal_calls_available(
+            mut self,
+            terminal_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.terminal_calls_available = terminal_calls_available.into();
+            self
+        }
+        pub fn with_mcu_calls_available(
+            mut self,
+            mcu_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.mcu_calls_available = mcu_calls_available.into();
+            self
+        }
+        pub fn with_sip_gw_calls_available(
+            mut self,
+            sip_gw_calls_available: impl Into<Option<SequenceOf<CallsAvailable>>>,
+        ) -> Self {
+            self.sip_gw_calls_available = sip_gw_calls_available.into();
+            self
+        }
+    }
+    impl CallCapacityInfo {
         pub fn new(
             voice_gw_calls_available: Option<SequenceOf<CallsAvailable>>,
             h310_gw_calls_available: Option<SequenceOf<CallsAvailable>>,
@@ -2034,6 +3629,29 @@ pub mod h323_messages {
         pub can_display_amount_string: Option<bool>,
         #[rasn(identifier = "canEnforceDurationLimit")]
         pub can_enforce_duration_limit: Option<bool>,
+    }
+    impl CallCreditCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                can_display_amount_string: None,
+                can_enforce_duration_limit: None,
+            }
+        }
+        pub fn with_can_display_amount_string(
+            mut self,
+            can_display_amount_string: impl Into<Option<bool>>,
+        ) -> Self {
+            self.can_display_amount_string = can_display_amount_string.into();
+            self
+        }
+        pub fn with_can_enforce_duration_limit(
+            mut self,
+            can_enforce_duration_limit: impl Into<Option<bool>>,
+        ) -> Self {
+            self.can_enforce_duration_limit = can_enforce_duration_limit.into();
+            self
+        }
     }
     impl CallCreditCapability {
         pub fn new(
@@ -2078,6 +3696,50 @@ pub mod h323_messages {
         pub call_starting_point: Option<CallCreditServiceControlCallStartingPoint>,
     }
     impl CallCreditServiceControl {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                amount_string: None,
+                billing_mode: None,
+                call_duration_limit: None,
+                enforce_call_duration_limit: None,
+                call_starting_point: None,
+            }
+        }
+        pub fn with_amount_string(mut self, amount_string: impl Into<Option<BmpString>>) -> Self {
+            self.amount_string = amount_string.into();
+            self
+        }
+        pub fn with_billing_mode(
+            mut self,
+            billing_mode: impl Into<Option<CallCreditServiceControlBillingMode>>,
+        ) -> Self {
+            self.billing_mode = billing_mode.into();
+            self
+        }
+        pub fn with_call_duration_limit(
+            mut self,
+            call_duration_limit: impl Into<Option<u32>>,
+        ) -> Self {
+            self.call_duration_limit = call_duration_limit.into();
+            self
+        }
+        pub fn with_enforce_call_duration_limit(
+            mut self,
+            enforce_call_duration_limit: impl Into<Option<bool>>,
+        ) -> Self {
+            self.enforce_call_duration_limit = enforce_call_duration_limit.into();
+            self
+        }
+        pub fn with_call_starting_point(
+            mut self,
+            call_starting_point: impl Into<Option<CallCreditServiceControlCallStartingPoint>>,
+        ) -> Self {
+            self.call_starting_point = call_starting_point.into();
+            self
+        }
+    }
+    impl CallCreditServiceControl {
         pub fn new(
             amount_string: Option<BmpString>,
             billing_mode: Option<CallCreditServiceControlBillingMode>,
@@ -2113,6 +3775,26 @@ pub mod h323_messages {
         pub global_call_id: Option<GloballyUniqueID>,
         #[rasn(identifier = "threadId")]
         pub thread_id: Option<GloballyUniqueID>,
+    }
+    impl CallLinkage {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                global_call_id: None,
+                thread_id: None,
+            }
+        }
+        pub fn with_global_call_id(
+            mut self,
+            global_call_id: impl Into<Option<GloballyUniqueID>>,
+        ) -> Self {
+            self.global_call_id = global_call_id.into();
+            self
+        }
+        pub fn with_thread_id(mut self, thread_id: impl Into<Option<GloballyUniqueID>>) -> Self {
+            self.thread_id = thread_id.into();
+            self
+        }
     }
     impl CallLinkage {
         pub fn new(
@@ -2160,6 +3842,89 @@ pub mod h323_messages {
         pub fast_connect_refused: Option<()>,
         #[rasn(extension_addition, identifier = "featureSet")]
         pub feature_set: Option<FeatureSet>,
+    }
+    impl CallProceedingUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            destination_info: EndpointType,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                destination_info,
+                h245_address: None,
+                call_identifier: None,
+                h245_security_mode: None,
+                tokens: None,
+                crypto_tokens: None,
+                fast_start: None,
+                multiple_calls: None,
+                maintain_connection: None,
+                fast_connect_refused: None,
+                feature_set: None,
+            }
+        }
+        pub fn with_h245_address(
+            mut self,
+            h245_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.h245_address = h245_address.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_h245_security_mode(
+            mut self,
+            h245_security_mode: impl Into<Option<H245Security>>,
+        ) -> Self {
+            self.h245_security_mode = h245_security_mode.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_fast_start(
+            mut self,
+            fast_start: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.fast_start = fast_start.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_maintain_connection(
+            mut self,
+            maintain_connection: impl Into<Option<bool>>,
+        ) -> Self {
+            self.maintain_connection = maintain_connection.into();
+            self
+        }
+        pub fn with_fast_connect_refused(
+            mut self,
+            fast_connect_refused: impl Into<Option<()>>,
+        ) -> Self {
+            self.fast_connect_refused = fast_connect_refused.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
     }
     impl CallProceedingUUIE {
         pub fn new(
@@ -2286,6 +4051,26 @@ pub mod h323_messages {
         pub carrier_name: Option<Ia5String>,
     }
     impl CarrierInfo {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                carrier_identification_code: None,
+                carrier_name: None,
+            }
+        }
+        pub fn with_carrier_identification_code(
+            mut self,
+            carrier_identification_code: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.carrier_identification_code = carrier_identification_code.into();
+            self
+        }
+        pub fn with_carrier_name(mut self, carrier_name: impl Into<Option<Ia5String>>) -> Self {
+            self.carrier_name = carrier_name.into();
+            self
+        }
+    }
+    impl CarrierInfo {
         pub fn new(
             carrier_identification_code: Option<OctetString>,
             carrier_name: Option<Ia5String>,
@@ -2327,6 +4112,28 @@ pub mod h323_messages {
         pub carrier: Option<CarrierInfo>,
     }
     impl CircuitIdentifier {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                cic: None,
+                group: None,
+                carrier: None,
+            }
+        }
+        pub fn with_cic(mut self, cic: impl Into<Option<CicInfo>>) -> Self {
+            self.cic = cic.into();
+            self
+        }
+        pub fn with_group(mut self, group: impl Into<Option<GroupID>>) -> Self {
+            self.group = group.into();
+            self
+        }
+        pub fn with_carrier(mut self, carrier: impl Into<Option<CarrierInfo>>) -> Self {
+            self.carrier = carrier.into();
+            self
+        }
+    }
+    impl CircuitIdentifier {
         pub fn new(
             cic: Option<CicInfo>,
             group: Option<GroupID>,
@@ -2349,6 +4156,37 @@ pub mod h323_messages {
         pub destination_circuit_id: Option<CircuitIdentifier>,
         #[rasn(identifier = "genericData")]
         pub generic_data: Option<SequenceOf<GenericData>>,
+    }
+    impl CircuitInfo {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                source_circuit_id: None,
+                destination_circuit_id: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_source_circuit_id(
+            mut self,
+            source_circuit_id: impl Into<Option<CircuitIdentifier>>,
+        ) -> Self {
+            self.source_circuit_id = source_circuit_id.into();
+            self
+        }
+        pub fn with_destination_circuit_id(
+            mut self,
+            destination_circuit_id: impl Into<Option<CircuitIdentifier>>,
+        ) -> Self {
+            self.destination_circuit_id = destination_circuit_id.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
     }
     impl CircuitInfo {
         pub fn new(
@@ -2376,6 +4214,37 @@ pub mod h323_messages {
         pub conference_alias: Option<AliasAddress>,
         #[rasn(identifier = "nonStandardData")]
         pub non_standard_data: Option<NonStandardParameter>,
+    }
+    impl ConferenceList {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                conference_id: None,
+                conference_alias: None,
+                non_standard_data: None,
+            }
+        }
+        pub fn with_conference_id(
+            mut self,
+            conference_id: impl Into<Option<ConferenceIdentifier>>,
+        ) -> Self {
+            self.conference_id = conference_id.into();
+            self
+        }
+        pub fn with_conference_alias(
+            mut self,
+            conference_alias: impl Into<Option<AliasAddress>>,
+        ) -> Self {
+            self.conference_alias = conference_alias.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
     }
     impl ConferenceList {
         pub fn new(
@@ -2442,6 +4311,141 @@ pub mod h323_messages {
         pub feature_set: Option<FeatureSet>,
         #[rasn(extension_addition, identifier = "displayName")]
         pub display_name: Option<SequenceOf<DisplayName>>,
+    }
+    impl ConnectUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            destination_info: EndpointType,
+            conference_id: ConferenceIdentifier,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                destination_info,
+                conference_id,
+                h245_address: None,
+                call_identifier: None,
+                h245_security_mode: None,
+                tokens: None,
+                crypto_tokens: None,
+                fast_start: None,
+                multiple_calls: None,
+                maintain_connection: None,
+                language: None,
+                connected_address: None,
+                presentation_indicator: None,
+                screening_indicator: None,
+                fast_connect_refused: None,
+                service_control: None,
+                capacity: None,
+                feature_set: None,
+                display_name: None,
+            }
+        }
+        pub fn with_h245_address(
+            mut self,
+            h245_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.h245_address = h245_address.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_h245_security_mode(
+            mut self,
+            h245_security_mode: impl Into<Option<H245Security>>,
+        ) -> Self {
+            self.h245_security_mode = h245_security_mode.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_fast_start(
+            mut self,
+            fast_start: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.fast_start = fast_start.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_maintain_connection(
+            mut self,
+            maintain_connection: impl Into<Option<bool>>,
+        ) -> Self {
+            self.maintain_connection = maintain_connection.into();
+            self
+        }
+        pub fn with_language(mut self, language: impl Into<Option<ConnectUUIELanguage>>) -> Self {
+            self.language = language.into();
+            self
+        }
+        pub fn with_connected_address(
+            mut self,
+            connected_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.connected_address = connected_address.into();
+            self
+        }
+        pub fn with_presentation_indicator(
+            mut self,
+            presentation_indicator: impl Into<Option<PresentationIndicator>>,
+        ) -> Self {
+            self.presentation_indicator = presentation_indicator.into();
+            self
+        }
+        pub fn with_screening_indicator(
+            mut self,
+            screening_indicator: impl Into<Option<ScreeningIndicator>>,
+        ) -> Self {
+            self.screening_indicator = screening_indicator.into();
+            self
+        }
+        pub fn with_fast_connect_refused(
+            mut self,
+            fast_connect_refused: impl Into<Option<()>>,
+        ) -> Self {
+            self.fast_connect_refused = fast_connect_refused.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_display_name(
+            mut self,
+            display_name: impl Into<Option<SequenceOf<DisplayName>>>,
+        ) -> Self {
+            self.display_name = display_name.into();
+            self
+        }
     }
     impl ConnectUUIE {
         pub fn new(
@@ -2528,6 +4532,38 @@ pub mod h323_messages {
         pub clear_salt: Option<OctetString>,
     }
     impl CryptoH323TokenCryptoEPPwdHashTokenParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
+    }
+    impl CryptoH323TokenCryptoEPPwdHashTokenParamS {
         pub fn new(
             ran_int: Option<Integer>,
             iv8: Option<IV8>,
@@ -2603,6 +4639,38 @@ pub mod h323_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl CryptoH323TokenCryptoGKPwdHashTokenParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl CryptoH323TokenCryptoGKPwdHashTokenParamS {
         pub fn new(
@@ -2683,6 +4751,38 @@ pub mod h323_messages {
         pub clear_salt: Option<OctetString>,
     }
     impl CryptoH323TokenCryptoEPPwdEncrParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
+    }
+    impl CryptoH323TokenCryptoEPPwdEncrParamS {
         pub fn new(
             ran_int: Option<Integer>,
             iv8: Option<IV8>,
@@ -2739,6 +4839,38 @@ pub mod h323_messages {
         pub clear_salt: Option<OctetString>,
     }
     impl CryptoH323TokenCryptoGKPwdEncrParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
+    }
+    impl CryptoH323TokenCryptoGKPwdEncrParamS {
         pub fn new(
             ran_int: Option<Integer>,
             iv8: Option<IV8>,
@@ -2793,6 +4925,38 @@ pub mod h323_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl CryptoH323TokenCryptoEPCertParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl CryptoH323TokenCryptoEPCertParamS {
         pub fn new(
@@ -2854,6 +5018,38 @@ pub mod h323_messages {
         pub clear_salt: Option<OctetString>,
     }
     impl CryptoH323TokenCryptoGKCertParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
+    }
+    impl CryptoH323TokenCryptoGKCertParamS {
         pub fn new(
             ran_int: Option<Integer>,
             iv8: Option<IV8>,
@@ -2911,6 +5107,38 @@ pub mod h323_messages {
         pub iv: Option<OctetString>,
         #[rasn(extension_addition, identifier = "clearSalt")]
         pub clear_salt: Option<OctetString>,
+    }
+    impl CryptoH323TokenCryptoFastStartParamS {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                ran_int: None,
+                iv8: None,
+                iv16: None,
+                iv: None,
+                clear_salt: None,
+            }
+        }
+        pub fn with_ran_int(mut self, ran_int: impl Into<Option<Integer>>) -> Self {
+            self.ran_int = ran_int.into();
+            self
+        }
+        pub fn with_iv8(mut self, iv8: impl Into<Option<IV8>>) -> Self {
+            self.iv8 = iv8.into();
+            self
+        }
+        pub fn with_iv16(mut self, iv16: impl Into<Option<IV16>>) -> Self {
+            self.iv16 = iv16.into();
+            self
+        }
+        pub fn with_iv(mut self, iv: impl Into<Option<OctetString>>) -> Self {
+            self.iv = iv.into();
+            self
+        }
+        pub fn with_clear_salt(mut self, clear_salt: impl Into<Option<OctetString>>) -> Self {
+            self.clear_salt = clear_salt.into();
+            self
+        }
     }
     impl CryptoH323TokenCryptoFastStartParamS {
         pub fn new(
@@ -2981,6 +5209,30 @@ pub mod h323_messages {
         pub channel_multiplier: Option<u16>,
     }
     impl DataRate {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(channel_rate: BandWidth) -> Self {
+            Self {
+                channel_rate,
+                non_standard_data: None,
+                channel_multiplier: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_channel_multiplier(
+            mut self,
+            channel_multiplier: impl Into<Option<u16>>,
+        ) -> Self {
+            self.channel_multiplier = channel_multiplier.into();
+            self
+        }
+    }
+    impl DataRate {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             channel_rate: BandWidth,
@@ -3017,6 +5269,77 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
         #[rasn(extension_addition, identifier = "assignedGatekeeper")]
         pub assigned_gatekeeper: Option<AlternateGK>,
+    }
+    impl DisengageConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum) -> Self {
+            Self {
+                request_seq_num,
+                non_standard_data: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                capacity: None,
+                circuit_info: None,
+                usage_information: None,
+                generic_data: None,
+                assigned_gatekeeper: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_usage_information(
+            mut self,
+            usage_information: impl Into<Option<RasUsageInformation>>,
+        ) -> Self {
+            self.usage_information = usage_information.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
     }
     impl DisengageConfirm {
         pub fn new(
@@ -3073,6 +5396,60 @@ pub mod h323_messages {
         pub integrity_check_value: Option<ICV>,
         #[rasn(extension_addition, identifier = "genericData")]
         pub generic_data: Option<SequenceOf<GenericData>>,
+    }
+    impl DisengageReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            reject_reason: DisengageRejectReason,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                reject_reason,
+                non_standard_data: None,
+                alt_gkinfo: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_alt_gkinfo(mut self, alt_gkinfo: impl Into<Option<AltGKInfo>>) -> Self {
+            self.alt_gkinfo = alt_gkinfo.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
     }
     impl DisengageReject {
         pub fn new(
@@ -3154,6 +5531,121 @@ pub mod h323_messages {
         pub service_control: Option<SequenceOf<ServiceControlSession>>,
         #[rasn(extension_addition, identifier = "genericData")]
         pub generic_data: Option<SequenceOf<GenericData>>,
+    }
+    impl DisengageRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            endpoint_identifier: EndpointIdentifier,
+            conference_id: ConferenceIdentifier,
+            call_reference_value: CallReferenceValue,
+            disengage_reason: DisengageReason,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                endpoint_identifier,
+                conference_id,
+                call_reference_value,
+                disengage_reason,
+                non_standard_data: None,
+                call_identifier: None,
+                gatekeeper_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                answered_call: None,
+                call_linkage: None,
+                capacity: None,
+                circuit_info: None,
+                usage_information: None,
+                termination_cause: None,
+                service_control: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_answered_call(mut self, answered_call: impl Into<Option<bool>>) -> Self {
+            self.answered_call = answered_call.into();
+            self
+        }
+        pub fn with_call_linkage(mut self, call_linkage: impl Into<Option<CallLinkage>>) -> Self {
+            self.call_linkage = call_linkage.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_usage_information(
+            mut self,
+            usage_information: impl Into<Option<RasUsageInformation>>,
+        ) -> Self {
+            self.usage_information = usage_information.into();
+            self
+        }
+        pub fn with_termination_cause(
+            mut self,
+            termination_cause: impl Into<Option<CallTerminationCause>>,
+        ) -> Self {
+            self.termination_cause = termination_cause.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
     }
     impl DisengageRequest {
         pub fn new(
@@ -3253,6 +5745,105 @@ pub mod h323_messages {
         pub feature_set: Option<FeatureSet>,
     }
     impl Endpoint {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                alias_address: None,
+                call_signal_address: None,
+                ras_address: None,
+                endpoint_type: None,
+                tokens: None,
+                crypto_tokens: None,
+                priority: None,
+                remote_extension_address: None,
+                dest_extra_call_info: None,
+                alternate_transport_addresses: None,
+                circuit_info: None,
+                feature_set: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_alias_address(
+            mut self,
+            alias_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.alias_address = alias_address.into();
+            self
+        }
+        pub fn with_call_signal_address(
+            mut self,
+            call_signal_address: impl Into<Option<SequenceOf<TransportAddress>>>,
+        ) -> Self {
+            self.call_signal_address = call_signal_address.into();
+            self
+        }
+        pub fn with_ras_address(
+            mut self,
+            ras_address: impl Into<Option<SequenceOf<TransportAddress>>>,
+        ) -> Self {
+            self.ras_address = ras_address.into();
+            self
+        }
+        pub fn with_endpoint_type(
+            mut self,
+            endpoint_type: impl Into<Option<EndpointType>>,
+        ) -> Self {
+            self.endpoint_type = endpoint_type.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_priority(mut self, priority: impl Into<Option<u8>>) -> Self {
+            self.priority = priority.into();
+            self
+        }
+        pub fn with_remote_extension_address(
+            mut self,
+            remote_extension_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.remote_extension_address = remote_extension_address.into();
+            self
+        }
+        pub fn with_dest_extra_call_info(
+            mut self,
+            dest_extra_call_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.dest_extra_call_info = dest_extra_call_info.into();
+            self
+        }
+        pub fn with_alternate_transport_addresses(
+            mut self,
+            alternate_transport_addresses: impl Into<Option<AlternateTransportAddresses>>,
+        ) -> Self {
+            self.alternate_transport_addresses = alternate_transport_addresses.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+    }
+    impl Endpoint {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             alias_address: Option<SequenceOf<AliasAddress>>,
@@ -3309,6 +5900,61 @@ pub mod h323_messages {
         pub supported_tunnelled_protocols: Option<SequenceOf<TunnelledProtocol>>,
     }
     impl EndpointType {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(mc: bool, undefined_node: bool) -> Self {
+            Self {
+                mc,
+                undefined_node,
+                non_standard_data: None,
+                vendor: None,
+                gatekeeper: None,
+                gateway: None,
+                mcu: None,
+                terminal: None,
+                set: None,
+                supported_tunnelled_protocols: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_vendor(mut self, vendor: impl Into<Option<VendorIdentifier>>) -> Self {
+            self.vendor = vendor.into();
+            self
+        }
+        pub fn with_gatekeeper(mut self, gatekeeper: impl Into<Option<GatekeeperInfo>>) -> Self {
+            self.gatekeeper = gatekeeper.into();
+            self
+        }
+        pub fn with_gateway(mut self, gateway: impl Into<Option<GatewayInfo>>) -> Self {
+            self.gateway = gateway.into();
+            self
+        }
+        pub fn with_mcu(mut self, mcu: impl Into<Option<McuInfo>>) -> Self {
+            self.mcu = mcu.into();
+            self
+        }
+        pub fn with_terminal(mut self, terminal: impl Into<Option<TerminalInfo>>) -> Self {
+            self.terminal = terminal.into();
+            self
+        }
+        pub fn with_set(mut self, set: impl Into<Option<BitString>>) -> Self {
+            self.set = set.into();
+            self
+        }
+        pub fn with_supported_tunnelled_protocols(
+            mut self,
+            supported_tunnelled_protocols: impl Into<Option<SequenceOf<TunnelledProtocol>>>,
+        ) -> Self {
+            self.supported_tunnelled_protocols = supported_tunnelled_protocols.into();
+            self
+        }
+    }
+    impl EndpointType {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             vendor: Option<VendorIdentifier>,
@@ -3356,6 +6002,30 @@ pub mod h323_messages {
         pub presentation_indicator: Option<PresentationIndicator>,
         #[rasn(identifier = "screeningIndicator")]
         pub screening_indicator: Option<ScreeningIndicator>,
+    }
+    impl ExtendedAliasAddress {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(address: AliasAddress) -> Self {
+            Self {
+                address,
+                presentation_indicator: None,
+                screening_indicator: None,
+            }
+        }
+        pub fn with_presentation_indicator(
+            mut self,
+            presentation_indicator: impl Into<Option<PresentationIndicator>>,
+        ) -> Self {
+            self.presentation_indicator = presentation_indicator.into();
+            self
+        }
+        pub fn with_screening_indicator(
+            mut self,
+            screening_indicator: impl Into<Option<ScreeningIndicator>>,
+        ) -> Self {
+            self.screening_indicator = screening_indicator.into();
+            self
+        }
     }
     impl ExtendedAliasAddress {
         pub fn new(
@@ -3415,6 +6085,155 @@ pub mod h323_messages {
         pub destination_info: Option<EndpointType>,
         #[rasn(extension_addition, identifier = "h245SecurityMode")]
         pub h245_security_mode: Option<H245Security>,
+    }
+    impl FacilityUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(protocol_identifier: ProtocolIdentifier, reason: FacilityReason) -> Self {
+            Self {
+                protocol_identifier,
+                reason,
+                alternative_address: None,
+                alternative_alias_address: None,
+                conference_id: None,
+                call_identifier: None,
+                dest_extra_call_info: None,
+                remote_extension_address: None,
+                tokens: None,
+                crypto_tokens: None,
+                conferences: None,
+                h245_address: None,
+                fast_start: None,
+                multiple_calls: None,
+                maintain_connection: None,
+                fast_connect_refused: None,
+                service_control: None,
+                circuit_info: None,
+                feature_set: None,
+                destination_info: None,
+                h245_security_mode: None,
+            }
+        }
+        pub fn with_alternative_address(
+            mut self,
+            alternative_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.alternative_address = alternative_address.into();
+            self
+        }
+        pub fn with_alternative_alias_address(
+            mut self,
+            alternative_alias_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.alternative_alias_address = alternative_alias_address.into();
+            self
+        }
+        pub fn with_conference_id(
+            mut self,
+            conference_id: impl Into<Option<ConferenceIdentifier>>,
+        ) -> Self {
+            self.conference_id = conference_id.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_dest_extra_call_info(
+            mut self,
+            dest_extra_call_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.dest_extra_call_info = dest_extra_call_info.into();
+            self
+        }
+        pub fn with_remote_extension_address(
+            mut self,
+            remote_extension_address: impl Into<Option<AliasAddress>>,
+        ) -> Self {
+            self.remote_extension_address = remote_extension_address.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_conferences(
+            mut self,
+            conferences: impl Into<Option<SequenceOf<ConferenceList>>>,
+        ) -> Self {
+            self.conferences = conferences.into();
+            self
+        }
+        pub fn with_h245_address(
+            mut self,
+            h245_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.h245_address = h245_address.into();
+            self
+        }
+        pub fn with_fast_start(
+            mut self,
+            fast_start: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.fast_start = fast_start.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_maintain_connection(
+            mut self,
+            maintain_connection: impl Into<Option<bool>>,
+        ) -> Self {
+            self.maintain_connection = maintain_connection.into();
+            self
+        }
+        pub fn with_fast_connect_refused(
+            mut self,
+            fast_connect_refused: impl Into<Option<()>>,
+        ) -> Self {
+            self.fast_connect_refused = fast_connect_refused.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_destination_info(
+            mut self,
+            destination_info: impl Into<Option<EndpointType>>,
+        ) -> Self {
+            self.destination_info = destination_info.into();
+            self
+        }
+        pub fn with_h245_security_mode(
+            mut self,
+            h245_security_mode: impl Into<Option<H245Security>>,
+        ) -> Self {
+            self.h245_security_mode = h245_security_mode.into();
+            self
+        }
     }
     impl FacilityUUIE {
         pub fn new(
@@ -3511,6 +6330,38 @@ pub mod h323_messages {
         pub supported_features: Option<SequenceOf<FeatureDescriptor>>,
     }
     impl FeatureSet {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(replacement_feature_set: bool) -> Self {
+            Self {
+                replacement_feature_set,
+                needed_features: None,
+                desired_features: None,
+                supported_features: None,
+            }
+        }
+        pub fn with_needed_features(
+            mut self,
+            needed_features: impl Into<Option<SequenceOf<FeatureDescriptor>>>,
+        ) -> Self {
+            self.needed_features = needed_features.into();
+            self
+        }
+        pub fn with_desired_features(
+            mut self,
+            desired_features: impl Into<Option<SequenceOf<FeatureDescriptor>>>,
+        ) -> Self {
+            self.desired_features = desired_features.into();
+            self
+        }
+        pub fn with_supported_features(
+            mut self,
+            supported_features: impl Into<Option<SequenceOf<FeatureDescriptor>>>,
+        ) -> Self {
+            self.supported_features = supported_features.into();
+            self
+        }
+    }
+    impl FeatureSet {
         pub fn new(
             replacement_feature_set: bool,
             needed_features: Option<SequenceOf<FeatureDescriptor>>,
@@ -3541,6 +6392,43 @@ pub mod h323_messages {
         pub hplmn: Option<TBCDSTRING>,
         #[rasn(size("1..=4"))]
         pub vplmn: Option<TBCDSTRING>,
+    }
+    impl GSMUIM {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                imsi: None,
+                tmsi: None,
+                msisdn: None,
+                imei: None,
+                hplmn: None,
+                vplmn: None,
+            }
+        }
+        pub fn with_imsi(mut self, imsi: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.imsi = imsi.into();
+            self
+        }
+        pub fn with_tmsi(mut self, tmsi: impl Into<Option<OctetString>>) -> Self {
+            self.tmsi = tmsi.into();
+            self
+        }
+        pub fn with_msisdn(mut self, msisdn: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.msisdn = msisdn.into();
+            self
+        }
+        pub fn with_imei(mut self, imei: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.imei = imei.into();
+            self
+        }
+        pub fn with_hplmn(mut self, hplmn: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.hplmn = hplmn.into();
+            self
+        }
+        pub fn with_vplmn(mut self, vplmn: impl Into<Option<TBCDSTRING>>) -> Self {
+            self.vplmn = vplmn.into();
+            self
+        }
     }
     impl GSMUIM {
         pub fn new(
@@ -3597,6 +6485,118 @@ pub mod h323_messages {
         pub assigned_gatekeeper: Option<AlternateGK>,
         #[rasn(extension_addition, identifier = "rehomingModel")]
         pub rehoming_model: Option<RehomingModel>,
+    }
+    impl GatekeeperConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            protocol_identifier: ProtocolIdentifier,
+            ras_address: TransportAddress,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                protocol_identifier,
+                ras_address,
+                non_standard_data: None,
+                gatekeeper_identifier: None,
+                alternate_gatekeeper: None,
+                authentication_mode: None,
+                tokens: None,
+                crypto_tokens: None,
+                algorithm_oid: None,
+                integrity: None,
+                integrity_check_value: None,
+                feature_set: None,
+                generic_data: None,
+                assigned_gatekeeper: None,
+                rehoming_model: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_alternate_gatekeeper(
+            mut self,
+            alternate_gatekeeper: impl Into<Option<SequenceOf<AlternateGK>>>,
+        ) -> Self {
+            self.alternate_gatekeeper = alternate_gatekeeper.into();
+            self
+        }
+        pub fn with_authentication_mode(
+            mut self,
+            authentication_mode: impl Into<Option<AuthenticationMechanism>>,
+        ) -> Self {
+            self.authentication_mode = authentication_mode.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_algorithm_oid(
+            mut self,
+            algorithm_oid: impl Into<Option<ObjectIdentifier>>,
+        ) -> Self {
+            self.algorithm_oid = algorithm_oid.into();
+            self
+        }
+        pub fn with_integrity(
+            mut self,
+            integrity: impl Into<Option<SequenceOf<IntegrityMechanism>>>,
+        ) -> Self {
+            self.integrity = integrity.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+        pub fn with_rehoming_model(
+            mut self,
+            rehoming_model: impl Into<Option<RehomingModel>>,
+        ) -> Self {
+            self.rehoming_model = rehoming_model.into();
+            self
+        }
     }
     impl GatekeeperConfirm {
         pub fn new(
@@ -3678,6 +6678,75 @@ pub mod h323_messages {
         pub feature_set: Option<FeatureSet>,
         #[rasn(extension_addition, identifier = "genericData")]
         pub generic_data: Option<SequenceOf<GenericData>>,
+    }
+    impl GatekeeperReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            protocol_identifier: ProtocolIdentifier,
+            reject_reason: GatekeeperRejectReason,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                protocol_identifier,
+                reject_reason,
+                non_standard_data: None,
+                gatekeeper_identifier: None,
+                alt_gkinfo: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                feature_set: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_alt_gkinfo(mut self, alt_gkinfo: impl Into<Option<AltGKInfo>>) -> Self {
+            self.alt_gkinfo = alt_gkinfo.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
     }
     impl GatekeeperReject {
         pub fn new(
@@ -3771,6 +6840,141 @@ pub mod h323_messages {
         pub assigned_gatekeeper: Option<AlternateGK>,
     }
     impl GatekeeperRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            protocol_identifier: ProtocolIdentifier,
+            ras_address: TransportAddress,
+            endpoint_type: EndpointType,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                protocol_identifier,
+                ras_address,
+                endpoint_type,
+                non_standard_data: None,
+                gatekeeper_identifier: None,
+                call_services: None,
+                endpoint_alias: None,
+                alternate_endpoints: None,
+                tokens: None,
+                crypto_tokens: None,
+                authentication_capability: None,
+                algorithm_oids: None,
+                integrity: None,
+                integrity_check_value: None,
+                supports_alt_gk: None,
+                feature_set: None,
+                generic_data: None,
+                supports_assigned_gk: None,
+                assigned_gatekeeper: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_call_services(
+            mut self,
+            call_services: impl Into<Option<QseriesOptions>>,
+        ) -> Self {
+            self.call_services = call_services.into();
+            self
+        }
+        pub fn with_endpoint_alias(
+            mut self,
+            endpoint_alias: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.endpoint_alias = endpoint_alias.into();
+            self
+        }
+        pub fn with_alternate_endpoints(
+            mut self,
+            alternate_endpoints: impl Into<Option<SequenceOf<Endpoint>>>,
+        ) -> Self {
+            self.alternate_endpoints = alternate_endpoints.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_authentication_capability(
+            mut self,
+            authentication_capability: impl Into<Option<SequenceOf<AuthenticationMechanism>>>,
+        ) -> Self {
+            self.authentication_capability = authentication_capability.into();
+            self
+        }
+        pub fn with_algorithm_oids(
+            mut self,
+            algorithm_oids: impl Into<Option<SequenceOf<ObjectIdentifier>>>,
+        ) -> Self {
+            self.algorithm_oids = algorithm_oids.into();
+            self
+        }
+        pub fn with_integrity(
+            mut self,
+            integrity: impl Into<Option<SequenceOf<IntegrityMechanism>>>,
+        ) -> Self {
+            self.integrity = integrity.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_supports_alt_gk(mut self, supports_alt_gk: impl Into<Option<()>>) -> Self {
+            self.supports_alt_gk = supports_alt_gk.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_supports_assigned_gk(
+            mut self,
+            supports_assigned_gk: impl Into<Option<bool>>,
+        ) -> Self {
+            self.supports_assigned_gk = supports_assigned_gk.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+    }
+    impl GatekeeperRequest {
         pub fn new(
             request_seq_num: RequestSeqNum,
             protocol_identifier: ProtocolIdentifier,
@@ -3826,6 +7030,29 @@ pub mod h323_messages {
         pub non_standard_data: Option<NonStandardParameter>,
     }
     impl GatewayInfo {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                protocol: None,
+                non_standard_data: None,
+            }
+        }
+        pub fn with_protocol(
+            mut self,
+            protocol: impl Into<Option<SequenceOf<SupportedProtocols>>>,
+        ) -> Self {
+            self.protocol = protocol.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+    }
+    impl GatewayInfo {
         pub fn new(
             protocol: Option<SequenceOf<SupportedProtocols>>,
             non_standard_data: Option<NonStandardParameter>,
@@ -3843,6 +7070,22 @@ pub mod h323_messages {
         pub id: GenericIdentifier,
         #[rasn(size("1..=512"))]
         pub parameters: Option<SequenceOf<EnumeratedParameter>>,
+    }
+    impl GenericData {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(id: GenericIdentifier) -> Self {
+            Self {
+                id,
+                parameters: None,
+            }
+        }
+        pub fn with_parameters(
+            mut self,
+            parameters: impl Into<Option<SequenceOf<EnumeratedParameter>>>,
+        ) -> Self {
+            self.parameters = parameters.into();
+            self
+        }
     }
     impl GenericData {
         pub fn new(
@@ -3936,6 +7179,37 @@ pub mod h323_messages {
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
     }
     impl H310Caps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
+    }
+    impl H310Caps {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             data_rates_supported: Option<SequenceOf<DataRate>>,
@@ -3958,6 +7232,37 @@ pub mod h323_messages {
         pub data_rates_supported: Option<SequenceOf<DataRate>>,
         #[rasn(extension_addition, identifier = "supportedPrefixes")]
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
+    }
+    impl H320Caps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
     }
     impl H320Caps {
         pub fn new(
@@ -3984,6 +7289,37 @@ pub mod h323_messages {
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
     }
     impl H321Caps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
+    }
+    impl H321Caps {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             data_rates_supported: Option<SequenceOf<DataRate>>,
@@ -4006,6 +7342,37 @@ pub mod h323_messages {
         pub data_rates_supported: Option<SequenceOf<DataRate>>,
         #[rasn(extension_addition, identifier = "supportedPrefixes")]
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
+    }
+    impl H322Caps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
     }
     impl H322Caps {
         pub fn new(
@@ -4060,6 +7427,34 @@ pub mod h323_messages {
         pub non_standard_data: Option<NonStandardParameter>,
     }
     impl H323UUPDUTunnelledSignallingMessage {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            tunnelled_protocol_id: TunnelledProtocol,
+            message_content: SequenceOf<OctetString>,
+        ) -> Self {
+            Self {
+                tunnelled_protocol_id,
+                message_content,
+                tunnelling_required: None,
+                non_standard_data: None,
+            }
+        }
+        pub fn with_tunnelling_required(
+            mut self,
+            tunnelling_required: impl Into<Option<()>>,
+        ) -> Self {
+            self.tunnelling_required = tunnelling_required.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+    }
+    impl H323UUPDUTunnelledSignallingMessage {
         pub fn new(
             tunnelled_protocol_id: TunnelledProtocol,
             message_content: SequenceOf<OctetString>,
@@ -4100,6 +7495,88 @@ pub mod h323_messages {
         pub stimulus_control: Option<StimulusControl>,
         #[rasn(extension_addition, identifier = "genericData")]
         pub generic_data: Option<SequenceOf<GenericData>>,
+    }
+    impl H323UUPDU {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(h323_message_body: H323UUPDUH323MessageBody) -> Self {
+            Self {
+                h323_message_body,
+                non_standard_data: None,
+                h4501_supplementary_service: None,
+                h245_tunnelling: None,
+                h245_control: None,
+                non_standard_control: None,
+                call_linkage: None,
+                tunnelled_signalling_message: None,
+                provisional_resp_to_h245_tunnelling: None,
+                stimulus_control: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_h4501_supplementary_service(
+            mut self,
+            h4501_supplementary_service: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.h4501_supplementary_service = h4501_supplementary_service.into();
+            self
+        }
+        pub fn with_h245_tunnelling(mut self, h245_tunnelling: impl Into<Option<bool>>) -> Self {
+            self.h245_tunnelling = h245_tunnelling.into();
+            self
+        }
+        pub fn with_h245_control(
+            mut self,
+            h245_control: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.h245_control = h245_control.into();
+            self
+        }
+        pub fn with_non_standard_control(
+            mut self,
+            non_standard_control: impl Into<Option<SequenceOf<NonStandardParameter>>>,
+        ) -> Self {
+            self.non_standard_control = non_standard_control.into();
+            self
+        }
+        pub fn with_call_linkage(mut self, call_linkage: impl Into<Option<CallLinkage>>) -> Self {
+            self.call_linkage = call_linkage.into();
+            self
+        }
+        pub fn with_tunnelled_signalling_message(
+            mut self,
+            tunnelled_signalling_message: impl Into<Option<H323UUPDUTunnelledSignallingMessage>>,
+        ) -> Self {
+            self.tunnelled_signalling_message = tunnelled_signalling_message.into();
+            self
+        }
+        pub fn with_provisional_resp_to_h245_tunnelling(
+            mut self,
+            provisional_resp_to_h245_tunnelling: impl Into<Option<()>>,
+        ) -> Self {
+            self.provisional_resp_to_h245_tunnelling = provisional_resp_to_h245_tunnelling.into();
+            self
+        }
+        pub fn with_stimulus_control(
+            mut self,
+            stimulus_control: impl Into<Option<StimulusControl>>,
+        ) -> Self {
+            self.stimulus_control = stimulus_control.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
     }
     impl H323UUPDU {
         pub fn new(
@@ -4177,6 +7654,37 @@ pub mod h323_messages {
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
     }
     impl H323Caps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
+    }
+    impl H323Caps {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             data_rates_supported: Option<SequenceOf<DataRate>>,
@@ -4199,6 +7707,37 @@ pub mod h323_messages {
         pub data_rates_supported: Option<SequenceOf<DataRate>>,
         #[rasn(extension_addition, identifier = "supportedPrefixes")]
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
+    }
+    impl H324Caps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
     }
     impl H324Caps {
         pub fn new(
@@ -4267,6 +7806,124 @@ pub mod h323_messages {
         pub assigned_gatekeeper: Option<AlternateGK>,
     }
     impl InfoRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            call_reference_value: CallReferenceValue,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                call_reference_value,
+                non_standard_data: None,
+                reply_address: None,
+                call_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                uuies_requested: None,
+                call_linkage: None,
+                usage_info_requested: None,
+                segmented_response_supported: None,
+                next_segment_requested: None,
+                capacity_info_requested: None,
+                generic_data: None,
+                assigned_gatekeeper: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_reply_address(
+            mut self,
+            reply_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.reply_address = reply_address.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_uuies_requested(
+            mut self,
+            uuies_requested: impl Into<Option<UUIEsRequested>>,
+        ) -> Self {
+            self.uuies_requested = uuies_requested.into();
+            self
+        }
+        pub fn with_call_linkage(mut self, call_linkage: impl Into<Option<CallLinkage>>) -> Self {
+            self.call_linkage = call_linkage.into();
+            self
+        }
+        pub fn with_usage_info_requested(
+            mut self,
+            usage_info_requested: impl Into<Option<RasUsageInfoTypes>>,
+        ) -> Self {
+            self.usage_info_requested = usage_info_requested.into();
+            self
+        }
+        pub fn with_segmented_response_supported(
+            mut self,
+            segmented_response_supported: impl Into<Option<()>>,
+        ) -> Self {
+            self.segmented_response_supported = segmented_response_supported.into();
+            self
+        }
+        pub fn with_next_segment_requested(
+            mut self,
+            next_segment_requested: impl Into<Option<u16>>,
+        ) -> Self {
+            self.next_segment_requested = next_segment_requested.into();
+            self
+        }
+        pub fn with_capacity_info_requested(
+            mut self,
+            capacity_info_requested: impl Into<Option<()>>,
+        ) -> Self {
+            self.capacity_info_requested = capacity_info_requested.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+    }
+    impl InfoRequest {
         pub fn new(
             request_seq_num: RequestSeqNum,
             call_reference_value: CallReferenceValue,
@@ -4320,6 +7977,43 @@ pub mod h323_messages {
         pub integrity_check_value: Option<ICV>,
     }
     impl InfoRequestAck {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum) -> Self {
+            Self {
+                request_seq_num,
+                non_standard_data: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+    }
+    impl InfoRequestAck {
         pub fn new(
             request_seq_num: RequestSeqNum,
             non_standard_data: Option<NonStandardParameter>,
@@ -4353,6 +8047,49 @@ pub mod h323_messages {
         pub crypto_tokens: Option<SequenceOf<CryptoH323Token>>,
         #[rasn(identifier = "integrityCheckValue")]
         pub integrity_check_value: Option<ICV>,
+    }
+    impl InfoRequestNak {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum, nak_reason: InfoRequestNakReason) -> Self {
+            Self {
+                request_seq_num,
+                nak_reason,
+                non_standard_data: None,
+                alt_gkinfo: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_alt_gkinfo(mut self, alt_gkinfo: impl Into<Option<AltGKInfo>>) -> Self {
+            self.alt_gkinfo = alt_gkinfo.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
     }
     impl InfoRequestNak {
         pub fn new(
@@ -4445,6 +8182,114 @@ pub mod h323_messages {
         pub circuit_info: Option<CircuitInfo>,
     }
     impl AnonymousInfoRequestResponsePerCallInfo {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            call_reference_value: CallReferenceValue,
+            conference_id: ConferenceIdentifier,
+            h245: TransportChannelInfo,
+            call_signalling: TransportChannelInfo,
+            call_type: CallType,
+            band_width: BandWidth,
+            call_model: CallModel,
+        ) -> Self {
+            Self {
+                call_reference_value,
+                conference_id,
+                h245,
+                call_signalling,
+                call_type,
+                band_width,
+                call_model,
+                non_standard_data: None,
+                originator: None,
+                audio: None,
+                video: None,
+                data: None,
+                call_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                substitute_conf_ids: None,
+                pdu: None,
+                call_linkage: None,
+                usage_information: None,
+                circuit_info: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_originator(mut self, originator: impl Into<Option<bool>>) -> Self {
+            self.originator = originator.into();
+            self
+        }
+        pub fn with_audio(mut self, audio: impl Into<Option<SequenceOf<RTPSession>>>) -> Self {
+            self.audio = audio.into();
+            self
+        }
+        pub fn with_video(mut self, video: impl Into<Option<SequenceOf<RTPSession>>>) -> Self {
+            self.video = video.into();
+            self
+        }
+        pub fn with_data(
+            mut self,
+            data: impl Into<Option<SequenceOf<TransportChannelInfo>>>,
+        ) -> Self {
+            self.data = data.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_substitute_conf_ids(
+            mut self,
+            substitute_conf_ids: impl Into<Option<SequenceOf<ConferenceIdentifier>>>,
+        ) -> Self {
+            self.substitute_conf_ids = substitute_conf_ids.into();
+            self
+        }
+        pub fn with_pdu(
+            mut self,
+            pdu: impl Into<Option<AnonymousInfoRequestResponsePerCallInfoPdu>>,
+        ) -> Self {
+            self.pdu = pdu.into();
+            self
+        }
+        pub fn with_call_linkage(mut self, call_linkage: impl Into<Option<CallLinkage>>) -> Self {
+            self.call_linkage = call_linkage.into();
+            self
+        }
+        pub fn with_usage_information(
+            mut self,
+            usage_information: impl Into<Option<RasUsageInformation>>,
+        ) -> Self {
+            self.usage_information = usage_information.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+    }
+    impl AnonymousInfoRequestResponsePerCallInfo {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             call_reference_value: CallReferenceValue,
@@ -4535,6 +8380,100 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
     }
     impl InfoRequestResponse {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            endpoint_type: EndpointType,
+            endpoint_identifier: EndpointIdentifier,
+            ras_address: TransportAddress,
+            call_signal_address: SequenceOf<TransportAddress>,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                endpoint_type,
+                endpoint_identifier,
+                ras_address,
+                call_signal_address,
+                non_standard_data: None,
+                endpoint_alias: None,
+                per_call_info: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                need_response: None,
+                capacity: None,
+                irr_status: None,
+                unsolicited: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_endpoint_alias(
+            mut self,
+            endpoint_alias: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.endpoint_alias = endpoint_alias.into();
+            self
+        }
+        pub fn with_per_call_info(
+            mut self,
+            per_call_info: impl Into<Option<InfoRequestResponsePerCallInfo>>,
+        ) -> Self {
+            self.per_call_info = per_call_info.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_need_response(mut self, need_response: impl Into<Option<bool>>) -> Self {
+            self.need_response = need_response.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_irr_status(
+            mut self,
+            irr_status: impl Into<Option<InfoRequestResponseStatus>>,
+        ) -> Self {
+            self.irr_status = irr_status.into();
+            self
+        }
+        pub fn with_unsolicited(mut self, unsolicited: impl Into<Option<bool>>) -> Self {
+            self.unsolicited = unsolicited.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+    }
+    impl InfoRequestResponse {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             request_seq_num: RequestSeqNum,
@@ -4601,6 +8540,56 @@ pub mod h323_messages {
         pub fast_connect_refused: Option<()>,
         #[rasn(extension_addition, identifier = "circuitInfo")]
         pub circuit_info: Option<CircuitInfo>,
+    }
+    impl InformationUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(protocol_identifier: ProtocolIdentifier) -> Self {
+            Self {
+                protocol_identifier,
+                call_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                fast_start: None,
+                fast_connect_refused: None,
+                circuit_info: None,
+            }
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_fast_start(
+            mut self,
+            fast_start: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.fast_start = fast_start.into();
+            self
+        }
+        pub fn with_fast_connect_refused(
+            mut self,
+            fast_connect_refused: impl Into<Option<()>>,
+        ) -> Self {
+            self.fast_connect_refused = fast_connect_refused.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
     }
     impl InformationUUIE {
         pub fn new(
@@ -4732,6 +8721,149 @@ pub mod h323_messages {
         pub band_width: Option<BandWidth>,
     }
     impl LocationConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            call_signal_address: TransportAddress,
+            ras_address: TransportAddress,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                call_signal_address,
+                ras_address,
+                non_standard_data: None,
+                destination_info: None,
+                dest_extra_call_info: None,
+                destination_type: None,
+                remote_extension_address: None,
+                alternate_endpoints: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                alternate_transport_addresses: None,
+                supported_protocols: None,
+                multiple_calls: None,
+                feature_set: None,
+                generic_data: None,
+                circuit_info: None,
+                service_control: None,
+                modified_src_info: None,
+                band_width: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_destination_info(
+            mut self,
+            destination_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.destination_info = destination_info.into();
+            self
+        }
+        pub fn with_dest_extra_call_info(
+            mut self,
+            dest_extra_call_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.dest_extra_call_info = dest_extra_call_info.into();
+            self
+        }
+        pub fn with_destination_type(
+            mut self,
+            destination_type: impl Into<Option<EndpointType>>,
+        ) -> Self {
+            self.destination_type = destination_type.into();
+            self
+        }
+        pub fn with_remote_extension_address(
+            mut self,
+            remote_extension_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.remote_extension_address = remote_extension_address.into();
+            self
+        }
+        pub fn with_alternate_endpoints(
+            mut self,
+            alternate_endpoints: impl Into<Option<SequenceOf<Endpoint>>>,
+        ) -> Self {
+            self.alternate_endpoints = alternate_endpoints.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_alternate_transport_addresses(
+            mut self,
+            alternate_transport_addresses: impl Into<Option<AlternateTransportAddresses>>,
+        ) -> Self {
+            self.alternate_transport_addresses = alternate_transport_addresses.into();
+            self
+        }
+        pub fn with_supported_protocols(
+            mut self,
+            supported_protocols: impl Into<Option<SequenceOf<SupportedProtocols>>>,
+        ) -> Self {
+            self.supported_protocols = supported_protocols.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_modified_src_info(
+            mut self,
+            modified_src_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.modified_src_info = modified_src_info.into();
+            self
+        }
+        pub fn with_band_width(mut self, band_width: impl Into<Option<BandWidth>>) -> Self {
+            self.band_width = band_width.into();
+            self
+        }
+    }
+    impl LocationConfirm {
         pub fn new(
             request_seq_num: RequestSeqNum,
             call_signal_address: TransportAddress,
@@ -4804,6 +8936,73 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
         #[rasn(extension_addition, identifier = "serviceControl")]
         pub service_control: Option<SequenceOf<ServiceControlSession>>,
+    }
+    impl LocationReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            reject_reason: LocationRejectReason,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                reject_reason,
+                non_standard_data: None,
+                alt_gkinfo: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                feature_set: None,
+                generic_data: None,
+                service_control: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_alt_gkinfo(mut self, alt_gkinfo: impl Into<Option<AltGKInfo>>) -> Self {
+            self.alt_gkinfo = alt_gkinfo.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
     }
     impl LocationReject {
         pub fn new(
@@ -4927,6 +9126,154 @@ pub mod h323_messages {
         pub language: Option<LocationRequestLanguage>,
     }
     impl LocationRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            destination_info: SequenceOf<AliasAddress>,
+            reply_address: TransportAddress,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                destination_info,
+                reply_address,
+                endpoint_identifier: None,
+                non_standard_data: None,
+                source_info: None,
+                can_map_alias: None,
+                gatekeeper_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                desired_protocols: None,
+                desired_tunnelled_protocol: None,
+                feature_set: None,
+                generic_data: None,
+                hop_count: None,
+                circuit_info: None,
+                call_identifier: None,
+                band_width: None,
+                source_endpoint_info: None,
+                can_map_src_alias: None,
+                language: None,
+            }
+        }
+        pub fn with_endpoint_identifier(
+            mut self,
+            endpoint_identifier: impl Into<Option<EndpointIdentifier>>,
+        ) -> Self {
+            self.endpoint_identifier = endpoint_identifier.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_source_info(
+            mut self,
+            source_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.source_info = source_info.into();
+            self
+        }
+        pub fn with_can_map_alias(mut self, can_map_alias: impl Into<Option<bool>>) -> Self {
+            self.can_map_alias = can_map_alias.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_desired_protocols(
+            mut self,
+            desired_protocols: impl Into<Option<SequenceOf<SupportedProtocols>>>,
+        ) -> Self {
+            self.desired_protocols = desired_protocols.into();
+            self
+        }
+        pub fn with_desired_tunnelled_protocol(
+            mut self,
+            desired_tunnelled_protocol: impl Into<Option<TunnelledProtocol>>,
+        ) -> Self {
+            self.desired_tunnelled_protocol = desired_tunnelled_protocol.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_hop_count(mut self, hop_count: impl Into<Option<u8>>) -> Self {
+            self.hop_count = hop_count.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_band_width(mut self, band_width: impl Into<Option<BandWidth>>) -> Self {
+            self.band_width = band_width.into();
+            self
+        }
+        pub fn with_source_endpoint_info(
+            mut self,
+            source_endpoint_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.source_endpoint_info = source_endpoint_info.into();
+            self
+        }
+        pub fn with_can_map_src_alias(
+            mut self,
+            can_map_src_alias: impl Into<Option<bool>>,
+        ) -> Self {
+            self.can_map_src_alias = can_map_src_alias.into();
+            self
+        }
+        pub fn with_language(
+            mut self,
+            language: impl Into<Option<LocationRequestLanguage>>,
+        ) -> Self {
+            self.language = language.into();
+            self
+        }
+    }
+    impl LocationRequest {
         pub fn new(
             request_seq_num: RequestSeqNum,
             endpoint_identifier: Option<EndpointIdentifier>,
@@ -4985,6 +9332,29 @@ pub mod h323_messages {
         pub non_standard_data: Option<NonStandardParameter>,
         #[rasn(extension_addition)]
         pub protocol: Option<SequenceOf<SupportedProtocols>>,
+    }
+    impl McuInfo {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                protocol: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_protocol(
+            mut self,
+            protocol: impl Into<Option<SequenceOf<SupportedProtocols>>>,
+        ) -> Self {
+            self.protocol = protocol.into();
+            self
+        }
     }
     impl McuInfo {
         pub fn new(
@@ -5059,6 +9429,52 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
     }
     impl NonStandardMessage {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            non_standard_data: NonStandardParameter,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                non_standard_data,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                feature_set: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+    }
+    impl NonStandardMessage {
         pub fn new(
             request_seq_num: RequestSeqNum,
             non_standard_data: NonStandardParameter,
@@ -5106,6 +9522,30 @@ pub mod h323_messages {
         pub supported_prefixes: SequenceOf<SupportedPrefix>,
     }
     impl NonStandardProtocol {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(supported_prefixes: SequenceOf<SupportedPrefix>) -> Self {
+            Self {
+                supported_prefixes,
+                non_standard_data: None,
+                data_rates_supported: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+    }
+    impl NonStandardProtocol {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             data_rates_supported: Option<SequenceOf<DataRate>>,
@@ -5139,6 +9579,71 @@ pub mod h323_messages {
         pub destination_info: Option<EndpointType>,
         #[rasn(extension_addition, identifier = "displayName")]
         pub display_name: Option<SequenceOf<DisplayName>>,
+    }
+    impl NotifyUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            call_identifier: CallIdentifier,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                call_identifier,
+                tokens: None,
+                crypto_tokens: None,
+                connected_address: None,
+                presentation_indicator: None,
+                screening_indicator: None,
+                destination_info: None,
+                display_name: None,
+            }
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_connected_address(
+            mut self,
+            connected_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.connected_address = connected_address.into();
+            self
+        }
+        pub fn with_presentation_indicator(
+            mut self,
+            presentation_indicator: impl Into<Option<PresentationIndicator>>,
+        ) -> Self {
+            self.presentation_indicator = presentation_indicator.into();
+            self
+        }
+        pub fn with_screening_indicator(
+            mut self,
+            screening_indicator: impl Into<Option<ScreeningIndicator>>,
+        ) -> Self {
+            self.screening_indicator = screening_indicator.into();
+            self
+        }
+        pub fn with_destination_info(
+            mut self,
+            destination_info: impl Into<Option<EndpointType>>,
+        ) -> Self {
+            self.destination_info = destination_info.into();
+            self
+        }
+        pub fn with_display_name(
+            mut self,
+            display_name: impl Into<Option<SequenceOf<DisplayName>>>,
+        ) -> Self {
+            self.display_name = display_name.into();
+            self
+        }
     }
     impl NotifyUUIE {
         pub fn new(
@@ -5248,6 +9753,78 @@ pub mod h323_messages {
         pub maintain_connection: Option<bool>,
         #[rasn(extension_addition, identifier = "fastConnectRefused")]
         pub fast_connect_refused: Option<()>,
+    }
+    impl ProgressUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            destination_info: EndpointType,
+            call_identifier: CallIdentifier,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                destination_info,
+                call_identifier,
+                h245_address: None,
+                h245_security_mode: None,
+                tokens: None,
+                crypto_tokens: None,
+                fast_start: None,
+                multiple_calls: None,
+                maintain_connection: None,
+                fast_connect_refused: None,
+            }
+        }
+        pub fn with_h245_address(
+            mut self,
+            h245_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.h245_address = h245_address.into();
+            self
+        }
+        pub fn with_h245_security_mode(
+            mut self,
+            h245_security_mode: impl Into<Option<H245Security>>,
+        ) -> Self {
+            self.h245_security_mode = h245_security_mode.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_fast_start(
+            mut self,
+            fast_start: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.fast_start = fast_start.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_maintain_connection(
+            mut self,
+            maintain_connection: impl Into<Option<bool>>,
+        ) -> Self {
+            self.maintain_connection = maintain_connection.into();
+            self
+        }
+        pub fn with_fast_connect_refused(
+            mut self,
+            fast_connect_refused: impl Into<Option<()>>,
+        ) -> Self {
+            self.fast_connect_refused = fast_connect_refused.into();
+            self
+        }
     }
     impl ProgressUUIE {
         pub fn new(
@@ -5403,6 +9980,36 @@ pub mod h323_messages {
         pub bandwidth: Option<BandWidth>,
     }
     impl RTPSession {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            rtp_address: TransportChannelInfo,
+            rtcp_address: TransportChannelInfo,
+            cname: PrintableString,
+            ssrc: u32,
+            session_id: u8,
+            associated_session_ids: RTPSessionAssociatedSessionIds,
+        ) -> Self {
+            Self {
+                rtp_address,
+                rtcp_address,
+                cname,
+                ssrc,
+                session_id,
+                associated_session_ids,
+                multicast: None,
+                bandwidth: None,
+            }
+        }
+        pub fn with_multicast(mut self, multicast: impl Into<Option<()>>) -> Self {
+            self.multicast = multicast.into();
+            self
+        }
+        pub fn with_bandwidth(mut self, bandwidth: impl Into<Option<BandWidth>>) -> Self {
+            self.bandwidth = bandwidth.into();
+            self
+        }
+    }
+    impl RTPSession {
         pub fn new(
             rtp_address: TransportChannelInfo,
             rtcp_address: TransportChannelInfo,
@@ -5485,6 +10092,29 @@ pub mod h323_messages {
         pub termination_cause: Option<()>,
     }
     impl RasUsageInfoTypes {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(non_standard_usage_types: SequenceOf<NonStandardParameter>) -> Self {
+            Self {
+                non_standard_usage_types,
+                start_time: None,
+                end_time: None,
+                termination_cause: None,
+            }
+        }
+        pub fn with_start_time(mut self, start_time: impl Into<Option<()>>) -> Self {
+            self.start_time = start_time.into();
+            self
+        }
+        pub fn with_end_time(mut self, end_time: impl Into<Option<()>>) -> Self {
+            self.end_time = end_time.into();
+            self
+        }
+        pub fn with_termination_cause(mut self, termination_cause: impl Into<Option<()>>) -> Self {
+            self.termination_cause = termination_cause.into();
+            self
+        }
+    }
+    impl RasUsageInfoTypes {
         pub fn new(
             non_standard_usage_types: SequenceOf<NonStandardParameter>,
             start_time: Option<()>,
@@ -5511,6 +10141,29 @@ pub mod h323_messages {
         pub connect_time: Option<TimeStamp>,
         #[rasn(identifier = "endTime")]
         pub end_time: Option<TimeStamp>,
+    }
+    impl RasUsageInformation {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(non_standard_usage_fields: SequenceOf<NonStandardParameter>) -> Self {
+            Self {
+                non_standard_usage_fields,
+                alerting_time: None,
+                connect_time: None,
+                end_time: None,
+            }
+        }
+        pub fn with_alerting_time(mut self, alerting_time: impl Into<Option<TimeStamp>>) -> Self {
+            self.alerting_time = alerting_time.into();
+            self
+        }
+        pub fn with_connect_time(mut self, connect_time: impl Into<Option<TimeStamp>>) -> Self {
+            self.connect_time = connect_time.into();
+            self
+        }
+        pub fn with_end_time(mut self, end_time: impl Into<Option<TimeStamp>>) -> Self {
+            self.end_time = end_time.into();
+            self
+        }
     }
     impl RasUsageInformation {
         pub fn new(
@@ -5565,6 +10218,23 @@ pub mod h323_messages {
         pub required: RasUsageInfoTypes,
     }
     impl RasUsageSpecification {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(when: RasUsageSpecificationWhen, required: RasUsageInfoTypes) -> Self {
+            Self {
+                when,
+                required,
+                call_starting_point: None,
+            }
+        }
+        pub fn with_call_starting_point(
+            mut self,
+            call_starting_point: impl Into<Option<RasUsageSpecificationCallStartingPoint>>,
+        ) -> Self {
+            self.call_starting_point = call_starting_point.into();
+            self
+        }
+    }
+    impl RasUsageSpecification {
         pub fn new(
             when: RasUsageSpecificationWhen,
             call_starting_point: Option<RasUsageSpecificationCallStartingPoint>,
@@ -5606,6 +10276,54 @@ pub mod h323_messages {
         pub alternate_transport_addresses: Option<AlternateTransportAddresses>,
         #[rasn(extension_addition, identifier = "useSpecifiedTransport")]
         pub use_specified_transport: Option<UseSpecifiedTransport>,
+    }
+    impl RegistrationConfirmPreGrantedARQ {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            make_call: bool,
+            use_gkcall_signal_address_to_make_call: bool,
+            answer_call: bool,
+            use_gkcall_signal_address_to_answer: bool,
+        ) -> Self {
+            Self {
+                make_call,
+                use_gkcall_signal_address_to_make_call,
+                answer_call,
+                use_gkcall_signal_address_to_answer,
+                irr_frequency_in_call: None,
+                total_bandwidth_restriction: None,
+                alternate_transport_addresses: None,
+                use_specified_transport: None,
+            }
+        }
+        pub fn with_irr_frequency_in_call(
+            mut self,
+            irr_frequency_in_call: impl Into<Option<u16>>,
+        ) -> Self {
+            self.irr_frequency_in_call = irr_frequency_in_call.into();
+            self
+        }
+        pub fn with_total_bandwidth_restriction(
+            mut self,
+            total_bandwidth_restriction: impl Into<Option<BandWidth>>,
+        ) -> Self {
+            self.total_bandwidth_restriction = total_bandwidth_restriction.into();
+            self
+        }
+        pub fn with_alternate_transport_addresses(
+            mut self,
+            alternate_transport_addresses: impl Into<Option<AlternateTransportAddresses>>,
+        ) -> Self {
+            self.alternate_transport_addresses = alternate_transport_addresses.into();
+            self
+        }
+        pub fn with_use_specified_transport(
+            mut self,
+            use_specified_transport: impl Into<Option<UseSpecifiedTransport>>,
+        ) -> Self {
+            self.use_specified_transport = use_specified_transport.into();
+            self
+        }
     }
     impl RegistrationConfirmPreGrantedARQ {
         pub fn new(
@@ -5688,6 +10406,197 @@ pub mod h323_messages {
         pub rehoming_model: Option<RehomingModel>,
         #[rasn(extension_addition, identifier = "transportQOS")]
         pub transport_qos: Option<TransportQOS>,
+    }
+    impl RegistrationConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            protocol_identifier: ProtocolIdentifier,
+            call_signal_address: SequenceOf<TransportAddress>,
+            endpoint_identifier: EndpointIdentifier,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                protocol_identifier,
+                call_signal_address,
+                endpoint_identifier,
+                non_standard_data: None,
+                terminal_alias: None,
+                gatekeeper_identifier: None,
+                alternate_gatekeeper: None,
+                time_to_live: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                will_respond_to_irr: None,
+                pre_granted_arq: None,
+                maintain_connection: None,
+                service_control: None,
+                supports_additive_registration: None,
+                terminal_alias_pattern: None,
+                supported_prefixes: None,
+                usage_spec: None,
+                feature_server_alias: None,
+                capacity_reporting_spec: None,
+                feature_set: None,
+                generic_data: None,
+                assigned_gatekeeper: None,
+                rehoming_model: None,
+                transport_qos: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_terminal_alias(
+            mut self,
+            terminal_alias: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.terminal_alias = terminal_alias.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_alternate_gatekeeper(
+            mut self,
+            alternate_gatekeeper: impl Into<Option<SequenceOf<AlternateGK>>>,
+        ) -> Self {
+            self.alternate_gatekeeper = alternate_gatekeeper.into();
+            self
+        }
+        pub fn with_time_to_live(mut self, time_to_live: impl Into<Option<TimeToLive>>) -> Self {
+            self.time_to_live = time_to_live.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_will_respond_to_irr(
+            mut self,
+            will_respond_to_irr: impl Into<Option<bool>>,
+        ) -> Self {
+            self.will_respond_to_irr = will_respond_to_irr.into();
+            self
+        }
+        pub fn with_pre_granted_arq(
+            mut self,
+            pre_granted_arq: impl Into<Option<RegistrationConfirmPreGrantedARQ>>,
+        ) -> Self {
+            self.pre_granted_arq = pre_granted_arq.into();
+            self
+        }
+        pub fn with_maintain_connection(
+            mut self,
+            maintain_connection: impl Into<Option<bool>>,
+        ) -> Self {
+            self.maintain_connection = maintain_connection.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_supports_additive_registration(
+            mut self,
+            supports_additive_registration: impl Into<Option<()>>,
+        ) -> Self {
+            self.supports_additive_registration = supports_additive_registration.into();
+            self
+        }
+        pub fn with_terminal_alias_pattern(
+            mut self,
+            terminal_alias_pattern: impl Into<Option<SequenceOf<AddressPattern>>>,
+        ) -> Self {
+            self.terminal_alias_pattern = terminal_alias_pattern.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
+        pub fn with_usage_spec(
+            mut self,
+            usage_spec: impl Into<Option<SequenceOf<RasUsageSpecification>>>,
+        ) -> Self {
+            self.usage_spec = usage_spec.into();
+            self
+        }
+        pub fn with_feature_server_alias(
+            mut self,
+            feature_server_alias: impl Into<Option<AliasAddress>>,
+        ) -> Self {
+            self.feature_server_alias = feature_server_alias.into();
+            self
+        }
+        pub fn with_capacity_reporting_spec(
+            mut self,
+            capacity_reporting_spec: impl Into<Option<CapacityReportingSpecification>>,
+        ) -> Self {
+            self.capacity_reporting_spec = capacity_reporting_spec.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+        pub fn with_rehoming_model(
+            mut self,
+            rehoming_model: impl Into<Option<RehomingModel>>,
+        ) -> Self {
+            self.rehoming_model = rehoming_model.into();
+            self
+        }
+        pub fn with_transport_qos(
+            mut self,
+            transport_qos: impl Into<Option<TransportQOS>>,
+        ) -> Self {
+            self.transport_qos = transport_qos.into();
+            self
+        }
     }
     impl RegistrationConfirm {
         pub fn new(
@@ -5780,6 +10689,83 @@ pub mod h323_messages {
         pub assigned_gatekeeper: Option<AlternateGK>,
     }
     impl RegistrationReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            protocol_identifier: ProtocolIdentifier,
+            reject_reason: RegistrationRejectReason,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                protocol_identifier,
+                reject_reason,
+                non_standard_data: None,
+                gatekeeper_identifier: None,
+                alt_gkinfo: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                feature_set: None,
+                generic_data: None,
+                assigned_gatekeeper: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_alt_gkinfo(mut self, alt_gkinfo: impl Into<Option<AltGKInfo>>) -> Self {
+            self.alt_gkinfo = alt_gkinfo.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+    }
+    impl RegistrationReject {
         pub fn new(
             request_seq_num: RequestSeqNum,
             protocol_identifier: ProtocolIdentifier,
@@ -5821,6 +10807,37 @@ pub mod h323_messages {
         pub terminal_alias_pattern: Option<SequenceOf<AddressPattern>>,
         #[rasn(identifier = "supportedPrefixes")]
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
+    }
+    impl RegistrationRejectReasonInvalidTerminalAliases {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                terminal_alias: None,
+                terminal_alias_pattern: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_terminal_alias(
+            mut self,
+            terminal_alias: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.terminal_alias = terminal_alias.into();
+            self
+        }
+        pub fn with_terminal_alias_pattern(
+            mut self,
+            terminal_alias_pattern: impl Into<Option<SequenceOf<AddressPattern>>>,
+        ) -> Self {
+            self.terminal_alias_pattern = terminal_alias_pattern.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
     }
     impl RegistrationRejectReasonInvalidTerminalAliases {
         pub fn new(
@@ -5958,6 +10975,244 @@ pub mod h323_messages {
         pub language: Option<RegistrationRequestLanguage>,
     }
     impl RegistrationRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            protocol_identifier: ProtocolIdentifier,
+            discovery_complete: bool,
+            call_signal_address: SequenceOf<TransportAddress>,
+            ras_address: SequenceOf<TransportAddress>,
+            terminal_type: EndpointType,
+            endpoint_vendor: VendorIdentifier,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                protocol_identifier,
+                discovery_complete,
+                call_signal_address,
+                ras_address,
+                terminal_type,
+                endpoint_vendor,
+                non_standard_data: None,
+                terminal_alias: None,
+                gatekeeper_identifier: None,
+                alternate_endpoints: None,
+                time_to_live: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                keep_alive: None,
+                endpoint_identifier: None,
+                will_supply_uuies: None,
+                maintain_connection: None,
+                alternate_transport_addresses: None,
+                additive_registration: None,
+                terminal_alias_pattern: None,
+                supports_alt_gk: None,
+                usage_reporting_capability: None,
+                multiple_calls: None,
+                supported_h248_packages: None,
+                call_credit_capability: None,
+                capacity_reporting_capability: None,
+                capacity: None,
+                feature_set: None,
+                generic_data: None,
+                restart: None,
+                supports_acfsequences: None,
+                supports_assigned_gk: None,
+                assigned_gatekeeper: None,
+                transport_qos: None,
+                language: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_terminal_alias(
+            mut self,
+            terminal_alias: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.terminal_alias = terminal_alias.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_alternate_endpoints(
+            mut self,
+            alternate_endpoints: impl Into<Option<SequenceOf<Endpoint>>>,
+        ) -> Self {
+            self.alternate_endpoints = alternate_endpoints.into();
+            self
+        }
+        pub fn with_time_to_live(mut self, time_to_live: impl Into<Option<TimeToLive>>) -> Self {
+            self.time_to_live = time_to_live.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_keep_alive(mut self, keep_alive: impl Into<Option<bool>>) -> Self {
+            self.keep_alive = keep_alive.into();
+            self
+        }
+        pub fn with_endpoint_identifier(
+            mut self,
+            endpoint_identifier: impl Into<Option<EndpointIdentifier>>,
+        ) -> Self {
+            self.endpoint_identifier = endpoint_identifier.into();
+            self
+        }
+        pub fn with_will_supply_uuies(
+            mut self,
+            will_supply_uuies: impl Into<Option<bool>>,
+        ) -> Self {
+            self.will_supply_uuies = will_supply_uuies.into();
+            self
+        }
+        pub fn with_maintain_connection(
+            mut self,
+            maintain_connection: impl Into<Option<bool>>,
+        ) -> Self {
+            self.maintain_connection = maintain_connection.into();
+            self
+        }
+        pub fn with_alternate_transport_addresses(
+            mut self,
+            alternate_transport_addresses: impl Into<Option<AlternateTransportAddresses>>,
+        ) -> Self {
+            self.alternate_transport_addresses = alternate_transport_addresses.into();
+            self
+        }
+        pub fn with_additive_registration(
+            mut self,
+            additive_registration: impl Into<Option<()>>,
+        ) -> Self {
+            self.additive_registration = additive_registration.into();
+            self
+        }
+        pub fn with_terminal_alias_pattern(
+            mut self,
+            terminal_alias_pattern: impl Into<Option<SequenceOf<AddressPattern>>>,
+        ) -> Self {
+            self.terminal_alias_pattern = terminal_alias_pattern.into();
+            self
+        }
+        pub fn with_supports_alt_gk(mut self, supports_alt_gk: impl Into<Option<()>>) -> Self {
+            self.supports_alt_gk = supports_alt_gk.into();
+            self
+        }
+        pub fn with_usage_reporting_capability(
+            mut self,
+            usage_reporting_capability: impl Into<Option<RasUsageInfoTypes>>,
+        ) -> Self {
+            self.usage_reporting_capability = usage_reporting_capability.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_supported_h248_packages(
+            mut self,
+            supported_h248_packages: impl Into<Option<SequenceOf<H248PackagesDescriptor>>>,
+        ) -> Self {
+            self.supported_h248_packages = supported_h248_packages.into();
+            self
+        }
+        pub fn with_call_credit_capability(
+            mut self,
+            call_credit_capability: impl Into<Option<CallCreditCapability>>,
+        ) -> Self {
+            self.call_credit_capability = call_credit_capability.into();
+            self
+        }
+        pub fn with_capacity_reporting_capability(
+            mut self,
+            capacity_reporting_capability: impl Into<Option<CapacityReportingCapability>>,
+        ) -> Self {
+            self.capacity_reporting_capability = capacity_reporting_capability.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_restart(mut self, restart: impl Into<Option<()>>) -> Self {
+            self.restart = restart.into();
+            self
+        }
+        pub fn with_supports_acfsequences(
+            mut self,
+            supports_acfsequences: impl Into<Option<()>>,
+        ) -> Self {
+            self.supports_acfsequences = supports_acfsequences.into();
+            self
+        }
+        pub fn with_supports_assigned_gk(
+            mut self,
+            supports_assigned_gk: impl Into<Option<bool>>,
+        ) -> Self {
+            self.supports_assigned_gk = supports_assigned_gk.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+        pub fn with_transport_qos(
+            mut self,
+            transport_qos: impl Into<Option<TransportQOS>>,
+        ) -> Self {
+            self.transport_qos = transport_qos.into();
+            self
+        }
+        pub fn with_language(
+            mut self,
+            language: impl Into<Option<RegistrationRequestLanguage>>,
+        ) -> Self {
+            self.language = language.into();
+            self
+        }
+    }
+    impl RegistrationRequest {
         pub fn new(
             request_seq_num: RequestSeqNum,
             protocol_identifier: ProtocolIdentifier,
@@ -6075,6 +11330,98 @@ pub mod h323_messages {
         pub display_name: Option<SequenceOf<DisplayName>>,
     }
     impl ReleaseCompleteUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(protocol_identifier: ProtocolIdentifier) -> Self {
+            Self {
+                protocol_identifier,
+                reason: None,
+                call_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                busy_address: None,
+                presentation_indicator: None,
+                screening_indicator: None,
+                capacity: None,
+                service_control: None,
+                feature_set: None,
+                destination_info: None,
+                display_name: None,
+            }
+        }
+        pub fn with_reason(mut self, reason: impl Into<Option<ReleaseCompleteReason>>) -> Self {
+            self.reason = reason.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_busy_address(
+            mut self,
+            busy_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.busy_address = busy_address.into();
+            self
+        }
+        pub fn with_presentation_indicator(
+            mut self,
+            presentation_indicator: impl Into<Option<PresentationIndicator>>,
+        ) -> Self {
+            self.presentation_indicator = presentation_indicator.into();
+            self
+        }
+        pub fn with_screening_indicator(
+            mut self,
+            screening_indicator: impl Into<Option<ScreeningIndicator>>,
+        ) -> Self {
+            self.screening_indicator = screening_indicator.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_destination_info(
+            mut self,
+            destination_info: impl Into<Option<EndpointType>>,
+        ) -> Self {
+            self.destination_info = destination_info.into();
+            self
+        }
+        pub fn with_display_name(
+            mut self,
+            display_name: impl Into<Option<SequenceOf<DisplayName>>>,
+        ) -> Self {
+            self.display_name = display_name.into();
+            self
+        }
+    }
+    impl ReleaseCompleteUUIE {
         pub fn new(
             protocol_identifier: ProtocolIdentifier,
             reason: Option<ReleaseCompleteReason>,
@@ -6167,6 +11514,44 @@ pub mod h323_messages {
         pub delay: u16,
     }
     impl RequestInProgress {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum, delay: u16) -> Self {
+            Self {
+                request_seq_num,
+                delay,
+                non_standard_data: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+    }
+    impl RequestInProgress {
         pub fn new(
             request_seq_num: RequestSeqNum,
             non_standard_data: Option<NonStandardParameter>,
@@ -6205,6 +11590,55 @@ pub mod h323_messages {
         pub integrity_check_value: Option<ICV>,
         #[rasn(extension_addition, identifier = "genericData")]
         pub generic_data: Option<SequenceOf<GenericData>>,
+    }
+    impl ResourcesAvailableConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            protocol_identifier: ProtocolIdentifier,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                protocol_identifier,
+                non_standard_data: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
     }
     impl ResourcesAvailableConfirm {
         pub fn new(
@@ -6253,6 +11687,66 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
     }
     impl ResourcesAvailableIndicate {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            protocol_identifier: ProtocolIdentifier,
+            endpoint_identifier: EndpointIdentifier,
+            protocols: SequenceOf<SupportedProtocols>,
+            almost_out_of_resources: bool,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                protocol_identifier,
+                endpoint_identifier,
+                protocols,
+                almost_out_of_resources,
+                non_standard_data: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                capacity: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+    }
+    impl ResourcesAvailableIndicate {
         pub fn new(
             request_seq_num: RequestSeqNum,
             protocol_identifier: ProtocolIdentifier,
@@ -6291,6 +11785,37 @@ pub mod h323_messages {
         pub data_rates_supported: Option<SequenceOf<DataRate>>,
         #[rasn(identifier = "supportedPrefixes")]
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
+    }
+    impl SIPCaps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
     }
     impl SIPCaps {
         pub fn new(
@@ -6349,6 +11874,28 @@ pub mod h323_messages {
         pub encryption: SecurityServiceMode,
         pub authenticaton: SecurityServiceMode,
         pub integrity: SecurityServiceMode,
+    }
+    impl SecurityCapabilities {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            encryption: SecurityServiceMode,
+            authenticaton: SecurityServiceMode,
+            integrity: SecurityServiceMode,
+        ) -> Self {
+            Self {
+                encryption,
+                authenticaton,
+                integrity,
+                non_standard: None,
+            }
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
     }
     impl SecurityCapabilities {
         pub fn new(
@@ -6465,6 +12012,76 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
     }
     impl ServiceControlIndication {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            service_control: SequenceOf<ServiceControlSession>,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                service_control,
+                non_standard_data: None,
+                endpoint_identifier: None,
+                call_specific: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                feature_set: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_endpoint_identifier(
+            mut self,
+            endpoint_identifier: impl Into<Option<EndpointIdentifier>>,
+        ) -> Self {
+            self.endpoint_identifier = endpoint_identifier.into();
+            self
+        }
+        pub fn with_call_specific(
+            mut self,
+            call_specific: impl Into<Option<ServiceControlIndicationCallSpecific>>,
+        ) -> Self {
+            self.call_specific = call_specific.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+    }
+    impl ServiceControlIndication {
         pub fn new(
             request_seq_num: RequestSeqNum,
             non_standard_data: Option<NonStandardParameter>,
@@ -6522,6 +12139,64 @@ pub mod h323_messages {
         pub generic_data: Option<SequenceOf<GenericData>>,
     }
     impl ServiceControlResponse {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum) -> Self {
+            Self {
+                request_seq_num,
+                result: None,
+                non_standard_data: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                feature_set: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_result(
+            mut self,
+            result: impl Into<Option<ServiceControlResponseResult>>,
+        ) -> Self {
+            self.result = result.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_feature_set(mut self, feature_set: impl Into<Option<FeatureSet>>) -> Self {
+            self.feature_set = feature_set.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+    }
+    impl ServiceControlResponse {
         pub fn new(
             request_seq_num: RequestSeqNum,
             result: Option<ServiceControlResponseResult>,
@@ -6561,6 +12236,23 @@ pub mod h323_messages {
         pub session_id: u8,
         pub contents: Option<ServiceControlDescriptor>,
         pub reason: ServiceControlSessionReason,
+    }
+    impl ServiceControlSession {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(session_id: u8, reason: ServiceControlSessionReason) -> Self {
+            Self {
+                session_id,
+                reason,
+                contents: None,
+            }
+        }
+        pub fn with_contents(
+            mut self,
+            contents: impl Into<Option<ServiceControlDescriptor>>,
+        ) -> Self {
+            self.contents = contents.into();
+            self
+        }
     }
     impl ServiceControlSession {
         pub fn new(
@@ -6709,6 +12401,285 @@ pub mod h323_messages {
         pub display_name: Option<SequenceOf<DisplayName>>,
     }
     impl SetupUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            source_info: EndpointType,
+            active_mc: bool,
+            conference_id: ConferenceIdentifier,
+            conference_goal: SetupUUIEConferenceGoal,
+            call_type: CallType,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                source_info,
+                active_mc,
+                conference_id,
+                conference_goal,
+                call_type,
+                h245_address: None,
+                source_address: None,
+                destination_address: None,
+                dest_call_signal_address: None,
+                dest_extra_call_info: None,
+                dest_extra_crv: None,
+                call_services: None,
+                source_call_signal_address: None,
+                remote_extension_address: None,
+                call_identifier: None,
+                h245_security_capability: None,
+                tokens: None,
+                crypto_tokens: None,
+                fast_start: None,
+                media_wait_for_connect: None,
+                can_overlap_send: None,
+                endpoint_identifier: None,
+                multiple_calls: None,
+                maintain_connection: None,
+                connection_parameters: None,
+                language: None,
+                presentation_indicator: None,
+                screening_indicator: None,
+                service_control: None,
+                symmetric_operation_required: None,
+                capacity: None,
+                circuit_info: None,
+                desired_protocols: None,
+                needed_features: None,
+                desired_features: None,
+                supported_features: None,
+                parallel_h245_control: None,
+                additional_source_addresses: None,
+                hop_count: None,
+                display_name: None,
+            }
+        }
+        pub fn with_h245_address(
+            mut self,
+            h245_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.h245_address = h245_address.into();
+            self
+        }
+        pub fn with_source_address(
+            mut self,
+            source_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.source_address = source_address.into();
+            self
+        }
+        pub fn with_destination_address(
+            mut self,
+            destination_address: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.destination_address = destination_address.into();
+            self
+        }
+        pub fn with_dest_call_signal_address(
+            mut self,
+            dest_call_signal_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.dest_call_signal_address = dest_call_signal_address.into();
+            self
+        }
+        pub fn with_dest_extra_call_info(
+            mut self,
+            dest_extra_call_info: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.dest_extra_call_info = dest_extra_call_info.into();
+            self
+        }
+        pub fn with_dest_extra_crv(
+            mut self,
+            dest_extra_crv: impl Into<Option<SequenceOf<CallReferenceValue>>>,
+        ) -> Self {
+            self.dest_extra_crv = dest_extra_crv.into();
+            self
+        }
+        pub fn with_call_services(
+            mut self,
+            call_services: impl Into<Option<QseriesOptions>>,
+        ) -> Self {
+            self.call_services = call_services.into();
+            self
+        }
+        pub fn with_source_call_signal_address(
+            mut self,
+            source_call_signal_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.source_call_signal_address = source_call_signal_address.into();
+            self
+        }
+        pub fn with_remote_extension_address(
+            mut self,
+            remote_extension_address: impl Into<Option<AliasAddress>>,
+        ) -> Self {
+            self.remote_extension_address = remote_extension_address.into();
+            self
+        }
+        pub fn with_call_identifier(
+            mut self,
+            call_identifier: impl Into<Option<CallIdentifier>>,
+        ) -> Self {
+            self.call_identifier = call_identifier.into();
+            self
+        }
+        pub fn with_h245_security_capability(
+            mut self,
+            h245_security_capability: impl Into<Option<SequenceOf<H245Security>>>,
+        ) -> Self {
+            self.h245_security_capability = h245_security_capability.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_fast_start(
+            mut self,
+            fast_start: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.fast_start = fast_start.into();
+            self
+        }
+        pub fn with_media_wait_for_connect(
+            mut self,
+            media_wait_for_connect: impl Into<Option<bool>>,
+        ) -> Self {
+            self.media_wait_for_connect = media_wait_for_connect.into();
+            self
+        }
+        pub fn with_can_overlap_send(mut self, can_overlap_send: impl Into<Option<bool>>) -> Self {
+            self.can_overlap_send = can_overlap_send.into();
+            self
+        }
+        pub fn with_endpoint_identifier(
+            mut self,
+            endpoint_identifier: impl Into<Option<EndpointIdentifier>>,
+        ) -> Self {
+            self.endpoint_identifier = endpoint_identifier.into();
+            self
+        }
+        pub fn with_multiple_calls(mut self, multiple_calls: impl Into<Option<bool>>) -> Self {
+            self.multiple_calls = multiple_calls.into();
+            self
+        }
+        pub fn with_maintain_connection(
+            mut self,
+            maintain_connection: impl Into<Option<bool>>,
+        ) -> Self {
+            self.maintain_connection = maintain_connection.into();
+            self
+        }
+        pub fn with_connection_parameters(
+            mut self,
+            connection_parameters: impl Into<Option<SetupUUIEConnectionParameters>>,
+        ) -> Self {
+            self.connection_parameters = connection_parameters.into();
+            self
+        }
+        pub fn with_language(mut self, language: impl Into<Option<SetupUUIELanguage>>) -> Self {
+            self.language = language.into();
+            self
+        }
+        pub fn with_presentation_indicator(
+            mut self,
+            presentation_indicator: impl Into<Option<PresentationIndicator>>,
+        ) -> Self {
+            self.presentation_indicator = presentation_indicator.into();
+            self
+        }
+        pub fn with_screening_indicator(
+            mut self,
+            screening_indicator: impl Into<Option<ScreeningIndicator>>,
+        ) -> Self {
+            self.screening_indicator = screening_indicator.into();
+            self
+        }
+        pub fn with_service_control(
+            mut self,
+            service_control: impl Into<Option<SequenceOf<ServiceControlSession>>>,
+        ) -> Self {
+            self.service_control = service_control.into();
+            self
+        }
+        pub fn with_symmetric_operation_required(
+            mut self,
+            symmetric_operation_required: impl Into<Option<()>>,
+        ) -> Self {
+            self.symmetric_operation_required = symmetric_operation_required.into();
+            self
+        }
+        pub fn with_capacity(mut self, capacity: impl Into<Option<CallCapacity>>) -> Self {
+            self.capacity = capacity.into();
+            self
+        }
+        pub fn with_circuit_info(mut self, circuit_info: impl Into<Option<CircuitInfo>>) -> Self {
+            self.circuit_info = circuit_info.into();
+            self
+        }
+        pub fn with_desired_protocols(
+            mut self,
+            desired_protocols: impl Into<Option<SequenceOf<SupportedProtocols>>>,
+        ) -> Self {
+            self.desired_protocols = desired_protocols.into();
+            self
+        }
+        pub fn with_needed_features(
+            mut self,
+            needed_features: impl Into<Option<SequenceOf<FeatureDescriptor>>>,
+        ) -> Self {
+            self.needed_features = needed_features.into();
+            self
+        }
+        pub fn with_desired_features(
+            mut self,
+            desired_features: impl Into<Option<SequenceOf<FeatureDescriptor>>>,
+        ) -> Self {
+            self.desired_features = desired_features.into();
+            self
+        }
+        pub fn with_supported_features(
+            mut self,
+            supported_features: impl Into<Option<SequenceOf<FeatureDescriptor>>>,
+        ) -> Self {
+            self.supported_features = supported_features.into();
+            self
+        }
+        pub fn with_parallel_h245_control(
+            mut self,
+            parallel_h245_control: impl Into<Option<SequenceOf<OctetString>>>,
+        ) -> Self {
+            self.parallel_h245_control = parallel_h245_control.into();
+            self
+        }
+        pub fn with_additional_source_addresses(
+            mut self,
+            additional_source_addresses: impl Into<Option<SequenceOf<ExtendedAliasAddress>>>,
+        ) -> Self {
+            self.additional_source_addresses = additional_source_addresses.into();
+            self
+        }
+        pub fn with_hop_count(mut self, hop_count: impl Into<Option<u8>>) -> Self {
+            self.hop_count = hop_count.into();
+            self
+        }
+        pub fn with_display_name(
+            mut self,
+            display_name: impl Into<Option<SequenceOf<DisplayName>>>,
+        ) -> Self {
+            self.display_name = display_name.into();
+            self
+        }
+    }
+    impl SetupUUIE {
         pub fn new(
             protocol_identifier: ProtocolIdentifier,
             h245_address: Option<TransportAddress>,
@@ -6810,6 +12781,31 @@ pub mod h323_messages {
         pub crypto_tokens: Option<SequenceOf<CryptoH323Token>>,
     }
     impl SetupAcknowledgeUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            call_identifier: CallIdentifier,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                call_identifier,
+                tokens: None,
+                crypto_tokens: None,
+            }
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+    }
+    impl SetupAcknowledgeUUIE {
         pub fn new(
             protocol_identifier: ProtocolIdentifier,
             call_identifier: CallIdentifier,
@@ -6835,6 +12831,31 @@ pub mod h323_messages {
         pub tokens: Option<SequenceOf<ClearToken>>,
         #[rasn(identifier = "cryptoTokens")]
         pub crypto_tokens: Option<SequenceOf<CryptoH323Token>>,
+    }
+    impl StatusUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            call_identifier: CallIdentifier,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                call_identifier,
+                tokens: None,
+                crypto_tokens: None,
+            }
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
     }
     impl StatusUUIE {
         pub fn new(
@@ -6864,6 +12885,31 @@ pub mod h323_messages {
         pub crypto_tokens: Option<SequenceOf<CryptoH323Token>>,
     }
     impl StatusInquiryUUIE {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            protocol_identifier: ProtocolIdentifier,
+            call_identifier: CallIdentifier,
+        ) -> Self {
+            Self {
+                protocol_identifier,
+                call_identifier,
+                tokens: None,
+                crypto_tokens: None,
+            }
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+    }
+    impl StatusInquiryUUIE {
         pub fn new(
             protocol_identifier: ProtocolIdentifier,
             call_identifier: CallIdentifier,
@@ -6888,6 +12934,31 @@ pub mod h323_messages {
         pub is_text: Option<()>,
         #[rasn(identifier = "h248Message")]
         pub h248_message: Option<OctetString>,
+    }
+    impl StimulusControl {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard: None,
+                is_text: None,
+                h248_message: None,
+            }
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
+        pub fn with_is_text(mut self, is_text: impl Into<Option<()>>) -> Self {
+            self.is_text = is_text.into();
+            self
+        }
+        pub fn with_h248_message(mut self, h248_message: impl Into<Option<OctetString>>) -> Self {
+            self.h248_message = h248_message.into();
+            self
+        }
     }
     impl StimulusControl {
         pub fn new(
@@ -6951,6 +13022,37 @@ pub mod h323_messages {
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
     }
     impl T120OnlyCaps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
+    }
+    impl T120OnlyCaps {
         pub fn new(
             non_standard_data: Option<NonStandardParameter>,
             data_rates_supported: Option<SequenceOf<DataRate>>,
@@ -6977,6 +13079,36 @@ pub mod h323_messages {
         pub t38_fax_protocol: DataProtocolCapability,
         #[rasn(identifier = "t38FaxProfile")]
         pub t38_fax_profile: T38FaxProfile,
+    }
+    impl T38FaxAnnexbOnlyCaps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            supported_prefixes: SequenceOf<SupportedPrefix>,
+            t38_fax_protocol: DataProtocolCapability,
+            t38_fax_profile: T38FaxProfile,
+        ) -> Self {
+            Self {
+                supported_prefixes,
+                t38_fax_protocol,
+                t38_fax_profile,
+                non_standard_data: None,
+                data_rates_supported: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
     }
     impl T38FaxAnnexbOnlyCaps {
         pub fn new(
@@ -7134,6 +13266,29 @@ pub mod h323_messages {
         pub recv_address: Option<TransportAddress>,
     }
     impl TransportChannelInfo {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                send_address: None,
+                recv_address: None,
+            }
+        }
+        pub fn with_send_address(
+            mut self,
+            send_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.send_address = send_address.into();
+            self
+        }
+        pub fn with_recv_address(
+            mut self,
+            recv_address: impl Into<Option<TransportAddress>>,
+        ) -> Self {
+            self.recv_address = recv_address.into();
+            self
+        }
+    }
+    impl TransportChannelInfo {
         pub fn new(
             send_address: Option<TransportAddress>,
             recv_address: Option<TransportAddress>,
@@ -7217,6 +13372,55 @@ pub mod h323_messages {
         pub notify: Option<bool>,
     }
     impl UUIEsRequested {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            setup: bool,
+            call_proceeding: bool,
+            connect: bool,
+            alerting: bool,
+            information: bool,
+            release_complete: bool,
+            facility: bool,
+            progress: bool,
+            empty: bool,
+        ) -> Self {
+            Self {
+                setup,
+                call_proceeding,
+                connect,
+                alerting,
+                information,
+                release_complete,
+                facility,
+                progress,
+                empty,
+                status: None,
+                status_inquiry: None,
+                setup_acknowledge: None,
+                notify: None,
+            }
+        }
+        pub fn with_status(mut self, status: impl Into<Option<bool>>) -> Self {
+            self.status = status.into();
+            self
+        }
+        pub fn with_status_inquiry(mut self, status_inquiry: impl Into<Option<bool>>) -> Self {
+            self.status_inquiry = status_inquiry.into();
+            self
+        }
+        pub fn with_setup_acknowledge(
+            mut self,
+            setup_acknowledge: impl Into<Option<bool>>,
+        ) -> Self {
+            self.setup_acknowledge = setup_acknowledge.into();
+            self
+        }
+        pub fn with_notify(mut self, notify: impl Into<Option<bool>>) -> Self {
+            self.notify = notify.into();
+            self
+        }
+    }
+    impl UUIEsRequested {
         pub fn new(
             setup: bool,
             call_proceeding: bool,
@@ -7263,6 +13467,43 @@ pub mod h323_messages {
         pub integrity_check_value: Option<ICV>,
         #[rasn(extension_addition, identifier = "messageNotUnderstood")]
         pub message_not_understood: Option<OctetString>,
+    }
+    impl UnknownMessageResponse {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum) -> Self {
+            Self {
+                request_seq_num,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                message_not_understood: None,
+            }
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_message_not_understood(
+            mut self,
+            message_not_understood: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.message_not_understood = message_not_understood.into();
+            self
+        }
     }
     impl UnknownMessageResponse {
         pub fn new(
@@ -7330,6 +13571,59 @@ pub mod h323_messages {
         pub assigned_gatekeeper: Option<AlternateGK>,
     }
     impl UnregistrationConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum) -> Self {
+            Self {
+                request_seq_num,
+                non_standard_data: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                generic_data: None,
+                assigned_gatekeeper: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+    }
+    impl UnregistrationConfirm {
         pub fn new(
             request_seq_num: RequestSeqNum,
             non_standard_data: Option<NonStandardParameter>,
@@ -7370,6 +13664,57 @@ pub mod h323_messages {
         pub integrity_check_value: Option<ICV>,
         #[rasn(extension_addition, identifier = "genericData")]
         pub generic_data: Option<SequenceOf<GenericData>>,
+    }
+    impl UnregistrationReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(request_seq_num: RequestSeqNum, reject_reason: UnregRejectReason) -> Self {
+            Self {
+                request_seq_num,
+                reject_reason,
+                non_standard_data: None,
+                alt_gkinfo: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                generic_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_alt_gkinfo(mut self, alt_gkinfo: impl Into<Option<AltGKInfo>>) -> Self {
+            self.alt_gkinfo = alt_gkinfo.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
     }
     impl UnregistrationReject {
         pub fn new(
@@ -7436,6 +13781,124 @@ pub mod h323_messages {
         pub assigned_gatekeeper: Option<AlternateGK>,
     }
     impl UnregistrationRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            request_seq_num: RequestSeqNum,
+            call_signal_address: SequenceOf<TransportAddress>,
+        ) -> Self {
+            Self {
+                request_seq_num,
+                call_signal_address,
+                endpoint_alias: None,
+                non_standard_data: None,
+                endpoint_identifier: None,
+                alternate_endpoints: None,
+                gatekeeper_identifier: None,
+                tokens: None,
+                crypto_tokens: None,
+                integrity_check_value: None,
+                reason: None,
+                endpoint_alias_pattern: None,
+                supported_prefixes: None,
+                alternate_gatekeeper: None,
+                generic_data: None,
+                assigned_gatekeeper: None,
+            }
+        }
+        pub fn with_endpoint_alias(
+            mut self,
+            endpoint_alias: impl Into<Option<SequenceOf<AliasAddress>>>,
+        ) -> Self {
+            self.endpoint_alias = endpoint_alias.into();
+            self
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_endpoint_identifier(
+            mut self,
+            endpoint_identifier: impl Into<Option<EndpointIdentifier>>,
+        ) -> Self {
+            self.endpoint_identifier = endpoint_identifier.into();
+            self
+        }
+        pub fn with_alternate_endpoints(
+            mut self,
+            alternate_endpoints: impl Into<Option<SequenceOf<Endpoint>>>,
+        ) -> Self {
+            self.alternate_endpoints = alternate_endpoints.into();
+            self
+        }
+        pub fn with_gatekeeper_identifier(
+            mut self,
+            gatekeeper_identifier: impl Into<Option<GatekeeperIdentifier>>,
+        ) -> Self {
+            self.gatekeeper_identifier = gatekeeper_identifier.into();
+            self
+        }
+        pub fn with_tokens(mut self, tokens: impl Into<Option<SequenceOf<ClearToken>>>) -> Self {
+            self.tokens = tokens.into();
+            self
+        }
+        pub fn with_crypto_tokens(
+            mut self,
+            crypto_tokens: impl Into<Option<SequenceOf<CryptoH323Token>>>,
+        ) -> Self {
+            self.crypto_tokens = crypto_tokens.into();
+            self
+        }
+        pub fn with_integrity_check_value(
+            mut self,
+            integrity_check_value: impl Into<Option<ICV>>,
+        ) -> Self {
+            self.integrity_check_value = integrity_check_value.into();
+            self
+        }
+        pub fn with_reason(mut self, reason: impl Into<Option<UnregRequestReason>>) -> Self {
+            self.reason = reason.into();
+            self
+        }
+        pub fn with_endpoint_alias_pattern(
+            mut self,
+            endpoint_alias_pattern: impl Into<Option<SequenceOf<AddressPattern>>>,
+        ) -> Self {
+            self.endpoint_alias_pattern = endpoint_alias_pattern.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
+        pub fn with_alternate_gatekeeper(
+            mut self,
+            alternate_gatekeeper: impl Into<Option<SequenceOf<AlternateGK>>>,
+        ) -> Self {
+            self.alternate_gatekeeper = alternate_gatekeeper.into();
+            self
+        }
+        pub fn with_generic_data(
+            mut self,
+            generic_data: impl Into<Option<SequenceOf<GenericData>>>,
+        ) -> Self {
+            self.generic_data = generic_data.into();
+            self
+        }
+        pub fn with_assigned_gatekeeper(
+            mut self,
+            assigned_gatekeeper: impl Into<Option<AlternateGK>>,
+        ) -> Self {
+            self.assigned_gatekeeper = assigned_gatekeeper.into();
+            self
+        }
+    }
+    impl UnregistrationRequest {
         pub fn new(
             request_seq_num: RequestSeqNum,
             call_signal_address: SequenceOf<TransportAddress>,
@@ -7496,6 +13959,32 @@ pub mod h323_messages {
         pub enterprise_number: Option<ObjectIdentifier>,
     }
     impl VendorIdentifier {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(vendor: H221NonStandard) -> Self {
+            Self {
+                vendor,
+                product_id: None,
+                version_id: None,
+                enterprise_number: None,
+            }
+        }
+        pub fn with_product_id(mut self, product_id: impl Into<Option<OctetString>>) -> Self {
+            self.product_id = product_id.into();
+            self
+        }
+        pub fn with_version_id(mut self, version_id: impl Into<Option<OctetString>>) -> Self {
+            self.version_id = version_id.into();
+            self
+        }
+        pub fn with_enterprise_number(
+            mut self,
+            enterprise_number: impl Into<Option<ObjectIdentifier>>,
+        ) -> Self {
+            self.enterprise_number = enterprise_number.into();
+            self
+        }
+    }
+    impl VendorIdentifier {
         pub fn new(
             vendor: H221NonStandard,
             product_id: Option<OctetString>,
@@ -7520,6 +14009,37 @@ pub mod h323_messages {
         pub data_rates_supported: Option<SequenceOf<DataRate>>,
         #[rasn(extension_addition, identifier = "supportedPrefixes")]
         pub supported_prefixes: Option<SequenceOf<SupportedPrefix>>,
+    }
+    impl VoiceCaps {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                data_rates_supported: None,
+                supported_prefixes: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_data_rates_supported(
+            mut self,
+            data_rates_supported: impl Into<Option<SequenceOf<DataRate>>>,
+        ) -> Self {
+            self.data_rates_supported = data_rates_supported.into();
+            self
+        }
+        pub fn with_supported_prefixes(
+            mut self,
+            supported_prefixes: impl Into<Option<SequenceOf<SupportedPrefix>>>,
+        ) -> Self {
+            self.supported_prefixes = supported_prefixes.into();
+            self
+        }
     }
     impl VoiceCaps {
         pub fn new(
@@ -7759,6 +14279,29 @@ pub mod multimedia_system_control {
         pub anti_spam_algorithm: Option<ObjectIdentifier>,
     }
     impl AuthenticationCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard: None,
+                anti_spam_algorithm: None,
+            }
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<H245NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
+        pub fn with_anti_spam_algorithm(
+            mut self,
+            anti_spam_algorithm: impl Into<Option<ObjectIdentifier>>,
+        ) -> Self {
+            self.anti_spam_algorithm = anti_spam_algorithm.into();
+            self
+        }
+    }
+    impl AuthenticationCapability {
         pub fn new(
             non_standard: Option<H245NonStandardParameter>,
             anti_spam_algorithm: Option<ObjectIdentifier>,
@@ -7884,6 +14427,22 @@ pub mod multimedia_system_control {
         pub simultaneous_capabilities: Option<SetOf<AlternativeCapabilitySet>>,
     }
     impl CapabilityDescriptor {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(capability_descriptor_number: CapabilityDescriptorNumber) -> Self {
+            Self {
+                capability_descriptor_number,
+                simultaneous_capabilities: None,
+            }
+        }
+        pub fn with_simultaneous_capabilities(
+            mut self,
+            simultaneous_capabilities: impl Into<Option<SetOf<AlternativeCapabilitySet>>>,
+        ) -> Self {
+            self.simultaneous_capabilities = simultaneous_capabilities.into();
+            self
+        }
+    }
+    impl CapabilityDescriptor {
         pub fn new(
             capability_descriptor_number: CapabilityDescriptorNumber,
             simultaneous_capabilities: Option<SetOf<AlternativeCapabilitySet>>,
@@ -7914,6 +14473,19 @@ pub mod multimedia_system_control {
         #[rasn(identifier = "capabilityTableEntryNumber")]
         pub capability_table_entry_number: CapabilityTableEntryNumber,
         pub capability: Option<Capability>,
+    }
+    impl CapabilityTableEntry {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(capability_table_entry_number: CapabilityTableEntryNumber) -> Self {
+            Self {
+                capability_table_entry_number,
+                capability: None,
+            }
+        }
+        pub fn with_capability(mut self, capability: impl Into<Option<Capability>>) -> Self {
+            self.capability = capability.into();
+            self
+        }
     }
     impl CapabilityTableEntry {
         pub fn new(
@@ -7959,6 +14531,23 @@ pub mod multimedia_system_control {
         pub source: CloseLogicalChannelSource,
         #[rasn(extension_addition)]
         pub reason: Option<CloseLogicalChannelReason>,
+    }
+    impl CloseLogicalChannel {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            forward_logical_channel_number: LogicalChannelNumber,
+            source: CloseLogicalChannelSource,
+        ) -> Self {
+            Self {
+                forward_logical_channel_number,
+                source,
+                reason: None,
+            }
+        }
+        pub fn with_reason(mut self, reason: impl Into<Option<CloseLogicalChannelReason>>) -> Self {
+            self.reason = reason.into();
+            self
+        }
     }
     impl CloseLogicalChannel {
         pub fn new(
@@ -8093,6 +14682,97 @@ pub mod multimedia_system_control {
         pub destination: Option<TerminalLabel>,
     }
     impl CommunicationModeTableEntry {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            session_id: u8,
+            session_description: BmpString,
+            data_type: CommunicationModeTableEntryDataType,
+        ) -> Self {
+            Self {
+                session_id,
+                session_description,
+                data_type,
+                non_standard: None,
+                associated_session_id: None,
+                terminal_label: None,
+                media_channel: None,
+                media_guaranteed_delivery: None,
+                media_control_channel: None,
+                media_control_guaranteed_delivery: None,
+                redundancy_encoding: None,
+                session_dependency: None,
+                destination: None,
+            }
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<SequenceOf<H245NonStandardParameter>>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
+        pub fn with_associated_session_id(
+            mut self,
+            associated_session_id: impl Into<Option<u8>>,
+        ) -> Self {
+            self.associated_session_id = associated_session_id.into();
+            self
+        }
+        pub fn with_terminal_label(
+            mut self,
+            terminal_label: impl Into<Option<TerminalLabel>>,
+        ) -> Self {
+            self.terminal_label = terminal_label.into();
+            self
+        }
+        pub fn with_media_channel(
+            mut self,
+            media_channel: impl Into<Option<H245TransportAddress>>,
+        ) -> Self {
+            self.media_channel = media_channel.into();
+            self
+        }
+        pub fn with_media_guaranteed_delivery(
+            mut self,
+            media_guaranteed_delivery: impl Into<Option<bool>>,
+        ) -> Self {
+            self.media_guaranteed_delivery = media_guaranteed_delivery.into();
+            self
+        }
+        pub fn with_media_control_channel(
+            mut self,
+            media_control_channel: impl Into<Option<H245TransportAddress>>,
+        ) -> Self {
+            self.media_control_channel = media_control_channel.into();
+            self
+        }
+        pub fn with_media_control_guaranteed_delivery(
+            mut self,
+            media_control_guaranteed_delivery: impl Into<Option<bool>>,
+        ) -> Self {
+            self.media_control_guaranteed_delivery = media_control_guaranteed_delivery.into();
+            self
+        }
+        pub fn with_redundancy_encoding(
+            mut self,
+            redundancy_encoding: impl Into<Option<RedundancyEncoding>>,
+        ) -> Self {
+            self.redundancy_encoding = redundancy_encoding.into();
+            self
+        }
+        pub fn with_session_dependency(
+            mut self,
+            session_dependency: impl Into<Option<u8>>,
+        ) -> Self {
+            self.session_dependency = session_dependency.into();
+            self
+        }
+        pub fn with_destination(mut self, destination: impl Into<Option<TerminalLabel>>) -> Self {
+            self.destination = destination.into();
+            self
+        }
+    }
+    impl CommunicationModeTableEntry {
         pub fn new(
             non_standard: Option<SequenceOf<H245NonStandardParameter>>,
             session_id: u8,
@@ -8146,6 +14826,38 @@ pub mod multimedia_system_control {
         pub video_indicate_mixing_capability: Option<bool>,
         #[rasn(extension_addition, identifier = "multipointVisualizationCapability")]
         pub multipoint_visualization_capability: Option<bool>,
+    }
+    impl ConferenceCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(chair_control_capability: bool) -> Self {
+            Self {
+                chair_control_capability,
+                non_standard_data: None,
+                video_indicate_mixing_capability: None,
+                multipoint_visualization_capability: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<SequenceOf<H245NonStandardParameter>>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_video_indicate_mixing_capability(
+            mut self,
+            video_indicate_mixing_capability: impl Into<Option<bool>>,
+        ) -> Self {
+            self.video_indicate_mixing_capability = video_indicate_mixing_capability.into();
+            self
+        }
+        pub fn with_multipoint_visualization_capability(
+            mut self,
+            multipoint_visualization_capability: impl Into<Option<bool>>,
+        ) -> Self {
+            self.multipoint_visualization_capability = multipoint_visualization_capability.into();
+            self
+        }
     }
     impl ConferenceCapability {
         pub fn new(
@@ -8227,6 +14939,34 @@ pub mod multimedia_system_control {
         pub cert_selection_criteria: Option<CertSelectionCriteria>,
         #[rasn(value("1..=4294967295"), identifier = "sRandom")]
         pub s_random: Option<u32>,
+    }
+    impl ConferenceRequestRequestTerminalCertificate {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                terminal_label: None,
+                cert_selection_criteria: None,
+                s_random: None,
+            }
+        }
+        pub fn with_terminal_label(
+            mut self,
+            terminal_label: impl Into<Option<TerminalLabel>>,
+        ) -> Self {
+            self.terminal_label = terminal_label.into();
+            self
+        }
+        pub fn with_cert_selection_criteria(
+            mut self,
+            cert_selection_criteria: impl Into<Option<CertSelectionCriteria>>,
+        ) -> Self {
+            self.cert_selection_criteria = cert_selection_criteria.into();
+            self
+        }
+        pub fn with_s_random(mut self, s_random: impl Into<Option<u32>>) -> Self {
+            self.s_random = s_random.into();
+            self
+        }
     }
     impl ConferenceRequestRequestTerminalCertificate {
         pub fn new(
@@ -8394,6 +15134,29 @@ pub mod multimedia_system_control {
         pub certificate_response: Option<OctetString>,
     }
     impl ConferenceResponseTerminalCertificateResponse {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                terminal_label: None,
+                certificate_response: None,
+            }
+        }
+        pub fn with_terminal_label(
+            mut self,
+            terminal_label: impl Into<Option<TerminalLabel>>,
+        ) -> Self {
+            self.terminal_label = terminal_label.into();
+            self
+        }
+        pub fn with_certificate_response(
+            mut self,
+            certificate_response: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.certificate_response = certificate_response.into();
+            self
+        }
+    }
+    impl ConferenceResponseTerminalCertificateResponse {
         pub fn new(
             terminal_label: Option<TerminalLabel>,
             certificate_response: Option<OctetString>,
@@ -8511,6 +15274,40 @@ pub mod multimedia_system_control {
         pub cif16_mpi: Option<u16>,
     }
     impl CustomPictureClockFrequency {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(clock_conversion_code: u16, clock_divisor: u8) -> Self {
+            Self {
+                clock_conversion_code,
+                clock_divisor,
+                sqcif_mpi: None,
+                qcif_mpi: None,
+                cif_mpi: None,
+                cif4_mpi: None,
+                cif16_mpi: None,
+            }
+        }
+        pub fn with_sqcif_mpi(mut self, sqcif_mpi: impl Into<Option<u16>>) -> Self {
+            self.sqcif_mpi = sqcif_mpi.into();
+            self
+        }
+        pub fn with_qcif_mpi(mut self, qcif_mpi: impl Into<Option<u16>>) -> Self {
+            self.qcif_mpi = qcif_mpi.into();
+            self
+        }
+        pub fn with_cif_mpi(mut self, cif_mpi: impl Into<Option<u16>>) -> Self {
+            self.cif_mpi = cif_mpi.into();
+            self
+        }
+        pub fn with_cif4_mpi(mut self, cif4_mpi: impl Into<Option<u16>>) -> Self {
+            self.cif4_mpi = cif4_mpi.into();
+            self
+        }
+        pub fn with_cif16_mpi(mut self, cif16_mpi: impl Into<Option<u16>>) -> Self {
+            self.cif16_mpi = cif16_mpi.into();
+            self
+        }
+    }
+    impl CustomPictureClockFrequency {
         pub fn new(
             clock_conversion_code: u16,
             clock_divisor: u8,
@@ -8565,6 +15362,26 @@ pub mod multimedia_system_control {
         pub standard_mpi: Option<u8>,
         #[rasn(identifier = "customPCF")]
         pub custom_pcf: Option<CustomPictureFormatMPICustomPCF>,
+    }
+    impl CustomPictureFormatMPI {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                standard_mpi: None,
+                custom_pcf: None,
+            }
+        }
+        pub fn with_standard_mpi(mut self, standard_mpi: impl Into<Option<u8>>) -> Self {
+            self.standard_mpi = standard_mpi.into();
+            self
+        }
+        pub fn with_custom_pcf(
+            mut self,
+            custom_pcf: impl Into<Option<CustomPictureFormatMPICustomPCF>>,
+        ) -> Self {
+            self.custom_pcf = custom_pcf.into();
+            self
+        }
     }
     impl CustomPictureFormatMPI {
         pub fn new(
@@ -9104,6 +15921,23 @@ pub mod multimedia_system_control {
         pub network_type: SetOf<DialingInformationNetworkType>,
     }
     impl DialingInformationNumber {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            network_address: NumericString,
+            network_type: SetOf<DialingInformationNetworkType>,
+        ) -> Self {
+            Self {
+                network_address,
+                network_type,
+                sub_address: None,
+            }
+        }
+        pub fn with_sub_address(mut self, sub_address: impl Into<Option<Ia5String>>) -> Self {
+            self.sub_address = sub_address.into();
+            self
+        }
+    }
+    impl DialingInformationNumber {
         pub fn new(
             network_address: NumericString,
             sub_address: Option<Ia5String>,
@@ -9131,6 +15965,45 @@ pub mod multimedia_system_control {
         pub integrity_capability: Option<IntegrityCapability>,
         #[rasn(extension_addition, identifier = "genericH235SecurityCapability")]
         pub generic_h235_security_capability: Option<GenericCapability>,
+    }
+    impl EncryptionAuthenticationAndIntegrity {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                encryption_capability: None,
+                authentication_capability: None,
+                integrity_capability: None,
+                generic_h235_security_capability: None,
+            }
+        }
+        pub fn with_encryption_capability(
+            mut self,
+            encryption_capability: impl Into<Option<EncryptionCapability>>,
+        ) -> Self {
+            self.encryption_capability = encryption_capability.into();
+            self
+        }
+        pub fn with_authentication_capability(
+            mut self,
+            authentication_capability: impl Into<Option<AuthenticationCapability>>,
+        ) -> Self {
+            self.authentication_capability = authentication_capability.into();
+            self
+        }
+        pub fn with_integrity_capability(
+            mut self,
+            integrity_capability: impl Into<Option<IntegrityCapability>>,
+        ) -> Self {
+            self.integrity_capability = integrity_capability.into();
+            self
+        }
+        pub fn with_generic_h235_security_capability(
+            mut self,
+            generic_h235_security_capability: impl Into<Option<GenericCapability>>,
+        ) -> Self {
+            self.generic_h235_security_capability = generic_h235_security_capability.into();
+            self
+        }
     }
     impl EncryptionAuthenticationAndIntegrity {
         pub fn new(
@@ -9207,6 +16080,39 @@ pub mod multimedia_system_control {
         pub generic_parameter: Option<GenericParameter>,
     }
     impl EncryptionSync {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(synch_flag: u8, h235_key: OctetString) -> Self {
+            Self {
+                synch_flag,
+                h235_key,
+                non_standard: None,
+                escrowentry: None,
+                generic_parameter: None,
+            }
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<H245NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
+        pub fn with_escrowentry(
+            mut self,
+            escrowentry: impl Into<Option<SequenceOf<EscrowData>>>,
+        ) -> Self {
+            self.escrowentry = escrowentry.into();
+            self
+        }
+        pub fn with_generic_parameter(
+            mut self,
+            generic_parameter: impl Into<Option<GenericParameter>>,
+        ) -> Self {
+            self.generic_parameter = generic_parameter.into();
+            self
+        }
+    }
+    impl EncryptionSync {
         pub fn new(
             non_standard: Option<H245NonStandardParameter>,
             synch_flag: u8,
@@ -9241,6 +16147,26 @@ pub mod multimedia_system_control {
         pub key_protection_method: Option<KeyProtectionMethod>,
         #[rasn(extension_addition, value("0..=255"), identifier = "synchFlag")]
         pub synch_flag: Option<u8>,
+    }
+    impl EncryptionUpdateRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                key_protection_method: None,
+                synch_flag: None,
+            }
+        }
+        pub fn with_key_protection_method(
+            mut self,
+            key_protection_method: impl Into<Option<KeyProtectionMethod>>,
+        ) -> Self {
+            self.key_protection_method = key_protection_method.into();
+            self
+        }
+        pub fn with_synch_flag(mut self, synch_flag: impl Into<Option<u8>>) -> Self {
+            self.synch_flag = synch_flag.into();
+            self
+        }
     }
     impl EncryptionUpdateRequest {
         pub fn new(
@@ -9302,6 +16228,38 @@ pub mod multimedia_system_control {
         pub b_picture_enhancement: Option<SetOf<BEnhancementParameters>>,
     }
     impl EnhancementLayerInfo {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(base_bit_rate_constrained: bool) -> Self {
+            Self {
+                base_bit_rate_constrained,
+                snr_enhancement: None,
+                spatial_enhancement: None,
+                b_picture_enhancement: None,
+            }
+        }
+        pub fn with_snr_enhancement(
+            mut self,
+            snr_enhancement: impl Into<Option<SetOf<EnhancementOptions>>>,
+        ) -> Self {
+            self.snr_enhancement = snr_enhancement.into();
+            self
+        }
+        pub fn with_spatial_enhancement(
+            mut self,
+            spatial_enhancement: impl Into<Option<SetOf<EnhancementOptions>>>,
+        ) -> Self {
+            self.spatial_enhancement = spatial_enhancement.into();
+            self
+        }
+        pub fn with_b_picture_enhancement(
+            mut self,
+            b_picture_enhancement: impl Into<Option<SetOf<BEnhancementParameters>>>,
+        ) -> Self {
+            self.b_picture_enhancement = b_picture_enhancement.into();
+            self
+        }
+    }
+    impl EnhancementLayerInfo {
         pub fn new(
             base_bit_rate_constrained: bool,
             snr_enhancement: Option<SetOf<EnhancementOptions>>,
@@ -9352,6 +16310,79 @@ pub mod multimedia_system_control {
         pub error_compensation: bool,
         #[rasn(identifier = "h263Options")]
         pub h263_options: Option<H263Options>,
+    }
+    impl EnhancementOptions {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            max_bit_rate: u32,
+            unrestricted_vector: bool,
+            arithmetic_coding: bool,
+            temporal_spatial_trade_off_capability: bool,
+            error_compensation: bool,
+        ) -> Self {
+            Self {
+                max_bit_rate,
+                unrestricted_vector,
+                arithmetic_coding,
+                temporal_spatial_trade_off_capability,
+                error_compensation,
+                sqcif_mpi: None,
+                qcif_mpi: None,
+                cif_mpi: None,
+                cif4_mpi: None,
+                cif16_mpi: None,
+                slow_sqcif_mpi: None,
+                slow_qcif_mpi: None,
+                slow_cif_mpi: None,
+                slow_cif4_mpi: None,
+                slow_cif16_mpi: None,
+                h263_options: None,
+            }
+        }
+        pub fn with_sqcif_mpi(mut self, sqcif_mpi: impl Into<Option<u8>>) -> Self {
+            self.sqcif_mpi = sqcif_mpi.into();
+            self
+        }
+        pub fn with_qcif_mpi(mut self, qcif_mpi: impl Into<Option<u8>>) -> Self {
+            self.qcif_mpi = qcif_mpi.into();
+            self
+        }
+        pub fn with_cif_mpi(mut self, cif_mpi: impl Into<Option<u8>>) -> Self {
+            self.cif_mpi = cif_mpi.into();
+            self
+        }
+        pub fn with_cif4_mpi(mut self, cif4_mpi: impl Into<Option<u8>>) -> Self {
+            self.cif4_mpi = cif4_mpi.into();
+            self
+        }
+        pub fn with_cif16_mpi(mut self, cif16_mpi: impl Into<Option<u8>>) -> Self {
+            self.cif16_mpi = cif16_mpi.into();
+            self
+        }
+        pub fn with_slow_sqcif_mpi(mut self, slow_sqcif_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_sqcif_mpi = slow_sqcif_mpi.into();
+            self
+        }
+        pub fn with_slow_qcif_mpi(mut self, slow_qcif_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_qcif_mpi = slow_qcif_mpi.into();
+            self
+        }
+        pub fn with_slow_cif_mpi(mut self, slow_cif_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_cif_mpi = slow_cif_mpi.into();
+            self
+        }
+        pub fn with_slow_cif4_mpi(mut self, slow_cif4_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_cif4_mpi = slow_cif4_mpi.into();
+            self
+        }
+        pub fn with_slow_cif16_mpi(mut self, slow_cif16_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_cif16_mpi = slow_cif16_mpi.into();
+            self
+        }
+        pub fn with_h263_options(mut self, h263_options: impl Into<Option<H263Options>>) -> Self {
+            self.h263_options = h263_options.into();
+            self
+        }
     }
     impl EnhancementOptions {
         pub fn new(
@@ -9419,6 +16450,22 @@ pub mod multimedia_system_control {
         pub video_capability_extension: Option<SequenceOf<GenericCapability>>,
     }
     impl ExtendedVideoCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(video_capability: SequenceOf<VideoCapability>) -> Self {
+            Self {
+                video_capability,
+                video_capability_extension: None,
+            }
+        }
+        pub fn with_video_capability_extension(
+            mut self,
+            video_capability_extension: impl Into<Option<SequenceOf<GenericCapability>>>,
+        ) -> Self {
+            self.video_capability_extension = video_capability_extension.into();
+            self
+        }
+    }
+    impl ExtendedVideoCapability {
         pub fn new(
             video_capability: SequenceOf<VideoCapability>,
             video_capability_extension: Option<SequenceOf<GenericCapability>>,
@@ -9447,6 +16494,27 @@ pub mod multimedia_system_control {
         pub fec_scheme: Option<ObjectIdentifier>,
         #[rasn(identifier = "rfc2733Format")]
         pub rfc2733_format: Option<FECCapabilityRfc2733Format>,
+    }
+    impl FECCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(protected_capability: CapabilityTableEntryNumber) -> Self {
+            Self {
+                protected_capability,
+                fec_scheme: None,
+                rfc2733_format: None,
+            }
+        }
+        pub fn with_fec_scheme(mut self, fec_scheme: impl Into<Option<ObjectIdentifier>>) -> Self {
+            self.fec_scheme = fec_scheme.into();
+            self
+        }
+        pub fn with_rfc2733_format(
+            mut self,
+            rfc2733_format: impl Into<Option<FECCapabilityRfc2733Format>>,
+        ) -> Self {
+            self.rfc2733_format = rfc2733_format.into();
+            self
+        }
     }
     impl FECCapability {
         pub fn new(
@@ -9511,6 +16579,20 @@ pub mod multimedia_system_control {
         pub pkt_mode: FECDataRfc2733PktMode,
     }
     impl FECDataRfc2733 {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(protected_payload_type: u8, pkt_mode: FECDataRfc2733PktMode) -> Self {
+            Self {
+                protected_payload_type,
+                pkt_mode,
+                fec_scheme: None,
+            }
+        }
+        pub fn with_fec_scheme(mut self, fec_scheme: impl Into<Option<ObjectIdentifier>>) -> Self {
+            self.fec_scheme = fec_scheme.into();
+            self
+        }
+    }
+    impl FECDataRfc2733 {
         pub fn new(
             protected_payload_type: u8,
             fec_scheme: Option<ObjectIdentifier>,
@@ -9547,6 +16629,27 @@ pub mod multimedia_system_control {
         pub fec_scheme: Option<ObjectIdentifier>,
         #[rasn(identifier = "rfc2733Format")]
         pub rfc2733_format: Option<FECModeRfc2733Format>,
+    }
+    impl FECMode {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(protected_element: ModeElementType) -> Self {
+            Self {
+                protected_element,
+                fec_scheme: None,
+                rfc2733_format: None,
+            }
+        }
+        pub fn with_fec_scheme(mut self, fec_scheme: impl Into<Option<ObjectIdentifier>>) -> Self {
+            self.fec_scheme = fec_scheme.into();
+            self
+        }
+        pub fn with_rfc2733_format(
+            mut self,
+            rfc2733_format: impl Into<Option<FECModeRfc2733Format>>,
+        ) -> Self {
+            self.rfc2733_format = rfc2733_format.into();
+            self
+        }
     }
     impl FECMode {
         pub fn new(
@@ -9656,6 +16759,22 @@ pub mod multimedia_system_control {
         pub returned_function: Option<OctetString>,
     }
     impl FunctionNotSupported {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(cause: FunctionNotSupportedCause) -> Self {
+            Self {
+                cause,
+                returned_function: None,
+            }
+        }
+        pub fn with_returned_function(
+            mut self,
+            returned_function: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.returned_function = returned_function.into();
+            self
+        }
+    }
+    impl FunctionNotSupported {
         pub fn new(
             cause: FunctionNotSupportedCause,
             returned_function: Option<OctetString>,
@@ -9727,6 +16846,23 @@ pub mod multimedia_system_control {
         pub silence_suppression: bool,
         #[rasn(identifier = "g723AnnexCAudioMode")]
         pub g723_annex_caudio_mode: Option<G7231AnnexCCapabilityG723AnnexCAudioMode>,
+    }
+    impl G7231AnnexCCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(max_al_sdu_audio_frames: u16, silence_suppression: bool) -> Self {
+            Self {
+                max_al_sdu_audio_frames,
+                silence_suppression,
+                g723_annex_caudio_mode: None,
+            }
+        }
+        pub fn with_g723_annex_caudio_mode(
+            mut self,
+            g723_annex_caudio_mode: impl Into<Option<G7231AnnexCCapabilityG723AnnexCAudioMode>>,
+        ) -> Self {
+            self.g723_annex_caudio_mode = g723_annex_caudio_mode.into();
+            self
+        }
     }
     impl G7231AnnexCCapability {
         pub fn new(
@@ -9824,6 +16960,33 @@ pub mod multimedia_system_control {
         pub annex_h: bool,
     }
     impl G729Extensions {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            annex_a: bool,
+            annex_b: bool,
+            annex_d: bool,
+            annex_e: bool,
+            annex_f: bool,
+            annex_g: bool,
+            annex_h: bool,
+        ) -> Self {
+            Self {
+                annex_a,
+                annex_b,
+                annex_d,
+                annex_e,
+                annex_f,
+                annex_g,
+                annex_h,
+                audio_unit: None,
+            }
+        }
+        pub fn with_audio_unit(mut self, audio_unit: impl Into<Option<u16>>) -> Self {
+            self.audio_unit = audio_unit.into();
+            self
+        }
+    }
+    impl G729Extensions {
         pub fn new(
             audio_unit: Option<u16>,
             annex_a: bool,
@@ -9884,6 +17047,51 @@ pub mod multimedia_system_control {
         pub transport: Option<DataProtocolCapability>,
     }
     impl GenericCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(capability_identifier: CapabilityIdentifier) -> Self {
+            Self {
+                capability_identifier,
+                max_bit_rate: None,
+                collapsing: None,
+                non_collapsing: None,
+                non_collapsing_raw: None,
+                transport: None,
+            }
+        }
+        pub fn with_max_bit_rate(mut self, max_bit_rate: impl Into<Option<u32>>) -> Self {
+            self.max_bit_rate = max_bit_rate.into();
+            self
+        }
+        pub fn with_collapsing(
+            mut self,
+            collapsing: impl Into<Option<SequenceOf<GenericParameter>>>,
+        ) -> Self {
+            self.collapsing = collapsing.into();
+            self
+        }
+        pub fn with_non_collapsing(
+            mut self,
+            non_collapsing: impl Into<Option<SequenceOf<GenericParameter>>>,
+        ) -> Self {
+            self.non_collapsing = non_collapsing.into();
+            self
+        }
+        pub fn with_non_collapsing_raw(
+            mut self,
+            non_collapsing_raw: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.non_collapsing_raw = non_collapsing_raw.into();
+            self
+        }
+        pub fn with_transport(
+            mut self,
+            transport: impl Into<Option<DataProtocolCapability>>,
+        ) -> Self {
+            self.transport = transport.into();
+            self
+        }
+    }
+    impl GenericCapability {
         pub fn new(
             capability_identifier: CapabilityIdentifier,
             max_bit_rate: Option<u32>,
@@ -9920,6 +17128,30 @@ pub mod multimedia_system_control {
         pub message_content: Option<SequenceOf<GenericParameter>>,
     }
     impl GenericMessage {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(message_identifier: CapabilityIdentifier) -> Self {
+            Self {
+                message_identifier,
+                sub_message_identifier: None,
+                message_content: None,
+            }
+        }
+        pub fn with_sub_message_identifier(
+            mut self,
+            sub_message_identifier: impl Into<Option<u8>>,
+        ) -> Self {
+            self.sub_message_identifier = sub_message_identifier.into();
+            self
+        }
+        pub fn with_message_content(
+            mut self,
+            message_content: impl Into<Option<SequenceOf<GenericParameter>>>,
+        ) -> Self {
+            self.message_content = message_content.into();
+            self
+        }
+    }
+    impl GenericMessage {
         pub fn new(
             message_identifier: CapabilityIdentifier,
             sub_message_identifier: Option<u8>,
@@ -9945,6 +17177,26 @@ pub mod multimedia_system_control {
         #[rasn(identifier = "parameterValue")]
         pub parameter_value: ParameterValue,
         pub supersedes: Option<SequenceOf<ParameterIdentifier>>,
+    }
+    impl GenericParameter {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            parameter_identifier: ParameterIdentifier,
+            parameter_value: ParameterValue,
+        ) -> Self {
+            Self {
+                parameter_identifier,
+                parameter_value,
+                supersedes: None,
+            }
+        }
+        pub fn with_supersedes(
+            mut self,
+            supersedes: impl Into<Option<SequenceOf<ParameterIdentifier>>>,
+        ) -> Self {
+            self.supersedes = supersedes.into();
+            self
+        }
     }
     impl GenericParameter {
         pub fn new(
@@ -9973,6 +17225,41 @@ pub mod multimedia_system_control {
         pub peak_rate: Option<u32>,
         #[rasn(value("1..=4294967295"), identifier = "maxPktSize")]
         pub max_pkt_size: Option<u32>,
+    }
+    impl GenericTransportParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                average_rate: None,
+                burst: None,
+                peak_rate: None,
+                max_pkt_size: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<H245NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_average_rate(mut self, average_rate: impl Into<Option<u32>>) -> Self {
+            self.average_rate = average_rate.into();
+            self
+        }
+        pub fn with_burst(mut self, burst: impl Into<Option<u32>>) -> Self {
+            self.burst = burst.into();
+            self
+        }
+        pub fn with_peak_rate(mut self, peak_rate: impl Into<Option<u32>>) -> Self {
+            self.peak_rate = peak_rate.into();
+            self
+        }
+        pub fn with_max_pkt_size(mut self, max_pkt_size: impl Into<Option<u32>>) -> Self {
+            self.max_pkt_size = max_pkt_size.into();
+            self
+        }
     }
     impl GenericTransportParameters {
         pub fn new(
@@ -10022,6 +17309,36 @@ pub mod multimedia_system_control {
         pub program_descriptors: Option<OctetString>,
         #[rasn(identifier = "streamDescriptors")]
         pub stream_descriptors: Option<OctetString>,
+    }
+    impl H222LogicalChannelParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(resource_id: u16, sub_channel_id: u16) -> Self {
+            Self {
+                resource_id,
+                sub_channel_id,
+                pcr_pid: None,
+                program_descriptors: None,
+                stream_descriptors: None,
+            }
+        }
+        pub fn with_pcr_pid(mut self, pcr_pid: impl Into<Option<u16>>) -> Self {
+            self.pcr_pid = pcr_pid.into();
+            self
+        }
+        pub fn with_program_descriptors(
+            mut self,
+            program_descriptors: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.program_descriptors = program_descriptors.into();
+            self
+        }
+        pub fn with_stream_descriptors(
+            mut self,
+            stream_descriptors: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.stream_descriptors = stream_descriptors.into();
+            self
+        }
     }
     impl H222LogicalChannelParameters {
         pub fn new(
@@ -10105,6 +17422,36 @@ pub mod multimedia_system_control {
         pub alsdu_splitting: bool,
         #[rasn(extension_addition, value("0..=127"), identifier = "rsCodeCorrection")]
         pub rs_code_correction: Option<u8>,
+    }
+    impl H223AL1MParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            transfer_mode: H223AL1MParametersTransferMode,
+            header_fec: H223AL1MParametersHeaderFEC,
+            crc_length: H223AL1MParametersCrcLength,
+            rcpc_code_rate: u8,
+            arq_type: H223AL1MParametersArqType,
+            alpdu_interleaving: bool,
+            alsdu_splitting: bool,
+        ) -> Self {
+            Self {
+                transfer_mode,
+                header_fec,
+                crc_length,
+                rcpc_code_rate,
+                arq_type,
+                alpdu_interleaving,
+                alsdu_splitting,
+                rs_code_correction: None,
+            }
+        }
+        pub fn with_rs_code_correction(
+            mut self,
+            rs_code_correction: impl Into<Option<u8>>,
+        ) -> Self {
+            self.rs_code_correction = rs_code_correction.into();
+            self
+        }
     }
     impl H223AL1MParameters {
         pub fn new(
@@ -10211,6 +17558,32 @@ pub mod multimedia_system_control {
         pub rs_code_correction: Option<u8>,
     }
     impl H223AL3MParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            header_format: H223AL3MParametersHeaderFormat,
+            crc_length: H223AL3MParametersCrcLength,
+            rcpc_code_rate: u8,
+            arq_type: H223AL3MParametersArqType,
+            alpdu_interleaving: bool,
+        ) -> Self {
+            Self {
+                header_format,
+                crc_length,
+                rcpc_code_rate,
+                arq_type,
+                alpdu_interleaving,
+                rs_code_correction: None,
+            }
+        }
+        pub fn with_rs_code_correction(
+            mut self,
+            rs_code_correction: impl Into<Option<u8>>,
+        ) -> Self {
+            self.rs_code_correction = rs_code_correction.into();
+            self
+        }
+    }
+    impl H223AL3MParameters {
         pub fn new(
             header_format: H223AL3MParametersHeaderFormat,
             crc_length: H223AL3MParametersCrcLength,
@@ -10290,6 +17663,48 @@ pub mod multimedia_system_control {
         pub maximum_al3_msdusize: u16,
         #[rasn(extension_addition, identifier = "rsCodeCapability")]
         pub rs_code_capability: Option<bool>,
+    }
+    impl H223AnnexCCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            video_with_al1_m: bool,
+            video_with_al2_m: bool,
+            video_with_al3_m: bool,
+            audio_with_al1_m: bool,
+            audio_with_al2_m: bool,
+            audio_with_al3_m: bool,
+            data_with_al1_m: bool,
+            data_with_al2_m: bool,
+            data_with_al3_m: bool,
+            alpdu_interleaving: bool,
+            maximum_al1_mpdusize: u16,
+            maximum_al2_msdusize: u16,
+            maximum_al3_msdusize: u16,
+        ) -> Self {
+            Self {
+                video_with_al1_m,
+                video_with_al2_m,
+                video_with_al3_m,
+                audio_with_al1_m,
+                audio_with_al2_m,
+                audio_with_al3_m,
+                data_with_al1_m,
+                data_with_al2_m,
+                data_with_al3_m,
+                alpdu_interleaving,
+                maximum_al1_mpdusize,
+                maximum_al2_msdusize,
+                maximum_al3_msdusize,
+                rs_code_capability: None,
+            }
+        }
+        pub fn with_rs_code_capability(
+            mut self,
+            rs_code_capability: impl Into<Option<bool>>,
+        ) -> Self {
+            self.rs_code_capability = rs_code_capability.into();
+            self
+        }
     }
     impl H223AnnexCCapability {
         pub fn new(
@@ -10454,6 +17869,88 @@ pub mod multimedia_system_control {
         pub bit_rate: Option<u16>,
         #[rasn(extension_addition, identifier = "mobileMultilinkFrameCapability")]
         pub mobile_multilink_frame_capability: Option<H223CapabilityMobileMultilinkFrameCapability>,
+    }
+    impl H223Capability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            transport_with_i_frames: bool,
+            video_with_al1: bool,
+            video_with_al2: bool,
+            video_with_al3: bool,
+            audio_with_al1: bool,
+            audio_with_al2: bool,
+            audio_with_al3: bool,
+            data_with_al1: bool,
+            data_with_al2: bool,
+            data_with_al3: bool,
+            maximum_al2_sdusize: u16,
+            maximum_al3_sdusize: u16,
+            maximum_delay_jitter: u16,
+            h223_multiplex_table_capability: H223CapabilityH223MultiplexTableCapability,
+        ) -> Self {
+            Self {
+                transport_with_i_frames,
+                video_with_al1,
+                video_with_al2,
+                video_with_al3,
+                audio_with_al1,
+                audio_with_al2,
+                audio_with_al3,
+                data_with_al1,
+                data_with_al2,
+                data_with_al3,
+                maximum_al2_sdusize,
+                maximum_al3_sdusize,
+                maximum_delay_jitter,
+                h223_multiplex_table_capability,
+                max_muxpdusize_capability: None,
+                nsrp_support: None,
+                mobile_operation_transmit_capability: None,
+                h223_annex_ccapability: None,
+                bit_rate: None,
+                mobile_multilink_frame_capability: None,
+            }
+        }
+        pub fn with_max_muxpdusize_capability(
+            mut self,
+            max_muxpdusize_capability: impl Into<Option<bool>>,
+        ) -> Self {
+            self.max_muxpdusize_capability = max_muxpdusize_capability.into();
+            self
+        }
+        pub fn with_nsrp_support(mut self, nsrp_support: impl Into<Option<bool>>) -> Self {
+            self.nsrp_support = nsrp_support.into();
+            self
+        }
+        pub fn with_mobile_operation_transmit_capability(
+            mut self,
+            mobile_operation_transmit_capability: impl Into<
+                Option<H223CapabilityMobileOperationTransmitCapability>,
+            >,
+        ) -> Self {
+            self.mobile_operation_transmit_capability = mobile_operation_transmit_capability.into();
+            self
+        }
+        pub fn with_h223_annex_ccapability(
+            mut self,
+            h223_annex_ccapability: impl Into<Option<H223AnnexCCapability>>,
+        ) -> Self {
+            self.h223_annex_ccapability = h223_annex_ccapability.into();
+            self
+        }
+        pub fn with_bit_rate(mut self, bit_rate: impl Into<Option<u16>>) -> Self {
+            self.bit_rate = bit_rate.into();
+            self
+        }
+        pub fn with_mobile_multilink_frame_capability(
+            mut self,
+            mobile_multilink_frame_capability: impl Into<
+                Option<H223CapabilityMobileMultilinkFrameCapability>,
+            >,
+        ) -> Self {
+            self.mobile_multilink_frame_capability = mobile_multilink_frame_capability.into();
+            self
+        }
     }
     impl H223Capability {
         pub fn new(
@@ -10719,6 +18216,60 @@ pub mod multimedia_system_control {
         pub t120_dynamic_port_capability: Option<bool>,
     }
     impl H2250Capability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            maximum_audio_delay_jitter: u16,
+            receive_multipoint_capability: MultipointCapability,
+            transmit_multipoint_capability: MultipointCapability,
+            receive_and_transmit_multipoint_capability: MultipointCapability,
+            mc_capability: H2250CapabilityMcCapability,
+            rtcp_video_control_capability: bool,
+            media_packetization_capability: MediaPacketizationCapability,
+        ) -> Self {
+            Self {
+                maximum_audio_delay_jitter,
+                receive_multipoint_capability,
+                transmit_multipoint_capability,
+                receive_and_transmit_multipoint_capability,
+                mc_capability,
+                rtcp_video_control_capability,
+                media_packetization_capability,
+                transport_capability: None,
+                redundancy_encoding_capability: None,
+                logical_channel_switching_capability: None,
+                t120_dynamic_port_capability: None,
+            }
+        }
+        pub fn with_transport_capability(
+            mut self,
+            transport_capability: impl Into<Option<TransportCapability>>,
+        ) -> Self {
+            self.transport_capability = transport_capability.into();
+            self
+        }
+        pub fn with_redundancy_encoding_capability(
+            mut self,
+            redundancy_encoding_capability: impl Into<Option<SequenceOf<RedundancyEncodingCapability>>>,
+        ) -> Self {
+            self.redundancy_encoding_capability = redundancy_encoding_capability.into();
+            self
+        }
+        pub fn with_logical_channel_switching_capability(
+            mut self,
+            logical_channel_switching_capability: impl Into<Option<bool>>,
+        ) -> Self {
+            self.logical_channel_switching_capability = logical_channel_switching_capability.into();
+            self
+        }
+        pub fn with_t120_dynamic_port_capability(
+            mut self,
+            t120_dynamic_port_capability: impl Into<Option<bool>>,
+        ) -> Self {
+            self.t120_dynamic_port_capability = t120_dynamic_port_capability.into();
+            self
+        }
+    }
+    impl H2250Capability {
         pub fn new(
             maximum_audio_delay_jitter: u16,
             receive_multipoint_capability: MultipointCapability,
@@ -10767,6 +18318,63 @@ pub mod multimedia_system_control {
         pub flow_control_to_zero: Option<bool>,
         #[rasn(extension_addition, value("0..=65535"), identifier = "portNumber")]
         pub port_number: Option<u16>,
+    }
+    impl H2250LogicalChannelAckParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard: None,
+                session_id: None,
+                media_channel: None,
+                media_control_channel: None,
+                dynamic_rtppayload_type: None,
+                flow_control_to_zero: None,
+                port_number: None,
+            }
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<SequenceOf<H245NonStandardParameter>>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
+        pub fn with_session_id(mut self, session_id: impl Into<Option<u8>>) -> Self {
+            self.session_id = session_id.into();
+            self
+        }
+        pub fn with_media_channel(
+            mut self,
+            media_channel: impl Into<Option<H245TransportAddress>>,
+        ) -> Self {
+            self.media_channel = media_channel.into();
+            self
+        }
+        pub fn with_media_control_channel(
+            mut self,
+            media_control_channel: impl Into<Option<H245TransportAddress>>,
+        ) -> Self {
+            self.media_control_channel = media_control_channel.into();
+            self
+        }
+        pub fn with_dynamic_rtppayload_type(
+            mut self,
+            dynamic_rtppayload_type: impl Into<Option<u8>>,
+        ) -> Self {
+            self.dynamic_rtppayload_type = dynamic_rtppayload_type.into();
+            self
+        }
+        pub fn with_flow_control_to_zero(
+            mut self,
+            flow_control_to_zero: impl Into<Option<bool>>,
+        ) -> Self {
+            self.flow_control_to_zero = flow_control_to_zero.into();
+            self
+        }
+        pub fn with_port_number(mut self, port_number: impl Into<Option<u16>>) -> Self {
+            self.port_number = port_number.into();
+            self
+        }
     }
     impl H2250LogicalChannelAckParameters {
         pub fn new(
@@ -10829,6 +18437,112 @@ pub mod multimedia_system_control {
         pub redundancy_encoding: Option<RedundancyEncoding>,
         #[rasn(extension_addition)]
         pub source: Option<TerminalLabel>,
+    }
+    impl H2250LogicalChannelParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(session_id: u8) -> Self {
+            Self {
+                session_id,
+                non_standard: None,
+                associated_session_id: None,
+                media_channel: None,
+                media_guaranteed_delivery: None,
+                media_control_channel: None,
+                media_control_guaranteed_delivery: None,
+                silence_suppression: None,
+                destination: None,
+                dynamic_rtppayload_type: None,
+                media_packetization: None,
+                transport_capability: None,
+                redundancy_encoding: None,
+                source: None,
+            }
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<SequenceOf<H245NonStandardParameter>>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
+        pub fn with_associated_session_id(
+            mut self,
+            associated_session_id: impl Into<Option<u8>>,
+        ) -> Self {
+            self.associated_session_id = associated_session_id.into();
+            self
+        }
+        pub fn with_media_channel(
+            mut self,
+            media_channel: impl Into<Option<H245TransportAddress>>,
+        ) -> Self {
+            self.media_channel = media_channel.into();
+            self
+        }
+        pub fn with_media_guaranteed_delivery(
+            mut self,
+            media_guaranteed_delivery: impl Into<Option<bool>>,
+        ) -> Self {
+            self.media_guaranteed_delivery = media_guaranteed_delivery.into();
+            self
+        }
+        pub fn with_media_control_channel(
+            mut self,
+            media_control_channel: impl Into<Option<H245TransportAddress>>,
+        ) -> Self {
+            self.media_control_channel = media_control_channel.into();
+            self
+        }
+        pub fn with_media_control_guaranteed_delivery(
+            mut self,
+            media_control_guaranteed_delivery: impl Into<Option<bool>>,
+        ) -> Self {
+            self.media_control_guaranteed_delivery = media_control_guaranteed_delivery.into();
+            self
+        }
+        pub fn with_silence_suppression(
+            mut self,
+            silence_suppression: impl Into<Option<bool>>,
+        ) -> Self {
+            self.silence_suppression = silence_suppression.into();
+            self
+        }
+        pub fn with_destination(mut self, destination: impl Into<Option<TerminalLabel>>) -> Self {
+            self.destination = destination.into();
+            self
+        }
+        pub fn with_dynamic_rtppayload_type(
+            mut self,
+            dynamic_rtppayload_type: impl Into<Option<u8>>,
+        ) -> Self {
+            self.dynamic_rtppayload_type = dynamic_rtppayload_type.into();
+            self
+        }
+        pub fn with_media_packetization(
+            mut self,
+            media_packetization: impl Into<Option<H2250LogicalChannelParametersMediaPacketization>>,
+        ) -> Self {
+            self.media_packetization = media_packetization.into();
+            self
+        }
+        pub fn with_transport_capability(
+            mut self,
+            transport_capability: impl Into<Option<TransportCapability>>,
+        ) -> Self {
+            self.transport_capability = transport_capability.into();
+            self
+        }
+        pub fn with_redundancy_encoding(
+            mut self,
+            redundancy_encoding: impl Into<Option<RedundancyEncoding>>,
+        ) -> Self {
+            self.redundancy_encoding = redundancy_encoding.into();
+            self
+        }
+        pub fn with_source(mut self, source: impl Into<Option<TerminalLabel>>) -> Self {
+            self.source = source.into();
+            self
+        }
     }
     impl H2250LogicalChannelParameters {
         pub fn new(
@@ -11104,6 +18818,38 @@ pub mod multimedia_system_control {
         pub video_bad_mbs_cap: Option<bool>,
     }
     impl H261VideoCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            temporal_spatial_trade_off_capability: bool,
+            max_bit_rate: u16,
+            still_image_transmission: bool,
+        ) -> Self {
+            Self {
+                temporal_spatial_trade_off_capability,
+                max_bit_rate,
+                still_image_transmission,
+                qcif_mpi: None,
+                cif_mpi: None,
+                video_bad_mbs_cap: None,
+            }
+        }
+        pub fn with_qcif_mpi(mut self, qcif_mpi: impl Into<Option<u8>>) -> Self {
+            self.qcif_mpi = qcif_mpi.into();
+            self
+        }
+        pub fn with_cif_mpi(mut self, cif_mpi: impl Into<Option<u8>>) -> Self {
+            self.cif_mpi = cif_mpi.into();
+            self
+        }
+        pub fn with_video_bad_mbs_cap(
+            mut self,
+            video_bad_mbs_cap: impl Into<Option<bool>>,
+        ) -> Self {
+            self.video_bad_mbs_cap = video_bad_mbs_cap.into();
+            self
+        }
+    }
+    impl H261VideoCapability {
         pub fn new(
             qcif_mpi: Option<u8>,
             cif_mpi: Option<u8>,
@@ -11192,6 +18938,77 @@ pub mod multimedia_system_control {
         pub luminance_sample_rate: Option<u32>,
         #[rasn(extension_addition, identifier = "videoBadMBsCap")]
         pub video_bad_mbs_cap: Option<bool>,
+    }
+    impl H262VideoCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            profile_and_level_spat_ml: bool,
+            profile_and_level_mpat_ll: bool,
+            profile_and_level_mpat_ml: bool,
+            profile_and_level_mpat_h_14: bool,
+            profile_and_level_mpat_hl: bool,
+            profile_and_level_snrat_ll: bool,
+            profile_and_level_snrat_ml: bool,
+            profile_and_level_spatialat_h_14: bool,
+            profile_and_level_hpat_ml: bool,
+            profile_and_level_hpat_h_14: bool,
+            profile_and_level_hpat_hl: bool,
+        ) -> Self {
+            Self {
+                profile_and_level_spat_ml,
+                profile_and_level_mpat_ll,
+                profile_and_level_mpat_ml,
+                profile_and_level_mpat_h_14,
+                profile_and_level_mpat_hl,
+                profile_and_level_snrat_ll,
+                profile_and_level_snrat_ml,
+                profile_and_level_spatialat_h_14,
+                profile_and_level_hpat_ml,
+                profile_and_level_hpat_h_14,
+                profile_and_level_hpat_hl,
+                video_bit_rate: None,
+                vbv_buffer_size: None,
+                samples_per_line: None,
+                lines_per_frame: None,
+                frames_per_second: None,
+                luminance_sample_rate: None,
+                video_bad_mbs_cap: None,
+            }
+        }
+        pub fn with_video_bit_rate(mut self, video_bit_rate: impl Into<Option<u32>>) -> Self {
+            self.video_bit_rate = video_bit_rate.into();
+            self
+        }
+        pub fn with_vbv_buffer_size(mut self, vbv_buffer_size: impl Into<Option<u32>>) -> Self {
+            self.vbv_buffer_size = vbv_buffer_size.into();
+            self
+        }
+        pub fn with_samples_per_line(mut self, samples_per_line: impl Into<Option<u16>>) -> Self {
+            self.samples_per_line = samples_per_line.into();
+            self
+        }
+        pub fn with_lines_per_frame(mut self, lines_per_frame: impl Into<Option<u16>>) -> Self {
+            self.lines_per_frame = lines_per_frame.into();
+            self
+        }
+        pub fn with_frames_per_second(mut self, frames_per_second: impl Into<Option<u8>>) -> Self {
+            self.frames_per_second = frames_per_second.into();
+            self
+        }
+        pub fn with_luminance_sample_rate(
+            mut self,
+            luminance_sample_rate: impl Into<Option<u32>>,
+        ) -> Self {
+            self.luminance_sample_rate = luminance_sample_rate.into();
+            self
+        }
+        pub fn with_video_bad_mbs_cap(
+            mut self,
+            video_bad_mbs_cap: impl Into<Option<bool>>,
+        ) -> Self {
+            self.video_bad_mbs_cap = video_bad_mbs_cap.into();
+            self
+        }
     }
     impl H262VideoCapability {
         pub fn new(
@@ -11284,6 +19101,47 @@ pub mod multimedia_system_control {
         pub luminance_sample_rate: Option<u32>,
     }
     impl H262VideoMode {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(profile_and_level: H262VideoModeProfileAndLevel) -> Self {
+            Self {
+                profile_and_level,
+                video_bit_rate: None,
+                vbv_buffer_size: None,
+                samples_per_line: None,
+                lines_per_frame: None,
+                frames_per_second: None,
+                luminance_sample_rate: None,
+            }
+        }
+        pub fn with_video_bit_rate(mut self, video_bit_rate: impl Into<Option<u32>>) -> Self {
+            self.video_bit_rate = video_bit_rate.into();
+            self
+        }
+        pub fn with_vbv_buffer_size(mut self, vbv_buffer_size: impl Into<Option<u32>>) -> Self {
+            self.vbv_buffer_size = vbv_buffer_size.into();
+            self
+        }
+        pub fn with_samples_per_line(mut self, samples_per_line: impl Into<Option<u16>>) -> Self {
+            self.samples_per_line = samples_per_line.into();
+            self
+        }
+        pub fn with_lines_per_frame(mut self, lines_per_frame: impl Into<Option<u16>>) -> Self {
+            self.lines_per_frame = lines_per_frame.into();
+            self
+        }
+        pub fn with_frames_per_second(mut self, frames_per_second: impl Into<Option<u8>>) -> Self {
+            self.frames_per_second = frames_per_second.into();
+            self
+        }
+        pub fn with_luminance_sample_rate(
+            mut self,
+            luminance_sample_rate: impl Into<Option<u32>>,
+        ) -> Self {
+            self.luminance_sample_rate = luminance_sample_rate.into();
+            self
+        }
+    }
+    impl H262VideoMode {
         pub fn new(
             profile_and_level: H262VideoModeProfileAndLevel,
             video_bit_rate: Option<u32>,
@@ -11354,6 +19212,72 @@ pub mod multimedia_system_control {
         pub enhanced_reference_pic_select: Option<bool>,
         #[rasn(extension_addition, identifier = "h263Version3Options")]
         pub h263_version3_options: Option<H263Version3Options>,
+    }
+    impl H263ModeComboFlags {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            unrestricted_vector: bool,
+            arithmetic_coding: bool,
+            advanced_prediction: bool,
+            pb_frames: bool,
+            advanced_intra_coding_mode: bool,
+            deblocking_filter_mode: bool,
+            unlimited_motion_vectors: bool,
+            slices_in_order_non_rect: bool,
+            slices_in_order_rect: bool,
+            slices_no_order_non_rect: bool,
+            slices_no_order_rect: bool,
+            improved_pbframes_mode: bool,
+            reference_pic_select: bool,
+            dynamic_picture_resizing_by_four: bool,
+            dynamic_picture_resizing_sixteenth_pel: bool,
+            dynamic_warping_half_pel: bool,
+            dynamic_warping_sixteenth_pel: bool,
+            reduced_resolution_update: bool,
+            independent_segment_decoding: bool,
+            alternate_inter_vlcmode: bool,
+            modified_quantization_mode: bool,
+        ) -> Self {
+            Self {
+                unrestricted_vector,
+                arithmetic_coding,
+                advanced_prediction,
+                pb_frames,
+                advanced_intra_coding_mode,
+                deblocking_filter_mode,
+                unlimited_motion_vectors,
+                slices_in_order_non_rect,
+                slices_in_order_rect,
+                slices_no_order_non_rect,
+                slices_no_order_rect,
+                improved_pbframes_mode,
+                reference_pic_select,
+                dynamic_picture_resizing_by_four,
+                dynamic_picture_resizing_sixteenth_pel,
+                dynamic_warping_half_pel,
+                dynamic_warping_sixteenth_pel,
+                reduced_resolution_update,
+                independent_segment_decoding,
+                alternate_inter_vlcmode,
+                modified_quantization_mode,
+                enhanced_reference_pic_select: None,
+                h263_version3_options: None,
+            }
+        }
+        pub fn with_enhanced_reference_pic_select(
+            mut self,
+            enhanced_reference_pic_select: impl Into<Option<bool>>,
+        ) -> Self {
+            self.enhanced_reference_pic_select = enhanced_reference_pic_select.into();
+            self
+        }
+        pub fn with_h263_version3_options(
+            mut self,
+            h263_version3_options: impl Into<Option<H263Version3Options>>,
+        ) -> Self {
+            self.h263_version3_options = h263_version3_options.into();
+            self
+        }
     }
     impl H263ModeComboFlags {
         pub fn new(
@@ -11474,6 +19398,118 @@ pub mod multimedia_system_control {
         pub video_bad_mbs_cap: Option<bool>,
         #[rasn(extension_addition, identifier = "h263Version3Options")]
         pub h263_version3_options: Option<H263Version3Options>,
+    }
+    impl H263Options {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            advanced_intra_coding_mode: bool,
+            deblocking_filter_mode: bool,
+            improved_pbframes_mode: bool,
+            unlimited_motion_vectors: bool,
+            full_picture_freeze: bool,
+            partial_picture_freeze_and_release: bool,
+            resizing_part_pic_freeze_and_release: bool,
+            full_picture_snapshot: bool,
+            partial_picture_snapshot: bool,
+            video_segment_tagging: bool,
+            progressive_refinement: bool,
+            dynamic_picture_resizing_by_four: bool,
+            dynamic_picture_resizing_sixteenth_pel: bool,
+            dynamic_warping_half_pel: bool,
+            dynamic_warping_sixteenth_pel: bool,
+            independent_segment_decoding: bool,
+            slices_in_order_non_rect: bool,
+            slices_in_order_rect: bool,
+            slices_no_order_non_rect: bool,
+            slices_no_order_rect: bool,
+            alternate_inter_vlcmode: bool,
+            modified_quantization_mode: bool,
+            reduced_resolution_update: bool,
+            separate_video_back_channel: bool,
+        ) -> Self {
+            Self {
+                advanced_intra_coding_mode,
+                deblocking_filter_mode,
+                improved_pbframes_mode,
+                unlimited_motion_vectors,
+                full_picture_freeze,
+                partial_picture_freeze_and_release,
+                resizing_part_pic_freeze_and_release,
+                full_picture_snapshot,
+                partial_picture_snapshot,
+                video_segment_tagging,
+                progressive_refinement,
+                dynamic_picture_resizing_by_four,
+                dynamic_picture_resizing_sixteenth_pel,
+                dynamic_warping_half_pel,
+                dynamic_warping_sixteenth_pel,
+                independent_segment_decoding,
+                slices_in_order_non_rect,
+                slices_in_order_rect,
+                slices_no_order_non_rect,
+                slices_no_order_rect,
+                alternate_inter_vlcmode,
+                modified_quantization_mode,
+                reduced_resolution_update,
+                separate_video_back_channel,
+                transparency_parameters: None,
+                ref_picture_selection: None,
+                custom_picture_clock_frequency: None,
+                custom_picture_format: None,
+                mode_combos: None,
+                video_bad_mbs_cap: None,
+                h263_version3_options: None,
+            }
+        }
+        pub fn with_transparency_parameters(
+            mut self,
+            transparency_parameters: impl Into<Option<TransparencyParameters>>,
+        ) -> Self {
+            self.transparency_parameters = transparency_parameters.into();
+            self
+        }
+        pub fn with_ref_picture_selection(
+            mut self,
+            ref_picture_selection: impl Into<Option<RefPictureSelection>>,
+        ) -> Self {
+            self.ref_picture_selection = ref_picture_selection.into();
+            self
+        }
+        pub fn with_custom_picture_clock_frequency(
+            mut self,
+            custom_picture_clock_frequency: impl Into<Option<SetOf<CustomPictureClockFrequency>>>,
+        ) -> Self {
+            self.custom_picture_clock_frequency = custom_picture_clock_frequency.into();
+            self
+        }
+        pub fn with_custom_picture_format(
+            mut self,
+            custom_picture_format: impl Into<Option<SetOf<CustomPictureFormat>>>,
+        ) -> Self {
+            self.custom_picture_format = custom_picture_format.into();
+            self
+        }
+        pub fn with_mode_combos(
+            mut self,
+            mode_combos: impl Into<Option<SetOf<H263VideoModeCombos>>>,
+        ) -> Self {
+            self.mode_combos = mode_combos.into();
+            self
+        }
+        pub fn with_video_bad_mbs_cap(
+            mut self,
+            video_bad_mbs_cap: impl Into<Option<bool>>,
+        ) -> Self {
+            self.video_bad_mbs_cap = video_bad_mbs_cap.into();
+            self
+        }
+        pub fn with_h263_version3_options(
+            mut self,
+            h263_version3_options: impl Into<Option<H263Version3Options>>,
+        ) -> Self {
+            self.h263_version3_options = h263_version3_options.into();
+            self
+        }
     }
     impl H263Options {
         pub fn new(
@@ -11636,6 +19672,107 @@ pub mod multimedia_system_control {
         pub h263_options: Option<H263Options>,
     }
     impl H263VideoCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            max_bit_rate: u32,
+            unrestricted_vector: bool,
+            arithmetic_coding: bool,
+            advanced_prediction: bool,
+            pb_frames: bool,
+            temporal_spatial_trade_off_capability: bool,
+        ) -> Self {
+            Self {
+                max_bit_rate,
+                unrestricted_vector,
+                arithmetic_coding,
+                advanced_prediction,
+                pb_frames,
+                temporal_spatial_trade_off_capability,
+                sqcif_mpi: None,
+                qcif_mpi: None,
+                cif_mpi: None,
+                cif4_mpi: None,
+                cif16_mpi: None,
+                hrd_b: None,
+                bpp_max_kb: None,
+                slow_sqcif_mpi: None,
+                slow_qcif_mpi: None,
+                slow_cif_mpi: None,
+                slow_cif4_mpi: None,
+                slow_cif16_mpi: None,
+                error_compensation: None,
+                enhancement_layer_info: None,
+                h263_options: None,
+            }
+        }
+        pub fn with_sqcif_mpi(mut self, sqcif_mpi: impl Into<Option<u8>>) -> Self {
+            self.sqcif_mpi = sqcif_mpi.into();
+            self
+        }
+        pub fn with_qcif_mpi(mut self, qcif_mpi: impl Into<Option<u8>>) -> Self {
+            self.qcif_mpi = qcif_mpi.into();
+            self
+        }
+        pub fn with_cif_mpi(mut self, cif_mpi: impl Into<Option<u8>>) -> Self {
+            self.cif_mpi = cif_mpi.into();
+            self
+        }
+        pub fn with_cif4_mpi(mut self, cif4_mpi: impl Into<Option<u8>>) -> Self {
+            self.cif4_mpi = cif4_mpi.into();
+            self
+        }
+        pub fn with_cif16_mpi(mut self, cif16_mpi: impl Into<Option<u8>>) -> Self {
+            self.cif16_mpi = cif16_mpi.into();
+            self
+        }
+        pub fn with_hrd_b(mut self, hrd_b: impl Into<Option<u32>>) -> Self {
+            self.hrd_b = hrd_b.into();
+            self
+        }
+        pub fn with_bpp_max_kb(mut self, bpp_max_kb: impl Into<Option<u16>>) -> Self {
+            self.bpp_max_kb = bpp_max_kb.into();
+            self
+        }
+        pub fn with_slow_sqcif_mpi(mut self, slow_sqcif_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_sqcif_mpi = slow_sqcif_mpi.into();
+            self
+        }
+        pub fn with_slow_qcif_mpi(mut self, slow_qcif_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_qcif_mpi = slow_qcif_mpi.into();
+            self
+        }
+        pub fn with_slow_cif_mpi(mut self, slow_cif_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_cif_mpi = slow_cif_mpi.into();
+            self
+        }
+        pub fn with_slow_cif4_mpi(mut self, slow_cif4_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_cif4_mpi = slow_cif4_mpi.into();
+            self
+        }
+        pub fn with_slow_cif16_mpi(mut self, slow_cif16_mpi: impl Into<Option<u16>>) -> Self {
+            self.slow_cif16_mpi = slow_cif16_mpi.into();
+            self
+        }
+        pub fn with_error_compensation(
+            mut self,
+            error_compensation: impl Into<Option<bool>>,
+        ) -> Self {
+            self.error_compensation = error_compensation.into();
+            self
+        }
+        pub fn with_enhancement_layer_info(
+            mut self,
+            enhancement_layer_info: impl Into<Option<EnhancementLayerInfo>>,
+        ) -> Self {
+            self.enhancement_layer_info = enhancement_layer_info.into();
+            self
+        }
+        pub fn with_h263_options(mut self, h263_options: impl Into<Option<H263Options>>) -> Self {
+            self.h263_options = h263_options.into();
+            self
+        }
+    }
+    impl H263VideoCapability {
         pub fn new(
             sqcif_mpi: Option<u8>,
             qcif_mpi: Option<u8>,
@@ -11718,6 +19855,47 @@ pub mod multimedia_system_control {
         pub enhancement_layer_info: Option<EnhancementLayerInfo>,
         #[rasn(extension_addition, identifier = "h263Options")]
         pub h263_options: Option<H263Options>,
+    }
+    impl H263VideoMode {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            resolution: H263VideoModeResolution,
+            bit_rate: u16,
+            unrestricted_vector: bool,
+            arithmetic_coding: bool,
+            advanced_prediction: bool,
+            pb_frames: bool,
+        ) -> Self {
+            Self {
+                resolution,
+                bit_rate,
+                unrestricted_vector,
+                arithmetic_coding,
+                advanced_prediction,
+                pb_frames,
+                error_compensation: None,
+                enhancement_layer_info: None,
+                h263_options: None,
+            }
+        }
+        pub fn with_error_compensation(
+            mut self,
+            error_compensation: impl Into<Option<bool>>,
+        ) -> Self {
+            self.error_compensation = error_compensation.into();
+            self
+        }
+        pub fn with_enhancement_layer_info(
+            mut self,
+            enhancement_layer_info: impl Into<Option<EnhancementLayerInfo>>,
+        ) -> Self {
+            self.enhancement_layer_info = enhancement_layer_info.into();
+            self
+        }
+        pub fn with_h263_options(mut self, h263_options: impl Into<Option<H263Options>>) -> Self {
+            self.h263_options = h263_options.into();
+            self
+        }
     }
     impl H263VideoMode {
         pub fn new(
@@ -11886,6 +20064,55 @@ pub mod multimedia_system_control {
         pub video_bad_mbs_cap: Option<bool>,
     }
     impl IS11172VideoCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(constrained_bitstream: bool) -> Self {
+            Self {
+                constrained_bitstream,
+                video_bit_rate: None,
+                vbv_buffer_size: None,
+                samples_per_line: None,
+                lines_per_frame: None,
+                picture_rate: None,
+                luminance_sample_rate: None,
+                video_bad_mbs_cap: None,
+            }
+        }
+        pub fn with_video_bit_rate(mut self, video_bit_rate: impl Into<Option<u32>>) -> Self {
+            self.video_bit_rate = video_bit_rate.into();
+            self
+        }
+        pub fn with_vbv_buffer_size(mut self, vbv_buffer_size: impl Into<Option<u32>>) -> Self {
+            self.vbv_buffer_size = vbv_buffer_size.into();
+            self
+        }
+        pub fn with_samples_per_line(mut self, samples_per_line: impl Into<Option<u16>>) -> Self {
+            self.samples_per_line = samples_per_line.into();
+            self
+        }
+        pub fn with_lines_per_frame(mut self, lines_per_frame: impl Into<Option<u16>>) -> Self {
+            self.lines_per_frame = lines_per_frame.into();
+            self
+        }
+        pub fn with_picture_rate(mut self, picture_rate: impl Into<Option<u8>>) -> Self {
+            self.picture_rate = picture_rate.into();
+            self
+        }
+        pub fn with_luminance_sample_rate(
+            mut self,
+            luminance_sample_rate: impl Into<Option<u32>>,
+        ) -> Self {
+            self.luminance_sample_rate = luminance_sample_rate.into();
+            self
+        }
+        pub fn with_video_bad_mbs_cap(
+            mut self,
+            video_bad_mbs_cap: impl Into<Option<bool>>,
+        ) -> Self {
+            self.video_bad_mbs_cap = video_bad_mbs_cap.into();
+            self
+        }
+    }
+    impl IS11172VideoCapability {
         pub fn new(
             constrained_bitstream: bool,
             video_bit_rate: Option<u32>,
@@ -11926,6 +20153,47 @@ pub mod multimedia_system_control {
         pub picture_rate: Option<u8>,
         #[rasn(value("0..=4294967295"), identifier = "luminanceSampleRate")]
         pub luminance_sample_rate: Option<u32>,
+    }
+    impl IS11172VideoMode {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(constrained_bitstream: bool) -> Self {
+            Self {
+                constrained_bitstream,
+                video_bit_rate: None,
+                vbv_buffer_size: None,
+                samples_per_line: None,
+                lines_per_frame: None,
+                picture_rate: None,
+                luminance_sample_rate: None,
+            }
+        }
+        pub fn with_video_bit_rate(mut self, video_bit_rate: impl Into<Option<u32>>) -> Self {
+            self.video_bit_rate = video_bit_rate.into();
+            self
+        }
+        pub fn with_vbv_buffer_size(mut self, vbv_buffer_size: impl Into<Option<u32>>) -> Self {
+            self.vbv_buffer_size = vbv_buffer_size.into();
+            self
+        }
+        pub fn with_samples_per_line(mut self, samples_per_line: impl Into<Option<u16>>) -> Self {
+            self.samples_per_line = samples_per_line.into();
+            self
+        }
+        pub fn with_lines_per_frame(mut self, lines_per_frame: impl Into<Option<u16>>) -> Self {
+            self.lines_per_frame = lines_per_frame.into();
+            self
+        }
+        pub fn with_picture_rate(mut self, picture_rate: impl Into<Option<u8>>) -> Self {
+            self.picture_rate = picture_rate.into();
+            self
+        }
+        pub fn with_luminance_sample_rate(
+            mut self,
+            luminance_sample_rate: impl Into<Option<u32>>,
+        ) -> Self {
+            self.luminance_sample_rate = luminance_sample_rate.into();
+            self
+        }
     }
     impl IS11172VideoMode {
         pub fn new(
@@ -12198,6 +20466,36 @@ pub mod multimedia_system_control {
         pub additional_decoder_buffer: Option<u32>,
     }
     impl JitterIndication {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            scope: JitterIndicationScope,
+            estimated_received_jitter_mantissa: u8,
+            estimated_received_jitter_exponent: u8,
+        ) -> Self {
+            Self {
+                scope,
+                estimated_received_jitter_mantissa,
+                estimated_received_jitter_exponent,
+                skipped_frame_count: None,
+                additional_decoder_buffer: None,
+            }
+        }
+        pub fn with_skipped_frame_count(
+            mut self,
+            skipped_frame_count: impl Into<Option<u8>>,
+        ) -> Self {
+            self.skipped_frame_count = skipped_frame_count.into();
+            self
+        }
+        pub fn with_additional_decoder_buffer(
+            mut self,
+            additional_decoder_buffer: impl Into<Option<u32>>,
+        ) -> Self {
+            self.additional_decoder_buffer = additional_decoder_buffer.into();
+            self
+        }
+    }
+    impl JitterIndication {
         pub fn new(
             scope: JitterIndicationScope,
             estimated_received_jitter_mantissa: u8,
@@ -12275,6 +20573,28 @@ pub mod multimedia_system_control {
         pub reject_reason: LogicalChannelRateRejectReason,
         #[rasn(identifier = "currentMaximumBitRate")]
         pub current_maximum_bit_rate: Option<MaximumBitRate>,
+    }
+    impl LogicalChannelRateReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            sequence_number: SequenceNumber,
+            logical_channel_number: LogicalChannelNumber,
+            reject_reason: LogicalChannelRateRejectReason,
+        ) -> Self {
+            Self {
+                sequence_number,
+                logical_channel_number,
+                reject_reason,
+                current_maximum_bit_rate: None,
+            }
+        }
+        pub fn with_current_maximum_bit_rate(
+            mut self,
+            current_maximum_bit_rate: impl Into<Option<MaximumBitRate>>,
+        ) -> Self {
+            self.current_maximum_bit_rate = current_maximum_bit_rate.into();
+            self
+        }
     }
     impl LogicalChannelRateReject {
         pub fn new(
@@ -12556,6 +20876,42 @@ pub mod multimedia_system_control {
         pub distributed_data: Option<SequenceOf<DataApplicationCapability>>,
     }
     impl MediaDistributionCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            centralized_control: bool,
+            distributed_control: bool,
+            centralized_audio: bool,
+            distributed_audio: bool,
+            centralized_video: bool,
+            distributed_video: bool,
+        ) -> Self {
+            Self {
+                centralized_control,
+                distributed_control,
+                centralized_audio,
+                distributed_audio,
+                centralized_video,
+                distributed_video,
+                centralized_data: None,
+                distributed_data: None,
+            }
+        }
+        pub fn with_centralized_data(
+            mut self,
+            centralized_data: impl Into<Option<SequenceOf<DataApplicationCapability>>>,
+        ) -> Self {
+            self.centralized_data = centralized_data.into();
+            self
+        }
+        pub fn with_distributed_data(
+            mut self,
+            distributed_data: impl Into<Option<SequenceOf<DataApplicationCapability>>>,
+        ) -> Self {
+            self.distributed_data = distributed_data.into();
+            self
+        }
+    }
+    impl MediaDistributionCapability {
         pub fn new(
             centralized_control: bool,
             distributed_control: bool,
@@ -12593,6 +20949,22 @@ pub mod multimedia_system_control {
         pub h261a_video_packetization: bool,
         #[rasn(extension_addition, size("1..=256"), identifier = "rtpPayloadType")]
         pub rtp_payload_type: Option<SequenceOf<RTPPayloadType>>,
+    }
+    impl MediaPacketizationCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(h261a_video_packetization: bool) -> Self {
+            Self {
+                h261a_video_packetization,
+                rtp_payload_type: None,
+            }
+        }
+        pub fn with_rtp_payload_type(
+            mut self,
+            rtp_payload_type: impl Into<Option<SequenceOf<RTPPayloadType>>>,
+        ) -> Self {
+            self.rtp_payload_type = rtp_payload_type.into();
+            self
+        }
     }
     impl MediaPacketizationCapability {
         pub fn new(
@@ -12749,6 +21121,22 @@ pub mod multimedia_system_control {
         pub multiple_payload_stream: Option<MultiplePayloadStream>,
     }
     impl MiscellaneousCommandTypeEncryptionUpdateCommand {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(encryption_sync: EncryptionSync) -> Self {
+            Self {
+                encryption_sync,
+                multiple_payload_stream: None,
+            }
+        }
+        pub fn with_multiple_payload_stream(
+            mut self,
+            multiple_payload_stream: impl Into<Option<MultiplePayloadStream>>,
+        ) -> Self {
+            self.multiple_payload_stream = multiple_payload_stream.into();
+            self
+        }
+    }
+    impl MiscellaneousCommandTypeEncryptionUpdateCommand {
         pub fn new(
             encryption_sync: EncryptionSync,
             multiple_payload_stream: Option<MultiplePayloadStream>,
@@ -12829,6 +21217,26 @@ pub mod multimedia_system_control {
         pub r_type: MiscellaneousCommandType,
         #[rasn(extension_addition)]
         pub direction: Option<EncryptionUpdateDirection>,
+    }
+    impl MiscellaneousCommand {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            logical_channel_number: LogicalChannelNumber,
+            r_type: MiscellaneousCommandType,
+        ) -> Self {
+            Self {
+                logical_channel_number,
+                r_type,
+                direction: None,
+            }
+        }
+        pub fn with_direction(
+            mut self,
+            direction: impl Into<Option<EncryptionUpdateDirection>>,
+        ) -> Self {
+            self.direction = direction.into();
+            self
+        }
     }
     impl MiscellaneousCommand {
         pub fn new(
@@ -12990,6 +21398,62 @@ pub mod multimedia_system_control {
             value("1..=65535")
         )]
         pub logical_channel_number: Option<LogicalChannelNumber>,
+    }
+    impl ModeElement {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(r_type: ModeElementType) -> Self {
+            Self {
+                r_type,
+                h223_mode_parameters: None,
+                v76_mode_parameters: None,
+                h2250_mode_parameters: None,
+                generic_mode_parameters: None,
+                multiplexed_stream_mode_parameters: None,
+                logical_channel_number: None,
+            }
+        }
+        pub fn with_h223_mode_parameters(
+            mut self,
+            h223_mode_parameters: impl Into<Option<H223ModeParameters>>,
+        ) -> Self {
+            self.h223_mode_parameters = h223_mode_parameters.into();
+            self
+        }
+        pub fn with_v76_mode_parameters(
+            mut self,
+            v76_mode_parameters: impl Into<Option<V76ModeParameters>>,
+        ) -> Self {
+            self.v76_mode_parameters = v76_mode_parameters.into();
+            self
+        }
+        pub fn with_h2250_mode_parameters(
+            mut self,
+            h2250_mode_parameters: impl Into<Option<H2250ModeParameters>>,
+        ) -> Self {
+            self.h2250_mode_parameters = h2250_mode_parameters.into();
+            self
+        }
+        pub fn with_generic_mode_parameters(
+            mut self,
+            generic_mode_parameters: impl Into<Option<GenericCapability>>,
+        ) -> Self {
+            self.generic_mode_parameters = generic_mode_parameters.into();
+            self
+        }
+        pub fn with_multiplexed_stream_mode_parameters(
+            mut self,
+            multiplexed_stream_mode_parameters: impl Into<Option<MultiplexedStreamModeParameters>>,
+        ) -> Self {
+            self.multiplexed_stream_mode_parameters = multiplexed_stream_mode_parameters.into();
+            self
+        }
+        pub fn with_logical_channel_number(
+            mut self,
+            logical_channel_number: impl Into<Option<LogicalChannelNumber>>,
+        ) -> Self {
+            self.logical_channel_number = logical_channel_number.into();
+            self
+        }
     }
     impl ModeElement {
         pub fn new(
@@ -13438,6 +21902,22 @@ pub mod multimedia_system_control {
         pub element_list: Option<SequenceOf<MultiplexElement>>,
     }
     impl MultiplexEntryDescriptor {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(multiplex_table_entry_number: MultiplexTableEntryNumber) -> Self {
+            Self {
+                multiplex_table_entry_number,
+                element_list: None,
+            }
+        }
+        pub fn with_element_list(
+            mut self,
+            element_list: impl Into<Option<SequenceOf<MultiplexElement>>>,
+        ) -> Self {
+            self.element_list = element_list.into();
+            self
+        }
+    }
+    impl MultiplexEntryDescriptor {
         pub fn new(
             multiplex_table_entry_number: MultiplexTableEntryNumber,
             element_list: Option<SequenceOf<MultiplexElement>>,
@@ -13578,6 +22058,23 @@ pub mod multimedia_system_control {
         pub capability_on_mux_stream: Option<SetOf<AlternativeCapabilitySet>>,
     }
     impl MultiplexedStreamCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(multiplex_format: MultiplexFormat, control_on_mux_stream: bool) -> Self {
+            Self {
+                multiplex_format,
+                control_on_mux_stream,
+                capability_on_mux_stream: None,
+            }
+        }
+        pub fn with_capability_on_mux_stream(
+            mut self,
+            capability_on_mux_stream: impl Into<Option<SetOf<AlternativeCapabilitySet>>>,
+        ) -> Self {
+            self.capability_on_mux_stream = capability_on_mux_stream.into();
+            self
+        }
+    }
+    impl MultiplexedStreamCapability {
         pub fn new(
             multiplex_format: MultiplexFormat,
             control_on_mux_stream: bool,
@@ -13691,6 +22188,42 @@ pub mod multimedia_system_control {
         pub external_reference: Option<OctetString>,
         #[rasn(extension_addition, identifier = "t120SetupProcedure")]
         pub t120_setup_procedure: Option<NetworkAccessParametersT120SetupProcedure>,
+    }
+    impl NetworkAccessParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            network_address: NetworkAccessParametersNetworkAddress,
+            associate_conference: bool,
+        ) -> Self {
+            Self {
+                network_address,
+                associate_conference,
+                distribution: None,
+                external_reference: None,
+                t120_setup_procedure: None,
+            }
+        }
+        pub fn with_distribution(
+            mut self,
+            distribution: impl Into<Option<NetworkAccessParametersDistribution>>,
+        ) -> Self {
+            self.distribution = distribution.into();
+            self
+        }
+        pub fn with_external_reference(
+            mut self,
+            external_reference: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.external_reference = external_reference.into();
+            self
+        }
+        pub fn with_t120_setup_procedure(
+            mut self,
+            t120_setup_procedure: impl Into<Option<NetworkAccessParametersT120SetupProcedure>>,
+        ) -> Self {
+            self.t120_setup_procedure = t120_setup_procedure.into();
+            self
+        }
     }
     impl NetworkAccessParameters {
         pub fn new(
@@ -14011,6 +22544,34 @@ pub mod multimedia_system_control {
         pub reverse_parameters: Option<NewATMVCIndicationReverseParameters>,
     }
     impl NewATMVCIndication {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            resource_id: u16,
+            bit_rate: u16,
+            bit_rate_locked_to_pcrclock: bool,
+            bit_rate_locked_to_network_clock: bool,
+            aal: NewATMVCIndicationAal,
+            multiplex: NewATMVCIndicationMultiplex,
+        ) -> Self {
+            Self {
+                resource_id,
+                bit_rate,
+                bit_rate_locked_to_pcrclock,
+                bit_rate_locked_to_network_clock,
+                aal,
+                multiplex,
+                reverse_parameters: None,
+            }
+        }
+        pub fn with_reverse_parameters(
+            mut self,
+            reverse_parameters: impl Into<Option<NewATMVCIndicationReverseParameters>>,
+        ) -> Self {
+            self.reverse_parameters = reverse_parameters.into();
+            self
+        }
+    }
+    impl NewATMVCIndication {
         pub fn new(
             resource_id: u16,
             bit_rate: u16,
@@ -14095,6 +22656,39 @@ pub mod multimedia_system_control {
         pub replacement_for: Option<LogicalChannelNumber>,
     }
     impl OpenLogicalChannelForwardLogicalChannelParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            data_type: DataType,
+            multiplex_parameters: OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters,
+        ) -> Self {
+            Self {
+                data_type,
+                multiplex_parameters,
+                port_number: None,
+                forward_logical_channel_dependency: None,
+                replacement_for: None,
+            }
+        }
+        pub fn with_port_number(mut self, port_number: impl Into<Option<u16>>) -> Self {
+            self.port_number = port_number.into();
+            self
+        }
+        pub fn with_forward_logical_channel_dependency(
+            mut self,
+            forward_logical_channel_dependency: impl Into<Option<LogicalChannelNumber>>,
+        ) -> Self {
+            self.forward_logical_channel_dependency = forward_logical_channel_dependency.into();
+            self
+        }
+        pub fn with_replacement_for(
+            mut self,
+            replacement_for: impl Into<Option<LogicalChannelNumber>>,
+        ) -> Self {
+            self.replacement_for = replacement_for.into();
+            self
+        }
+    }
+    impl OpenLogicalChannelForwardLogicalChannelParameters {
         pub fn new(
             port_number: Option<u16>,
             data_type: DataType,
@@ -14141,6 +22735,40 @@ pub mod multimedia_system_control {
         pub replacement_for: Option<LogicalChannelNumber>,
     }
     impl OpenLogicalChannelReverseLogicalChannelParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(data_type: DataType) -> Self {
+            Self {
+                data_type,
+                multiplex_parameters: None,
+                reverse_logical_channel_dependency: None,
+                replacement_for: None,
+            }
+        }
+        pub fn with_multiplex_parameters(
+            mut self,
+            multiplex_parameters: impl Into<
+                Option<OpenLogicalChannelReverseLogicalChannelParametersMultiplexParameters>,
+            >,
+        ) -> Self {
+            self.multiplex_parameters = multiplex_parameters.into();
+            self
+        }
+        pub fn with_reverse_logical_channel_dependency(
+            mut self,
+            reverse_logical_channel_dependency: impl Into<Option<LogicalChannelNumber>>,
+        ) -> Self {
+            self.reverse_logical_channel_dependency = reverse_logical_channel_dependency.into();
+            self
+        }
+        pub fn with_replacement_for(
+            mut self,
+            replacement_for: impl Into<Option<LogicalChannelNumber>>,
+        ) -> Self {
+            self.replacement_for = replacement_for.into();
+            self
+        }
+    }
+    impl OpenLogicalChannelReverseLogicalChannelParameters {
         pub fn new(
             data_type: DataType,
             multiplex_parameters: Option<
@@ -14181,6 +22809,52 @@ pub mod multimedia_system_control {
         pub encryption_sync: Option<EncryptionSync>,
         #[rasn(extension_addition, identifier = "genericInformation")]
         pub generic_information: Option<SequenceOf<GenericInformation>>,
+    }
+    impl OpenLogicalChannel {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            forward_logical_channel_number: LogicalChannelNumber,
+            forward_logical_channel_parameters: OpenLogicalChannelForwardLogicalChannelParameters,
+        ) -> Self {
+            Self {
+                forward_logical_channel_number,
+                forward_logical_channel_parameters,
+                reverse_logical_channel_parameters: None,
+                separate_stack: None,
+                encryption_sync: None,
+                generic_information: None,
+            }
+        }
+        pub fn with_reverse_logical_channel_parameters(
+            mut self,
+            reverse_logical_channel_parameters: impl Into<
+                Option<OpenLogicalChannelReverseLogicalChannelParameters>,
+            >,
+        ) -> Self {
+            self.reverse_logical_channel_parameters = reverse_logical_channel_parameters.into();
+            self
+        }
+        pub fn with_separate_stack(
+            mut self,
+            separate_stack: impl Into<Option<NetworkAccessParameters>>,
+        ) -> Self {
+            self.separate_stack = separate_stack.into();
+            self
+        }
+        pub fn with_encryption_sync(
+            mut self,
+            encryption_sync: impl Into<Option<EncryptionSync>>,
+        ) -> Self {
+            self.encryption_sync = encryption_sync.into();
+            self
+        }
+        pub fn with_generic_information(
+            mut self,
+            generic_information: impl Into<Option<SequenceOf<GenericInformation>>>,
+        ) -> Self {
+            self.generic_information = generic_information.into();
+            self
+        }
     }
     impl OpenLogicalChannel {
         pub fn new(
@@ -14228,6 +22902,37 @@ pub mod multimedia_system_control {
         pub replacement_for: Option<LogicalChannelNumber>,
     }
     impl OpenLogicalChannelAckReverseLogicalChannelParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(reverse_logical_channel_number: LogicalChannelNumber) -> Self {
+            Self {
+                reverse_logical_channel_number,
+                port_number: None,
+                multiplex_parameters: None,
+                replacement_for: None,
+            }
+        }
+        pub fn with_port_number(mut self, port_number: impl Into<Option<u16>>) -> Self {
+            self.port_number = port_number.into();
+            self
+        }
+        pub fn with_multiplex_parameters(
+            mut self,
+            multiplex_parameters: impl Into<
+                Option<OpenLogicalChannelAckReverseLogicalChannelParametersMultiplexParameters>,
+            >,
+        ) -> Self {
+            self.multiplex_parameters = multiplex_parameters.into();
+            self
+        }
+        pub fn with_replacement_for(
+            mut self,
+            replacement_for: impl Into<Option<LogicalChannelNumber>>,
+        ) -> Self {
+            self.replacement_for = replacement_for.into();
+            self
+        }
+    }
+    impl OpenLogicalChannelAckReverseLogicalChannelParameters {
         pub fn new(
             reverse_logical_channel_number: LogicalChannelNumber,
             port_number: Option<u16>,
@@ -14271,6 +22976,58 @@ pub mod multimedia_system_control {
         pub generic_information: Option<SequenceOf<GenericInformation>>,
     }
     impl OpenLogicalChannelAck {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(forward_logical_channel_number: LogicalChannelNumber) -> Self {
+            Self {
+                forward_logical_channel_number,
+                reverse_logical_channel_parameters: None,
+                separate_stack: None,
+                forward_multiplex_ack_parameters: None,
+                encryption_sync: None,
+                generic_information: None,
+            }
+        }
+        pub fn with_reverse_logical_channel_parameters(
+            mut self,
+            reverse_logical_channel_parameters: impl Into<
+                Option<OpenLogicalChannelAckReverseLogicalChannelParameters>,
+            >,
+        ) -> Self {
+            self.reverse_logical_channel_parameters = reverse_logical_channel_parameters.into();
+            self
+        }
+        pub fn with_separate_stack(
+            mut self,
+            separate_stack: impl Into<Option<NetworkAccessParameters>>,
+        ) -> Self {
+            self.separate_stack = separate_stack.into();
+            self
+        }
+        pub fn with_forward_multiplex_ack_parameters(
+            mut self,
+            forward_multiplex_ack_parameters: impl Into<
+                Option<OpenLogicalChannelAckForwardMultiplexAckParameters>,
+            >,
+        ) -> Self {
+            self.forward_multiplex_ack_parameters = forward_multiplex_ack_parameters.into();
+            self
+        }
+        pub fn with_encryption_sync(
+            mut self,
+            encryption_sync: impl Into<Option<EncryptionSync>>,
+        ) -> Self {
+            self.encryption_sync = encryption_sync.into();
+            self
+        }
+        pub fn with_generic_information(
+            mut self,
+            generic_information: impl Into<Option<SequenceOf<GenericInformation>>>,
+        ) -> Self {
+            self.generic_information = generic_information.into();
+            self
+        }
+    }
+    impl OpenLogicalChannelAck {
         pub fn new(
             forward_logical_channel_number: LogicalChannelNumber,
             reverse_logical_channel_parameters: Option<
@@ -14303,6 +23060,22 @@ pub mod multimedia_system_control {
         pub forward_logical_channel_number: LogicalChannelNumber,
         #[rasn(extension_addition, identifier = "genericInformation")]
         pub generic_information: Option<SequenceOf<GenericInformation>>,
+    }
+    impl OpenLogicalChannelConfirm {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(forward_logical_channel_number: LogicalChannelNumber) -> Self {
+            Self {
+                forward_logical_channel_number,
+                generic_information: None,
+            }
+        }
+        pub fn with_generic_information(
+            mut self,
+            generic_information: impl Into<Option<SequenceOf<GenericInformation>>>,
+        ) -> Self {
+            self.generic_information = generic_information.into();
+            self
+        }
     }
     impl OpenLogicalChannelConfirm {
         pub fn new(
@@ -14358,6 +23131,26 @@ pub mod multimedia_system_control {
         pub cause: OpenLogicalChannelRejectCause,
         #[rasn(extension_addition, identifier = "genericInformation")]
         pub generic_information: Option<SequenceOf<GenericInformation>>,
+    }
+    impl OpenLogicalChannelReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            forward_logical_channel_number: LogicalChannelNumber,
+            cause: OpenLogicalChannelRejectCause,
+        ) -> Self {
+            Self {
+                forward_logical_channel_number,
+                cause,
+                generic_information: None,
+            }
+        }
+        pub fn with_generic_information(
+            mut self,
+            generic_information: impl Into<Option<SequenceOf<GenericInformation>>>,
+        ) -> Self {
+            self.generic_information = generic_information.into();
+            self
+        }
     }
     impl OpenLogicalChannelReject {
         pub fn new(
@@ -14461,6 +23254,79 @@ pub mod multimedia_system_control {
         pub dscp_value: Option<u8>,
     }
     impl QOSCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_data: None,
+                rsvp_parameters: None,
+                atm_parameters: None,
+                local_qo_s: None,
+                generic_transport_parameters: None,
+                service_priority: None,
+                authorization_parameter: None,
+                qos_descriptor: None,
+                dscp_value: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<H245NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_rsvp_parameters(
+            mut self,
+            rsvp_parameters: impl Into<Option<RSVPParameters>>,
+        ) -> Self {
+            self.rsvp_parameters = rsvp_parameters.into();
+            self
+        }
+        pub fn with_atm_parameters(
+            mut self,
+            atm_parameters: impl Into<Option<ATMParameters>>,
+        ) -> Self {
+            self.atm_parameters = atm_parameters.into();
+            self
+        }
+        pub fn with_local_qo_s(mut self, local_qo_s: impl Into<Option<bool>>) -> Self {
+            self.local_qo_s = local_qo_s.into();
+            self
+        }
+        pub fn with_generic_transport_parameters(
+            mut self,
+            generic_transport_parameters: impl Into<Option<GenericTransportParameters>>,
+        ) -> Self {
+            self.generic_transport_parameters = generic_transport_parameters.into();
+            self
+        }
+        pub fn with_service_priority(
+            mut self,
+            service_priority: impl Into<Option<ServicePriority>>,
+        ) -> Self {
+            self.service_priority = service_priority.into();
+            self
+        }
+        pub fn with_authorization_parameter(
+            mut self,
+            authorization_parameter: impl Into<Option<AuthorizationParameters>>,
+        ) -> Self {
+            self.authorization_parameter = authorization_parameter.into();
+            self
+        }
+        pub fn with_qos_descriptor(
+            mut self,
+            qos_descriptor: impl Into<Option<QOSDescriptor>>,
+        ) -> Self {
+            self.qos_descriptor = qos_descriptor.into();
+            self
+        }
+        pub fn with_dscp_value(mut self, dscp_value: impl Into<Option<u8>>) -> Self {
+            self.dscp_value = dscp_value.into();
+            self
+        }
+    }
+    impl QOSCapability {
         pub fn new(
             non_standard_data: Option<H245NonStandardParameter>,
             rsvp_parameters: Option<RSVPParameters>,
@@ -14508,6 +23374,23 @@ pub mod multimedia_system_control {
         pub qos_class: QOSClass,
     }
     impl QOSDescriptor {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(qos_type: QOSType, qos_class: QOSClass) -> Self {
+            Self {
+                qos_type,
+                qos_class,
+                non_standard_data: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<H245NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+    }
+    impl QOSDescriptor {
         pub fn new(
             non_standard_data: Option<H245NonStandardParameter>,
             qos_type: QOSType,
@@ -14550,6 +23433,43 @@ pub mod multimedia_system_control {
         pub min_policed: Option<u32>,
         #[rasn(value("1..=4294967295"), identifier = "maxPktSize")]
         pub max_pkt_size: Option<u32>,
+    }
+    impl RSVPParameters {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                qos_mode: None,
+                token_rate: None,
+                bucket_size: None,
+                peak_rate: None,
+                min_policed: None,
+                max_pkt_size: None,
+            }
+        }
+        pub fn with_qos_mode(mut self, qos_mode: impl Into<Option<QOSMode>>) -> Self {
+            self.qos_mode = qos_mode.into();
+            self
+        }
+        pub fn with_token_rate(mut self, token_rate: impl Into<Option<u32>>) -> Self {
+            self.token_rate = token_rate.into();
+            self
+        }
+        pub fn with_bucket_size(mut self, bucket_size: impl Into<Option<u32>>) -> Self {
+            self.bucket_size = bucket_size.into();
+            self
+        }
+        pub fn with_peak_rate(mut self, peak_rate: impl Into<Option<u32>>) -> Self {
+            self.peak_rate = peak_rate.into();
+            self
+        }
+        pub fn with_min_policed(mut self, min_policed: impl Into<Option<u32>>) -> Self {
+            self.min_policed = min_policed.into();
+            self
+        }
+        pub fn with_max_pkt_size(mut self, max_pkt_size: impl Into<Option<u32>>) -> Self {
+            self.max_pkt_size = max_pkt_size.into();
+            self
+        }
     }
     impl RSVPParameters {
         pub fn new(
@@ -14601,6 +23521,28 @@ pub mod multimedia_system_control {
         pub frame_to_thread_mapping: RTPH263VideoRedundancyEncodingFrameToThreadMapping,
         #[rasn(identifier = "containedThreads")]
         pub contained_threads: Option<RTPH263VideoRedundancyEncodingContainedThreads>,
+    }
+    impl RTPH263VideoRedundancyEncoding {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            number_of_threads: u8,
+            frames_between_sync_points: u16,
+            frame_to_thread_mapping: RTPH263VideoRedundancyEncodingFrameToThreadMapping,
+        ) -> Self {
+            Self {
+                number_of_threads,
+                frames_between_sync_points,
+                frame_to_thread_mapping,
+                contained_threads: None,
+            }
+        }
+        pub fn with_contained_threads(
+            mut self,
+            contained_threads: impl Into<Option<RTPH263VideoRedundancyEncodingContainedThreads>>,
+        ) -> Self {
+            self.contained_threads = contained_threads.into();
+            self
+        }
     }
     impl RTPH263VideoRedundancyEncoding {
         pub fn new(
@@ -14667,6 +23609,19 @@ pub mod multimedia_system_control {
         pub payload_type: Option<u8>,
     }
     impl RTPPayloadType {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(payload_descriptor: RTPPayloadTypePayloadDescriptor) -> Self {
+            Self {
+                payload_descriptor,
+                payload_type: None,
+            }
+        }
+        pub fn with_payload_type(mut self, payload_type: impl Into<Option<u8>>) -> Self {
+            self.payload_type = payload_type.into();
+            self
+        }
+    }
+    impl RTPPayloadType {
         pub fn new(
             payload_descriptor: RTPPayloadTypePayloadDescriptor,
             payload_type: Option<u8>,
@@ -14686,6 +23641,29 @@ pub mod multimedia_system_control {
         pub secondary: Option<SequenceOf<RedundancyEncodingElement>>,
     }
     impl RedundancyEncodingRtpRedundancyEncoding {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                primary: None,
+                secondary: None,
+            }
+        }
+        pub fn with_primary(
+            mut self,
+            primary: impl Into<Option<RedundancyEncodingElement>>,
+        ) -> Self {
+            self.primary = primary.into();
+            self
+        }
+        pub fn with_secondary(
+            mut self,
+            secondary: impl Into<Option<SequenceOf<RedundancyEncodingElement>>>,
+        ) -> Self {
+            self.secondary = secondary.into();
+            self
+        }
+    }
+    impl RedundancyEncodingRtpRedundancyEncoding {
         pub fn new(
             primary: Option<RedundancyEncodingElement>,
             secondary: Option<SequenceOf<RedundancyEncodingElement>>,
@@ -14703,6 +23681,30 @@ pub mod multimedia_system_control {
         pub secondary_encoding: Option<Box<DataType>>,
         #[rasn(extension_addition, identifier = "rtpRedundancyEncoding")]
         pub rtp_redundancy_encoding: Option<RedundancyEncodingRtpRedundancyEncoding>,
+    }
+    impl RedundancyEncoding {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(redundancy_encoding_method: RedundancyEncodingMethod) -> Self {
+            Self {
+                redundancy_encoding_method,
+                secondary_encoding: None,
+                rtp_redundancy_encoding: None,
+            }
+        }
+        pub fn with_secondary_encoding(
+            mut self,
+            secondary_encoding: impl Into<Option<Box<DataType>>>,
+        ) -> Self {
+            self.secondary_encoding = secondary_encoding.into();
+            self
+        }
+        pub fn with_rtp_redundancy_encoding(
+            mut self,
+            rtp_redundancy_encoding: impl Into<Option<RedundancyEncodingRtpRedundancyEncoding>>,
+        ) -> Self {
+            self.rtp_redundancy_encoding = rtp_redundancy_encoding.into();
+            self
+        }
     }
     impl RedundancyEncoding {
         pub fn new(
@@ -14727,6 +23729,26 @@ pub mod multimedia_system_control {
         pub primary_encoding: CapabilityTableEntryNumber,
         #[rasn(size("1..=256"), identifier = "secondaryEncoding")]
         pub secondary_encoding: Option<SequenceOf<CapabilityTableEntryNumber>>,
+    }
+    impl RedundancyEncodingCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            redundancy_encoding_method: RedundancyEncodingMethod,
+            primary_encoding: CapabilityTableEntryNumber,
+        ) -> Self {
+            Self {
+                redundancy_encoding_method,
+                primary_encoding,
+                secondary_encoding: None,
+            }
+        }
+        pub fn with_secondary_encoding(
+            mut self,
+            secondary_encoding: impl Into<Option<SequenceOf<CapabilityTableEntryNumber>>>,
+        ) -> Self {
+            self.secondary_encoding = secondary_encoding.into();
+            self
+        }
     }
     impl RedundancyEncodingCapability {
         pub fn new(
@@ -14833,6 +23855,22 @@ pub mod multimedia_system_control {
         pub secondary_encoding: Option<RedundancyEncodingModeSecondaryEncoding>,
     }
     impl RedundancyEncodingMode {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(redundancy_encoding_method: RedundancyEncodingMethod) -> Self {
+            Self {
+                redundancy_encoding_method,
+                secondary_encoding: None,
+            }
+        }
+        pub fn with_secondary_encoding(
+            mut self,
+            secondary_encoding: impl Into<Option<RedundancyEncodingModeSecondaryEncoding>>,
+        ) -> Self {
+            self.secondary_encoding = secondary_encoding.into();
+            self
+        }
+    }
+    impl RedundancyEncodingMode {
         pub fn new(
             redundancy_encoding_method: RedundancyEncodingMethod,
             secondary_encoding: Option<RedundancyEncodingModeSecondaryEncoding>,
@@ -14860,6 +23898,61 @@ pub mod multimedia_system_control {
         pub cif16_additional_picture_memory: Option<u16>,
         #[rasn(value("1..=256"), identifier = "bigCpfAdditionalPictureMemory")]
         pub big_cpf_additional_picture_memory: Option<u16>,
+    }
+    impl RefPictureSelectionAdditionalPictureMemory {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                sqcif_additional_picture_memory: None,
+                qcif_additional_picture_memory: None,
+                cif_additional_picture_memory: None,
+                cif4_additional_picture_memory: None,
+                cif16_additional_picture_memory: None,
+                big_cpf_additional_picture_memory: None,
+            }
+        }
+        pub fn with_sqcif_additional_picture_memory(
+            mut self,
+            sqcif_additional_picture_memory: impl Into<Option<u16>>,
+        ) -> Self {
+            self.sqcif_additional_picture_memory = sqcif_additional_picture_memory.into();
+            self
+        }
+        pub fn with_qcif_additional_picture_memory(
+            mut self,
+            qcif_additional_picture_memory: impl Into<Option<u16>>,
+        ) -> Self {
+            self.qcif_additional_picture_memory = qcif_additional_picture_memory.into();
+            self
+        }
+        pub fn with_cif_additional_picture_memory(
+            mut self,
+            cif_additional_picture_memory: impl Into<Option<u16>>,
+        ) -> Self {
+            self.cif_additional_picture_memory = cif_additional_picture_memory.into();
+            self
+        }
+        pub fn with_cif4_additional_picture_memory(
+            mut self,
+            cif4_additional_picture_memory: impl Into<Option<u16>>,
+        ) -> Self {
+            self.cif4_additional_picture_memory = cif4_additional_picture_memory.into();
+            self
+        }
+        pub fn with_cif16_additional_picture_memory(
+            mut self,
+            cif16_additional_picture_memory: impl Into<Option<u16>>,
+        ) -> Self {
+            self.cif16_additional_picture_memory = cif16_additional_picture_memory.into();
+            self
+        }
+        pub fn with_big_cpf_additional_picture_memory(
+            mut self,
+            big_cpf_additional_picture_memory: impl Into<Option<u16>>,
+        ) -> Self {
+            self.big_cpf_additional_picture_memory = big_cpf_additional_picture_memory.into();
+            self
+        }
     }
     impl RefPictureSelectionAdditionalPictureMemory {
         pub fn new(
@@ -14922,6 +24015,23 @@ pub mod multimedia_system_control {
             Option<RefPictureSelectionEnhancedReferencePicSelectSubPictureRemovalParameters>,
     }
     impl RefPictureSelectionEnhancedReferencePicSelect {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                sub_picture_removal_parameters: None,
+            }
+        }
+        pub fn with_sub_picture_removal_parameters(
+            mut self,
+            sub_picture_removal_parameters: impl Into<
+                Option<RefPictureSelectionEnhancedReferencePicSelectSubPictureRemovalParameters>,
+            >,
+        ) -> Self {
+            self.sub_picture_removal_parameters = sub_picture_removal_parameters.into();
+            self
+        }
+    }
+    impl RefPictureSelectionEnhancedReferencePicSelect {
         pub fn new(
             sub_picture_removal_parameters: Option<
                 RefPictureSelectionEnhancedReferencePicSelectSubPictureRemovalParameters,
@@ -14944,6 +24054,36 @@ pub mod multimedia_system_control {
         pub video_back_channel_send: RefPictureSelectionVideoBackChannelSend,
         #[rasn(extension_addition, identifier = "enhancedReferencePicSelect")]
         pub enhanced_reference_pic_select: Option<RefPictureSelectionEnhancedReferencePicSelect>,
+    }
+    impl RefPictureSelection {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            video_mux: bool,
+            video_back_channel_send: RefPictureSelectionVideoBackChannelSend,
+        ) -> Self {
+            Self {
+                video_mux,
+                video_back_channel_send,
+                additional_picture_memory: None,
+                enhanced_reference_pic_select: None,
+            }
+        }
+        pub fn with_additional_picture_memory(
+            mut self,
+            additional_picture_memory: impl Into<Option<RefPictureSelectionAdditionalPictureMemory>>,
+        ) -> Self {
+            self.additional_picture_memory = additional_picture_memory.into();
+            self
+        }
+        pub fn with_enhanced_reference_pic_select(
+            mut self,
+            enhanced_reference_pic_select: impl Into<
+                Option<RefPictureSelectionEnhancedReferencePicSelect>,
+            >,
+        ) -> Self {
+            self.enhanced_reference_pic_select = enhanced_reference_pic_select.into();
+            self
+        }
     }
     impl RefPictureSelection {
         pub fn new(
@@ -15022,6 +24162,27 @@ pub mod multimedia_system_control {
         pub qos_capability: Option<QOSCapability>,
         #[rasn(extension_addition)]
         pub reason: Option<RequestChannelCloseReason>,
+    }
+    impl RequestChannelClose {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(forward_logical_channel_number: LogicalChannelNumber) -> Self {
+            Self {
+                forward_logical_channel_number,
+                qos_capability: None,
+                reason: None,
+            }
+        }
+        pub fn with_qos_capability(
+            mut self,
+            qos_capability: impl Into<Option<QOSCapability>>,
+        ) -> Self {
+            self.qos_capability = qos_capability.into();
+            self
+        }
+        pub fn with_reason(mut self, reason: impl Into<Option<RequestChannelCloseReason>>) -> Self {
+            self.reason = reason.into();
+            self
+        }
     }
     impl RequestChannelClose {
         pub fn new(
@@ -15366,6 +24527,30 @@ pub mod multimedia_system_control {
         pub capability_descriptor_numbers: Option<SetOf<CapabilityDescriptorNumber>>,
     }
     impl SendTerminalCapabilitySetSpecificRequest {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(multiplex_capability: bool) -> Self {
+            Self {
+                multiplex_capability,
+                capability_table_entry_numbers: None,
+                capability_descriptor_numbers: None,
+            }
+        }
+        pub fn with_capability_table_entry_numbers(
+            mut self,
+            capability_table_entry_numbers: impl Into<Option<SetOf<CapabilityTableEntryNumber>>>,
+        ) -> Self {
+            self.capability_table_entry_numbers = capability_table_entry_numbers.into();
+            self
+        }
+        pub fn with_capability_descriptor_numbers(
+            mut self,
+            capability_descriptor_numbers: impl Into<Option<SetOf<CapabilityDescriptorNumber>>>,
+        ) -> Self {
+            self.capability_descriptor_numbers = capability_descriptor_numbers.into();
+            self
+        }
+    }
+    impl SendTerminalCapabilitySetSpecificRequest {
         pub fn new(
             multiplex_capability: bool,
             capability_table_entry_numbers: Option<SetOf<CapabilityTableEntryNumber>>,
@@ -15411,6 +24596,40 @@ pub mod multimedia_system_control {
         pub service_subclass: Option<u8>,
     }
     impl ServicePriority {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(service_priority_signalled: bool) -> Self {
+            Self {
+                service_priority_signalled,
+                non_standard_data: None,
+                service_priority_value: None,
+                service_class: None,
+                service_subclass: None,
+            }
+        }
+        pub fn with_non_standard_data(
+            mut self,
+            non_standard_data: impl Into<Option<H245NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_data = non_standard_data.into();
+            self
+        }
+        pub fn with_service_priority_value(
+            mut self,
+            service_priority_value: impl Into<Option<ServicePriorityValue>>,
+        ) -> Self {
+            self.service_priority_value = service_priority_value.into();
+            self
+        }
+        pub fn with_service_class(mut self, service_class: impl Into<Option<u16>>) -> Self {
+            self.service_class = service_class.into();
+            self
+        }
+        pub fn with_service_subclass(mut self, service_subclass: impl Into<Option<u8>>) -> Self {
+            self.service_subclass = service_subclass.into();
+            self
+        }
+    }
+    impl ServicePriority {
         pub fn new(
             non_standard_data: Option<H245NonStandardParameter>,
             service_priority_signalled: bool,
@@ -15435,6 +24654,26 @@ pub mod multimedia_system_control {
         pub non_standard_parameter: Option<H245NonStandardParameter>,
         #[rasn(extension_addition, value("0..=255"))]
         pub value: Option<u8>,
+    }
+    impl ServicePriorityValue {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard_parameter: None,
+                value: None,
+            }
+        }
+        pub fn with_non_standard_parameter(
+            mut self,
+            non_standard_parameter: impl Into<Option<H245NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard_parameter = non_standard_parameter.into();
+            self
+        }
+        pub fn with_value(mut self, value: impl Into<Option<u8>>) -> Self {
+            self.value = value.into();
+            self
+        }
     }
     impl ServicePriorityValue {
         pub fn new(
@@ -15479,6 +24718,49 @@ pub mod multimedia_system_control {
         pub t38_fax_udp_options: Option<T38FaxUdpOptions>,
         #[rasn(extension_addition, identifier = "t38FaxTcpOptions")]
         pub t38_fax_tcp_options: Option<T38FaxTcpOptions>,
+    }
+    impl T38FaxProfile {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            fill_bit_removal: bool,
+            transcoding_jbig: bool,
+            transcoding_mmr: bool,
+        ) -> Self {
+            Self {
+                fill_bit_removal,
+                transcoding_jbig,
+                transcoding_mmr,
+                version: None,
+                t38_fax_rate_management: None,
+                t38_fax_udp_options: None,
+                t38_fax_tcp_options: None,
+            }
+        }
+        pub fn with_version(mut self, version: impl Into<Option<u8>>) -> Self {
+            self.version = version.into();
+            self
+        }
+        pub fn with_t38_fax_rate_management(
+            mut self,
+            t38_fax_rate_management: impl Into<Option<T38FaxRateManagement>>,
+        ) -> Self {
+            self.t38_fax_rate_management = t38_fax_rate_management.into();
+            self
+        }
+        pub fn with_t38_fax_udp_options(
+            mut self,
+            t38_fax_udp_options: impl Into<Option<T38FaxUdpOptions>>,
+        ) -> Self {
+            self.t38_fax_udp_options = t38_fax_udp_options.into();
+            self
+        }
+        pub fn with_t38_fax_tcp_options(
+            mut self,
+            t38_fax_tcp_options: impl Into<Option<T38FaxTcpOptions>>,
+        ) -> Self {
+            self.t38_fax_tcp_options = t38_fax_tcp_options.into();
+            self
+        }
     }
     impl T38FaxProfile {
         pub fn new(
@@ -15539,6 +24821,30 @@ pub mod multimedia_system_control {
         pub t38_fax_max_datagram: Option<Integer>,
         #[rasn(identifier = "t38FaxUdpEC")]
         pub t38_fax_udp_ec: T38FaxUdpOptionsT38FaxUdpEC,
+    }
+    impl T38FaxUdpOptions {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(t38_fax_udp_ec: T38FaxUdpOptionsT38FaxUdpEC) -> Self {
+            Self {
+                t38_fax_udp_ec,
+                t38_fax_max_buffer: None,
+                t38_fax_max_datagram: None,
+            }
+        }
+        pub fn with_t38_fax_max_buffer(
+            mut self,
+            t38_fax_max_buffer: impl Into<Option<Integer>>,
+        ) -> Self {
+            self.t38_fax_max_buffer = t38_fax_max_buffer.into();
+            self
+        }
+        pub fn with_t38_fax_max_datagram(
+            mut self,
+            t38_fax_max_datagram: impl Into<Option<Integer>>,
+        ) -> Self {
+            self.t38_fax_max_datagram = t38_fax_max_datagram.into();
+            self
+        }
     }
     impl T38FaxUdpOptions {
         pub fn new(
@@ -15667,6 +24973,50 @@ pub mod multimedia_system_control {
         pub generic_information: Option<SequenceOf<GenericInformation>>,
     }
     impl TerminalCapabilitySet {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            sequence_number: SequenceNumber,
+            protocol_identifier: ObjectIdentifier,
+        ) -> Self {
+            Self {
+                sequence_number,
+                protocol_identifier,
+                multiplex_capability: None,
+                capability_table: None,
+                capability_descriptors: None,
+                generic_information: None,
+            }
+        }
+        pub fn with_multiplex_capability(
+            mut self,
+            multiplex_capability: impl Into<Option<MultiplexCapability>>,
+        ) -> Self {
+            self.multiplex_capability = multiplex_capability.into();
+            self
+        }
+        pub fn with_capability_table(
+            mut self,
+            capability_table: impl Into<Option<SetOf<CapabilityTableEntry>>>,
+        ) -> Self {
+            self.capability_table = capability_table.into();
+            self
+        }
+        pub fn with_capability_descriptors(
+            mut self,
+            capability_descriptors: impl Into<Option<SetOf<CapabilityDescriptor>>>,
+        ) -> Self {
+            self.capability_descriptors = capability_descriptors.into();
+            self
+        }
+        pub fn with_generic_information(
+            mut self,
+            generic_information: impl Into<Option<SequenceOf<GenericInformation>>>,
+        ) -> Self {
+            self.generic_information = generic_information.into();
+            self
+        }
+    }
+    impl TerminalCapabilitySet {
         pub fn new(
             sequence_number: SequenceNumber,
             protocol_identifier: ObjectIdentifier,
@@ -15693,6 +25043,22 @@ pub mod multimedia_system_control {
         pub sequence_number: SequenceNumber,
         #[rasn(extension_addition, identifier = "genericInformation")]
         pub generic_information: Option<SequenceOf<GenericInformation>>,
+    }
+    impl TerminalCapabilitySetAck {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(sequence_number: SequenceNumber) -> Self {
+            Self {
+                sequence_number,
+                generic_information: None,
+            }
+        }
+        pub fn with_generic_information(
+            mut self,
+            generic_information: impl Into<Option<SequenceOf<GenericInformation>>>,
+        ) -> Self {
+            self.generic_information = generic_information.into();
+            self
+        }
     }
     impl TerminalCapabilitySetAck {
         pub fn new(
@@ -15731,6 +25097,26 @@ pub mod multimedia_system_control {
         pub cause: TerminalCapabilitySetRejectCause,
         #[rasn(extension_addition, identifier = "genericInformation")]
         pub generic_information: Option<SequenceOf<GenericInformation>>,
+    }
+    impl TerminalCapabilitySetReject {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            sequence_number: SequenceNumber,
+            cause: TerminalCapabilitySetRejectCause,
+        ) -> Self {
+            Self {
+                sequence_number,
+                cause,
+                generic_information: None,
+            }
+        }
+        pub fn with_generic_information(
+            mut self,
+            generic_information: impl Into<Option<SequenceOf<GenericInformation>>>,
+        ) -> Self {
+            self.generic_information = generic_information.into();
+            self
+        }
     }
     impl TerminalCapabilitySetReject {
         pub fn new(
@@ -15811,6 +25197,20 @@ pub mod multimedia_system_control {
         pub mcu_number: Option<McuNumber>,
     }
     impl TerminalYouAreSeeingInSubPictureNumber {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(terminal_number: TerminalNumber, sub_picture_number: u8) -> Self {
+            Self {
+                terminal_number,
+                sub_picture_number,
+                mcu_number: None,
+            }
+        }
+        pub fn with_mcu_number(mut self, mcu_number: impl Into<Option<McuNumber>>) -> Self {
+            self.mcu_number = mcu_number.into();
+            self
+        }
+    }
+    impl TerminalYouAreSeeingInSubPictureNumber {
         pub fn new(
             terminal_number: TerminalNumber,
             sub_picture_number: u8,
@@ -15865,6 +25265,37 @@ pub mod multimedia_system_control {
         pub q_oscapabilities: Option<SequenceOf<QOSCapability>>,
         #[rasn(size("1..=256"), identifier = "mediaChannelCapabilities")]
         pub media_channel_capabilities: Option<SequenceOf<MediaChannelCapability>>,
+    }
+    impl TransportCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required() -> Self {
+            Self {
+                non_standard: None,
+                q_oscapabilities: None,
+                media_channel_capabilities: None,
+            }
+        }
+        pub fn with_non_standard(
+            mut self,
+            non_standard: impl Into<Option<H245NonStandardParameter>>,
+        ) -> Self {
+            self.non_standard = non_standard.into();
+            self
+        }
+        pub fn with_q_oscapabilities(
+            mut self,
+            q_oscapabilities: impl Into<Option<SequenceOf<QOSCapability>>>,
+        ) -> Self {
+            self.q_oscapabilities = q_oscapabilities.into();
+            self
+        }
+        pub fn with_media_channel_capabilities(
+            mut self,
+            media_channel_capabilities: impl Into<Option<SequenceOf<MediaChannelCapability>>>,
+        ) -> Self {
+            self.media_channel_capabilities = media_channel_capabilities.into();
+            self
+        }
     }
     impl TransportCapability {
         pub fn new(
@@ -16051,6 +25482,24 @@ pub mod multimedia_system_control {
         pub logical_channel_number: LogicalChannelNumber,
     }
     impl UserInputIndicationSignalRtp {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(logical_channel_number: LogicalChannelNumber) -> Self {
+            Self {
+                logical_channel_number,
+                timestamp: None,
+                expiration_time: None,
+            }
+        }
+        pub fn with_timestamp(mut self, timestamp: impl Into<Option<u32>>) -> Self {
+            self.timestamp = timestamp.into();
+            self
+        }
+        pub fn with_expiration_time(mut self, expiration_time: impl Into<Option<u32>>) -> Self {
+            self.expiration_time = expiration_time.into();
+            self
+        }
+    }
+    impl UserInputIndicationSignalRtp {
         pub fn new(
             timestamp: Option<u32>,
             expiration_time: Option<u32>,
@@ -16089,6 +25538,53 @@ pub mod multimedia_system_control {
         pub encrypted_signal_type: Option<OctetString>,
         #[rasn(extension_addition, identifier = "algorithmOID")]
         pub algorithm_oid: Option<ObjectIdentifier>,
+    }
+    impl UserInputIndicationSignal {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(signal_type: Ia5String) -> Self {
+            Self {
+                signal_type,
+                duration: None,
+                rtp: None,
+                rtp_payload_indication: None,
+                param_s: None,
+                encrypted_signal_type: None,
+                algorithm_oid: None,
+            }
+        }
+        pub fn with_duration(mut self, duration: impl Into<Option<u16>>) -> Self {
+            self.duration = duration.into();
+            self
+        }
+        pub fn with_rtp(mut self, rtp: impl Into<Option<UserInputIndicationSignalRtp>>) -> Self {
+            self.rtp = rtp.into();
+            self
+        }
+        pub fn with_rtp_payload_indication(
+            mut self,
+            rtp_payload_indication: impl Into<Option<()>>,
+        ) -> Self {
+            self.rtp_payload_indication = rtp_payload_indication.into();
+            self
+        }
+        pub fn with_param_s(mut self, param_s: impl Into<Option<H245Params>>) -> Self {
+            self.param_s = param_s.into();
+            self
+        }
+        pub fn with_encrypted_signal_type(
+            mut self,
+            encrypted_signal_type: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.encrypted_signal_type = encrypted_signal_type.into();
+            self
+        }
+        pub fn with_algorithm_oid(
+            mut self,
+            algorithm_oid: impl Into<Option<ObjectIdentifier>>,
+        ) -> Self {
+            self.algorithm_oid = algorithm_oid.into();
+            self
+        }
     }
     impl UserInputIndicationSignal {
         pub fn new(
@@ -16152,6 +25648,20 @@ pub mod multimedia_system_control {
         pub encrypted: OctetString,
     }
     impl UserInputIndicationExtendedAlphanumericEncryptedAlphanumeric {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(algorithm_oid: ObjectIdentifier, encrypted: OctetString) -> Self {
+            Self {
+                algorithm_oid,
+                encrypted,
+                param_s: None,
+            }
+        }
+        pub fn with_param_s(mut self, param_s: impl Into<Option<H245Params>>) -> Self {
+            self.param_s = param_s.into();
+            self
+        }
+    }
+    impl UserInputIndicationExtendedAlphanumericEncryptedAlphanumeric {
         pub fn new(
             algorithm_oid: ObjectIdentifier,
             param_s: Option<H245Params>,
@@ -16175,6 +25685,32 @@ pub mod multimedia_system_control {
         #[rasn(extension_addition, identifier = "encryptedAlphanumeric")]
         pub encrypted_alphanumeric:
             Option<UserInputIndicationExtendedAlphanumericEncryptedAlphanumeric>,
+    }
+    impl UserInputIndicationExtendedAlphanumeric {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(alphanumeric: GeneralString) -> Self {
+            Self {
+                alphanumeric,
+                rtp_payload_indication: None,
+                encrypted_alphanumeric: None,
+            }
+        }
+        pub fn with_rtp_payload_indication(
+            mut self,
+            rtp_payload_indication: impl Into<Option<()>>,
+        ) -> Self {
+            self.rtp_payload_indication = rtp_payload_indication.into();
+            self
+        }
+        pub fn with_encrypted_alphanumeric(
+            mut self,
+            encrypted_alphanumeric: impl Into<
+                Option<UserInputIndicationExtendedAlphanumericEncryptedAlphanumeric>,
+            >,
+        ) -> Self {
+            self.encrypted_alphanumeric = encrypted_alphanumeric.into();
+            self
+        }
     }
     impl UserInputIndicationExtendedAlphanumeric {
         pub fn new(
@@ -16201,6 +25737,20 @@ pub mod multimedia_system_control {
         #[rasn(identifier = "paramS")]
         pub param_s: Option<H245Params>,
         pub encrypted: OctetString,
+    }
+    impl UserInputIndicationEncryptedAlphanumeric {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(algorithm_oid: ObjectIdentifier, encrypted: OctetString) -> Self {
+            Self {
+                algorithm_oid,
+                encrypted,
+                param_s: None,
+            }
+        }
+        pub fn with_param_s(mut self, param_s: impl Into<Option<H245Params>>) -> Self {
+            self.param_s = param_s.into();
+            self
+        }
     }
     impl UserInputIndicationEncryptedAlphanumeric {
         pub fn new(
@@ -16648,6 +26198,38 @@ pub mod multimedia_system_control {
         pub aal1_via_gateway: Option<VCCapabilityAal1ViaGateway>,
     }
     impl VCCapability {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(
+            transport_stream: bool,
+            program_stream: bool,
+            available_bit_rates: VCCapabilityAvailableBitRates,
+        ) -> Self {
+            Self {
+                transport_stream,
+                program_stream,
+                available_bit_rates,
+                aal1: None,
+                aal5: None,
+                aal1_via_gateway: None,
+            }
+        }
+        pub fn with_aal1(mut self, aal1: impl Into<Option<VCCapabilityAal1>>) -> Self {
+            self.aal1 = aal1.into();
+            self
+        }
+        pub fn with_aal5(mut self, aal5: impl Into<Option<VCCapabilityAal5>>) -> Self {
+            self.aal5 = aal5.into();
+            self
+        }
+        pub fn with_aal1_via_gateway(
+            mut self,
+            aal1_via_gateway: impl Into<Option<VCCapabilityAal1ViaGateway>>,
+        ) -> Self {
+            self.aal1_via_gateway = aal1_via_gateway.into();
+            self
+        }
+    }
+    impl VCCapability {
         pub fn new(
             aal1: Option<VCCapabilityAal1>,
             aal5: Option<VCCapabilityAal5>,
@@ -16678,6 +26260,30 @@ pub mod multimedia_system_control {
         pub product_number: Option<OctetString>,
         #[rasn(size("1..=256"), identifier = "versionNumber")]
         pub version_number: Option<OctetString>,
+    }
+    impl VendorIdentification {
+        /// Only the required fields; every optional one absent (set with `with_*`).
+        pub fn required(vendor: H245NonStandardIdentifier) -> Self {
+            Self {
+                vendor,
+                product_number: None,
+                version_number: None,
+            }
+        }
+        pub fn with_product_number(
+            mut self,
+            product_number: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.product_number = product_number.into();
+            self
+        }
+        pub fn with_version_number(
+            mut self,
+            version_number: impl Into<Option<OctetString>>,
+        ) -> Self {
+            self.version_number = version_number.into();
+            self
+        }
     }
     impl VendorIdentification {
         pub fn new(

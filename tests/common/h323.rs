@@ -154,32 +154,22 @@ impl RasClient {
     /// A GRQ, offering H.235.1 (pwdHash with HMAC-SHA1-96) when asked.
     pub fn discover(&mut self, offer_h235: bool) -> RasMessage {
         let seq = self.next_seq();
-        let grq = GatekeeperRequest::new(
+        let grq = GatekeeperRequest::required(
             seq,
             protocol_identifier(),
-            None,
             transport(self.local()),
             terminal(),
-            None,
-            None,
-            Some(vec![h323_id("room")]),
-            None,
-            None,
-            None,
+        )
+        .with_endpoint_alias(vec![h323_id("room")])
+        .with_authentication_capability(
             offer_h235.then(|| vec![AuthenticationMechanism::pwdHash(())]),
-            offer_h235.then(|| {
-                vec![ObjectIdentifier::new_unchecked(
-                    vec![0, 0, 8, 235, 0, 2, 6].into(),
-                )]
-            }),
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            None,
-        );
+        )
+        .with_algorithm_oids(offer_h235.then(|| {
+            vec![ObjectIdentifier::new_unchecked(
+                vec![0, 0, 8, 235, 0, 2, 6].into(),
+            )]
+        }))
+        .with_supports_assigned_gk(false);
         self.ask_raw(&h323_asn1::encode(&RasMessage::gatekeeperRequest(grq)).unwrap())
     }
 
@@ -187,158 +177,78 @@ impl RasClient {
     /// `endpoint`.
     pub fn register(&mut self, aliases: &[&str], endpoint: Option<&str>) -> RasMessage {
         let seq = self.next_seq();
-        let rrq = RegistrationRequest::new(
+        let rrq = RegistrationRequest::required(
             seq,
             protocol_identifier(),
-            None,
             true,
             vec![transport(self.call_signal)],
             vec![transport(self.local())],
             terminal(),
-            (!aliases.is_empty()).then(|| aliases.iter().map(|a| h323_id(a)).collect()),
-            None,
             vendor(),
-            None,
-            Some(TimeToLive(120)),
-            None,
-            None,
-            None,
-            Some(endpoint.is_some()),
+        )
+        .with_terminal_alias(
+            (!aliases.is_empty()).then(|| aliases.iter().map(|a| h323_id(a)).collect()),
+        )
+        .with_time_to_live(TimeToLive(120))
+        .with_keep_alive(endpoint.is_some())
+        .with_endpoint_identifier(
             endpoint.map(|e| EndpointIdentifier(signaling::h323::address::bmp(e))),
-            Some(false),
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            None,
-            None,
-            None,
-        );
+        )
+        .with_will_supply_uuies(false)
+        .with_maintain_connection(false)
+        .with_multiple_calls(false)
+        .with_supports_assigned_gk(false);
         self.ask(RasMessage::registrationRequest(rrq))
     }
 
     pub fn unregister(&mut self, endpoint: &str) -> RasMessage {
         let seq = self.next_seq();
-        let urq = UnregistrationRequest::new(
-            seq,
-            vec![transport(self.call_signal)],
-            None,
-            None,
-            Some(EndpointIdentifier(signaling::h323::address::bmp(endpoint))),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        );
+        let urq = UnregistrationRequest::required(seq, vec![transport(self.call_signal)])
+            .with_endpoint_identifier(EndpointIdentifier(signaling::h323::address::bmp(endpoint)));
         self.ask(RasMessage::unregistrationRequest(urq))
     }
 
     /// An ARQ to call `digits`.
     pub fn admission(&mut self, endpoint: &str, digits: &str) -> RasMessage {
         let seq = self.next_seq();
-        let arq = AdmissionRequest::new(
+        let arq = AdmissionRequest::required(
             seq,
             CallType::pointToPoint(()),
-            None,
             EndpointIdentifier(signaling::h323::address::bmp(endpoint)),
-            Some(vec![dialled_digits(digits).unwrap()]),
-            None,
-            None,
             vec![h323_id("room")],
-            Some(transport(self.call_signal)),
             BandWidth(7680),
             CallReferenceValue(1),
-            None,
-            None,
             ConferenceIdentifier(GloballyUniqueID(FixedOctetString::new([7; 16]))),
             false,
             false,
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-        );
+        )
+        .with_destination_info(vec![dialled_digits(digits).unwrap()])
+        .with_src_call_signal_address(transport(self.call_signal))
+        .with_can_map_alias(false)
+        .with_will_supply_uuies(false)
+        .with_can_map_src_alias(false);
         self.ask(RasMessage::admissionRequest(arq))
     }
 
     /// An LRQ for `digits`, answers to this socket.
     pub fn locate(&mut self, digits: &str) -> RasMessage {
         let seq = self.next_seq();
-        let lrq = LocationRequest::new(
+        let lrq = LocationRequest::required(
             seq,
-            None,
             vec![dialled_digits(digits).unwrap()],
-            None,
             transport(self.local()),
-            None,
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(4),
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            None,
-        );
+        )
+        .with_can_map_alias(false)
+        .with_hop_count(4)
+        .with_can_map_src_alias(false);
         self.ask_raw(&h323_asn1::encode(&RasMessage::locationRequest(lrq)).unwrap())
     }
 }
 
 fn terminal() -> EndpointType {
-    EndpointType::new(
-        None,
-        Some(vendor()),
-        None,
-        None,
-        None,
-        Some(TerminalInfo::new(None)),
-        false,
-        false,
-        None,
-        None,
-    )
+    EndpointType::required(false, false)
+        .with_vendor(vendor())
+        .with_terminal(TerminalInfo::new(None))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -116,18 +116,9 @@ pub fn vendor_text(v: &VendorIdentifier) -> Option<String> {
 
 /// Our endpoint type: a gatekeeper with an MCU behind it.
 pub fn endpoint_type() -> EndpointType {
-    EndpointType::new(
-        None,
-        Some(vendor()),
-        Some(h323_asn1::h225::GatekeeperInfo::new(None)),
-        None,
-        None,
-        None,
-        true,
-        false,
-        None,
-        None,
-    )
+    EndpointType::required(true, false)
+        .with_vendor(vendor())
+        .with_gatekeeper(h323_asn1::h225::GatekeeperInfo::new(None))
 }
 
 #[cfg(test)]

@@ -45,10 +45,10 @@ pub fn terminal_capability_set(sequence: u8, codecs: &[AudioCodec]) -> TerminalC
     let mut number = 0u16;
     let mut add = |capability: Capability, alternatives: &mut Vec<CapabilityTableEntryNumber>| {
         number += 1;
-        table.insert(CapabilityTableEntry::new(
-            CapabilityTableEntryNumber(number),
-            Some(capability),
-        ));
+        table.insert(
+            CapabilityTableEntry::required(CapabilityTableEntryNumber(number))
+                .with_capability(capability),
+        );
         alternatives.push(CapabilityTableEntryNumber(number));
     };
     let mut audio_set = Vec::new();
@@ -67,18 +67,14 @@ pub fn terminal_capability_set(sequence: u8, codecs: &[AudioCodec]) -> TerminalC
         add(Capability::receiveUserInputCapability(input), &mut one);
         alternatives.push(AlternativeCapabilitySet(one));
     }
-    let descriptors = SetOf::from_vec(vec![CapabilityDescriptor::new(
+    let descriptors = SetOf::from_vec(vec![CapabilityDescriptor::required(
         CapabilityDescriptorNumber(0),
-        Some(SetOf::from_vec(alternatives)),
-    )]);
-    TerminalCapabilitySet::new(
-        SequenceNumber(sequence),
-        h245_protocol_identifier(),
-        Some(MultiplexCapability::h2250Capability(h2250())),
-        Some(table),
-        Some(descriptors),
-        None,
     )
+    .with_simultaneous_capabilities(SetOf::from_vec(alternatives))]);
+    TerminalCapabilitySet::required(SequenceNumber(sequence), h245_protocol_identifier())
+        .with_multiplex_capability(MultiplexCapability::h2250Capability(h2250()))
+        .with_capability_table(table)
+        .with_capability_descriptors(descriptors)
 }
 
 fn h2250() -> H2250Capability {
@@ -86,24 +82,22 @@ fn h2250() -> H2250Capability {
         MultipointCapability::new(
             false,
             false,
-            vec![MediaDistributionCapability::new(
-                true, false, true, false, false, false, None, None,
+            vec![MediaDistributionCapability::required(
+                true, false, true, false, false, false,
             )],
         )
     };
-    H2250Capability::new(
+    H2250Capability::required(
         60,
         centralized(),
         centralized(),
         centralized(),
         H2250CapabilityMcCapability::new(true, false),
         false,
-        MediaPacketizationCapability::new(false, None),
-        None,
-        None,
-        Some(false),
-        Some(false),
+        MediaPacketizationCapability::required(false),
     )
+    .with_logical_channel_switching_capability(false)
+    .with_t120_dynamic_port_capability(false)
 }
 
 /// The audio codecs a room's capability set says it can receive, in its

@@ -23,41 +23,23 @@ pub const AUDIO_SESSION: u8 = 1;
 /// H.225.0 parameters of an audio channel: RTP to `media` (when the
 /// receiver is us), RTCP to `control`.
 fn rtp_parameters(media: Option<SocketAddr>, control: SocketAddr) -> H2250LogicalChannelParameters {
-    H2250LogicalChannelParameters::new(
-        None,
-        AUDIO_SESSION,
-        None,
-        media.map(h245_transport),
-        Some(false),
-        Some(h245_transport(control)),
-        None,
-        Some(false),
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    )
+    H2250LogicalChannelParameters::required(AUDIO_SESSION)
+        .with_media_channel(media.map(h245_transport))
+        .with_media_guaranteed_delivery(false)
+        .with_media_control_channel(h245_transport(control))
+        .with_silence_suppression(false)
 }
 
 /// The channel we send `codec` on (our RTCP in it); None for a codec H.323
 /// does not carry.
 pub fn sending(number: u16, codec: AudioCodec, rtcp: SocketAddr) -> Option<OpenLogicalChannel> {
-    let forward = OpenLogicalChannelForwardLogicalChannelParameters::new(
-        None,
+    let forward = OpenLogicalChannelForwardLogicalChannelParameters::required(
         DataType::audioData(audio(codec)?),
         Forward::h2250LogicalChannelParameters(rtp_parameters(None, rtcp)),
-        None,
-        None,
     );
-    Some(OpenLogicalChannel::new(
+    Some(OpenLogicalChannel::required(
         LogicalChannelNumber(number),
         forward,
-        None,
-        None,
-        None,
-        None,
     ))
 }
 
@@ -68,28 +50,19 @@ pub fn receiving(
     rtp: SocketAddr,
     rtcp: SocketAddr,
 ) -> Option<OpenLogicalChannel> {
-    let forward = OpenLogicalChannelForwardLogicalChannelParameters::new(
-        None,
+    let forward = OpenLogicalChannelForwardLogicalChannelParameters::required(
         DataType::nullData(()),
         Forward::none(()),
-        None,
-        None,
     );
-    let reverse = OpenLogicalChannelReverseLogicalChannelParameters::new(
-        DataType::audioData(audio(codec)?),
-        Some(Reverse::h2250LogicalChannelParameters(rtp_parameters(
-            Some(rtp),
-            rtcp,
-        ))),
-        None,
-        None,
-    );
-    Some(OpenLogicalChannel::new(
-        LogicalChannelNumber(number),
-        forward,
-        Some(reverse),
-        None,
-        None,
-        None,
+    let reverse = OpenLogicalChannelReverseLogicalChannelParameters::required(DataType::audioData(
+        audio(codec)?,
     ))
+    .with_multiplex_parameters(Reverse::h2250LogicalChannelParameters(rtp_parameters(
+        Some(rtp),
+        rtcp,
+    )));
+    Some(
+        OpenLogicalChannel::required(LogicalChannelNumber(number), forward)
+            .with_reverse_logical_channel_parameters(reverse),
+    )
 }

@@ -250,49 +250,27 @@ impl H225Call {
         self.call_identifier = Some(call_identifier.clone());
         self.conference_id = Some(conference_id.clone());
         let destination = dialled_digits(alias).unwrap_or_else(|| h323_id(alias));
-        let body = Body::setup(SetupUUIE::new(
-            protocol_identifier(),
-            None,
-            Some(vec![h323_id(caller)]),
-            endpoint_type(),
-            Some(vec![destination]),
-            None,
-            None,
-            None,
-            false,
-            conference_id,
-            SetupUUIEConferenceGoal::create(()),
-            None,
-            CallType::pointToPoint(()),
-            None,
-            None,
-            Some(call_identifier),
-            None,
-            None,
-            None,
-            (!proposals.is_empty()).then(|| proposals.into_iter().map(OctetString::from).collect()),
-            Some(false),
-            Some(false),
-            None,
-            Some(false),
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ));
+        let body = Body::setup(
+            SetupUUIE::required(
+                protocol_identifier(),
+                endpoint_type(),
+                false,
+                conference_id,
+                SetupUUIEConferenceGoal::create(()),
+                CallType::pointToPoint(()),
+            )
+            .with_source_address(vec![h323_id(caller)])
+            .with_destination_address(vec![destination])
+            .with_call_identifier(call_identifier)
+            .with_fast_start(
+                (!proposals.is_empty())
+                    .then(|| proposals.into_iter().map(OctetString::from).collect()),
+            )
+            .with_media_wait_for_connect(false)
+            .with_can_overlap_send(false)
+            .with_multiple_calls(false)
+            .with_maintain_connection(false),
+        );
         self.message(MessageType::Setup, body, |m| {
             m.set(ie::BEARER_CAPABILITY, BEARER_H221.to_vec())
                 .set_display(caller);
@@ -305,45 +283,24 @@ impl H225Call {
     /// CallProceeding: the Setup is being dealt with.
     pub fn proceeding(&mut self, h245_address: Option<SocketAddr>) -> Vec<u8> {
         self.state = State::Proceeding;
-        let body = Body::callProceeding(CallProceedingUUIE::new(
-            protocol_identifier(),
-            endpoint_type(),
-            h245_address.map(transport),
-            self.call_identifier.clone(),
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            Some(false),
-            None,
-            None,
-        ));
+        let body = Body::callProceeding(
+            CallProceedingUUIE::required(protocol_identifier(), endpoint_type())
+                .with_h245_address(h245_address.map(transport))
+                .with_call_identifier(self.call_identifier.clone())
+                .with_multiple_calls(false)
+                .with_maintain_connection(false),
+        );
         self.message(MessageType::CallProceeding, body, |_| {})
     }
 
     pub fn alerting(&mut self) -> Vec<u8> {
         self.state = State::Received;
-        let body = Body::alerting(AlertingUUIE::new(
-            protocol_identifier(),
-            endpoint_type(),
-            None,
-            self.call_identifier.clone(),
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ));
+        let body = Body::alerting(
+            AlertingUUIE::required(protocol_identifier(), endpoint_type())
+                .with_call_identifier(self.call_identifier.clone())
+                .with_multiple_calls(false)
+                .with_maintain_connection(false),
+        );
         self.message(MessageType::Alerting, body, |_| {})
     }
 
@@ -356,29 +313,21 @@ impl H225Call {
         display: &str,
     ) -> Vec<u8> {
         self.state = State::Active;
-        let body = Body::connect(ConnectUUIE::new(
-            protocol_identifier(),
-            h245_address.map(transport),
-            endpoint_type(),
-            self.conference_id.clone().expect("connect follows a Setup"),
-            self.call_identifier.clone(),
-            None,
-            None,
-            None,
-            (!fast_start.is_empty())
-                .then(|| fast_start.into_iter().map(OctetString::from).collect()),
-            Some(false),
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ));
+        let body = Body::connect(
+            ConnectUUIE::required(
+                protocol_identifier(),
+                endpoint_type(),
+                self.conference_id.clone().expect("connect follows a Setup"),
+            )
+            .with_h245_address(h245_address.map(transport))
+            .with_call_identifier(self.call_identifier.clone())
+            .with_fast_start(
+                (!fast_start.is_empty())
+                    .then(|| fast_start.into_iter().map(OctetString::from).collect()),
+            )
+            .with_multiple_calls(false)
+            .with_maintain_connection(false),
+        );
         self.message(MessageType::Connect, body, |m| {
             m.set_display(display);
         })
@@ -391,50 +340,23 @@ impl H225Call {
             return None;
         }
         self.h245_out.push(h245);
-        let body = Body::facility(FacilityUUIE::new(
-            protocol_identifier(),
-            None,
-            None,
-            None,
-            FacilityReason::undefinedReason(()),
-            self.call_identifier.clone(),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ));
+        let body = Body::facility(
+            FacilityUUIE::required(protocol_identifier(), FacilityReason::undefinedReason(()))
+                .with_call_identifier(self.call_identifier.clone())
+                .with_multiple_calls(false)
+                .with_maintain_connection(false),
+        );
         Some(self.message(MessageType::Facility, body, |_| {}))
     }
 
     /// ReleaseComplete with a Q.931 cause and an H.225 reason.
     pub fn release(&mut self, cause: u8, reason: ReleaseCompleteReason) -> Vec<u8> {
         self.state = State::Released;
-        let body = Body::releaseComplete(ReleaseCompleteUUIE::new(
-            protocol_identifier(),
-            Some(reason),
-            self.call_identifier.clone(),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ));
+        let body = Body::releaseComplete(
+            ReleaseCompleteUUIE::required(protocol_identifier())
+                .with_reason(reason)
+                .with_call_identifier(self.call_identifier.clone()),
+        );
         self.message(MessageType::ReleaseComplete, body, |m| {
             m.set_cause(cause);
         })
@@ -446,7 +368,7 @@ impl H225Call {
         m.set_cause(cause)
             .set(ie::CALL_STATE, vec![self.state.code()]);
         if let Some(id) = self.call_identifier.clone() {
-            let body = Body::status(StatusUUIE::new(protocol_identifier(), id, None, None));
+            let body = Body::status(StatusUUIE::required(protocol_identifier(), id));
             if let Some(per) = self.user_info(body) {
                 m.set_user_user(&per);
             }
@@ -456,19 +378,11 @@ impl H225Call {
 
     fn user_info(&mut self, body: Body) -> Option<Vec<u8>> {
         let h245 = std::mem::take(&mut self.h245_out);
-        let pdu = H323UUPDU::new(
-            body,
-            None,
-            None,
-            Some(self.tunnelling),
-            (!h245.is_empty()).then(|| h245.into_iter().map(OctetString::from).collect()),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        );
+        let pdu = H323UUPDU::required(body)
+            .with_h245_tunnelling(self.tunnelling)
+            .with_h245_control(
+                (!h245.is_empty()).then(|| h245.into_iter().map(OctetString::from).collect()),
+            );
         h323_asn1::encode(&H323UserInformation::new(pdu, None)).ok()
     }
 

@@ -182,28 +182,18 @@ fn hmac_sha1_96(key: &Key, message: &[u8]) -> [u8; HASH_LEN] {
 /// `random` is the profile's 32-bit RandomVal.
 pub fn token(recipient: Option<&str>, sender: &str, now: u64, random: i32) -> CryptoH323Token {
     let id = |s: &str| Identifier(super::address::bmp(s));
-    let clear = ClearToken::new(
-        profile_oid(OID_T),
-        Some(TimeStamp(now as u32)),
-        None,
-        None,
-        None,
-        Some(RandomVal(Integer::from(i64::from(random)))),
-        None,
-        recipient.map(id),
-        None,
-        None,
-        Some(id(sender)),
-        None,
-        None,
-    );
+    let clear = ClearToken::required(profile_oid(OID_T))
+        .with_time_stamp(TimeStamp(now as u32))
+        .with_random(RandomVal(Integer::from(i64::from(random))))
+        .with_general_id(recipient.map(id))
+        .with_senders_id(id(sender));
     CryptoH323Token::nestedcryptoToken(CryptoToken::cryptoHashedToken(
         CryptoTokenCryptoHashedToken::new(
             profile_oid(OID_A),
             clear,
             CryptoTokenCryptoHashedTokenToken::new(
                 profile_oid(OID_U),
-                CryptoTokenCryptoHashedTokenTokenParamS::new(None, None, None, None, None),
+                CryptoTokenCryptoHashedTokenTokenParamS::required(),
                 BitString::from_slice(&PLACEHOLDER),
             ),
         ),
@@ -287,24 +277,13 @@ mod tests {
     /// A URQ from endpoint "1001/1" to gatekeeper "MRA", signed with
     /// `password` at `at`.
     fn signed_urq(password: &str, at: u64, random: i32) -> Vec<u8> {
-        let urq = UnregistrationRequest::new(
+        let urq = UnregistrationRequest::required(
             RequestSeqNum(9),
             vec![transport("192.0.2.5:1720".parse().unwrap())],
-            None,
-            None,
-            Some(h323_asn1::h225::EndpointIdentifier(bmp("1001/1"))),
-            None,
-            Some(GatekeeperIdentifier(bmp("MRA"))),
-            None,
-            Some(vec![token(Some("MRA"), "1001/1", at, random)]),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        );
+        )
+        .with_endpoint_identifier(h323_asn1::h225::EndpointIdentifier(bmp("1001/1")))
+        .with_gatekeeper_identifier(GatekeeperIdentifier(bmp("MRA")))
+        .with_crypto_tokens(vec![token(Some("MRA"), "1001/1", at, random)]);
         let mut bytes = h323_asn1::encode(&RasMessage::unregistrationRequest(urq)).unwrap();
         assert!(seal(&mut bytes, &key_of(password)));
         bytes

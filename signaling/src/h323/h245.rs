@@ -141,10 +141,8 @@ impl H245Session {
             Ok(m) => m,
             Err(_) => {
                 let reply = Message::indication(IndicationMessage::functionNotSupported(
-                    FunctionNotSupported::new(
-                        FunctionNotSupportedCause::syntaxError(()),
-                        Some(OctetString::from(bytes.to_vec())),
-                    ),
+                    FunctionNotSupported::required(FunctionNotSupportedCause::syntaxError(()))
+                        .with_returned_function(OctetString::from(bytes.to_vec())),
                 ));
                 return (Vec::new(), encode(&reply).into_iter().collect());
             }
@@ -192,9 +190,8 @@ impl H245Session {
                 self.receivable = Some(codecs.clone());
                 events.push(H245Event::RemoteCapabilities(codecs));
                 out.push(Message::response(
-                    ResponseMessage::terminalCapabilitySetAck(TerminalCapabilitySetAck::new(
+                    ResponseMessage::terminalCapabilitySetAck(TerminalCapabilitySetAck::required(
                         tcs.sequence_number,
-                        None,
                     )),
                 ));
             }
@@ -229,7 +226,7 @@ impl H245Session {
                 if self.ours == Some(OurChannel::Opened(number.0)) {
                     events.push(H245Event::AudioToRoomClosed);
                     out.push(Message::request(RequestMessage::closeLogicalChannel(
-                        CloseLogicalChannel::new(number, CloseLogicalChannelSource::user(()), None),
+                        CloseLogicalChannel::required(number, CloseLogicalChannelSource::user(())),
                     )));
                 }
             }
@@ -266,7 +263,7 @@ impl H245Session {
                 OpenLogicalChannelRejectCause::dataTypeNotSupported(())
             };
             return Message::response(ResponseMessage::openLogicalChannelReject(
-                OpenLogicalChannelReject::new(number, cause, None),
+                OpenLogicalChannelReject::required(number, cause),
             ));
         };
         self.codec = Some(codec);
@@ -278,24 +275,13 @@ impl H245Session {
                 .as_ref()
                 .and_then(h245_socket_addr),
         });
-        let ack = H2250LogicalChannelAckParameters::new(
-            None,
-            Some(h2250.session_id),
-            Some(h245_transport(self.rtp)),
-            Some(h245_transport(self.rtcp)),
-            None,
-            Some(false),
-            None,
-        );
+        let ack = H2250LogicalChannelAckParameters::required()
+            .with_session_id(h2250.session_id)
+            .with_media_channel(h245_transport(self.rtp))
+            .with_media_control_channel(h245_transport(self.rtcp))
+            .with_flow_control_to_zero(false);
         Message::response(ResponseMessage::openLogicalChannelAck(
-            OpenLogicalChannelAck::new(
-                number,
-                None,
-                None,
-                Some(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(ack)),
-                None,
-                None,
-            ),
+            OpenLogicalChannelAck::required(number).with_forward_multiplex_ack_parameters(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(ack)),
         ))
     }
 
@@ -457,10 +443,9 @@ mod tests {
         let (e, r) = ask(
             &mut s,
             Message::request(RequestMessage::closeLogicalChannel(
-                CloseLogicalChannel::new(
+                CloseLogicalChannel::required(
                     LogicalChannelNumber(5),
                     CloseLogicalChannelSource::user(()),
-                    None,
                 ),
             )),
         );
@@ -525,26 +510,13 @@ mod tests {
         let number = olc.forward_logical_channel_number.clone();
 
         let room = SocketAddr::from(([127, 0, 0, 9], 5000));
-        let ack = H2250LogicalChannelAckParameters::new(
-            None,
-            Some(1),
-            Some(h245_transport(room)),
-            None,
-            None,
-            None,
-            None,
-        );
+        let ack = H2250LogicalChannelAckParameters::required()
+            .with_session_id(1)
+            .with_media_channel(h245_transport(room));
         let (e, _) = ask(
             &mut s,
             Message::response(ResponseMessage::openLogicalChannelAck(
-                OpenLogicalChannelAck::new(
-                    number.clone(),
-                    None,
-                    None,
-                    Some(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(ack)),
-                    None,
-                    None,
-                ),
+                OpenLogicalChannelAck::required(number.clone()).with_forward_multiplex_ack_parameters(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(ack)),
             )),
         );
         assert_eq!(
@@ -559,7 +531,7 @@ mod tests {
         let (e, r) = ask(
             &mut s,
             Message::request(RequestMessage::requestChannelClose(
-                RequestChannelClose::new(number, None, None),
+                RequestChannelClose::required(number),
             )),
         );
         assert_eq!(e, [H245Event::AudioToRoomClosed]);

@@ -138,18 +138,7 @@ impl Gatekeeper {
             RasMessage::unregistrationRequest(r) => (self.unregistration(&r, now).await, from),
             RasMessage::admissionRequest(r) => (self.admission(&r, &here, now).await, from),
             RasMessage::disengageRequest(r) => (
-                RasMessage::disengageConfirm(DisengageConfirm::new(
-                    r.request_seq_num,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                )),
+                RasMessage::disengageConfirm(DisengageConfirm::required(r.request_seq_num)),
                 from,
             ),
             RasMessage::bandwidthRequest(r) => (bandwidth(&r), from),
@@ -158,13 +147,7 @@ impl Gatekeeper {
                 (self.location(&r, &here, now).await, to)
             }
             RasMessage::infoRequestResponse(r) if r.need_response == Some(true) => (
-                RasMessage::infoRequestAck(InfoRequestAck::new(
-                    r.request_seq_num,
-                    None,
-                    None,
-                    None,
-                    None,
-                )),
+                RasMessage::infoRequestAck(InfoRequestAck::required(r.request_seq_num)),
                 from,
             ),
             RasMessage::infoRequestResponse(_) => return None,
@@ -211,41 +194,28 @@ impl Gatekeeper {
             None
         };
         if let Some(reason) = reason {
-            return RasMessage::gatekeeperReject(GatekeeperReject::new(
-                r.request_seq_num.clone(),
-                protocol_identifier(),
-                None,
-                Some(self.gatekeeper_id()),
-                reason,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            ));
+            return RasMessage::gatekeeperReject(
+                GatekeeperReject::required(
+                    r.request_seq_num.clone(),
+                    protocol_identifier(),
+                    reason,
+                )
+                .with_gatekeeper_identifier(self.gatekeeper_id()),
+            );
         }
         let mode = h235
             .is_some()
             .then_some(AuthenticationMechanism::pwdHash(()));
-        RasMessage::gatekeeperConfirm(GatekeeperConfirm::new(
-            r.request_seq_num.clone(),
-            protocol_identifier(),
-            None,
-            Some(self.gatekeeper_id()),
-            transport(here.ras),
-            None,
-            mode,
-            None,
-            None,
-            h235,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ))
+        RasMessage::gatekeeperConfirm(
+            GatekeeperConfirm::required(
+                r.request_seq_num.clone(),
+                protocol_identifier(),
+                transport(here.ras),
+            )
+            .with_gatekeeper_identifier(self.gatekeeper_id())
+            .with_authentication_mode(mode)
+            .with_algorithm_oid(h235),
+        )
     }
 
     async fn registration(
@@ -301,35 +271,19 @@ impl Gatekeeper {
         if r.keep_alive != Some(true) {
             info!(user = %endpoint.user, endpoint = %endpoint.endpoint_id, "RRQ confirmed");
         }
-        RasMessage::registrationConfirm(RegistrationConfirm::new(
-            seq,
-            protocol_identifier(),
-            None,
-            vec![transport(here.call_signal)],
-            r.terminal_alias.clone(),
-            Some(self.gatekeeper_id()),
-            EndpointIdentifier(bmp(&endpoint.endpoint_id)),
-            None,
-            Some(TimeToLive(ttl)),
-            None,
-            None,
-            None,
-            Some(false),
-            None,
-            Some(false),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ))
+        RasMessage::registrationConfirm(
+            RegistrationConfirm::required(
+                seq,
+                protocol_identifier(),
+                vec![transport(here.call_signal)],
+                EndpointIdentifier(bmp(&endpoint.endpoint_id)),
+            )
+            .with_terminal_alias(r.terminal_alias.clone())
+            .with_gatekeeper_identifier(self.gatekeeper_id())
+            .with_time_to_live(TimeToLive(ttl))
+            .with_will_respond_to_irr(false)
+            .with_maintain_connection(false),
+        )
     }
 
     fn registration_refused(&self, seq: RequestSeqNum, e: H323Refusal) -> RasMessage {
@@ -370,14 +324,8 @@ impl Gatekeeper {
             None => false,
         };
         if done {
-            RasMessage::unregistrationConfirm(UnregistrationConfirm::new(
+            RasMessage::unregistrationConfirm(UnregistrationConfirm::required(
                 r.request_seq_num.clone(),
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
             ))
         } else {
             unregistration_reject(
@@ -405,51 +353,25 @@ impl Gatekeeper {
         } else {
             here.call_signal
         };
-        RasMessage::admissionConfirm(AdmissionConfirm::new(
-            r.request_seq_num.clone(),
-            r.band_width.clone(),
-            CallModel::direct(()),
-            transport(destination),
-            None,
-            None,
-            r.destination_info.clone(),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(false),
-            Some(UUIEsRequested::new(
-                false,
-                false,
-                false,
-                false,
-                false,
-                false,
-                false,
-                false,
-                false,
-                Some(false),
-                Some(false),
-                Some(false),
-                Some(false),
-            )),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ))
+        RasMessage::admissionConfirm(
+            AdmissionConfirm::required(
+                r.request_seq_num.clone(),
+                r.band_width.clone(),
+                CallModel::direct(()),
+                transport(destination),
+            )
+            .with_destination_info(r.destination_info.clone())
+            .with_will_respond_to_irr(false)
+            .with_uuies_requested(
+                UUIEsRequested::required(
+                    false, false, false, false, false, false, false, false, false,
+                )
+                .with_status(false)
+                .with_status_inquiry(false)
+                .with_setup_acknowledge(false)
+                .with_notify(false),
+            ),
+        )
     }
 
     /// Meetings (aliases that are dial strings with a number) are here;
@@ -470,77 +392,39 @@ impl Gatekeeper {
                 .map(|e| e.call_signal)
         };
         match found {
-            Some(call_signal) => RasMessage::locationConfirm(LocationConfirm::new(
-                r.request_seq_num.clone(),
-                transport(call_signal),
-                transport(here.ras),
-                None,
-                Some(r.destination_info.clone()),
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                Some(false),
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            )),
-            None => RasMessage::locationReject(LocationReject::new(
+            Some(call_signal) => RasMessage::locationConfirm(
+                LocationConfirm::required(
+                    r.request_seq_num.clone(),
+                    transport(call_signal),
+                    transport(here.ras),
+                )
+                .with_destination_info(r.destination_info.clone())
+                .with_multiple_calls(false),
+            ),
+            None => RasMessage::locationReject(LocationReject::required(
                 r.request_seq_num.clone(),
                 if aliases.is_empty() {
                     LocationRejectReason::incompleteAddress(())
                 } else {
                     LocationRejectReason::notRegistered(())
                 },
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
             )),
         }
     }
 }
 
 fn bandwidth(r: &BandwidthRequest) -> RasMessage {
-    RasMessage::bandwidthConfirm(BandwidthConfirm::new(
+    RasMessage::bandwidthConfirm(BandwidthConfirm::required(
         r.request_seq_num.clone(),
         r.band_width.clone(),
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
     ))
 }
 
 fn registration_reject(seq: RequestSeqNum, reason: RegistrationRejectReason) -> RasMessage {
-    RasMessage::registrationReject(RegistrationReject::new(
+    RasMessage::registrationReject(RegistrationReject::required(
         seq,
         protocol_identifier(),
-        None,
         reason,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
     ))
 }
 
@@ -554,25 +438,18 @@ fn terminal_aliases(r: &RegistrationRequest) -> Vec<String> {
 }
 
 fn unregistration_reject(seq: RequestSeqNum, reason: UnregRejectReason) -> RasMessage {
-    RasMessage::unregistrationReject(UnregistrationReject::new(
-        seq, reason, None, None, None, None, None, None,
-    ))
+    RasMessage::unregistrationReject(UnregistrationReject::required(seq, reason))
 }
 
 fn admission_reject(seq: RequestSeqNum, reason: AdmissionRejectReason) -> RasMessage {
-    RasMessage::admissionReject(AdmissionReject::new(
-        seq, reason, None, None, None, None, None, None, None, None, None, None,
-    ))
+    RasMessage::admissionReject(AdmissionReject::required(seq, reason))
 }
 
 fn not_understood(seq: RequestSeqNum, datagram: &[u8]) -> RasMessage {
-    RasMessage::unknownMessageResponse(UnknownMessageResponse::new(
-        seq,
-        None,
-        None,
-        None,
-        Some(OctetString::from(datagram.to_vec())),
-    ))
+    RasMessage::unknownMessageResponse(
+        UnknownMessageResponse::required(seq)
+            .with_message_not_understood(OctetString::from(datagram.to_vec())),
+    )
 }
 
 fn is_reject(m: &RasMessage) -> bool {

@@ -210,26 +210,14 @@ fn security_denial(m: &RasMessage) -> Option<RasMessage> {
             r.request_seq_num.clone(),
             AdmissionRejectReason::securityDenial(()),
         ),
-        RasMessage::disengageRequest(r) => RasMessage::disengageReject(DisengageReject::new(
+        RasMessage::disengageRequest(r) => RasMessage::disengageReject(DisengageReject::required(
             r.request_seq_num.clone(),
             DisengageRejectReason::securityDenial(()),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
         )),
-        RasMessage::bandwidthRequest(r) => RasMessage::bandwidthReject(BandwidthReject::new(
+        RasMessage::bandwidthRequest(r) => RasMessage::bandwidthReject(BandwidthReject::required(
             r.request_seq_num.clone(),
             BandRejectReason::securityDenial(()),
             r.band_width.clone(),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
         )),
         _ => return None,
     })
