@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 use webrtc::rtp_transceiver::RtpSender;
@@ -374,8 +374,9 @@ impl Session {
             let stream = remote.stream_id().await;
             match self.members.iter().find(|m| m.id == stream.as_str()) {
                 Some(member) => member.id.clone(),
+                // Its room left before the track's renegotiation was done.
                 None => {
-                    return warn!(session = self.id, %stream, "a track of no participant of this gateway")
+                    return debug!(session = self.id, %stream, "a track of no participant of this gateway")
                 }
             }
         } else {
