@@ -6,83 +6,16 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, free_ports, Mra};
+use common::Mra;
+use support::{median, sipp_uac, sipp_uas};
 
-const CALLS: u32 = 5000;
-const CONCURRENT: u32 = 50;
+const CALLS: usize = 5000;
+const CONCURRENT: usize = 50;
 const ROUNDS: usize = 5;
-
-/// Runs SIPp's built-in uac against `target`; returns call setups per second.
-fn uac(target: SocketAddr, service: &str) -> f64 {
-    let errors = std::env::temp_dir().join(format!("call-setup-{}-errors.log", target.port()));
-    let started = Instant::now();
-    let out = Command::new("sipp")
-        .args(["-sn", "uac", "-s", service, "-i", "127.0.0.1"])
-        .args([
-            "-p",
-            &free_port().to_string(),
-            "-mp",
-            &free_port().to_string(),
-        ])
-        .args(["-m", &CALLS.to_string(), "-l", &CONCURRENT.to_string()])
-        .args(["-r", "20000", "-rp", "1000", "-d", "0"])
-        .args([
-            "-nostdin",
-            "-timeout",
-            "120s",
-            "-timeout_error",
-            "-trace_err",
-        ])
-        .arg("-error_file")
-        .arg(&errors)
-        .arg(target.to_string())
-        .current_dir(std::env::temp_dir())
-        .output()
-        .expect("sipp (package sip-tester) must be installed");
-    let elapsed = started.elapsed();
-    assert!(
-        out.status.success(),
-        "calls failed against {service}@{target}:\n{}\nunexpected messages:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        std::fs::read_to_string(&errors).unwrap_or_default()
-    );
-    let _ = std::fs::remove_file(&errors);
-    f64::from(CALLS) / elapsed.as_secs_f64()
-}
-
-/// A process killed (by PID) when dropped, also when the benchmark panics.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// SIPp's built-in uas on a free port.
-fn uas() -> (Running, SocketAddr) {
-    let port = free_port();
-    let child = Command::new("sipp")
-        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &free_ports(4).to_string(), "-nostdin"])
-        .current_dir(std::env::temp_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp");
-    (Running(child), ([127, 0, 0, 1], port).into())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let mra = Mra::start_with(&[
@@ -91,15 +24,15 @@ fn main() {
         ("RUST_LOG", "warn"),
     ]);
     mra.create_meeting("123456789", None);
-    let (uas_proc, uas_addr) = uas();
+    let (uas_proc, uas_addr) = sipp_uas();
     println!("SIPp uas on {uas_addr}, mra on {}", mra.sip);
     let (mut direct, mut through) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        direct.push(uac(uas_addr, "123456789"));
-        through.push(uac(mra.sip, "123456789"));
+        direct.push(sipp_uac(uas_addr, "123456789", CALLS, CONCURRENT));
+        through.push(sipp_uac(mra.sip, "123456789", CALLS, CONCURRENT));
     }
     drop(uas_proc);
-    let expected = u64::from(CALLS) * ROUNDS as u64;
+    let expected = (CALLS * ROUNDS) as u64;
     assert_eq!(mra.metric("mra_calls_admitted_total"), expected);
     let deadline = Instant::now() + Duration::from_secs(10);
     while mra.http("GET", "/api/v1/calls", None).1 != "[]" {

@@ -11,17 +11,18 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, free_ports, Mra};
+use common::Mra;
 use media::audio::{new_codec, CodecOptions, FRAME, RATE};
 use media::tones::tone_share;
 use media_api::AudioCodec;
+use support::{median, sipp_uac, sipp_uas};
 
 const MEETING: &str = "123456789";
 const JOINS: usize = 1000;
@@ -43,7 +44,8 @@ impl Room {
         let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
         let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
         for s in [&sip, &rtp] {
-            s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
         }
         Room {
             call_id: format!("join-{n}-{}", sip.local_addr().unwrap().port()),
@@ -214,41 +216,6 @@ fn joins(gateway: SocketAddr) -> f64 {
     JOINS as f64 / started.elapsed().as_secs_f64()
 }
 
-/// SIPp uac→uas setups per second (INVITE, ACK, BYE) at the same concurrency.
-fn sipp_direct() -> f64 {
-    let port = free_port();
-    let mut uas = Command::new("sipp")
-        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &free_ports(4).to_string(), "-nostdin"])
-        .current_dir(std::env::temp_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp (package sip-tester) must be installed");
-    let started = Instant::now();
-    let out = Command::new("sipp")
-        .args(["-sn", "uac", "-s", MEETING, "-i", "127.0.0.1"])
-        .args(["-p", &free_port().to_string()])
-        .args(["-mp", &free_ports(4).to_string()])
-        .args(["-m", &JOINS.to_string(), "-l", &CONCURRENT.to_string()])
-        .args(["-r", "20000", "-rp", "1000", "-d", "0", "-nostdin"])
-        .args(["-timeout", "60s", "-timeout_error"])
-        .arg(format!("127.0.0.1:{port}"))
-        .current_dir(std::env::temp_dir())
-        .output()
-        .expect("sipp");
-    let rate = JOINS as f64 / started.elapsed().as_secs_f64();
-    let _ = uas.kill();
-    let _ = uas.wait();
-    assert!(out.status.success(), "SIPp uac→uas failed");
-    rate
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     let mra = Mra::start_with(&[
         ("MRA_MEDIA_PORT_MIN", "20000"),
@@ -262,10 +229,12 @@ fn main() {
         c.len() == 1 && c[0]["state"] == "in-meeting"
     });
     let (mut through, mut direct) = (Vec::new(), Vec::new());
+    let (uas, uas_addr) = sipp_uas();
     for _ in 0..ROUNDS {
-        direct.push(sipp_direct());
+        direct.push(sipp_uac(uas_addr, MEETING, JOINS, CONCURRENT));
         through.push(joins(mra.sip));
     }
+    drop(uas);
     stop.store(true, Ordering::Relaxed);
     speaking.join().unwrap();
     println!("rounds, joins/s through mra: {through:.0?}; SIPp uac→uas setups/s: {direct:.0?}");
