@@ -11,6 +11,7 @@ mod meeting_mix;
 pub(crate) mod publisher;
 mod receive;
 mod sender;
+mod stats_board;
 pub(crate) mod stream;
 mod worker;
 
@@ -21,10 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use self::receive::{LegState, Shared};
+use self::stats_board::StatsBoard;
 use crate::hub::{self, HubCommand};
 use crate::params::AudioParams;
 use crate::ports::{PortAllocator, PortRange};
@@ -63,7 +65,6 @@ pub(crate) enum Command {
     BargeIn(LegId),
     Mute(LegId, bool),
     SendDigit(LegId, char),
-    Stats(LegId, oneshot::Sender<Option<LegStats>>),
 }
 
 impl Command {
@@ -77,8 +78,7 @@ impl Command {
             | Command::Play(id, _)
             | Command::BargeIn(id)
             | Command::Mute(id, _)
-            | Command::SendDigit(id, _)
-            | Command::Stats(id, _) => Some(*id),
+            | Command::SendDigit(id, _) => Some(*id),
             Command::Bridge { leg, .. } => Some(*leg),
             Command::AddStream(..) | Command::RemoveStream(..) => None,
         }
@@ -165,6 +165,7 @@ pub struct RtpEngine {
     workers: Workers,
     meetings: MeetingLink,
     peer_connections: Arc<AtomicU64>,
+    stats: Arc<StatsBoard>,
 }
 
 impl RtpEngine {
@@ -182,8 +183,9 @@ impl RtpEngine {
         let workers = Workers {
             queues: queues.into(),
         };
+        let stats = Arc::new(StatsBoard::default());
         for (i, rx) in receivers.into_iter().enumerate() {
-            let worker = worker::Worker::new(i, workers.clone(), events.clone());
+            let worker = worker::Worker::new(i, workers.clone(), events.clone(), stats.clone());
             std::thread::Builder::new()
                 .name(format!("mra-media-{i}"))
                 .spawn(move || worker.run(rx))
@@ -198,6 +200,7 @@ impl RtpEngine {
             workers,
             meetings,
             peer_connections: Arc::default(),
+            stats,
         })
     }
 
@@ -396,10 +399,7 @@ impl MediaControl for RtpEngine {
     }
 
     fn stats(&self, id: LegId) -> MediaFuture<'_, LegStats> {
-        Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            self.command(id, Command::Stats(id, tx));
-            rx.await.ok().flatten().ok_or(MediaError::UnknownLeg(id))
-        })
+        let stats = self.stats.get(id).ok_or(MediaError::UnknownLeg(id));
+        Box::pin(std::future::ready(stats))
     }
 }

@@ -6,12 +6,14 @@
 //! key tones in the IVR, encodes each bridged room's audio for the meeting,
 //! decodes each remote participant once and mixes mix-minus per room (see
 //! [`MeetingMix`]), and encodes and sends each leg's frame — a prompt while
-//! one is playing. Codec work stays here, off the async runtime; no
+//! one is playing; five times a second it publishes its legs' statistics
+//! for the admin API. Codec work stays here, off the async runtime; no
 //! allocation per frame once legs are set up, except the packet the
 //! WebRTC track takes.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -20,6 +22,7 @@ use tracing::{info, warn};
 use super::leg::{Bridge, Leg};
 use super::meeting_mix::{Contribution, MeetingMix};
 use super::publisher::Publisher;
+use super::stats_board::{StatsBoard, PUBLISH_EVERY};
 use super::{Command, Workers};
 use crate::audio::{new_codec, Frame, FRAME};
 use media_api::{LegId, MediaEvent};
@@ -34,10 +37,18 @@ pub(crate) struct Worker {
     moved: HashMap<LegId, usize>,
     meetings: HashMap<String, MeetingMix>,
     events: UnboundedSender<MediaEvent>,
+    stats: Arc<StatsBoard>,
+    /// Ticks until the legs' statistics are published again.
+    until_publish: u32,
 }
 
 impl Worker {
-    pub fn new(index: usize, workers: Workers, events: UnboundedSender<MediaEvent>) -> Worker {
+    pub fn new(
+        index: usize,
+        workers: Workers,
+        events: UnboundedSender<MediaEvent>,
+        stats: Arc<StatsBoard>,
+    ) -> Worker {
         Worker {
             index,
             workers,
@@ -45,6 +56,8 @@ impl Worker {
             moved: HashMap::new(),
             meetings: HashMap::new(),
             events,
+            stats,
+            until_publish: 0,
         }
     }
 
@@ -116,6 +129,7 @@ impl Worker {
             Command::Remove(id) => {
                 if let Some(leg) = self.legs.remove(&id) {
                     self.unbridge(id, leg.bridge);
+                    self.stats.forget(id);
                 }
             }
             Command::Bridge {
@@ -195,9 +209,6 @@ impl Worker {
                     leg.sender.queue_digit(digit);
                 }
             }
-            Command::Stats(id, reply) => {
-                let _ = reply.send(self.legs.get(&id).map(Leg::stats));
-            }
         }
     }
 
@@ -263,6 +274,11 @@ impl Worker {
             leg.push();
             leg.send_rtcp(now);
         }
+        if self.until_publish == 0 {
+            self.stats.publish(self.legs.iter());
+            self.until_publish = PUBLISH_EVERY;
+        }
+        self.until_publish -= 1;
     }
 }
 
