@@ -1,16 +1,8 @@
-//! The one admission decision for every way into a meeting: the meeting
-//! exists, is not locked, the password is right, and there is room.
+//! The one admission check for every way into a meeting: the meeting
+//! exists, is not locked, and the password is right. Whether there is
+//! room is the seats' to decide ([`crate::seats`]), where they are counted.
 
 use crate::Meeting;
-
-/// Admission outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Admission {
-    /// Join the meeting.
-    Admit,
-    /// Not admitted; the caller may be asked again or turned away.
-    Refuse(Refusal),
-}
 
 /// Why a participant is not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,33 +40,23 @@ impl Refusal {
     }
 }
 
-/// Decides whether a participant giving `password` may join `meeting`,
-/// which has `participants` members now and may hold `max_participants`.
-pub fn admit(
-    meeting: Option<&Meeting>,
-    password: Option<&str>,
-    participants: usize,
-    max_participants: usize,
-) -> Admission {
-    let Some(meeting) = meeting else {
-        return Admission::Refuse(Refusal::UnknownMeeting);
-    };
+/// Checks that a participant giving `password` may join `meeting` (None:
+/// no such meeting), capacity aside; returns the meeting, or why not.
+pub fn admit(meeting: Option<Meeting>, password: Option<&str>) -> Result<Meeting, Refusal> {
+    let meeting = meeting.ok_or(Refusal::UnknownMeeting)?;
     if meeting.locked {
-        return Admission::Refuse(Refusal::Locked);
+        return Err(Refusal::Locked);
     }
     if let Some(expected) = &meeting.password {
         match password {
-            None | Some("") => return Admission::Refuse(Refusal::PasswordRequired),
+            None | Some("") => return Err(Refusal::PasswordRequired),
             Some(given) if !constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
-                return Admission::Refuse(Refusal::WrongPassword)
+                return Err(Refusal::WrongPassword)
             }
             Some(_) => {}
         }
     }
-    if participants >= max_participants {
-        return Admission::Refuse(Refusal::Full);
-    }
-    Admission::Admit
+    Ok(meeting)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -101,35 +83,23 @@ mod tests {
         let open = meeting(None, false);
         let guarded = meeting(Some("4321"), false);
         let locked = meeting(Some("4321"), true);
-        let cases: &[(Option<&Meeting>, Option<&str>, usize, Admission)] = &[
-            (None, Some("4321"), 0, Admission::Refuse(UnknownMeeting)),
-            (Some(&open), None, 0, Admission::Admit),
-            (Some(&open), Some("999"), 0, Admission::Admit),
-            (Some(&guarded), None, 0, Admission::Refuse(PasswordRequired)),
-            (
-                Some(&guarded),
-                Some(""),
-                0,
-                Admission::Refuse(PasswordRequired),
-            ),
-            (
-                Some(&guarded),
-                Some("1234"),
-                0,
-                Admission::Refuse(WrongPassword),
-            ),
-            (
-                Some(&guarded),
-                Some("43210"),
-                0,
-                Admission::Refuse(WrongPassword),
-            ),
-            (Some(&guarded), Some("4321"), 0, Admission::Admit),
-            (Some(&guarded), Some("4321"), 10, Admission::Refuse(Full)),
-            (Some(&locked), Some("4321"), 0, Admission::Refuse(Locked)),
+        let cases: &[(Option<&Meeting>, Option<&str>, Option<Refusal>)] = &[
+            (None, Some("4321"), Some(UnknownMeeting)),
+            (Some(&open), None, None),
+            (Some(&open), Some("999"), None),
+            (Some(&guarded), None, Some(PasswordRequired)),
+            (Some(&guarded), Some(""), Some(PasswordRequired)),
+            (Some(&guarded), Some("1234"), Some(WrongPassword)),
+            (Some(&guarded), Some("43210"), Some(WrongPassword)),
+            (Some(&guarded), Some("4321"), None),
+            (Some(&locked), Some("4321"), Some(Locked)),
         ];
-        for (m, pw, n, want) in cases {
-            assert_eq!(&admit(*m, *pw, *n, 10), want, "{m:?} {pw:?} {n}");
+        for (m, pw, want) in cases {
+            let got = admit(m.cloned(), *pw);
+            assert_eq!(got.as_ref().err(), want.as_ref(), "{m:?} {pw:?}");
+            if want.is_none() {
+                assert_eq!(got.ok().as_ref(), *m);
+            }
         }
     }
 }

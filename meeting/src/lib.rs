@@ -17,7 +17,7 @@ pub mod speaker;
 mod tls;
 pub mod web;
 
-pub use admission::{admit, Admission, Refusal};
+pub use admission::{admit, Refusal};
 pub use directory::{Directory, DirectoryError};
 pub use record::{Meeting, MeetingError, NewMeeting};
 pub use seats::{LocalSeats, Seat, SeatId, SeatRequest, Seats};

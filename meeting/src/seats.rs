@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use crate::admission::{admit, Admission, Refusal};
+use crate::admission::{admit, Refusal};
 use crate::{Directory, DirectoryError, Meeting};
 
 /// Identifies a taken seat.
@@ -93,19 +93,16 @@ impl LocalSeats {
 impl Seats for LocalSeats {
     fn take(&self, request: SeatRequest) -> Taking<'_> {
         Box::pin(async move {
-            let meeting = self.directory.find(&request.number).await?;
+            let found = self.directory.find(&request.number).await?;
+            let meeting = match admit(found, request.password.as_deref()) {
+                Ok(meeting) => meeting,
+                Err(why) => return Ok(Err(why)),
+            };
             let mut held = self.held();
-            let count = held.counts.get(&request.number).copied().unwrap_or(0);
-            let decision = admit(
-                meeting.as_ref(),
-                request.password.as_deref(),
-                count,
-                self.max_participants,
-            );
-            if let Admission::Refuse(why) = decision {
-                return Ok(Err(why));
+            let count = held.counts.get(&meeting.number).copied().unwrap_or(0);
+            if count >= self.max_participants {
+                return Ok(Err(Refusal::Full));
             }
-            let meeting = meeting.expect("admitted");
             held.next += 1;
             let id = held.next;
             held.seats.insert(id, meeting.number.clone());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use media_api::{MediaControl, MediaEvent};
-use meeting::{Seat, SeatId, SeatRequest, Seats};
+use meeting::{Seat, SeatId, Seats};
 use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -283,19 +283,9 @@ fn execute(
                 }
             }
         },
-        Output::TakeSeat {
-            leg,
-            number,
-            password,
-            holder,
-        } => {
+        Output::TakeSeat { leg, request } => {
             let (seats, in_tx) = (services.seats.clone(), in_tx.clone());
             tokio::spawn(async move {
-                let request = SeatRequest {
-                    number,
-                    password,
-                    holder,
-                };
                 let result = seats.take(request).await.map_err(|e| e.to_string());
                 let _ = in_tx.send(Input::Seat { leg, result });
             });

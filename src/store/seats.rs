@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meeting::seats::{Releasing, Taking};
-use meeting::{admit, Admission, DirectoryError, Refusal, Seat, SeatId, SeatRequest, Seats};
+use meeting::{admit, DirectoryError, Refusal, Seat, SeatId, SeatRequest, Seats};
 use sqlx::Row;
 use tracing::warn;
 
@@ -89,11 +89,11 @@ impl SharedSeats {
         .bind(&request.number)
         .fetch_optional(&mut *tx)
         .await?;
-        let meeting = row.as_ref().map(to_meeting).transpose()?;
-        // Everything but capacity, which the insert below decides.
-        let meeting = match admit(meeting.as_ref(), request.password.as_deref(), 0, 1) {
-            Admission::Refuse(why) => return Ok(Err(why)),
-            Admission::Admit => meeting.expect("admitted"),
+        let found = row.as_ref().map(to_meeting).transpose()?;
+        // Capacity aside, which the insert below decides.
+        let meeting = match admit(found, request.password.as_deref()) {
+            Ok(meeting) => meeting,
+            Err(why) => return Ok(Err(why)),
         };
         let now = registrar::unix_now() as i64;
         let row = sqlx::query(

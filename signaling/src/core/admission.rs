@@ -16,12 +16,12 @@ impl Core {
         let Some(number) = call.number.clone() else {
             return;
         };
-        self.out.push_back(Output::TakeSeat {
-            leg,
+        let request = SeatRequest {
             number,
             password: call.password.clone(),
             holder: call.display_name.clone(),
-        });
+        };
+        self.out.push_back(Output::TakeSeat { leg, request });
     }
 
     /// Gives back the call's seat, if it holds one.

@@ -149,7 +149,7 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
         data: h323_asn1::encode(&digits).expect("encodes").into(),
     });
     assert!(out.iter().any(
-        |o| matches!(o, Output::TakeSeat { leg: l, number, .. } if *l == leg && number == "123456789")
+        |o| matches!(o, Output::TakeSeat { leg: l, request } if *l == leg && request.number == "123456789")
     ));
     let out = room.input(super::tests::seat(
         leg,
@@ -191,7 +191,7 @@ fn an_unknown_meeting_is_released_with_unallocated_number() {
     let out = room.call(Some("999"));
     let leg = LegId(1);
     assert!(out.iter().any(
-        |o| matches!(o, Output::TakeSeat { leg: l, number, .. } if *l == leg && number == "999")
+        |o| matches!(o, Output::TakeSeat { leg: l, request } if *l == leg && request.number == "999")
     ));
     let out = room.input(super::tests::seat(leg, None, None));
     let release = q931(&out);

@@ -352,6 +352,7 @@ impl Core {
     }
 
     pub(super) fn end_call(&mut self, leg: LegId) {
+        self.release_seat(leg);
         let Some(call) = self.calls.remove(&leg) else {
             return;
         };
@@ -363,9 +364,6 @@ impl Core {
             Edge::H323(h) => {
                 self.h323_conns.remove(&h.conn);
             }
-        }
-        if let Some(seat) = call.seat {
-            self.out.push_back(Output::ReleaseSeat { seat });
         }
         if call.answered {
             self.out.push_back(Output::DestroyLeg { leg });

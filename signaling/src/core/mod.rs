@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use media_api::{AudioCodec, BoundStream, Direction, LegId, LegMedia, MediaEvent, MeetingJoin};
-use meeting::{Refusal, Seat, SeatId};
+use meeting::{Refusal, Seat, SeatId, SeatRequest};
 use tracing::{debug, info, info_span};
 
 mod admission;
@@ -137,10 +137,7 @@ pub enum Output {
     /// Admit the call into meeting `number`: answer with [`Input::Seat`].
     TakeSeat {
         leg: LegId,
-        number: String,
-        password: Option<String>,
-        /// The room's name.
-        holder: String,
+        request: SeatRequest,
     },
     /// The call holding `seat` has left its meeting.
     ReleaseSeat {

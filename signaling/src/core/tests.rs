@@ -22,13 +22,7 @@ const OFFER: &str = "v=0\r\no=room 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0
 /// Plays the meeting side's admission of `leg` (which gave `password`)
 /// with `answer` as the meeting found: seat 7, or the refusal.
 pub(super) fn seat(leg: LegId, password: Option<&str>, answer: Option<Meeting>) -> Input {
-    let result = match meeting::admit(answer.as_ref(), password, 0, 100) {
-        meeting::Admission::Admit => Ok(Seat {
-            id: 7,
-            meeting: answer.expect("admitted"),
-        }),
-        meeting::Admission::Refuse(why) => Err(why),
-    };
+    let result = meeting::admit(answer, password).map(|meeting| Seat { id: 7, meeting });
     Input::Seat {
         leg,
         result: Ok(result),
@@ -165,7 +159,7 @@ impl Room {
             .take()
             .into_iter()
             .find_map(|o| match o {
-                Output::TakeSeat { leg, password, .. } => Some((leg, password)),
+                Output::TakeSeat { leg, request } => Some((leg, request.password)),
                 _ => None,
             })
             .expect("a seat was asked for");
