@@ -1,8 +1,7 @@
 //! One room call as the controller sees it, whatever its protocol: who
 //! the room is, what it is doing (being admitted, in the IVR, in a
-//! meeting, being called), its seat and media, and the signaling [`Edge`]
-//! that carries it — a SIP dialog or an H.323 call, each keeping its own
-//! protocol state.
+//! meeting, being called), its seat and media. The signaling that carries
+//! it (a SIP dialog, an H.323 call) keeps its own state at the edge.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
@@ -10,10 +9,7 @@ use std::time::{Instant, SystemTime};
 use media_api::{BoundStream, LegId, LegMedia};
 use meeting::SeatId;
 
-use crate::h323::leg::H323Leg;
 use crate::ivr::Ivr;
-use crate::sip::dialog::SipDialog;
-use crate::sip::TxId;
 
 /// What the call is doing.
 #[derive(Debug)]
@@ -24,30 +20,8 @@ pub enum Phase {
     Ivr(Ivr),
     /// In a meeting.
     Joined { meeting: String },
-    /// We are calling the room into `meeting` (over SIP: the INVITE on
-    /// `tx` once sent).
-    Dialing {
-        meeting: String,
-        ringing: bool,
-        tx: Option<TxId>,
-    },
-}
-
-/// The signaling that carries a call.
-#[derive(Debug)]
-pub enum Edge {
-    Sip(Box<SipDialog>),
-    H323(Box<H323Leg>),
-}
-
-impl Edge {
-    /// The transport as the admin API names it.
-    pub fn transport(&self) -> &'static str {
-        match self {
-            Edge::Sip(d) => d.flow.transport.via_token(),
-            Edge::H323(_) => "h323",
-        }
-    }
+    /// We are calling the room into `meeting`.
+    Dialing { meeting: String, ringing: bool },
 }
 
 /// One call.
@@ -75,25 +49,29 @@ pub struct Call {
     pub media: Option<LegMedia>,
     /// Where media bound the leg's audio (RTP and RTCP), as the room sees it.
     pub local_media: Option<BoundStream>,
+    /// Being released: the room is told, the call is not over yet.
     pub ending: bool,
-    /// Deadline currently in the core's timer heap.
+    /// Deadline (of the IVR) currently in the controller's timer heap.
     pub scheduled: Option<Instant>,
-    pub edge: Edge,
 }
 
-/// What sets a new call apart; everything else starts empty.
+/// What the edge knows of a new call; everything else starts empty.
+#[derive(Debug)]
 pub struct NewCall {
     pub leg: LegId,
     pub display_name: String,
     pub caller: String,
     pub remote: SocketAddr,
     pub local_ip: IpAddr,
-    pub phase: Phase,
-    pub edge: Edge,
+    /// The meeting number and password it dialed, if it dialed one.
+    pub number: Option<String>,
+    pub password: Option<String>,
+    /// Media agreed with the room already (an INVITE's offer).
+    pub media: Option<LegMedia>,
 }
 
 impl Call {
-    pub fn new(n: NewCall) -> Call {
+    pub fn new(n: NewCall, phase: Phase) -> Call {
         Call {
             leg: n.leg,
             started: SystemTime::now(),
@@ -101,30 +79,24 @@ impl Call {
             caller: n.caller,
             remote: n.remote,
             local_ip: n.local_ip,
-            number: None,
-            password: None,
+            number: n.number,
+            password: n.password,
             seat: None,
-            phase: n.phase,
+            phase,
             answered: false,
-            media: None,
+            media: n.media,
             local_media: None,
             ending: false,
             scheduled: None,
-            edge: n.edge,
         }
     }
 
-    /// Earliest timer of this call.
+    /// The IVR's next deadline, if the call is in it.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let ivr = match &self.phase {
+        match &self.phase {
             Phase::Ivr(ivr) => ivr.deadline(),
             _ => None,
-        };
-        let dialog = match &self.edge {
-            Edge::Sip(d) => d.next_deadline(),
-            Edge::H323(_) => None,
-        };
-        [ivr, dialog].into_iter().flatten().min()
+        }
     }
 
     /// Meeting number the call is in, if joined.
@@ -135,26 +107,15 @@ impl Call {
         }
     }
 
-    /// Its SIP dialog, if it is a SIP call.
-    pub fn sip(&self) -> Option<&SipDialog> {
-        match &self.edge {
-            Edge::Sip(d) => Some(d),
-            Edge::H323(_) => None,
-        }
-    }
-
-    pub fn sip_mut(&mut self) -> Option<&mut SipDialog> {
-        match &mut self.edge {
-            Edge::Sip(d) => Some(d),
-            Edge::H323(_) => None,
-        }
-    }
-
-    /// Its H.323 call, if it is one.
-    pub fn h323_mut(&mut self) -> Option<&mut H323Leg> {
-        match &mut self.edge {
-            Edge::H323(h) => Some(h),
-            Edge::Sip(_) => None,
+    /// Where it stands, as the admin API says it.
+    pub fn state(&self) -> &'static str {
+        match (&self.phase, self.answered) {
+            _ if self.ending => "ending",
+            (Phase::Joined { .. }, _) => "in-meeting",
+            (Phase::Dialing { ringing: false, .. }, _) => "dialing",
+            (Phase::Dialing { ringing: true, .. }, _) => "ringing",
+            (Phase::Ivr(_), _) | (Phase::Lookup, true) => "ivr",
+            (Phase::Lookup, false) => "admitting",
         }
     }
 }

@@ -178,7 +178,7 @@ impl Driver {
                 Some(ev) = media_events.recv() => core.handle(Input::Media(ev), std::time::Instant::now()),
                 Some(q) = queries.recv() => match q {
                     Query::Calls(reply) => { let _ = reply.send(core.calls()); }
-                    Query::Stats(reply) => { let _ = reply.send((core.stats, core.endpoint_stats())); }
+                    Query::Stats(reply) => { let _ = reply.send((core.stats(), core.endpoint_stats())); }
                     Query::Dial(out, reply) => {
                         let seat = out.seat.id;
                         let dialed = dial(&mut core, out, &flows, h323_local);

@@ -3,6 +3,7 @@
 //! into meetings ([`core`]), plus the thin tokio driver ([`driver`]).
 
 pub mod call;
+pub mod controller;
 pub mod core;
 pub mod dialstring;
 pub mod driver;

@@ -8,11 +8,18 @@
 
 use std::time::Instant;
 
-use media_api::{Direction, LegId, MeetingJoin};
-use meeting::Seat;
+use media_api::{Direction, LegId, LegMedia};
+use meeting::Meeting;
 use tracing::{info, warn};
 
-use super::*;
+use super::edges::{Edges, ALLOW, SUPPORTED};
+use crate::call::NewCall;
+use crate::controller::RoomEvent;
+use crate::release::Release;
+use crate::sdp;
+use crate::sip::dialog::{NewDialog, SipDialog};
+use crate::sip::endpoint::random_token;
+use crate::sip::{Flow, Message, Method, TxId};
 
 /// Where and how to call a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +33,16 @@ pub struct DialTarget {
     pub display_name: String,
 }
 
-impl Core {
-    /// Starts calling `target` into the meeting of `seat` (taken for it);
-    /// the call's id, or why not.
-    pub fn dial(&mut self, target: DialTarget, seat: Seat) -> Result<LegId, String> {
+impl Edges {
+    /// A SIP dialog to call `target` into `meeting`: the call for the
+    /// controller, or why not.
+    pub(super) fn dial_sip(
+        &mut self,
+        target: DialTarget,
+        meeting: &Meeting,
+    ) -> Result<NewCall, String> {
         self.may_dial()?;
-        let meeting = &seat.meeting;
-        self.next_leg += 1;
-        let leg = LegId(self.next_leg);
+        let leg = self.new_leg();
         let us = self.cfg.us(&target.flow);
         let call_id = format!("{}@{}", random_token(), us.ip());
         let local_tag = random_token();
@@ -69,30 +78,18 @@ impl Core {
             route_set: target.route.clone(),
         });
         dialog.local_cseq = 1;
-        let mut call = Call::new(NewCall {
+        self.dialogs.insert((call_id, local_tag), leg);
+        self.sip.insert(leg, dialog);
+        Ok(NewCall {
             leg,
             display_name: target.display_name,
             caller: target.uri,
             remote: target.flow.remote,
             local_ip: target.flow.local.ip(),
-            phase: Phase::Dialing {
-                meeting: meeting.number.clone(),
-                ringing: false,
-                tx: None,
-            },
-            edge: Edge::Sip(Box::new(dialog)),
-        });
-        call.number = Some(meeting.number.clone());
-        call.password = meeting.password.clone();
-        call.seat = Some(seat.id);
-        call.answered = true;
-        self.dialogs.insert((call_id, local_tag), leg);
-        self.calls.insert(leg, call);
-        self.out.push_back(Output::CreateLeg {
-            leg,
-            ip: target.flow.local.ip(),
-        });
-        Ok(leg)
+            number: None,
+            password: None,
+            media: None,
+        })
     }
 
     /// Whether a room may be called out now.
@@ -105,10 +102,10 @@ impl Core {
 
     /// The leg of an outgoing call exists: send the INVITE with our offer.
     pub(super) fn send_dial_invite(&mut self, leg: LegId, now: Instant) {
-        let flow = dialog(&mut self.calls, leg).flow;
+        let flow = self.dialog(leg).flow;
         let (via, contact) = (self.via(&flow), self.contact(&flow));
-        let local = self.calls[&leg].local_media.expect("leg created").rtp;
-        let call = dialog(&mut self.calls, leg);
+        let call = self.dialog(leg);
+        let local = call.local_rtp.expect("leg created");
         let mut req = Message::request(Method::Invite, call.remote_target.clone());
         req.push("Via", via);
         req.push("Max-Forwards", "70");
@@ -133,43 +130,34 @@ impl Core {
         let offer = sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, session);
         req.set_body("application/sdp", offer);
         let tx = self.ep.send_request(req, flow, now);
-        if let Phase::Dialing { tx: t, .. } =
-            &mut self.calls.get_mut(&leg).expect("live call").phase
-        {
-            *t = Some(tx);
-        }
+        self.dialog(leg).dial_tx = Some(tx);
     }
 
     /// The outgoing call whose INVITE went out on `tx`.
     pub(super) fn dialing(&self, tx: TxId) -> Option<LegId> {
-        self.calls
-            .values()
-            .find(|c| matches!(c.phase, Phase::Dialing { tx: Some(t), .. } if t == tx))
-            .map(|c| c.leg)
+        self.sip
+            .iter()
+            .find(|(_, d)| d.dial_tx == Some(tx))
+            .map(|(leg, _)| *leg)
     }
 
     /// A response to our INVITE.
-    pub(super) fn on_dial_response(&mut self, leg: LegId, resp: Message, now: Instant) {
+    pub(super) fn on_dial_response(&mut self, leg: LegId, resp: Message) {
         let code = resp.status().unwrap_or(500);
-        let call = self.calls.get_mut(&leg).expect("live call");
         match code {
             100 => {}
-            101..=199 => {
-                if let Phase::Dialing { ringing, .. } = &mut call.phase {
-                    *ringing = true;
-                }
-            }
-            200..=299 => self.on_dial_answered(leg, resp, now),
+            101..=199 => self.report(RoomEvent::Ringing { leg }),
+            200..=299 => self.on_dial_answered(leg, resp),
             _ => {
                 info!(leg = leg.0, code, "the room did not take the call");
-                self.end_call(leg);
+                self.gone(leg);
             }
         }
     }
 
     /// ACKs the room's 2xx to our INVITE (outside any transaction).
     fn ack(&mut self, leg: LegId, ok: &Message) {
-        let Some(call) = self.calls.get(&leg).and_then(Call::sip) else {
+        let Some(call) = self.sip.get(&leg) else {
             return;
         };
         let mut ack = Message::request(Method::Ack, call.remote_target.clone());
@@ -196,12 +184,11 @@ impl Core {
             ok.call_id().unwrap_or_default().to_owned(),
             ok.from_tag().unwrap_or_default(),
         );
-        let ours = self.dialogs.get(&key).copied().filter(|leg| {
-            self.calls
-                .get(leg)
-                .and_then(Call::sip)
-                .is_some_and(|d| d.confirmed)
-        });
+        let ours = self
+            .dialogs
+            .get(&key)
+            .copied()
+            .filter(|leg| self.sip.get(leg).is_some_and(|d| d.confirmed));
         if let Some(leg) = ours {
             self.ack(leg, ok);
         }
@@ -210,11 +197,12 @@ impl Core {
     /// Our INVITE timed out.
     pub(super) fn on_dial_timeout(&mut self, leg: LegId) {
         info!(leg = leg.0, "the room did not answer");
-        self.end_call(leg);
+        self.gone(leg);
     }
 
-    fn on_dial_answered(&mut self, leg: LegId, ok: Message, now: Instant) {
-        let call = dialog(&mut self.calls, leg);
+    fn on_dial_answered(&mut self, leg: LegId, ok: Message) {
+        let call = self.dialog(leg);
+        call.dial_tx = None;
         call.remote_tag = ok.to_tag().unwrap_or_default();
         if let Some(target) = ok.contact_uri() {
             call.remote_target = target;
@@ -241,34 +229,13 @@ impl Core {
             Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "the room's answer is unusable");
-                self.end(leg, Release::Incompatible, "Unusable SDP answer", now);
+                self.fail(leg, Release::Incompatible, "Unusable SDP answer");
                 return;
             }
         };
-        let call = self.calls.get_mut(&leg).expect("live call");
-        let meeting = match std::mem::replace(&mut call.phase, Phase::Lookup) {
-            Phase::Dialing { meeting, .. } => meeting,
-            other => {
-                call.phase = other;
-                return;
-            }
-        };
-        call.media = Some(LegMedia::of(negotiated.audio.clone()));
-        call.phase = Phase::Joined {
-            meeting: meeting.clone(),
-        };
-        if let Some(d) = call.sip_mut() {
-            d.negotiated = Some(negotiated);
-        }
-        info!(leg = leg.0, %meeting, "the room answered; joining");
-        let join = MeetingJoin {
-            meeting: meeting.clone(),
-            password: call.password.clone(),
-            display_name: call.display_name.clone(),
-        };
-        let media = call.media.clone().expect("just set");
-        self.stats.calls_admitted += 1;
-        self.out.push_back(Output::ConfigureLeg { leg, media });
-        self.out.push_back(Output::JoinMeeting { leg, join });
+        let media = LegMedia::of(negotiated.audio.clone());
+        self.dialog(leg).negotiated = Some(negotiated);
+        self.report(RoomEvent::Media { leg, media });
+        self.report(RoomEvent::Answered { leg });
     }
 }

@@ -8,21 +8,26 @@
 //! H.225.0 reason that say why.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use media_api::{AudioCodec, AudioFormat, BoundStream, CodecOptions, LegId, LegMedia, StreamMedia};
 use tracing::{debug, info, info_span, warn};
 
-use super::*;
+use super::edges::Edges;
+use super::io::Output;
+use crate::call::{Call, NewCall};
+use crate::controller::RoomEvent;
+use crate::dialstring;
 use crate::h323::fast_start;
 use crate::h323::h225_call::{Event as CallEvent, H225Call, IncomingSetup};
 use crate::h323::h245::{H245Event, H245Session};
-pub use crate::h323::io::{H323Input, H323Output};
+use crate::h323::io::{H323Input, H323Output};
 use crate::h323::leg::{H245Link, H323Leg};
 use crate::h323::release::cause_and_reason;
+use crate::release::Release;
+use crate::sip::{Flow, Transport};
 
-impl Core {
-    pub(super) fn on_h323(&mut self, input: H323Input, now: Instant) {
+impl Edges {
+    pub(super) fn on_h323(&mut self, input: H323Input) {
         match input {
             H323Input::CallSignalling {
                 conn,
@@ -36,7 +41,7 @@ impl Core {
                     local,
                     conn,
                 };
-                self.on_call_signalling(flow, &data, now)
+                self.on_call_signalling(flow, &data)
             }
             H323Input::CallSignallingClosed { conn } => {
                 if let Some(&leg) = self.h323_conns.get(&conn) {
@@ -53,7 +58,7 @@ impl Core {
                     leg = leg.0,
                     "the room's call-signalling address did not answer"
                 );
-                self.end_call(leg);
+                self.gone(leg);
             }
             H323Input::H245Listening { leg, result } => match result {
                 Ok(addr) => {
@@ -63,11 +68,11 @@ impl Core {
                             h.link = H245Link::Listening(Some(addr));
                         }
                     }
-                    self.h323_connect(leg, now);
+                    self.h323_connect(leg);
                 }
                 Err(e) => {
                     warn!(leg = leg.0, error = %e, "no H.245 listener");
-                    self.end(leg, Release::Unavailable, "No H.245 listener", now);
+                    self.fail(leg, Release::Unavailable, "No H.245 listener");
                 }
             },
             H323Input::H245Connected { leg } => {
@@ -76,27 +81,26 @@ impl Core {
                     return;
                 };
                 h.link = H245Link::Up;
-                self.h323_start_h245(leg, now);
+                self.h323_start_h245(leg);
             }
-            H323Input::H245 { leg, data } => self.on_h245(leg, data.to_vec(), now),
+            H323Input::H245 { leg, data } => self.on_h245(leg, data.to_vec()),
             H323Input::H245Closed { leg } => {
-                let Some(call) = self.calls.get(&leg) else {
+                let Some(h) = self.h323.get(&leg) else {
                     return;
                 };
-                let never_up = matches!(&call.edge, Edge::H323(h) if h.link != H245Link::Up);
-                if never_up && call.media.is_some() {
+                if h.link != H245Link::Up && h.media.is_some() {
                     // Fast start carries the media; H.245 is optional then.
                     info!(leg = leg.0, "the room opened no H.245 connection");
                     return;
                 }
                 info!(leg = leg.0, "the H.245 connection closed");
-                self.end(leg, Release::Normal, "H.245 connection closed", now);
+                self.fail(leg, Release::Normal, "H.245 connection closed");
             }
         }
     }
 
     fn h323_leg(&mut self, leg: LegId) -> Option<&mut H323Leg> {
-        self.calls.get_mut(&leg)?.h323_mut()
+        self.h323.get_mut(&leg)
     }
 
     fn h323_out(&mut self, o: H323Output) {
@@ -110,7 +114,7 @@ impl Core {
         });
     }
 
-    fn on_call_signalling(&mut self, flow: Flow, data: &[u8], now: Instant) {
+    fn on_call_signalling(&mut self, flow: Flow, data: &[u8]) {
         let conn = flow.conn;
         let Some(&leg) = self.h323_conns.get(&conn) else {
             let mut signalling = H225Call::new();
@@ -126,7 +130,7 @@ impl Core {
                         _ => None,
                     });
                     let early = early.collect();
-                    self.on_setup(flow, signalling, setup, early, now);
+                    self.on_setup(flow, signalling, setup, early);
                 }
                 _ if signalling.is_released() => {
                     self.h323_out(H323Output::CloseCallSignalling { conn })
@@ -142,17 +146,17 @@ impl Core {
         }
         for event in events {
             match event {
-                CallEvent::H245(m) => self.on_h245(leg, m, now),
+                CallEvent::H245(m) => self.on_h245(leg, m),
                 CallEvent::Digits(digits) => {
-                    for d in digits.chars() {
-                        self.on_digit(leg, d, now);
+                    for digit in digits.chars() {
+                        self.report(RoomEvent::Digit { leg, digit });
                     }
                 }
                 CallEvent::Released(cause) => {
                     info!(leg = leg.0, ?cause, "the room released the call");
                     self.h323_gone(leg);
                 }
-                CallEvent::Progress(p) => self.h323_progress(leg, p, now),
+                CallEvent::Progress(p) => self.h323_progress(leg, p),
                 CallEvent::Setup(_) => {}
             }
         }
@@ -166,18 +170,16 @@ impl Core {
         mut signalling: H225Call,
         setup: IncomingSetup,
         early_h245: Vec<Vec<u8>>,
-        now: Instant,
     ) {
         let (conn, remote) = (flow.conn, flow.remote);
-        self.stats.calls_total += 1;
         if self.shutting_down {
+            self.turned_away += 1;
             let (q931, reason) = cause_and_reason(Release::Unavailable);
             self.send_q931(conn, signalling.release(q931, reason));
             self.h323_out(H323Output::CloseCallSignalling { conn });
             return;
         }
-        self.next_leg += 1;
-        let leg = LegId(self.next_leg);
+        let leg = self.new_leg();
         let call_id = signalling.call_id();
         let dialed = setup.dial.clone().unwrap_or_default();
         let dial = dialstring::parse(&dialed);
@@ -187,31 +189,23 @@ impl Core {
         let display_name = setup.caller.clone();
         let mut h = H323Leg::new(conn, signalling, setup);
         h.early_h245 = early_h245;
-        let mut call = Call::new(NewCall {
+        self.h323.insert(leg, h);
+        self.h323_conns.insert(conn, leg);
+        self.report(RoomEvent::Incoming(NewCall {
             leg,
             display_name,
             caller: format!("h323:{}", remote.ip()),
             remote,
             local_ip: flow.local.ip(),
-            phase: Phase::Lookup,
-            edge: Edge::H323(Box::new(h)),
-        });
-        call.number = dial.number.clone();
-        call.password = dial.password;
-        self.calls.insert(leg, call);
-        self.h323_conns.insert(conn, leg);
-        match dial.number {
-            Some(_) => self.take_seat(leg),
-            None => self.enter_ivr(leg, Stage::Number, 0, now),
-        }
+            number: dial.number,
+            password: dial.password,
+            media: None,
+        }));
     }
 
-    /// Answering: a media leg, and the H.245 connection unless tunnelled.
-    pub(super) fn h323_answer(&mut self, leg: LegId) {
-        let Some(call) = self.calls.get(&leg) else {
-            return;
-        };
-        let ip = call.local_ip;
+    /// Answering: the H.245 connection unless tunnelled.
+    pub(super) fn h323_answer(&mut self, call: &Call) {
+        let (leg, ip) = (call.leg, call.local_ip);
         let Some(h) = self.h323_leg(leg) else { return };
         let link = match (h.link, h.setup.h245_address) {
             (H245Link::Dialing, Some(to)) => Some(H323Output::ConnectH245 { leg, to }),
@@ -224,36 +218,33 @@ impl Core {
     }
 
     /// The media leg exists: answer fast start, set up H.245, connect.
-    pub(super) fn h323_leg_created(&mut self, leg: LegId, bound: BoundStream, now: Instant) {
+    pub(super) fn h323_leg_created(&mut self, call: &Call, bound: BoundStream) {
+        let leg = call.leg;
         let (rtp, rtcp) = (bound.rtp, bound.rtcp);
         let codecs = self.cfg.codecs.clone();
         let random = rand::random();
-        let call = self.calls.get_mut(&leg).expect("live call");
-        let Edge::H323(h) = &mut call.edge else {
+        let Some(h) = self.h323.get_mut(&leg) else {
             return;
         };
+        h.shown_as = call.meeting().unwrap_or("MRA").to_owned();
         let mut session = H245Session::new(codecs.clone(), rtp, rtcp, random);
         let fast = fast_start::answer(&h.setup.fast_start, &codecs, rtp, rtcp);
-        if let Some(f) = &fast {
+        h.setup.fast_start = Vec::new();
+        if let Some(f) = fast {
             session.fast_started(f.agreed.codec);
-            call.media = Some(h323_media(f.agreed.codec, Some(f.agreed.room_rtp)));
+            h.setup.fast_start = f.answers;
+            let media = h323_media(f.agreed.codec, Some(f.agreed.room_rtp));
+            h.media = Some(media.clone());
+            self.report(RoomEvent::Media { leg, media });
         }
-        h.h245 = Some(session);
-        h.setup.fast_start = fast.map(|f| f.answers).unwrap_or_default();
-        if let Some(media) = call.media.clone() {
-            self.out.push_back(Output::ConfigureLeg { leg, media });
-        }
-        self.h323_connect(leg, now);
+        self.h323_leg(leg).expect("checked").h245 = Some(session);
+        self.h323_connect(leg);
     }
 
     /// Connect, once the media leg is up and the H.245 address (if we
     /// listen) known; then H.245 starts if it can already.
-    fn h323_connect(&mut self, leg: LegId, now: Instant) {
-        let Some(call) = self.calls.get_mut(&leg) else {
-            return;
-        };
-        let display = call.meeting().unwrap_or("MRA").to_owned();
-        let Some(h) = call.h323_mut() else {
+    fn h323_connect(&mut self, leg: LegId) {
+        let Some(h) = self.h323.get_mut(&leg) else {
             return;
         };
         let h245_address = match h.link {
@@ -266,15 +257,15 @@ impl Core {
         }
         h.connected = true;
         let answers = std::mem::take(&mut h.setup.fast_start);
-        let connect = h.signalling.connect(answers, h245_address, &display);
+        let connect = h.signalling.connect(answers, h245_address, &h.shown_as);
         let conn = h.conn;
         self.send_q931(conn, connect);
         // Tunnelled, or our connection to the caller is already up.
-        self.h323_start_h245(leg, now);
+        self.h323_start_h245(leg);
     }
 
     /// Our capabilities and MSD, then what the room sent before.
-    pub(super) fn h323_start_h245(&mut self, leg: LegId, now: Instant) {
+    pub(super) fn h323_start_h245(&mut self, leg: LegId) {
         let Some(h) = self.h323_leg(leg) else { return };
         if h.h245_started || !h.h245_open() {
             return;
@@ -287,12 +278,12 @@ impl Core {
         let early = std::mem::take(&mut h.early_h245);
         self.send_h245(leg, first);
         for m in early {
-            self.on_h245(leg, m, now);
+            self.on_h245(leg, m);
         }
     }
 
     fn send_h245(&mut self, leg: LegId, messages: Vec<Vec<u8>>) {
-        let Some(h) = self.calls.get_mut(&leg).and_then(Call::h323_mut) else {
+        let Some(h) = self.h323.get_mut(&leg) else {
             return;
         };
         let conn = h.conn;
@@ -315,7 +306,7 @@ impl Core {
         }
     }
 
-    fn on_h245(&mut self, leg: LegId, message: Vec<u8>, now: Instant) {
+    fn on_h245(&mut self, leg: LegId, message: Vec<u8>) {
         let Some(h) = self.h323_leg(leg) else { return };
         let Some(session) = h.h245.as_mut().filter(|_| h.h245_started) else {
             h.early_h245.push(message);
@@ -324,20 +315,18 @@ impl Core {
         let (events, replies) = session.receive(&message);
         self.send_h245(leg, replies);
         for event in events {
-            self.on_h245_event(leg, event, now);
+            self.on_h245_event(leg, event);
         }
     }
 
-    fn on_h245_event(&mut self, leg: LegId, event: H245Event, now: Instant) {
-        let Some(call) = self.calls.get_mut(&leg) else {
+    fn on_h245_event(&mut self, leg: LegId, event: H245Event) {
+        let Some(h) = self.h323.get_mut(&leg) else {
             return;
         };
         let media = match event {
-            H245Event::AudioFromRoom { codec, .. } if call.media.is_none() => {
-                h323_media(codec, None)
-            }
+            H245Event::AudioFromRoom { codec, .. } if h.media.is_none() => h323_media(codec, None),
             H245Event::AudioToRoom { codec, rtp, .. } => h323_media(codec, Some(rtp)),
-            H245Event::AudioToRoomClosed => match call.media.clone() {
+            H245Event::AudioToRoomClosed => match h.media.clone() {
                 Some(mut m) => {
                     for s in &mut m.streams {
                         s.remote_rtp = None;
@@ -347,21 +336,23 @@ impl Core {
                 }
                 None => return,
             },
-            H245Event::Dtmf(d) => return self.on_digit(leg, d, now),
+            H245Event::Dtmf(digit) => return self.report(RoomEvent::Digit { leg, digit }),
             H245Event::EndSession => {
                 info!(leg = leg.0, "the room ended the H.245 session");
-                return self.end(leg, Release::Normal, "Room ended the session", now);
+                return self.fail(leg, Release::Normal, "Room ended the session");
             }
             other => return debug!(leg = leg.0, event = ?other, "H.245"),
         };
-        call.media = Some(media.clone());
-        self.out.push_back(Output::ConfigureLeg { leg, media });
+        h.media = Some(media.clone());
+        self.report(RoomEvent::Media { leg, media });
     }
 
     /// We end the call: endSessionCommand, ReleaseComplete saying `why`,
     /// connections closed.
     pub(super) fn h323_release(&mut self, leg: LegId, why: Release, text: &str) {
-        let Some(h) = self.h323_leg(leg) else { return };
+        let Some(h) = self.h323_leg(leg) else {
+            return self.gone(leg);
+        };
         let end = h
             .h245
             .as_ref()
@@ -392,7 +383,7 @@ impl Core {
         if separate {
             self.h323_out(H323Output::CloseH245 { leg });
         }
-        self.end_call(leg);
+        self.gone(leg);
     }
 }
 

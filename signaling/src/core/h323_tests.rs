@@ -10,8 +10,12 @@ use h323_asn1::h245::{
 use h323_asn1::rasn::types::GeneralString;
 
 use super::*;
+use std::net::{IpAddr, SocketAddr};
+
 use crate::h323::address::{dialled_digits, transport};
 use crate::h323::q931::{cause, MessageType, Q931};
+use bytes::Bytes;
+use media_api::Prompt;
 
 const CONN: u64 = 7;
 

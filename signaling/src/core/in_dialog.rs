@@ -1,14 +1,19 @@
 //! Requests inside a call's dialog: BYE, INFO (DTMF), re-INVITE and UPDATE
 //! (offers, session refreshes), and the ACK confirming our 2xx.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use media_api::LegId;
+use media_api::{Direction, LegId, LegMedia};
 use tracing::info;
 
-use super::*;
+use super::edges::{Edges, ALLOW, SUPPORTED};
+use crate::controller::RoomEvent;
+use crate::sdp;
+use crate::sip::endpoint::add_to_tag;
+use crate::sip::{Message, Method, TxId};
 
-impl Core {
+impl Edges {
     pub(super) fn on_in_dialog(&mut self, tx: TxId, req: Message, now: Instant) {
         let key = (
             req.call_id().unwrap_or_default().to_owned(),
@@ -19,7 +24,7 @@ impl Core {
             self.ep.respond(tx, &resp, now);
             return;
         };
-        let call = dialog(&mut self.calls, leg);
+        let call = self.dialog(leg);
         let seq = req.cseq().map(|c| c.0).unwrap_or(0);
         if seq <= call.remote_cseq && req.method() != Some(Method::Ack) {
             let resp = self.dialog_reply(leg, &req, 500, "Server Internal Error");
@@ -35,7 +40,7 @@ impl Core {
                 let resp = self.dialog_reply(leg, &req, 200, "OK");
                 self.ep.respond(tx, &resp, now);
                 info!(call_id = %key.0, "room hung up");
-                self.end_call(leg);
+                self.gone(leg);
             }
             Method::Info => self.on_info(leg, tx, &req, now),
             Method::Invite | Method::Update => self.on_offer_in_dialog(leg, tx, req, now),
@@ -54,7 +59,7 @@ impl Core {
         reason: &str,
     ) -> Message {
         let mut resp = Message::response_to(req, code, reason);
-        if let Some(d) = self.calls.get(&leg).and_then(Call::sip) {
+        if let Some(d) = self.sip.get(&leg) {
             if req.to_tag().is_none() {
                 add_to_tag(&mut resp, &d.local_tag);
             }
@@ -96,8 +101,8 @@ impl Core {
                 .next()
                 .filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#'),
         });
-        if let Some(d) = digit {
-            self.on_digit(leg, d, now);
+        if let Some(digit) = digit {
+            self.report(RoomEvent::Digit { leg, digit });
         }
     }
 
@@ -105,7 +110,8 @@ impl Core {
     fn on_offer_in_dialog(&mut self, leg: LegId, tx: TxId, req: Message, now: Instant) {
         let is_invite = req.method() == Some(Method::Invite);
         if is_invite
-            && dialog(&mut self.calls, leg)
+            && self
+                .dialog(leg)
                 .pending_request
                 .as_ref()
                 .is_some_and(|(_, m)| *m == Method::Invite)
@@ -118,16 +124,12 @@ impl Core {
             return;
         }
         let mut resp = self.dialog_reply(leg, &req, 200, "OK");
-        let call = self.calls.get_mut(&leg).expect("live call");
         if !req.body.is_empty() {
             match sdp::negotiate(&req.body, &self.cfg.codecs) {
                 Ok(n) => {
                     let media = LegMedia::of(n.audio.clone());
-                    call.media = Some(media.clone());
-                    if let Some(d) = call.sip_mut() {
-                        d.negotiated = Some(n);
-                    }
-                    self.out.push_back(Output::ConfigureLeg { leg, media });
+                    self.dialog(leg).negotiated = Some(n);
+                    self.report(RoomEvent::Media { leg, media });
                 }
                 Err(e) => {
                     let mut r = self.dialog_reply(leg, &req, 488, "Not Acceptable Here");
@@ -137,11 +139,11 @@ impl Core {
                 }
             }
         }
-        let bound = self.calls[&leg].local_media.map(|m| m.rtp);
-        let flow = dialog(&mut self.calls, leg).flow;
+        let d = self.dialog(leg);
+        let (bound, flow) = (d.local_rtp, d.flow);
         let local = bound.unwrap_or(SocketAddr::new(self.cfg.us(&flow).ip(), 9));
         if !req.body.is_empty() || is_invite {
-            let d = dialog(&mut self.calls, leg);
+            let d = self.dialog(leg);
             d.sdp.version += 1;
             let session = d.sdp;
             let body = match (&d.negotiated, req.body.is_empty()) {
@@ -167,15 +169,13 @@ impl Core {
         let Some(&leg) = self.dialogs.get(&key) else {
             return;
         };
-        let d = dialog(&mut self.calls, leg);
+        let d = self.dialog(leg);
         d.ok_retransmit = None;
         d.confirmed = true;
-        let call = self.calls.get_mut(&leg).expect("dialog maps to call");
         if !ack.body.is_empty() {
             if let Ok(audio) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
                 let media = LegMedia::of(audio);
-                call.media = Some(media.clone());
-                self.out.push_back(Output::ConfigureLeg { leg, media });
+                self.report(RoomEvent::Media { leg, media });
             }
         }
         self.reschedule(leg);

@@ -9,12 +9,13 @@ use std::time::Instant;
 
 use registrar::{RegisterReply, RegisterRequest};
 
-use super::{Core, Output};
+use super::edges::Edges;
+use super::io::Output;
 use crate::sip::endpoint::{add_to_tag, random_token};
 use crate::sip::message::name_addr_uri;
 use crate::sip::{Flow, Message, Method, Transport, TxId};
 
-impl Core {
+impl Edges {
     pub(super) fn on_register(&mut self, tx: TxId, req: Message, flow: Flow, now: Instant) {
         let expires = match req.header("Expires").map(|e| e.trim().parse::<u64>()) {
             None => None,

@@ -14,6 +14,15 @@ pub(super) fn bound_audio(rtp: SocketAddr) -> BoundStream {
 }
 
 use super::*;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use media_api::{BoundStream, LegId};
+use meeting::Seat;
+
+use crate::sip::endpoint::random_token;
+use crate::sip::{Flow, Transport};
 use meeting::Meeting;
 
 const ROOM: &str = "127.0.0.1:5070";
@@ -258,7 +267,7 @@ fn three_wrong_passwords_end_the_answered_call_with_reason_403() {
         .find(|m| m.starts_with("BYE "))
         .expect("BYE sent");
     assert!(header(&bye, "Reason").is_some_and(|r| r.contains("cause=403")));
-    assert_eq!(room.core.stats.calls_refused, 1);
+    assert_eq!(room.core.stats().calls_refused, 1);
 }
 
 #[test]
@@ -287,7 +296,7 @@ fn cancel_before_answer_gets_200_and_487() {
         ]
     );
     assert!(room.core.calls().is_empty());
-    assert_eq!(room.core.stats.calls_cancelled, 1);
+    assert_eq!(room.core.stats().calls_cancelled, 1);
     // The meeting side admits it after all: the seat goes straight back.
     let late = seat(LegId(1), None, Some(meeting("123456789", None)));
     room.core.handle(late, room.now);

@@ -5,6 +5,8 @@
 
 use std::net::SocketAddr;
 
+use media_api::{BoundStream, LegMedia};
+
 use super::h225_call::{H225Call, IncomingSetup};
 use super::h245::H245Session;
 
@@ -36,6 +38,13 @@ pub struct H323Leg {
     pub connected: bool,
     /// Our TerminalCapabilitySet and MSD sent.
     pub h245_started: bool,
+    /// Media agreed with the room so far (fast start, its channels).
+    pub media: Option<LegMedia>,
+    /// Our media leg's addresses, once bound (a call-out's Setup waits
+    /// for them).
+    pub local_media: Option<BoundStream>,
+    /// What our Connect names as the called party (the meeting).
+    pub shown_as: String,
 }
 
 impl H323Leg {
@@ -54,6 +63,9 @@ impl H323Leg {
             early_h245: Vec::new(),
             connected: false,
             h245_started: false,
+            media: None,
+            local_media: None,
+            shown_as: "MRA".into(),
         }
     }
 

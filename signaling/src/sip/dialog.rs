@@ -3,6 +3,7 @@
 //! its timers (2xx retransmission, RFC 4028 session timer, our in-flight
 //! request).
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -69,6 +70,13 @@ pub struct SipDialog {
     pub session_timer: Option<SessionTimer>,
     /// Our in-flight in-dialog request (refresh or BYE).
     pub pending_request: Option<(TxId, Method)>,
+    /// A call-out: our INVITE's client transaction, once sent.
+    pub dial_tx: Option<TxId>,
+    /// Where our media is, as the room sees it, once bound (for offers
+    /// and answers inside the dialog).
+    pub local_rtp: Option<SocketAddr>,
+    /// Deadline currently in the edge's timer heap.
+    pub scheduled: Option<Instant>,
 }
 
 /// What sets a new dialog apart; everything else starts empty.
@@ -104,6 +112,9 @@ impl SipDialog {
             ok_retransmit: None,
             session_timer: None,
             pending_request: None,
+            dial_tx: None,
+            local_rtp: None,
+            scheduled: None,
         }
     }
 

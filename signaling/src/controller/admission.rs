@@ -4,12 +4,15 @@
 use std::time::Instant;
 
 use media_api::{LegId, MeetingJoin};
-use meeting::{Refusal, Seat};
+use meeting::{Refusal, Seat, SeatRequest};
 use tracing::{info, warn};
 
-use super::*;
+use super::{Action, Controller, RoomSignaling};
+use crate::call::Phase;
+use crate::ivr::{Ivr, Prompt, Stage, Step};
+use crate::release::Release;
 
-impl Core {
+impl Controller {
     /// Asks the meeting side to admit the call into the number it gave.
     pub(super) fn take_seat(&mut self, leg: LegId) {
         let call = &self.calls[&leg];
@@ -21,20 +24,23 @@ impl Core {
             password: call.password.clone(),
             holder: call.display_name.clone(),
         };
-        self.out.push_back(Output::TakeSeat { leg, request });
+        self.out.push_back(Action::TakeSeat { leg, request });
     }
 
     /// Gives back the call's seat, if it holds one.
     pub(super) fn release_seat(&mut self, leg: LegId) {
         if let Some(seat) = self.calls.get_mut(&leg).and_then(|c| c.seat.take()) {
-            self.out.push_back(Output::ReleaseSeat { seat });
+            self.out.push_back(Action::ReleaseSeat { seat });
         }
     }
 
-    pub(super) fn on_seat(
+    /// The meeting side's answer to [`Action::TakeSeat`]: the seat, why
+    /// not, or why no decision could be made.
+    pub fn on_seat(
         &mut self,
         leg: LegId,
         result: Result<Result<Seat, Refusal>, String>,
+        room: &mut dyn RoomSignaling,
         now: Instant,
     ) {
         let waiting = self
@@ -44,7 +50,7 @@ impl Core {
         if !waiting {
             // The call ended, or was admitted already, while we asked.
             if let Ok(Ok(seat)) = result {
-                self.out.push_back(Output::ReleaseSeat { seat: seat.id });
+                self.out.push_back(Action::ReleaseSeat { seat: seat.id });
             }
             return;
         };
@@ -52,41 +58,13 @@ impl Core {
             Ok(decision) => decision,
             Err(e) => {
                 warn!(leg = leg.0, error = %e, "admission failed");
-                self.end(
-                    leg,
-                    Release::Unavailable,
-                    "Meeting directory unavailable",
-                    now,
-                );
+                let text = "Meeting directory unavailable";
+                self.end(leg, Release::Unavailable, text, room, now);
                 return;
             }
         };
         match decision {
-            Ok(seat) => {
-                let number = seat.meeting.number;
-                self.stats.calls_admitted += 1;
-                let call = self.calls.get_mut(&leg).expect("live call");
-                info!(leg = leg.0, meeting = %number, "admitted");
-                call.seat = Some(seat.id);
-                call.phase = Phase::Joined {
-                    meeting: number.clone(),
-                };
-                let join = MeetingJoin {
-                    meeting: number,
-                    password: call.password.clone(),
-                    display_name: call.display_name.clone(),
-                };
-                let answered = call.answered;
-                if answered {
-                    self.out.push_back(Output::Prompt {
-                        leg,
-                        prompt: Prompt::Joining,
-                    });
-                } else {
-                    self.answer(leg);
-                }
-                self.out.push_back(Output::JoinMeeting { leg, join });
-            }
+            Ok(seat) => self.admitted(leg, seat, room, now),
             Err(r) if r.retryable() && self.cfg.ivr_enabled => {
                 let (stage, why) = match r {
                     Refusal::UnknownMeeting => (Stage::Number, Prompt::UnknownMeeting),
@@ -99,11 +77,11 @@ impl Core {
                     Some(Phase::Ivr(ivr)) => ivr.refused(stage, why, now),
                     _ => {
                         let failures = u8::from(r != Refusal::PasswordRequired);
-                        self.enter_ivr(leg, stage, failures, now);
+                        self.enter_ivr(leg, stage, failures, room, now);
                         return;
                     }
                 };
-                self.ivr_step(leg, step, r, now);
+                self.ivr_step(leg, step, r, room, now);
             }
             Err(r) => {
                 self.stats.calls_refused += 1;
@@ -115,22 +93,54 @@ impl Core {
                         Refusal::UnknownMeeting => Prompt::UnknownMeeting,
                         _ => Prompt::WrongPassword,
                     };
-                    self.out.push_back(Output::Prompt { leg, prompt });
+                    self.out.push_back(Action::Prompt { leg, prompt });
                 }
-                self.end(leg, r.into(), r.text(), now);
+                self.end(leg, r.into(), r.text(), room, now);
             }
         }
         self.reschedule(leg);
     }
 
-    pub(super) fn enter_ivr(&mut self, leg: LegId, stage: Stage, failures: u8, now: Instant) {
+    /// The call has its seat: it is answered (or told it is joining, from
+    /// the IVR) and joins the meeting.
+    fn admitted(&mut self, leg: LegId, seat: Seat, room: &mut dyn RoomSignaling, now: Instant) {
+        let number = seat.meeting.number;
+        self.stats.calls_admitted += 1;
+        let call = self.calls.get_mut(&leg).expect("live call");
+        info!(leg = leg.0, meeting = %number, "admitted");
+        call.seat = Some(seat.id);
+        call.phase = Phase::Joined {
+            meeting: number.clone(),
+        };
+        let join = MeetingJoin {
+            meeting: number,
+            password: call.password.clone(),
+            display_name: call.display_name.clone(),
+        };
+        if call.answered {
+            let prompt = Prompt::Joining;
+            self.out.push_back(Action::Prompt { leg, prompt });
+        } else {
+            self.answer(leg, room, now);
+        }
+        self.out.push_back(Action::JoinMeeting { leg, join });
+    }
+
+    pub(super) fn enter_ivr(
+        &mut self,
+        leg: LegId,
+        stage: Stage,
+        failures: u8,
+        room: &mut dyn RoomSignaling,
+        now: Instant,
+    ) {
         if !self.cfg.ivr_enabled {
             let refusal = match stage {
                 Stage::Number => Refusal::UnknownMeeting,
                 Stage::Password => Refusal::WrongPassword,
             };
             self.stats.calls_refused += 1;
-            self.end(leg, refusal.into(), refusal.text(), now);
+            self.end(leg, refusal.into(), refusal.text(), room, now);
             return;
         }
         self.stats.ivr_entered += 1;
@@ -139,25 +149,28 @@ impl Core {
         info!(leg = leg.0, ?stage, "IVR");
         call.phase = Phase::Ivr(ivr);
         if !call.answered {
-            self.answer(leg);
+            self.answer(leg, room, now);
         }
-        self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
+        self.ivr_step(leg, step, Refusal::UnknownMeeting, room, now);
     }
 
-    pub(super) fn ivr_step(&mut self, leg: LegId, step: Step, last_refusal: Refusal, now: Instant) {
+    pub(super) fn ivr_step(
+        &mut self,
+        leg: LegId,
+        step: Step,
+        last_refusal: Refusal,
+        room: &mut dyn RoomSignaling,
+        now: Instant,
+    ) {
         match step {
             Step::Say(prompts) => {
-                self.out.extend(
-                    prompts
-                        .into_iter()
-                        .map(|prompt| Output::Prompt { leg, prompt }),
-                );
+                self.say(leg, prompts);
                 let typeahead = match self.calls.get_mut(&leg).map(|c| &mut c.phase) {
                     Some(Phase::Ivr(ivr)) => ivr.take_typeahead(),
                     _ => String::new(),
                 };
                 for digit in typeahead.chars() {
-                    self.on_digit(leg, digit, now);
+                    self.on_digit(leg, digit, room, now);
                 }
             }
             Step::Submit(stage, digits) => {
@@ -173,11 +186,7 @@ impl Core {
             }
             Step::GiveUp(prompts) => {
                 self.stats.calls_refused += 1;
-                self.out.extend(
-                    prompts
-                        .into_iter()
-                        .map(|prompt| Output::Prompt { leg, prompt }),
-                );
+                self.say(leg, prompts);
                 let stage = match &self.calls[&leg].phase {
                     Phase::Ivr(ivr) => ivr.stage(),
                     _ => Stage::Number,
@@ -186,18 +195,35 @@ impl Core {
                     (_, Refusal::WrongPassword) | (Stage::Password, _) => Refusal::WrongPassword,
                     _ => Refusal::UnknownMeeting,
                 };
-                self.end(leg, refusal.into(), refusal.text(), now);
+                self.end(leg, refusal.into(), refusal.text(), room, now);
             }
         }
         self.reschedule(leg);
     }
 
-    pub(super) fn on_digit(&mut self, leg: LegId, digit: char, now: Instant) {
-        let Some(Phase::Ivr(ivr)) = self.calls.get_mut(&leg).map(|c| &mut c.phase) else {
+    fn say(&mut self, leg: LegId, prompts: Vec<Prompt>) {
+        let prompts = prompts
+            .into_iter()
+            .map(|prompt| Action::Prompt { leg, prompt });
+        self.out.extend(prompts);
+    }
+
+    /// A keypad digit from the room (RTP event, SIP INFO, H.245 or Q.931).
+    pub fn on_digit(
+        &mut self,
+        leg: LegId,
+        digit: char,
+        room: &mut dyn RoomSignaling,
+        now: Instant,
+    ) {
+        let Some(call) = self.calls.get_mut(&leg).filter(|c| !c.ending) else {
+            return;
+        };
+        let Phase::Ivr(ivr) = &mut call.phase else {
             return;
         };
         if let Some(step) = ivr.digit(digit, now) {
-            self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
+            self.ivr_step(leg, step, Refusal::UnknownMeeting, room, now);
         }
         self.reschedule(leg);
     }

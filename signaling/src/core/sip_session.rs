@@ -1,75 +1,38 @@
-//! Answering, timers, our own in-dialog requests (refresh, BYE), and
-//! ending calls.
+//! A SIP call's session: the 200 OK answering the room and its
+//! retransmission until ACK, the session timer and our refreshes, the
+//! answers to our in-dialog requests, and ending the call (a final
+//! response before the answer, BYE with a Reason after it).
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use media_api::{Direction, LegId};
-use meeting::Refusal;
 use tracing::{info, warn};
 
-use super::*;
+use super::edges::{session_expires, Edges, SUPPORTED};
+use super::io::Output;
+use crate::release::Release;
+use crate::sdp;
+use crate::sip;
+use crate::sip::dialog::{OkRetransmit, SessionTimer};
+use crate::sip::endpoint::{add_to_tag, random_token};
+use crate::sip::message::PRODUCT;
+use crate::sip::{Message, Method, TxId};
 
-impl Core {
-    /// The room is to be answered: a media leg first (the answer carries
-    /// its address); an H.323 room's H.245 connection meanwhile.
-    pub(super) fn answer(&mut self, leg: LegId) {
-        let call = self.calls.get_mut(&leg).expect("live call");
-        call.answered = true;
-        let ip = call.local_ip;
-        self.out.push_back(Output::CreateLeg { leg, ip });
-        if matches!(call.edge, Edge::H323(_)) {
-            self.h323_answer(leg);
-        }
-    }
-
-    pub(super) fn on_leg_created(
-        &mut self,
-        leg: LegId,
-        result: Result<BoundStream, String>,
-        now: Instant,
-    ) {
-        let Some(call) = self.calls.get_mut(&leg) else {
-            self.out.push_back(Output::DestroyLeg { leg });
-            return;
-        };
-        let local = match result {
-            // What rooms are told: the advertised address, if there is one.
-            Ok(b) => BoundStream {
-                rtp: self.cfg.seen(b.rtp),
-                rtcp: self.cfg.seen(b.rtcp),
-                ..b
-            },
-            Err(e) => {
-                warn!(leg = leg.0, error = %e, "no media leg");
-                self.end(leg, Release::Unavailable, "No media resources", now);
-                return;
-            }
-        };
-        call.local_media = Some(local);
-        match (&call.edge, matches!(call.phase, Phase::Dialing { .. })) {
-            (Edge::H323(_), true) => self.h323_send_setup(leg),
-            (Edge::H323(_), false) => self.h323_leg_created(leg, local, now),
-            (Edge::Sip(_), true) => self.send_dial_invite(leg, now),
-            (Edge::Sip(_), false) => self.sip_answer(leg, local, now),
-        }
-    }
-
+impl Edges {
     /// 200 OK to the room's INVITE, with our answer (or our offer, when
     /// the INVITE had none).
-    fn sip_answer(&mut self, leg: LegId, local: BoundStream, now: Instant) {
-        let call = self.calls.get_mut(&leg).expect("live call");
-        let Edge::Sip(d) = &call.edge else { return };
-        let Some(tx) = d.invite_tx else { return };
-        if let Some(media) = call.media.clone() {
-            self.out.push_back(Output::ConfigureLeg { leg, media });
-        }
+    pub(super) fn sip_answer(&mut self, leg: LegId, now: Instant) {
+        let d = self.dialog(leg);
+        let (Some(tx), Some(local)) = (d.invite_tx, d.local_rtp) else {
+            return;
+        };
         let invite = d.invite.clone();
         let mut ok = self.dialog_reply(leg, &invite, 200, "OK");
-        let d = dialog(&mut self.calls, leg);
+        let d = self.sip.get_mut(&leg).expect("live SIP call");
         let body = match &d.negotiated {
-            Some(n) => sdp::render_answer(n, local.rtp, d.sdp),
-            None => sdp::render_offer(&self.cfg.codecs, local.rtp, Direction::SendRecv, d.sdp),
+            Some(n) => sdp::render_answer(n, local, d.sdp),
+            None => sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, d.sdp),
         };
         ok.set_body("application/sdp", body);
         self.apply_session_timer(leg, &invite, &mut ok, now);
@@ -81,7 +44,7 @@ impl Core {
     pub(super) fn send_ok(&mut self, leg: LegId, tx: TxId, ok: Message, now: Instant) {
         self.ep.respond(tx, &ok, now);
         let t = self.cfg.timers;
-        let call = dialog(&mut self.calls, leg);
+        let call = self.dialog(leg);
         if call.invite_tx == Some(tx) {
             call.invite_tx = None;
         }
@@ -121,36 +84,24 @@ impl Core {
         if uac_supports {
             resp.push("Require", "timer");
         }
-        dialog(&mut self.calls, leg).session_timer = Some(SessionTimer::new(
+        self.dialog(leg).session_timer = Some(SessionTimer::new(
             Duration::from_secs(interval.into()),
             refresher == "uas",
             now,
         ));
     }
 
-    pub(super) fn call_timer(&mut self, leg: LegId, now: Instant) {
-        let sip = self.calls.get(&leg).is_some_and(|c| c.sip().is_some());
-        if sip && !self.dialog_timer(leg, now) {
-            return;
-        }
-        if let Some(Phase::Ivr(ivr)) = self.calls.get_mut(&leg).map(|c| &mut c.phase) {
-            if let Some(step) = ivr.on_timer(now) {
-                self.ivr_step(leg, step, Refusal::UnknownMeeting, now);
-            }
-        }
-    }
-
-    /// The SIP dialog's timers; false when they ended the call.
-    fn dialog_timer(&mut self, leg: LegId, now: Instant) -> bool {
+    /// The SIP dialog's timers: 2xx retransmission, session timer.
+    pub(super) fn dialog_timer(&mut self, leg: LegId, now: Instant) {
         let t2 = self.cfg.timers.t2;
-        let call = dialog(&mut self.calls, leg);
+        let call = self.sip.get_mut(&leg).expect("live SIP call");
         let mut resend = None;
         if let Some(r) = call.ok_retransmit.as_mut() {
             if r.give_up <= now {
                 call.ok_retransmit = None;
                 warn!(call_id = %call.call_id, "no ACK for 2xx");
-                self.end(leg, Release::Timeout, "No ACK received", now);
-                return false;
+                self.fail(leg, Release::Timeout, "No ACK received");
+                return;
             }
             if r.next <= now {
                 r.interval = (r.interval * 2).min(t2);
@@ -173,20 +124,18 @@ impl Core {
             Some(st) if st.we_refresh => self.refresh(leg, now),
             Some(_) => {
                 info!(%call_id, "session timer expired");
-                self.end(leg, Release::Timeout, "Session timer expired", now);
-                return false;
+                self.fail(leg, Release::Timeout, "Session timer expired");
             }
             None => {}
         }
-        true
     }
 
     /// Refreshes the session: UPDATE if the room allows it, else re-INVITE.
     pub(super) fn refresh(&mut self, leg: LegId, now: Instant) {
-        let flow = dialog(&mut self.calls, leg).flow;
+        let flow = self.dialog(leg).flow;
         let (via, contact) = (self.via(&flow), self.contact(&flow));
-        let local = self.calls[&leg].local_media.map(|m| m.rtp);
-        let call = dialog(&mut self.calls, leg);
+        let call = self.dialog(leg);
+        let local = call.local_rtp;
         if call.pending_request.is_some() || !call.confirmed {
             return;
         }
@@ -215,10 +164,10 @@ impl Core {
         }
         let flow = call.flow;
         let tx = self.ep.send_request(req, flow, now);
-        dialog(&mut self.calls, leg).pending_request = Some((tx, method));
+        self.dialog(leg).pending_request = Some((tx, method));
     }
 
-    pub(super) fn on_response(&mut self, tx: TxId, resp: Message, now: Instant) {
+    pub(super) fn on_response(&mut self, tx: TxId, resp: Message) {
         let Some(leg) = self.requesting(tx) else {
             // A 2xx to our INVITE again (its transaction is Accepted, RFC
             // 6026): our ACK was lost.
@@ -233,9 +182,9 @@ impl Core {
         if code < 200 {
             return;
         }
-        let flow = dialog(&mut self.calls, leg).flow;
+        let flow = self.dialog(leg).flow;
         let us = self.cfg.us(&flow);
-        let call = dialog(&mut self.calls, leg);
+        let call = self.dialog(leg);
         let (_, method) = call.pending_request.take().expect("matched");
         if method == Method::Invite && (200..300).contains(&code) {
             let mut ack = Message::request(Method::Ack, call.remote_target.clone());
@@ -261,61 +210,38 @@ impl Core {
             self.ep.send_stateless(flow, &ack);
         }
         if method == Method::Bye {
-            self.end_call(leg);
+            self.gone(leg);
         } else if code == 408 {
-            self.end(leg, Release::Timeout, "Session refresh failed", now);
+            self.fail(leg, Release::Timeout, "Session refresh failed");
         } else if code == 481 {
-            self.end(leg, Release::Gone, "Session refresh failed", now);
+            self.fail(leg, Release::Gone, "Session refresh failed");
         }
     }
 
     /// The call whose in-dialog request of ours went out on `tx`.
     fn requesting(&self, tx: TxId) -> Option<LegId> {
-        self.calls
-            .values()
-            .find(|c| {
-                c.sip()
-                    .and_then(|d| d.pending_request.as_ref())
-                    .is_some_and(|(t, _)| *t == tx)
-            })
-            .map(|c| c.leg)
+        self.sip
+            .iter()
+            .find(|(_, d)| d.pending_request.as_ref().is_some_and(|(t, _)| *t == tx))
+            .map(|(leg, _)| *leg)
     }
 
-    pub(super) fn on_client_timeout(&mut self, tx: TxId, now: Instant) {
+    pub(super) fn on_client_timeout(&mut self, tx: TxId) {
         let Some(leg) = self.requesting(tx) else {
             return;
         };
-        let method = dialog(&mut self.calls, leg)
-            .pending_request
-            .take()
-            .map(|(_, m)| m);
+        let method = self.dialog(leg).pending_request.take().map(|(_, m)| m);
         if method == Some(Method::Bye) {
-            self.end_call(leg);
+            self.gone(leg);
         } else {
-            self.end(leg, Release::Timeout, "Session refresh timed out", now);
-        }
-    }
-
-    /// Ends the call for `why` (`text` says more, for people): before the
-    /// answer a SIP room gets a final response, after it a BYE with a
-    /// `Reason`; an H.323 room gets ReleaseComplete.
-    pub(super) fn end(&mut self, leg: LegId, why: Release, text: &str, now: Instant) {
-        let Some(call) = self.calls.get(&leg) else {
-            return;
-        };
-        match &call.edge {
-            Edge::H323(_) => self.h323_release(leg, why, text),
-            Edge::Sip(d) if d.invite_tx.is_some() || call.local_media.is_none() => {
-                self.sip_refuse(leg, why, text, now)
-            }
-            Edge::Sip(_) => self.sip_hang_up(leg, why, text, now),
+            self.fail(leg, Release::Timeout, "Session refresh timed out");
         }
     }
 
     /// Answers the room's INVITE with the final response for `why` (and a
     /// Warning saying `text`), and forgets the call.
-    fn sip_refuse(&mut self, leg: LegId, why: Release, text: &str, now: Instant) {
-        let d = dialog(&mut self.calls, leg);
+    pub(super) fn sip_refuse(&mut self, leg: LegId, why: Release, text: &str, now: Instant) {
+        let d = self.dialog(leg);
         if let Some(tx) = d.invite_tx {
             let (code, reason) = sip::release::status(why);
             let mut resp = Message::response_to(&d.invite, code, reason);
@@ -325,21 +251,14 @@ impl Core {
             }
             self.ep.respond(tx, &resp, now);
         }
-        self.end_call(leg);
+        self.gone(leg);
     }
 
     /// Ends an answered call with BYE and a Reason header (RFC 3326).
-    fn sip_hang_up(&mut self, leg: LegId, why: Release, text: &str, now: Instant) {
-        let call = self.calls.get_mut(&leg).expect("live call");
-        if call.ending {
-            return;
-        }
-        call.ending = true;
-        call.phase = Phase::Lookup;
-        self.release_seat(leg);
-        let flow = dialog(&mut self.calls, leg).flow;
+    pub(super) fn sip_hang_up(&mut self, leg: LegId, why: Release, text: &str, now: Instant) {
+        let flow = self.dialog(leg).flow;
         let via = self.via(&flow);
-        let d = dialog(&mut self.calls, leg);
+        let d = self.dialog(leg);
         let (cause, _) = sip::release::status(why);
         info!(call_id = %d.call_id, cause, reason = text, "hanging up");
         d.ok_retransmit = None;
@@ -348,34 +267,6 @@ impl Core {
         bye.push("Reason", format!("SIP;cause={cause};text=\"{text}\""));
         bye.push("User-Agent", PRODUCT);
         let tx = self.ep.send_request(bye, flow, now);
-        dialog(&mut self.calls, leg).pending_request = Some((tx, Method::Bye));
-    }
-
-    pub(super) fn end_call(&mut self, leg: LegId) {
-        self.release_seat(leg);
-        let Some(call) = self.calls.remove(&leg) else {
-            return;
-        };
-        match &call.edge {
-            Edge::Sip(d) => {
-                self.dialogs
-                    .remove(&(d.call_id.clone(), d.local_tag.clone()));
-            }
-            Edge::H323(h) => {
-                self.h323_conns.remove(&h.conn);
-            }
-        }
-        if call.answered {
-            self.out.push_back(Output::DestroyLeg { leg });
-        }
-        info!(leg = leg.0, "call ended");
-    }
-
-    pub(super) fn shutdown(&mut self, now: Instant) {
-        self.shutting_down = true;
-        let legs: Vec<LegId> = self.calls.keys().copied().collect();
-        for leg in legs {
-            self.end(leg, Release::Unavailable, "Shutting down", now);
-        }
+        self.dialog(leg).pending_request = Some((tx, Method::Bye));
     }
 }

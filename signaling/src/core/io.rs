@@ -1,0 +1,172 @@
+//! What goes into and out of the signaling core: its settings, the
+//! driver's inputs and the outputs it must act on.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use media_api::{AudioCodec, BoundStream, LegId, LegMedia, MediaEvent, MeetingJoin};
+use meeting::{Refusal, Seat, SeatId, SeatRequest};
+
+use crate::controller::{Action, ControllerConfig};
+use crate::h323::io::{H323Input, H323Output};
+use crate::ivr::{IvrConfig, Prompt};
+use crate::sip::transaction::Timers;
+use crate::sip::{Flow, TxId};
+
+/// Settings of the core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub timers: Timers,
+    pub force_rport: bool,
+    /// Address we put in Via, Contact, SDP and H.245 (NAT, a load
+    /// balancer); None: the address each room reached us on.
+    pub advertised: Option<IpAddr>,
+    /// Our SIP port, in Via and Contact.
+    pub sip_port: u16,
+    pub codecs: Vec<AudioCodec>,
+    pub ivr: IvrConfig,
+    pub ivr_enabled: bool,
+    /// Smallest session interval we accept (RFC 4028 Min-SE).
+    pub min_se: u32,
+}
+
+impl CoreConfig {
+    /// Our SIP address as the peer of `flow` must see it.
+    pub fn us(&self, flow: &Flow) -> SocketAddr {
+        SocketAddr::new(self.advertised.unwrap_or(flow.local.ip()), self.sip_port)
+    }
+
+    /// An address we bound (media, H.245) as peers must see it.
+    pub fn seen(&self, bound: SocketAddr) -> SocketAddr {
+        SocketAddr::new(self.advertised.unwrap_or(bound.ip()), bound.port())
+    }
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            timers: Timers::default(),
+            force_rport: true,
+            advertised: None,
+            sip_port: 5060,
+            codecs: vec![
+                AudioCodec::Opus,
+                AudioCodec::G722,
+                AudioCodec::Pcmu,
+                AudioCodec::Pcma,
+            ],
+            ivr: IvrConfig::default(),
+            ivr_enabled: true,
+            min_se: 90,
+        }
+    }
+}
+
+/// What the driver feeds in.
+#[derive(Debug)]
+pub enum Input {
+    Sip {
+        data: Bytes,
+        flow: Flow,
+    },
+    /// The answer to an [`Output::TakeSeat`]: the seat, why not, or why
+    /// no decision could be made.
+    Seat {
+        leg: LegId,
+        result: Result<Result<Seat, Refusal>, String>,
+    },
+    LegCreated {
+        leg: LegId,
+        result: Result<BoundStream, String>,
+    },
+    Media(MediaEvent),
+    /// The registrar's answer to an [`Output::Register`].
+    Registered {
+        tx: TxId,
+        reply: registrar::RegisterReply,
+    },
+    /// Keepalive `id`: send OPTIONS to `target` over `flow`; answered by
+    /// [`Output::ProbeResult`].
+    Probe {
+        id: u64,
+        flow: Flow,
+        target: String,
+    },
+    H323(H323Input),
+    /// Stop: BYE every answered call, refuse the rest.
+    Shutdown,
+}
+
+/// What the driver must do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    Transmit {
+        flow: Flow,
+        data: Bytes,
+    },
+    /// Admit the call into meeting `number`: answer with [`Input::Seat`].
+    TakeSeat {
+        leg: LegId,
+        request: SeatRequest,
+    },
+    /// The call holding `seat` has left its meeting.
+    ReleaseSeat {
+        seat: SeatId,
+    },
+    CreateLeg {
+        leg: LegId,
+        ip: IpAddr,
+    },
+    ConfigureLeg {
+        leg: LegId,
+        media: LegMedia,
+    },
+    DestroyLeg {
+        leg: LegId,
+    },
+    /// Join the leg to its meeting as a participant.
+    JoinMeeting {
+        leg: LegId,
+        join: MeetingJoin,
+    },
+    Prompt {
+        leg: LegId,
+        prompt: Prompt,
+    },
+    /// Keepalive `id` was answered (`alive`) or timed out.
+    ProbeResult {
+        id: u64,
+        alive: bool,
+    },
+    /// Hand a REGISTER to the registrar; answer with [`Input::Registered`].
+    Register {
+        tx: TxId,
+        request: registrar::RegisterRequest,
+    },
+    H323(H323Output),
+}
+
+impl CoreConfig {
+    /// What the call controller needs of these settings.
+    pub fn controller(&self) -> ControllerConfig {
+        ControllerConfig {
+            ivr: self.ivr,
+            ivr_enabled: self.ivr_enabled,
+            advertised: self.advertised,
+        }
+    }
+}
+
+impl From<Action> for Output {
+    fn from(a: Action) -> Output {
+        match a {
+            Action::TakeSeat { leg, request } => Output::TakeSeat { leg, request },
+            Action::ReleaseSeat { seat } => Output::ReleaseSeat { seat },
+            Action::CreateLeg { leg, ip } => Output::CreateLeg { leg, ip },
+            Action::ConfigureLeg { leg, media } => Output::ConfigureLeg { leg, media },
+            Action::DestroyLeg { leg } => Output::DestroyLeg { leg },
+            Action::JoinMeeting { leg, join } => Output::JoinMeeting { leg, join },
+            Action::Prompt { leg, prompt } => Output::Prompt { leg, prompt },
+        }
+    }
+}
