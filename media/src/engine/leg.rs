@@ -16,6 +16,7 @@ use crate::audio::{Codec, Frame, FRAME};
 use crate::mixer::level;
 use crate::params::AudioParams;
 use crate::prompts::PromptPlayer;
+use crate::telephone_event::DigitDetector;
 use crate::tones::ToneDetector;
 use media_api::{Direction, LegStats};
 
@@ -37,6 +38,8 @@ pub(crate) struct Leg {
     pub muted: bool,
     pub prompts: PromptPlayer,
     pub tones: ToneDetector,
+    /// RFC 4733 key presses in what the room sends.
+    pub digits: DigitDetector,
     /// The room's last 20 ms, decoded.
     pub input: Frame,
     /// Whether `input` holds anything the room sent.
@@ -62,6 +65,7 @@ impl Leg {
             muted: false,
             prompts: PromptPlayer::default(),
             tones: ToneDetector::default(),
+            digits: DigitDetector::default(),
             input: [0; FRAME],
             heard: false,
             level: 127,

@@ -1,9 +1,10 @@
 //! [`RtpEngine`]: the in-process media node behind [`MediaControl`]. Each
-//! leg has an RTP/RTCP socket pair and a receive task on the async runtime
-//! feeding its jitter buffer; legs of a meeting reach it through the
-//! meeting's one hub on this node ([`crate::hub`]); media workers (one per
-//! core by default) decode, mix, play prompts and encode, each for the
-//! meetings hashed to it.
+//! leg has an RTP/RTCP socket pair, read by the media worker that holds
+//! the leg when the sockets become readable (no task per leg); legs of a
+//! meeting reach it through the meeting's one hub on this node
+//! ([`crate::hub`]); media workers (one per core by default) receive,
+//! decode, mix, play prompts and encode, each for the meetings hashed to
+//! it.
 
 pub(crate) mod inbound;
 mod leg;
@@ -21,9 +22,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use self::receive::{LegState, Shared};
 use self::stats_board::StatsBoard;
@@ -62,7 +61,6 @@ pub(crate) enum Command {
     AddStream(String, Box<stream::MeetingStream>),
     RemoveStream(String, u64),
     Play(LegId, Prompt),
-    BargeIn(LegId),
     Mute(LegId, bool),
     SendDigit(LegId, char),
 }
@@ -76,7 +74,6 @@ impl Command {
             | Command::Remove(id)
             | Command::Unbridge(id)
             | Command::Play(id, _)
-            | Command::BargeIn(id)
             | Command::Mute(id, _)
             | Command::SendDigit(id, _) => Some(*id),
             Command::Bridge { leg, .. } => Some(*leg),
@@ -85,12 +82,18 @@ impl Command {
     }
 }
 
+/// One worker's queue, and the waker that interrupts its poll.
+struct Queue {
+    commands: std_mpsc::Sender<Command>,
+    waker: mio::Waker,
+}
+
 /// The media workers' queues: a leg's commands go to its home worker
 /// (which forwards them if the leg moved), a meeting's to the worker the
 /// meeting hashes to.
 #[derive(Clone)]
 pub(crate) struct Workers {
-    queues: Arc<[std_mpsc::Sender<Command>]>,
+    queues: Arc<[Queue]>,
 }
 
 impl Workers {
@@ -113,21 +116,19 @@ impl Workers {
     }
 
     fn to(&self, worker: usize, command: Command) -> bool {
-        self.queues[worker].send(command).is_ok()
+        let queue = &self.queues[worker];
+        let sent = queue.commands.send(command).is_ok();
+        if sent {
+            let _ = queue.waker.wake();
+        }
+        sent
     }
 }
 
 struct Leg {
     state: Shared,
-    task: JoinHandle<()>,
     /// The meeting whose hub carries it.
     meeting: Option<String>,
-}
-
-impl Drop for Leg {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// A meeting's hub on this node: its queue and how many legs it carries
@@ -178,14 +179,22 @@ impl RtpEngine {
         meetings: MeetingLink,
         workers: usize,
     ) -> Arc<RtpEngine> {
-        let (queues, receivers): (Vec<_>, Vec<_>) =
-            (0..workers.max(1)).map(|_| std_mpsc::channel()).unzip();
+        let mut queues = Vec::new();
+        let mut ends = Vec::new();
+        for _ in 0..workers.max(1) {
+            let poll = mio::Poll::new().expect("a poll for a media worker");
+            let waker = mio::Waker::new(poll.registry(), worker::WAKE).expect("a waker");
+            let (commands, rx) = std_mpsc::channel();
+            queues.push(Queue { commands, waker });
+            ends.push((poll, rx));
+        }
         let workers = Workers {
             queues: queues.into(),
         };
         let stats = Arc::new(StatsBoard::default());
-        for (i, rx) in receivers.into_iter().enumerate() {
-            let worker = worker::Worker::new(i, workers.clone(), events.clone(), stats.clone());
+        for (i, (poll, rx)) in ends.into_iter().enumerate() {
+            let worker =
+                worker::Worker::new(i, poll, workers.clone(), events.clone(), stats.clone());
             std::thread::Builder::new()
                 .name(format!("mra-media-{i}"))
                 .spawn(move || worker.run(rx))
@@ -275,9 +284,6 @@ impl MediaControl for RtpEngine {
                 .ok_or(MediaError::NoPorts(self.range.to_string()))?;
             rtp.set_nonblocking(true)?;
             rtcp.set_nonblocking(true)?;
-            let (rtp_send, rtcp_send) = (rtp.try_clone()?, rtcp.try_clone()?);
-            let rtp = UdpSocket::from_std(rtp)?;
-            let rtcp = UdpSocket::from_std(rtcp)?;
             let bound = BoundStream {
                 kind: StreamKind::Audio,
                 rtp: rtp.local_addr()?,
@@ -290,25 +296,15 @@ impl MediaControl for RtpEngine {
                 Command::Add {
                     id,
                     shared: state.clone(),
-                    rtp: rtp_send,
-                    rtcp: rtcp_send,
+                    rtp,
+                    rtcp,
                     ssrc,
                 },
             );
-            let task = tokio::spawn(receive::receive(
-                id,
-                rtp,
-                rtcp,
-                state.clone(),
-                self.events.clone(),
-                self.workers.clone(),
-            ));
             let leg = Leg {
                 state,
-                task,
                 meeting: None,
             };
-            // A replaced leg's task stops as it drops.
             let old = self.legs.lock().expect("legs lock").insert(id, leg);
             if let Some(meeting) = old.and_then(|mut l| l.meeting.take()) {
                 self.leave_hub(&meeting, id);
@@ -340,7 +336,6 @@ impl MediaControl for RtpEngine {
 
     fn destroy_leg(&self, id: LegId) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            // Its receive task stops as it drops.
             let leg = self.legs.lock().expect("legs lock").remove(&id);
             if let Some(meeting) = leg.and_then(|mut l| l.meeting.take()) {
                 self.leave_hub(&meeting, id);

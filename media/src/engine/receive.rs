@@ -1,9 +1,11 @@
-//! The receive side of a leg, on the async runtime: RTP into the jitter
-//! buffer and reception statistics, RFC 4733 digits out as events, RTCP
-//! reports in (sender reports for LSR, reception reports for RTT), and the
-//! room's source address latched for symmetric RTP.
+//! The receive side of a leg, run by its media worker when the leg's
+//! sockets are readable: RTP into the jitter buffer and reception
+//! statistics, RFC 4733 digits out, RTCP reports in (sender reports for
+//! LSR, reception reports for RTT), and the room's source address latched
+//! for symmetric RTP.
 
-use std::net::SocketAddr;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,18 +14,16 @@ use rtc_rtcp::reception_report::ReceptionReport;
 use rtc_rtcp::sender_report::SenderReport;
 use rtc_rtp::Header;
 use rtc_shared::marshal::Unmarshal;
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::inbound::Inbound;
-use super::{Command, Workers};
 use crate::params::AudioParams;
 use crate::rtp_stats::{ntp_middle, ntp_time, round_trip};
 use crate::telephone_event::DigitDetector;
-use media_api::{LegId, MediaEvent};
+use media_api::LegId;
 
-/// What the receive task and the mixer thread share about a leg.
+/// What the worker's receive path and mixing share about a leg, and the
+/// engine reads and configures.
 #[derive(Debug)]
 pub(crate) struct LegState {
     pub media: Option<AudioParams>,
@@ -72,36 +72,42 @@ fn is_rtcp(packet: &[u8]) -> bool {
     packet.len() >= 8 && (200..=204).contains(&packet[1])
 }
 
-pub(crate) async fn receive(
+/// Reads what waits on one of a leg's sockets until it would block (the
+/// worker's poll is edge-triggered): RTP into the jitter buffer, RTCP
+/// reports, and each key press starting (RFC 4733) to `on_digit`.
+pub(crate) fn drain(
     id: LegId,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    state: Shared,
-    events: mpsc::UnboundedSender<MediaEvent>,
-    workers: Workers,
+    socket: &UdpSocket,
+    rtcp_port: bool,
+    buf: &mut [u8],
+    state: &Shared,
+    digits: &mut DigitDetector,
+    mut on_digit: impl FnMut(char),
 ) {
-    let mut buf = vec![0u8; 2048];
-    let mut rtcp_buf = vec![0u8; 2048];
-    let mut digits = DigitDetector::default();
     loop {
-        tokio::select! {
-            r = rtp.recv_from(&mut buf) => {
-                let Ok((n, from)) = r else { continue };
-                if is_rtcp(&buf[..n]) {
-                    on_rtcp(id, &buf[..n], from, &state);
-                    continue;
-                }
-                if let Some(digit) = on_rtp(id, &buf[..n], from, &state, &mut digits) {
-                    debug!(leg = id.0, %digit, "RFC 4733 digit");
-                    workers.leg(id, Command::BargeIn(id));
-                    let _ = events.send(MediaEvent::Dtmf { leg: id, digit });
-                }
+        let (n, from) = match socket.recv_from(buf) {
+            Ok(got) => got,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            // An ICMP error from an earlier send, or a signal: read on.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionRefused | ErrorKind::Interrupted
+                ) =>
+            {
+                continue
             }
-            r = rtcp.recv_from(&mut rtcp_buf) => {
-                if let Ok((n, from)) = r {
-                    on_rtcp(id, &rtcp_buf[..n], from, &state);
-                }
+            Err(e) => {
+                debug!(leg = id.0, error = %e, "receive failed");
+                return;
             }
+        };
+        let packet = &buf[..n];
+        if rtcp_port || is_rtcp(packet) {
+            on_rtcp(id, packet, from, state);
+        } else if let Some(digit) = on_rtp(id, packet, from, state, digits) {
+            debug!(leg = id.0, %digit, "RFC 4733 digit");
+            on_digit(digit);
         }
     }
 }
