@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use media_api::{MediaControl, MediaEvent};
+
+use crate::controller::Action;
 use meeting::{Seat, SeatId, Seats};
 use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -267,7 +269,7 @@ fn execute(
     out: Output,
     in_tx: &mpsc::UnboundedSender<Input>,
     services: &Services,
-    media: &mpsc::UnboundedSender<Output>,
+    media: &mpsc::UnboundedSender<Action>,
 ) {
     match out {
         Output::Transmit { flow, data } => match flow.transport {
@@ -283,14 +285,14 @@ fn execute(
                 }
             }
         },
-        Output::TakeSeat { leg, request } => {
+        Output::Control(Action::TakeSeat { leg, request }) => {
             let (seats, in_tx) = (services.seats.clone(), in_tx.clone());
             tokio::spawn(async move {
                 let result = seats.take(request).await.map_err(|e| e.to_string());
                 let _ = in_tx.send(Input::Seat { leg, result });
             });
         }
-        Output::ReleaseSeat { seat } => release_seat(services, seat),
+        Output::Control(Action::ReleaseSeat { seat }) => release_seat(services, seat),
         Output::Register { tx, request } => {
             let (registrar, in_tx) = (services.registrar.clone(), in_tx.clone());
             tokio::spawn(async move {
@@ -298,9 +300,10 @@ fn execute(
                 let _ = in_tx.send(Input::Registered { tx, reply });
             });
         }
-        media_command => {
+        Output::Control(media_command) => {
             let _ = media.send(media_command);
         }
+        Output::ProbeResult { .. } | Output::H323(_) => {}
     }
 }
 

@@ -10,15 +10,16 @@ use media_api::{LegId, LegRequest, MediaControl, StreamKind, StreamRequest};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::core::{Input, Output};
+use crate::controller::Action;
+use crate::core::Input;
 
 /// Runs until the core's command queue closes.
 pub async fn run(
     media: Arc<dyn MediaControl>,
-    mut commands: mpsc::UnboundedReceiver<Output>,
+    mut commands: mpsc::UnboundedReceiver<Action>,
     in_tx: mpsc::UnboundedSender<Input>,
 ) {
-    let mut legs: HashMap<LegId, mpsc::UnboundedSender<Output>> = HashMap::new();
+    let mut legs: HashMap<LegId, mpsc::UnboundedSender<Action>> = HashMap::new();
     while let Some(command) = commands.recv().await {
         let Some(leg) = leg_of(&command) else {
             continue;
@@ -27,7 +28,7 @@ pub async fn run(
             // Queues whose task has ended (the leg was never created) go.
             legs.retain(|_, queue| !queue.is_closed());
         }
-        let last = matches!(command, Output::DestroyLeg { .. });
+        let last = matches!(command, Action::DestroyLeg { .. });
         let queue = legs.entry(leg).or_insert_with(|| {
             let (queue, rx) = mpsc::unbounded_channel();
             tokio::spawn(leg_commands(media.clone(), rx, in_tx.clone()));
@@ -41,19 +42,14 @@ pub async fn run(
     }
 }
 
-fn leg_of(command: &Output) -> Option<LegId> {
+fn leg_of(command: &Action) -> Option<LegId> {
     match command {
-        Output::CreateLeg { leg, .. }
-        | Output::ConfigureLeg { leg, .. }
-        | Output::DestroyLeg { leg }
-        | Output::JoinMeeting { leg, .. }
-        | Output::Prompt { leg, .. } => Some(*leg),
-        Output::Transmit { .. }
-        | Output::TakeSeat { .. }
-        | Output::ReleaseSeat { .. }
-        | Output::Register { .. }
-        | Output::ProbeResult { .. }
-        | Output::H323(_) => None,
+        Action::CreateLeg { leg, .. }
+        | Action::ConfigureLeg { leg, .. }
+        | Action::DestroyLeg { leg }
+        | Action::JoinMeeting { leg, .. }
+        | Action::Prompt { leg, .. } => Some(*leg),
+        Action::TakeSeat { .. } | Action::ReleaseSeat { .. } => None,
     }
 }
 
@@ -61,12 +57,12 @@ fn leg_of(command: &Output) -> Option<LegId> {
 /// leg could not be created.
 async fn leg_commands(
     media: Arc<dyn MediaControl>,
-    mut commands: mpsc::UnboundedReceiver<Output>,
+    mut commands: mpsc::UnboundedReceiver<Action>,
     in_tx: mpsc::UnboundedSender<Input>,
 ) {
     while let Some(command) = commands.recv().await {
         let (leg, result) = match command {
-            Output::CreateLeg { leg, ip } => {
+            Action::CreateLeg { leg, ip } => {
                 let request = LegRequest {
                     ip,
                     streams: vec![StreamRequest {
@@ -87,12 +83,12 @@ async fn leg_commands(
                 }
                 continue;
             }
-            Output::ConfigureLeg { leg, media: params } => {
+            Action::ConfigureLeg { leg, media: params } => {
                 (leg, media.configure_leg(leg, params).await)
             }
-            Output::DestroyLeg { leg } => (leg, media.destroy_leg(leg).await),
-            Output::JoinMeeting { leg, join } => (leg, media.join_meeting(leg, join).await),
-            Output::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
+            Action::DestroyLeg { leg } => (leg, media.destroy_leg(leg).await),
+            Action::JoinMeeting { leg, join } => (leg, media.join_meeting(leg, join).await),
+            Action::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
             _ => continue,
         };
         if let Err(e) = result {
@@ -159,7 +155,7 @@ mod tests {
         tokio::spawn(run(Arc::new(StuckOnLegOne), rx, in_tx));
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for leg in [LegId(1), LegId(2)] {
-            commands.send(Output::CreateLeg { leg, ip }).unwrap();
+            commands.send(Action::CreateLeg { leg, ip }).unwrap();
         }
         match inputs.recv().await {
             Some(Input::LegCreated { leg, result }) => {

@@ -10,6 +10,7 @@ use h323_asn1::h245::{
 use h323_asn1::rasn::types::GeneralString;
 
 use super::*;
+use crate::controller::Action;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::h323::address::{dialled_digits, transport};
@@ -113,12 +114,12 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
     assert_eq!(q931(&out)[0].kind, MessageType::CallProceeding);
     let leg = LegId(1);
     let ours: IpAddr = "127.0.0.1".parse().expect("literal");
-    assert!(out.contains(&Output::CreateLeg { leg, ip: ours }));
+    assert!(out.contains(&Output::Control(Action::CreateLeg { leg, ip: ours })));
     assert!(out.contains(&Output::H323(H323Output::ListenH245 { leg, ip: ours })));
-    assert!(out.contains(&Output::Prompt {
+    assert!(out.contains(&Output::Control(Action::Prompt {
         leg,
         prompt: Prompt::EnterNumber
-    }));
+    })));
 
     let out = room.input(Input::LegCreated {
         leg,
@@ -153,7 +154,7 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
         data: h323_asn1::encode(&digits).expect("encodes").into(),
     });
     assert!(out.iter().any(
-        |o| matches!(o, Output::TakeSeat { leg: l, request } if *l == leg && request.number == "123456789")
+        |o| matches!(o, Output::Control(Action::TakeSeat { leg: l, request }) if *l == leg && request.number == "123456789")
     ));
     let out = room.input(super::tests::seat(
         leg,
@@ -162,7 +163,7 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
     ));
     assert!(out
         .iter()
-        .any(|o| matches!(o, Output::JoinMeeting { join, .. } if join.meeting == "123456789")));
+        .any(|o| matches!(o, Output::Control(Action::JoinMeeting { join, .. }) if join.meeting == "123456789")));
     assert_eq!(room.core.calls()[0].transport, "h323");
     assert_eq!(room.core.seats_held(), 1);
 
@@ -177,8 +178,8 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
     for done in [
         Output::H323(H323Output::CloseCallSignalling { conn: CONN }),
         Output::H323(H323Output::CloseH245 { leg }),
-        Output::DestroyLeg { leg },
-        Output::ReleaseSeat { seat: 7 },
+        Output::Control(Action::DestroyLeg { leg }),
+        Output::Control(Action::ReleaseSeat { seat: 7 }),
     ] {
         assert!(out.contains(&done), "{done:?} in {out:?}");
     }
@@ -195,7 +196,7 @@ fn an_unknown_meeting_is_released_with_unallocated_number() {
     let out = room.call(Some("999"));
     let leg = LegId(1);
     assert!(out.iter().any(
-        |o| matches!(o, Output::TakeSeat { leg: l, request } if *l == leg && request.number == "999")
+        |o| matches!(o, Output::Control(Action::TakeSeat { leg: l, request }) if *l == leg && request.number == "999")
     ));
     let out = room.input(super::tests::seat(leg, None, None));
     let release = q931(&out);

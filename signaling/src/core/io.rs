@@ -4,12 +4,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use media_api::{AudioCodec, BoundStream, LegId, LegMedia, MediaEvent, MeetingJoin};
-use meeting::{Refusal, Seat, SeatId, SeatRequest};
+use media_api::{AudioCodec, BoundStream, LegId, MediaEvent};
+use meeting::{Refusal, Seat};
 
 use crate::controller::{Action, ControllerConfig};
 use crate::h323::io::{H323Input, H323Output};
-use crate::ivr::{IvrConfig, Prompt};
+use crate::ivr::IvrConfig;
 use crate::sip::transaction::Timers;
 use crate::sip::{Flow, TxId};
 
@@ -69,7 +69,7 @@ pub enum Input {
         data: Bytes,
         flow: Flow,
     },
-    /// The answer to an [`Output::TakeSeat`]: the seat, why not, or why
+    /// The answer to an [`Action::TakeSeat`]: the seat, why not, or why
     /// no decision could be made.
     Seat {
         leg: LegId,
@@ -104,35 +104,10 @@ pub enum Output {
         flow: Flow,
         data: Bytes,
     },
-    /// Admit the call into meeting `number`: answer with [`Input::Seat`].
-    TakeSeat {
-        leg: LegId,
-        request: SeatRequest,
-    },
-    /// The call holding `seat` has left its meeting.
-    ReleaseSeat {
-        seat: SeatId,
-    },
-    CreateLeg {
-        leg: LegId,
-        ip: IpAddr,
-    },
-    ConfigureLeg {
-        leg: LegId,
-        media: LegMedia,
-    },
-    DestroyLeg {
-        leg: LegId,
-    },
-    /// Join the leg to its meeting as a participant.
-    JoinMeeting {
-        leg: LegId,
-        join: MeetingJoin,
-    },
-    Prompt {
-        leg: LegId,
-        prompt: Prompt,
-    },
+    /// What the call controller asks of the meeting side (seats:
+    /// answered with [`Input::Seat`]) and of media (legs: answered with
+    /// [`Input::LegCreated`]).
+    Control(Action),
     /// Keepalive `id` was answered (`alive`) or timed out.
     ProbeResult {
         id: u64,
@@ -153,20 +128,6 @@ impl CoreConfig {
             ivr: self.ivr,
             ivr_enabled: self.ivr_enabled,
             advertised: self.advertised,
-        }
-    }
-}
-
-impl From<Action> for Output {
-    fn from(a: Action) -> Output {
-        match a {
-            Action::TakeSeat { leg, request } => Output::TakeSeat { leg, request },
-            Action::ReleaseSeat { seat } => Output::ReleaseSeat { seat },
-            Action::CreateLeg { leg, ip } => Output::CreateLeg { leg, ip },
-            Action::ConfigureLeg { leg, media } => Output::ConfigureLeg { leg, media },
-            Action::DestroyLeg { leg } => Output::DestroyLeg { leg },
-            Action::JoinMeeting { leg, join } => Output::JoinMeeting { leg, join },
-            Action::Prompt { leg, prompt } => Output::Prompt { leg, prompt },
         }
     }
 }

@@ -142,7 +142,7 @@ impl Core {
         self.edges
             .out
             .pop_front()
-            .or_else(|| self.controller.poll_action().map(Output::from))
+            .or_else(|| self.controller.poll_action().map(Output::Control))
     }
 
     /// Earliest timer of the core.

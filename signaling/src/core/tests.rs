@@ -14,6 +14,7 @@ pub(super) fn bound_audio(rtp: SocketAddr) -> BoundStream {
 }
 
 use super::*;
+use crate::controller::Action;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -168,7 +169,7 @@ impl Room {
             .take()
             .into_iter()
             .find_map(|o| match o {
-                Output::TakeSeat { leg, request } => Some((leg, request.password)),
+                Output::Control(Action::TakeSeat { leg, request }) => Some((leg, request.password)),
                 _ => None,
             })
             .expect("a seat was asked for");
@@ -183,7 +184,7 @@ impl Room {
             .sent
             .iter()
             .filter_map(|o| match o {
-                Output::CreateLeg { leg, .. } => Some(*leg),
+                Output::Control(Action::CreateLeg { leg, .. }) => Some(*leg),
                 _ => None,
             })
             .collect();
@@ -234,7 +235,9 @@ fn dial_string_with_password_joins_and_the_room_hangs_up() {
     assert_eq!(room.state(), Some("in-meeting"));
     assert_eq!(room.core.seats_held(), 1);
     room.send("BYE", "x", "", "");
-    assert!(room.sent.contains(&Output::ReleaseSeat { seat: 7 }));
+    assert!(room
+        .sent
+        .contains(&Output::Control(Action::ReleaseSeat { seat: 7 })));
     assert_eq!(room.wire(), ["SIP/2.0 200 OK"]);
     assert!(room.core.calls().is_empty());
     assert_eq!(room.core.seats_held(), 0);
@@ -301,7 +304,10 @@ fn cancel_before_answer_gets_200_and_487() {
     let late = seat(LegId(1), None, Some(meeting("123456789", None)));
     room.core.handle(late, room.now);
     room.drain();
-    assert_eq!(room.take(), [Output::ReleaseSeat { seat: 7 }]);
+    assert_eq!(
+        room.take(),
+        [Output::Control(Action::ReleaseSeat { seat: 7 })]
+    );
 }
 
 #[test]
@@ -430,7 +436,10 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
     };
     let leg = core.dial(target, seat).unwrap();
     let (_, other) = outputs(&mut core);
-    assert!(matches!(other[..], [Output::CreateLeg { .. }]), "{other:?}");
+    assert!(
+        matches!(other[..], [Output::Control(Action::CreateLeg { .. })]),
+        "{other:?}"
+    );
     assert_eq!(core.calls()[0].state, "dialing");
     let media: SocketAddr = "127.0.0.1:20000".parse().unwrap();
     core.handle(
@@ -478,9 +487,9 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
     assert_eq!(header(&wire[0], "CSeq"), Some("1 ACK"));
     assert!(other
         .iter()
-        .any(|o| matches!(o, Output::ConfigureLeg { .. })));
+        .any(|o| matches!(o, Output::Control(Action::ConfigureLeg { .. }))));
     assert!(other.iter().any(
-        |o| matches!(o, Output::JoinMeeting { join, .. } if join.display_name == "Board room")
+        |o| matches!(o, Output::Control(Action::JoinMeeting { join, .. }) if join.display_name == "Board room")
     ));
     assert_eq!(core.calls()[0].state, "in-meeting");
     assert_eq!(core.seats_held(), 1);
