@@ -102,6 +102,12 @@ pub struct Media {
     pub port_max: u16,
     /// Audio codecs offered and accepted, in preference order.
     pub codecs: Vec<String>,
+    /// Video codecs offered and accepted, in preference order (`h264`,
+    /// `vp8`); empty: rooms' video is declined.
+    pub video_codecs: Vec<String>,
+    /// The most a call may use, audio and video, in kbit/s (offered as
+    /// `b=AS`/`b=TIAS`; rooms that ask for less get less).
+    pub max_call_rate_kbps: u32,
     /// Media worker threads (meetings are spread over them); 0: one per core.
     pub workers: usize,
 }
@@ -255,6 +261,8 @@ impl Default for Media {
             port_min: 40000,
             port_max: 49999,
             codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
+            video_codecs: ["h264", "vp8"].map(String::from).to_vec(),
+            max_call_rate_kbps: 4096,
             workers: 0,
         }
     }
@@ -387,6 +395,14 @@ impl Config {
             if media_api::AudioCodec::from_name(c).is_none() {
                 bail!("unknown codec {c:?} in media.codecs (opus, g722, pcmu, pcma)");
             }
+        }
+        for c in &self.media.video_codecs {
+            if media_api::VideoCodec::from_name(c).is_none() {
+                bail!("unknown codec {c:?} in media.video_codecs (h264, vp8)");
+            }
+        }
+        if self.media.max_call_rate_kbps < 128 {
+            bail!("media.max_call_rate_kbps must be at least 128");
         }
         Ok(())
     }

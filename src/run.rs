@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use media::{MeetingLink, PortRange, RtpEngine};
-use media_api::AudioCodec;
+use media_api::{AudioCodec, VideoCodec};
 use meeting::web::WebServer;
 use meeting::{Sfu, SfuConfig, WebConfig};
 use registrar::Registrar;
@@ -17,6 +17,7 @@ use signaling::h323::ras::{Gatekeeper, GatekeeperConfig};
 use signaling::h323::ras_socket;
 use signaling::ivr::IvrConfig;
 use signaling::local_udp::LocalUdp;
+use signaling::sdp::{Codecs, VideoOffer, AUDIO_KBPS};
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
@@ -93,12 +94,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         force_rport: cfg.sip.force_rport,
         advertised: cfg.sip.advertised_address,
         sip_port: driver.udp_addr().port(),
-        codecs: cfg
-            .media
-            .codecs
-            .iter()
-            .filter_map(|c| AudioCodec::from_name(c))
-            .collect(),
+        codecs: offered_codecs(&cfg.media),
         ivr: IvrConfig {
             first_digit_timeout: Duration::from_secs(cfg.ivr.first_digit_timeout_secs),
             inter_digit_timeout: Duration::from_secs(cfg.ivr.inter_digit_timeout_secs),
@@ -255,4 +251,25 @@ async fn seats(
         .await
         .context("clearing this node's seats")?;
     Ok(seats)
+}
+
+/// What rooms are offered and may pick from: the configured codecs, and
+/// video within the call rate less what audio takes.
+fn offered_codecs(media: &crate::config::Media) -> Codecs {
+    let video: Vec<VideoCodec> = media
+        .video_codecs
+        .iter()
+        .filter_map(|c| VideoCodec::from_name(c))
+        .collect();
+    Codecs {
+        audio: media
+            .codecs
+            .iter()
+            .filter_map(|c| AudioCodec::from_name(c))
+            .collect(),
+        video: (!video.is_empty()).then(|| VideoOffer {
+            codecs: video,
+            max_kbps: media.max_call_rate_kbps.saturating_sub(AUDIO_KBPS),
+        }),
+    }
 }

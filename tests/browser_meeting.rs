@@ -12,27 +12,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::baresip::{Baresip, Source};
-use common::browser::Browsers;
+use common::browser::{from, microphone, page, tile_id, Browsers};
 use common::{isolate_network, wav, Mra};
 use serde_json::Value;
-
-fn page(mra: &Mra) -> String {
-    format!("http://{}/", mra.web)
-}
-
-/// A WAV of one tone for a browser's fake microphone.
-fn microphone(dir: &tempfile::TempDir, hz: f64) -> PathBuf {
-    let path = dir.path().join(format!("{hz}.wav"));
-    wav::write_tones(&path, &[(&[hz], 60.0)]);
-    path
-}
-
-/// The inbound stream of `kind` from `participant`, if there is one.
-fn from<'a>(inbound: &'a [Value], participant: &str, kind: &str) -> Option<&'a Value> {
-    inbound
-        .iter()
-        .find(|s| s["participant"] == participant && s["kind"] == kind)
-}
 
 fn receives_audio_and_video(inbound: &[Value], participant: &str) -> bool {
     let audio = from(inbound, participant, "audio");
@@ -40,17 +22,6 @@ fn receives_audio_and_video(inbound: &[Value], participant: &str) -> bool {
     audio.is_some_and(|a| {
         a["packetsReceived"].as_u64() > Some(50) && a["audioLevel"].as_f64() > Some(0.0)
     }) && video.is_some_and(|v| v["framesDecoded"].as_u64() > Some(10))
-}
-
-/// The id of the tile on `viewer`'s page named `name`.
-fn tile_id(browsers: &mut Browsers, viewer: &str, name: &str) -> String {
-    let tiles = browsers.wait(
-        &format!("{name}'s tile on {viewer}'s page"),
-        |b| b.tiles(viewer),
-        |t| t.iter().any(|t| t["name"] == name),
-    );
-    let tile = tiles.iter().find(|t| t["name"] == name).unwrap();
-    tile["id"].as_str().unwrap().to_owned()
 }
 
 #[test]

@@ -15,4 +15,8 @@ pub enum MediaEvent {
     /// The leg is no longer in its meeting (refused, or the service ended
     /// the session); `reason` says why.
     MeetingLost { leg: LegId, reason: String },
+    /// Ask the room for a keyframe through its signaling (SIP INFO
+    /// `picture_fast_update`, H.245 `videoFastUpdatePicture`): it has no
+    /// RTCP feedback for it.
+    KeyframeWanted { leg: LegId },
 }

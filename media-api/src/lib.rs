@@ -1,6 +1,6 @@
 //! The media control interface, as plain serde types: what signaling and
-//! the admin API know of media. A leg is a list of streams (audio now;
-//! video and content to come); media binds each and says where
+//! the admin API know of media. A leg is a list of streams (audio and
+//! video; content to come); media binds each and says where
 //! ([`BoundStream`]), is told what was negotiated ([`StreamMedia`]), puts
 //! the leg in a meeting, and reports [`MediaEvent`]s. [`MediaControl`] is
 //! async and keeps nothing shared across it, so a media node can serve it
@@ -13,13 +13,18 @@ mod events;
 mod prompt;
 mod stats;
 mod stream;
+mod video;
 
 pub use codec::{AudioCodec, CodecOptions};
 pub use control::{MediaControl, MediaError, MediaFuture, MeetingJoin};
 pub use events::MediaEvent;
 pub use prompt::Prompt;
-pub use stats::{JitterStats, LegStats};
+pub use stats::{JitterStats, LegStats, VideoStats};
 pub use stream::{
     AudioFormat, BoundStream, Crypto, Direction, Format, LegId, LegMedia, LegRequest, StreamKind,
     StreamMedia, StreamRequest,
+};
+pub use video::{
+    macroblocks, Feedback, KeyframeRequest, PayloadTypes, SendMode, VideoCodec, VideoFormat,
+    VideoLimits, LADDER,
 };

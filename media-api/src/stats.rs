@@ -22,6 +22,37 @@ pub struct LegStats {
     pub their_fraction_lost: Option<u8>,
     /// Audio streams of the meeting the room hears (one per other participant).
     pub meeting_streams: usize,
+    /// The room's video stream, if it has one.
+    pub video: Option<VideoStats>,
+}
+
+/// A room's video stream, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoStats {
+    /// The codec and payload type agreed (`H264/90000 pt 126 mode 1`).
+    pub codec: String,
+    /// How the room's camera reaches its meeting: `forwarded` (as the room
+    /// sends it), or `none` (not in a meeting, or not sending).
+    pub to_meeting: String,
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    pub packets_lost: i64,
+    /// Keyframes the room sent.
+    pub keyframes_received: u64,
+    /// Packets of the room's camera forwarded into the meeting.
+    pub packets_forwarded: u64,
+    /// Keyframes the meeting (or we) wanted of the room.
+    pub keyframes_wanted: u64,
+    /// Keyframe requests sent to the room, by kind, and those held back
+    /// (one went less than 500 ms before).
+    pub plis_sent: u64,
+    pub firs_sent: u64,
+    pub infos_sent: u64,
+    pub requests_throttled: u64,
+    /// Keyframe requests the room sent us (PLI, FIR).
+    pub keyframe_requests_received: u64,
+    /// Packets on a payload type not agreed, or not RTP.
+    pub rejected_packets: u64,
 }
 
 /// Counters of what the buffer did.

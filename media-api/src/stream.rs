@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AudioCodec, CodecOptions};
+use crate::{AudioCodec, CodecOptions, VideoFormat};
 
 /// Identifies one room leg; signaling picks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -96,6 +96,7 @@ pub enum Crypto {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Format {
     Audio(AudioFormat),
+    Video(VideoFormat),
 }
 
 /// An audio stream's format.
@@ -133,6 +134,25 @@ impl StreamMedia {
     pub fn audio(&self) -> Option<&AudioFormat> {
         match &self.format {
             Format::Audio(audio) => Some(audio),
+            Format::Video(_) => None,
+        }
+    }
+
+    /// Where our RTCP for this stream goes: the RTP address once rtcp-mux
+    /// is agreed.
+    pub fn rtcp_target(&self) -> Option<SocketAddr> {
+        if self.rtcp_mux {
+            self.remote_rtp
+        } else {
+            self.remote_rtcp
+        }
+    }
+
+    /// A video stream's format.
+    pub fn video(&self) -> Option<&VideoFormat> {
+        match &self.format {
+            Format::Video(video) => Some(video),
+            Format::Audio(_) => None,
         }
     }
 
@@ -174,5 +194,10 @@ impl LegMedia {
     /// The leg's audio stream and its format, if it has one.
     pub fn audio(&self) -> Option<(&StreamMedia, &AudioFormat)> {
         self.streams.iter().find_map(|s| Some((s, s.audio()?)))
+    }
+
+    /// The leg's video stream and its format, if it has one.
+    pub fn video(&self) -> Option<(&StreamMedia, &VideoFormat)> {
+        self.streams.iter().find_map(|s| Some((s, s.video()?)))
     }
 }

@@ -2,7 +2,12 @@
 //! meeting reaches the meeting service through **one** gateway session and
 //! one pair of peer connections. Each room is still its own participant
 //! (added with its password and name, muted on its own) and publishes its
-//! own Opus track, in a media stream named by its participant id; the hub
+//! own Opus track, and its camera as a video track (forwarded as the room
+//! sends it, H.264 or VP8), in a media stream named by its participant id;
+//! the meeting's keyframe requests for the camera (the embedded service
+//! says them in the session; webrtc 0.21 does not surface the RTCP PLI on
+//! the publish connection) go back to the room through its media worker;
+//! the hub
 //! receives each other participant's audio once (the service sends a
 //! gateway none of its own rooms) and hands it to the meeting's media
 //! worker, which decodes it once and mixes mix-minus for every local room
@@ -36,17 +41,21 @@ use webrtc::rtp_transceiver::RtpSender;
 use crate::engine::publisher::{PublishTo, OPUS_PAYLOAD_TYPE};
 use crate::engine::stream::MeetingStream;
 use crate::engine::{Command, Workers};
-use media_api::{LegId, MediaEvent, MeetingJoin};
+use crate::video::PublishVideo;
+use media_api::{LegId, MediaEvent, MeetingJoin, VideoCodec};
 
 /// Stream ids, unique in the process.
 static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 
 /// What the engine asks of a hub.
 pub(crate) enum HubCommand {
-    /// Make this leg a participant of the meeting.
-    Add(LegId, MeetingJoin),
+    /// Make this leg a participant of the meeting, with its camera in
+    /// this codec if it has one.
+    Add(LegId, MeetingJoin, Option<VideoCodec>),
     /// The leg is gone (or leaves the meeting).
     Remove(LegId),
+    /// The room's camera is now in this codec (None: it sends none).
+    Camera(LegId, Option<VideoCodec>),
     /// The room was muted or unmuted (admin API): tell the meeting.
     Mute(LegId, bool),
 }
@@ -99,9 +108,36 @@ struct Room {
     track: Arc<TrackLocalStaticRTP>,
     sender: Arc<dyn RtpSender>,
     ssrc: u32,
+    video: Option<RoomVideo>,
     /// Not yet told to the media worker (waits for the publish offer,
     /// which names the audio-level extension).
     bridged: bool,
+}
+
+/// A room's camera, published.
+struct RoomVideo {
+    codec: VideoCodec,
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    payload_type: u8,
+}
+
+impl RoomVideo {
+    /// Where the room's worker sends the camera's packets.
+    fn publish_to(&self, queues: &Queues) -> PublishVideo {
+        PublishVideo {
+            ssrc: self.ssrc,
+            payload_type: self.payload_type,
+            packets: queues.video.clone(),
+        }
+    }
+}
+
+/// A leg asked for and not yet answered.
+struct Pending {
+    muted: bool,
+    video: Option<VideoCodec>,
 }
 
 struct Hub {
@@ -109,7 +145,7 @@ struct Hub {
     cx: Context,
     rooms: HashMap<LegId, Room>,
     /// Legs asked for and not yet answered, with their mute state.
-    pending: HashMap<LegId, bool>,
+    pending: HashMap<LegId, Pending>,
     audio_level_id: Option<u8>,
     /// A publish offer is out.
     offering: bool,
@@ -203,15 +239,20 @@ impl Hub {
         commands: &mut mpsc::UnboundedReceiver<HubCommand>,
     ) -> Result<(), String> {
         let (packets_tx, mut packets) = mpsc::channel::<(LegId, Packet)>(1024);
+        let (video_tx, mut video_packets) = mpsc::channel::<(LegId, Packet)>(4096);
+        let queues = Queues {
+            audio: packets_tx,
+            video: video_tx,
+        };
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
                     None => return Ok(()),
-                    Some(command) => self.on_command(command, link).await?,
+                    Some(command) => self.on_command(command, link, &queues).await?,
                 },
                 message = link.from_service.recv() => match message {
                     None => return Err("the meeting service ended the session".into()),
-                    Some(message) => self.on_service(message, link, &packets_tx).await?,
+                    Some(message) => self.on_service(message, link, &queues).await?,
                 },
                 Some(event) = link.peer_events.recv() => match event {
                     PeerEvent::Candidate(connection, candidate) => {
@@ -226,14 +267,28 @@ impl Hub {
                         let _ = room.track.write_rtp(packet).await;
                     }
                 }
+                Some((leg, packet)) = video_packets.recv() => {
+                    if let Some(video) = self.rooms.get(&leg).and_then(|r| r.video.as_ref()) {
+                        let _ = video.track.write_rtp(packet).await;
+                    }
+                }
             }
         }
     }
 
-    async fn on_command(&mut self, command: HubCommand, link: &Link) -> Result<(), String> {
+    async fn on_command(
+        &mut self,
+        command: HubCommand,
+        link: &Link,
+        queues: &Queues,
+    ) -> Result<(), String> {
         match command {
-            HubCommand::Add(leg, join) => {
-                self.pending.insert(leg, false);
+            HubCommand::Add(leg, join, video) => {
+                let pending = Pending {
+                    muted: false,
+                    video,
+                };
+                self.pending.insert(leg, pending);
                 link.send(ClientMessage::AddParticipant {
                     reference: leg.0.to_string(),
                     password: join.password,
@@ -247,8 +302,41 @@ impl Hub {
                     let id = room.participant;
                     link.send(ClientMessage::RemoveParticipant { id }).await?;
                     let _ = link.publish.remove_track(&room.sender).await;
+                    if let Some(video) = &room.video {
+                        let _ = link.publish.remove_track(&video.sender).await;
+                    }
                     self.offer(link).await?;
                 }
+            }
+            HubCommand::Camera(leg, codec) => {
+                if let Some(pending) = self.pending.get_mut(&leg) {
+                    pending.video = codec;
+                }
+                let Some(room) = self.rooms.get(&leg) else {
+                    return Ok(());
+                };
+                if room.video.as_ref().map(|v| v.codec) == codec {
+                    return Ok(());
+                }
+                let participant = room.participant.clone();
+                let old = self.rooms.get_mut(&leg).and_then(|r| r.video.take());
+                if let Some(old) = old {
+                    let _ = link.publish.remove_track(&old.sender).await;
+                }
+                let video = match codec {
+                    Some(codec) => Some(self.publish_camera(&participant, codec, link).await?),
+                    None => None,
+                };
+                let publish = video.as_ref().map(|v| v.publish_to(queues));
+                let room = self.rooms.get_mut(&leg).expect("just seen");
+                room.video = video;
+                if room.bridged {
+                    let _ = self
+                        .cx
+                        .workers
+                        .leg(leg, Command::PublishVideo(leg, publish));
+                }
+                self.offer(link).await?;
             }
             HubCommand::Mute(leg, muted) => {
                 if let Some(room) = self.rooms.get(&leg) {
@@ -259,7 +347,7 @@ impl Hub {
                     })
                     .await?;
                 } else if let Some(pending) = self.pending.get_mut(&leg) {
-                    *pending = muted;
+                    pending.muted = muted;
                 }
             }
         }
@@ -270,13 +358,13 @@ impl Hub {
         &mut self,
         message: ServerMessage,
         link: &Link,
-        packets: &mpsc::Sender<(LegId, Packet)>,
+        queues: &Queues,
     ) -> Result<(), String> {
         match message {
             ServerMessage::ParticipantAdded { reference, id } => {
                 let pending = reference_leg(&reference)
                     .and_then(|leg| Some((leg, self.pending.remove(&leg)?)));
-                let Some((leg, muted)) = pending else {
+                let Some((leg, Pending { muted, video })) = pending else {
                     // The leg went while it was being added.
                     return link.send(ClientMessage::RemoveParticipant { id }).await;
                 };
@@ -284,6 +372,10 @@ impl Hub {
                 let ssrc = rand::random::<u32>();
                 let track = Arc::new(room_track(&id, ssrc));
                 let sender = link.publish.add_track(track.clone()).await.map_err(err)?;
+                let video = match video {
+                    Some(codec) => Some(self.publish_camera(&id, codec, link).await?),
+                    None => None,
+                };
                 if muted {
                     let participant = Some(id.clone());
                     let mute = ClientMessage::Mute {
@@ -298,11 +390,12 @@ impl Hub {
                     track,
                     sender,
                     ssrc,
+                    video,
                     bridged: false,
                 };
                 self.rooms.insert(leg, room);
                 self.offer(link).await?;
-                self.bridge(packets);
+                self.bridge(queues);
             }
             ServerMessage::ParticipantRefused {
                 reference, message, ..
@@ -315,6 +408,15 @@ impl Hub {
                         reason: message,
                     };
                     let _ = self.cx.events.send(lost);
+                }
+            }
+            ServerMessage::KeyframeWanted { participant } => {
+                let room = self
+                    .rooms
+                    .iter()
+                    .find(|(_, r)| r.participant == participant);
+                if let Some((&leg, _)) = room.filter(|(_, r)| r.video.is_some()) {
+                    let _ = self.cx.workers.leg(leg, Command::KeyframeWanted(leg));
                 }
             }
             ServerMessage::PublishAnswer { sdp } => {
@@ -360,7 +462,7 @@ impl Hub {
     }
 
     /// Tells the media worker about rooms whose track is offered.
-    fn bridge(&mut self, packets: &mpsc::Sender<(LegId, Packet)>) {
+    fn bridge(&mut self, queues: &Queues) {
         for (&leg, room) in self.rooms.iter_mut().filter(|(_, r)| !r.bridged) {
             room.bridged = true;
             let command = Command::Bridge {
@@ -370,11 +472,39 @@ impl Hub {
                 publish: PublishTo {
                     ssrc: room.ssrc,
                     audio_level_id: self.audio_level_id,
-                    packets: packets.clone(),
+                    packets: queues.audio.clone(),
                 },
             };
             let _ = self.cx.workers.leg(leg, command);
+            if let Some(video) = &room.video {
+                let publish = Some(video.publish_to(queues));
+                let _ = self
+                    .cx
+                    .workers
+                    .leg(leg, Command::PublishVideo(leg, publish));
+            }
         }
+    }
+
+    /// Publishes a room's camera as a video track of its participant, and
+    /// passes the meeting's keyframe requests for it to the room's worker.
+    async fn publish_camera(
+        &self,
+        participant: &str,
+        codec: VideoCodec,
+        link: &Link,
+    ) -> Result<RoomVideo, String> {
+        let ssrc = rand::random::<u32>();
+        let (track, payload_type) = camera_track(participant, ssrc, codec);
+        let track = Arc::new(track);
+        let sender = link.publish.add_track(track.clone()).await.map_err(err)?;
+        Ok(RoomVideo {
+            codec,
+            track,
+            sender,
+            ssrc,
+            payload_type,
+        })
     }
 
     /// Feeds a received participant's audio to the meeting's worker, which
@@ -421,6 +551,38 @@ impl Hub {
 /// leg's number).
 fn reference_leg(reference: &str) -> Option<LegId> {
     reference.parse().ok().map(LegId)
+}
+
+/// The hub's queues from the media workers: rooms' audio (Opus) and
+/// camera packets, for their published tracks.
+struct Queues {
+    audio: mpsc::Sender<(LegId, Packet)>,
+    video: mpsc::Sender<(LegId, Packet)>,
+}
+
+/// A room's camera track, in the room's codec as the meeting carries it
+/// (its payload type), in the stream named by its participant id.
+fn camera_track(participant: &str, ssrc: u32, codec: VideoCodec) -> (TrackLocalStaticRTP, u8) {
+    let mime = format!("video/{}", codec.name());
+    let (_, params) = meeting::rtc::codecs()
+        .into_iter()
+        .find(|(_, c)| c.rtp_codec.mime_type.eq_ignore_ascii_case(&mime))
+        .expect("the meeting carries H.264 and VP8");
+    let track = TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        participant.to_owned(),
+        format!("{participant}-video"),
+        "room camera".to_owned(),
+        RtpCodecKind::Video,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: params.rtp_codec,
+            ..Default::default()
+        }],
+    ));
+    (track, params.payload_type)
 }
 
 /// A room's published track: Opus, in the stream named by its participant id.

@@ -32,11 +32,7 @@ impl AudioParams {
             dtmf_payload_type: audio.dtmf_payload_type,
             ptime: audio.ptime,
             remote_rtp: stream.remote_rtp,
-            remote_rtcp: if stream.rtcp_mux {
-                stream.remote_rtp
-            } else {
-                stream.remote_rtcp
-            },
+            remote_rtcp: stream.rtcp_target(),
             direction: stream.direction,
             rtcp_mux: stream.rtcp_mux,
         })

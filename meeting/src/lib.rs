@@ -22,5 +22,5 @@ pub use directory::{Directory, DirectoryError};
 pub use record::{Meeting, MeetingError, NewMeeting};
 pub use seats::{LocalSeats, Seat, SeatId, SeatRequest, Seats};
 pub use service::{MeetingService, Session};
-pub use sfu::{Sfu, SfuConfig};
+pub use sfu::{starts_keyframe, Sfu, SfuConfig};
 pub use web::WebConfig;

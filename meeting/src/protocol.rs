@@ -105,6 +105,12 @@ pub enum ServerMessage {
         code: String,
         message: String,
     },
+    /// Gateway sessions: the meeting wants a keyframe of `participant`'s
+    /// camera (said besides the RTCP PLI, which a gateway's WebRTC stack
+    /// may not surface).
+    KeyframeWanted {
+        participant: String,
+    },
     /// A gateway session is open: the meeting's name and who is there.
     GatewayOpened {
         meeting_name: String,

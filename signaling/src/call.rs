@@ -7,6 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
 use media_api::{BoundStream, LegId, LegMedia};
+
+use crate::sdp::Addresses;
 use meeting::SeatId;
 
 use crate::ivr::Ivr;
@@ -47,8 +49,10 @@ pub struct Call {
     pub answered: bool,
     /// What the room and we agreed on, as media is told.
     pub media: Option<LegMedia>,
-    /// Where media bound the leg's audio (RTP and RTCP), as the room sees it.
-    pub local_media: Option<BoundStream>,
+    /// Whether its media leg has a video stream.
+    pub video: bool,
+    /// Where media bound the leg's streams, as the room sees them.
+    pub local_media: Option<LocalMedia>,
     /// Being released: the room is told, the call is not over yet.
     pub ending: bool,
     /// Deadline (of the IVR) currently in the controller's timer heap.
@@ -68,6 +72,25 @@ pub struct NewCall {
     pub password: Option<String>,
     /// Media agreed with the room already (an INVITE's offer).
     pub media: Option<LegMedia>,
+    /// Whether its media leg gets a video stream.
+    pub video: bool,
+}
+
+/// Where media bound a leg's streams (RTP and RTCP each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalMedia {
+    pub audio: BoundStream,
+    pub video: Option<BoundStream>,
+}
+
+impl LocalMedia {
+    /// The RTP addresses, for SDP.
+    pub fn addresses(&self) -> Addresses {
+        Addresses {
+            audio: self.audio.rtp,
+            video: self.video.map(|v| v.rtp),
+        }
+    }
 }
 
 impl Call {
@@ -85,6 +108,7 @@ impl Call {
             phase,
             answered: false,
             media: n.media,
+            video: n.video,
             local_media: None,
             ending: false,
             scheduled: None,

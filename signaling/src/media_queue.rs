@@ -62,20 +62,17 @@ async fn leg_commands(
 ) {
     while let Some(command) = commands.recv().await {
         let (leg, result) = match command {
-            Action::CreateLeg { leg, ip } => {
-                let request = LegRequest {
-                    ip,
-                    streams: vec![StreamRequest {
-                        kind: StreamKind::Audio,
-                    }],
-                };
-                let result = match media.create_leg(leg, request).await {
-                    Ok(bound) => bound
-                        .into_iter()
-                        .find(|b| b.kind == StreamKind::Audio)
-                        .ok_or_else(|| "no audio stream bound".to_owned()),
-                    Err(e) => Err(e.to_string()),
-                };
+            Action::CreateLeg { leg, ip, video } => {
+                let kinds = [StreamKind::Audio, StreamKind::Video];
+                let streams = kinds[..1 + usize::from(video)]
+                    .iter()
+                    .map(|&kind| StreamRequest { kind })
+                    .collect();
+                let request = LegRequest { ip, streams };
+                let result = media
+                    .create_leg(leg, request)
+                    .await
+                    .map_err(|e| e.to_string());
                 let created = result.is_ok();
                 let _ = in_tx.send(Input::LegCreated { leg, result });
                 if !created {
@@ -155,12 +152,13 @@ mod tests {
         tokio::spawn(run(Arc::new(StuckOnLegOne), rx, in_tx));
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for leg in [LegId(1), LegId(2)] {
-            commands.send(Action::CreateLeg { leg, ip }).unwrap();
+            let video = false;
+            commands.send(Action::CreateLeg { leg, ip, video }).unwrap();
         }
         match inputs.recv().await {
             Some(Input::LegCreated { leg, result }) => {
                 assert_eq!(leg, LegId(2));
-                assert_eq!(result.unwrap().rtp.port(), 40000);
+                assert_eq!(result.unwrap()[0].rtp.port(), 40000);
             }
             _ => panic!("leg 2 was not created"),
         }

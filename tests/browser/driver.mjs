@@ -1,16 +1,16 @@
 // Drives headless Debian Chromium through the meeting page for the Rust
 // end-to-end tests: one JSON command per stdin line, one JSON reply per
 // stdout line. Each participant gets its own browser, so each can have its
-// own fake microphone (a WAV file) — Chromium's fake camera draws a moving
-// pattern with a frame counter.
+// own fake microphone (a WAV file) and camera (a Y4M file; without one,
+// Chromium's fake camera draws a moving pattern with a frame counter).
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
 
 const participants = new Map();
 
 const commands = {
-  // { id, url, audio? } → a browser on the meeting page.
-  async open({ id, url, audio }) {
+  // { id, url, audio?, video? } → a browser on the meeting page.
+  async open({ id, url, audio, video }) {
     const args = [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -21,6 +21,7 @@ const commands = {
       '--disable-features=WebRtcHideLocalIpsWithMdns',
     ];
     if (audio) args.push(`--use-file-for-fake-audio-capture=${audio}`);
+    if (video) args.push(`--use-file-for-fake-video-capture=${video}`);
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
     // The meeting page's certificate is self-signed unless configured.
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 }, ignoreHTTPSErrors: true });
@@ -68,6 +69,27 @@ const commands = {
         return rows;
       }),
     };
+  },
+  // { id, participant } → the mean colour of the middle of the
+  // participant's video tile (a 32×32 square), and the picture's size.
+  async pixel({ id, participant }) {
+    const { page } = participants.get(id);
+    return await page.evaluate((who) => {
+      const video = document.querySelector(`.tile[data-participant="${who}"] video`);
+      if (!video || !video.videoWidth) return { width: 0, height: 0 };
+      const canvas = document.createElement('canvas');
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      const g = canvas.getContext('2d');
+      g.drawImage(video, 0, 0);
+      const x = Math.floor(canvas.width / 2) - 16;
+      const y = Math.floor(canvas.height / 2) - 16;
+      const { data } = g.getImageData(x, y, 32, 32);
+      const sum = [0, 0, 0];
+      for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+      const n = data.length / 4;
+      return { width: canvas.width, height: canvas.height, rgb: sum.map((s) => Math.round(s / n)) };
+    }, participant);
   },
   // { id } → the tiles on the page.
   async tiles({ id }) {

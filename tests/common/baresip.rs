@@ -38,7 +38,15 @@ impl Baresip {
             .map(|c| format!(";audio_codecs={c}"))
             .unwrap_or_default();
         let account = format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0{codecs}");
-        Baresip::launch(user, &account, source)
+        Baresip::launch(user, &account, source, None)
+    }
+
+    /// Starts a video room: baresip sending `source` and, as its camera,
+    /// the video file `clip` (looped; package baresip-ffmpeg), encoded as
+    /// H.264 by libx264.
+    pub fn video_room(user: &str, source: Source, clip: &Path) -> Baresip {
+        let account = format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0;video_codecs=H264");
+        Baresip::launch(user, &account, source, Some(clip))
     }
 
     /// Starts baresip registering as `user` (digest `password`) with the
@@ -52,10 +60,10 @@ impl Baresip {
         let account = format!(
             "\"{user}\" <sip:{user}@{registrar}>;auth_pass={password};regint=600;answermode=auto"
         );
-        Baresip::launch(user, &account, source)
+        Baresip::launch(user, &account, source, None)
     }
 
-    fn launch(user: &str, account: &str, source: Source) -> Baresip {
+    fn launch(user: &str, account: &str, source: Source, camera: Option<&Path>) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let ctrl_port = free_port();
         let source = match source {
@@ -87,6 +95,28 @@ impl Baresip {
             sip = free_ports(2),
             snd = dir.path().display(),
         );
+        let config = match camera {
+            Some(clip) => {
+                assert!(
+                    Path::new("/usr/lib/baresip/modules/avformat.so").exists(),
+                    "baresip's video modules (package baresip-ffmpeg) must be installed"
+                );
+                format!(
+                    "{config}video_source avformat,{clip}\n\
+                     video_display fakevideo,nil\n\
+                     video_size 640x360\n\
+                     video_bitrate 800000\n\
+                     video_fps 30\n\
+                     avcodec_h264enc libx264\n\
+                     module avcodec.so\n\
+                     module avformat.so\n\
+                     module fakevideo.so\n\
+                     module snapshot.so\n",
+                    clip = clip.display()
+                )
+            }
+            None => config,
+        };
         std::fs::write(dir.path().join("config"), config).unwrap();
         std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
         // stdbuf: unbuffered, so the log is whole when a test shows it.

@@ -55,6 +55,20 @@ impl Browsers {
         self.request(json!({"cmd": "open", "id": id, "url": url, "audio": audio}));
     }
 
+    /// A new browser on `url` whose fake camera shows `video` (a Y4M file).
+    pub fn open_with_camera(&mut self, id: &str, url: &str, audio: &Path, video: &Path) {
+        self.request(json!({"cmd": "open", "id": id, "url": url, "audio": audio, "video": video}));
+    }
+
+    /// The mean colour of the middle of `participant`'s video tile on
+    /// `id`'s page, once it shows a picture.
+    pub fn tile_colour(&mut self, id: &str, participant: &str) -> Option<[u8; 3]> {
+        let reply = self.request(json!({"cmd": "pixel", "id": id, "participant": participant}));
+        let rgb = reply["rgb"].as_array()?;
+        let c = |i: usize| rgb.get(i).and_then(Value::as_u64).unwrap_or(0) as u8;
+        Some([c(0), c(1), c(2)])
+    }
+
     /// Fills the join form and submits it: `Ok` once in the meeting, or the
     /// error the page shows.
     pub fn join(
@@ -123,4 +137,34 @@ impl Drop for Browsers {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The meeting page of `mra`.
+pub fn page(mra: &super::Mra) -> String {
+    format!("http://{}/", mra.web)
+}
+
+/// A WAV of one tone for a browser's fake microphone.
+pub fn microphone(dir: &tempfile::TempDir, hz: f64) -> std::path::PathBuf {
+    let path = dir.path().join(format!("{hz}.wav"));
+    super::wav::write_tones(&path, &[(&[hz], 60.0)]);
+    path
+}
+
+/// The inbound stream of `kind` from `participant`, if there is one.
+pub fn from<'a>(inbound: &'a [Value], participant: &str, kind: &str) -> Option<&'a Value> {
+    inbound
+        .iter()
+        .find(|s| s["participant"] == participant && s["kind"] == kind)
+}
+
+/// The id of the tile on `viewer`'s page named `name`.
+pub fn tile_id(browsers: &mut Browsers, viewer: &str, name: &str) -> String {
+    let tiles = browsers.wait(
+        &format!("{name}'s tile on {viewer}'s page"),
+        |b| b.tiles(viewer),
+        |t| t.iter().any(|t| t["name"] == name),
+    );
+    let tile = tiles.iter().find(|t| t["name"] == name).unwrap();
+    tile["id"].as_str().unwrap().to_owned()
 }

@@ -112,7 +112,8 @@ impl Mra {
     /// Starts with extra `MRA_*` environment overrides.
     pub fn start_with(env: &[(&str, &str)]) -> Mra {
         let slot = MEDIA_BASE.fetch_add(1, Ordering::Relaxed);
-        let media_min = 10000 + (std::process::id() as u16 % 50) * 300 + slot * 20;
+        // 40 ports: ten legs with audio and video.
+        let media_min = 10000 + (std::process::id() as u16 % 50) * 300 + slot * 40;
         let (sip_port, admin_port, web_port) = (free_port(), free_port(), free_port());
         let (ras_port, h225_port) = (free_port(), free_port());
         let mut all = vec![
@@ -122,7 +123,7 @@ impl Mra {
             ("MRA_WEB_BIND".into(), format!("127.0.0.1:{web_port}")),
             ("MRA_WEB_TLS".into(), "false".into()),
             ("MRA_MEDIA_PORT_MIN".into(), media_min.to_string()),
-            ("MRA_MEDIA_PORT_MAX".into(), (media_min + 19).to_string()),
+            ("MRA_MEDIA_PORT_MAX".into(), (media_min + 39).to_string()),
             ("MRA_IVR_INTER_DIGIT_TIMEOUT_SECS".into(), "30".into()),
             ("MRA_H323_RAS_PORT".into(), ras_port.to_string()),
             ("MRA_H323_CALL_SIGNAL_PORT".into(), h225_port.to_string()),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Program → Debian package.
-pub const PROGRAMS: [(&str, &str); 14] = [
+pub const PROGRAMS: [(&str, &str); 15] = [
     ("sipp", "sip-tester"),
     ("baresip", "baresip-core"),
     ("tshark", "tshark"),
@@ -22,6 +22,7 @@ pub const PROGRAMS: [(&str, &str); 14] = [
     ("kill", "procps"),
     ("chromium", "chromium"),
     ("perl", "perl"),
+    ("ffmpeg", "ffmpeg"),
 ];
 
 /// Where `program` is on PATH.

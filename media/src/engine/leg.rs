@@ -1,6 +1,6 @@
 //! A room leg as its media worker holds it: the negotiated codec, its
 //! jitter buffer's frame decoder, prompts, in-band key tones, its stream
-//! into the meeting, and the RTP/RTCP it sends. Moves between workers
+//! into the meeting, the RTP/RTCP it sends, and its video stream. Moves between workers
 //! whole (when it joins a meeting that lives on another worker).
 
 use std::net::UdpSocket;
@@ -18,6 +18,7 @@ use crate::params::AudioParams;
 use crate::prompts::PromptPlayer;
 use crate::telephone_event::DigitDetector;
 use crate::tones::ToneDetector;
+use crate::video::VideoLeg;
 use media_api::{Direction, LegStats};
 
 /// A leg's presence in its meeting.
@@ -50,10 +51,17 @@ pub(crate) struct Leg {
     pub sender: Sender,
     /// Participants the room hears (for its stats).
     pub hears: usize,
+    pub video: Option<Box<VideoLeg>>,
 }
 
 impl Leg {
-    pub fn new(shared: Shared, rtp: UdpSocket, rtcp: UdpSocket, ssrc: u32) -> Leg {
+    pub fn new(
+        shared: Shared,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        ssrc: u32,
+        video: Option<Box<VideoLeg>>,
+    ) -> Leg {
         Leg {
             shared,
             rtp,
@@ -72,7 +80,19 @@ impl Leg {
             output: [0; FRAME],
             sender: Sender::new(ssrc, Instant::now()),
             hears: 0,
+            video,
         }
+    }
+
+    /// The leg's sockets: (RTP, RTCP) for audio, then for video.
+    pub fn sockets(&self) -> impl Iterator<Item = (&UdpSocket, bool, bool)> {
+        let video = self
+            .video
+            .iter()
+            .flat_map(|v| [(&v.rtp, true, false), (&v.rtcp, true, true)]);
+        [(&self.rtp, false, false), (&self.rtcp, false, true)]
+            .into_iter()
+            .chain(video)
     }
 
     /// How wide the room's audio is: no wider goes into the meeting
@@ -171,6 +191,7 @@ impl Leg {
             jitter_buffer: st.inbound.jitter.stats(),
             meeting_streams: self.hears,
             their_fraction_lost: st.their_report.as_ref().map(|r| r.fraction_lost),
+            video: self.video.as_ref().map(|v| v.stats()),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! [`RtpEngine`]: the in-process media node behind [`MediaControl`]. Each
-//! leg has an RTP/RTCP socket pair, read by the media worker that holds
+//! leg has an RTP/RTCP socket pair per stream (audio, and video if asked), read by the media worker that holds
 //! the leg when the sockets become readable (no task per leg); legs of a
 //! meeting reach it through the meeting's one hub on this node
 //! ([`crate::hub`]); media workers (one per core by default) receive,
@@ -10,7 +10,7 @@ pub(crate) mod inbound;
 mod leg;
 mod meeting_mix;
 pub(crate) mod publisher;
-mod receive;
+pub(crate) mod receive;
 mod sender;
 mod stats_board;
 pub(crate) mod stream;
@@ -29,9 +29,10 @@ use self::stats_board::StatsBoard;
 use crate::hub::{self, HubCommand};
 use crate::params::AudioParams;
 use crate::ports::{PortAllocator, PortRange};
+use crate::video::{PublishVideo, VideoLeg, VideoParams};
 use media_api::{
     BoundStream, LegId, LegMedia, LegRequest, LegStats, MediaControl, MediaError, MediaEvent,
-    MediaFuture, MeetingJoin, Prompt, StreamKind,
+    MediaFuture, MeetingJoin, Prompt, StreamKind, VideoCodec,
 };
 use meeting::MeetingService;
 
@@ -43,10 +44,15 @@ pub(crate) enum Command {
         rtp: std::net::UdpSocket,
         rtcp: std::net::UdpSocket,
         ssrc: u32,
+        video: Option<Box<VideoLeg>>,
     },
     /// A leg moving in from its home worker.
     Adopt(LegId, Box<leg::Leg>),
     Configure(LegId, AudioParams),
+    /// The leg's video, as negotiated (None: no video agreed).
+    ConfigureVideo(LegId, Option<VideoParams>),
+    /// The meeting wants a keyframe of the room's camera.
+    KeyframeWanted(LegId),
     Remove(LegId),
     /// The leg is participant `participant` of `meeting`: publish to, and
     /// mix for, it.
@@ -56,6 +62,8 @@ pub(crate) enum Command {
         participant: String,
         publish: publisher::PublishTo,
     },
+    /// Where the room's camera goes in its meeting (None: nowhere).
+    PublishVideo(LegId, Option<PublishVideo>),
     Unbridge(LegId),
     /// A remote participant's audio for a meeting.
     AddStream(String, Box<stream::MeetingStream>),
@@ -71,6 +79,9 @@ impl Command {
         match self {
             Command::Add { id, .. } | Command::Adopt(id, _) => Some(*id),
             Command::Configure(id, _)
+            | Command::ConfigureVideo(id, _)
+            | Command::KeyframeWanted(id)
+            | Command::PublishVideo(id, _)
             | Command::Remove(id)
             | Command::Unbridge(id)
             | Command::Play(id, _)
@@ -129,6 +140,8 @@ struct Leg {
     state: Shared,
     /// The meeting whose hub carries it.
     meeting: Option<String>,
+    /// Its video stream's codec, once agreed (the hub publishes it).
+    video: Option<VideoCodec>,
 }
 
 /// A meeting's hub on this node: its queue and how many legs it carries
@@ -275,19 +288,37 @@ impl RtpEngine {
 impl MediaControl for RtpEngine {
     fn create_leg(&self, id: LegId, request: LegRequest) -> MediaFuture<'_, Vec<BoundStream>> {
         Box::pin(async move {
-            if request.streams.iter().any(|s| s.kind != StreamKind::Audio) {
-                return Err(MediaError::Unsupported("video and content streams"));
+            let kinds: Vec<StreamKind> = request.streams.iter().map(|s| s.kind).collect();
+            if kinds.first() != Some(&StreamKind::Audio) || kinds.contains(&StreamKind::Content) {
+                return Err(MediaError::Unsupported(
+                    "content streams, or a leg without audio",
+                ));
             }
-            let (rtp, rtcp) = self
-                .ports
-                .bind_pair(request.ip)
-                .ok_or(MediaError::NoPorts(self.range.to_string()))?;
-            rtp.set_nonblocking(true)?;
-            rtcp.set_nonblocking(true)?;
-            let bound = BoundStream {
-                kind: StreamKind::Audio,
-                rtp: rtp.local_addr()?,
-                rtcp: rtcp.local_addr()?,
+            let pair = || -> Result<_, MediaError> {
+                let (rtp, rtcp) = self
+                    .ports
+                    .bind_pair(request.ip)
+                    .ok_or(MediaError::NoPorts(self.range.to_string()))?;
+                rtp.set_nonblocking(true)?;
+                rtcp.set_nonblocking(true)?;
+                Ok((rtp, rtcp))
+            };
+            let bound = |kind, rtp: &std::net::UdpSocket, rtcp: &std::net::UdpSocket| {
+                Ok::<_, MediaError>(BoundStream {
+                    kind,
+                    rtp: rtp.local_addr()?,
+                    rtcp: rtcp.local_addr()?,
+                })
+            };
+            let (rtp, rtcp) = pair()?;
+            let mut streams = vec![bound(StreamKind::Audio, &rtp, &rtcp)?];
+            let video = match kinds.contains(&StreamKind::Video) {
+                true => {
+                    let (vrtp, vrtcp) = pair()?;
+                    streams.push(bound(StreamKind::Video, &vrtp, &vrtcp)?);
+                    Some(Box::new(VideoLeg::new(vrtp, vrtcp, rand::random())))
+                }
+                false => None,
             };
             let ssrc = rand::random();
             let state: Shared = Arc::new(Mutex::new(LegState::new(ssrc)));
@@ -299,17 +330,19 @@ impl MediaControl for RtpEngine {
                     rtp,
                     rtcp,
                     ssrc,
+                    video,
                 },
             );
             let leg = Leg {
                 state,
                 meeting: None,
+                video: None,
             };
             let old = self.legs.lock().expect("legs lock").insert(id, leg);
             if let Some(meeting) = old.and_then(|mut l| l.meeting.take()) {
                 self.leave_hub(&meeting, id);
             }
-            Ok(vec![bound])
+            Ok(streams)
         })
     }
 
@@ -318,18 +351,26 @@ impl MediaControl for RtpEngine {
             if media.streams.iter().any(|s| s.crypto.is_some()) {
                 return Err(MediaError::Unsupported("SRTP"));
             }
+            let video = VideoParams::of(&media);
             let Some(media) = AudioParams::of(&media) else {
                 return Err(MediaError::Unsupported("a leg without audio"));
             };
-            {
-                let legs = self.legs.lock().expect("legs lock");
-                let leg = legs.get(&id).ok_or(MediaError::UnknownLeg(id))?;
+            let camera_changed = {
+                let mut legs = self.legs.lock().expect("legs lock");
+                let leg = legs.get_mut(&id).ok_or(MediaError::UnknownLeg(id))?;
                 leg.state
                     .lock()
                     .expect("leg state")
                     .configure(media.clone());
-            }
+                let codec = video.filter(VideoParams::receives).map(|v| v.format.codec);
+                let changed = std::mem::replace(&mut leg.video, codec) != codec;
+                leg.meeting.clone().filter(|_| changed).map(|m| (m, codec))
+            };
             self.command(id, Command::Configure(id, media));
+            self.command(id, Command::ConfigureVideo(id, video));
+            if let Some((meeting, codec)) = camera_changed {
+                self.to_hub(&meeting, HubCommand::Camera(id, codec));
+            }
             Ok(())
         })
     }
@@ -347,17 +388,17 @@ impl MediaControl for RtpEngine {
 
     fn join_meeting(&self, id: LegId, join: MeetingJoin) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            let previous = {
+            let (previous, video) = {
                 let mut legs = self.legs.lock().expect("legs lock");
                 let leg = legs.get_mut(&id).ok_or(MediaError::UnknownLeg(id))?;
-                leg.meeting.replace(join.meeting.clone())
+                (leg.meeting.replace(join.meeting.clone()), leg.video)
             };
             if let Some(previous) = previous {
                 self.leave_hub(&previous, id);
                 self.command(id, Command::Unbridge(id));
             }
             let meeting = join.meeting.clone();
-            self.to_hub(&meeting, HubCommand::Add(id, join));
+            self.to_hub(&meeting, HubCommand::Add(id, join, video));
             Ok(())
         })
     }

@@ -68,7 +68,7 @@ impl LegState {
 pub(crate) type Shared = Arc<Mutex<LegState>>;
 
 /// True for RTCP packet types 200–204 sharing the RTP port (RFC 5761 4).
-fn is_rtcp(packet: &[u8]) -> bool {
+pub(crate) fn is_rtcp(packet: &[u8]) -> bool {
     packet.len() >= 8 && (200..=204).contains(&packet[1])
 }
 
@@ -83,6 +83,24 @@ pub(crate) fn drain(
     state: &Shared,
     digits: &mut DigitDetector,
     mut on_digit: impl FnMut(char),
+) {
+    each_datagram(id, socket, buf, |packet, from| {
+        if rtcp_port || is_rtcp(packet) {
+            on_rtcp(id, packet, from, state);
+        } else if let Some(digit) = on_rtp(id, packet, from, state, digits) {
+            debug!(leg = id.0, %digit, "RFC 4733 digit");
+            on_digit(digit);
+        }
+    });
+}
+
+/// Hands each datagram waiting on `socket` to `handle`, until the socket
+/// would block.
+pub(crate) fn each_datagram(
+    id: LegId,
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    mut handle: impl FnMut(&[u8], SocketAddr),
 ) {
     loop {
         let (n, from) = match socket.recv_from(buf) {
@@ -102,13 +120,7 @@ pub(crate) fn drain(
                 return;
             }
         };
-        let packet = &buf[..n];
-        if rtcp_port || is_rtcp(packet) {
-            on_rtcp(id, packet, from, state);
-        } else if let Some(digit) = on_rtp(id, packet, from, state, digits) {
-            debug!(leg = id.0, %digit, "RFC 4733 digit");
-            on_digit(digit);
-        }
+        handle(&buf[..n], from);
     }
 }
 
@@ -152,7 +164,7 @@ fn on_rtp(
     }
 }
 
-fn strip_padding<'a>(header: &Header, payload: &'a [u8]) -> &'a [u8] {
+pub(crate) fn strip_padding<'a>(header: &Header, payload: &'a [u8]) -> &'a [u8] {
     if !header.padding {
         return payload;
     }

@@ -41,14 +41,18 @@ const TICK: Duration = Duration::from_millis(20);
 /// [`token`].
 pub(crate) const WAKE: Token = Token(usize::MAX);
 
-/// The poll token of a leg's RTP (or RTCP) socket.
-fn token(leg: LegId, rtcp: bool) -> Token {
-    Token((leg.0 as usize) << 1 | usize::from(rtcp))
+/// The poll token of a leg's audio or video RTP (or RTCP) socket.
+fn token(leg: LegId, video: bool, rtcp: bool) -> Token {
+    Token((leg.0 as usize) << 2 | usize::from(video) << 1 | usize::from(rtcp))
 }
 
-/// The leg and socket a token names.
-fn leg_of(token: Token) -> (LegId, bool) {
-    (LegId((token.0 >> 1) as u64), token.0 & 1 == 1)
+/// The leg and socket a token names: (leg, video, rtcp).
+fn leg_of(token: Token) -> (LegId, bool, bool) {
+    (
+        LegId((token.0 >> 2) as u64),
+        token.0 & 2 == 2,
+        token.0 & 1 == 1,
+    )
 }
 
 pub(crate) struct Worker {
@@ -126,10 +130,16 @@ impl Worker {
 
     /// Reads what waits on the socket `token` names.
     fn readable(&mut self, token: Token) {
-        let (id, rtcp) = leg_of(token);
+        let (id, video, rtcp) = leg_of(token);
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
+        if video {
+            if let Some(video) = leg.video.as_mut() {
+                video.drain(id, rtcp, &mut self.buf[..]);
+            }
+            return;
+        }
         let socket = if rtcp { &leg.rtcp } else { &leg.rtp };
         let (prompts, events) = (&mut leg.prompts, &self.events);
         receive::drain(
@@ -148,25 +158,27 @@ impl Worker {
 
     /// Puts a leg's sockets on this worker's poll, and reads what waited.
     fn register(&mut self, id: LegId, leg: Leg) {
-        for (socket, rtcp) in [(&leg.rtp, false), (&leg.rtcp, true)] {
+        let mut tokens = Vec::with_capacity(4);
+        for (socket, video, rtcp) in leg.sockets() {
             let fd = socket.as_raw_fd();
             let registry = self.poll.registry();
-            if let Err(e) =
-                registry.register(&mut SourceFd(&fd), token(id, rtcp), Interest::READABLE)
-            {
+            let t = token(id, video, rtcp);
+            tokens.push(t);
+            if let Err(e) = registry.register(&mut SourceFd(&fd), t, Interest::READABLE) {
                 warn!(leg = id.0, error = %e, "cannot poll the leg's socket");
             }
         }
         if let Some(old) = self.legs.insert(id, leg) {
             self.deregister(&old);
         }
-        self.readable(token(id, false));
-        self.readable(token(id, true));
+        for t in tokens {
+            self.readable(t);
+        }
     }
 
     /// Takes a leg's sockets off this worker's poll.
     fn deregister(&self, leg: &Leg) {
-        for socket in [&leg.rtp, &leg.rtcp] {
+        for (socket, ..) in leg.sockets() {
             let _ = self
                 .poll
                 .registry()
@@ -191,7 +203,8 @@ impl Worker {
                 rtp,
                 rtcp,
                 ssrc,
-            } => self.register(id, Leg::new(shared, rtp, rtcp, ssrc)),
+                video,
+            } => self.register(id, Leg::new(shared, rtp, rtcp, ssrc, video)),
             Command::Adopt(id, leg) => self.register(id, *leg),
             Command::Configure(id, media) => {
                 let Some(leg) = self.legs.get_mut(&id) else {
@@ -212,6 +225,18 @@ impl Worker {
                 let audio_hz = leg.audio_hz();
                 if let Some(bridge) = leg.bridge.as_mut() {
                     bridge.publisher.set_audio_hz(audio_hz);
+                }
+            }
+            Command::ConfigureVideo(id, params) => {
+                let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
+                if let Some(video) = video {
+                    video.configure(params);
+                }
+            }
+            Command::KeyframeWanted(id) => {
+                let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
+                if let Some(video) = video {
+                    video.keyframe_wanted(id, Instant::now(), &self.events);
                 }
             }
             Command::Remove(id) => {
@@ -261,8 +286,20 @@ impl Worker {
                     speaker: Default::default(),
                 });
             }
+            Command::PublishVideo(id, to) => {
+                let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
+                if let Some(video) = video {
+                    video.publish(to);
+                }
+            }
             Command::Unbridge(id) => {
-                let bridge = self.legs.get_mut(&id).and_then(|l| l.bridge.take());
+                let leg = self.legs.get_mut(&id);
+                let bridge = leg.and_then(|l| {
+                    if let Some(v) = l.video.as_mut() {
+                        v.publish(None);
+                    }
+                    l.bridge.take()
+                });
                 self.unbridge(id, bridge);
             }
             Command::AddStream(meeting, stream) => {

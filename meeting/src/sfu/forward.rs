@@ -19,13 +19,14 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use tokio::sync::RwLock;
+use tokio::sync::{mpsc, RwLock};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::keyframe::starts_keyframe;
-use super::room::SessionId;
+use super::room::{Notice, SessionId};
+use crate::protocol::ServerMessage;
 use crate::rtc::{audio_level, payload_type};
 
 /// How long a subscriber waiting for a keyframe waits before the publisher
@@ -55,6 +56,8 @@ pub(crate) struct Published {
     outputs: RwLock<Vec<Output>>,
     /// When the publisher was last asked for a keyframe.
     keyframe_requested: Mutex<Option<Instant>>,
+    /// A gateway publisher's session, told of keyframe requests too.
+    to_publisher: Option<mpsc::UnboundedSender<Notice>>,
 }
 
 struct Output {
@@ -73,6 +76,7 @@ impl Published {
         session: SessionId,
         remote: Arc<dyn TrackRemote>,
         audio_level_id: Option<u8>,
+        to_publisher: Option<mpsc::UnboundedSender<Notice>>,
     ) -> Option<Published> {
         let ssrc = *remote.ssrcs().await.first()?;
         let codec = remote.codec(ssrc).await?;
@@ -89,6 +93,7 @@ impl Published {
             ssrc,
             outputs: RwLock::new(Vec::new()),
             keyframe_requested: Mutex::new(None),
+            to_publisher,
         })
     }
 
@@ -171,6 +176,11 @@ impl Published {
                 media_ssrc: self.ssrc,
             };
             let _ = self.remote.write_rtcp(vec![Box::new(pli)]).await;
+            if let Some(publisher) = &self.to_publisher {
+                let participant = self.participant.clone();
+                let wanted = ServerMessage::KeyframeWanted { participant };
+                let _ = publisher.send(Notice::Message(wanted));
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 
 /// True when `payload` (the RTP payload of codec `mime_type`) is the first
 /// packet of a keyframe.
-pub(crate) fn starts_keyframe(mime_type: &str, payload: &[u8]) -> bool {
+pub fn starts_keyframe(mime_type: &str, payload: &[u8]) -> bool {
     if mime_type.eq_ignore_ascii_case("video/vp8") {
         vp8_starts_keyframe(payload)
     } else if mime_type.eq_ignore_ascii_case("video/h264") {

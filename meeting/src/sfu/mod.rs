@@ -12,6 +12,7 @@ mod room;
 mod session;
 mod stats;
 
+pub use keyframe::starts_keyframe;
 pub use stats::{SfuCounts, SfuStats};
 
 use std::collections::HashMap;

@@ -42,6 +42,7 @@ pub(crate) async fn run(
 ) {
     let id = sfu.next_session_id();
     let (notices_tx, notices) = mpsc::unbounded_channel();
+    let to_self = (opener == Opener::Gateway).then(|| notices_tx.clone());
     let (room, members, seat, tracks) = match (opener, incoming.recv().await) {
         (
             Opener::Participant,
@@ -111,7 +112,7 @@ pub(crate) async fn run(
     };
     let gateway = opener == Opener::Gateway;
     let _open = sfu.stats().open(gateway);
-    let mut session = match Session::new(&sfu, id, room.clone(), members, gateway, out).await {
+    let mut session = match Session::new(&sfu, id, room.clone(), members, to_self, out).await {
         Ok(session) => session,
         Err((e, out)) => {
             warn!(session = id, "peer connections failed: {e}");
@@ -183,6 +184,8 @@ struct Session {
     /// The participants it carries: one for a browser, any for a gateway.
     members: Vec<ParticipantInfo>,
     gateway: bool,
+    /// A gateway's own notices, for what its published tracks need of it.
+    to_self: Option<mpsc::UnboundedSender<Notice>>,
     out: Out,
     publish: Arc<dyn PeerConnection>,
     subscribe: Arc<dyn PeerConnection>,
@@ -201,9 +204,10 @@ impl Session {
         id: SessionId,
         room: Arc<Room>,
         members: Vec<ParticipantInfo>,
-        gateway: bool,
+        to_self: Option<mpsc::UnboundedSender<Notice>>,
         out: Out,
     ) -> Result<Session, (webrtc::error::Error, Out)> {
+        let gateway = to_self.is_some();
         let (events_tx, events) = mpsc::unbounded_channel();
         let ips = sfu.rtc_ips();
         let publish = match rtc::peer_connection(ips, Connection::Publish, events_tx.clone()).await
@@ -225,6 +229,7 @@ impl Session {
             room,
             members,
             gateway,
+            to_self,
             out,
             publish,
             subscribe,
@@ -390,7 +395,9 @@ impl Session {
             .remote_description()
             .await
             .and_then(|d| rtc::extmap_id(&d.sdp, rtc::AUDIO_LEVEL_URI));
-        let Some(track) = Published::new(participant.clone(), self.id, remote, level_id).await
+        let to_publisher = self.to_self.clone();
+        let Some(track) =
+            Published::new(participant.clone(), self.id, remote, level_id, to_publisher).await
         else {
             return warn!(%participant, "a track in a codec we do not forward");
         };

@@ -11,7 +11,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use media_api::{BoundStream, LegId, LegMedia, MeetingJoin};
+use media_api::{BoundStream, LegId, LegMedia, MeetingJoin, StreamKind};
 use meeting::{Seat, SeatId, SeatRequest};
 use tracing::{info, warn};
 
@@ -22,7 +22,7 @@ mod tests;
 
 pub use room::{RoomEvent, RoomSignaling};
 
-use crate::call::{Call, NewCall, Phase};
+use crate::call::{Call, LocalMedia, NewCall, Phase};
 use crate::ivr::{IvrConfig, Prompt, Stage};
 use crate::release::Release;
 
@@ -49,10 +49,12 @@ pub enum Action {
     ReleaseSeat {
         seat: SeatId,
     },
-    /// Bind a media leg on `ip`: answer with [`Controller::on_leg_created`].
+    /// Bind a media leg on `ip`, with a video stream if `video`: answer
+    /// with [`Controller::on_leg_created`].
     CreateLeg {
         leg: LegId,
         ip: IpAddr,
+        video: bool,
     },
     ConfigureLeg {
         leg: LegId,
@@ -212,6 +214,7 @@ impl Controller {
         self.out.push_back(Action::CreateLeg {
             leg,
             ip: call.local_ip,
+            video: call.video,
         });
         self.calls.insert(leg, call);
     }
@@ -224,6 +227,7 @@ impl Controller {
         self.out.push_back(Action::CreateLeg {
             leg,
             ip: call.local_ip,
+            video: call.video,
         });
         room.answering(call, now);
     }
@@ -232,7 +236,7 @@ impl Controller {
     pub fn on_leg_created(
         &mut self,
         leg: LegId,
-        result: Result<BoundStream, String>,
+        result: Result<Vec<BoundStream>, String>,
         room: &mut dyn RoomSignaling,
         now: Instant,
     ) {
@@ -242,7 +246,13 @@ impl Controller {
             }
             return;
         };
-        let bound = match result {
+        let audio_of = |all: Vec<BoundStream>| {
+            let audio = all.iter().find(|b| b.kind == StreamKind::Audio).copied();
+            audio
+                .map(|a| (a, all))
+                .ok_or_else(|| "no audio stream bound".to_owned())
+        };
+        let bound = match result.and_then(audio_of) {
             Ok(b) => b,
             Err(e) => {
                 warn!(leg = leg.0, error = %e, "no media leg");
@@ -252,11 +262,23 @@ impl Controller {
         };
         // What rooms are told: the advertised address, if there is one.
         let seen = |a: SocketAddr| SocketAddr::new(self.cfg.advertised.unwrap_or(a.ip()), a.port());
-        call.local_media = Some(BoundStream {
-            rtp: seen(bound.rtp),
-            rtcp: seen(bound.rtcp),
-            ..bound
+        let seen = |b: BoundStream| BoundStream {
+            rtp: seen(b.rtp),
+            rtcp: seen(b.rtcp),
+            ..b
+        };
+        let (audio, all) = bound;
+        let video = all.iter().find(|b| b.kind == StreamKind::Video).copied();
+        call.local_media = Some(LocalMedia {
+            audio: seen(audio),
+            video: video.map(seen),
         });
+        if video.is_none() {
+            // Media bound no video: the room's is declined.
+            if let Some(media) = call.media.as_mut() {
+                media.streams.retain(|s| s.kind != StreamKind::Video);
+            }
+        }
         let dialing = matches!(call.phase, Phase::Dialing { .. });
         if let Some(media) = call.media.clone().filter(|_| !dialing) {
             self.out.push_back(Action::ConfigureLeg { leg, media });

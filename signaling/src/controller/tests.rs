@@ -43,7 +43,7 @@ impl RoomSignaling for FakeRoom {
     fn media_ready(&mut self, call: &Call, _now: Instant) {
         self.asked.push(Asked::MediaReady {
             leg: call.leg,
-            rtp: call.local_media.expect("bound").rtp,
+            rtp: call.local_media.expect("bound").audio.rtp,
             dialing: matches!(call.phase, Phase::Dialing { .. }),
         });
     }
@@ -109,6 +109,7 @@ impl Bench {
     }
 
     fn leg_created(&mut self, result: Result<BoundStream, String>) -> Vec<Action> {
+        let result = result.map(|audio| vec![audio]);
         self.c.on_leg_created(LEG, result, &mut self.room, self.now);
         self.actions()
     }
@@ -141,6 +142,7 @@ fn new_call(number: Option<&str>) -> NewCall {
         number: number.map(str::to_owned),
         password: None,
         media: Some(LegMedia::default()),
+        video: false,
     }
 }
 
@@ -197,7 +199,8 @@ fn a_dialed_room_takes_its_seat_before_it_is_answered_then_joins() {
         out[0],
         Action::CreateLeg {
             leg: LEG,
-            ip: "10.0.0.2".parse().unwrap()
+            ip: "10.0.0.2".parse().unwrap(),
+            video: false,
         }
     );
     assert!(
@@ -451,7 +454,8 @@ fn a_room_called_out_is_placed_once_media_is_bound_and_joins_when_it_answers() {
         out,
         [Action::CreateLeg {
             leg: LEG,
-            ip: "10.0.0.2".parse().unwrap()
+            ip: "10.0.0.2".parse().unwrap(),
+            video: false,
         }]
     );
     assert_eq!(b.state(), "dialing");

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use media_api::{Direction, LegId, LegMedia};
+use media_api::{Direction, LegId};
 use meeting::Meeting;
 use tracing::{info, warn};
 
@@ -89,6 +89,7 @@ impl Edges {
             number: None,
             password: None,
             media: None,
+            video: self.cfg.codecs.video.is_some(),
         })
     }
 
@@ -105,7 +106,7 @@ impl Edges {
         let flow = self.dialog(leg).flow;
         let (via, contact) = (self.via(&flow), self.contact(&flow));
         let call = self.dialog(leg);
-        let local = call.local_rtp.expect("leg created");
+        let local = call.local.expect("leg created");
         let mut req = Message::request(Method::Invite, call.remote_target.clone());
         req.push("Via", via);
         req.push("Max-Forwards", "70");
@@ -233,7 +234,8 @@ impl Edges {
                 return;
             }
         };
-        let media = LegMedia::of(negotiated.audio.clone());
+        let video_bound = self.dialog(leg).local.is_some_and(|a| a.video.is_some());
+        let media = negotiated.media(video_bound);
         self.dialog(leg).negotiated = Some(negotiated);
         self.report(RoomEvent::Media { leg, media });
         self.report(RoomEvent::Answered { leg });

@@ -253,15 +253,15 @@ impl RoomSignaling for Edges {
         let local = call.local_media.expect("media bound");
         let dialing = matches!(call.phase, Phase::Dialing { .. });
         if let Some(d) = self.sip.get_mut(&leg) {
-            d.local_rtp = Some(local.rtp);
+            d.local = Some(local.addresses());
             match dialing {
                 true => self.send_dial_invite(leg, now),
                 false => self.sip_answer(leg, now),
             }
         } else if self.h323.contains_key(&leg) {
             match dialing {
-                true => self.h323_send_setup(leg, local),
-                false => self.h323_leg_created(call, local),
+                true => self.h323_send_setup(leg, local.audio),
+                false => self.h323_leg_created(call, local.audio),
             }
         }
     }

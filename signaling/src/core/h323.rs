@@ -200,6 +200,7 @@ impl Edges {
             number: dial.number,
             password: dial.password,
             media: None,
+            video: false, // H.323 video: to come
         }));
     }
 
@@ -221,7 +222,7 @@ impl Edges {
     pub(super) fn h323_leg_created(&mut self, call: &Call, bound: BoundStream) {
         let leg = call.leg;
         let (rtp, rtcp) = (bound.rtp, bound.rtcp);
-        let codecs = self.cfg.codecs.clone();
+        let codecs = self.cfg.codecs.audio.clone();
         let random = rand::random();
         let Some(h) = self.h323.get_mut(&leg) else {
             return;

@@ -70,6 +70,7 @@ impl Edges {
             number: None,
             password: None,
             media: None,
+            video: false,
         })
     }
 
@@ -89,7 +90,7 @@ impl Edges {
 
     /// Our Setup, once both the connection and the media leg are there.
     pub(super) fn h323_send_setup(&mut self, leg: LegId, local: BoundStream) {
-        let codecs = self.cfg.codecs.clone();
+        let codecs = self.cfg.codecs.audio.clone();
         let random = rand::random();
         let Some(h) = self.h323.get_mut(&leg) else {
             return;
@@ -112,7 +113,7 @@ impl Edges {
 
     /// The called room's CallProceeding, Alerting, Progress or Connect.
     pub(super) fn h323_progress(&mut self, leg: LegId, p: CalleeProgress) {
-        let codecs = self.cfg.codecs.clone();
+        let codecs = self.cfg.codecs.audio.clone();
         if !self.h323.contains_key(&leg) {
             return;
         }

@@ -114,7 +114,11 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
     assert_eq!(q931(&out)[0].kind, MessageType::CallProceeding);
     let leg = LegId(1);
     let ours: IpAddr = "127.0.0.1".parse().expect("literal");
-    assert!(out.contains(&Output::Control(Action::CreateLeg { leg, ip: ours })));
+    assert!(out.contains(&Output::Control(Action::CreateLeg {
+        leg,
+        ip: ours,
+        video: false
+    })));
     assert!(out.contains(&Output::H323(H323Output::ListenH245 { leg, ip: ours })));
     assert!(out.contains(&Output::Control(Action::Prompt {
         leg,

@@ -1,15 +1,21 @@
-//! Requests inside a call's dialog: BYE, INFO (DTMF), re-INVITE and UPDATE
-//! (offers, session refreshes), and the ACK confirming our 2xx.
+//! Requests inside a call's dialog: BYE, INFO (DTMF, keyframe requests
+//! both ways), re-INVITE and UPDATE (offers, session refreshes), and the
+//! ACK confirming our 2xx.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use media_api::{Direction, LegId, LegMedia};
+use media_api::{Direction, LegId, StreamKind};
 use tracing::info;
 
 use super::edges::{Edges, ALLOW, SUPPORTED};
+
+/// RFC 5168 `picture_fast_update` without `stream_id` (Cisco answers 500
+/// to a `stream_id` of 0; rooms with one video stream take it without).
+const PICTURE_FAST_UPDATE: &str = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\r\n\
+<media_control><vc_primitive><to_encoder><picture_fast_update/></to_encoder></vc_primitive></media_control>\r\n";
 use crate::controller::RoomEvent;
-use crate::sdp;
+use crate::sdp::{self, Addresses};
 use crate::sip::endpoint::add_to_tag;
 use crate::sip::{Message, Method, TxId};
 
@@ -106,6 +112,18 @@ impl Edges {
         }
     }
 
+    /// Asks the room for a keyframe by SIP INFO (RFC 5168): for rooms
+    /// without RTCP feedback. Its answer is not waited for.
+    pub(super) fn sip_ask_keyframe(&mut self, leg: LegId, now: Instant) {
+        let Some(flow) = self.sip.get(&leg).filter(|d| d.confirmed).map(|d| d.flow) else {
+            return;
+        };
+        let via = self.via(&flow);
+        let mut info = self.dialog(leg).request(Method::Info, &via);
+        info.set_body("application/media_control+xml", PICTURE_FAST_UPDATE);
+        self.ep.send_request(info, flow, now);
+    }
+
     /// re-INVITE or UPDATE: hold/unhold, codec change, session refresh.
     fn on_offer_in_dialog(&mut self, leg: LegId, tx: TxId, req: Message, now: Instant) {
         let is_invite = req.method() == Some(Method::Invite);
@@ -127,7 +145,8 @@ impl Edges {
         if !req.body.is_empty() {
             match sdp::negotiate(&req.body, &self.cfg.codecs) {
                 Ok(n) => {
-                    let media = LegMedia::of(n.audio.clone());
+                    let video_bound = self.dialog(leg).local.is_some_and(|a| a.video.is_some());
+                    let media = n.media(video_bound);
                     self.dialog(leg).negotiated = Some(n);
                     self.report(RoomEvent::Media { leg, media });
                 }
@@ -140,8 +159,11 @@ impl Edges {
             }
         }
         let d = self.dialog(leg);
-        let (bound, flow) = (d.local_rtp, d.flow);
-        let local = bound.unwrap_or(SocketAddr::new(self.cfg.us(&flow).ip(), 9));
+        let (bound, flow) = (d.local, d.flow);
+        let local = bound.unwrap_or(Addresses {
+            audio: SocketAddr::new(self.cfg.us(&flow).ip(), 9),
+            video: None,
+        });
         if !req.body.is_empty() || is_invite {
             let d = self.dialog(leg);
             d.sdp.version += 1;
@@ -173,8 +195,10 @@ impl Edges {
         d.ok_retransmit = None;
         d.confirmed = true;
         if !ack.body.is_empty() {
-            if let Ok(audio) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
-                let media = LegMedia::of(audio);
+            if let Ok(mut media) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
+                if self.dialog(leg).local.is_none_or(|a| a.video.is_none()) {
+                    media.streams.retain(|s| s.kind != StreamKind::Video);
+                }
                 self.report(RoomEvent::Media { leg, media });
             }
         }

@@ -4,12 +4,13 @@
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use media_api::{AudioCodec, BoundStream, LegId, MediaEvent};
+use media_api::{AudioCodec, BoundStream, LegId, MediaEvent, VideoCodec};
 use meeting::{Refusal, Seat};
 
 use crate::controller::{Action, ControllerConfig};
 use crate::h323::io::{H323Input, H323Output};
 use crate::ivr::IvrConfig;
+use crate::sdp::{Codecs, VideoOffer};
 use crate::sip::transaction::Timers;
 use crate::sip::{Flow, TxId};
 
@@ -23,7 +24,7 @@ pub struct CoreConfig {
     pub advertised: Option<IpAddr>,
     /// Our SIP port, in Via and Contact.
     pub sip_port: u16,
-    pub codecs: Vec<AudioCodec>,
+    pub codecs: Codecs,
     pub ivr: IvrConfig,
     pub ivr_enabled: bool,
     /// Smallest session interval we accept (RFC 4028 Min-SE).
@@ -49,12 +50,18 @@ impl Default for CoreConfig {
             force_rport: true,
             advertised: None,
             sip_port: 5060,
-            codecs: vec![
-                AudioCodec::Opus,
-                AudioCodec::G722,
-                AudioCodec::Pcmu,
-                AudioCodec::Pcma,
-            ],
+            codecs: Codecs {
+                audio: vec![
+                    AudioCodec::Opus,
+                    AudioCodec::G722,
+                    AudioCodec::Pcmu,
+                    AudioCodec::Pcma,
+                ],
+                video: Some(VideoOffer {
+                    codecs: vec![VideoCodec::H264, VideoCodec::Vp8],
+                    max_kbps: 4000,
+                }),
+            },
             ivr: IvrConfig::default(),
             ivr_enabled: true,
             min_se: 90,
@@ -77,7 +84,7 @@ pub enum Input {
     },
     LegCreated {
         leg: LegId,
-        result: Result<BoundStream, String>,
+        result: Result<Vec<BoundStream>, String>,
     },
     Media(MediaEvent),
     /// The registrar's answer to an [`Output::Register`].

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use media_api::LegMedia;
 use tracing::{info, info_span};
 
 use super::edges::{session_expires, Edges};
@@ -196,7 +195,11 @@ impl Edges {
         self.ep.respond(tx, &trying, now);
         self.dialogs
             .insert((call_id, dialog.local_tag.clone()), leg);
-        let media = negotiated.as_ref().map(|n| LegMedia::of(n.audio.clone()));
+        let media = negotiated.as_ref().map(|n| n.media(true));
+        // A late offer gets ours, with video.
+        let video = negotiated
+            .as_ref()
+            .map_or(self.cfg.codecs.video.is_some(), |n| n.video.is_some());
         dialog.negotiated = negotiated;
         self.sip.insert(leg, dialog);
         self.report(RoomEvent::Incoming(NewCall {
@@ -208,6 +211,7 @@ impl Edges {
             number: dial.number,
             password: dial.password,
             media,
+            video,
         }));
     }
 

@@ -24,7 +24,7 @@ impl Edges {
     /// the INVITE had none).
     pub(super) fn sip_answer(&mut self, leg: LegId, now: Instant) {
         let d = self.dialog(leg);
-        let (Some(tx), Some(local)) = (d.invite_tx, d.local_rtp) else {
+        let (Some(tx), Some(local)) = (d.invite_tx, d.local) else {
             return;
         };
         let invite = d.invite.clone();
@@ -135,7 +135,7 @@ impl Edges {
         let flow = self.dialog(leg).flow;
         let (via, contact) = (self.via(&flow), self.contact(&flow));
         let call = self.dialog(leg);
-        let local = call.local_rtp;
+        let local = call.local;
         if call.pending_request.is_some() || !call.confirmed {
             return;
         }

@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 /// What media answers to a leg's creation: audio on `rtp`, RTCP next to it.
-pub(super) fn bound_audio(rtp: SocketAddr) -> BoundStream {
-    BoundStream {
+/// A leg media bound with audio only.
+pub(super) fn bound_audio(rtp: SocketAddr) -> Vec<BoundStream> {
+    vec![BoundStream {
         kind: media_api::StreamKind::Audio,
         rtp,
         rtcp: SocketAddr::new(rtp.ip(), rtp.port() + 1),
-    }
+    }]
 }
 
 use super::*;

@@ -3,13 +3,12 @@
 //! its timers (2xx retransmission, RFC 4028 session timer, our in-flight
 //! request).
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::{Flow, Message, Method, TxId};
-use crate::sdp::{Negotiated, SdpSession};
+use crate::sdp::{Addresses, Negotiated, SdpSession};
 
 /// RFC 4028 session timer state.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +73,7 @@ pub struct SipDialog {
     pub dial_tx: Option<TxId>,
     /// Where our media is, as the room sees it, once bound (for offers
     /// and answers inside the dialog).
-    pub local_rtp: Option<SocketAddr>,
+    pub local: Option<Addresses>,
     /// Deadline currently in the edge's timer heap.
     pub scheduled: Option<Instant>,
 }
@@ -113,7 +112,7 @@ impl SipDialog {
             session_timer: None,
             pending_request: None,
             dial_tx: None,
-            local_rtp: None,
+            local: None,
             scheduled: None,
         }
     }

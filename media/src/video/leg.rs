@@ -1,0 +1,243 @@
+//! A leg's video stream on its media worker: the room's camera read from
+//! the leg's video sockets when they are readable, counted, and — once the
+//! leg is in its meeting — forwarded as the room's video track (its SSRC
+//! and payload type rewritten, the room's header extensions dropped);
+//! keyframe requests from the meeting passed on to the room as it
+//! negotiated; RTCP from the room read for its sender reports and its own
+//! keyframe requests.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Instant;
+
+use bytes::Bytes;
+use rtc_rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc_rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc_rtcp::sender_report::SenderReport;
+use rtc_rtp::{Header, Packet};
+use rtc_shared::marshal::Unmarshal;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::keyframe::{Ask, KeyframeAsker};
+use super::params::VideoParams;
+use crate::engine::receive::{each_datagram, is_rtcp, strip_padding};
+use crate::rtp_stats::ReceiveStats;
+use media_api::{LegId, MediaEvent, VideoCodec, VideoStats};
+
+/// Where the room's camera goes in its meeting: the published track's
+/// SSRC and payload type, and the hub's queue.
+pub(crate) struct PublishVideo {
+    pub ssrc: u32,
+    pub payload_type: u8,
+    pub packets: mpsc::Sender<(LegId, Packet)>,
+}
+
+pub(crate) struct VideoLeg {
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
+    rx: Receiver,
+}
+
+/// What the leg knows of the stream, apart from its sockets.
+struct Receiver {
+    params: Option<VideoParams>,
+    our_ssrc: u32,
+    /// Where RTP and RTCP go: from SDP until the room's packets show its
+    /// real source.
+    remote_rtcp: Option<SocketAddr>,
+    stats: ReceiveStats,
+    keyframes: u64,
+    asker: KeyframeAsker,
+    wanted: u64,
+    requests_received: u64,
+    rejected: u64,
+    publish: Option<PublishVideo>,
+    forwarded: u64,
+}
+
+impl VideoLeg {
+    pub fn new(rtp: UdpSocket, rtcp: UdpSocket, our_ssrc: u32) -> VideoLeg {
+        let rx = Receiver {
+            params: None,
+            our_ssrc,
+            remote_rtcp: None,
+            stats: ReceiveStats::new(90000),
+            keyframes: 0,
+            asker: KeyframeAsker::default(),
+            wanted: 0,
+            requests_received: 0,
+            rejected: 0,
+            publish: None,
+            forwarded: 0,
+        };
+        VideoLeg { rtp, rtcp, rx }
+    }
+
+    /// Applies new negotiated parameters (None: video was removed).
+    pub fn configure(&mut self, params: Option<VideoParams>) {
+        self.rx.remote_rtcp = params.and_then(|p| p.remote_rtcp);
+        self.rx.params = params;
+    }
+
+    /// Sends the room's camera into the meeting (None: no longer).
+    pub fn publish(&mut self, to: Option<PublishVideo>) {
+        self.rx.publish = to;
+    }
+
+    /// Reads what waits on the video RTP (or RTCP) socket.
+    pub fn drain(&mut self, id: LegId, rtcp_port: bool, buf: &mut [u8]) {
+        let socket = if rtcp_port { &self.rtcp } else { &self.rtp };
+        let rx = &mut self.rx;
+        each_datagram(id, socket, buf, |packet, from| {
+            if rtcp_port || is_rtcp(packet) {
+                rx.on_rtcp(id, packet, from);
+            } else {
+                rx.on_rtp(id, packet);
+            }
+        });
+    }
+
+    /// The meeting wants a keyframe of the room's camera: ask the room as
+    /// it negotiated (by signaling: an event for its call).
+    pub fn keyframe_wanted(
+        &mut self,
+        id: LegId,
+        now: Instant,
+        events: &mpsc::UnboundedSender<MediaEvent>,
+    ) {
+        let rx = &mut self.rx;
+        rx.wanted += 1;
+        let Some(params) = rx.params else { return };
+        let their_ssrc = rx.stats.ssrc().unwrap_or(0);
+        let how = params.format.feedback.keyframe_request();
+        match rx.asker.ask(now, how, rx.our_ssrc, their_ssrc) {
+            Some(Ask::Rtcp(bytes)) => {
+                let socket = if params.rtcp_mux {
+                    &self.rtp
+                } else {
+                    &self.rtcp
+                };
+                if let Some(to) = rx.remote_rtcp {
+                    let _ = socket.send_to(&bytes, to);
+                }
+            }
+            Some(Ask::Signaling) => {
+                let _ = events.send(MediaEvent::KeyframeWanted { leg: id });
+            }
+            None => {}
+        }
+    }
+
+    pub fn stats(&self) -> VideoStats {
+        self.rx.stats()
+    }
+}
+
+impl Receiver {
+    fn on_rtp(&mut self, id: LegId, packet: &[u8]) {
+        let mut slice = packet;
+        let header = Header::unmarshal(&mut slice);
+        let accepted = self.params.filter(VideoParams::receives);
+        let (Ok(header), Some(params)) = (header, accepted) else {
+            return self.reject(id);
+        };
+        if !params.format.accepted.contains(header.payload_type) {
+            return self.reject(id);
+        }
+        let payload = strip_padding(&header, &packet[packet.len() - slice.len()..]);
+        let now = Instant::now();
+        self.stats.on_packet(
+            header.ssrc,
+            header.sequence_number,
+            header.timestamp,
+            payload.len(),
+            now,
+        );
+        let mime = match params.format.codec {
+            VideoCodec::H264 => "video/H264",
+            VideoCodec::Vp8 => "video/VP8",
+        };
+        if meeting::starts_keyframe(mime, payload) {
+            self.keyframes += 1;
+        }
+        let Some(publish) = &self.publish else { return };
+        let forwarded = Packet {
+            header: Header {
+                ssrc: publish.ssrc,
+                payload_type: publish.payload_type,
+                padding: false,
+                extension: false,
+                extension_profile: 0,
+                extensions: Vec::new(),
+                ..header
+            },
+            payload: Bytes::copy_from_slice(payload),
+        };
+        if publish.packets.try_send((id, forwarded)).is_ok() {
+            self.forwarded += 1;
+        }
+    }
+
+    /// Counts a packet that is not the agreed video (logged once).
+    fn reject(&mut self, id: LegId) {
+        self.rejected += 1;
+        if self.rejected == 1 {
+            warn!(
+                leg = id.0,
+                "video packet on a payload type not agreed, or not RTP (counting further ones silently)"
+            );
+        }
+    }
+
+    fn on_rtcp(&mut self, id: LegId, packet: &[u8], from: SocketAddr) {
+        let mut slice = packet;
+        let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut slice) else {
+            debug!(leg = id.0, source = %from, "undecodable video RTCP");
+            return;
+        };
+        self.remote_rtcp = Some(from);
+        for p in &packets {
+            let any = p.as_any();
+            if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                self.stats.on_sender_report(sr.ntp_time, Instant::now());
+            } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+                self.requests_received += 1;
+            }
+        }
+    }
+
+    fn stats(&self) -> VideoStats {
+        let codec = self.params.map_or_else(String::new, |p| {
+            let f = p.format;
+            match f.codec {
+                VideoCodec::H264 => format!(
+                    "H264/90000 pt {} mode {}",
+                    p.payload_type, f.packetization_mode
+                ),
+                VideoCodec::Vp8 => format!("VP8/90000 pt {}", p.payload_type),
+            }
+        });
+        let to_meeting = if self.publish.is_some() && self.stats.received() > 0 {
+            "forwarded"
+        } else {
+            "none"
+        };
+        let sent = self.asker.sent;
+        VideoStats {
+            codec,
+            to_meeting: to_meeting.into(),
+            packets_received: self.stats.received(),
+            bytes_received: self.stats.bytes,
+            packets_lost: self.stats.lost(),
+            keyframes_received: self.keyframes,
+            packets_forwarded: self.forwarded,
+            keyframes_wanted: self.wanted,
+            plis_sent: sent.pli,
+            firs_sent: sent.fir,
+            infos_sent: sent.signaling,
+            requests_throttled: self.asker.throttled,
+            keyframe_requests_received: self.requests_received,
+            rejected_packets: self.rejected,
+        }
+    }
+}

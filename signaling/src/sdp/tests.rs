@@ -1,0 +1,339 @@
+//! Offer/answer tests, with the offers real rooms send.
+
+use super::*;
+use media_api::{Format, VideoCodec};
+
+const AUDIO: [AudioCodec; 4] = [
+    AudioCodec::Opus,
+    AudioCodec::G722,
+    AudioCodec::Pcmu,
+    AudioCodec::Pcma,
+];
+
+fn audio_only() -> Codecs {
+    Codecs {
+        audio: AUDIO.to_vec(),
+        video: None,
+    }
+}
+
+fn with_video() -> Codecs {
+    Codecs {
+        audio: AUDIO.to_vec(),
+        video: Some(VideoOffer {
+            codecs: vec![VideoCodec::H264, VideoCodec::Vp8],
+            max_kbps: 4000,
+        }),
+    }
+}
+
+fn at(audio: &str) -> Addresses {
+    Addresses {
+        audio: audio.parse().unwrap(),
+        video: None,
+    }
+}
+
+fn codec(n: &Negotiated) -> AudioCodec {
+    n.audio.audio().unwrap().codec
+}
+
+#[test]
+fn rtcp_address_and_bandwidth_are_read() {
+    let o = offer("m=audio 4000 RTP/AVP 0\r\nb=AS:64\r\na=rtcp:4005 IN IP4 192.0.2.11\r\n");
+    let n = negotiate(o.as_bytes(), &audio_only()).unwrap();
+    assert_eq!(
+        n.audio.remote_rtcp,
+        Some("192.0.2.11:4005".parse().unwrap())
+    );
+    assert_eq!(n.audio.bandwidth_kbps, Some(64));
+    let o = offer("m=audio 4000 RTP/AVP 0\r\n");
+    let n = negotiate(o.as_bytes(), &audio_only()).unwrap();
+    assert_eq!(
+        n.audio.remote_rtcp,
+        Some("192.0.2.10:4001".parse().unwrap())
+    );
+    assert_eq!(n.audio.bandwidth_kbps, None);
+}
+
+fn offer(media: &str) -> String {
+    format!("v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n{media}")
+}
+
+#[test]
+fn picks_first_offered_supported_codec_and_keeps_dtmf() {
+    let o = offer("m=audio 4000 RTP/AVP 18 8 0 101\r\na=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:30\r\na=rtcp-mux\r\nm=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n");
+    let n = negotiate(o.as_bytes(), &audio_only()).unwrap();
+    let audio = n.audio.audio().unwrap();
+    assert_eq!(audio.codec, AudioCodec::Pcma);
+    assert_eq!(n.audio.payload_type, 8);
+    assert_eq!(audio.dtmf_payload_type, Some(101));
+    assert_eq!(audio.ptime, 30);
+    assert!(n.audio.rtcp_mux);
+    assert_eq!(n.audio.remote_rtp, Some("192.0.2.10:4000".parse().unwrap()));
+    let text = render_answer(&n, at("127.0.0.1:40000"), SdpSession { id: 7, version: 1 });
+    assert!(text.contains("m=audio 40000 RTP/AVP 8 101\r\n"), "{text}");
+    assert!(text.contains("m=video 0 RTP/AVP 96\r\n"), "{text}");
+    assert!(
+        text.contains("a=rtcp-mux") && text.contains("a=sendrecv") && text.contains("a=ptime:30")
+    );
+    // Our answer parses back.
+    assert_eq!(
+        read_answer(text.as_bytes(), &audio_only())
+            .unwrap()
+            .audio()
+            .unwrap()
+            .1
+            .codec,
+        AudioCodec::Pcma
+    );
+}
+
+#[test]
+fn opus_and_g722_by_rtpmap() {
+    let o = offer("m=audio 4000 RTP/AVP 111 9\r\na=rtpmap:111 opus/48000/2\r\n");
+    assert_eq!(
+        codec(&negotiate(o.as_bytes(), &audio_only()).unwrap()),
+        AudioCodec::Opus
+    );
+    let o = offer("m=audio 4000 RTP/AVP 9 0\r\n");
+    assert_eq!(
+        codec(&negotiate(o.as_bytes(), &audio_only()).unwrap()),
+        AudioCodec::G722
+    );
+}
+
+#[test]
+fn hold_directions_are_mirrored() {
+    let n = negotiate(
+        offer("m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n").as_bytes(),
+        &audio_only(),
+    )
+    .unwrap();
+    assert_eq!(n.audio.direction, Direction::RecvOnly);
+    let o = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let n = negotiate(o.as_bytes(), &audio_only()).unwrap();
+    assert_eq!(n.audio.direction, Direction::RecvOnly);
+    assert_eq!(n.audio.remote_rtp, None);
+    let n = negotiate(
+        offer("m=audio 4000 RTP/AVP 0\r\na=inactive\r\n").as_bytes(),
+        &audio_only(),
+    )
+    .unwrap();
+    assert_eq!(n.audio.direction, Direction::Inactive);
+}
+
+#[test]
+fn refusals() {
+    let err = negotiate(
+        offer("m=audio 4000 RTP/AVP 18\r\n").as_bytes(),
+        &audio_only(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SdpError::NoCommonCodec(_)));
+    assert_eq!(err.warn_code(), 305);
+    assert_eq!(
+        negotiate(
+            offer("m=video 4000 RTP/AVP 96\r\n").as_bytes(),
+            &audio_only()
+        ),
+        Err(SdpError::NoAudio)
+    );
+    assert!(matches!(
+        negotiate(b"garbage", &audio_only()),
+        Err(SdpError::Malformed(_))
+    ));
+}
+
+#[test]
+fn our_offer_lists_every_codec() {
+    let text = render_offer(
+        &audio_only(),
+        at("127.0.0.1:40002"),
+        Direction::SendRecv,
+        SdpSession { id: 1, version: 1 },
+    );
+    assert!(
+        text.contains("m=audio 40002 RTP/AVP 111 9 0 8 101"),
+        "{text}"
+    );
+}
+
+/// Poly RealPresence Group (pion/sdp PR #150): session `b=AS`, High
+/// profile mode 1, baseline without a mode (mode 0) and in mode 1, each
+/// with `max-br`/`sar`, vendor formats, and a content line.
+const POLY_GROUP: &str = "v=0\r\no=GroupSeries 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nb=AS:2048\r\nt=0 0\r\n\
+m=audio 49152 RTP/AVP 115 102 9 15 0 8 18 101\r\na=rtpmap:115 G7221/32000\r\na=fmtp:115 bitrate=48000\r\na=rtpmap:102 G7221/16000\r\na=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n\
+m=video 49154 RTP/AVP 109 110 111 96 97 34 31\r\nb=TIAS:1920000\r\na=rtpmap:109 H264/90000\r\na=fmtp:109 profile-level-id=64001f;packetization-mode=1;max-br=20010;sar=13\r\na=rtpmap:110 H264/90000\r\na=fmtp:110 profile-level-id=42801f;max-br=20010;sar=13\r\na=rtpmap:111 H264/90000\r\na=fmtp:111 profile-level-id=42801f;packetization-mode=1;max-br=20010;sar=13\r\na=rtpmap:96 vnd.polycom.lpr/9000\r\na=rtpmap:97 H264-SVC/90000\r\na=rtpmap:34 H263/90000\r\na=rtpmap:31 H261/90000\r\na=rtcp-fb:* nack pli\r\na=rtcp-fb:* ccm fir\r\na=rtcp-fb:* ccm tmmbr\r\na=sendrecv\r\n\
+m=application 49156 RTP/AVP 100\r\na=rtpmap:100 H224/4800\r\na=sendrecv\r\n\
+m=video 49158 RTP/AVP 109\r\na=rtpmap:109 H264/90000\r\na=content:slides\r\na=sendrecv\r\n";
+
+/// Poly Studio X30 (vopenia-io/livekit-sip test data): `b=TIAS`, LPR and
+/// H.265 first, feedback only `ccm tmmbr`/`ccm fir`, `"; "` separators.
+const POLY_STUDIO_X30: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nb=TIAS:4096000\r\nt=0 0\r\n\
+m=audio 2226 RTP/AVP 9 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n\
+m=video 2228 RTP/AVP 96 98 99 100 101\r\nb=TIAS:4032000\r\na=rtpmap:96 vnd.polycom.lpr/9000\r\na=rtpmap:98 H265/90000\r\na=rtpmap:99 H264/90000\r\na=fmtp:99 profile-level-id=428020; max-mbps=490000; max-fs=8192\r\na=rtpmap:100 H264/90000\r\na=fmtp:100 profile-level-id=428020; packetization-mode=1; max-mbps=490000; max-fs=8192\r\na=rtpmap:101 H264/90000\r\na=fmtp:101 profile-level-id=640020; packetization-mode=1; max-mbps=490000; max-fs=8192\r\na=rtcp-fb:* ccm tmmbr\r\na=rtcp-fb:* ccm fir\r\na=sendrecv\r\n";
+
+/// A Cisco room (same test data): mode 0 on 97 and mode 1 on 126 at level
+/// 2.2 with a large `max-fs`, `b=TIAS`, a slides line.
+const CISCO: &str = "v=0\r\no=tandberg 1 1 IN IP4 192.0.2.40\r\ns=-\r\nc=IN IP4 192.0.2.40\r\nb=AS:6000\r\nt=0 0\r\n\
+m=audio 16400 RTP/AVP 108 8 0 101\r\nb=TIAS:64000\r\na=rtpmap:108 MP4A-LATM/90000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n\
+m=video 16402 RTP/AVP 97 126\r\nb=TIAS:6000000\r\na=rtpmap:97 H264/90000\r\na=fmtp:97 profile-level-id=428016;max-mbps=490000;max-fs=8160;max-cpb=200;max-dpb=16320;max-fps=6000\r\na=rtpmap:126 H264/90000\r\na=fmtp:126 profile-level-id=428016;packetization-mode=1;max-mbps=490000;max-fs=8160;max-cpb=200;max-dpb=16320;max-fps=6000\r\na=rtcp-fb:* nack pli\r\na=rtcp-fb:* ccm fir\r\na=rtcp-fb:* ccm tmmbr\r\na=rtcp-fb:* ccm pan\r\na=sendrecv\r\n\
+m=video 16404 RTP/AVP 97\r\nb=TIAS:6000000\r\na=rtpmap:97 H264/90000\r\na=fmtp:97 profile-level-id=428016;max-fs=32400\r\na=content:slides\r\na=label:12\r\na=sendrecv\r\n";
+
+fn video_of(n: &Negotiated) -> (&StreamMedia, media_api::VideoFormat) {
+    let v = n.video.as_ref().expect("video negotiated");
+    match &v.format {
+        Format::Video(f) => (v, *f),
+        Format::Audio(_) => panic!("not video"),
+    }
+}
+
+fn answer_with_video(n: &Negotiated) -> String {
+    let local = Addresses {
+        audio: "127.0.0.1:40000".parse().unwrap(),
+        video: Some("127.0.0.1:40002".parse().unwrap()),
+    };
+    render_answer(n, local, SdpSession { id: 7, version: 1 })
+}
+
+#[test]
+fn poly_group_gets_baseline_mode_1_and_its_vendor_lines_declined() {
+    let n = negotiate(POLY_GROUP.as_bytes(), &with_video()).unwrap();
+    let (stream, v) = video_of(&n);
+    assert_eq!(stream.payload_type, 111);
+    assert_eq!((v.codec, v.packetization_mode), (VideoCodec::H264, 1));
+    assert_eq!(v.profile_level_id, Some([0x42, 0x80, 0x1f]));
+    assert!(v.browsers_decode());
+    assert!(v.feedback.pli && v.feedback.fir && v.feedback.tmmbr && !v.feedback.nack);
+    // Every H.264 format it offered is taken; LPR, SVC, H.263 are not.
+    for pt in [109, 110, 111] {
+        assert!(v.accepted.contains(pt));
+    }
+    assert!(!v.accepted.contains(96) && !v.accepted.contains(97));
+    assert_eq!(stream.bandwidth_kbps, Some(1920));
+    assert_eq!(v.limits.max_fs, 3600); // level 3.1
+    assert_eq!(v.limits.max_kbps, Some(20010));
+    let text = answer_with_video(&n);
+    assert!(text.contains("m=video 40002 RTP/AVP 111\r\n"), "{text}");
+    assert!(
+        text.contains(
+            "a=fmtp:111 profile-level-id=42801f;packetization-mode=1;max-fs=8160;max-mbps=244800"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "a=rtcp-fb:111 nack pli\r\na=rtcp-fb:111 ccm fir\r\na=rtcp-fb:111 ccm tmmbr\r\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("goog-remb") && !text.contains("lpr"),
+        "{text}"
+    );
+    assert!(text.contains("b=AS:1920\r\nb=TIAS:1920000\r\n"), "{text}");
+    assert!(text.contains("m=application 0 RTP/AVP 100\r\n"), "{text}");
+    assert!(text.contains("m=video 0 RTP/AVP 109\r\n"), "{text}"); // the slides line
+                                                                   // Until media sends video, we receive the room's camera only.
+    assert!(text.contains("a=recvonly"), "{text}");
+}
+
+#[test]
+fn poly_studio_x30_feedback_is_fir_and_tmmbr_only() {
+    let n = negotiate(POLY_STUDIO_X30.as_bytes(), &with_video()).unwrap();
+    let (stream, v) = video_of(&n);
+    assert_eq!(stream.payload_type, 100);
+    assert_eq!(v.packetization_mode, 1);
+    assert_eq!(v.limits.max_fs, 8192);
+    assert_eq!(v.limits.max_mbps, 490_000); // above level 3.2's 216000
+    assert!(!v.feedback.pli && v.feedback.fir && v.feedback.tmmbr);
+    assert_eq!(
+        v.feedback.keyframe_request(),
+        media_api::KeyframeRequest::Fir
+    );
+    assert_eq!(stream.bandwidth_kbps, Some(4000)); // our maximum
+    let mode = v.limits.send_mode(stream.bandwidth_kbps.unwrap());
+    assert_eq!((mode.width, mode.height), (1920, 1080));
+}
+
+#[test]
+fn cisco_level_2_2_with_max_fs_is_sent_1080p_in_mode_1() {
+    let n = negotiate(CISCO.as_bytes(), &with_video()).unwrap();
+    let (stream, v) = video_of(&n);
+    assert_eq!(stream.payload_type, 126);
+    assert!(v.accepted.contains(97) && v.accepted.contains(126));
+    assert_eq!(v.limits.max_fs, 8160);
+    assert_eq!(v.limits.max_fps, Some(60));
+    let mode = v.limits.send_mode(stream.bandwidth_kbps.unwrap());
+    assert_eq!((mode.width, mode.height, mode.fps), (1920, 1080, 30));
+    let text = answer_with_video(&n);
+    // The audio line is answered, the slides line declined in its place.
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("m=")).collect();
+    assert_eq!(
+        lines,
+        [
+            "m=audio 40000 RTP/AVP 8 101",
+            "m=video 40002 RTP/AVP 126",
+            "m=video 0 RTP/AVP 97"
+        ]
+    );
+}
+
+#[test]
+fn a_vp8_only_room_gets_vp8() {
+    let o = offer("m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 goog-remb\r\n");
+    let n = negotiate(o.as_bytes(), &with_video()).unwrap();
+    let (stream, v) = video_of(&n);
+    assert_eq!((stream.payload_type, v.codec), (96, VideoCodec::Vp8));
+    assert!(v.feedback.remb && v.feedback.pli);
+    let text = answer_with_video(&n);
+    assert!(
+        text.contains("a=rtpmap:96 VP8/90000\r\na=fmtp:96 max-fs=8160;max-fr=30"),
+        "{text}"
+    );
+    assert!(text.contains("a=rtcp-fb:96 goog-remb"), "{text}");
+}
+
+#[test]
+fn video_is_declined_without_a_bound_stream_or_a_common_codec() {
+    let n = negotiate(POLY_GROUP.as_bytes(), &with_video()).unwrap();
+    let text = render_answer(&n, at("127.0.0.1:40000"), SdpSession { id: 7, version: 1 });
+    assert!(text.contains("m=video 0 RTP/AVP 111\r\n"), "{text}");
+    assert_eq!(n.media(false).streams.len(), 1);
+    assert_eq!(n.media(true).streams.len(), 2);
+    let o =
+        offer("m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 34\r\na=rtpmap:34 H263/90000\r\n");
+    let n = negotiate(o.as_bytes(), &with_video()).unwrap();
+    assert!(n.video.is_none());
+}
+
+#[test]
+fn our_offer_carries_video_with_max_fs() {
+    let local = Addresses {
+        audio: "127.0.0.1:40000".parse().unwrap(),
+        video: Some("127.0.0.1:40002".parse().unwrap()),
+    };
+    let text = render_offer(
+        &with_video(),
+        local,
+        Direction::SendRecv,
+        SdpSession { id: 1, version: 1 },
+    );
+    assert!(
+        text.contains("m=video 40002 RTP/AVP 97 98 100\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("a=fmtp:97 profile-level-id=42e028;packetization-mode=1;max-fs=8160;max-mbps=244800;max-br=4000"), "{text}");
+    assert!(
+        text.contains("a=fmtp:98 profile-level-id=42e028;packetization-mode=0;"),
+        "{text}"
+    );
+    assert!(text.contains("b=TIAS:4000000"), "{text}");
+    // The room's answer reads back, with video.
+    let answer = text.replace("a=recvonly", "a=sendonly");
+    let media = read_answer(answer.as_bytes(), &with_video()).unwrap();
+    let (stream, v) = media.video().unwrap();
+    assert_eq!((stream.payload_type, v.packetization_mode), (97, 1));
+    assert_eq!(stream.direction, Direction::RecvOnly);
+}

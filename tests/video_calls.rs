@@ -1,0 +1,92 @@
+//! Rooms' video against real peers: a baresip room whose camera is a
+//! solid-colour clip (libx264 H.264) in a meeting with headless Chromium.
+//! What is checked is what the browser decodes (getStats) and shows (a
+//! pixel of the room's tile), and what the admin API says of the stream.
+//! Each test runs in a network namespace of its own with only loopback.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::baresip::{Baresip, Source};
+use common::browser::{from, microphone, page, tile_id, Browsers};
+use common::{isolate_network, tools, Mra};
+
+/// A solid `colour` clip for a camera: `file` is `room.mp4` (MPEG-4, for
+/// baresip's avformat source, looped) or `camera.y4m` (raw frames, for
+/// Chromium's fake camera).
+fn clip(dir: &Path, colour: &str, file: &str) -> PathBuf {
+    let path = dir.join(file);
+    // Ten seconds of MPEG-4 (a few kB); a second of raw frames (10 MB).
+    let mp4 = file.ends_with(".mp4");
+    let frames = if mp4 { "300" } else { "30" };
+    let status = tools::command("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("color=c={colour}:s=640x360:r=30"))
+        .args(["-frames:v", frames, "-pix_fmt", "yuv420p"])
+        .args(if mp4 {
+            &["-c:v", "mpeg4", "-q:v", "2"][..]
+        } else {
+            &[][..]
+        })
+        .arg(&path)
+        .status()
+        .expect("ffmpeg (package ffmpeg) must be installed");
+    assert!(status.success(), "ffmpeg made no {file}");
+    path
+}
+
+/// Whether `rgb` is `colour`'s (red, green or blue) after coding: that
+/// channel well above the others.
+fn looks(rgb: [u8; 3], colour: usize) -> bool {
+    let others = (0..3).filter(|&c| c != colour).map(|c| rgb[c]);
+    rgb[colour] > 150 && others.into_iter().all(|v| v < 90)
+}
+
+const RED: usize = 0;
+
+#[test]
+fn a_browser_sees_a_rooms_camera() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let room_clip = clip(dir.path(), "red", "room.mp4");
+    let camera = clip(dir.path(), "blue", "camera.y4m");
+    let mut browsers = Browsers::start();
+    let mic = microphone(&dir, 880.0);
+    browsers.open_with_camera("ann", &page(&mra), &mic, &camera);
+    browsers.join("ann", "123456789", "4321", "Ann").unwrap();
+    let mut room = Baresip::video_room("boardroom", Source::Sine(440), &room_clip);
+    room.dial(&format!("sip:123456789**4321@{}", mra.sip));
+    let tile = tile_id(&mut browsers, "ann", "boardroom");
+    browsers.wait(
+        "the browser decoding the room's camera",
+        |b| b.inbound("ann"),
+        |s| from(s, &tile, "video").is_some_and(|v| v["framesDecoded"].as_u64() > Some(10)),
+    );
+    let colour = browsers.wait(
+        "the room's tile showing its red camera",
+        |b| b.tile_colour("ann", &tile),
+        |rgb| rgb.is_some_and(|rgb| looks(rgb, RED)),
+    );
+    let calls = mra.wait_calls("the room's camera forwarded into the meeting", |c| {
+        let video = &c[0]["media"]["video"];
+        c.len() == 1
+            && video["to_meeting"] == "forwarded"
+            && video["packets_forwarded"].as_u64() > Some(30)
+            && video["keyframes_received"].as_u64() > Some(0)
+            && video["keyframes_wanted"].as_u64() > Some(0)
+    });
+    let video = &calls[0]["media"]["video"];
+    assert!(
+        video["codec"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("H264/90000")),
+        "{video}"
+    );
+    assert_eq!(video["rejected_packets"], 0, "{video}");
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meeting-room-camera.png");
+    browsers.screenshot("ann", &shot);
+    println!("room tile colour {colour:?}; video {video}");
+}
