@@ -1,26 +1,40 @@
 //! Any body as a room's SDP offer and as its answer to ours; what is
-//! negotiated must render back into an answer.
+//! negotiated (audio and video) must render back into an answer that
+//! reads back with the same streams.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use media_api::AudioCodec;
-use signaling::sdp::{self, SdpSession};
+use media_api::{AudioCodec, VideoCodec};
+use signaling::sdp::{self, Addresses, Codecs, SdpSession, VideoOffer};
 
-const CODECS: [AudioCodec; 4] = [
-    AudioCodec::Opus,
-    AudioCodec::G722,
-    AudioCodec::Pcmu,
-    AudioCodec::Pcma,
-];
+fn codecs() -> Codecs {
+    Codecs {
+        audio: vec![
+            AudioCodec::Opus,
+            AudioCodec::G722,
+            AudioCodec::Pcmu,
+            AudioCodec::Pcma,
+        ],
+        video: Some(VideoOffer {
+            codecs: vec![VideoCodec::H264, VideoCodec::Vp8],
+            max_kbps: 4000,
+        }),
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(n) = sdp::negotiate(data, &CODECS) {
-        let local = "192.0.2.1:40000".parse().expect("literal");
+    let codecs = codecs();
+    if let Ok(n) = sdp::negotiate(data, &codecs) {
+        let local = Addresses {
+            audio: "192.0.2.1:40000".parse().expect("literal"),
+            video: Some("192.0.2.1:40002".parse().expect("literal")),
+        };
         let answer = sdp::render_answer(&n, local, SdpSession { id: 1, version: 1 });
+        let read = sdp::read_answer(answer.as_bytes(), &codecs);
         assert!(
-            sdp::read_answer(answer.as_bytes(), &CODECS).is_ok(),
+            read.is_ok_and(|m| m.streams.len() == n.media(true).streams.len()),
             "{answer}"
         );
     }
-    let _ = sdp::read_answer(data, &CODECS);
+    let _ = sdp::read_answer(data, &codecs);
 });
