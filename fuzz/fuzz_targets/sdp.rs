@@ -4,26 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use media_api::{AudioCodec, VideoCodec};
-use signaling::sdp::{self, Addresses, Codecs, SdpSession, VideoOffer};
-
-fn codecs() -> Codecs {
-    Codecs {
-        audio: vec![
-            AudioCodec::Opus,
-            AudioCodec::G722,
-            AudioCodec::Pcmu,
-            AudioCodec::Pcma,
-        ],
-        video: Some(VideoOffer {
-            codecs: vec![VideoCodec::H264, VideoCodec::Vp8],
-            max_kbps: 4000,
-        }),
-    }
-}
+use signaling::sdp::{self, Addresses, Codecs, SdpSession};
 
 fuzz_target!(|data: &[u8]| {
-    let codecs = codecs();
+    let codecs = Codecs::all(4000);
     if let Ok(n) = sdp::negotiate(data, &codecs) {
         let local = Addresses {
             audio: "192.0.2.1:40000".parse().expect("literal"),

@@ -4,13 +4,13 @@
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use media_api::{AudioCodec, BoundStream, LegId, MediaEvent, VideoCodec};
+use media_api::{BoundStream, LegId, MediaEvent};
 use meeting::{Refusal, Seat};
 
 use crate::controller::{Action, ControllerConfig};
 use crate::h323::io::{H323Input, H323Output};
 use crate::ivr::IvrConfig;
-use crate::sdp::{Codecs, VideoOffer};
+use crate::sdp::Codecs;
 use crate::sip::transaction::Timers;
 use crate::sip::{Flow, TxId};
 
@@ -50,18 +50,7 @@ impl Default for CoreConfig {
             force_rport: true,
             advertised: None,
             sip_port: 5060,
-            codecs: Codecs {
-                audio: vec![
-                    AudioCodec::Opus,
-                    AudioCodec::G722,
-                    AudioCodec::Pcmu,
-                    AudioCodec::Pcma,
-                ],
-                video: Some(VideoOffer {
-                    codecs: vec![VideoCodec::H264, VideoCodec::Vp8],
-                    max_kbps: 4000,
-                }),
-            },
+            codecs: Codecs::all(4000),
             ivr: IvrConfig::default(),
             ivr_enabled: true,
             min_se: 90,

@@ -13,7 +13,7 @@ mod video;
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
-use media_api::{AudioCodec, Direction, LegMedia, StreamMedia};
+use media_api::{AudioCodec, Direction, LegMedia, StreamMedia, VideoCodec};
 use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
 use rtc_sdp::description::media::{MediaName, RangedPort};
 use rtc_sdp::description::session::{Origin, TimeDescription, Timing};
@@ -53,6 +53,24 @@ pub struct Codecs {
     pub audio: Vec<AudioCodec>,
     /// None: video is declined.
     pub video: Option<VideoOffer>,
+}
+
+impl Codecs {
+    /// Every codec we do, in our order, video at `video_kbps`.
+    pub fn all(video_kbps: u32) -> Codecs {
+        Codecs {
+            audio: vec![
+                AudioCodec::Opus,
+                AudioCodec::G722,
+                AudioCodec::Pcmu,
+                AudioCodec::Pcma,
+            ],
+            video: Some(VideoOffer {
+                codecs: vec![VideoCodec::H264, VideoCodec::Vp8],
+                max_kbps: video_kbps,
+            }),
+        }
+    }
 }
 
 /// Where our media listens, as rooms are told.

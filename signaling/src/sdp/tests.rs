@@ -3,28 +3,15 @@
 use super::*;
 use media_api::{Format, VideoCodec};
 
-const AUDIO: [AudioCodec; 4] = [
-    AudioCodec::Opus,
-    AudioCodec::G722,
-    AudioCodec::Pcmu,
-    AudioCodec::Pcma,
-];
-
 fn audio_only() -> Codecs {
     Codecs {
-        audio: AUDIO.to_vec(),
         video: None,
+        ..Codecs::all(0)
     }
 }
 
 fn with_video() -> Codecs {
-    Codecs {
-        audio: AUDIO.to_vec(),
-        video: Some(VideoOffer {
-            codecs: vec![VideoCodec::H264, VideoCodec::Vp8],
-            max_kbps: 4000,
-        }),
-    }
+    Codecs::all(4000)
 }
 
 fn at(audio: &str) -> Addresses {
