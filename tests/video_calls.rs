@@ -1,12 +1,15 @@
 //! Rooms' video against real peers: a baresip room whose camera is a
-//! solid-colour clip (libx264 H.264) in a meeting with headless Chromium.
-//! What is checked is what the browser decodes (getStats) and shows (a
-//! pixel of the room's tile), and what the admin API says of the stream.
+//! solid-colour clip (libx264 H.264) in a meeting with headless Chromium
+//! whose fake camera is another colour. What is checked is what the
+//! browser decodes (getStats) and shows (a pixel of the room's tile), what
+//! the room decodes (a pixel of its `snapshot_recv` picture), and what the
+//! admin API says of the stream.
 //! Each test runs in a network namespace of its own with only loopback.
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::baresip::{Baresip, Source};
 use common::browser::{from, microphone, page, tile_id, Browsers};
@@ -44,9 +47,10 @@ fn looks(rgb: [u8; 3], colour: usize) -> bool {
 }
 
 const RED: usize = 0;
+const BLUE: usize = 2;
 
 #[test]
-fn a_browser_sees_a_rooms_camera() {
+fn a_browser_and_a_room_see_each_other() {
     isolate_network();
     let mra = Mra::start();
     mra.create_meeting("123456789", Some("4321"));
@@ -88,5 +92,20 @@ fn a_browser_sees_a_rooms_camera() {
     assert_eq!(video["rejected_packets"], 0, "{video}");
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meeting-room-camera.png");
     browsers.screenshot("ann", &shot);
-    println!("room tile colour {colour:?}; video {video}");
+    // The meeting's picture (the browser's blue camera, decoded and
+    // encoded again by the gateway) reaches the room.
+    let seen = room.received_colour(Duration::from_secs(20), |rgb| looks(rgb, BLUE));
+    let calls = mra.wait_calls("the meeting's picture sent to the room", |c| {
+        c[0]["media"]["video"]["frames_sent"].as_u64() > Some(10)
+    });
+    let video = &calls[0]["media"]["video"];
+    assert!(
+        video["from_meeting"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("H264 ")),
+        "{video}"
+    );
+    assert_eq!(video["encoder_shared_by"], 1, "{video}");
+    assert!(video["keyframes_sent"].as_u64() > Some(0), "{video}");
+    println!("room tile colour {colour:?}; the room sees {seen:?}; video {video}");
 }

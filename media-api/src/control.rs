@@ -50,6 +50,10 @@ pub trait MediaControl: Send + Sync + 'static {
     fn set_muted(&self, leg: LegId, muted: bool) -> MediaFuture<'_, ()>;
     /// Sends a DTMF digit to the room as RFC 4733 events.
     fn send_digit(&self, leg: LegId, digit: char) -> MediaFuture<'_, ()>;
+    /// The room asked for a keyframe of the picture we send it (by
+    /// signaling: SIP INFO `picture_fast_update`, H.245
+    /// `videoFastUpdatePicture`).
+    fn send_keyframe(&self, leg: LegId) -> MediaFuture<'_, ()>;
     /// The leg's media statistics.
     fn stats(&self, leg: LegId) -> MediaFuture<'_, LegStats>;
 }

@@ -27,7 +27,7 @@ pub struct LegStats {
 }
 
 /// A room's video stream, as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VideoStats {
     /// The codec and payload type agreed (`H264/90000 pt 126 mode 1`).
     pub codec: String,
@@ -49,10 +49,20 @@ pub struct VideoStats {
     pub firs_sent: u64,
     pub infos_sent: u64,
     pub requests_throttled: u64,
-    /// Keyframe requests the room sent us (PLI, FIR).
+    /// Keyframe requests the room sent us (PLI, FIR — RFC 5104 or RFC
+    /// 2032's — or by signaling).
     pub keyframe_requests_received: u64,
     /// Packets on a payload type not agreed, or not RTP.
     pub rejected_packets: u64,
+    /// What the room is sent of its meeting (`H264 1280x720@30 1800
+    /// kbit/s`; empty while nothing is sent), and by how many rooms that
+    /// encoder is shared.
+    pub from_meeting: String,
+    pub encoder_shared_by: u64,
+    pub frames_sent: u64,
+    pub keyframes_sent: u64,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
 }
 
 /// Counters of what the buffer did.

@@ -193,7 +193,7 @@ impl VideoFormat {
 }
 
 /// A picture size and rate we send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SendMode {
     pub width: u32,
     pub height: u32,

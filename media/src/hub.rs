@@ -11,7 +11,10 @@
 //! receives each other participant's audio once (the service sends a
 //! gateway none of its own rooms) and hands it to the meeting's media
 //! worker, which decodes it once and mixes mix-minus for every local room
-//! — rooms of the same node hear each other there. Adding or removing a
+//! — rooms of the same node hear each other there; and each other
+//! participant's camera once, for the meeting's video worker, which
+//! decodes it while a room watches it (its keyframe requests go back as
+//! RTCP PLI on the subscribe connection). Adding or removing a
 //! room renegotiates only the publish connection; the other tracks keep
 //! flowing. The hub ends when the engine drops its last handle (the last
 //! room left) or the service ends the session.
@@ -29,6 +32,7 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc_rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc_rtp::Packet;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -41,7 +45,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use crate::engine::publisher::{PublishTo, OPUS_PAYLOAD_TYPE};
 use crate::engine::stream::MeetingStream;
 use crate::engine::{Command, Workers};
-use crate::video::PublishVideo;
+use crate::video::{KeyframeAsk, PublishVideo, VideoCommand, VideoWorkers};
 use media_api::{LegId, MediaEvent, MeetingJoin, VideoCodec};
 
 /// Stream ids, unique in the process.
@@ -65,6 +69,7 @@ pub(crate) struct Context {
     pub service: Arc<dyn MeetingService>,
     pub rtc_ip: IpAddr,
     pub workers: Workers,
+    pub video: VideoWorkers,
     pub events: mpsc::UnboundedSender<MediaEvent>,
     /// Peer connections the hubs of this node hold.
     pub peer_connections: Arc<AtomicU64>,
@@ -186,7 +191,7 @@ impl Hub {
         } = self.cx.service.connect_gateway();
         let open = ClientMessage::Gateway {
             meeting: self.meeting.clone(),
-            video: false,
+            video: true,
         };
         to_service.send(open).await.map_err(|_| "session closed")?;
         match from_service.recv().await {
@@ -474,6 +479,7 @@ impl Hub {
                     audio_level_id: self.audio_level_id,
                     packets: queues.audio.clone(),
                 },
+                video: self.cx.video.of_meeting(&self.meeting),
             };
             let _ = self.cx.workers.leg(leg, command);
             if let Some(video) = &room.video {
@@ -511,8 +517,7 @@ impl Hub {
     /// decodes it once for every local room.
     async fn hear(&self, remote: Arc<dyn TrackRemote>) {
         if remote.kind().await != RtpCodecKind::Audio {
-            tokio::spawn(async move { while remote.poll().await.is_some() {} });
-            return;
+            return self.see(remote).await;
         }
         let participant = remote.stream_id().await.to_string();
         let id = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
@@ -545,6 +550,64 @@ impl Hub {
             workers.meeting(&meeting, Command::RemoveStream(meeting.clone(), id));
         });
     }
+}
+
+impl Hub {
+    /// Feeds a received participant's camera to the meeting's video
+    /// worker (a source from its first packet, whose payload type says
+    /// the codec), and passes the worker's keyframe requests back as PLI.
+    async fn see(&self, remote: Arc<dyn TrackRemote>) {
+        let participant = remote.stream_id().await.to_string();
+        let id = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
+        info!(meeting = %self.meeting, %participant, source = id, "receiving a participant's camera");
+        let queue = self.cx.video.of_meeting(&self.meeting);
+        let meeting: Arc<str> = self.meeting.as_str().into();
+        let (ask, mut asks) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut ssrc = None;
+            loop {
+                tokio::select! {
+                    event = remote.poll() => match event {
+                        Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
+                            let h = &packet.header;
+                            if ssrc.is_none() {
+                                let Some(codec) = codec_of(h.payload_type) else { continue };
+                                queue.send(VideoCommand::AddSource {
+                                    id,
+                                    meeting: meeting.clone(),
+                                    participant: participant.clone(),
+                                    codec,
+                                    ask: KeyframeAsk::Hub(ask.clone()),
+                                });
+                            }
+                            ssrc = Some(h.ssrc);
+                            let (seq, ts, marker) = (h.sequence_number, h.timestamp, h.marker);
+                            queue.send(VideoCommand::Packet(id, seq, ts, marker, packet.payload));
+                        }
+                        Some(TrackRemoteEvent::OnEnded) | None => break,
+                        Some(_) => {}
+                    },
+                    Some(()) = asks.recv() => {
+                        let pli = PictureLossIndication {
+                            sender_ssrc: 0,
+                            media_ssrc: ssrc.unwrap_or(0),
+                        };
+                        let _ = remote.write_rtcp(vec![Box::new(pli)]).await;
+                    }
+                }
+            }
+            queue.send(VideoCommand::RemoveSource(id));
+        });
+    }
+}
+
+/// The video codec the meeting carries on `payload_type`.
+fn codec_of(payload_type: u8) -> Option<VideoCodec> {
+    let (_, params) = meeting::rtc::codecs()
+        .into_iter()
+        .find(|(_, c)| c.payload_type == payload_type)?;
+    let mime = params.rtp_codec.mime_type;
+    VideoCodec::from_name(mime.strip_prefix("video/")?)
 }
 
 /// The leg an `add_participant` answer is about (its reference is the

@@ -18,7 +18,7 @@ pub mod prompts;
 pub mod rtp_stats;
 pub mod telephone_event;
 pub mod tones;
-mod video;
+pub mod video;
 
 pub use engine::{EngineCounts, MeetingLink, RtpEngine};
 pub use ports::PortRange;

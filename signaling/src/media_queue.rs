@@ -48,7 +48,8 @@ fn leg_of(command: &Action) -> Option<LegId> {
         | Action::ConfigureLeg { leg, .. }
         | Action::DestroyLeg { leg }
         | Action::JoinMeeting { leg, .. }
-        | Action::Prompt { leg, .. } => Some(*leg),
+        | Action::Prompt { leg, .. }
+        | Action::SendKeyframe { leg } => Some(*leg),
         Action::TakeSeat { .. } | Action::ReleaseSeat { .. } => None,
     }
 }
@@ -86,6 +87,7 @@ async fn leg_commands(
             Action::DestroyLeg { leg } => (leg, media.destroy_leg(leg).await),
             Action::JoinMeeting { leg, join } => (leg, media.join_meeting(leg, join).await),
             Action::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
+            Action::SendKeyframe { leg } => (leg, media.send_keyframe(leg).await),
             _ => continue,
         };
         if let Err(e) = result {
@@ -136,6 +138,9 @@ mod tests {
         }
         fn set_muted(&self, _: LegId, _: bool) -> MediaFuture<'_, ()> {
             Box::pin(async { Ok(()) })
+        }
+        fn send_keyframe(&self, _: LegId) -> MediaFuture<'_, ()> {
+            unimplemented!()
         }
         fn send_digit(&self, _: LegId, _: char) -> MediaFuture<'_, ()> {
             Box::pin(async { Ok(()) })

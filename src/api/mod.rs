@@ -398,6 +398,16 @@ async fn metrics(State(s): State<ApiState>) -> Response {
             engine.peer_connections,
         ),
         (
+            "media_video_encoders",
+            "Video encoders on this node (one per distinct picture and output, shared by the rooms that take it).",
+            engine.video_encoders,
+        ),
+        (
+            "media_video_dropped",
+            "Video packets dropped because a video worker was behind.",
+            engine.video_dropped,
+        ),
+        (
             "meeting_participant_sessions",
             "Embedded meeting service: sessions of one participant (browsers).",
             sfu.browser_sessions,

@@ -220,6 +220,36 @@ impl Baresip {
         serde_json::from_slice(&body[..n]).ok()
     }
 
+    /// The colour of the middle of the next picture baresip decodes from
+    /// the gateway (its `snapshot_recv` PNG, read back by FFmpeg), asked
+    /// again until `ready` likes it or `within` has passed.
+    pub fn received_colour(
+        &mut self,
+        within: Duration,
+        ready: impl Fn([u8; 3]) -> bool,
+    ) -> [u8; 3] {
+        let deadline = Instant::now() + within;
+        let png = self.dir.path().join("received.png");
+        loop {
+            let _ = std::fs::remove_file(&png);
+            self.request("snapshot_recv", &png.display().to_string());
+            // The PNG is written when the next frame is decoded.
+            let taken = Instant::now() + Duration::from_secs(2);
+            while !png.exists() && Instant::now() < taken {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let rgb = png.exists().then(|| middle_pixel(&png)).flatten();
+            if let Some(rgb) = rgb.filter(|&rgb| ready(rgb)) {
+                return rgb;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "baresip's received picture never looked right (last {rgb:?}); its log:\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// What baresip decoded from the gateway (its sndfile `-dec.wav` dump).
     pub fn decoded(&self) -> PathBuf {
         std::fs::read_dir(self.dir.path())
@@ -233,6 +263,19 @@ impl Baresip {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
     }
+}
+
+/// The colour of the middle pixel of a picture file (by FFmpeg; None
+/// while the file is still being written).
+fn middle_pixel(path: &Path) -> Option<[u8; 3]> {
+    let out = super::tools::command("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-vf", "crop=2:2:iw/2:ih/2", "-frames:v", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg (package ffmpeg) must be installed");
+    (out.stdout.len() >= 3).then(|| [out.stdout[0], out.stdout[1], out.stdout[2]])
 }
 
 impl Drop for Baresip {

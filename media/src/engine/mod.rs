@@ -29,7 +29,7 @@ use self::stats_board::StatsBoard;
 use crate::hub::{self, HubCommand};
 use crate::params::AudioParams;
 use crate::ports::{PortAllocator, PortRange};
-use crate::video::{PublishVideo, VideoLeg, VideoParams};
+use crate::video::{PublishVideo, SentFrame, VideoLeg, VideoParams, VideoQueue, VideoWorkers};
 use media_api::{
     BoundStream, LegId, LegMedia, LegRequest, LegStats, MediaControl, MediaError, MediaEvent,
     MediaFuture, MeetingJoin, Prompt, StreamKind, VideoCodec,
@@ -53,6 +53,8 @@ pub(crate) enum Command {
     ConfigureVideo(LegId, Option<VideoParams>),
     /// The meeting wants a keyframe of the room's camera.
     KeyframeWanted(LegId),
+    /// The room wants a keyframe of its picture.
+    SendKeyframe(LegId),
     Remove(LegId),
     /// The leg is participant `participant` of `meeting`: publish to, and
     /// mix for, it.
@@ -61,7 +63,11 @@ pub(crate) enum Command {
         meeting: String,
         participant: String,
         publish: publisher::PublishTo,
+        /// The meeting's video worker.
+        video: VideoQueue,
     },
+    /// A frame of the meeting's picture for the room.
+    SendVideo(LegId, SentFrame),
     /// Where the room's camera goes in its meeting (None: nowhere).
     PublishVideo(LegId, Option<PublishVideo>),
     Unbridge(LegId),
@@ -81,7 +87,9 @@ impl Command {
             Command::Configure(id, _)
             | Command::ConfigureVideo(id, _)
             | Command::KeyframeWanted(id)
+            | Command::SendKeyframe(id)
             | Command::PublishVideo(id, _)
+            | Command::SendVideo(id, _)
             | Command::Remove(id)
             | Command::Unbridge(id)
             | Command::Play(id, _)
@@ -167,6 +175,10 @@ pub struct EngineCounts {
     /// Peer connections the hubs hold towards the meeting service.
     pub peer_connections: u64,
     pub workers: usize,
+    /// Video encoders running (one per distinct picture and output).
+    pub video_encoders: u64,
+    /// Video packets and commands dropped because a video worker was behind.
+    pub video_dropped: u64,
 }
 
 /// Media legs served from this process.
@@ -177,6 +189,7 @@ pub struct RtpEngine {
     hubs: Mutex<HashMap<String, HubHandle>>,
     events: mpsc::UnboundedSender<MediaEvent>,
     workers: Workers,
+    video: VideoWorkers,
     meetings: MeetingLink,
     peer_connections: Arc<AtomicU64>,
     stats: Arc<StatsBoard>,
@@ -204,6 +217,7 @@ impl RtpEngine {
         let workers = Workers {
             queues: queues.into(),
         };
+        let video = VideoWorkers::start(workers.queues.len(), &workers);
         let stats = Arc::new(StatsBoard::default());
         for (i, (poll, rx)) in ends.into_iter().enumerate() {
             let worker =
@@ -220,6 +234,7 @@ impl RtpEngine {
             hubs: Mutex::new(HashMap::new()),
             events,
             workers,
+            video,
             meetings,
             peer_connections: Arc::default(),
             stats,
@@ -233,6 +248,8 @@ impl RtpEngine {
             meeting_hubs: self.hubs.lock().expect("hubs lock").len(),
             peer_connections: self.peer_connections.load(Ordering::Relaxed),
             workers: self.workers.queues.len(),
+            video_encoders: self.video.encoders(),
+            video_dropped: self.video.dropped(),
         }
     }
 
@@ -258,6 +275,7 @@ impl RtpEngine {
                 service: self.meetings.service.clone(),
                 rtc_ip: self.meetings.rtc_ip,
                 workers: self.workers.clone(),
+                video: self.video.clone(),
                 events: self.events.clone(),
                 peer_connections: self.peer_connections.clone(),
             };
@@ -430,6 +448,14 @@ impl MediaControl for RtpEngine {
         Box::pin(async move {
             self.known(id)?;
             self.command(id, Command::SendDigit(id, digit));
+            Ok(())
+        })
+    }
+
+    fn send_keyframe(&self, id: LegId) -> MediaFuture<'_, ()> {
+        Box::pin(async move {
+            self.known(id)?;
+            self.command(id, Command::SendKeyframe(id));
             Ok(())
         })
     }

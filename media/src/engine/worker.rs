@@ -33,6 +33,7 @@ use super::receive;
 use super::stats_board::{StatsBoard, PUBLISH_EVERY};
 use super::{Command, Workers};
 use crate::audio::{new_codec, Frame, FRAME};
+use crate::video::VideoRoute;
 use media_api::{LegId, MediaEvent};
 
 const TICK: Duration = Duration::from_millis(20);
@@ -230,7 +231,7 @@ impl Worker {
             Command::ConfigureVideo(id, params) => {
                 let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
                 if let Some(video) = video {
-                    video.configure(params);
+                    video.configure(id, params);
                 }
             }
             Command::KeyframeWanted(id) => {
@@ -239,8 +240,16 @@ impl Worker {
                     video.keyframe_wanted(id, Instant::now(), &self.events);
                 }
             }
+            Command::SendKeyframe(id) => {
+                if let Some(video) = self.legs.get_mut(&id).and_then(|l| l.video.as_mut()) {
+                    video.keyframe_asked(id);
+                }
+            }
             Command::Remove(id) => {
-                if let Some(leg) = self.legs.remove(&id) {
+                if let Some(mut leg) = self.legs.remove(&id) {
+                    if let Some(v) = leg.video.as_mut() {
+                        v.route(id, None);
+                    }
                     self.deregister(&leg);
                     self.unbridge(id, leg.bridge);
                     self.stats.forget(id);
@@ -251,6 +260,7 @@ impl Worker {
                 meeting,
                 participant,
                 publish,
+                video,
             } => {
                 let home = self.workers.of_meeting(&meeting);
                 if home != self.index {
@@ -266,6 +276,7 @@ impl Worker {
                         meeting,
                         participant,
                         publish,
+                        video,
                     };
                     self.workers.to(home, bridge);
                     return;
@@ -275,6 +286,14 @@ impl Worker {
                 let Some(leg) = self.legs.get_mut(&id) else {
                     return;
                 };
+                if let Some(v) = leg.video.as_mut() {
+                    let route = VideoRoute {
+                        queue: video,
+                        meeting: meeting.as_str().into(),
+                        participant: participant.clone(),
+                    };
+                    v.route(id, Some(route));
+                }
                 let Some(publisher) = Publisher::new(id, publish, leg.audio_hz()) else {
                     return warn!(leg = id.0, "no Opus encoder");
                 };
@@ -292,11 +311,18 @@ impl Worker {
                     video.publish(to);
                 }
             }
+            Command::SendVideo(id, frame) => {
+                let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
+                if let Some(video) = video {
+                    video.send_frame(&frame);
+                }
+            }
             Command::Unbridge(id) => {
                 let leg = self.legs.get_mut(&id);
                 let bridge = leg.and_then(|l| {
                     if let Some(v) = l.video.as_mut() {
                         v.publish(None);
+                        v.route(id, None);
                     }
                     l.bridge.take()
                 });
@@ -382,6 +408,9 @@ impl Worker {
                     let own = contributes.then_some(&leg.input);
                     let heard = mix.hear(id, own, &mut bridge.speaker, &mut leg.output);
                     if let Some(participant) = heard {
+                        if let Some(video) = &leg.video {
+                            video.speaker(id, participant);
+                        }
                         let _ = self.events.send(MediaEvent::ActiveSpeaker {
                             leg: id,
                             participant: participant.to_owned(),

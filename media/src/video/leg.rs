@@ -1,12 +1,15 @@
 //! A leg's video stream on its media worker: the room's camera read from
 //! the leg's video sockets when they are readable, counted, and — once the
 //! leg is in its meeting — forwarded as the room's video track (its SSRC
-//! and payload type rewritten, the room's header extensions dropped);
-//! keyframe requests from the meeting passed on to the room as it
-//! negotiated; RTCP from the room read for its sender reports and its own
-//! keyframe requests.
+//! and payload type rewritten, the room's header extensions dropped) and
+//! given to the meeting's video worker as a local camera; the meeting's
+//! picture sent to the room; keyframe requests both ways (the meeting's
+//! passed on to the room as it negotiated, the room's PLI and FIR passed
+//! to the encoder it takes); RTCP from the room read for its sender
+//! reports.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,8 +21,12 @@ use rtc_shared::marshal::Unmarshal;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::encode::Output;
 use super::keyframe::{Ask, KeyframeAsker};
 use super::params::VideoParams;
+use super::router::{KeyframeAsk, SentFrame, SourceId, VideoCommand};
+use super::send::Transmitter;
+use super::workers::VideoQueue;
 use crate::engine::receive::{each_datagram, is_rtcp, strip_padding};
 use crate::rtp_stats::ReceiveStats;
 use media_api::{LegId, MediaEvent, VideoCodec, VideoStats};
@@ -32,10 +39,25 @@ pub(crate) struct PublishVideo {
     pub packets: mpsc::Sender<(LegId, Packet)>,
 }
 
+/// The leg's place in its meeting's video: the worker, the meeting, and
+/// the room's participant id.
+#[derive(Clone)]
+pub(crate) struct VideoRoute {
+    pub queue: VideoQueue,
+    pub meeting: Arc<str>,
+    pub participant: String,
+}
+
+/// The source number of a local room's camera (remote ones count up from 1).
+fn local_source(leg: LegId) -> SourceId {
+    1 << 63 | leg.0
+}
+
 pub(crate) struct VideoLeg {
     pub rtp: UdpSocket,
     pub rtcp: UdpSocket,
     rx: Receiver,
+    tx: Transmitter,
 }
 
 /// What the leg knows of the stream, apart from its sockets.
@@ -53,6 +75,14 @@ struct Receiver {
     rejected: u64,
     publish: Option<PublishVideo>,
     forwarded: u64,
+    /// In a meeting: where its video is.
+    route: Option<VideoRoute>,
+    /// The codec the room's camera is a source of the meeting's video
+    /// worker in (from its first packet in the meeting on: a room that
+    /// offered video but sends none is nobody's picture).
+    camera: Option<VideoCodec>,
+    /// Where the room's camera comes from.
+    remote_rtp: Option<SocketAddr>,
 }
 
 impl VideoLeg {
@@ -69,14 +99,83 @@ impl VideoLeg {
             rejected: 0,
             publish: None,
             forwarded: 0,
+            route: None,
+            camera: None,
+            remote_rtp: None,
         };
-        VideoLeg { rtp, rtcp, rx }
+        VideoLeg {
+            rtp,
+            rtcp,
+            rx,
+            tx: Transmitter::new(our_ssrc),
+        }
     }
 
     /// Applies new negotiated parameters (None: video was removed).
-    pub fn configure(&mut self, params: Option<VideoParams>) {
+    pub fn configure(&mut self, id: LegId, params: Option<VideoParams>) {
         self.rx.remote_rtcp = params.and_then(|p| p.remote_rtcp);
+        self.rx.remote_rtp = params.and_then(|p| p.remote_rtp);
         self.rx.params = params;
+        self.announce(id);
+    }
+
+    /// The leg is in a meeting (None: no longer): its camera is a source
+    /// of the meeting's video worker, and the room a viewer.
+    pub fn route(&mut self, id: LegId, route: Option<VideoRoute>) {
+        if let Some(old) = std::mem::replace(&mut self.rx.route, route) {
+            old.queue.send(VideoCommand::RemoveSource(local_source(id)));
+            old.queue.send(VideoCommand::RemoveViewer(id));
+            self.rx.camera = None;
+        }
+        self.announce(id);
+    }
+
+    /// Tells the meeting's video worker what the room takes (and, if its
+    /// camera stopped or changed codec, that it is no longer a source: it
+    /// becomes one again with its next packet).
+    fn announce(&mut self, id: LegId) {
+        let Some(route) = &self.rx.route else { return };
+        let params = self.rx.params;
+        let codec = params.filter(VideoParams::receives).map(|p| p.format.codec);
+        if self.rx.camera.is_some() && self.rx.camera != codec {
+            self.rx.camera = None;
+            route
+                .queue
+                .send(VideoCommand::RemoveSource(local_source(id)));
+        }
+        match params.filter(VideoParams::sends) {
+            Some(p) => route.queue.send(VideoCommand::AddViewer {
+                leg: id,
+                meeting: route.meeting.clone(),
+                participant: route.participant.clone(),
+                output: Output::for_room(&p),
+            }),
+            None => route.queue.send(VideoCommand::RemoveViewer(id)),
+        }
+    }
+
+    /// The room's active speaker changed: its picture follows.
+    pub fn speaker(&self, id: LegId, participant: &str) {
+        if let Some(route) = &self.rx.route {
+            route
+                .queue
+                .send(VideoCommand::Speaker(id, participant.to_owned()));
+        }
+    }
+
+    /// The room asked for a keyframe of its picture (by RTCP or signaling).
+    pub fn keyframe_asked(&mut self, id: LegId) {
+        self.rx.keyframe_asked(id);
+    }
+
+    /// Sends the room a frame of the meeting's picture.
+    pub fn send_frame(&mut self, sent: &SentFrame) {
+        let Some(params) = self.rx.params.filter(VideoParams::sends) else {
+            return;
+        };
+        if let Some(to) = self.rx.remote_rtp {
+            self.tx.send(sent, params.payload_type, &self.rtp, to);
+        }
     }
 
     /// Sends the room's camera into the meeting (None: no longer).
@@ -92,7 +191,7 @@ impl VideoLeg {
             if rtcp_port || is_rtcp(packet) {
                 rx.on_rtcp(id, packet, from);
             } else {
-                rx.on_rtp(id, packet);
+                rx.on_rtp(id, packet, from);
             }
         });
     }
@@ -129,12 +228,41 @@ impl VideoLeg {
     }
 
     pub fn stats(&self) -> VideoStats {
-        self.rx.stats()
+        let mut stats = self.rx.stats();
+        let sent = &self.tx.stats;
+        stats.frames_sent = sent.frames;
+        stats.keyframes_sent = sent.keyframes;
+        stats.packets_sent = sent.packets;
+        stats.bytes_sent = sent.bytes;
+        if let Some((codec, mode, kbps, sharing)) = sent.last {
+            stats.from_meeting = format!(
+                "{} {}x{}@{} {kbps} kbit/s",
+                codec.name(),
+                mode.width,
+                mode.height,
+                mode.fps
+            );
+            stats.encoder_shared_by = sharing as u64;
+        }
+        stats
     }
 }
 
+/// Whether a compound RTCP packet holds an RFC 2032 FIR (packet type
+/// 192, which baresip and older rooms send; rtc-rtcp does not know it).
+fn has_rfc2032_fir(mut compound: &[u8]) -> bool {
+    while compound.len() >= 4 {
+        if compound[1] == 192 {
+            return true;
+        }
+        let len = (usize::from(u16::from_be_bytes([compound[2], compound[3]])) + 1) * 4;
+        compound = compound.get(len..).unwrap_or_default();
+    }
+    false
+}
+
 impl Receiver {
-    fn on_rtp(&mut self, id: LegId, packet: &[u8]) {
+    fn on_rtp(&mut self, id: LegId, packet: &[u8], from: SocketAddr) {
         let mut slice = packet;
         let header = Header::unmarshal(&mut slice);
         let accepted = self.params.filter(VideoParams::receives);
@@ -160,6 +288,27 @@ impl Receiver {
         if meeting::starts_keyframe(mime, payload) {
             self.keyframes += 1;
         }
+        self.remote_rtp = Some(from);
+        let payload = Bytes::copy_from_slice(payload);
+        if let Some(route) = &self.route {
+            if self.camera != Some(params.format.codec) {
+                self.camera = Some(params.format.codec);
+                route.queue.send(VideoCommand::AddSource {
+                    id: local_source(id),
+                    meeting: route.meeting.clone(),
+                    participant: route.participant.clone(),
+                    codec: params.format.codec,
+                    ask: KeyframeAsk::Room(id),
+                });
+            }
+            route.queue.send(VideoCommand::Packet(
+                local_source(id),
+                header.sequence_number,
+                header.timestamp,
+                header.marker,
+                payload.clone(),
+            ));
+        }
         let Some(publish) = &self.publish else { return };
         let forwarded = Packet {
             header: Header {
@@ -171,10 +320,18 @@ impl Receiver {
                 extensions: Vec::new(),
                 ..header
             },
-            payload: Bytes::copy_from_slice(payload),
+            payload,
         };
         if publish.packets.try_send((id, forwarded)).is_ok() {
             self.forwarded += 1;
+        }
+    }
+
+    /// The room wants a keyframe: its encoder makes one.
+    fn keyframe_asked(&mut self, id: LegId) {
+        self.requests_received += 1;
+        if let Some(route) = &self.route {
+            route.queue.send(VideoCommand::KeyframeFor(id));
         }
     }
 
@@ -190,6 +347,9 @@ impl Receiver {
     }
 
     fn on_rtcp(&mut self, id: LegId, packet: &[u8], from: SocketAddr) {
+        if has_rfc2032_fir(packet) {
+            self.keyframe_asked(id);
+        }
         let mut slice = packet;
         let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut slice) else {
             debug!(leg = id.0, source = %from, "undecodable video RTCP");
@@ -201,7 +361,7 @@ impl Receiver {
             if let Some(sr) = any.downcast_ref::<SenderReport>() {
                 self.stats.on_sender_report(sr.ntp_time, Instant::now());
             } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
-                self.requests_received += 1;
+                self.keyframe_asked(id);
             }
         }
     }
@@ -238,6 +398,7 @@ impl Receiver {
             requests_throttled: self.asker.throttled,
             keyframe_requests_received: self.requests_received,
             rejected_packets: self.rejected,
+            ..VideoStats::default()
         }
     }
 }

@@ -1,12 +1,27 @@
-//! A room's video on its media worker: the negotiated stream
+//! Video. On a room's media worker: the negotiated stream
 //! ([`VideoParams`]), what the room's camera sends received, counted and
 //! forwarded into its meeting as the room's video track ([`VideoLeg`]),
-//! and keyframes asked of the room the way it negotiated
-//! ([`keyframe::KeyframeAsker`]).
+//! the meeting's picture sent to the room, and keyframes asked of the room
+//! the way it negotiated ([`keyframe::KeyframeAsker`]). On the video
+//! workers ([`VideoWorkers`]): each meeting's cameras decoded once, fitted
+//! and encoded once per distinct output, for the rooms that take it.
 
+mod assemble;
+mod decode;
+mod encode;
 pub(crate) mod keyframe;
 mod leg;
 mod params;
+mod picture;
+mod router;
+mod send;
+mod workers;
 
-pub(crate) use leg::{PublishVideo, VideoLeg};
+pub use assemble::{Assembled, AssemblyStats, FrameAssembler};
+pub use decode::{DecodeError, VideoDecoder};
+pub use encode::{EncodeError, EncodedFrame, Output, VideoEncoder, MTU};
+pub(crate) use leg::{PublishVideo, VideoLeg, VideoRoute};
 pub(crate) use params::VideoParams;
+pub use picture::{black, fill, Fitter, Picture};
+pub(crate) use router::{KeyframeAsk, SentFrame, VideoCommand};
+pub(crate) use workers::{VideoQueue, VideoWorkers};

@@ -15,6 +15,8 @@ pub(crate) struct VideoParams {
     pub remote_rtcp: Option<SocketAddr>,
     pub direction: Direction,
     pub rtcp_mux: bool,
+    /// What the room said it takes (`b=AS`/`b=TIAS`, within our maximum).
+    pub bandwidth_kbps: Option<u32>,
 }
 
 impl VideoParams {
@@ -28,11 +30,17 @@ impl VideoParams {
             remote_rtcp: stream.rtcp_target(),
             direction: stream.direction,
             rtcp_mux: stream.rtcp_mux,
+            bandwidth_kbps: stream.bandwidth_kbps,
         })
     }
 
     /// Whether the room sends us its camera.
     pub fn receives(&self) -> bool {
         matches!(self.direction, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    /// Whether the room takes our picture.
+    pub fn sends(&self) -> bool {
+        matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
     }
 }

@@ -72,6 +72,10 @@ pub enum Action {
         leg: LegId,
         prompt: Prompt,
     },
+    /// Send the room a keyframe of its picture.
+    SendKeyframe {
+        leg: LegId,
+    },
 }
 
 /// Call counters for /metrics.
@@ -168,6 +172,11 @@ impl Controller {
             }
             RoomEvent::Media { leg, media } => self.configure(leg, media),
             RoomEvent::Digit { leg, digit } => self.on_digit(leg, digit, room, now),
+            RoomEvent::KeyframeWanted { leg } => {
+                if self.calls.get(&leg).is_some_and(|c| c.media.is_some()) {
+                    self.out.push_back(Action::SendKeyframe { leg });
+                }
+            }
             RoomEvent::Ringing { leg } => {
                 if let Some(Phase::Dialing { ringing, .. }) =
                     self.calls.get_mut(&leg).map(|c| &mut c.phase)

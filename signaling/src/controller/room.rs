@@ -40,6 +40,8 @@ pub enum RoomEvent {
     Media { leg: LegId, media: LegMedia },
     /// A keypad digit.
     Digit { leg: LegId, digit: char },
+    /// The room asked (by signaling) for a keyframe of what it is sent.
+    KeyframeWanted { leg: LegId },
     /// A room we call is ringing.
     Ringing { leg: LegId },
     /// A room we call answered.

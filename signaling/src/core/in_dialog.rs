@@ -12,7 +12,7 @@ use super::edges::{Edges, ALLOW, SUPPORTED};
 
 /// RFC 5168 `picture_fast_update` without `stream_id` (Cisco answers 500
 /// to a `stream_id` of 0; rooms with one video stream take it without).
-const PICTURE_FAST_UPDATE: &str = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\r\n\
+pub(super) const PICTURE_FAST_UPDATE: &str = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\r\n\
 <media_control><vc_primitive><to_encoder><picture_fast_update/></to_encoder></vc_primitive></media_control>\r\n";
 use crate::controller::RoomEvent;
 use crate::sdp::{self, Addresses};
@@ -86,7 +86,13 @@ impl Edges {
                     .map(|(_, v)| v.trim().to_owned())
             }),
             "application/dtmf" => Some(body.trim().to_owned()),
-            "" | "application/media_control+xml" => None,
+            "application/media_control+xml" => {
+                if body.contains("picture_fast_update") {
+                    self.report(RoomEvent::KeyframeWanted { leg });
+                }
+                None
+            }
+            "" => None,
             _ => {
                 let mut resp = self.dialog_reply(leg, req, 415, "Unsupported Media Type");
                 resp.push(

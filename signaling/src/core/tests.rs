@@ -100,6 +100,8 @@ impl Room {
         };
         let ctype = if body.is_empty() {
             String::new()
+        } else if method == "INFO" && body.starts_with('<') {
+            "Content-Type: application/media_control+xml\r\n".to_owned()
         } else if method == "INFO" {
             "Content-Type: application/dtmf-relay\r\n".to_owned()
         } else {
@@ -242,6 +244,20 @@ fn dial_string_with_password_joins_and_the_room_hangs_up() {
     assert_eq!(room.wire(), ["SIP/2.0 200 OK"]);
     assert!(room.core.calls().is_empty());
     assert_eq!(room.core.seats_held(), 0);
+}
+
+#[test]
+fn a_rooms_picture_fast_update_asks_its_encoder_for_a_keyframe() {
+    let mut room = Room::new();
+    room.join("123456789**4321", Some(meeting("123456789", Some("4321"))));
+    assert_eq!(room.state(), Some("in-meeting"));
+    room.sent.clear();
+    room.send("INFO", "x", "", in_dialog::PICTURE_FAST_UPDATE);
+    assert!(room
+        .sent
+        .iter()
+        .any(|o| matches!(o, Output::Control(Action::SendKeyframe { .. }))));
+    assert_eq!(room.wire(), ["SIP/2.0 200 OK"]);
 }
 
 #[test]

@@ -247,7 +247,7 @@ pub fn negotiate(offer: &[u8], codecs: &Codecs) -> Result<Negotiated, SdpError> 
     let (mut audio, mut video, lines) = remote_streams(&sd, codecs)?;
     audio.direction = audio.direction.answer();
     if let Some(video) = video.as_mut() {
-        video.direction = video::our_direction(video.direction.answer());
+        video.direction = video.direction.answer();
     }
     Ok(Negotiated {
         audio,
@@ -262,7 +262,7 @@ pub fn read_answer(answer: &[u8], codecs: &Codecs) -> Result<LegMedia, SdpError>
     let (audio, video, _) = remote_streams(&sd, codecs)?;
     let mut media = LegMedia::of(audio);
     media.streams.extend(video.map(|mut v| {
-        v.direction = video::our_direction(v.direction.answer());
+        v.direction = v.direction.answer();
         v
     }));
     Ok(media)

@@ -222,8 +222,7 @@ fn poly_group_gets_baseline_mode_1_and_its_vendor_lines_declined() {
     assert!(text.contains("b=AS:1920\r\nb=TIAS:1920000\r\n"), "{text}");
     assert!(text.contains("m=application 0 RTP/AVP 100\r\n"), "{text}");
     assert!(text.contains("m=video 0 RTP/AVP 109\r\n"), "{text}"); // the slides line
-                                                                   // Until media sends video, we receive the room's camera only.
-    assert!(text.contains("a=recvonly"), "{text}");
+    assert!(text.contains("a=sendrecv"), "{text}");
 }
 
 #[test]
@@ -318,7 +317,9 @@ fn our_offer_carries_video_with_max_fs() {
     );
     assert!(text.contains("b=TIAS:4000000"), "{text}");
     // The room's answer reads back, with video.
-    let answer = text.replace("a=recvonly", "a=sendonly");
+    // (the room only sends its camera: the last line, video's, says so)
+    let at = text.rfind("a=sendrecv").unwrap();
+    let answer = format!("{}a=sendonly{}", &text[..at], &text[at + 10..]);
     let media = read_answer(answer.as_bytes(), &with_video()).unwrap();
     let (stream, v) = media.video().unwrap();
     assert_eq!((stream.payload_type, v.packetization_mode), (97, 1));

@@ -36,15 +36,6 @@ const OUR_PROFILE_LEVEL_ID: &str = "42e028";
 /// Payload type of our mode-0 H.264 format in offers.
 const H264_MODE0_PAYLOAD_TYPE: u8 = 98;
 
-/// Our direction for video: until media sends video, we only receive the
-/// room's camera.
-pub(super) fn our_direction(answer: Direction) -> Direction {
-    match answer {
-        Direction::SendRecv | Direction::RecvOnly => Direction::RecvOnly,
-        Direction::SendOnly | Direction::Inactive => Direction::Inactive,
-    }
-}
-
 /// One video format the room offered.
 struct Candidate {
     pt: u8,
@@ -328,5 +319,5 @@ pub(super) fn offer_line(offer: &VideoOffer, port: u16, direction: Direction) ->
             .with_value_attribute("fmtp".into(), format!("{pt} {fmtp}"));
         md = rtcp_fb_lines(md, pt, all);
     }
-    md.with_property_attribute(our_direction(direction).attribute().into())
+    md.with_property_attribute(direction.attribute().into())
 }

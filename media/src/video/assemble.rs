@@ -1,0 +1,258 @@
+//! Whole coded frames from a camera's RTP packets: packets put back in
+//! order within a small window, depacketised (H.264 single NAL units,
+//! STAP-A and FU-A as RFC 6184; VP8 as RFC 7741, with rtc-rtp's
+//! depacketisers) and joined until the marker bit. A packet lost for good
+//! breaks the picture: frames are dropped until the next keyframe, and
+//! the caller is told to ask for one.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use rtc_rtp::codec::h264::H264Packet;
+use rtc_rtp::codec::vp8::Vp8Packet;
+use rtc_rtp::packetizer::Depacketizer;
+
+use media_api::VideoCodec;
+
+/// Packets held while an earlier one is missing, before it counts as lost.
+const WINDOW: usize = 48;
+
+/// What a packet completed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Assembled<'a> {
+    /// A whole frame (Annex B for H.264).
+    Frame { data: &'a [u8], keyframe: bool },
+    /// Packets were lost: the picture is broken until a keyframe.
+    Lost,
+}
+
+/// Counts of what went wrong.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AssemblyStats {
+    pub frames: u64,
+    pub lost_packets: u64,
+    pub undecodable_packets: u64,
+    /// Frames dropped while waiting for a keyframe.
+    pub dropped_frames: u64,
+}
+
+enum Depacketiser {
+    H264(H264Packet),
+    Vp8(Vp8Packet),
+}
+
+impl Depacketiser {
+    fn depacketize(&mut self, payload: &Bytes) -> Option<Bytes> {
+        match self {
+            Depacketiser::H264(d) => d.depacketize(payload).ok(),
+            Depacketiser::Vp8(d) => d.depacketize(payload).ok(),
+        }
+    }
+}
+
+struct Held {
+    timestamp: u32,
+    marker: bool,
+    payload: Bytes,
+}
+
+pub struct FrameAssembler {
+    mime: &'static str,
+    depacketiser: Depacketiser,
+    /// Packets not yet taken, by extended sequence number.
+    held: BTreeMap<u64, Held>,
+    /// The extended sequence number taken next.
+    next: Option<u64>,
+    /// The frame being joined: its timestamp, whether it starts a keyframe.
+    frame: Vec<u8>,
+    frame_timestamp: Option<u32>,
+    frame_keyframe: bool,
+    /// Frames are dropped until a keyframe (after a loss, and at the start).
+    broken: bool,
+    out: Vec<u8>,
+    pub stats: AssemblyStats,
+}
+
+impl FrameAssembler {
+    pub fn new(codec: VideoCodec) -> FrameAssembler {
+        let (mime, depacketiser) = match codec {
+            VideoCodec::H264 => ("video/H264", Depacketiser::H264(H264Packet::default())),
+            VideoCodec::Vp8 => ("video/VP8", Depacketiser::Vp8(Vp8Packet::default())),
+        };
+        FrameAssembler {
+            mime,
+            depacketiser,
+            held: BTreeMap::new(),
+            next: None,
+            frame: Vec::new(),
+            frame_timestamp: None,
+            frame_keyframe: false,
+            broken: true,
+            out: Vec::new(),
+            stats: AssemblyStats::default(),
+        }
+    }
+
+    /// Starts over (the source restarts, or is watched again): frames are
+    /// taken from the next keyframe on.
+    pub fn reset(&mut self) {
+        self.held.clear();
+        self.next = None;
+        self.frame.clear();
+        self.frame_timestamp = None;
+        self.broken = true;
+    }
+
+    /// Takes one packet; `done` gets each frame it completes (or a loss).
+    pub fn push(
+        &mut self,
+        sequence: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: Bytes,
+        mut done: impl FnMut(Assembled<'_>),
+    ) {
+        let extended = self.extend(sequence);
+        if self.next.is_some_and(|next| extended < next) {
+            return; // too late, or a duplicate
+        }
+        let next = *self.next.get_or_insert(extended);
+        let held = Held {
+            timestamp,
+            marker,
+            payload,
+        };
+        self.held.insert(extended, held);
+        let mut next = next;
+        loop {
+            if let Some(packet) = self.held.remove(&next) {
+                next += 1;
+                self.next = Some(next);
+                self.take(packet, &mut done);
+            } else if self.held.len() > WINDOW {
+                let (&first, _) = self.held.first_key_value().expect("not empty");
+                self.stats.lost_packets += first - next;
+                next = first;
+                self.next = Some(next);
+                self.frame.clear();
+                self.frame_timestamp = None;
+                if !self.broken {
+                    self.broken = true;
+                    done(Assembled::Lost);
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// The extended sequence number of `sequence`, nearest the next one.
+    fn extend(&self, sequence: u16) -> u64 {
+        let Some(next) = self.next else {
+            return (1 << 16) + u64::from(sequence);
+        };
+        let delta = sequence.wrapping_sub(next as u16) as i16;
+        next.saturating_add_signed(i64::from(delta))
+    }
+
+    fn take(&mut self, packet: Held, done: &mut impl FnMut(Assembled<'_>)) {
+        if self.frame_timestamp != Some(packet.timestamp) {
+            // A frame whose marker was lost, or the first packet of one.
+            self.frame.clear();
+            self.frame_timestamp = Some(packet.timestamp);
+            self.frame_keyframe = meeting::starts_keyframe(self.mime, &packet.payload);
+        }
+        match self.depacketiser.depacketize(&packet.payload) {
+            Some(data) => self.frame.extend_from_slice(&data),
+            None => self.stats.undecodable_packets += 1,
+        }
+        if !packet.marker {
+            return;
+        }
+        self.frame_timestamp = None;
+        if self.frame_keyframe {
+            self.broken = false;
+        }
+        if self.broken || self.frame.is_empty() {
+            self.stats.dropped_frames += 1;
+            self.frame.clear();
+            return;
+        }
+        self.stats.frames += 1;
+        std::mem::swap(&mut self.out, &mut self.frame);
+        self.frame.clear();
+        done(Assembled::Frame {
+            data: &self.out,
+            keyframe: self.frame_keyframe,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDR: &[u8] = &[0x65, 0x88, 0x84];
+    const SLICE: &[u8] = &[0x41, 0x9a, 0x02];
+
+    /// Pushes packets (sequence, timestamp, marker, payload) and lists
+    /// what came out: frames as their first NAL type, losses as 0.
+    fn run(a: &mut FrameAssembler, packets: &[(u16, u32, bool, &'static [u8])]) -> Vec<u8> {
+        let mut seen = Vec::new();
+        for &(seq, ts, marker, payload) in packets {
+            a.push(seq, ts, marker, Bytes::from_static(payload), |out| {
+                seen.push(match out {
+                    Assembled::Frame { data, .. } => data[4] & 0x1f,
+                    Assembled::Lost => 0,
+                })
+            });
+        }
+        seen
+    }
+
+    #[test]
+    fn frames_wait_for_a_keyframe_and_come_out_in_order() {
+        let mut a = FrameAssembler::new(VideoCodec::H264);
+        let out = run(
+            &mut a,
+            &[
+                (10, 0, true, SLICE), // before any keyframe: dropped
+                (12, 3000, true, SLICE),
+                (11, 1500, true, IDR),   // late, put back in order
+                (65535, 0, true, SLICE), // older than what was taken
+            ],
+        );
+        assert_eq!(out, vec![5, 1]);
+        assert_eq!(a.stats.dropped_frames, 1);
+    }
+
+    #[test]
+    fn a_fu_a_keyframe_is_joined_across_the_sequence_wrap() {
+        let mut a = FrameAssembler::new(VideoCodec::H264);
+        let out = run(
+            &mut a,
+            &[
+                (65535, 9, false, &[0x7c, 0x85, 1, 2]),
+                (0, 9, false, &[0x7c, 0x05, 3]),
+                (1, 9, true, &[0x7c, 0x45, 4]),
+            ],
+        );
+        assert_eq!(out, vec![5]);
+    }
+
+    #[test]
+    fn a_lost_packet_breaks_the_picture_until_the_next_keyframe() {
+        let mut a = FrameAssembler::new(VideoCodec::H264);
+        let mut packets = vec![(1, 0, true, IDR)];
+        // Packet 2 never comes; a window's worth of others does.
+        for seq in 3..(4 + WINDOW as u16) {
+            packets.push((seq, u32::from(seq) * 3000, true, SLICE));
+        }
+        let next = 4 + WINDOW as u16;
+        packets.push((next, 400_000, true, IDR));
+        packets.push((next + 1, 403_000, true, SLICE));
+        let out = run(&mut a, &packets);
+        assert_eq!(out, vec![5, 0, 5, 1]);
+        assert_eq!(a.stats.lost_packets, 1);
+    }
+}
