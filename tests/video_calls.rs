@@ -47,6 +47,7 @@ fn looks(rgb: [u8; 3], colour: usize) -> bool {
 }
 
 const RED: usize = 0;
+const GREEN: usize = 1;
 const BLUE: usize = 2;
 
 #[test]
@@ -61,7 +62,7 @@ fn a_browser_and_a_room_see_each_other() {
     let mic = microphone(&dir, 880.0);
     browsers.open_with_camera("ann", &page(&mra), &mic, &camera);
     browsers.join("ann", "123456789", "4321", "Ann").unwrap();
-    let mut room = Baresip::video_room("boardroom", Source::Sine(440), &room_clip);
+    let mut room = Baresip::video_room("boardroom", Source::Sine(440), &room_clip, "H264");
     room.dial(&format!("sip:123456789**4321@{}", mra.sip));
     let tile = tile_id(&mut browsers, "ann", "boardroom");
     browsers.wait(
@@ -108,4 +109,60 @@ fn a_browser_and_a_room_see_each_other() {
     assert_eq!(video["encoder_shared_by"], 1, "{video}");
     assert!(video["keyframes_sent"].as_u64() > Some(0), "{video}");
     println!("room tile colour {colour:?}; the room sees {seen:?}; video {video}");
+}
+
+/// Two rooms of one node, one H.264 and one VP8 (each is the other's
+/// active speaker): each camera is taken from its leg on the node (not
+/// through the meeting service), decoded once, and encoded in the other
+/// room's codec.
+#[test]
+fn an_h264_room_and_a_vp8_room_see_each_other() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let red = clip(dir.path(), "red", "red.mp4");
+    let green = clip(dir.path(), "lime", "green.mp4"); // #00ff00
+    let mut boardroom = Baresip::video_room("boardroom", Source::Sine(440), &red, "H264");
+    let mut huddle = Baresip::video_room("huddle", Source::Sine(700), &green, "VP8");
+    let uri = format!("sip:123456789**4321@{}", mra.sip);
+    boardroom.dial(&uri);
+    huddle.dial(&uri);
+    let within = Duration::from_secs(20);
+    let boardroom_sees = boardroom.received_colour(within, |rgb| looks(rgb, GREEN));
+    let huddle_sees = huddle.received_colour(within, |rgb| looks(rgb, RED));
+    let calls = mra.wait_calls("both rooms sent the other's picture", |c| {
+        c.len() == 2
+            && c.iter()
+                .all(|c| c["media"]["video"]["frames_sent"].as_u64() > Some(10))
+    });
+    let video_of = |user: &str| {
+        let call = calls
+            .iter()
+            .find(|c| c["from"].as_str().is_some_and(|f| f.contains(user)));
+        call.map(|c| c["media"]["video"].clone())
+            .unwrap_or_else(|| panic!("no call from {user}: {calls:?}"))
+    };
+    let (b, h) = (video_of("boardroom"), video_of("huddle"));
+    assert!(
+        b["from_meeting"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("H264 ")),
+        "{b}"
+    );
+    assert!(
+        h["codec"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("VP8/90000")),
+        "{h}"
+    );
+    assert!(
+        h["from_meeting"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("VP8 ")),
+        "{h}"
+    );
+    println!(
+        "boardroom sees {boardroom_sees:?}, huddle sees {huddle_sees:?}; boardroom {b}; huddle {h}"
+    );
 }

@@ -623,8 +623,11 @@ struct Queues {
     video: mpsc::Sender<(LegId, Packet)>,
 }
 
-/// A room's camera track, in the room's codec as the meeting carries it
-/// (its payload type), in the stream named by its participant id.
+/// A room's camera track, sent in the room's codec as the meeting carries
+/// it (its payload type), in the stream named by its participant id. The
+/// track names no codec, so its section offers every video codec: rtc
+/// 0.21 fixes a connection's video codecs by its first video section, and
+/// rooms' cameras come in H.264 and in VP8.
 fn camera_track(participant: &str, ssrc: u32, codec: VideoCodec) -> (TrackLocalStaticRTP, u8) {
     let mime = format!("video/{}", codec.name());
     let (_, params) = meeting::rtc::codecs()
@@ -641,7 +644,6 @@ fn camera_track(participant: &str, ssrc: u32, codec: VideoCodec) -> (TrackLocalS
                 ssrc: Some(ssrc),
                 ..Default::default()
             },
-            codec: params.rtp_codec,
             ..Default::default()
         }],
     ));

@@ -43,9 +43,9 @@ impl Baresip {
 
     /// Starts a video room: baresip sending `source` and, as its camera,
     /// the video file `clip` (looped; package baresip-ffmpeg), encoded as
-    /// H.264 by libx264.
-    pub fn video_room(user: &str, source: Source, clip: &Path) -> Baresip {
-        let account = format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0;video_codecs=H264");
+    /// `codec`: `H264` (libx264) or `VP8` (libvpx).
+    pub fn video_room(user: &str, source: Source, clip: &Path, codec: &str) -> Baresip {
+        let account = format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0;video_codecs={codec}");
         Baresip::launch(user, &account, source, Some(clip))
     }
 
@@ -109,6 +109,7 @@ impl Baresip {
                      video_fps 30\n\
                      avcodec_h264enc libx264\n\
                      module avcodec.so\n\
+                     module vp8.so\n\
                      module avformat.so\n\
                      module fakevideo.so\n\
                      module snapshot.so\n",
@@ -230,21 +231,26 @@ impl Baresip {
     ) -> [u8; 3] {
         let deadline = Instant::now() + within;
         let png = self.dir.path().join("received.png");
+        let mut last = None;
         loop {
             let _ = std::fs::remove_file(&png);
             self.request("snapshot_recv", &png.display().to_string());
-            // The PNG is written when the next frame is decoded.
+            // The PNG is written when the next frame is decoded (and read
+            // back once it is whole).
             let taken = Instant::now() + Duration::from_secs(2);
-            while !png.exists() && Instant::now() < taken {
+            let mut rgb = None;
+            while rgb.is_none() && Instant::now() < taken {
                 std::thread::sleep(Duration::from_millis(50));
+                rgb = png.exists().then(|| middle_pixel(&png)).flatten();
             }
-            let rgb = png.exists().then(|| middle_pixel(&png)).flatten();
-            if let Some(rgb) = rgb.filter(|&rgb| ready(rgb)) {
-                return rgb;
+            match rgb {
+                Some(rgb) if ready(rgb) => return rgb,
+                Some(rgb) => last = Some(rgb),
+                None => {}
             }
             assert!(
                 Instant::now() < deadline,
-                "baresip's received picture never looked right (last {rgb:?}); its log:\n{}",
+                "baresip's received picture never looked right (last {last:?}); its log:\n{}",
                 self.log()
             );
         }

@@ -219,9 +219,14 @@ impl Router {
             .map(|(&leg, _)| leg)
             .collect();
         for leg in legs {
-            let wanted = self.choose(&self.viewers[&leg]);
             let viewer = &self.viewers[&leg];
-            if viewer.watching == wanted && wanted.is_some_and(|s| self.sources.contains_key(&s)) {
+            let cameras = self
+                .sources
+                .iter()
+                .filter(|(_, s)| s.meeting == viewer.meeting)
+                .map(|(&id, s)| (id, s.participant.as_str()));
+            let wanted = choose(cameras, viewer);
+            if viewer.watching == wanted {
                 continue;
             }
             self.unwatch(leg);
@@ -229,22 +234,6 @@ impl Router {
                 self.watch(leg, source, now);
             }
         }
-    }
-
-    /// The source `viewer` should watch: its speaker's camera, else what
-    /// it watches now, else the first other camera of its meeting.
-    fn choose(&self, viewer: &Viewer) -> Option<SourceId> {
-        let candidates = || {
-            self.sources
-                .iter()
-                .filter(|(_, s)| s.meeting == viewer.meeting && s.participant != viewer.participant)
-        };
-        let speaker = viewer.speaker.as_deref();
-        candidates()
-            .find(|(_, s)| Some(s.participant.as_str()) == speaker)
-            .or_else(|| candidates().find(|(&id, _)| Some(id) == viewer.watching))
-            .or_else(|| candidates().min_by_key(|(&id, _)| id))
-            .map(|(&id, _)| id)
     }
 
     fn watch(&mut self, leg: LegId, id: SourceId, now: Instant) {
@@ -415,6 +404,23 @@ impl Router {
     }
 }
 
+/// The camera (of its meeting's `cameras`: source and participant) that
+/// `viewer` should watch: its speaker's, else the one it watches now, else
+/// the first — never its own.
+fn choose<'a>(
+    cameras: impl Iterator<Item = (SourceId, &'a str)> + Clone,
+    viewer: &Viewer,
+) -> Option<SourceId> {
+    let others = cameras.filter(|&(_, p)| p != viewer.participant);
+    let speaker = viewer.speaker.as_deref();
+    others
+        .clone()
+        .find(|&(_, p)| Some(p) == speaker)
+        .or_else(|| others.clone().find(|&(id, _)| Some(id) == viewer.watching))
+        .or_else(|| others.min_by_key(|&(id, _)| id))
+        .map(|(id, _)| id)
+}
+
 /// An encoded frame on its way to one room.
 pub(crate) struct SentFrame {
     pub frame: Arc<EncodedFrame>,
@@ -422,4 +428,58 @@ pub(crate) struct SentFrame {
     pub output: Output,
     /// How many rooms the encoder serves.
     pub sharing: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use media_api::SendMode;
+
+    fn viewer(participant: &str, speaker: Option<&str>, watching: Option<SourceId>) -> Viewer {
+        Viewer {
+            meeting: "m".into(),
+            participant: participant.into(),
+            output: Output {
+                codec: VideoCodec::H264,
+                packetization_mode: 1,
+                mode: SendMode {
+                    width: 640,
+                    height: 360,
+                    fps: 30,
+                },
+                kbps: 700,
+            },
+            speaker: speaker.map(str::to_owned),
+            watching,
+        }
+    }
+
+    const CAMERAS: [(SourceId, &str); 3] = [(3, "ann"), (1, "room"), (2, "bob")];
+
+    #[test]
+    fn a_room_watches_its_speaker_and_never_itself() {
+        let cameras = CAMERAS.into_iter();
+        assert_eq!(
+            choose(cameras.clone(), &viewer("room", Some("ann"), None)),
+            Some(3)
+        );
+        // Its own camera is never its picture, even as the speaker: the
+        // one it watches stays, else the first other camera.
+        assert_eq!(
+            choose(cameras.clone(), &viewer("room", Some("room"), Some(3))),
+            Some(3)
+        );
+        assert_eq!(
+            choose(cameras.clone(), &viewer("room", Some("room"), None)),
+            Some(2)
+        );
+        // A speaker without a camera: the picture stays.
+        assert_eq!(
+            choose(cameras.clone(), &viewer("room", Some("cat"), Some(3))),
+            Some(3)
+        );
+        // Alone with its camera, a room watches nothing.
+        let alone = [(1, "room")].into_iter();
+        assert_eq!(choose(alone, &viewer("room", None, None)), None);
+    }
 }
