@@ -21,6 +21,14 @@ impl VideoCodec {
     }
 
     /// The encoding name (`rtpmap`), also the MIME subtype.
+    /// Its media type (`video/H264`), as WebRTC stacks name it.
+    pub fn mime(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "video/H264",
+            VideoCodec::Vp8 => "video/VP8",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             VideoCodec::H264 => "H264",

@@ -550,9 +550,7 @@ impl Hub {
             workers.meeting(&meeting, Command::RemoveStream(meeting.clone(), id));
         });
     }
-}
 
-impl Hub {
     /// Feeds a received participant's camera to the meeting's video
     /// worker (a source from its first packet, whose payload type says
     /// the codec), and passes the worker's keyframe requests back as PLI.
@@ -603,11 +601,9 @@ impl Hub {
 
 /// The video codec the meeting carries on `payload_type`.
 fn codec_of(payload_type: u8) -> Option<VideoCodec> {
-    let (_, params) = meeting::rtc::codecs()
+    [VideoCodec::H264, VideoCodec::Vp8]
         .into_iter()
-        .find(|(_, c)| c.payload_type == payload_type)?;
-    let mime = params.rtp_codec.mime_type;
-    VideoCodec::from_name(mime.strip_prefix("video/")?)
+        .find(|c| meeting::rtc::payload_type(c.mime()) == Some(payload_type))
 }
 
 /// The leg an `add_participant` answer is about (its reference is the
@@ -629,11 +625,8 @@ struct Queues {
 /// 0.21 fixes a connection's video codecs by its first video section, and
 /// rooms' cameras come in H.264 and in VP8.
 fn camera_track(participant: &str, ssrc: u32, codec: VideoCodec) -> (TrackLocalStaticRTP, u8) {
-    let mime = format!("video/{}", codec.name());
-    let (_, params) = meeting::rtc::codecs()
-        .into_iter()
-        .find(|(_, c)| c.rtp_codec.mime_type.eq_ignore_ascii_case(&mime))
-        .expect("the meeting carries H.264 and VP8");
+    let payload_type =
+        meeting::rtc::payload_type(codec.mime()).expect("the meeting carries H.264 and VP8");
     let track = TrackLocalStaticRTP::new(MediaStreamTrack::new(
         participant.to_owned(),
         format!("{participant}-video"),
@@ -647,7 +640,7 @@ fn camera_track(participant: &str, ssrc: u32, codec: VideoCodec) -> (TrackLocalS
             ..Default::default()
         }],
     ));
-    (track, params.payload_type)
+    (track, payload_type)
 }
 
 /// A room's published track: Opus, in the stream named by its participant id.

@@ -232,17 +232,20 @@ impl Baresip {
         let deadline = Instant::now() + within;
         let png = self.dir.path().join("received.png");
         let mut last = None;
+        let written = |b: &Baresip| b.log().matches("png: wrote").count();
         loop {
-            let _ = std::fs::remove_file(&png);
+            let before = written(self);
             self.request("snapshot_recv", &png.display().to_string());
-            // The PNG is written when the next frame is decoded (and read
-            // back once it is whole).
+            // The PNG is written when the next frame is decoded; baresip
+            // logs it once the file is closed. Each check waits for a
+            // round trip through baresip's loop, which decodes meanwhile.
             let taken = Instant::now() + Duration::from_secs(2);
-            let mut rgb = None;
-            while rgb.is_none() && Instant::now() < taken {
-                std::thread::sleep(Duration::from_millis(50));
-                rgb = png.exists().then(|| middle_pixel(&png)).flatten();
+            while written(self) == before && Instant::now() < taken {
+                self.request("reginfo", "");
             }
+            let rgb = (written(self) > before)
+                .then(|| middle_pixel(&png))
+                .flatten();
             match rgb {
                 Some(rgb) if ready(rgb) => return rgb,
                 Some(rgb) => last = Some(rgb),

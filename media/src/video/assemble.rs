@@ -75,12 +75,12 @@ pub struct FrameAssembler {
 
 impl FrameAssembler {
     pub fn new(codec: VideoCodec) -> FrameAssembler {
-        let (mime, depacketiser) = match codec {
-            VideoCodec::H264 => ("video/H264", Depacketiser::H264(H264Packet::default())),
-            VideoCodec::Vp8 => ("video/VP8", Depacketiser::Vp8(Vp8Packet::default())),
+        let depacketiser = match codec {
+            VideoCodec::H264 => Depacketiser::H264(H264Packet::default()),
+            VideoCodec::Vp8 => Depacketiser::Vp8(Vp8Packet::default()),
         };
         FrameAssembler {
-            mime,
+            mime: codec.mime(),
             depacketiser,
             held: BTreeMap::new(),
             next: None,

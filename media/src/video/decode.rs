@@ -33,8 +33,6 @@ enum Inner {
 pub struct VideoDecoder {
     inner: Inner,
     picture: Picture,
-    /// Whether `picture` holds a decoded frame.
-    pub has_picture: bool,
 }
 
 impl VideoDecoder {
@@ -55,7 +53,6 @@ impl VideoDecoder {
         Ok(VideoDecoder {
             inner,
             picture: frame::Video::empty(),
-            has_picture: false,
         })
     }
 
@@ -99,7 +96,6 @@ impl VideoDecoder {
                 );
             }
         }
-        self.has_picture = true;
         Ok(true)
     }
 

@@ -102,8 +102,6 @@ pub struct VideoEncoder {
     output: Output,
     inner: Inner,
     keyframe_wanted: bool,
-    pub frames: u64,
-    pub keyframes: u64,
 }
 
 impl VideoEncoder {
@@ -165,8 +163,6 @@ impl VideoEncoder {
             output,
             inner,
             keyframe_wanted: true,
-            frames: 0,
-            keyframes: 0,
         })
     }
 
@@ -241,10 +237,6 @@ impl VideoEncoder {
                 (payloads, keyframe)
             }
         };
-        self.frames += 1;
-        if keyframe {
-            self.keyframes += 1;
-        }
         Ok(Some(EncodedFrame {
             payloads,
             keyframe,

@@ -281,11 +281,7 @@ impl Receiver {
             payload.len(),
             now,
         );
-        let mime = match params.format.codec {
-            VideoCodec::H264 => "video/H264",
-            VideoCodec::Vp8 => "video/VP8",
-        };
-        if meeting::starts_keyframe(mime, payload) {
+        if meeting::starts_keyframe(params.format.codec.mime(), payload) {
             self.keyframes += 1;
         }
         self.remote_rtp = Some(from);
