@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::time::Duration;
 
 use common::baresip::{Baresip, Source};
@@ -20,7 +20,7 @@ use common::h323::RasClient;
 use common::h323_room::{
     ack_media_channel, fast_start_media_channel, h245_address, recorded, H323Room,
 };
-use common::{pcap, Mra};
+use common::Mra;
 use h323_asn1::h225::RasMessage;
 use h323_asn1::h245::{
     CommandMessage, EndSessionCommand, IndicationMessage, MultimediaSystemControlMessage as H245,
@@ -31,39 +31,6 @@ use media_api::AudioCodec;
 use signaling::h323::fast_start;
 use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};
-
-/// tshark's complaints about what the room and MRA exchanged (call
-/// signalling, whose listening side is `signalling`, shown on port 1720;
-/// H.245 decoded where it ran).
-fn tshark_complaints(signalling: SocketAddr, room: &H323Room, h245: Option<SocketAddr>) -> String {
-    let to_1720 = |a: SocketAddr| {
-        if a == signalling {
-            SocketAddr::new(a.ip(), 1720)
-        } else {
-            a
-        }
-    };
-    let wire: Vec<_> = room
-        .wire
-        .iter()
-        .map(|(f, t, p)| (to_1720(*f), to_1720(*t), p.clone()))
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h323.pcap");
-    pcap::write(&path, pcap::Transport::Tcp, &wire);
-    let decode_as = h245.map(|a| format!("tcp.port=={},h245", a.port()));
-    let complaints = pcap::tshark_complaints(
-        &path,
-        &decode_as.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    let summary = pcap::tshark_read(
-        &path,
-        &decode_as.iter().map(String::as_str).collect::<Vec<_>>(),
-        &[],
-    );
-    assert!(summary.contains("CS: connect"), "{summary}");
-    complaints
-}
 
 #[test]
 fn a_recorded_fast_start_call_joins_and_hears_a_sip_room_which_hears_it() {
@@ -86,7 +53,7 @@ fn a_recorded_fast_start_call_joins_and_hears_a_sip_room_which_hears_it() {
     assert_eq!(answers[0].kind, MessageType::CallProceeding, "{answers:?}");
     let connect = answers.last().unwrap();
     assert_eq!(connect.call_ref, Q931::parse(&setup).unwrap().call_ref);
-    let ours = fast_start_media_channel(connect).expect("the Connect answers fast start");
+    let ours = fast_start_media_channel(connect, 1).expect("the Connect answers fast start");
 
     // Tunnelled H.245 starts: our capabilities and master/slave bid.
     while room.tunnelled.len() < 2 {
@@ -128,7 +95,7 @@ fn a_recorded_fast_start_call_joins_and_hears_a_sip_room_which_hears_it() {
     release.set_cause(cause::NORMAL_CLEARING);
     room.send_q931(&release.encode());
     mra.wait_calls("the H.323 call over", |c| c.is_empty());
-    assert_eq!(tshark_complaints(mra.h225, &room, None), "");
+    assert_eq!(room.tshark_complaints(mra.h225, None), "");
 }
 
 #[test]
@@ -217,7 +184,7 @@ fn a_recorded_call_with_separate_h245_opens_channels_and_is_keyed_into_the_meeti
         Some(cause::NORMAL_CLEARING)
     );
     mra.wait_calls("the call over", |c| c.is_empty());
-    assert_eq!(tshark_complaints(mra.h225, &room, Some(h245)), "");
+    assert_eq!(room.tshark_complaints(mra.h225, Some(h245)), "");
 }
 
 #[test]
@@ -258,13 +225,8 @@ fn a_room_registered_with_the_gatekeeper_is_called_into_a_meeting() {
     };
     assert_eq!(offer.dial.as_deref(), Some("1001"));
     assert!(offer.h245_tunnelling);
-    let fast = fast_start::answer(
-        &offer.fast_start,
-        &[AudioCodec::Pcmu],
-        room.rtp(),
-        room.rtcp(),
-    )
-    .expect("G.711 µ-law proposed both ways");
+    let fast = fast_start::answer(&offer.fast_start, &[AudioCodec::Pcmu], room.audio(), None)
+        .expect("G.711 µ-law proposed both ways");
     mra.wait_calls("dialing", |c| c.len() == 1 && c[0]["state"] == "dialing");
     room.send_q931(&callee.proceeding(None));
     room.send_q931(&callee.alerting());
@@ -292,7 +254,7 @@ fn a_room_registered_with_the_gatekeeper_is_called_into_a_meeting() {
     ));
     mra.wait_calls("the call over", |c| c.is_empty());
     assert_eq!(
-        tshark_complaints(listener.local_addr().unwrap(), &room, None),
+        room.tshark_complaints(listener.local_addr().unwrap(), None),
         ""
     );
 }

@@ -186,7 +186,7 @@ fn h323_rooms_get_the_address_they_dialled() {
         let setup = room.rewrite_setup(setup, None);
         room.send_q931(&setup);
         let connect = room.until(MessageType::Connect).pop().unwrap();
-        let rtp = fast_start_media_channel(&connect).expect("fast start answered");
+        let rtp = fast_start_media_channel(&connect, 1).expect("fast start answered");
         assert_eq!(rtp.ip(), ip, "fast-start media channel");
 
         // A call that opens H.245 on its own connection: our H.245 address.

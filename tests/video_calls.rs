@@ -8,47 +8,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use common::baresip::{Baresip, Source};
+use common::baresip::{Baresip, Source, Thumbnail};
 use common::browser::{from, microphone, page, tile_id, Browsers};
-use common::{isolate_network, tools, Mra};
-
-/// A solid `colour` clip for a camera: `file` is `room.mp4` (MPEG-4, for
-/// baresip's avformat source, looped) or `camera.y4m` (raw frames, for
-/// Chromium's fake camera).
-fn clip(dir: &Path, colour: &str, file: &str) -> PathBuf {
-    let path = dir.join(file);
-    // Ten seconds of MPEG-4 (a few kB); a second of raw frames (10 MB).
-    let mp4 = file.ends_with(".mp4");
-    let frames = if mp4 { "300" } else { "30" };
-    let status = tools::command("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("color=c={colour}:s=640x360:r=30"))
-        .args(["-frames:v", frames, "-pix_fmt", "yuv420p"])
-        .args(if mp4 {
-            &["-c:v", "mpeg4", "-q:v", "2"][..]
-        } else {
-            &[][..]
-        })
-        .arg(&path)
-        .status()
-        .expect("ffmpeg (package ffmpeg) must be installed");
-    assert!(status.success(), "ffmpeg made no {file}");
-    path
-}
-
-/// Whether `rgb` is `colour`'s (red, green or blue) after coding: that
-/// channel well above the others.
-fn looks(rgb: [u8; 3], colour: usize) -> bool {
-    let others = (0..3).filter(|&c| c != colour).map(|c| rgb[c]);
-    rgb[colour] > 150 && others.into_iter().all(|v| v < 90)
-}
-
-const RED: usize = 0;
-const GREEN: usize = 1;
-const BLUE: usize = 2;
+use common::clips::{clip, looks, BLUE, GREEN, RED};
+use common::{isolate_network, Mra};
 
 #[test]
 fn a_browser_and_a_room_see_each_other() {
@@ -84,13 +50,7 @@ fn a_browser_and_a_room_see_each_other() {
             && video["keyframes_wanted"].as_u64() > Some(0)
     });
     let video = &calls[0]["media"]["video"];
-    assert!(
-        video["codec"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("H264/90000")),
-        "{video}"
-    );
-    assert_eq!(video["rejected_packets"], 0, "{video}");
+    common::assert_receives_h264_cleanly(video);
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meeting-room-camera.png");
     browsers.screenshot("ann", &shot);
     // The meeting's picture (the browser's blue camera, decoded and
@@ -164,5 +124,43 @@ fn an_h264_room_and_a_vp8_room_see_each_other() {
     );
     println!(
         "boardroom sees {boardroom_sees:?}, huddle sees {huddle_sees:?}; boardroom {b}; huddle {h}"
+    );
+}
+
+/// A speaker who sends no video is shown as its name card: an audio-only
+/// room talks, and the video room sees a plain dark grey picture with a
+/// white name across its middle.
+#[test]
+fn a_speaker_without_video_is_seen_as_its_name_card() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let red = clip(dir.path(), "red", "red.mp4");
+    let mut boardroom = Baresip::video_room("boardroom", Source::Sine(440), &red, "H264");
+    let mut dave = Baresip::start("Dave", Source::Sine(700), Some("PCMU"));
+    let uri = format!("sip:123456789**4321@{}", mra.sip);
+    boardroom.dial(&uri);
+    dave.dial(&uri);
+    let grey =
+        |[r, g, b]: [u8; 3]| (25..70).contains(&r) && r.abs_diff(g) < 12 && r.abs_diff(b) < 12;
+    let card = boardroom.received_picture(Duration::from_secs(20), |t| {
+        let corners = [(4, 4), (Thumbnail::WIDTH - 5, Thumbnail::HEIGHT - 5)];
+        let white = (0..Thumbnail::WIDTH)
+            .flat_map(|x| (70..110).map(move |y| (x, y)))
+            .filter(|&(x, y)| t.pixel(x, y).iter().all(|&c| c > 180))
+            .count();
+        corners.iter().all(|&(x, y)| grey(t.pixel(x, y))) && white > 30
+    });
+    let calls = mra.wait_calls("the card sent", |c| {
+        c.iter()
+            .any(|c| c["media"]["video"]["frames_sent"].as_u64() > Some(3))
+    });
+    let video = calls.iter().map(|c| &c["media"]["video"]);
+    println!(
+        "the card's corner {:?}, middle {:?}; video {:?}",
+        card.pixel(4, 4),
+        card.middle(),
+        video.collect::<Vec<_>>()
     );
 }

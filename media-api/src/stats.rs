@@ -47,7 +47,9 @@ pub struct VideoStats {
     /// (one went less than 500 ms before).
     pub plis_sent: u64,
     pub firs_sent: u64,
-    pub infos_sent: u64,
+    /// By signaling: SIP INFO picture_fast_update, H.245
+    /// videoFastUpdatePicture.
+    pub fast_updates_sent: u64,
     pub requests_throttled: u64,
     /// Keyframe requests the room sent us (PLI, FIR — RFC 5104 or RFC
     /// 2032's — or by signaling).

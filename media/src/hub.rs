@@ -143,6 +143,8 @@ impl RoomVideo {
 struct Pending {
     muted: bool,
     video: Option<VideoCodec>,
+    /// Its name in the meeting.
+    name: String,
 }
 
 struct Hub {
@@ -195,8 +197,11 @@ impl Hub {
         };
         to_service.send(open).await.map_err(|_| "session closed")?;
         match from_service.recv().await {
-            Some(ServerMessage::GatewayOpened { .. }) => {
-                info!(meeting = %self.meeting, "gateway session open")
+            Some(ServerMessage::GatewayOpened { participants, .. }) => {
+                info!(meeting = %self.meeting, "gateway session open");
+                for p in participants {
+                    self.named(&p.id, Some(p.name));
+                }
             }
             Some(ServerMessage::Error { message, .. }) => return Err(message),
             other => return Err(format!("unexpected answer to gateway: {other:?}")),
@@ -292,6 +297,7 @@ impl Hub {
                 let pending = Pending {
                     muted: false,
                     video,
+                    name: join.display_name.clone(),
                 };
                 self.pending.insert(leg, pending);
                 link.send(ClientMessage::AddParticipant {
@@ -305,6 +311,7 @@ impl Hub {
                 self.pending.remove(&leg);
                 if let Some(room) = self.rooms.remove(&leg) {
                     let id = room.participant;
+                    self.named(&id, None);
                     link.send(ClientMessage::RemoveParticipant { id }).await?;
                     let _ = link.publish.remove_track(&room.sender).await;
                     if let Some(video) = &room.video {
@@ -369,11 +376,12 @@ impl Hub {
             ServerMessage::ParticipantAdded { reference, id } => {
                 let pending = reference_leg(&reference)
                     .and_then(|leg| Some((leg, self.pending.remove(&leg)?)));
-                let Some((leg, Pending { muted, video })) = pending else {
+                let Some((leg, Pending { muted, video, name })) = pending else {
                     // The leg went while it was being added.
                     return link.send(ClientMessage::RemoveParticipant { id }).await;
                 };
                 info!(leg = leg.0, meeting = %self.meeting, participant = %id, "room joined the meeting");
+                self.named(&id, Some(name));
                 let ssrc = rand::random::<u32>();
                 let track = Arc::new(room_track(&id, ssrc));
                 let sender = link.publish.add_track(track.clone()).await.map_err(err)?;
@@ -448,9 +456,25 @@ impl Hub {
             ServerMessage::Error { code, message } => {
                 warn!(%code, meeting = %self.meeting, "meeting service: {message}");
             }
+            ServerMessage::ParticipantJoined { participant }
+            | ServerMessage::ParticipantUpdated { participant } => {
+                self.named(&participant.id, Some(participant.name))
+            }
+            ServerMessage::ParticipantLeft { id } => self.named(&id, None),
             _ => {}
         }
         Ok(())
+    }
+
+    /// Tells the meeting's video worker a participant's name (None: it
+    /// left), for its name card.
+    fn named(&self, participant: &str, name: Option<String>) {
+        let named = VideoCommand::Named {
+            meeting: self.meeting.as_str().into(),
+            participant: participant.to_owned(),
+            name,
+        };
+        self.cx.video.of_meeting(&self.meeting).send(named);
     }
 
     /// Offers the publish connection's current tracks, unless an offer is

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use h323_asn1::h225::ReleaseCompleteReason;
 use h323_asn1::{decode, h225, h245};
-use media_api::AudioCodec;
+use media_api::{AudioCodec, BoundStream, StreamKind};
 use signaling::h323::fast_start;
 use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};
@@ -137,12 +137,18 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
     assert!(setup.h245_tunnelling);
 
     let h245 = "127.0.0.2:30000".parse().unwrap();
-    let (rtp, rtcp) = (
-        "127.0.0.2:40000".parse().unwrap(),
-        "127.0.0.2:40001".parse().unwrap(),
+    let bound = |kind, port| BoundStream {
+        kind,
+        rtp: SocketAddr::from(([127, 0, 0, 2], port)),
+        rtcp: SocketAddr::from(([127, 0, 0, 2], port + 1)),
+    };
+    let (audio, video) = (
+        bound(StreamKind::Audio, 40000),
+        bound(StreamKind::Video, 40002),
     );
     let codecs = [AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma];
-    let fast = fast_start::answer(&setup.fast_start, &codecs, rtp, rtcp).expect("G.711 both ways");
+    let fast = fast_start::answer(&setup.fast_start, &codecs, audio, Some(video))
+        .expect("G.711 both ways");
     assert_eq!(
         fast.agreed.codec,
         AudioCodec::Pcmu,
@@ -156,7 +162,24 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
         fast.agreed.room_rtcp,
         Some("127.0.0.3:5001".parse::<SocketAddr>().unwrap())
     );
-    assert_eq!(fast.answers.len(), 2, "video is declined by leaving it out");
+    assert_eq!(fast.answers.len(), 4, "audio and H.264 video, both ways");
+    // Its H.264 (H.241 generic capability): baseline, level 3.1, 1 Mbit/s,
+    // single NAL units; sent to its port 6000, received from channel 1004.
+    let video = fast.agreed.video.expect("the caller's H.264 proposals");
+    let (to_room, rtp, rtcp) = video.to_room.expect("it receives H.264");
+    assert_eq!(
+        (
+            to_room.h264.profile_idc,
+            to_room.h264.level_idc,
+            to_room.mode
+        ),
+        (0x42, 31, 0)
+    );
+    assert_eq!(to_room.h264.limits.max_kbps, Some(1024));
+    assert_eq!(rtp, "127.0.0.3:6000".parse::<SocketAddr>().unwrap());
+    assert_eq!(rtcp, Some("127.0.0.3:6001".parse::<SocketAddr>().unwrap()));
+    let (channel, from_room) = video.from_room.expect("it sends H.264");
+    assert_eq!((channel, from_room.payload_type), (1004, 109));
     let answers = [
         call.proceeding(None),
         call.alerting(),
@@ -206,8 +229,9 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
     );
     assert_eq!(
         channels.lines().nth(3),
-        Some("1001,1002\t40001,40000,40001"),
-        "the caller's receive channel gets our RTCP, its send channel our RTP and RTCP: {channels}"
+        Some("1001,1002,1003,1004\t40001,40000,40001,40003,40002,40003"),
+        "the caller's receive channels get our RTCP, its send channels our RTP and RTCP \
+         (audio, then video): {channels}"
     );
 }
 

@@ -222,13 +222,25 @@ impl Baresip {
     }
 
     /// The colour of the middle of the next picture baresip decodes from
-    /// the gateway (its `snapshot_recv` PNG, read back by FFmpeg), asked
-    /// again until `ready` likes it or `within` has passed.
+    /// the gateway, asked again until `ready` likes it or `within` has
+    /// passed.
     pub fn received_colour(
         &mut self,
         within: Duration,
         ready: impl Fn([u8; 3]) -> bool,
     ) -> [u8; 3] {
+        self.received_picture(within, |t| ready(t.middle()))
+            .middle()
+    }
+
+    /// The next picture baresip decodes from the gateway (its
+    /// `snapshot_recv` PNG, read back by FFmpeg as a thumbnail), asked
+    /// again until `ready` likes it or `within` has passed.
+    pub fn received_picture(
+        &mut self,
+        within: Duration,
+        ready: impl Fn(&Thumbnail) -> bool,
+    ) -> Thumbnail {
         let deadline = Instant::now() + within;
         let png = self.dir.path().join("received.png");
         let mut last = None;
@@ -243,17 +255,17 @@ impl Baresip {
             while written(self) == before && Instant::now() < taken {
                 self.request("reginfo", "");
             }
-            let rgb = (written(self) > before)
-                .then(|| middle_pixel(&png))
+            let picture = (written(self) > before)
+                .then(|| Thumbnail::of(&png))
                 .flatten();
-            match rgb {
-                Some(rgb) if ready(rgb) => return rgb,
-                Some(rgb) => last = Some(rgb),
+            match picture {
+                Some(picture) if ready(&picture) => return picture,
+                Some(picture) => last = Some(picture.middle()),
                 None => {}
             }
             assert!(
                 Instant::now() < deadline,
-                "baresip's received picture never looked right (last {last:?}); its log:\n{}",
+                "baresip's received picture never looked right (last middle {last:?}); its log:\n{}",
                 self.log()
             );
         }
@@ -274,17 +286,36 @@ impl Baresip {
     }
 }
 
-/// The colour of the middle pixel of a picture file (by FFmpeg; None
-/// while the file is still being written).
-fn middle_pixel(path: &Path) -> Option<[u8; 3]> {
-    let out = super::tools::command("ffmpeg")
-        .args(["-loglevel", "error", "-i"])
-        .arg(path)
-        .args(["-vf", "crop=2:2:iw/2:ih/2", "-frames:v", "1"])
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg (package ffmpeg) must be installed");
-    (out.stdout.len() >= 3).then(|| [out.stdout[0], out.stdout[1], out.stdout[2]])
+/// A picture file scaled to 320×180 RGB by FFmpeg.
+pub struct Thumbnail {
+    rgb: Vec<u8>,
+}
+
+impl Thumbnail {
+    pub const WIDTH: usize = 320;
+    pub const HEIGHT: usize = 180;
+
+    /// None while the file is still being written.
+    fn of(path: &Path) -> Option<Thumbnail> {
+        let out = super::tools::command("ffmpeg")
+            .args(["-loglevel", "error", "-i"])
+            .arg(path)
+            .args(["-vf", "scale=320:180", "-frames:v", "1"])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .expect("ffmpeg (package ffmpeg) must be installed");
+        (out.stdout.len() == Self::WIDTH * Self::HEIGHT * 3)
+            .then_some(Thumbnail { rgb: out.stdout })
+    }
+
+    pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let at = (y * Self::WIDTH + x) * 3;
+        [self.rgb[at], self.rgb[at + 1], self.rgb[at + 2]]
+    }
+
+    pub fn middle(&self) -> [u8; 3] {
+        self.pixel(Self::WIDTH / 2, Self::HEIGHT / 2)
+    }
 }
 
 impl Drop for Baresip {

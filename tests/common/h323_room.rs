@@ -18,12 +18,13 @@ use h323_asn1::h245::{
 };
 use h323_asn1::rasn::types::OctetString;
 use media::audio::{new_codec, CodecOptions};
-use media_api::AudioCodec;
+use media_api::{AudioCodec, BoundStream, StreamKind};
 use signaling::h323::address::dialled_digits;
 use signaling::h323::h245_address::{h245_socket_addr, h245_transport};
 use signaling::h323::q931::{MessageType, Q931};
 use signaling::h323::tpkt::{frame, TpktReader};
 
+use super::pcap;
 use super::wav::Recording;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -90,7 +91,7 @@ pub struct H323Room {
 }
 
 /// An RTP port pair on loopback (RTP even, RTCP the next).
-fn rtp_pair() -> (UdpSocket, UdpSocket) {
+pub fn rtp_pair() -> (UdpSocket, UdpSocket) {
     loop {
         let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = rtp.local_addr().unwrap().port();
@@ -133,6 +134,15 @@ impl H323Room {
 
     pub fn rtcp(&self) -> SocketAddr {
         SocketAddr::new(self.rtp().ip(), self.rtp().port() + 1)
+    }
+
+    /// Its audio RTP and RTCP addresses.
+    pub fn audio(&self) -> BoundStream {
+        BoundStream {
+            kind: StreamKind::Audio,
+            rtp: self.rtp(),
+            rtcp: self.rtcp(),
+        }
     }
 
     /// The recorded Setup with `dial` as its destination alias (if given)
@@ -197,6 +207,33 @@ impl H323Room {
             _ => {}
         }
         h323_asn1::encode(&m).unwrap()
+    }
+
+    /// tshark's complaints about what the room and MRA exchanged (call
+    /// signalling, whose listening side is `signalling`, shown on port
+    /// 1720; H.245 decoded where it ran).
+    pub fn tshark_complaints(&self, signalling: SocketAddr, h245: Option<SocketAddr>) -> String {
+        let to_1720 = |a: SocketAddr| {
+            if a == signalling {
+                SocketAddr::new(a.ip(), 1720)
+            } else {
+                a
+            }
+        };
+        let wire: Vec<_> = self
+            .wire
+            .iter()
+            .map(|(f, t, p)| (to_1720(*f), to_1720(*t), p.clone()))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h323.pcap");
+        pcap::write(&path, pcap::Transport::Tcp, &wire);
+        let decode_as = h245.map(|a| format!("tcp.port=={},h245", a.port()));
+        let decode_as: Vec<&str> = decode_as.iter().map(String::as_str).collect();
+        let complaints = pcap::tshark_complaints(&path, &decode_as);
+        let summary = pcap::tshark_read(&path, &decode_as, &[]);
+        assert!(summary.contains("CS: connect"), "{summary}");
+        complaints
     }
 
     pub fn send_q931(&mut self, q931: &[u8]) {
@@ -328,9 +365,10 @@ pub fn ack_media_channel(ack: &OpenLogicalChannelAck) -> Option<SocketAddr> {
     }
 }
 
-/// MRA's RTP address in its fast-start answer: the media channel of the
-/// answered channel the room sends on.
-pub fn fast_start_media_channel(connect: &Q931) -> Option<SocketAddr> {
+/// MRA's RTP address for RTP `session` (1 audio, 2 video) in its
+/// fast-start answer: the media channel of the answered channel the room
+/// sends on.
+pub fn fast_start_media_channel(connect: &Q931, session: u8) -> Option<SocketAddr> {
     let uu: H323UserInformation = h323_asn1::decode(connect.user_user()?).ok()?;
     let Body::connect(c) = uu.h323_uu_pdu.h323_message_body else {
         return None;
@@ -339,7 +377,7 @@ pub fn fast_start_media_channel(connect: &Q931) -> Option<SocketAddr> {
         let olc: OpenLogicalChannel = h323_asn1::decode(&olc).ok()?;
         match olc.forward_logical_channel_parameters.multiplex_parameters {
             Forward::h2250LogicalChannelParameters(p)
-                if olc.reverse_logical_channel_parameters.is_none() =>
+                if olc.reverse_logical_channel_parameters.is_none() && p.session_id == session =>
             {
                 p.media_channel.as_ref().and_then(h245_socket_addr)
             }

@@ -5,6 +5,7 @@
 
 pub mod baresip;
 pub mod browser;
+pub mod clips;
 pub mod h323;
 pub mod h323_room;
 pub mod impair;
@@ -12,6 +13,7 @@ pub mod lb;
 pub mod pcap;
 pub mod postgres;
 pub mod register;
+pub mod rtp_camera;
 pub mod tools;
 pub mod wav;
 
@@ -282,6 +284,18 @@ impl Mra {
 }
 
 /// A plain HTTP/1.1 request: (status, body); status 0 when nothing answers.
+/// A call's video stream (`/api/v1/calls` `media.video`) receives H.264
+/// and has turned no packet away.
+pub fn assert_receives_h264_cleanly(video: &serde_json::Value) {
+    assert!(
+        video["codec"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("H264/90000")),
+        "{video}"
+    );
+    assert_eq!(video["rejected_packets"], 0, "{video}");
+}
+
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
         return (0, String::new());

@@ -390,7 +390,7 @@ impl Receiver {
             keyframes_wanted: self.wanted,
             plis_sent: sent.pli,
             firs_sent: sent.fir,
-            infos_sent: sent.signaling,
+            fast_updates_sent: sent.signaling,
             requests_throttled: self.asker.throttled,
             keyframe_requests_received: self.requests_received,
             rejected_packets: self.rejected,

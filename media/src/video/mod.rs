@@ -11,6 +11,7 @@ mod decode;
 mod encode;
 pub(crate) mod keyframe;
 mod leg;
+mod name_card;
 mod params;
 mod picture;
 mod router;

@@ -3,8 +3,9 @@
 //! track from the hub, a local room's camera from its media worker), and
 //! rooms that take the meeting's picture are **viewers**. Each viewer
 //! watches its active speaker (the audio worker says who; never itself —
-//! the previous speaker then), or, while nobody has spoken, the first
-//! other camera. A source is decoded only while watched, once however
+//! the previous speaker then; a speaker who sends no video is shown as a
+//! **name card**), or, while nobody has spoken, the first other camera.
+//! A source is decoded only while watched, once however
 //! many rooms watch it; each distinct (source, [`Output`]) is one
 //! **stream** with one encoder, whose frames go to every viewer taking it.
 //! A watched source's broken picture (lost packets, undecodable frames)
@@ -23,12 +24,19 @@ use super::assemble::{Assembled, FrameAssembler};
 use super::decode::VideoDecoder;
 use super::encode::{EncodedFrame, Output, VideoEncoder};
 use super::keyframe::MIN_INTERVAL;
-use super::picture::Fitter;
+use super::name_card::name_card;
+use super::picture::{Fitter, Picture};
 use crate::engine::{Command, Workers};
 use media_api::{LegId, VideoCodec};
 
-/// A camera's number on this node.
+/// A camera's number on this node (a name card's has [`CARD`] set).
 pub(crate) type SourceId = u64;
+
+/// The bit of a name card's source id.
+const CARD: SourceId = 1 << 62;
+/// How often a name card is sent again (it does not change; the repeats
+/// let a room that lost a packet recover).
+const CARD_INTERVAL: Duration = Duration::from_millis(200);
 
 /// How a source is asked for a keyframe.
 #[derive(Debug, Clone)]
@@ -65,6 +73,12 @@ pub(crate) enum VideoCommand {
     Speaker(LegId, String),
     /// The room asked for a keyframe.
     KeyframeFor(LegId),
+    /// A participant of the meeting and its name (None: it left).
+    Named {
+        meeting: Arc<str>,
+        participant: String,
+        name: Option<String>,
+    },
 }
 
 struct Source {
@@ -116,6 +130,16 @@ struct Stream {
     fitter: Fitter,
     viewers: Vec<LegId>,
     last: Option<Instant>,
+    /// A name card's picture, at the output's size.
+    card: Option<Picture>,
+}
+
+/// What a viewer should watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pick {
+    Camera(SourceId),
+    /// The name card of this participant, who sends no video.
+    Card(String),
 }
 
 pub(crate) struct Router {
@@ -126,6 +150,11 @@ pub(crate) struct Router {
     sources: HashMap<SourceId, Source>,
     viewers: HashMap<LegId, Viewer>,
     streams: HashMap<(SourceId, Output), Stream>,
+    /// Participants' names, by meeting and participant.
+    names: HashMap<(Arc<str>, String), String>,
+    /// Name cards' source ids.
+    cards: HashMap<(Arc<str>, String), SourceId>,
+    next_card: SourceId,
 }
 
 impl Router {
@@ -137,6 +166,9 @@ impl Router {
             sources: HashMap::new(),
             viewers: HashMap::new(),
             streams: HashMap::new(),
+            names: HashMap::new(),
+            cards: HashMap::new(),
+            next_card: CARD,
         }
     }
 
@@ -207,7 +239,68 @@ impl Router {
                     stream.encoder.want_keyframe();
                 }
             }
+            VideoCommand::Named {
+                meeting,
+                participant,
+                name,
+            } => {
+                let key = (meeting.clone(), participant);
+                match name {
+                    Some(name) => self.names.insert(key, name),
+                    None => {
+                        self.cards.remove(&key);
+                        self.names.remove(&key)
+                    }
+                };
+                self.rewatch(&meeting, now);
+            }
         }
+    }
+
+    /// Sends the name cards whose time has come again.
+    pub fn tick(&mut self, now: Instant) {
+        let cards: Vec<(SourceId, Output)> = self
+            .streams
+            .iter()
+            .filter(|((id, _), s)| {
+                *id & CARD != 0
+                    && s.last
+                        .is_none_or(|last| now.saturating_duration_since(last) >= CARD_INTERVAL)
+            })
+            .map(|(&key, _)| key)
+            .collect();
+        for key in cards {
+            self.send_card(key, now);
+        }
+    }
+
+    /// Encodes a name card stream's picture and sends it to its rooms.
+    fn send_card(&mut self, key: (SourceId, Output), now: Instant) {
+        let millis = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        let Some(stream) = self.streams.get_mut(&key) else {
+            return;
+        };
+        stream.last = Some(now);
+        let Some(card) = stream.card.as_ref() else {
+            return;
+        };
+        match stream.encoder.encode(card, millis) {
+            Ok(Some(frame)) => send(&self.workers, stream, key.1, Arc::new(frame)),
+            Ok(None) => {}
+            Err(e) => warn!("encoding a name card: {e}"),
+        }
+    }
+
+    /// The source id of `participant`'s name card in `meeting`.
+    fn card_id(&mut self, meeting: &Arc<str>, participant: &str) -> SourceId {
+        let next = &mut self.next_card;
+        *self
+            .cards
+            .entry((meeting.clone(), participant.to_owned()))
+            .or_insert_with(|| {
+                *next += 1;
+                *next
+            })
     }
 
     /// Points each viewer of `meeting` at the source it should watch.
@@ -225,8 +318,17 @@ impl Router {
                 .iter()
                 .filter(|(_, s)| s.meeting == viewer.meeting)
                 .map(|(&id, s)| (id, s.participant.as_str()));
-            let wanted = choose(cameras, viewer);
-            if viewer.watching == wanted {
+            let named = |p: &str| {
+                self.names
+                    .contains_key(&(viewer.meeting.clone(), p.to_owned()))
+            };
+            let meeting = viewer.meeting.clone();
+            let wanted = match choose(cameras, named, viewer) {
+                Some(Pick::Camera(id)) => Some(id),
+                Some(Pick::Card(participant)) => Some(self.card_id(&meeting, &participant)),
+                None => None,
+            };
+            if self.viewers[&leg].watching == wanted {
                 continue;
             }
             self.unwatch(leg);
@@ -240,6 +342,9 @@ impl Router {
         let viewer = self.viewers.get_mut(&leg).expect("a viewer");
         viewer.watching = Some(id);
         let output = viewer.output;
+        if id & CARD != 0 {
+            return self.watch_card(leg, id, output, now);
+        }
         let Some(source) = self.sources.get_mut(&id) else {
             return;
         };
@@ -261,6 +366,7 @@ impl Router {
                     fitter: Fitter::new(output.mode.width, output.mode.height),
                     viewers: vec![leg],
                     last: None,
+                    card: None,
                 };
                 self.streams.insert((id, output), stream);
                 self.encoders.fetch_add(1, Ordering::Relaxed);
@@ -279,6 +385,39 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// Puts `leg` on the name card stream `id` (made with its picture
+    /// and sent at once if it is new).
+    fn watch_card(&mut self, leg: LegId, id: SourceId, output: Output, now: Instant) {
+        if let Some(stream) = self.streams.get_mut(&(id, output)) {
+            stream.viewers.push(leg);
+            stream.encoder.want_keyframe();
+            return;
+        }
+        let name = self
+            .cards
+            .iter()
+            .find(|(_, &card)| card == id)
+            .and_then(|(key, _)| self.names.get(key));
+        let Some(name) = name else {
+            return;
+        };
+        let encoder = match VideoEncoder::new(output) {
+            Ok(encoder) => encoder,
+            Err(e) => return warn!(leg = leg.0, "no encoder for {output:?}: {e}"),
+        };
+        let card = name_card(name, output.mode.width, output.mode.height);
+        let stream = Stream {
+            encoder,
+            fitter: Fitter::new(output.mode.width, output.mode.height),
+            viewers: vec![leg],
+            last: None,
+            card: Some(card),
+        };
+        self.streams.insert((id, output), stream);
+        self.encoders.fetch_add(1, Ordering::Relaxed);
+        self.send_card((id, output), now);
     }
 
     /// Takes `leg` off the stream it watches (ending the stream, and the
@@ -391,34 +530,51 @@ impl Router {
                     continue;
                 }
             };
-            let sharing = stream.viewers.len();
-            for &leg in &stream.viewers {
-                let sent = SentFrame {
-                    frame: frame.clone(),
-                    output: *output,
-                    sharing,
-                };
-                self.workers.leg(leg, Command::SendVideo(leg, sent));
-            }
+            send(&self.workers, stream, *output, frame);
         }
     }
 }
 
-/// The camera (of its meeting's `cameras`: source and participant) that
-/// `viewer` should watch: its speaker's, else the one it watches now, else
-/// the first — never its own.
+/// Sends a stream's encoded frame to each of its rooms.
+fn send(workers: &Workers, stream: &Stream, output: Output, frame: Arc<EncodedFrame>) {
+    let sharing = stream.viewers.len();
+    for &leg in &stream.viewers {
+        let sent = SentFrame {
+            frame: frame.clone(),
+            output,
+            sharing,
+        };
+        workers.leg(leg, Command::SendVideo(leg, sent));
+    }
+}
+
+/// What `viewer` should watch, of its meeting's `cameras` (source and
+/// participant) and participants (`named`): its speaker's camera, or the
+/// speaker's name card when it sends no video; else the camera it watches
+/// now, else the first — never its own.
 fn choose<'a>(
     cameras: impl Iterator<Item = (SourceId, &'a str)> + Clone,
+    named: impl Fn(&str) -> bool,
     viewer: &Viewer,
-) -> Option<SourceId> {
+) -> Option<Pick> {
     let others = cameras.filter(|&(_, p)| p != viewer.participant);
-    let speaker = viewer.speaker.as_deref();
+    let speaker = viewer
+        .speaker
+        .as_deref()
+        .filter(|&s| s != viewer.participant);
+    if let Some(speaker) = speaker {
+        if let Some((id, _)) = others.clone().find(|&(_, p)| p == speaker) {
+            return Some(Pick::Camera(id));
+        }
+        if named(speaker) {
+            return Some(Pick::Card(speaker.to_owned()));
+        }
+    }
     others
         .clone()
-        .find(|&(_, p)| Some(p) == speaker)
-        .or_else(|| others.clone().find(|&(id, _)| Some(id) == viewer.watching))
+        .find(|&(id, _)| Some(id) == viewer.watching)
         .or_else(|| others.min_by_key(|&(id, _)| id))
-        .map(|(id, _)| id)
+        .map(|(id, _)| Pick::Camera(id))
 }
 
 /// An encoded frame on its way to one room.
@@ -459,6 +615,11 @@ mod tests {
     #[test]
     fn a_room_watches_its_speaker_and_never_itself() {
         let cameras = CAMERAS.into_iter();
+        let choose = |cameras, viewer: &Viewer| match choose(cameras, |p| p == "dave", viewer) {
+            Some(Pick::Camera(id)) => Some(id),
+            Some(Pick::Card(p)) => panic!("{p}'s card"),
+            None => None,
+        };
         assert_eq!(
             choose(cameras.clone(), &viewer("room", Some("ann"), None)),
             Some(3)
@@ -473,13 +634,34 @@ mod tests {
             choose(cameras.clone(), &viewer("room", Some("room"), None)),
             Some(2)
         );
-        // A speaker without a camera: the picture stays.
+        // A speaker unknown to the meeting: the picture stays.
         assert_eq!(
             choose(cameras.clone(), &viewer("room", Some("cat"), Some(3))),
             Some(3)
         );
         // Alone with its camera, a room watches nothing.
         let alone = [(1, "room")].into_iter();
-        assert_eq!(choose(alone, &viewer("room", None, None)), None);
+        assert_eq!(
+            super::choose(alone, |_| true, &viewer("room", None, None)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_speaker_without_video_is_shown_as_its_name_card() {
+        let named = |p: &str| p == "dave";
+        assert_eq!(
+            choose(
+                CAMERAS.into_iter(),
+                named,
+                &viewer("room", Some("dave"), Some(3))
+            ),
+            Some(Pick::Card("dave".into()))
+        );
+        assert_eq!(
+            choose([].into_iter(), named, &viewer("room", Some("dave"), None)),
+            Some(Pick::Card("dave".into())),
+            "even when nobody sends video"
+        );
     }
 }

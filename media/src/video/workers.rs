@@ -6,9 +6,9 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::router::{Router, VideoCommand};
 use crate::engine::Workers;
@@ -82,9 +82,22 @@ impl VideoWorkers {
     }
 }
 
+/// How often a worker looks for name cards to send again.
+const TICK: Duration = Duration::from_millis(100);
+
 /// Serves one worker's queue until every sender is gone.
 fn run(mut router: Router, commands: Receiver<VideoCommand>) {
-    while let Ok(command) = commands.recv() {
-        router.handle(command, Instant::now());
+    let mut ticked = Instant::now();
+    loop {
+        match commands.recv_timeout(TICK) {
+            Ok(command) => router.handle(command, Instant::now()),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let now = Instant::now();
+        if now.saturating_duration_since(ticked) >= TICK {
+            ticked = now;
+            router.tick(now);
+        }
     }
 }

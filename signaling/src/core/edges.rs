@@ -260,8 +260,8 @@ impl RoomSignaling for Edges {
             }
         } else if self.h323.contains_key(&leg) {
             match dialing {
-                true => self.h323_send_setup(leg, local.audio),
-                false => self.h323_leg_created(call, local.audio),
+                true => self.h323_send_setup(leg, local),
+                false => self.h323_leg_created(call, local),
             }
         }
     }

@@ -7,16 +7,15 @@
 //! endSessionCommand and ReleaseComplete carrying the Q.931 cause and
 //! H.225.0 reason that say why.
 
-use std::net::SocketAddr;
-
-use media_api::{AudioCodec, AudioFormat, BoundStream, CodecOptions, LegId, LegMedia, StreamMedia};
+use media_api::{LegId, VideoCodec};
 use tracing::{debug, info, info_span, warn};
 
 use super::edges::Edges;
 use super::io::Output;
-use crate::call::{Call, NewCall};
+use crate::call::{Call, LocalMedia, NewCall};
 use crate::controller::RoomEvent;
 use crate::dialstring;
+use crate::h323::channel_media::ChannelMedia;
 use crate::h323::fast_start;
 use crate::h323::h225_call::{Event as CallEvent, H225Call, IncomingSetup};
 use crate::h323::h245::{H245Event, H245Session};
@@ -88,7 +87,7 @@ impl Edges {
                 let Some(h) = self.h323.get(&leg) else {
                     return;
                 };
-                if h.link != H245Link::Up && h.media.is_some() {
+                if h.link != H245Link::Up && h.channels.audio.is_some() {
                     // Fast start carries the media; H.245 is optional then.
                     info!(leg = leg.0, "the room opened no H.245 connection");
                     return;
@@ -200,7 +199,7 @@ impl Edges {
             number: dial.number,
             password: dial.password,
             media: None,
-            video: false, // H.323 video: to come
+            video: self.h264_kbps().is_some(),
         }));
     }
 
@@ -218,28 +217,72 @@ impl Edges {
         }
     }
 
+    /// The most we send a room of H.264, when video is on.
+    pub(super) fn h264_kbps(&self) -> Option<u32> {
+        let video = self.cfg.codecs.video.as_ref()?;
+        video
+            .codecs
+            .contains(&VideoCodec::H264)
+            .then_some(video.max_kbps)
+    }
+
+    /// A new H.245 session for a leg bound at `local`.
+    pub(super) fn h245_session(&self, local: LocalMedia) -> H245Session {
+        let (rtp, rtcp) = (local.audio.rtp, local.audio.rtcp);
+        let session = H245Session::new(self.cfg.codecs.audio.clone(), rtp, rtcp, rand::random());
+        match (local.video, self.h264_kbps()) {
+            (Some(video), Some(kbps)) => session.with_video(video, kbps),
+            _ => session,
+        }
+    }
+
     /// The media leg exists: answer fast start, set up H.245, connect.
-    pub(super) fn h323_leg_created(&mut self, call: &Call, bound: BoundStream) {
+    pub(super) fn h323_leg_created(&mut self, call: &Call, local: LocalMedia) {
         let leg = call.leg;
-        let (rtp, rtcp) = (bound.rtp, bound.rtcp);
         let codecs = self.cfg.codecs.audio.clone();
-        let random = rand::random();
+        let mut session = self.h245_session(local);
+        let video_kbps = self.h264_kbps().unwrap_or(0);
         let Some(h) = self.h323.get_mut(&leg) else {
             return;
         };
         h.shown_as = call.meeting().unwrap_or("MRA").to_owned();
-        let mut session = H245Session::new(codecs.clone(), rtp, rtcp, random);
-        let fast = fast_start::answer(&h.setup.fast_start, &codecs, rtp, rtcp);
+        h.channels = ChannelMedia::new(video_kbps);
+        let video = local.video.filter(|_| video_kbps > 0);
+        let fast = fast_start::answer(&h.setup.fast_start, &codecs, local.audio, video);
         h.setup.fast_start = Vec::new();
         if let Some(f) = fast {
-            session.fast_started(f.agreed.codec);
+            let agreed = f.agreed;
+            session.fast_started(agreed.codec);
             h.setup.fast_start = f.answers;
-            let media = h323_media(f.agreed.codec, Some(f.agreed.room_rtp));
-            h.media = Some(media.clone());
-            self.report(RoomEvent::Media { leg, media });
+            h.channels.audio = Some((agreed.codec, Some(agreed.room_rtp), agreed.room_rtcp));
+            if let Some(video) = agreed.video {
+                session.fast_started_video(&video);
+                h.channels.video_to_room = video.to_room.map(|(v, rtp, rtcp)| (v, Some(rtp), rtcp));
+                h.channels.video_from_room = video.from_room.map(|(_, v)| v);
+            }
+            self.h323_report_media(leg);
         }
         self.h323_leg(leg).expect("checked").h245 = Some(session);
         self.h323_connect(leg);
+    }
+
+    /// Tells the controller the leg's media as its channels now stand.
+    pub(super) fn h323_report_media(&mut self, leg: LegId) {
+        let media = self.h323.get(&leg).and_then(|h| h.channels.leg_media());
+        if let Some(media) = media {
+            self.report(RoomEvent::Media { leg, media });
+        }
+    }
+
+    /// Asks the room for a keyframe: videoFastUpdatePicture on its channel.
+    pub(super) fn h323_ask_keyframe(&mut self, leg: LegId) {
+        let ask = self
+            .h323
+            .get(&leg)
+            .and_then(|h| h.h245.as_ref()?.fast_update());
+        if let Some(ask) = ask {
+            self.send_h245(leg, vec![ask]);
+        }
     }
 
     /// Connect, once the media leg is up and the H.245 address (if we
@@ -324,28 +367,32 @@ impl Edges {
         let Some(h) = self.h323.get_mut(&leg) else {
             return;
         };
-        let media = match event {
-            H245Event::AudioFromRoom { codec, .. } if h.media.is_none() => h323_media(codec, None),
-            H245Event::AudioToRoom { codec, rtp, .. } => h323_media(codec, Some(rtp)),
-            H245Event::AudioToRoomClosed => match h.media.clone() {
-                Some(mut m) => {
-                    for s in &mut m.streams {
-                        s.remote_rtp = None;
-                        s.remote_rtcp = None;
-                    }
-                    m
-                }
+        let c = &mut h.channels;
+        match event {
+            H245Event::AudioFromRoom { codec, .. } if c.audio.is_none() => {
+                c.audio = Some((codec, None, None))
+            }
+            H245Event::AudioToRoom { codec, rtp, rtcp } => c.audio = Some((codec, Some(rtp), rtcp)),
+            H245Event::AudioToRoomClosed => match &mut c.audio {
+                Some(audio) => *audio = (audio.0, None, None),
                 None => return,
             },
+            H245Event::VideoFromRoom { video, .. } => c.video_from_room = Some(video),
+            H245Event::VideoFromRoomClosed => c.video_from_room = None,
+            H245Event::VideoToRoom { video, rtp, rtcp } => {
+                c.video_to_room = Some((video, Some(rtp), rtcp))
+            }
+            H245Event::VideoToRoomClosed => c.video_to_room = None,
+            H245Event::FlowControl(kbps) => c.flow_control_kbps = kbps,
+            H245Event::FastUpdate => return self.report(RoomEvent::KeyframeWanted { leg }),
             H245Event::Dtmf(digit) => return self.report(RoomEvent::Digit { leg, digit }),
             H245Event::EndSession => {
                 info!(leg = leg.0, "the room ended the H.245 session");
                 return self.fail(leg, Release::Normal, "Room ended the session");
             }
             other => return debug!(leg = leg.0, event = ?other, "H.245"),
-        };
-        h.media = Some(media.clone());
-        self.report(RoomEvent::Media { leg, media });
+        }
+        self.h323_report_media(leg);
     }
 
     /// We end the call: endSessionCommand, ReleaseComplete saying `why`,
@@ -386,20 +433,4 @@ impl Edges {
         }
         self.gone(leg);
     }
-}
-
-/// How an H.323 room's audio is carried: the codec's static payload type
-/// at 20 ms, DTMF as H.245 user input rather than RTP events.
-pub(super) fn h323_media(codec: AudioCodec, remote: Option<SocketAddr>) -> LegMedia {
-    let format = AudioFormat {
-        codec,
-        options: CodecOptions::default(),
-        ptime: 20,
-        dtmf_payload_type: None,
-    };
-    LegMedia::of(StreamMedia::audio_stream(
-        codec.default_payload_type(),
-        format,
-        remote,
-    ))
 }

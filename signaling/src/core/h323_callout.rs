@@ -8,18 +8,17 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use media_api::{BoundStream, LegId};
+use media_api::LegId;
 use meeting::Meeting;
 use tracing::info;
 
 use super::edges::Edges;
-use super::h323::h323_media;
 use super::io::Output;
-use crate::call::NewCall;
+use crate::call::{LocalMedia, NewCall};
 use crate::controller::RoomEvent;
+use crate::h323::channel_media::ChannelMedia;
 use crate::h323::fast_start;
 use crate::h323::h225_call::{CalleeProgress, H225Call, IncomingSetup};
-use crate::h323::h245::H245Session;
 use crate::h323::io::H323Output;
 use crate::h323::leg::{H245Link, H323Leg};
 
@@ -70,7 +69,7 @@ impl Edges {
             number: None,
             password: None,
             media: None,
-            video: false,
+            video: self.h264_kbps().is_some(),
         })
     }
 
@@ -89,18 +88,21 @@ impl Edges {
     }
 
     /// Our Setup, once both the connection and the media leg are there.
-    pub(super) fn h323_send_setup(&mut self, leg: LegId, local: BoundStream) {
+    /// Video is opened over H.245 once the room has answered.
+    pub(super) fn h323_send_setup(&mut self, leg: LegId, local: LocalMedia) {
         let codecs = self.cfg.codecs.audio.clone();
-        let random = rand::random();
+        let session = self.h245_session(local);
+        let video_kbps = self.h264_kbps().unwrap_or(0);
         let Some(h) = self.h323.get_mut(&leg) else {
             return;
         };
         h.local_media = Some(local);
-        let (rtp, rtcp) = (local.rtp, local.rtcp);
+        let (rtp, rtcp) = (local.audio.rtp, local.audio.rtcp);
         if h.conn == 0 || h.h245.is_some() {
             return;
         }
-        h.h245 = Some(H245Session::new(codecs.clone(), rtp, rtcp, random));
+        h.h245 = Some(session);
+        h.channels = ChannelMedia::new(video_kbps);
         let proposals = fast_start::propose(&codecs, rtp, rtcp);
         let alias = h.setup.dial.clone().unwrap_or_default();
         let setup = h.signalling.setup(&alias, &h.setup.caller, proposals);
@@ -131,9 +133,8 @@ impl Edges {
             if let Some(session) = h.h245.as_mut() {
                 session.fast_started(agreed.codec);
             }
-            let media = h323_media(agreed.codec, Some(agreed.room_rtp));
-            h.media = Some(media.clone());
-            self.report(RoomEvent::Media { leg, media });
+            h.channels.audio = Some((agreed.codec, Some(agreed.room_rtp), agreed.room_rtcp));
+            self.h323_report_media(leg);
         }
         if p.connected {
             self.h323_answered(leg);

@@ -117,7 +117,7 @@ fn a_setup_without_destination_is_answered_by_the_ivr_and_keyed_in_over_h245() {
     assert!(out.contains(&Output::Control(Action::CreateLeg {
         leg,
         ip: ours,
-        video: false
+        video: true
     })));
     assert!(out.contains(&Output::H323(H323Output::ListenH245 { leg, ip: ours })));
     assert!(out.contains(&Output::Control(Action::Prompt {
@@ -242,4 +242,186 @@ fn we_open_h245_to_a_caller_that_gives_its_address_and_start_once_connected() {
             H245::request(RequestMessage::masterSlaveDetermination(_))
         ]
     ));
+}
+
+/// The leg's media as the core last configured it, among `out`.
+fn configured(out: &[Output]) -> Option<media_api::LegMedia> {
+    out.iter().rev().find_map(|o| match o {
+        Output::Control(Action::ConfigureLeg { media, .. }) => Some(media.clone()),
+        _ => None,
+    })
+}
+
+/// Over H.245: our capability set offers H.264; the room's H.264 channel
+/// is accepted at our video address; ours opens once its capabilities
+/// and the roles are known, in the mode and within the level it takes;
+/// its flow control caps our rate; keyframes are asked both ways with
+/// videoFastUpdatePicture on the right channels.
+#[test]
+fn video_channels_open_over_h245_and_keyframes_are_asked_with_it() {
+    use crate::h323::capabilities::{receivable_video, terminal_capability_set};
+    use crate::h323::channels::{sending, Carried};
+    use h323_asn1::h245::{
+        CommandMessage, DataType, FlowControlCommand, FlowControlCommandRestriction,
+        FlowControlCommandScope, H2250LogicalChannelAckParameters, LogicalChannelNumber,
+        MasterSlaveDetermination, MiscellaneousCommand, MiscellaneousCommandType,
+        OpenLogicalChannelAck, OpenLogicalChannelAckForwardMultiplexAckParameters as AckParameters,
+        ResponseMessage,
+    };
+    use media_api::{Direction, MediaEvent, StreamKind, VideoLimits};
+
+    use crate::h323::h245_address::{h245_socket_addr, h245_transport};
+
+    let mut room = Room::new(CoreConfig::default());
+    room.call(None);
+    let leg = LegId(1);
+    let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let mut bound = super::tests::bound_audio(at(30000));
+    bound.push(media_api::BoundStream {
+        kind: StreamKind::Video,
+        rtp: at(30002),
+        rtcp: at(30003),
+    });
+    room.input(Input::LegCreated {
+        leg,
+        result: Ok(bound),
+    });
+    room.feed(H323Input::H245Listening {
+        leg,
+        result: Ok(at(30100)),
+    });
+    let out = room.feed(H323Input::H245Connected { leg });
+    let Some(H245::request(RequestMessage::terminalCapabilitySet(ours))) =
+        h245(&out).first().cloned()
+    else {
+        panic!("our capabilities first: {out:?}");
+    };
+    assert!(
+        receivable_video(&ours).is_some_and(|v| v.mode_1),
+        "H.264 in our set"
+    );
+
+    let send = |room: &mut Room, m: H245| {
+        room.feed(H323Input::H245 {
+            leg,
+            data: h323_asn1::encode(&m).expect("encodes").into(),
+        })
+    };
+    // The room's audio channel, then its video channel to us: level 2.2,
+    // mode 0, payload type 96 (media waits for an audio codec).
+    let audio = sending(8, Carried::Audio(media_api::AudioCodec::Pcmu), at(40001));
+    let olc = audio.expect("G.711 channel");
+    send(
+        &mut room,
+        H245::request(RequestMessage::openLogicalChannel(olc)),
+    );
+    let h264 = Carried::H264 {
+        level_idc: 22,
+        limits: VideoLimits::of_h264_level(22, false),
+        kbps: 512,
+        payload_type: 96,
+        mode: 0,
+    };
+    let olc = sending(9, h264, at(40003)).expect("H.264 channel");
+    let out = send(
+        &mut room,
+        H245::request(RequestMessage::openLogicalChannel(olc)),
+    );
+    let acked = h245(&out).into_iter().find_map(|m| match m {
+        H245::response(ResponseMessage::openLogicalChannelAck(a)) => Some(a),
+        _ => None,
+    });
+    let acked = acked.expect("the room's video channel acked");
+    let Some(AckParameters::h2250LogicalChannelAckParameters(p)) =
+        &acked.forward_multiplex_ack_parameters
+    else {
+        panic!("{acked:?}");
+    };
+    assert_eq!(
+        p.media_channel.as_ref().and_then(h245_socket_addr),
+        Some(at(30002))
+    );
+    let media = configured(&out).expect("media configured");
+    let (stream, format) = media.video().expect("video");
+    assert_eq!(stream.direction, Direction::RecvOnly);
+    assert!(format.accepted.contains(96));
+
+    // Its capabilities (H.264 to 1080p at 512 kbit/s, both modes) and
+    // the roles: our channel.
+    let tcs = terminal_capability_set(1, &[media_api::AudioCodec::Pcmu], Some(512));
+    send(
+        &mut room,
+        H245::request(RequestMessage::terminalCapabilitySet(tcs)),
+    );
+    let out = send(
+        &mut room,
+        H245::request(RequestMessage::masterSlaveDetermination(
+            MasterSlaveDetermination::new(50, 7),
+        )),
+    );
+    let ours = h245(&out).into_iter().find_map(|m| match m {
+        H245::request(RequestMessage::openLogicalChannel(o))
+            if matches!(
+                o.forward_logical_channel_parameters.data_type,
+                DataType::videoData(_)
+            ) =>
+        {
+            Some(o)
+        }
+        _ => None,
+    });
+    let ours = ours.expect("our video channel opened");
+    let number = ours.forward_logical_channel_number.clone();
+    let ack = H2250LogicalChannelAckParameters::required()
+        .with_session_id(2)
+        .with_media_channel(h245_transport(at(40002)));
+    let out = send(
+        &mut room,
+        H245::response(ResponseMessage::openLogicalChannelAck(
+            OpenLogicalChannelAck::required(number.clone()).with_forward_multiplex_ack_parameters(
+                AckParameters::h2250LogicalChannelAckParameters(ack),
+            ),
+        )),
+    );
+    let media = configured(&out).expect("media configured");
+    let (stream, format) = media.video().expect("video");
+    assert_eq!(stream.direction, Direction::SendRecv);
+    assert_eq!(stream.remote_rtp, Some(at(40002)));
+    assert_eq!(stream.payload_type, 109);
+    assert_eq!(format.packetization_mode, 1, "it takes mode 1");
+    assert_eq!(
+        format.limits.send_mode(512).height,
+        360,
+        "1080p decoder at 512 kbit/s"
+    );
+    assert_eq!(stream.bandwidth_kbps, Some(512));
+
+    // Its flow control caps what we send.
+    let out = send(
+        &mut room,
+        H245::command(CommandMessage::flowControlCommand(FlowControlCommand::new(
+            FlowControlCommandScope::logicalChannelNumber(number.clone()),
+            FlowControlCommandRestriction::maximumBitRate(3840),
+        ))),
+    );
+    let media = configured(&out).expect("media configured");
+    assert_eq!(media.video().expect("video").0.bandwidth_kbps, Some(384));
+
+    // Keyframes: its ask reaches our encoder only once the leg has media;
+    // ours goes on its channel.
+    let fast_update = |channel| {
+        H245::command(CommandMessage::miscellaneousCommand(
+            MiscellaneousCommand::required(
+                LogicalChannelNumber(channel),
+                MiscellaneousCommandType::videoFastUpdatePicture(()),
+            ),
+        ))
+    };
+    let out = send(&mut room, fast_update(number.0));
+    assert!(
+        out.contains(&Output::Control(Action::SendKeyframe { leg })),
+        "{out:?}"
+    );
+    let out = room.input(Input::Media(MediaEvent::KeyframeWanted { leg }));
+    assert_eq!(h245(&out), [fast_update(9)]);
 }

@@ -164,7 +164,7 @@ impl Core {
             Input::Media(MediaEvent::ActiveSpeaker { leg, participant }) => {
                 debug!(leg = leg.0, %participant, "the room's active speaker");
             }
-            Input::Media(MediaEvent::KeyframeWanted { leg }) => room.sip_ask_keyframe(leg, now),
+            Input::Media(MediaEvent::KeyframeWanted { leg }) => room.ask_keyframe(leg, now),
             Input::Media(MediaEvent::MeetingLost { leg, reason }) => {
                 c.end(leg, Release::MeetingLost, &reason, room, now)
             }

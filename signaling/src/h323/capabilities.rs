@@ -1,16 +1,19 @@
 //! H.245 capabilities: the TerminalCapabilitySet we send (H.225.0 media
-//! over RTP; G.711 µ-law and A-law and G.722 audio; DTMF and strings as
-//! user input) and what a room's set says it can receive.
+//! over RTP; G.711 µ-law and A-law and G.722 audio; H.264 video by H.241
+//! with both packetization modes; DTMF and strings as user input) and
+//! what a room's set says it can receive.
 
 use h323_asn1::h245::{
     AlternativeCapabilitySet, AudioCapability, Capability, CapabilityDescriptor,
     CapabilityDescriptorNumber, CapabilityTableEntry, CapabilityTableEntryNumber, H2250Capability,
     H2250CapabilityMcCapability, MediaDistributionCapability, MediaPacketizationCapability,
     MultiplexCapability, MultipointCapability, SequenceNumber, TerminalCapabilitySet,
-    UserInputCapability,
+    UserInputCapability, VideoCapability,
 };
 use h323_asn1::rasn::types::{ObjectIdentifier, SetOf};
-use media_api::AudioCodec;
+use media_api::{AudioCodec, VideoLimits};
+
+use super::h264::{self, H264};
 
 /// H.245 version 15: { itu-t(0) recommendation(0) h(8) 245 version(0) 15 }.
 pub fn h245_protocol_identifier() -> ObjectIdentifier {
@@ -38,8 +41,18 @@ pub fn codec_of(audio: &AudioCapability) -> Option<AudioCodec> {
     }
 }
 
-/// Our capability set, in `codecs`' order of preference.
-pub fn terminal_capability_set(sequence: u8, codecs: &[AudioCodec]) -> TerminalCapabilitySet {
+/// Our H.264 capability: what we decode, at most `kbps`.
+pub fn video(kbps: u32) -> VideoCapability {
+    VideoCapability::genericVideoCapability(h264::capability(31, VideoLimits::HD1080, kbps))
+}
+
+/// Our capability set, in `codecs`' order of preference, with H.264 up to
+/// `video_kbps` when video is on.
+pub fn terminal_capability_set(
+    sequence: u8,
+    codecs: &[AudioCodec],
+    video_kbps: Option<u32>,
+) -> TerminalCapabilitySet {
     let mut table = SetOf::new();
     let mut alternatives = Vec::new();
     let mut number = 0u16;
@@ -59,6 +72,14 @@ pub fn terminal_capability_set(sequence: u8, codecs: &[AudioCodec]) -> TerminalC
         );
     }
     alternatives.push(AlternativeCapabilitySet(audio_set));
+    if let Some(kbps) = video_kbps {
+        let mut video_set = Vec::new();
+        add(
+            Capability::receiveAndTransmitVideoCapability(video(kbps)),
+            &mut video_set,
+        );
+        alternatives.push(AlternativeCapabilitySet(video_set));
+    }
     for input in [
         UserInputCapability::basicString(()),
         UserInputCapability::dtmf(()),
@@ -72,12 +93,16 @@ pub fn terminal_capability_set(sequence: u8, codecs: &[AudioCodec]) -> TerminalC
     )
     .with_simultaneous_capabilities(SetOf::from_vec(alternatives))]);
     TerminalCapabilitySet::required(SequenceNumber(sequence), h245_protocol_identifier())
-        .with_multiplex_capability(MultiplexCapability::h2250Capability(h2250()))
+        .with_multiplex_capability(MultiplexCapability::h2250Capability(h2250(
+            video_kbps.is_some(),
+        )))
         .with_capability_table(table)
         .with_capability_descriptors(descriptors)
 }
 
-fn h2250() -> H2250Capability {
+/// H.225.0 media: centralized multipoint; with video, H.264 in both
+/// packetization modes.
+fn h2250(video: bool) -> H2250Capability {
     let centralized = || {
         MultipointCapability::new(
             false,
@@ -94,7 +119,9 @@ fn h2250() -> H2250Capability {
         centralized(),
         H2250CapabilityMcCapability::new(true, false),
         false,
-        MediaPacketizationCapability::required(false),
+        MediaPacketizationCapability::required(false).with_rtp_payload_type(
+            video.then(|| vec![h264::packetization(0, None), h264::packetization(1, None)]),
+        ),
     )
     .with_logical_channel_switching_capability(false)
     .with_t120_dynamic_port_capability(false)
@@ -120,6 +147,46 @@ pub fn receivable(tcs: &TerminalCapabilitySet) -> Vec<AudioCodec> {
     out
 }
 
+/// H.264 as a room's capability set says it can receive it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomVideo {
+    pub h264: H264,
+    /// It takes packetization mode 1 (else single NAL units only).
+    pub mode_1: bool,
+}
+
+/// The H.264 a room's capability set says it can receive (its largest,
+/// if it lists several), or None.
+pub fn receivable_video(tcs: &TerminalCapabilitySet) -> Option<RoomVideo> {
+    let h264 = tcs
+        .capability_table
+        .iter()
+        .flat_map(SetOf::iter)
+        .filter_map(|e| match &e.capability {
+            Some(Capability::receiveVideoCapability(v))
+            | Some(Capability::receiveAndTransmitVideoCapability(v)) => h264_of(v),
+            _ => None,
+        })
+        .max_by_key(|h| (h.limits.max_fs, h.limits.max_mbps))?;
+    let mode_1 = match &tcs.multiplex_capability {
+        Some(MultiplexCapability::h2250Capability(h)) => h
+            .media_packetization_capability
+            .rtp_payload_type
+            .as_ref()
+            .is_some_and(h264::takes_mode_1),
+        _ => false,
+    };
+    Some(RoomVideo { h264, mode_1 })
+}
+
+/// The H.264 a video capability or data type names.
+pub fn h264_of(video: &VideoCapability) -> Option<H264> {
+    match video {
+        VideoCapability::genericVideoCapability(g) => h264::read(g),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,13 +199,20 @@ mod tests {
             AudioCodec::Pcma,
             AudioCodec::Opus,
         ];
-        let tcs = terminal_capability_set(1, &codecs);
+        let tcs = terminal_capability_set(1, &codecs, Some(1800));
         let bytes = h323_asn1::encode(&tcs).unwrap();
         let back: TerminalCapabilitySet = h323_asn1::decode(&bytes).unwrap();
         assert_eq!(back, tcs);
         assert_eq!(
             receivable(&back),
             [AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma]
+        );
+        let video = receivable_video(&back).unwrap();
+        assert!(video.mode_1);
+        assert_eq!(video.h264.limits.max_kbps, Some(1800));
+        assert_eq!(
+            receivable_video(&terminal_capability_set(1, &codecs, None)),
+            None
         );
     }
 }

@@ -1,24 +1,24 @@
 //! Fast connect (H.323 8.1.7): the caller proposes, in its Setup, the
 //! logical channels it would send and receive; the called side picks one
-//! audio codec carried both ways and answers with those two proposals
-//! completed by its RTP and RTCP addresses (the caller's sending channel
-//! gets where the callee receives; its receiving channel keeps its number
-//! and gets the callee's RTCP). The rest (video, codecs we do not speak)
-//! is declined by leaving it out. Both sides are here: answering a room's
-//! proposals, and proposing ours when we call a room and reading its
-//! answer.
+//! audio codec carried both ways and H.264 video each way it is proposed,
+//! and answers with those proposals completed by its RTP and RTCP
+//! addresses (the caller's sending channel gets where the callee
+//! receives; its receiving channel keeps its number and gets the callee's
+//! RTCP). The rest (codecs we do not speak) is declined by leaving it out.
+//! Both sides are here: answering a room's proposals, and proposing ours
+//! when we call a room and reading its answer.
 
 use std::net::SocketAddr;
 
 use h323_asn1::h245::{
-    DataType, OpenLogicalChannel,
+    DataType, H2250LogicalChannelParameters, OpenLogicalChannel,
     OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Forward,
     OpenLogicalChannelReverseLogicalChannelParametersMultiplexParameters as Reverse,
 };
-use media_api::AudioCodec;
+use media_api::{AudioCodec, BoundStream};
 
 use super::capabilities::codec_of;
-use super::channels::{receiving, sending};
+use super::channels::{receiving, sending, Carried, VideoChannel};
 use super::h245_address::{h245_socket_addr, h245_transport};
 
 /// The media fast start settled on.
@@ -28,6 +28,17 @@ pub struct Agreed {
     /// Where the room receives RTP and RTCP.
     pub room_rtp: SocketAddr,
     pub room_rtcp: Option<SocketAddr>,
+    /// The video channels agreed, if any.
+    pub video: Option<AgreedVideo>,
+}
+
+/// Video as fast start settled it: each way optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgreedVideo {
+    /// What the room receives and where (RTP, RTCP).
+    pub to_room: Option<(VideoChannel, SocketAddr, Option<SocketAddr>)>,
+    /// The room's channel to us: its number and what it carries.
+    pub from_room: Option<(u16, VideoChannel)>,
 }
 
 /// Our answer to a caller's proposals.
@@ -38,23 +49,53 @@ pub struct FastStart {
     pub agreed: Agreed,
 }
 
-/// An audio channel of a Setup's proposals or of their answer.
+/// What a proposed channel carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Audio(AudioCodec),
+    Video(VideoChannel),
+}
+
+/// A channel of a Setup's proposals or of their answer.
 struct Proposal {
     olc: OpenLogicalChannel,
-    codec: AudioCodec,
+    kind: Kind,
     /// True for a channel the called side sends on (reverse parameters),
     /// false for one the caller sends on.
     callee_sends: bool,
 }
 
+/// The parameters of a proposal's channel.
+fn parameters(
+    olc: &mut OpenLogicalChannel,
+    callee_sends: bool,
+) -> Option<&mut H2250LogicalChannelParameters> {
+    if callee_sends {
+        match olc
+            .reverse_logical_channel_parameters
+            .as_mut()?
+            .multiplex_parameters
+            .as_mut()?
+        {
+            Reverse::h2250LogicalChannelParameters(p) => Some(p),
+            _ => None,
+        }
+    } else {
+        match &mut olc.forward_logical_channel_parameters.multiplex_parameters {
+            Forward::h2250LogicalChannelParameters(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
 /// Answers the caller's proposals with `codecs` in our order of
-/// preference; None when no codec goes both ways (the call then opens its
-/// channels over H.245).
+/// preference, and H.264 video when we bound `video`; None when no audio
+/// codec goes both ways (the call then opens its channels over H.245).
 pub fn answer(
     proposals: &[Vec<u8>],
     codecs: &[AudioCodec],
-    rtp: SocketAddr,
-    rtcp: SocketAddr,
+    audio: BoundStream,
+    video: Option<BoundStream>,
 ) -> Option<FastStart> {
     let read: Vec<Proposal> = proposals
         .iter()
@@ -63,50 +104,76 @@ pub fn answer(
         .collect();
     let find = |codec: AudioCodec, callee_sends: bool| {
         read.iter()
-            .find(|p| p.codec == codec && p.callee_sends == callee_sends)
+            .find(|p| p.kind == Kind::Audio(codec) && p.callee_sends == callee_sends)
     };
     let (codec, to_room, from_room) = codecs
         .iter()
         .find_map(|&c| Some((c, find(c, true)?, find(c, false)?)))?;
+    let mut answers = Vec::new();
+    let (room_rtp, room_rtcp) = answer_to_room(to_room, audio, &mut answers)?;
+    answer_from_room(from_room, audio, &mut answers)?;
 
-    let mut to_room = to_room.olc.clone();
-    let reverse = to_room.reverse_logical_channel_parameters.as_mut()?;
-    let Some(Reverse::h2250LogicalChannelParameters(h2250)) = reverse.multiplex_parameters.as_mut()
-    else {
-        return None;
-    };
-    let room_rtp = h2250
-        .media_channel
-        .take()
-        .as_ref()
-        .and_then(h245_socket_addr)?;
-    let room_rtcp = h2250
-        .media_control_channel
-        .replace(h245_transport(rtcp))
-        .as_ref()
-        .and_then(h245_socket_addr);
-
-    let mut from_room = from_room.olc.clone();
-    let Forward::h2250LogicalChannelParameters(h2250) = &mut from_room
-        .forward_logical_channel_parameters
-        .multiplex_parameters
-    else {
-        return None;
-    };
-    h2250.media_channel = Some(h245_transport(rtp));
-    h2250.media_control_channel = Some(h245_transport(rtcp));
-
+    let video = video.map(|ours| {
+        let first = |callee_sends: bool| {
+            read.iter()
+                .find(|p| matches!(p.kind, Kind::Video(_)) && p.callee_sends == callee_sends)
+        };
+        let channel = |p: &Proposal| match p.kind {
+            Kind::Video(v) => v,
+            Kind::Audio(_) => unreachable!("video proposals only"),
+        };
+        let to_room = first(true).and_then(|p| {
+            let (rtp, rtcp) = answer_to_room(p, ours, &mut answers)?;
+            Some((channel(p), rtp, rtcp))
+        });
+        let from_room = first(false).and_then(|p| {
+            answer_from_room(p, ours, &mut answers)?;
+            Some((p.olc.forward_logical_channel_number.0, channel(p)))
+        });
+        AgreedVideo { to_room, from_room }
+    });
     Some(FastStart {
-        answers: [to_room, from_room]
-            .iter()
-            .filter_map(|o| h323_asn1::encode(o).ok())
-            .collect(),
+        answers,
         agreed: Agreed {
             codec,
             room_rtp,
             room_rtcp,
+            video: video.filter(|v| v.to_room.is_some() || v.from_room.is_some()),
         },
     })
+}
+
+/// Answers a channel we send on: the room's RTP and RTCP taken out, our
+/// RTCP put in.
+fn answer_to_room(
+    p: &Proposal,
+    ours: BoundStream,
+    answers: &mut Vec<Vec<u8>>,
+) -> Option<(SocketAddr, Option<SocketAddr>)> {
+    let mut olc = p.olc.clone();
+    let h2250 = parameters(&mut olc, true)?;
+    let rtp = h2250
+        .media_channel
+        .take()
+        .as_ref()
+        .and_then(h245_socket_addr)?;
+    let rtcp = h2250
+        .media_control_channel
+        .replace(h245_transport(ours.rtcp))
+        .as_ref()
+        .and_then(h245_socket_addr);
+    answers.push(h323_asn1::encode(&olc).ok()?);
+    Some((rtp, rtcp))
+}
+
+/// Answers a channel the room sends on: our RTP and RTCP put in.
+fn answer_from_room(p: &Proposal, ours: BoundStream, answers: &mut Vec<Vec<u8>>) -> Option<()> {
+    let mut olc = p.olc.clone();
+    let h2250 = parameters(&mut olc, false)?;
+    h2250.media_channel = Some(h245_transport(ours.rtp));
+    h2250.media_control_channel = Some(h245_transport(ours.rtcp));
+    answers.push(h323_asn1::encode(&olc).ok()?);
+    Some(())
 }
 
 /// Our proposals when we call: for each codec in our order, the channel we
@@ -119,7 +186,12 @@ pub fn propose(codecs: &[AudioCodec], rtp: SocketAddr, rtcp: SocketAddr) -> Vec<
     };
     codecs
         .iter()
-        .flat_map(|&c| [receiving(next(), c, rtp, rtcp), sending(next(), c, rtcp)])
+        .flat_map(|&c| {
+            [
+                receiving(next(), Carried::Audio(c), rtp, rtcp),
+                sending(next(), Carried::Audio(c), rtcp),
+            ]
+        })
         .flatten()
         .filter_map(|olc| h323_asn1::encode(&olc).ok())
         .collect()
@@ -133,55 +205,38 @@ pub fn accepted(answers: &[Vec<u8>], codecs: &[AudioCodec]) -> Option<Agreed> {
         .iter()
         .filter_map(|a| h323_asn1::decode::<OpenLogicalChannel>(a).ok())
         .filter_map(proposal)
-        .filter(|p| !p.callee_sends && codecs.contains(&p.codec))
-        .find_map(|p| {
-            let Forward::h2250LogicalChannelParameters(h2250) = &p
-                .olc
-                .forward_logical_channel_parameters
-                .multiplex_parameters
-            else {
+        .filter(|p| !p.callee_sends)
+        .find_map(|mut p| {
+            let Kind::Audio(codec) = p.kind else {
                 return None;
             };
+            let h2250 = parameters(&mut p.olc, false).filter(|_| codecs.contains(&codec))?;
             Some(Agreed {
-                codec: p.codec,
+                codec,
                 room_rtp: h2250.media_channel.as_ref().and_then(h245_socket_addr)?,
                 room_rtcp: h2250
                     .media_control_channel
                     .as_ref()
                     .and_then(h245_socket_addr),
+                video: None,
             })
         })
 }
 
-fn proposal(olc: OpenLogicalChannel) -> Option<Proposal> {
-    let audio = |t: &DataType| match t {
-        DataType::audioData(a) => codec_of(a),
-        _ => None,
+fn proposal(mut olc: OpenLogicalChannel) -> Option<Proposal> {
+    let callee_sends = olc.reverse_logical_channel_parameters.is_some();
+    let data_type = match &olc.reverse_logical_channel_parameters {
+        Some(reverse) => reverse.data_type.clone(),
+        None => olc.forward_logical_channel_parameters.data_type.clone(),
     };
-    let (codec, over_rtp, callee_sends) = match &olc.reverse_logical_channel_parameters {
-        Some(reverse) => (
-            audio(&reverse.data_type)?,
-            matches!(
-                reverse.multiplex_parameters,
-                Some(Reverse::h2250LogicalChannelParameters(_))
-            ),
-            true,
-        ),
-        None => {
-            let forward = &olc.forward_logical_channel_parameters;
-            (
-                audio(&forward.data_type)?,
-                matches!(
-                    forward.multiplex_parameters,
-                    Forward::h2250LogicalChannelParameters(_)
-                ),
-                false,
-            )
-        }
+    let h2250 = parameters(&mut olc, callee_sends)?;
+    let kind = match &data_type {
+        DataType::audioData(a) => Kind::Audio(codec_of(a)?),
+        video => Kind::Video(VideoChannel::of(video, h2250)?),
     };
-    over_rtp.then_some(Proposal {
+    Some(Proposal {
         olc,
-        codec,
+        kind,
         callee_sends,
     })
 }

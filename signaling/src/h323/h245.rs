@@ -1,9 +1,10 @@
 //! One call's H.245 control channel (tunnelled or on its own TCP
 //! connection, the transport is the driver's): capability exchange,
 //! master/slave determination, the room's audio logical channel (accepted
-//! with our RTP and RTCP addresses, or rejected with the reason),
-//! closeLogicalChannel, roundTripDelay, user input (alphanumeric and
-//! signal, as DTMF), the video commands kept for later, and endSession.
+//! with our RTP and RTCP addresses, or rejected with the reason), H.264
+//! video channels both ways (`h245_video`), closeLogicalChannel,
+//! roundTripDelay, user input (alphanumeric and signal, as DTMF),
+//! videoFastUpdatePicture and flowControlCommand, and endSession.
 //! A message that does not decode gets functionNotSupported with the
 //! bytes returned; a request we do not serve gets functionNotUnderstood.
 //! Sans-IO: encoded messages in, events and encoded messages out.
@@ -12,10 +13,11 @@ use std::net::SocketAddr;
 
 use h323_asn1::h245::{
     CloseLogicalChannel, CloseLogicalChannelAck, CloseLogicalChannelSource, CommandMessage,
-    DataType, EndSessionCommand, FunctionNotSupported, FunctionNotSupportedCause,
-    FunctionNotUnderstood, H2250LogicalChannelAckParameters, IndicationMessage,
-    MasterSlaveDetermination, MasterSlaveDeterminationAck, MasterSlaveDeterminationAckDecision,
-    MasterSlaveDeterminationReject, MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
+    DataType, EndSessionCommand, FlowControlCommandRestriction, FunctionNotSupported,
+    FunctionNotSupportedCause, FunctionNotUnderstood, H2250LogicalChannelAckParameters,
+    IndicationMessage, MasterSlaveDetermination, MasterSlaveDeterminationAck,
+    MasterSlaveDeterminationAckDecision, MasterSlaveDeterminationReject,
+    MasterSlaveDeterminationRejectCause, MiscellaneousCommandType,
     MultimediaSystemControlMessage as Message, OpenLogicalChannel, OpenLogicalChannelAck,
     OpenLogicalChannelAckForwardMultiplexAckParameters,
     OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Multiplex,
@@ -24,11 +26,13 @@ use h323_asn1::h245::{
     UserInputIndication,
 };
 use h323_asn1::rasn::types::OctetString;
-use media_api::AudioCodec;
+use media_api::{AudioCodec, BoundStream};
 
 use super::capabilities::{audio, codec_of, receivable, terminal_capability_set};
-use super::channels::sending;
+use super::channels::{sending, Carried, VideoChannel};
+use super::fast_start::AgreedVideo;
 use super::h245_address::{h245_socket_addr, h245_transport};
+use super::h245_video::{acked_addresses, H245Video};
 use super::msd::{Answer, Decision, MasterSlave, MCU_TERMINAL_TYPE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +54,28 @@ pub enum H245Event {
         rtp: SocketAddr,
         rtcp: Option<SocketAddr>,
     },
+    /// The room opened its video channel towards us.
+    VideoFromRoom {
+        channel: u16,
+        video: VideoChannel,
+    },
+    /// The room accepted our video channel: send `video` to `rtp`.
+    VideoToRoom {
+        video: VideoChannel,
+        rtp: SocketAddr,
+        rtcp: Option<SocketAddr>,
+    },
     ChannelClosed(u16),
+    /// The room closed its video channel.
+    VideoFromRoomClosed,
     /// The room asked us to close our channel; we did.
     AudioToRoomClosed,
+    VideoToRoomClosed,
     Dtmf(char),
-    /// The room asks for a key frame (kept for video).
+    /// The room asks for a key frame.
     FastUpdate,
+    /// The room limits what we send it (kbit/s; None: no limit).
+    FlowControl(Option<u32>),
     EndSession,
 }
 
@@ -73,6 +93,8 @@ pub struct H245Session {
     codec: Option<AudioCodec>,
     /// Our audio channel towards the room, once opened (or fast started).
     ours: Option<OurChannel>,
+    /// Video, when the leg has a video stream.
+    video: Option<H245Video>,
 }
 
 /// Our channel to the room.
@@ -99,7 +121,26 @@ impl H245Session {
             receivable: None,
             codec: None,
             ours: None,
+            video: None,
         }
+    }
+
+    /// Video too: H.264 received at `local`, at most `kbps`.
+    pub fn with_video(mut self, local: BoundStream, kbps: u32) -> Self {
+        self.video = Some(H245Video::new(local, kbps));
+        self
+    }
+
+    /// Fast start opened these video channels.
+    pub fn fast_started_video(&mut self, agreed: &AgreedVideo) {
+        if let Some(video) = &mut self.video {
+            video.fast_started(agreed);
+        }
+    }
+
+    /// videoFastUpdatePicture for the room's video channel, if it has one.
+    pub fn fast_update(&self) -> Option<Vec<u8>> {
+        encode(&self.video.as_ref()?.fast_update()?)
     }
 
     /// Fast start settled the media: `codec` both ways, no channels to
@@ -116,7 +157,8 @@ impl H245Session {
     /// What we send first: our capabilities and our bid for master.
     pub fn start(&mut self) -> Vec<Vec<u8>> {
         self.tcs_sequence = self.tcs_sequence.wrapping_add(1);
-        let tcs = terminal_capability_set(self.tcs_sequence, &self.codecs);
+        let video_kbps = self.video.as_ref().map(|v| v.kbps);
+        let tcs = terminal_capability_set(self.tcs_sequence, &self.codecs, video_kbps);
         let msd = MasterSlaveDetermination::new(self.msd.terminal_type, self.msd.number);
         [
             Message::request(RequestMessage::terminalCapabilitySet(tcs)),
@@ -152,12 +194,16 @@ impl H245Session {
         match message {
             Message::request(r) => self.request(r, &mut events, &mut replies),
             Message::response(r) => self.response(r, &mut events, &mut replies),
-            Message::command(c) => command(c, &mut events, &mut replies),
+            Message::command(c) => self.command(c, &mut events, &mut replies),
             Message::indication(i) => indication(i, &mut events),
             // Extensions of newer versions: nothing we can act on.
             _ => {}
         }
         if let Some(olc) = self.open_ours() {
+            replies.push(olc);
+        }
+        let video = self.video.as_mut().filter(|_| self.msd.role.is_some());
+        if let Some(olc) = video.and_then(H245Video::open_ours) {
             replies.push(olc);
         }
         (events, replies.iter().filter_map(encode).collect())
@@ -179,7 +225,7 @@ impl H245Session {
         })?;
         self.codec = Some(codec);
         self.ours = Some(OurChannel::Opened(OUR_AUDIO_CHANNEL));
-        let olc = sending(OUR_AUDIO_CHANNEL, codec, self.rtcp)?;
+        let olc = sending(OUR_AUDIO_CHANNEL, Carried::Audio(codec), self.rtcp)?;
         Some(Message::request(RequestMessage::openLogicalChannel(olc)))
     }
 
@@ -188,6 +234,9 @@ impl H245Session {
             RequestMessage::terminalCapabilitySet(tcs) => {
                 let codecs = receivable(&tcs);
                 self.receivable = Some(codecs.clone());
+                if let Some(video) = &mut self.video {
+                    video.capabilities(&tcs);
+                }
                 events.push(H245Event::RemoteCapabilities(codecs));
                 out.push(Message::response(
                     ResponseMessage::terminalCapabilitySetAck(TerminalCapabilitySetAck::required(
@@ -213,7 +262,12 @@ impl H245Session {
             }
             RequestMessage::openLogicalChannel(olc) => out.push(self.open(olc, events)),
             RequestMessage::closeLogicalChannel(c) => {
-                events.push(H245Event::ChannelClosed(c.forward_logical_channel_number.0));
+                let number = c.forward_logical_channel_number.0;
+                let video = self.video.as_ref().is_some_and(|v| v.is_from_room(number));
+                events.push(match video {
+                    true => H245Event::VideoFromRoomClosed,
+                    false => H245Event::ChannelClosed(number),
+                });
                 out.push(Message::response(ResponseMessage::closeLogicalChannelAck(
                     CloseLogicalChannelAck::new(c.forward_logical_channel_number),
                 )));
@@ -223,8 +277,17 @@ impl H245Session {
                 out.push(Message::response(ResponseMessage::requestChannelCloseAck(
                     RequestChannelCloseAck::new(number.clone()),
                 )));
-                if self.ours == Some(OurChannel::Opened(number.0)) {
-                    events.push(H245Event::AudioToRoomClosed);
+                let video = self.video.as_mut().filter(|v| v.ours(number.0).is_some());
+                let closed = match video {
+                    Some(video) => {
+                        video.closed_ours();
+                        Some(H245Event::VideoToRoomClosed)
+                    }
+                    None => (self.ours == Some(OurChannel::Opened(number.0)))
+                        .then_some(H245Event::AudioToRoomClosed),
+                };
+                if let Some(event) = closed {
+                    events.push(event);
                     out.push(Message::request(RequestMessage::closeLogicalChannel(
                         CloseLogicalChannel::required(number, CloseLogicalChannelSource::user(())),
                     )));
@@ -246,6 +309,17 @@ impl H245Session {
     fn open(&mut self, olc: OpenLogicalChannel, events: &mut Vec<H245Event>) -> Message {
         let number = olc.forward_logical_channel_number.clone();
         let params = &olc.forward_logical_channel_parameters;
+        if let (Multiplex::h2250LogicalChannelParameters(p), Some(video)) =
+            (&params.multiplex_parameters, self.video.as_mut())
+        {
+            if let Some(channel) = VideoChannel::of(&params.data_type, p) {
+                events.push(H245Event::VideoFromRoom {
+                    channel: number.0,
+                    video: channel,
+                });
+                return video.accept(number.0);
+            }
+        }
         // One codec both ways: the room's channel carries ours once chosen.
         let codec = match &params.data_type {
             DataType::audioData(a) => codec_of(a)
@@ -313,6 +387,18 @@ impl H245Session {
                 )));
             }
             ResponseMessage::openLogicalChannelAck(ack) => {
+                let number = ack.forward_logical_channel_number.0;
+                let video = self.video.as_ref().and_then(|v| v.ours(number));
+                if let Some(video) = video {
+                    let params = match &ack.forward_multiplex_ack_parameters {
+                        Some(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(p)) => Some(p),
+                        _ => None,
+                    };
+                    if let (Some(rtp), rtcp) = acked_addresses(params) {
+                        events.push(H245Event::VideoToRoom { video, rtp, rtcp });
+                    }
+                    return;
+                }
                 let ours =
                     self.ours == Some(OurChannel::Opened(ack.forward_logical_channel_number.0));
                 let params = match ack.forward_multiplex_ack_parameters {
@@ -340,22 +426,32 @@ impl H245Session {
     }
 }
 
-fn command(c: CommandMessage, events: &mut Vec<H245Event>, out: &mut Vec<Message>) {
-    match c {
-        CommandMessage::endSessionCommand(_) => events.push(H245Event::EndSession),
-        CommandMessage::miscellaneousCommand(m) => {
-            if matches!(
-                m.r_type,
-                MiscellaneousCommandType::videoFastUpdatePicture(())
-            ) {
-                events.push(H245Event::FastUpdate);
+impl H245Session {
+    fn command(&self, c: CommandMessage, events: &mut Vec<H245Event>, out: &mut Vec<Message>) {
+        match c {
+            CommandMessage::endSessionCommand(_) => events.push(H245Event::EndSession),
+            CommandMessage::miscellaneousCommand(m) => {
+                if matches!(
+                    m.r_type,
+                    MiscellaneousCommandType::videoFastUpdatePicture(())
+                ) {
+                    events.push(H245Event::FastUpdate);
+                }
             }
+            // The room's limit on what we send it, in units of 100 bit/s:
+            // it applies to our video (audio's rate is the codec's).
+            CommandMessage::flowControlCommand(f) if self.video.is_some() => {
+                events.push(H245Event::FlowControl(match f.restriction {
+                    FlowControlCommandRestriction::maximumBitRate(hundreds) => Some(hundreds / 10),
+                    FlowControlCommandRestriction::noRestriction(()) => None,
+                }))
+            }
+            CommandMessage::flowControlCommand(_)
+            | CommandMessage::sendTerminalCapabilitySet(_) => {}
+            other => out.push(Message::indication(
+                IndicationMessage::functionNotUnderstood(FunctionNotUnderstood::command(other)),
+            )),
         }
-        // Flow control and the other commands need no answer (yet).
-        CommandMessage::flowControlCommand(_) | CommandMessage::sendTerminalCapabilitySet(_) => {}
-        other => out.push(Message::indication(
-            IndicationMessage::functionNotUnderstood(FunctionNotUnderstood::command(other)),
-        )),
     }
 }
 
@@ -480,7 +576,7 @@ mod tests {
     #[test]
     fn our_channel_opens_once_capabilities_and_roles_are_known() {
         let mut s = session();
-        let tcs = terminal_capability_set(1, &[AudioCodec::Pcma, AudioCodec::Pcmu]);
+        let tcs = terminal_capability_set(1, &[AudioCodec::Pcma, AudioCodec::Pcmu], None);
         let (e, r) = ask(
             &mut s,
             Message::request(RequestMessage::terminalCapabilitySet(tcs)),

@@ -5,10 +5,10 @@
 
 use std::net::SocketAddr;
 
-use media_api::{BoundStream, LegMedia};
-
+use super::channel_media::ChannelMedia;
 use super::h225_call::{H225Call, IncomingSetup};
 use super::h245::H245Session;
+use crate::call::LocalMedia;
 
 /// How H.245 reaches the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +39,10 @@ pub struct H323Leg {
     /// Our TerminalCapabilitySet and MSD sent.
     pub h245_started: bool,
     /// Media agreed with the room so far (fast start, its channels).
-    pub media: Option<LegMedia>,
+    pub channels: ChannelMedia,
     /// Our media leg's addresses, once bound (a call-out's Setup waits
     /// for them).
-    pub local_media: Option<BoundStream>,
+    pub local_media: Option<LocalMedia>,
     /// What our Connect names as the called party (the meeting).
     pub shown_as: String,
 }
@@ -63,7 +63,7 @@ impl H323Leg {
             early_h245: Vec::new(),
             connected: false,
             h245_started: false,
-            media: None,
+            channels: ChannelMedia::default(),
             local_media: None,
             shown_as: "MRA".into(),
         }

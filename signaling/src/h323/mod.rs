@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod capabilities;
+pub mod channel_media;
 pub mod channels;
 pub mod connections;
 pub mod fast_start;
@@ -10,6 +11,8 @@ pub mod h225_call;
 pub mod h235;
 pub mod h245;
 pub mod h245_address;
+pub mod h245_video;
+pub mod h264;
 pub mod io;
 pub mod leg;
 pub mod msd;

@@ -1,0 +1,190 @@
+//! A room's camera and screen over plain RTP, for rooms the tests script
+//! (H.323): FFmpeg encodes a solid-colour picture to H.264 RTP (libx264,
+//! mode 1) and decodes what the gateway sends back. Both go through the
+//! room's one video port (symmetric RTP, as rooms do), with a relay
+//! thread each way between it and FFmpeg's own ports.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::h323_room::rtp_pair;
+use super::tools;
+
+pub struct RtpCamera {
+    /// The room's video RTP socket and its RTCP neighbour.
+    socket: UdpSocket,
+    _rtcp: UdpSocket,
+    stop: Arc<AtomicBool>,
+    relays: Vec<JoinHandle<()>>,
+    encoder: Option<Child>,
+    /// RTP packets that came from the gateway.
+    received: Arc<AtomicUsize>,
+    /// Where the relay hands the gateway's packets to the decoder.
+    decoder: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl RtpCamera {
+    /// The room's video port pair, bound; nothing sent yet.
+    pub fn new() -> RtpCamera {
+        let (socket, rtcp) = rtp_pair();
+        let (decoder, _) = rtp_pair();
+        RtpCamera {
+            socket,
+            _rtcp: rtcp,
+            stop: Arc::new(AtomicBool::new(false)),
+            relays: Vec::new(),
+            encoder: None,
+            received: Arc::new(AtomicUsize::new(0)),
+            decoder: decoder.local_addr().unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn rtp(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    pub fn rtcp(&self) -> SocketAddr {
+        SocketAddr::new(self.rtp().ip(), self.rtp().port() + 1)
+    }
+
+    /// Starts sending a `colour` picture, 640×360 at 30 fps with a
+    /// keyframe a second, as H.264 on `payload_type` to `to`; and relays
+    /// what comes back towards the decoder.
+    pub fn start(&mut self, colour: &str, payload_type: u8, to: SocketAddr) {
+        let (from_encoder, _encoder_rtcp) = rtp_pair();
+        let port = from_encoder.local_addr().unwrap().port();
+        let encoder = tools::command("ffmpeg")
+            .args(["-loglevel", "error", "-re", "-f", "lavfi", "-i"])
+            .arg(format!("color=c={colour}:s=640x360:r=30"))
+            .args(["-t", "120", "-pix_fmt", "yuv420p", "-c:v", "libx264"])
+            .args(["-profile:v", "baseline", "-tune", "zerolatency", "-g", "30"])
+            .args(["-bsf:v", "dump_extra", "-f", "rtp"])
+            .args(["-payload_type", &payload_type.to_string()])
+            .arg(format!("rtp://127.0.0.1:{port}?pkt_size=1200"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ffmpeg (package ffmpeg) must be installed");
+        self.encoder = Some(encoder);
+        let room = self.socket.try_clone().unwrap();
+        self.relays.push(self.relay(from_encoder, room, to, None));
+        let room = self.socket.try_clone().unwrap();
+        let out = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let received = Some(self.received.clone());
+        self.relays
+            .push(self.relay(room, out, self.decoder, received));
+    }
+
+    /// Forwards what `from` receives to `to` through `through`, counting.
+    fn relay(
+        &self,
+        from: UdpSocket,
+        through: UdpSocket,
+        to: SocketAddr,
+        count: Option<Arc<AtomicUsize>>,
+    ) -> JoinHandle<()> {
+        let stop = self.stop.clone();
+        std::thread::spawn(move || {
+            from.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, _)) = from.recv_from(&mut buf) {
+                    if let Some(count) = &count {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = through.send_to(&buf[..n], to);
+                }
+            }
+        })
+    }
+
+    /// RTP packets received from the gateway so far.
+    pub fn received(&self) -> usize {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// The middle pixel of the picture the room decodes (H.264 on
+    /// `payload_type`), retried until `ready` says it looks right. Like a
+    /// room that starts decoding, it asks for a keyframe (`ask`) every
+    /// second while its decoder waits.
+    pub fn received_colour(
+        &self,
+        payload_type: u8,
+        within: Duration,
+        ready: impl Fn([u8; 3]) -> bool,
+        mut ask: impl FnMut(),
+    ) -> [u8; 3] {
+        let sdp = self.dir.path().join("room.sdp");
+        std::fs::write(
+            &sdp,
+            format!(
+                "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=room\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=video {} RTP/AVP {payload_type}\r\na=rtpmap:{payload_type} H264/90000\r\n\
+                 a=fmtp:{payload_type} packetization-mode=1\r\n",
+                self.decoder.port()
+            ),
+        )
+        .unwrap();
+        let deadline = Instant::now() + within;
+        let mut last = None;
+        while Instant::now() < deadline {
+            let rgb = self.decode_one(&sdp, &mut ask);
+            match rgb {
+                Some(rgb) if ready(rgb) => return rgb,
+                Some(rgb) => last = Some(rgb),
+                None => {}
+            }
+        }
+        panic!(
+            "the room's decoded picture never looked right (last {last:?}; {} packets)",
+            self.received()
+        );
+    }
+
+    /// Decodes ten frames from the gateway: the last one's middle pixel.
+    fn decode_one(&self, sdp: &std::path::Path, ask: &mut impl FnMut()) -> Option<[u8; 3]> {
+        let mut decoder = tools::command("ffmpeg")
+            .args(["-loglevel", "quiet", "-protocol_whitelist", "file,udp,rtp"])
+            .arg("-i")
+            .arg(sdp)
+            .args(["-frames:v", "10", "-vf", "crop=2:2:iw/2:ih/2"])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("ffmpeg (package ffmpeg) must be installed");
+        let started = Instant::now();
+        let mut asked = 0;
+        while decoder.try_wait().unwrap().is_none() && started.elapsed().as_secs() < 10 {
+            if started.elapsed().as_secs() >= asked {
+                ask();
+                asked += 1;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = decoder.kill();
+        let out = decoder.wait_with_output().unwrap().stdout;
+        let last = out.len().checked_sub(12)?;
+        Some([out[last], out[last + 1], out[last + 2]])
+    }
+}
+
+impl Drop for RtpCamera {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(mut encoder) = self.encoder.take() {
+            let _ = encoder.kill();
+            let _ = encoder.wait();
+        }
+        for relay in self.relays.drain(..) {
+            let _ = relay.join();
+        }
+    }
+}
