@@ -149,6 +149,8 @@ impl RtpCamera {
     }
 
     /// Decodes ten frames from the gateway: the last one's middle pixel.
+    /// Asks for a keyframe each second the decoder is still waiting,
+    /// and gives up after ten.
     fn decode_one(&self, sdp: &std::path::Path, ask: &mut impl FnMut()) -> Option<[u8; 3]> {
         let mut decoder = tools::command("ffmpeg")
             .args(["-loglevel", "quiet", "-protocol_whitelist", "file,udp,rtp"])
@@ -160,17 +162,24 @@ impl RtpCamera {
             .stdout(Stdio::piped())
             .spawn()
             .expect("ffmpeg (package ffmpeg) must be installed");
-        let started = Instant::now();
-        let mut asked = 0;
-        while decoder.try_wait().unwrap().is_none() && started.elapsed().as_secs() < 10 {
-            if started.elapsed().as_secs() >= asked {
-                ask();
-                asked += 1;
+        let mut stdout = decoder.stdout.take().expect("piped");
+        let (done, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut out);
+            let _ = done.send(out);
+        });
+        let mut out = None;
+        for _ in 0..10 {
+            ask();
+            if let Ok(read) = output.recv_timeout(Duration::from_secs(1)) {
+                out = Some(read);
+                break;
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
         let _ = decoder.kill();
-        let out = decoder.wait_with_output().unwrap().stdout;
+        let _ = decoder.wait();
+        let out = out.or_else(|| output.recv().ok())?;
         let last = out.len().checked_sub(12)?;
         Some([out[last], out[last + 1], out[last + 2]])
     }

@@ -115,6 +115,16 @@ impl Edges {
 
     /// The SIP dialog of `leg`, which must be a live SIP call (found
     /// through the dialogs map, or handling a SIP event of its own).
+    /// Asks a room without RTCP feedback for a keyframe the way its
+    /// signaling does it: SIP INFO `picture_fast_update`, H.245
+    /// videoFastUpdatePicture.
+    pub fn ask_keyframe(&mut self, leg: LegId, now: Instant) {
+        match self.h323.contains_key(&leg) {
+            true => self.h323_ask_keyframe(leg),
+            false => self.sip_ask_keyframe(leg, now),
+        }
+    }
+
     pub fn dialog(&mut self, leg: LegId) -> &mut SipDialog {
         self.sip.get_mut(&leg).expect("a live SIP call")
     }

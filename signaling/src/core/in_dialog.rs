@@ -118,13 +118,9 @@ impl Edges {
         }
     }
 
-    /// Asks a room without RTCP feedback for a keyframe the way its
-    /// signaling does it: SIP INFO `picture_fast_update` (RFC 5168; its
-    /// answer is not waited for), H.245 videoFastUpdatePicture.
-    pub(super) fn ask_keyframe(&mut self, leg: LegId, now: Instant) {
-        if self.h323.contains_key(&leg) {
-            return self.h323_ask_keyframe(leg);
-        }
+    /// Asks the room for a keyframe by SIP INFO (RFC 5168): for rooms
+    /// without RTCP feedback. Its answer is not waited for.
+    pub(super) fn sip_ask_keyframe(&mut self, leg: LegId, now: Instant) {
         let Some(flow) = self.sip.get(&leg).filter(|d| d.confirmed).map(|d| d.flow) else {
             return;
         };

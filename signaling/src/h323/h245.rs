@@ -388,36 +388,15 @@ impl H245Session {
             }
             ResponseMessage::openLogicalChannelAck(ack) => {
                 let number = ack.forward_logical_channel_number.0;
-                let video = self.video.as_ref().and_then(|v| v.ours(number));
-                if let Some(video) = video {
-                    let params = match &ack.forward_multiplex_ack_parameters {
-                        Some(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(p)) => Some(p),
-                        _ => None,
-                    };
-                    if let (Some(rtp), rtcp) = acked_addresses(params) {
-                        events.push(H245Event::VideoToRoom { video, rtp, rtcp });
-                    }
+                let (Some(rtp), rtcp) = acked_addresses(&ack) else {
                     return;
-                }
-                let ours =
-                    self.ours == Some(OurChannel::Opened(ack.forward_logical_channel_number.0));
-                let params = match ack.forward_multiplex_ack_parameters {
-                    Some(OpenLogicalChannelAckForwardMultiplexAckParameters::h2250LogicalChannelAckParameters(p)) => Some(p),
-                    _ => None,
                 };
-                let rtp = params
-                    .as_ref()
-                    .and_then(|p| p.media_channel.as_ref())
-                    .and_then(h245_socket_addr);
-                if let (true, Some(rtp), Some(codec)) = (ours, rtp, self.codec) {
-                    events.push(H245Event::AudioToRoom {
-                        codec,
-                        rtp,
-                        rtcp: params
-                            .as_ref()
-                            .and_then(|p| p.media_control_channel.as_ref())
-                            .and_then(h245_socket_addr),
-                    });
+                if let Some(video) = self.video.as_ref().and_then(|v| v.ours(number)) {
+                    events.push(H245Event::VideoToRoom { video, rtp, rtcp });
+                } else if let (true, Some(codec)) =
+                    (self.ours == Some(OurChannel::Opened(number)), self.codec)
+                {
+                    events.push(H245Event::AudioToRoom { codec, rtp, rtcp });
                 }
             }
             // Acks of our capability set and the rest need no answer.

@@ -137,15 +137,13 @@ impl H245Video {
     }
 }
 
-/// Where an ack says the room receives our channel.
-pub fn acked_addresses(
-    params: Option<&H2250LogicalChannelAckParameters>,
-) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    let rtp = params
-        .and_then(|p| p.media_channel.as_ref())
-        .and_then(h245_socket_addr);
-    let rtcp = params
-        .and_then(|p| p.media_control_channel.as_ref())
-        .and_then(h245_socket_addr);
-    (rtp, rtcp)
+/// Where an ack says the room receives our channel (RTP, RTCP).
+pub fn acked_addresses(ack: &OpenLogicalChannelAck) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let Some(AckParameters::h2250LogicalChannelAckParameters(p)) =
+        &ack.forward_multiplex_ack_parameters
+    else {
+        return (None, None);
+    };
+    let address = |a: &Option<_>| a.as_ref().and_then(h245_socket_addr);
+    (address(&p.media_channel), address(&p.media_control_channel))
 }
