@@ -14,6 +14,8 @@ use std::time::Duration;
 use common::baresip::{Baresip, Source, Thumbnail};
 use common::browser::{from, microphone, page, tile_id, Browsers};
 use common::clips::{clip, looks, BLUE, GREEN, RED};
+use common::impair::{Impairment, Relay};
+use common::linphone::Linphone;
 use common::{isolate_network, Mra};
 
 #[test]
@@ -162,5 +164,106 @@ fn a_speaker_without_video_is_seen_as_its_name_card() {
         card.pixel(4, 4),
         card.middle(),
         video.collect::<Vec<_>>()
+    );
+}
+
+/// A room on a lossy line (3 % of its RTP lost each way, up to 20 ms of
+/// jitter) in a meeting with a room on a clean one: the gateway asks the
+/// lossy room for keyframes the way it agreed (baresip agrees `nack pli`:
+/// PLIs — read by tshark from the line), and each room's picture of the
+/// other keeps decoding through the losses.
+#[test]
+fn pictures_recover_from_a_lossy_line() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let red = clip(dir.path(), "red", "red.mp4");
+    let green = clip(dir.path(), "lime", "green.mp4");
+    let line = Impairment {
+        loss: 0.03,
+        jitter: Duration::from_millis(20),
+    };
+    let relay = Relay::start(mra.sip, line);
+    let mut lossy = Baresip::video_room("lossy", Source::Sine(440), &red, "H264");
+    let mut clean = Baresip::video_room("clean", Source::Sine(700), &green, "H264");
+    lossy.dial(&format!("sip:123456789**4321@{}", relay.sip));
+    clean.dial(&format!("sip:123456789**4321@{}", mra.sip));
+    let within = Duration::from_secs(20);
+    lossy.received_colour(within, |rgb| looks(rgb, GREEN));
+    clean.received_colour(within, |rgb| looks(rgb, RED));
+    let calls = mra.wait_calls("the lossy room asked for keyframes by PLI", |c| {
+        c.iter().any(|c| {
+            let v = &c["media"]["video"];
+            v["packets_lost"].as_i64() > Some(0) && v["plis_sent"].as_u64() > Some(1)
+        })
+    });
+    // Seconds later, through more losses, both still see each other.
+    std::thread::sleep(Duration::from_secs(3));
+    let lossy_sees = lossy.received_colour(within, |rgb| looks(rgb, GREEN));
+    let clean_sees = clean.received_colour(within, |rgb| looks(rgb, RED));
+    let pcap = dir.path().join("gateway-rtcp.pcap");
+    let decode = relay.rtcp_pcap(&pcap, true);
+    let decode: Vec<&str> = decode.iter().map(String::as_str).collect();
+    assert_eq!(common::pcap::tshark_complaints(&pcap, &decode), "");
+    let feedback = common::pcap::tshark_read(&pcap, &decode, &["rtcp.pt", "rtcp.psfb.fmt"]);
+    let plis = feedback
+        .lines()
+        .filter(|l| {
+            let mut cols = l.split('\t');
+            let (types, formats) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+            types.split(',').any(|t| t == "206") && formats.split(',').any(|f| f == "1")
+        })
+        .count();
+    assert!(plis > 0, "no PLI from the gateway on the line:\n{feedback}");
+    let video = calls.iter().map(|c| &c["media"]["video"]);
+    println!(
+        "{} RTP packets dropped; {plis} PLIs on the line; lossy sees {lossy_sees:?}, clean sees {clean_sees:?}; video {:?}",
+        relay.dropped.load(std::sync::atomic::Ordering::Relaxed),
+        video.collect::<Vec<_>>()
+    );
+}
+
+/// A VP8 room (linphonec, whose camera is a still blue picture) and an
+/// H.264 room (baresip, a red clip) in one meeting, each talking: each
+/// sees the other, decoded once and encoded in its own codec.
+#[test]
+fn a_linphone_vp8_room_and_a_baresip_h264_room_see_each_other() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let red = clip(dir.path(), "red", "red.mp4");
+    let blue = clip(dir.path(), "blue", "blue.jpg");
+    let speech = dir.path().join("huddle.wav");
+    common::wav::write_tones(&speech, &[(&[700.0], 30.0)]);
+    let mut huddle = Linphone::video_room("huddle", "Huddle", &blue, &speech);
+    let mut boardroom = Baresip::video_room("boardroom", Source::Sine(440), &red, "H264");
+    let uri = format!("sip:123456789**4321@{}", mra.sip);
+    huddle.dial(&uri);
+    boardroom.dial(&uri);
+    let within = Duration::from_secs(20);
+    let huddle_sees = huddle.received_picture(within, |t| looks(t.middle(), RED));
+    let boardroom_sees = boardroom.received_colour(within, |rgb| looks(rgb, BLUE));
+    let calls = mra.wait_calls("each room sent the other's picture", |c| {
+        c.len() == 2
+            && c.iter()
+                .all(|c| c["media"]["video"]["frames_sent"].as_u64() > Some(10))
+    });
+    let vp8 = calls
+        .iter()
+        .map(|c| &c["media"]["video"])
+        .find(|v| v["codec"].as_str().is_some_and(|c| c.starts_with("VP8/")))
+        .unwrap_or_else(|| panic!("linphonec's call is not VP8: {calls:?}"));
+    assert!(
+        vp8["from_meeting"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("VP8 ")),
+        "{vp8}"
+    );
+    assert_eq!(vp8["rejected_packets"], 0, "{vp8}");
+    println!(
+        "huddle (VP8) sees {:?}, boardroom sees {boardroom_sees:?}; {vp8}",
+        huddle_sees.middle()
     );
 }

@@ -54,6 +54,19 @@ pub struct VideoStats {
     /// Keyframe requests the room sent us (PLI, FIR — RFC 5104 or RFC
     /// 2032's — or by signaling).
     pub keyframe_requests_received: u64,
+    /// Of those: PLIs and FIRs.
+    pub plis_received: u64,
+    pub firs_received: u64,
+    /// Generic NACKs (RFC 4585) sent to the room for its lost packets,
+    /// and received from it; packets sent it again for them.
+    pub nacks_sent: u64,
+    pub nacks_received: u64,
+    pub packets_retransmitted: u64,
+    /// The room's cap on what it is sent (TMMBR, REMB), kbit/s, and the
+    /// requests it sent.
+    pub rate_cap_kbps: Option<u64>,
+    pub tmmbrs_received: u64,
+    pub rembs_received: u64,
     /// Packets on a payload type not agreed, or not RTP.
     pub rejected_packets: u64,
     /// What the room is sent of its meeting (`H264 1280x720@30 1800

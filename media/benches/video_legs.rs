@@ -132,9 +132,10 @@ impl Decoding {
 
     fn take(&mut self, packets: &[(u16, u32, bool, Bytes)]) {
         let decoder = &mut self.decoder;
+        let now = Instant::now();
         for (seq, ts, marker, payload) in packets {
             self.assembler
-                .push(*seq, *ts, *marker, payload.clone(), |out| {
+                .push(now, *seq, *ts, *marker, payload.clone(), |out| {
                     if let Assembled::Frame { data, .. } = out {
                         decoder.decode(data).unwrap();
                     }

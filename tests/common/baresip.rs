@@ -296,7 +296,7 @@ impl Thumbnail {
     pub const HEIGHT: usize = 180;
 
     /// None while the file is still being written.
-    fn of(path: &Path) -> Option<Thumbnail> {
+    pub fn of(path: &Path) -> Option<Thumbnail> {
         let out = super::tools::command("ffmpeg")
             .args(["-loglevel", "error", "-i"])
             .arg(path)

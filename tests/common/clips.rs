@@ -10,13 +10,24 @@ use super::tools;
 /// Chromium's fake camera).
 pub fn clip(dir: &Path, colour: &str, file: &str) -> PathBuf {
     let path = dir.join(file);
-    // Ten seconds of MPEG-4 (a few kB); a second of raw frames (10 MB).
+    // Ten seconds of MPEG-4 (a few kB); a second of raw frames (10 MB);
+    // one JPEG picture (a still camera).
     let mp4 = file.ends_with(".mp4");
-    let frames = if mp4 { "300" } else { "30" };
+    let still = file.ends_with(".jpg");
+    let frames = match (mp4, still) {
+        (true, _) => "300",
+        (_, true) => "1",
+        _ => "30",
+    };
     let status = tools::command("ffmpeg")
         .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
         .arg(format!("color=c={colour}:s=640x360:r=30"))
-        .args(["-frames:v", frames, "-pix_fmt", "yuv420p"])
+        .args(["-frames:v", frames])
+        .args(if still {
+            &[][..]
+        } else {
+            &["-pix_fmt", "yuv420p"][..]
+        })
         .args(if mp4 {
             &["-c:v", "mpeg4", "-q:v", "2"][..]
         } else {

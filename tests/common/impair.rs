@@ -4,13 +4,14 @@
 //! peer's offer and the gateway's answer) is replaced by one relay socket
 //! per stream. RTP through that socket loses packets at random and is
 //! delayed by a random amount (so it also arrives reordered); RTCP (port + 1)
-//! passes clean. In-dialog requests go straight between the parties.
+//! passes clean, and is kept for the test to read (as a pcap for tshark).
+//! In-dialog requests go straight between the parties.
 
 use std::collections::BinaryHeap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::free_ports;
@@ -31,7 +32,12 @@ pub struct Relay {
     stop: Arc<AtomicBool>,
     /// RTP packets dropped so far (both directions).
     pub dropped: Arc<AtomicU64>,
+    rtcp: Recorded,
 }
+
+/// Datagrams as they went: from, to (the relay left out), bytes, and
+/// whether they went to the peer.
+type Recorded = Arc<Mutex<Vec<(SocketAddr, SocketAddr, Vec<u8>, bool)>>>;
 
 impl Relay {
     pub fn start(gateway: SocketAddr, impairment: Impairment) -> Relay {
@@ -42,13 +48,45 @@ impl Relay {
         let sip = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
+        let rtcp = Recorded::default();
         let line = Line {
             impairment,
             stop: stop.clone(),
             dropped: dropped.clone(),
+            rtcp: rtcp.clone(),
         };
         std::thread::spawn(move || relay_sip(socket, gateway, line));
-        Relay { sip, stop, dropped }
+        Relay {
+            sip,
+            stop,
+            dropped,
+            rtcp,
+        }
+    }
+
+    /// Writes the RTCP relayed so far one way (`from_gateway`: what the
+    /// gateway sent the peer, else what the peer sent it) to `path` as a
+    /// pcap, and returns tshark's `-d` options that decode it as RTCP.
+    pub fn rtcp_pcap(&self, path: &std::path::Path, from_gateway: bool) -> Vec<String> {
+        let packets: Vec<_> = self
+            .rtcp
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, _, to_peer)| *to_peer == from_gateway)
+            .map(|(from, to, bytes, _)| (*from, *to, bytes.clone()))
+            .collect();
+        super::pcap::write(path, super::pcap::Transport::Udp, &packets);
+        let mut ports: Vec<u16> = packets
+            .iter()
+            .flat_map(|(from, to, _)| [from.port(), to.port()])
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+            .iter()
+            .map(|p| format!("udp.port=={p},rtcp"))
+            .collect()
     }
 }
 
@@ -63,6 +101,7 @@ struct Line {
     impairment: Impairment,
     stop: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
+    rtcp: Recorded,
 }
 
 /// Passes SIP between the peer and the gateway, rewriting SDP ports.
@@ -230,6 +269,8 @@ fn forward(socket: UdpSocket, ends: Ends, line: Line, impaired: bool) {
         let Some(to) = ends.other(from) else { continue };
         if !impaired {
             let _ = socket.send_to(&buf[..n], to);
+            let kept = (from, to, buf[..n].to_vec(), to == ends.peer);
+            line.rtcp.lock().unwrap().push(kept);
             continue;
         }
         if random.unit() < line.impairment.loss {

@@ -10,6 +10,7 @@ pub mod h323;
 pub mod h323_room;
 pub mod impair;
 pub mod lb;
+pub mod linphone;
 pub mod pcap;
 pub mod postgres;
 pub mod register;

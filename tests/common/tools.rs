@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Program → Debian package.
-pub const PROGRAMS: [(&str, &str); 15] = [
+pub const PROGRAMS: [(&str, &str); 16] = [
     ("sipp", "sip-tester"),
     ("baresip", "baresip-core"),
     ("tshark", "tshark"),
@@ -23,6 +23,7 @@ pub const PROGRAMS: [(&str, &str); 15] = [
     ("chromium", "chromium"),
     ("perl", "perl"),
     ("ffmpeg", "ffmpeg"),
+    ("linphonec", "linphone-cli"),
 ];
 
 /// Where `program` is on PATH.

@@ -67,9 +67,16 @@ impl LegState {
 
 pub(crate) type Shared = Arc<Mutex<LegState>>;
 
-/// True for RTCP packet types 200–204 sharing the RTP port (RFC 5761 4).
+/// True for RTCP sharing the RTP port: packet types 192–223 (RFC 5761
+/// §4), feedback (205, 206) included.
 pub(crate) fn is_rtcp(packet: &[u8]) -> bool {
-    packet.len() >= 8 && (200..=204).contains(&packet[1])
+    packet.len() >= 8 && (192..=223).contains(&packet[1])
+}
+
+/// True for STUN on a media port (RFC 7983: first byte 0–3), which rooms
+/// send as keepalives (linphone, ICE-capable rooms); not media, not an error.
+pub(crate) fn is_stun(packet: &[u8]) -> bool {
+    packet.first().is_some_and(|&b| b < 4)
 }
 
 /// Reads what waits on one of a leg's sockets until it would block (the
@@ -85,6 +92,9 @@ pub(crate) fn drain(
     mut on_digit: impl FnMut(char),
 ) {
     each_datagram(id, socket, buf, |packet, from| {
+        if is_stun(packet) {
+            return;
+        }
         if rtcp_port || is_rtcp(packet) {
             on_rtcp(id, packet, from, state);
         } else if let Some(digit) = on_rtp(id, packet, from, state, digits) {

@@ -424,6 +424,9 @@ impl Worker {
             }
             leg.push();
             leg.send_rtcp(now);
+            if let Some(video) = leg.video.as_mut() {
+                video.tick(id, now);
+            }
         }
         if self.until_publish == 0 {
             self.stats.publish(self.legs.iter());

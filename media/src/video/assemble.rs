@@ -1,11 +1,15 @@
 //! Whole coded frames from a camera's RTP packets: packets put back in
-//! order within a small window, depacketised (H.264 single NAL units,
+//! order within a small window (of packets, and of time: a gap waits
+//! [`GAP_WAIT`] for a late or retransmitted packet, then counts as lost —
+//! a camera sending one small packet a frame would otherwise hold its
+//! picture for seconds), depacketised (H.264 single NAL units,
 //! STAP-A and FU-A as RFC 6184; VP8 as RFC 7741, with rtc-rtp's
 //! depacketisers) and joined until the marker bit. A packet lost for good
 //! breaks the picture: frames are dropped until the next keyframe, and
 //! the caller is told to ask for one.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc_rtp::codec::h264::H264Packet;
@@ -16,6 +20,9 @@ use media_api::VideoCodec;
 
 /// Packets held while an earlier one is missing, before it counts as lost.
 const WINDOW: usize = 48;
+/// How long a missing packet is waited for (reordered, or sent again
+/// after a NACK) once a later one has come.
+pub const GAP_WAIT: Duration = Duration::from_millis(200);
 
 /// What a packet completed.
 #[derive(Debug, PartialEq, Eq)]
@@ -51,6 +58,7 @@ impl Depacketiser {
 }
 
 struct Held {
+    arrived: Instant,
     timestamp: u32,
     marker: bool,
     payload: Bytes,
@@ -103,9 +111,16 @@ impl FrameAssembler {
         self.broken = true;
     }
 
-    /// Takes one packet; `done` gets each frame it completes (or a loss).
+    /// Whether frames are being dropped until a keyframe comes.
+    pub fn waiting_for_keyframe(&self) -> bool {
+        self.broken
+    }
+
+    /// Takes one packet, come at `now`; `done` gets each frame it
+    /// completes (or a loss).
     pub fn push(
         &mut self,
+        now: Instant,
         sequence: u16,
         timestamp: u32,
         marker: bool,
@@ -118,6 +133,7 @@ impl FrameAssembler {
         }
         let next = *self.next.get_or_insert(extended);
         let held = Held {
+            arrived: now,
             timestamp,
             marker,
             payload,
@@ -129,7 +145,7 @@ impl FrameAssembler {
                 next += 1;
                 self.next = Some(next);
                 self.take(packet, &mut done);
-            } else if self.held.len() > WINDOW {
+            } else if self.gave_up_waiting(now) {
                 let (&first, _) = self.held.first_key_value().expect("not empty");
                 self.stats.lost_packets += first - next;
                 next = first;
@@ -144,6 +160,16 @@ impl FrameAssembler {
                 return;
             }
         }
+    }
+
+    /// Whether the packet missing before those held is lost for good: the
+    /// window is full, or the first held one came [`GAP_WAIT`] ago.
+    fn gave_up_waiting(&self, now: Instant) -> bool {
+        self.held.len() > WINDOW
+            || self
+                .held
+                .first_key_value()
+                .is_some_and(|(_, first)| now.saturating_duration_since(first.arrived) >= GAP_WAIT)
     }
 
     /// The extended sequence number of `sequence`, nearest the next one.
@@ -198,9 +224,18 @@ mod tests {
     /// Pushes packets (sequence, timestamp, marker, payload) and lists
     /// what came out: frames as their first NAL type, losses as 0.
     fn run(a: &mut FrameAssembler, packets: &[(u16, u32, bool, &'static [u8])]) -> Vec<u8> {
+        let now = Instant::now();
+        run_at(a, packets.iter().map(|&p| (now, p)))
+    }
+
+    /// As [`run`], each packet coming at its own time.
+    fn run_at(
+        a: &mut FrameAssembler,
+        packets: impl IntoIterator<Item = (Instant, (u16, u32, bool, &'static [u8]))>,
+    ) -> Vec<u8> {
         let mut seen = Vec::new();
-        for &(seq, ts, marker, payload) in packets {
-            a.push(seq, ts, marker, Bytes::from_static(payload), |out| {
+        for (at, (seq, ts, marker, payload)) in packets {
+            a.push(at, seq, ts, marker, Bytes::from_static(payload), |out| {
                 seen.push(match out {
                     Assembled::Frame { data, .. } => data[4] & 0x1f,
                     Assembled::Lost => 0,
@@ -253,6 +288,30 @@ mod tests {
         packets.push((next + 1, 403_000, true, SLICE));
         let out = run(&mut a, &packets);
         assert_eq!(out, vec![5, 0, 5, 1]);
+        assert_eq!(a.stats.lost_packets, 1);
+    }
+
+    #[test]
+    fn a_gap_is_waited_for_a_while_then_counts_as_lost() {
+        let mut a = FrameAssembler::new(VideoCodec::H264);
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        // 3 is late but within the wait; 6 never comes, and one packet a
+        // frame is all the camera sends.
+        let out = run_at(
+            &mut a,
+            [
+                (ms(0), (1, 0, true, IDR)),
+                (ms(33), (2, 3000, true, SLICE)),
+                (ms(66), (4, 9000, true, SLICE)),
+                (ms(150), (3, 6000, true, SLICE)),
+                (ms(160), (5, 12000, true, SLICE)),
+                (ms(200), (7, 18000, true, SLICE)),
+                (ms(233), (8, 21000, true, SLICE)),
+                (ms(400), (9, 24000, true, IDR)),
+            ],
+        );
+        assert_eq!(out, vec![5, 1, 1, 1, 1, 0, 5]);
         assert_eq!(a.stats.lost_packets, 1);
     }
 }

@@ -38,11 +38,13 @@ pub struct Output {
 
 impl Output {
     /// What a room takes: its codec and packetization, the largest rung
-    /// of the resolution ladder its decoder and bandwidth allow, and a
+    /// of the resolution ladder its decoder and bandwidth allow (the
+    /// call's, under the room's own `cap` from TMMBR or REMB), and a
     /// bitrate within both and worth that resolution.
-    pub(crate) fn for_room(params: &VideoParams) -> Output {
+    pub(crate) fn for_room(params: &VideoParams, cap: Option<u32>) -> Output {
         let format = params.format;
-        let bandwidth = params.bandwidth_kbps.unwrap_or(DEFAULT_KBPS);
+        let negotiated = params.bandwidth_kbps.unwrap_or(DEFAULT_KBPS);
+        let bandwidth = cap.map_or(negotiated, |cap| cap.min(negotiated));
         let kbps = format
             .limits
             .max_kbps
@@ -300,7 +302,8 @@ mod tests {
             for (i, payload) in frame.payloads.into_iter().enumerate() {
                 assert!(payload.len() <= MTU);
                 seq = seq.wrapping_add(1);
-                assembler.push(seq, frame.timestamp, i == last, payload, |out| {
+                let now = std::time::Instant::now();
+                assembler.push(now, seq, frame.timestamp, i == last, payload, |out| {
                     if let Assembled::Frame { data, .. } = out {
                         if decoder.decode(data).unwrap() {
                             decoded += 1;

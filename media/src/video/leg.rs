@@ -5,8 +5,9 @@
 //! given to the meeting's video worker as a local camera; the meeting's
 //! picture sent to the room; keyframe requests both ways (the meeting's
 //! passed on to the room as it negotiated, the room's PLI and FIR passed
-//! to the encoder it takes); RTCP from the room read for its sender
-//! reports.
+//! to the encoder it takes); lost packets repaired both ways by NACK with
+//! rooms that agreed it; the room's TMMBR and REMB capping the bitrate of
+//! the picture it takes; RTCP from the room read for its sender reports.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use rtc_rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc_rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc_rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc_rtcp::raw_packet::RawPacket;
 use rtc_rtcp::sender_report::SenderReport;
+use rtc_rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc_rtp::{Header, Packet};
 use rtc_shared::marshal::Unmarshal;
 use tokio::sync::mpsc;
@@ -23,11 +27,14 @@ use tracing::{debug, warn};
 
 use super::encode::Output;
 use super::keyframe::{Ask, KeyframeAsker};
+use super::nack::{LossAsker, SentHistory};
+
 use super::params::VideoParams;
+use super::rate::Tmmbr;
 use super::router::{KeyframeAsk, SentFrame, SourceId, VideoCommand};
 use super::send::Transmitter;
 use super::workers::VideoQueue;
-use crate::engine::receive::{each_datagram, is_rtcp, strip_padding};
+use crate::engine::receive::{each_datagram, is_rtcp, is_stun, strip_padding};
 use crate::rtp_stats::ReceiveStats;
 use media_api::{LegId, MediaEvent, VideoCodec, VideoStats};
 
@@ -83,6 +90,11 @@ struct Receiver {
     camera: Option<VideoCodec>,
     /// Where the room's camera comes from.
     remote_rtp: Option<SocketAddr>,
+    /// Asks the room again for lost packets (when it agreed `nack`).
+    loss: Option<LossAsker>,
+    /// PLIs and FIRs the room sent (of `requests_received`).
+    plis_received: u64,
+    firs_received: u64,
 }
 
 impl VideoLeg {
@@ -102,6 +114,9 @@ impl VideoLeg {
             route: None,
             camera: None,
             remote_rtp: None,
+            loss: None,
+            plis_received: 0,
+            firs_received: 0,
         };
         VideoLeg {
             rtp,
@@ -115,8 +130,30 @@ impl VideoLeg {
     pub fn configure(&mut self, id: LegId, params: Option<VideoParams>) {
         self.rx.remote_rtcp = params.and_then(|p| p.remote_rtcp);
         self.rx.remote_rtp = params.and_then(|p| p.remote_rtp);
+        let nack = params.is_some_and(|p| p.format.feedback.nack);
+        if !nack {
+            self.rx.loss = None;
+            self.tx.history = None;
+        } else if self.rx.loss.is_none() {
+            self.rx.loss = Some(LossAsker::new());
+            self.tx.history = Some(SentHistory::new(self.rx.our_ssrc));
+        }
         self.rx.params = params;
         self.announce(id);
+    }
+
+    /// Work due at `now`: NACKs for the room's lost packets, and a cap
+    /// that has waited long enough to rise.
+    pub fn tick(&mut self, id: LegId, now: Instant) {
+        let rx = &mut self.rx;
+        if let (Some(loss), Some(params), Some(to)) = (&mut rx.loss, rx.params, rx.remote_rtcp) {
+            if let Some(nacks) = loss.due(now, rx.our_ssrc) {
+                let _ = rtcp_socket(&self.rtp, &self.rtcp, &params).send_to(&nacks, to);
+            }
+        }
+        if self.tx.rate.tick(now) {
+            self.announce(id);
+        }
     }
 
     /// The leg is in a meeting (None: no longer): its camera is a source
@@ -148,7 +185,7 @@ impl VideoLeg {
                 leg: id,
                 meeting: route.meeting.clone(),
                 participant: route.participant.clone(),
-                output: Output::for_room(&p),
+                output: Output::for_room(&p, self.tx.rate.kbps()),
             }),
             None => route.queue.send(VideoCommand::RemoveViewer(id)),
         }
@@ -174,7 +211,8 @@ impl VideoLeg {
             return;
         };
         if let Some(to) = self.rx.remote_rtp {
-            self.tx.send(sent, params.payload_type, &self.rtp, to);
+            let now = Instant::now();
+            self.tx.send(now, sent, params.payload_type, &self.rtp, to);
         }
     }
 
@@ -185,15 +223,22 @@ impl VideoLeg {
 
     /// Reads what waits on the video RTP (or RTCP) socket.
     pub fn drain(&mut self, id: LegId, rtcp_port: bool, buf: &mut [u8]) {
-        let socket = if rtcp_port { &self.rtcp } else { &self.rtp };
-        let rx = &mut self.rx;
+        let VideoLeg { rtp, rtcp, rx, tx } = self;
+        let socket = if rtcp_port { &*rtcp } else { &*rtp };
+        let mut capped = false;
         each_datagram(id, socket, buf, |packet, from| {
+            if is_stun(packet) {
+                return;
+            }
             if rtcp_port || is_rtcp(packet) {
-                rx.on_rtcp(id, packet, from);
+                capped |= on_rtcp(rx, tx, (rtp, rtcp), id, packet, from);
             } else {
                 rx.on_rtp(id, packet, from);
             }
         });
+        if capped {
+            self.announce(id);
+        }
     }
 
     /// The meeting wants a keyframe of the room's camera: ask the room as
@@ -211,13 +256,8 @@ impl VideoLeg {
         let how = params.format.feedback.keyframe_request();
         match rx.asker.ask(now, how, rx.our_ssrc, their_ssrc) {
             Some(Ask::Rtcp(bytes)) => {
-                let socket = if params.rtcp_mux {
-                    &self.rtp
-                } else {
-                    &self.rtcp
-                };
                 if let Some(to) = rx.remote_rtcp {
-                    let _ = socket.send_to(&bytes, to);
+                    let _ = rtcp_socket(&self.rtp, &self.rtcp, &params).send_to(&bytes, to);
                 }
             }
             Some(Ask::Signaling) => {
@@ -229,12 +269,19 @@ impl VideoLeg {
 
     pub fn stats(&self) -> VideoStats {
         let mut stats = self.rx.stats();
-        let sent = &self.tx.stats;
-        stats.frames_sent = sent.frames;
-        stats.keyframes_sent = sent.keyframes;
-        stats.packets_sent = sent.packets;
-        stats.bytes_sent = sent.bytes;
-        if let Some((codec, mode, kbps, sharing)) = sent.last {
+        let sent = &self.tx;
+        stats.frames_sent = sent.stats.frames;
+        stats.keyframes_sent = sent.stats.keyframes;
+        stats.packets_sent = sent.stats.packets;
+        stats.bytes_sent = sent.stats.bytes;
+        if let Some(history) = &sent.history {
+            stats.nacks_received = history.nacks_received;
+            stats.packets_retransmitted = history.retransmitted;
+        }
+        stats.rate_cap_kbps = sent.rate.kbps().map(u64::from);
+        stats.tmmbrs_received = sent.rate.tmmbrs;
+        stats.rembs_received = sent.rate.rembs;
+        if let Some((codec, mode, kbps, sharing)) = sent.stats.last {
             stats.from_meeting = format!(
                 "{} {}x{}@{} {kbps} kbit/s",
                 codec.name(),
@@ -245,6 +292,69 @@ impl VideoLeg {
             stats.encoder_shared_by = sharing as u64;
         }
         stats
+    }
+}
+
+/// Reads an RTCP packet from the room; true if its cap on our bitrate
+/// changed.
+fn on_rtcp(
+    rx: &mut Receiver,
+    tx: &mut Transmitter,
+    (rtp, rtcp): (&UdpSocket, &UdpSocket),
+    id: LegId,
+    packet: &[u8],
+    from: SocketAddr,
+) -> bool {
+    if has_rfc2032_fir(packet) {
+        rx.firs_received += 1;
+        rx.keyframe_asked(id);
+    }
+    let mut slice = packet;
+    let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut slice) else {
+        debug!(leg = id.0, source = %from, "undecodable video RTCP");
+        return false;
+    };
+    rx.remote_rtcp = Some(from);
+    let now = Instant::now();
+    let mut capped = false;
+    for p in packets {
+        let any = p.as_any();
+        if let Some(sr) = any.downcast_ref::<SenderReport>() {
+            rx.stats.on_sender_report(sr.ntp_time, now);
+        } else if any.is::<PictureLossIndication>() {
+            rx.plis_received += 1;
+            rx.keyframe_asked(id);
+        } else if any.is::<FullIntraRequest>() {
+            rx.firs_received += 1;
+            rx.keyframe_asked(id);
+        } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+            if let Some(to) = rx.remote_rtp {
+                tx.nacked(now, nack.clone(), rtp, to);
+            }
+        } else if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+            tx.rate.rembs += 1;
+            capped |= tx.rate.ask(now, (remb.bitrate / 1000.0) as u32);
+        } else if let Some(raw) = any.downcast_ref::<RawPacket>() {
+            let Some(tmmbr) = Tmmbr::parse(&raw.0, rx.our_ssrc) else {
+                continue;
+            };
+            tx.rate.tmmbrs += 1;
+            capped |= tx.rate.ask(now, (tmmbr.bps() / 1000) as u32);
+            if let Some(params) = rx.params {
+                let socket = rtcp_socket(rtp, rtcp, &params);
+                let _ = socket.send_to(&tmmbr.notification(rx.our_ssrc), from);
+            }
+        }
+    }
+    capped
+}
+
+/// The socket RTCP goes out on: the RTP one with `rtcp-mux`.
+fn rtcp_socket<'a>(rtp: &'a UdpSocket, rtcp: &'a UdpSocket, params: &VideoParams) -> &'a UdpSocket {
+    if params.rtcp_mux {
+        rtp
+    } else {
+        rtcp
     }
 }
 
@@ -285,6 +395,9 @@ impl Receiver {
             self.keyframes += 1;
         }
         self.remote_rtp = Some(from);
+        if let Some(loss) = &mut self.loss {
+            loss.received(now, header.ssrc, header.sequence_number);
+        }
         let payload = Bytes::copy_from_slice(payload);
         if let Some(route) = &self.route {
             if self.camera != Some(params.format.codec) {
@@ -342,26 +455,6 @@ impl Receiver {
         }
     }
 
-    fn on_rtcp(&mut self, id: LegId, packet: &[u8], from: SocketAddr) {
-        if has_rfc2032_fir(packet) {
-            self.keyframe_asked(id);
-        }
-        let mut slice = packet;
-        let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut slice) else {
-            debug!(leg = id.0, source = %from, "undecodable video RTCP");
-            return;
-        };
-        self.remote_rtcp = Some(from);
-        for p in &packets {
-            let any = p.as_any();
-            if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                self.stats.on_sender_report(sr.ntp_time, Instant::now());
-            } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
-                self.keyframe_asked(id);
-            }
-        }
-    }
-
     fn stats(&self) -> VideoStats {
         let codec = self.params.map_or_else(String::new, |p| {
             let f = p.format;
@@ -393,8 +486,210 @@ impl Receiver {
             fast_updates_sent: sent.signaling,
             requests_throttled: self.asker.throttled,
             keyframe_requests_received: self.requests_received,
+            plis_received: self.plis_received,
+            firs_received: self.firs_received,
+            nacks_sent: self.loss.as_ref().map_or(0, |l| l.sent),
             rejected_packets: self.rejected,
             ..VideoStats::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rtc_rtcp::transport_feedbacks::transport_layer_nack::NackPair;
+    use rtc_shared::marshal::Marshal;
+
+    use super::super::encode::EncodedFrame;
+    use super::*;
+    use media_api::{Direction, Feedback, PayloadTypes, VideoFormat, VideoLimits};
+
+    /// A room's RTP and RTCP sockets, and a leg's, on loopback.
+    struct Line {
+        room_rtp: UdpSocket,
+        room_rtcp: UdpSocket,
+        leg: VideoLeg,
+        params: VideoParams,
+        buf: Vec<u8>,
+    }
+
+    const OURS: u32 = 0x5151;
+    const THEIRS: u32 = 0x7777;
+    const ID: LegId = LegId(1);
+
+    fn socket(blocking: bool) -> UdpSocket {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_nonblocking(!blocking).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s
+    }
+
+    fn line(feedback: Feedback) -> Line {
+        let (room_rtp, room_rtcp) = (socket(true), socket(true));
+        let mut accepted = PayloadTypes::default();
+        accepted.insert(97);
+        let params = VideoParams {
+            format: VideoFormat {
+                codec: VideoCodec::H264,
+                profile_level_id: Some([0x42, 0xe0, 0x1f]),
+                packetization_mode: 1,
+                limits: VideoLimits::HD1080,
+                feedback,
+                accepted,
+            },
+            payload_type: 97,
+            remote_rtp: Some(room_rtp.local_addr().unwrap()),
+            remote_rtcp: Some(room_rtcp.local_addr().unwrap()),
+            direction: Direction::SendRecv,
+            rtcp_mux: false,
+            bandwidth_kbps: Some(2048),
+        };
+        let mut leg = VideoLeg::new(socket(false), socket(false), OURS);
+        leg.configure(ID, Some(params));
+        Line {
+            room_rtp,
+            room_rtcp,
+            leg,
+            params,
+            buf: vec![0; 2048],
+        }
+    }
+
+    impl Line {
+        /// The room sends the leg RTP (`rtcp`: RTCP) and the leg reads it.
+        fn room_sends(&mut self, bytes: &[u8], rtcp: bool) {
+            let from = if rtcp {
+                &self.room_rtcp
+            } else {
+                &self.room_rtp
+            };
+            let to = if rtcp { &self.leg.rtcp } else { &self.leg.rtp };
+            from.send_to(bytes, to.local_addr().unwrap()).unwrap();
+            self.leg.drain(ID, rtcp, &mut self.buf);
+        }
+
+        fn room_receives(&self, rtcp: bool) -> Vec<u8> {
+            let socket = if rtcp {
+                &self.room_rtcp
+            } else {
+                &self.room_rtp
+            };
+            let mut buf = [0u8; 2048];
+            let (n, _) = socket.recv_from(&mut buf).expect("a packet for the room");
+            buf[..n].to_vec()
+        }
+    }
+
+    fn camera_packet(sequence: u16) -> Vec<u8> {
+        let header = Header {
+            version: 2,
+            payload_type: 97,
+            sequence_number: sequence,
+            timestamp: 3000,
+            ssrc: THEIRS,
+            ..Header::default()
+        };
+        let mut packet = header.marshal().unwrap().to_vec();
+        packet.extend_from_slice(&[0x41, 0x9a, 0x00]); // a P slice
+        packet
+    }
+
+    #[test]
+    fn lost_packets_are_asked_for_and_those_asked_of_us_sent_again() {
+        let feedback = Feedback {
+            nack: true,
+            pli: true,
+            ..Feedback::default()
+        };
+        let mut line = line(feedback);
+        for sequence in [1, 2, 4] {
+            line.room_sends(&camera_packet(sequence), false);
+        }
+        line.leg
+            .tick(ID, Instant::now() + Duration::from_millis(100));
+        let rtcp = line.room_receives(true);
+        let packets = rtc_rtcp::packet::unmarshal(&mut &rtcp[..]).unwrap();
+        let nack = packets[1]
+            .as_any()
+            .downcast_ref::<TransportLayerNack>()
+            .expect("a NACK after a receiver report");
+        assert_eq!((nack.sender_ssrc, nack.media_ssrc), (OURS, THEIRS));
+        assert_eq!(
+            (nack.nacks[0].packet_id, nack.nacks[0].lost_packets),
+            (3, 0)
+        );
+
+        // The meeting's picture goes out in three packets; the room asks
+        // for the second again and gets it as it was.
+        let frame = EncodedFrame {
+            payloads: vec![
+                Bytes::from_static(&[0x67, 1]),
+                Bytes::from_static(&[0x68, 2]),
+                Bytes::from_static(&[0x65, 3]),
+            ],
+            keyframe: true,
+            timestamp: 9000,
+        };
+        let sent = SentFrame {
+            frame: Arc::new(frame),
+            output: Output::for_room(&line.params, None),
+            sharing: 1,
+        };
+        line.leg.send_frame(&sent);
+        let first: Vec<Vec<u8>> = (0..3).map(|_| line.room_receives(false)).collect();
+        let second = Header::unmarshal(&mut &first[1][..]).unwrap();
+        assert_eq!(second.ssrc, OURS);
+        let nack = TransportLayerNack {
+            sender_ssrc: THEIRS,
+            media_ssrc: OURS,
+            nacks: vec![NackPair {
+                packet_id: second.sequence_number,
+                lost_packets: 0,
+            }],
+        };
+        line.room_sends(&nack.marshal().unwrap(), true);
+        assert_eq!(line.room_receives(false), first[1], "sent again as it was");
+
+        let stats = line.leg.stats();
+        assert_eq!(
+            (
+                stats.nacks_sent,
+                stats.nacks_received,
+                stats.packets_retransmitted
+            ),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn a_tmmbr_caps_what_the_room_is_sent_and_is_notified_back() {
+        let feedback = Feedback {
+            fir: true,
+            tmmbr: true,
+            ..Feedback::default()
+        };
+        let mut line = line(feedback);
+        // Poly's TMMBR for our stream at 300 kbit/s (mantissa 75000,
+        // exponent 2), overhead 40.
+        let bits: u32 = 2 << 26 | 75_000 << 9 | 40;
+        let mut tmmbr = vec![0x83, 205, 0, 4];
+        tmmbr.extend(THEIRS.to_be_bytes());
+        tmmbr.extend(0u32.to_be_bytes());
+        tmmbr.extend(OURS.to_be_bytes());
+        tmmbr.extend(bits.to_be_bytes());
+        line.room_sends(&tmmbr, true);
+        let tmmbn = line.room_receives(true);
+        assert_eq!((tmmbn[0], tmmbn[1]), (0x84, 205), "a TMMBN");
+        assert_eq!(&tmmbn[12..16], &THEIRS.to_be_bytes());
+        let stats = line.leg.stats();
+        assert_eq!((stats.rate_cap_kbps, stats.tmmbrs_received), (Some(256), 1));
+        let capped = Output::for_room(&line.params, line.leg.tx.rate.kbps());
+        assert_eq!((capped.mode.height, capped.kbps), (180, 256));
+        let uncapped = Output::for_room(&line.params, None);
+        assert_eq!(uncapped.mode.height, 720);
+        // Without `nack` agreed, nothing is kept to send again.
+        assert!(line.leg.tx.history.is_none());
     }
 }

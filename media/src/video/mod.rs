@@ -2,7 +2,9 @@
 //! ([`VideoParams`]), what the room's camera sends received, counted and
 //! forwarded into its meeting as the room's video track ([`VideoLeg`]),
 //! the meeting's picture sent to the room, and keyframes asked of the room
-//! the way it negotiated ([`keyframe::KeyframeAsker`]). On the video
+//! the way it negotiated ([`keyframe::KeyframeAsker`]), lost packets
+//! repaired by NACK both ways, the room's TMMBR/REMB capping what it is
+//! sent. On the video
 //! workers ([`VideoWorkers`]): each meeting's cameras decoded once, fitted
 //! and encoded once per distinct output, for the rooms that take it.
 
@@ -11,9 +13,11 @@ mod decode;
 mod encode;
 pub(crate) mod keyframe;
 mod leg;
+mod nack;
 mod name_card;
 mod params;
 mod picture;
+mod rate;
 mod router;
 mod send;
 mod workers;

@@ -9,7 +9,7 @@
 //! many rooms watch it; each distinct (source, [`Output`]) is one
 //! **stream** with one encoder, whose frames go to every viewer taking it.
 //! A watched source's broken picture (lost packets, undecodable frames)
-//! is asked for a keyframe, at most every 500 ms.
+//! is asked for a keyframe, at most every 500 ms, until one comes whole.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -471,7 +471,7 @@ impl Router {
         };
         let mut broken = false;
         let mut fresh = false;
-        assembler.push(sequence, timestamp, marker, payload, |out| match out {
+        assembler.push(now, sequence, timestamp, marker, payload, |out| match out {
             Assembled::Frame { data, .. } => match decoder.decode(data) {
                 Ok(picture) => fresh |= picture,
                 Err(e) => {
@@ -486,6 +486,10 @@ impl Router {
         });
         if broken {
             source.assembler.reset();
+        }
+        // Asked again (every 500 ms at most) until a keyframe comes whole:
+        // the one answering a request may itself be damaged on the way.
+        if source.assembler.waiting_for_keyframe() {
             source.ask_keyframe(now, &self.workers);
         }
         if fresh {

@@ -1,13 +1,19 @@
 //! The meeting's picture on its way to one room: each encoded frame (one
 //! encoder may serve several rooms) written as RTP with the room's own
 //! SSRC, sequence numbers, payload type and timestamp offset, to where the
-//! room's camera comes from (symmetric RTP) or else where its SDP said.
+//! room's camera comes from (symmetric RTP) or else where its SDP said;
+//! kept a while for rooms that agreed NACK, and sent again when asked;
+//! under the cap the room's TMMBR or REMB puts on it.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::time::Instant;
 
+use rtc_rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc_rtp::Header;
 use rtc_shared::marshal::{Marshal, MarshalSize};
 
+use super::nack::SentHistory;
+use super::rate::RateCap;
 use super::router::SentFrame;
 use media_api::{SendMode, VideoCodec};
 
@@ -28,6 +34,10 @@ pub(crate) struct Transmitter {
     timestamp_offset: u32,
     buf: Vec<u8>,
     pub stats: SentStats,
+    /// What the room may ask for again (when it agreed `nack`).
+    pub history: Option<SentHistory>,
+    /// The room's own cap on what it takes.
+    pub rate: RateCap,
 }
 
 impl Transmitter {
@@ -38,11 +48,20 @@ impl Transmitter {
             timestamp_offset: rand::random(),
             buf: Vec::with_capacity(1500),
             stats: SentStats::default(),
+            history: None,
+            rate: RateCap::default(),
         }
     }
 
     /// Sends `sent` on `socket` to `to` as payload type `payload_type`.
-    pub fn send(&mut self, sent: &SentFrame, payload_type: u8, socket: &UdpSocket, to: SocketAddr) {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        sent: &SentFrame,
+        payload_type: u8,
+        socket: &UdpSocket,
+        to: SocketAddr,
+    ) {
         let frame = &sent.frame;
         let last = frame.payloads.len().saturating_sub(1);
         for (i, payload) in frame.payloads.iter().enumerate() {
@@ -66,6 +85,9 @@ impl Transmitter {
                 self.stats.packets += 1;
                 self.stats.bytes += self.buf.len() as u64;
             }
+            if let Some(history) = &mut self.history {
+                history.sent(now, header, payload.clone());
+            }
         }
         self.stats.frames += 1;
         if frame.keyframe {
@@ -73,5 +95,27 @@ impl Transmitter {
         }
         let o = sent.output;
         self.stats.last = Some((o.codec, o.mode, o.kbps, sent.sharing));
+    }
+
+    /// The room's NACK: the packets it names that are still kept go again,
+    /// as they were.
+    pub fn nacked(
+        &mut self,
+        now: Instant,
+        nack: TransportLayerNack,
+        socket: &UdpSocket,
+        to: SocketAddr,
+    ) {
+        let Some(history) = &mut self.history else {
+            return;
+        };
+        let buf = &mut self.buf;
+        history.asked(now, nack, |packet| {
+            buf.clear();
+            buf.resize(packet.marshal_size(), 0);
+            if packet.marshal_to(buf).is_ok() {
+                let _ = socket.send_to(buf, to);
+            }
+        });
     }
 }
