@@ -13,24 +13,16 @@ use std::time::Duration;
 
 use common::baresip::{Baresip, Source};
 use common::clips::{clip, looks, GREEN, RED};
-use common::h323_room::{fast_start_media_channel, H323Room};
+use common::h323_room::{H323Room, FROM_ROOM, TO_ROOM, VIDEO_PT};
 use common::rtp_camera::RtpCamera;
 use common::{isolate_network, Mra};
 use h323_asn1::h245::{
     CommandMessage, LogicalChannelNumber, MiscellaneousCommand, MiscellaneousCommandType,
     MultimediaSystemControlMessage as H245,
 };
-use media_api::{AudioCodec, VideoLimits};
-use signaling::h323::channels::{receiving, sending, Carried};
-use signaling::h323::fast_start;
-use signaling::h323::h225_call::H225Call;
-use signaling::h323::q931::{cause, MessageType};
+use signaling::h323::q931::cause;
 
-/// The H.323 room's H.264 payload type, both ways.
-const PT: u8 = 109;
-/// Its proposed channels: MRA → room, room → MRA.
-const TO_ROOM: u16 = 101;
-const FROM_ROOM: u16 = 102;
+const PT: u8 = VIDEO_PT;
 
 fn fast_update(channel: u16) -> H245 {
     H245::command(CommandMessage::miscellaneousCommand(
@@ -56,30 +48,8 @@ fn an_h323_room_and_a_sip_room_see_each_other() {
 
     let mut room = H323Room::connect(mra.h225);
     let mut camera = RtpCamera::new();
-    let h264 = Carried::H264 {
-        level_idc: 31,
-        limits: VideoLimits::of_h264_level(31, false),
-        kbps: 1500,
-        payload_type: PT,
-        mode: 1,
-    };
-    let mut proposals = fast_start::propose(&[AudioCodec::Pcmu], room.rtp(), room.rtcp());
-    let video = [
-        receiving(TO_ROOM, h264, camera.rtp(), camera.rtcp()),
-        sending(FROM_ROOM, h264, camera.rtcp()),
-    ];
-    proposals.extend(
-        video
-            .iter()
-            .flatten()
-            .map(|o| h323_asn1::encode(o).unwrap()),
-    );
-    let mut caller = H225Call::new();
-    room.send_q931(&caller.setup("123456789", "Video room", proposals));
-    let answers = room.until(MessageType::Connect);
-    let connect = answers.last().unwrap();
-    assert!(fast_start_media_channel(connect, 1).is_some(), "audio");
-    let video_to = fast_start_media_channel(connect, 2).expect("video answered in fast start");
+    let (mut caller, video_to) =
+        room.video_call("123456789", "Video room", camera.rtp(), camera.rtcp());
     camera.start("lime", PT, video_to);
 
     let within = Duration::from_secs(30);

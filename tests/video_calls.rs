@@ -195,7 +195,9 @@ fn pictures_recover_from_a_lossy_line() {
     let calls = mra.wait_calls("the lossy room asked for keyframes by PLI", |c| {
         c.iter().any(|c| {
             let v = &c["media"]["video"];
-            v["packets_lost"].as_i64() > Some(0) && v["plis_sent"].as_u64() > Some(1)
+            v["packets_lost"].as_i64() > Some(0)
+                && v["plis_sent"].as_u64() > Some(1)
+                && v["camera_frames_decoded"].as_u64() > Some(10)
         })
     });
     // Seconds later, through more losses, both still see each other.

@@ -67,6 +67,14 @@ pub struct VideoStats {
     pub rate_cap_kbps: Option<u64>,
     pub tmmbrs_received: u64,
     pub rembs_received: u64,
+    /// What the gateway made of the room's camera while someone watched
+    /// it (decoded once for the node): frames decoded, frames dropped
+    /// while waiting for a keyframe, packets that never came, frames the
+    /// decoder refused.
+    pub camera_frames_decoded: u64,
+    pub camera_frames_dropped: u64,
+    pub camera_packets_lost: u64,
+    pub camera_decode_errors: u64,
     /// Packets on a payload type not agreed, or not RTP.
     pub rejected_packets: u64,
     /// What the room is sent of its meeting (`H264 1280x720@30 1800

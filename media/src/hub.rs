@@ -600,6 +600,7 @@ impl Hub {
                                     participant: participant.clone(),
                                     codec,
                                     ask: KeyframeAsk::Hub(ask.clone()),
+                                    stats: Default::default(),
                                 });
                             }
                             ssrc = Some(h.ssrc);

@@ -91,6 +91,40 @@ const commands = {
       return { width: canvas.width, height: canvas.height, rgb: sum.map((s) => Math.round(s / n)) };
     }, participant);
   },
+  // { id, participant } → starts timing the tile's picture: on each frame
+  // the page presents, the middle pixel's dominant channel (red, green,
+  // blue); each change is kept with the wall-clock time (ms) the frame
+  // was handed to the compositor. `changes` returns them.
+  async watch({ id, participant }) {
+    const { page } = participants.get(id);
+    await page.evaluate((who) => {
+      const video = document.querySelector(`.tile[data-participant="${who}"] video`);
+      const canvas = document.createElement('canvas');
+      canvas.width = 8;
+      canvas.height = 8;
+      const g = canvas.getContext('2d', { willReadFrequently: true });
+      window.mraChanges = [];
+      let last = null;
+      const onFrame = (now, frame) => {
+        const [w, h] = [video.videoWidth, video.videoHeight];
+        g.drawImage(video, w / 2 - 4, h / 2 - 4, 8, 8, 0, 0, 8, 8);
+        const d = g.getImageData(4, 4, 1, 1).data;
+        const colour = ['red', 'green', 'blue'][[0, 1, 2].reduce((m, c) => (d[c] > d[m] ? c : m), 0)];
+        if (colour !== last) {
+          window.mraChanges.push({ colour, at: performance.timeOrigin + (frame.presentationTime ?? now) });
+          last = colour;
+        }
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    }, participant);
+    return {};
+  },
+  // { id } → the changes `watch` saw so far.
+  async changes({ id }) {
+    const { page } = participants.get(id);
+    return { changes: await page.evaluate(() => window.mraChanges ?? []) };
+  },
   // { id } → the tiles on the page.
   async tiles({ id }) {
     const { page } = participants.get(id);

@@ -94,6 +94,26 @@ impl Browsers {
     }
 
     /// Participant ids of the tiles on `id`'s page.
+    /// Starts timing the colour changes of `participant`'s tile.
+    pub fn watch(&mut self, id: &str, participant: &str) {
+        let reply = self.request(json!({"cmd": "watch", "id": id, "participant": participant}));
+        assert_eq!(reply["ok"], true, "{reply}");
+    }
+
+    /// The colour changes seen since `watch`: (colour, wall-clock ms).
+    pub fn changes(&mut self, id: &str) -> Vec<(String, f64)> {
+        let reply = self.request(json!({"cmd": "changes", "id": id}));
+        reply["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let colour = c["colour"].as_str().unwrap_or_default().to_owned();
+                (colour, c["at"].as_f64().unwrap_or_default())
+            })
+            .collect()
+    }
+
     pub fn tiles(&mut self, id: &str) -> Vec<Value> {
         let reply = self.request(json!({"cmd": "tiles", "id": id}));
         reply["tiles"].as_array().cloned().unwrap_or_default()

@@ -18,8 +18,11 @@ use h323_asn1::h245::{
 };
 use h323_asn1::rasn::types::OctetString;
 use media::audio::{new_codec, CodecOptions};
-use media_api::{AudioCodec, BoundStream, StreamKind};
+use media_api::{AudioCodec, BoundStream, StreamKind, VideoLimits};
 use signaling::h323::address::dialled_digits;
+use signaling::h323::channels::{receiving, sending, Carried};
+use signaling::h323::fast_start;
+use signaling::h323::h225_call::H225Call;
 use signaling::h323::h245_address::{h245_socket_addr, h245_transport};
 use signaling::h323::q931::{MessageType, Q931};
 use signaling::h323::tpkt::{frame, TpktReader};
@@ -384,4 +387,50 @@ pub fn fast_start_media_channel(connect: &Q931, session: u8) -> Option<SocketAdd
             _ => None,
         }
     })
+}
+
+/// The H.264 payload type of a scripted room's video, both ways.
+pub const VIDEO_PT: u8 = 109;
+/// Its proposed video channels: MRA → room, room → MRA.
+pub const TO_ROOM: u16 = 101;
+pub const FROM_ROOM: u16 = 102;
+
+impl H323Room {
+    /// Calls `number` as `name`, proposing PCMU and H.264 (level 3.1,
+    /// mode 1, [`VIDEO_PT`]) both ways in fast start, the room's camera
+    /// and screen on `video_rtp`/`video_rtcp`; returns the call and where
+    /// MRA answered the room should send its camera.
+    pub fn video_call(
+        &mut self,
+        number: &str,
+        name: &str,
+        video_rtp: SocketAddr,
+        video_rtcp: SocketAddr,
+    ) -> (H225Call, SocketAddr) {
+        let h264 = Carried::H264 {
+            level_idc: 31,
+            limits: VideoLimits::of_h264_level(31, false),
+            kbps: 1500,
+            payload_type: VIDEO_PT,
+            mode: 1,
+        };
+        let mut proposals = fast_start::propose(&[AudioCodec::Pcmu], self.rtp(), self.rtcp());
+        let video = [
+            receiving(TO_ROOM, h264, video_rtp, video_rtcp),
+            sending(FROM_ROOM, h264, video_rtcp),
+        ];
+        proposals.extend(
+            video
+                .iter()
+                .flatten()
+                .map(|o| h323_asn1::encode(o).unwrap()),
+        );
+        let mut caller = H225Call::new();
+        self.send_q931(&caller.setup(number, name, proposals));
+        let answers = self.until(MessageType::Connect);
+        let connect = answers.last().unwrap();
+        assert!(fast_start_media_channel(connect, 1).is_some(), "audio");
+        let video_to = fast_start_media_channel(connect, 2).expect("video answered in fast start");
+        (caller, video_to)
+    }
 }

@@ -10,6 +10,7 @@
 //! the picture it takes; RTCP from the room read for its sender reports.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,7 +32,7 @@ use super::nack::{LossAsker, SentHistory};
 
 use super::params::VideoParams;
 use super::rate::Tmmbr;
-use super::router::{KeyframeAsk, SentFrame, SourceId, VideoCommand};
+use super::router::{CameraStats, KeyframeAsk, SentFrame, SourceId, VideoCommand};
 use super::send::Transmitter;
 use super::workers::VideoQueue;
 use crate::engine::receive::{each_datagram, is_rtcp, is_stun, strip_padding};
@@ -95,6 +96,8 @@ struct Receiver {
     /// PLIs and FIRs the room sent (of `requests_received`).
     plis_received: u64,
     firs_received: u64,
+    /// What the meeting's video worker made of the camera.
+    camera_stats: Arc<CameraStats>,
 }
 
 impl VideoLeg {
@@ -117,6 +120,7 @@ impl VideoLeg {
             loss: None,
             plis_received: 0,
             firs_received: 0,
+            camera_stats: Arc::default(),
         };
         VideoLeg {
             rtp,
@@ -349,6 +353,10 @@ fn on_rtcp(
     capped
 }
 
+fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
 /// The socket RTCP goes out on: the RTP one with `rtcp-mux`.
 fn rtcp_socket<'a>(rtp: &'a UdpSocket, rtcp: &'a UdpSocket, params: &VideoParams) -> &'a UdpSocket {
     if params.rtcp_mux {
@@ -408,6 +416,7 @@ impl Receiver {
                     participant: route.participant.clone(),
                     codec: params.format.codec,
                     ask: KeyframeAsk::Room(id),
+                    stats: self.camera_stats.clone(),
                 });
             }
             route.queue.send(VideoCommand::Packet(
@@ -489,6 +498,10 @@ impl Receiver {
             plis_received: self.plis_received,
             firs_received: self.firs_received,
             nacks_sent: self.loss.as_ref().map_or(0, |l| l.sent),
+            camera_frames_decoded: load(&self.camera_stats.frames_decoded),
+            camera_frames_dropped: load(&self.camera_stats.frames_dropped),
+            camera_packets_lost: load(&self.camera_stats.packets_lost),
+            camera_decode_errors: load(&self.camera_stats.decode_errors),
             rejected_packets: self.rejected,
             ..VideoStats::default()
         }

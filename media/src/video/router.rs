@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc as tokio_mpsc;
 use tracing::{info, warn};
 
-use super::assemble::{Assembled, FrameAssembler};
+use super::assemble::{Assembled, AssemblyStats, FrameAssembler};
 use super::decode::VideoDecoder;
 use super::encode::{EncodedFrame, Output, VideoEncoder};
 use super::keyframe::MIN_INTERVAL;
@@ -37,6 +37,28 @@ const CARD: SourceId = 1 << 62;
 /// How often a name card is sent again (it does not change; the repeats
 /// let a room that lost a packet recover).
 const CARD_INTERVAL: Duration = Duration::from_millis(200);
+
+/// What became of a camera on its video worker, for the call's stats
+/// (read by the room's media worker without a round trip).
+#[derive(Debug, Default)]
+pub(crate) struct CameraStats {
+    pub frames_decoded: AtomicU64,
+    /// Frames dropped while the picture waited for a keyframe.
+    pub frames_dropped: AtomicU64,
+    /// Packets that never came (within the reorder window and wait).
+    pub packets_lost: AtomicU64,
+    pub decode_errors: AtomicU64,
+}
+
+impl CameraStats {
+    fn record(&self, assembly: &AssemblyStats, decode_errors: u64) {
+        self.frames_dropped
+            .store(assembly.dropped_frames, Ordering::Relaxed);
+        self.packets_lost
+            .store(assembly.lost_packets, Ordering::Relaxed);
+        self.decode_errors.store(decode_errors, Ordering::Relaxed);
+    }
+}
 
 /// How a source is asked for a keyframe.
 #[derive(Debug, Clone)]
@@ -55,6 +77,7 @@ pub(crate) enum VideoCommand {
         participant: String,
         codec: VideoCodec,
         ask: KeyframeAsk,
+        stats: Arc<CameraStats>,
     },
     RemoveSource(SourceId),
     /// One RTP packet of a source: sequence number, timestamp, marker,
@@ -93,6 +116,7 @@ struct Source {
     /// Streams encoding it.
     streams: usize,
     decode_errors: u64,
+    stats: Arc<CameraStats>,
 }
 
 impl Source {
@@ -180,6 +204,7 @@ impl Router {
                 participant,
                 codec,
                 ask,
+                stats,
             } => {
                 let source = Source {
                     meeting: meeting.clone(),
@@ -191,6 +216,7 @@ impl Router {
                     decoder: None,
                     streams: 0,
                     decode_errors: 0,
+                    stats,
                 };
                 self.sources.insert(id, source);
                 self.rewatch(&meeting, now);
@@ -246,7 +272,13 @@ impl Router {
             } => {
                 let key = (meeting.clone(), participant);
                 match name {
-                    Some(name) => self.names.insert(key, name),
+                    Some(name) => {
+                        let renamed = self.names.get(&key).is_some_and(|old| *old != name);
+                        if let Some(&card) = self.cards.get(&key).filter(|_| renamed) {
+                            self.redraw_card(card, &name);
+                        }
+                        self.names.insert(key, name)
+                    }
                     None => {
                         self.cards.remove(&key);
                         self.names.remove(&key)
@@ -288,6 +320,18 @@ impl Router {
             Ok(Some(frame)) => send(&self.workers, stream, key.1, Arc::new(frame)),
             Ok(None) => {}
             Err(e) => warn!("encoding a name card: {e}"),
+        }
+    }
+
+    /// Draws a renamed participant's card again for the rooms watching
+    /// it (sent with the next tick).
+    fn redraw_card(&mut self, card: SourceId, name: &str) {
+        for ((id, output), stream) in self.streams.iter_mut() {
+            if *id == card {
+                stream.card = Some(name_card(name, output.mode.width, output.mode.height));
+                stream.encoder.want_keyframe();
+                stream.last = None;
+            }
         }
     }
 
@@ -464,6 +508,7 @@ impl Router {
             decoder: Some(decoder),
             decode_errors,
             participant,
+            stats,
             ..
         } = source
         else {
@@ -473,7 +518,10 @@ impl Router {
         let mut fresh = false;
         assembler.push(now, sequence, timestamp, marker, payload, |out| match out {
             Assembled::Frame { data, .. } => match decoder.decode(data) {
-                Ok(picture) => fresh |= picture,
+                Ok(picture) => {
+                    stats.frames_decoded.fetch_add(1, Ordering::Relaxed);
+                    fresh |= picture
+                }
                 Err(e) => {
                     *decode_errors += 1;
                     if *decode_errors == 1 {
@@ -484,6 +532,7 @@ impl Router {
             },
             Assembled::Lost => broken = true,
         });
+        stats.record(&assembler.stats, *decode_errors);
         if broken {
             source.assembler.reset();
         }
