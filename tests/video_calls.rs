@@ -269,3 +269,36 @@ fn a_linphone_vp8_room_and_a_baresip_h264_room_see_each_other() {
         huddle_sees.middle()
     );
 }
+
+/// Three rooms: a quiet red one watches while a green one talks, then
+/// falls silent as a blue one starts talking; the quiet room's picture
+/// follows the speaker from green to blue.
+#[test]
+fn the_picture_follows_the_speaker() {
+    isolate_network();
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let audio = |name: &str, segments: &[(&[f64], f64)]| {
+        let path = dir.path().join(name);
+        common::wav::write_tones(&path, segments);
+        path
+    };
+    let quiet = audio("quiet.wav", &[(&[], 40.0)]);
+    let first = audio("first.wav", &[(&[700.0], 8.0), (&[], 32.0)]);
+    let second = audio("second.wav", &[(&[], 8.0), (&[900.0], 32.0)]);
+    let red = clip(dir.path(), "red", "red.mp4");
+    let green = clip(dir.path(), "lime", "green.mp4");
+    let blue = clip(dir.path(), "blue", "blue.mp4");
+    let uri = format!("sip:123456789**4321@{}", mra.sip);
+    let mut talker = Baresip::video_room("talker", Source::File(&first), &green, "H264");
+    let mut next = Baresip::video_room("next", Source::File(&second), &blue, "H264");
+    talker.dial(&uri);
+    next.dial(&uri);
+    let mut watcher = Baresip::video_room("watcher", Source::File(&quiet), &red, "H264");
+    watcher.dial(&uri);
+    let within = Duration::from_secs(20);
+    let before = watcher.received_colour(within, |rgb| looks(rgb, GREEN));
+    let after = watcher.received_colour(within, |rgb| looks(rgb, BLUE));
+    println!("the quiet room saw {before:?} while the first spoke, then {after:?}");
+}
