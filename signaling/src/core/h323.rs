@@ -257,8 +257,7 @@ impl Edges {
             h.channels.audio = Some((agreed.codec, Some(agreed.room_rtp), agreed.room_rtcp));
             if let Some(video) = agreed.video {
                 session.fast_started_video(&video);
-                h.channels.video_to_room = video.to_room.map(|(v, rtp, rtcp)| (v, Some(rtp), rtcp));
-                h.channels.video_from_room = video.from_room.map(|(_, v)| v);
+                h.channels.fast_started_video(&video);
             }
             self.h323_report_media(leg);
         }

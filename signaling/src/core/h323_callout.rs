@@ -87,8 +87,9 @@ impl Edges {
         }
     }
 
-    /// Our Setup, once both the connection and the media leg are there.
-    /// Video is opened over H.245 once the room has answered.
+    /// Our Setup, once both the connection and the media leg are there:
+    /// audio and H.264 proposed in fast start (video opens over H.245
+    /// instead when the room takes none of it).
     pub(super) fn h323_send_setup(&mut self, leg: LegId, local: LocalMedia) {
         let codecs = self.cfg.codecs.audio.clone();
         let session = self.h245_session(local);
@@ -103,7 +104,10 @@ impl Edges {
         }
         h.h245 = Some(session);
         h.channels = ChannelMedia::new(video_kbps);
-        let proposals = fast_start::propose(&codecs, rtp, rtcp);
+        let mut proposals = fast_start::propose(&codecs, rtp, rtcp);
+        if let Some(video) = local.video.filter(|_| video_kbps > 0) {
+            proposals.extend(fast_start::propose_video(video, video_kbps));
+        }
         let alias = h.setup.dial.clone().unwrap_or_default();
         let setup = h.signalling.setup(&alias, &h.setup.caller, proposals);
         let conn = h.conn;
@@ -132,8 +136,14 @@ impl Edges {
         if let Some(agreed) = fast_start::accepted(&p.fast_start, &codecs) {
             if let Some(session) = h.h245.as_mut() {
                 session.fast_started(agreed.codec);
+                if let Some(video) = &agreed.video {
+                    session.fast_started_video(video);
+                }
             }
             h.channels.audio = Some((agreed.codec, Some(agreed.room_rtp), agreed.room_rtcp));
+            if let Some(video) = &agreed.video {
+                h.channels.fast_started_video(video);
+            }
             self.h323_report_media(leg);
         }
         if p.connected {

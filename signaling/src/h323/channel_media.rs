@@ -12,6 +12,7 @@ use media_api::{
 };
 
 use super::channels::VideoChannel;
+use super::fast_start::AgreedVideo;
 
 /// A channel towards the room: what it carries and where (RTP, RTCP).
 type ToRoom<T> = (T, Option<SocketAddr>, Option<SocketAddr>);
@@ -34,6 +35,12 @@ impl ChannelMedia {
             video_kbps,
             ..ChannelMedia::default()
         }
+    }
+
+    /// Fast start opened these video channels.
+    pub fn fast_started_video(&mut self, video: &AgreedVideo) {
+        self.video_to_room = video.to_room.map(|(v, rtp, rtcp)| (v, Some(rtp), rtcp));
+        self.video_from_room = video.from_room.map(|(_, v)| v);
     }
 
     /// The leg's streams, once the audio codec is known.

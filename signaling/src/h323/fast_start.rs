@@ -15,10 +15,10 @@ use h323_asn1::h245::{
     OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Forward,
     OpenLogicalChannelReverseLogicalChannelParametersMultiplexParameters as Reverse,
 };
-use media_api::{AudioCodec, BoundStream};
+use media_api::{AudioCodec, BoundStream, VideoLimits};
 
 use super::capabilities::codec_of;
-use super::channels::{receiving, sending, Carried, VideoChannel};
+use super::channels::{receiving, sending, Carried, VideoChannel, DEFAULT_VIDEO_PAYLOAD_TYPE};
 use super::h245_address::{h245_socket_addr, h245_transport};
 
 /// The media fast start settled on.
@@ -197,30 +197,90 @@ pub fn propose(codecs: &[AudioCodec], rtp: SocketAddr, rtcp: SocketAddr) -> Vec<
         .collect()
 }
 
-/// What the called room's fast-start answer settled: the channel we send
-/// on, as it completed it with its RTP address; None when it accepted
-/// none (the call then opens its channels over H.245).
+/// The first channel number of our video proposals (audio's count up from 1).
+const FIRST_VIDEO_CHANNEL: u16 = 101;
+
+/// Our H.264 proposals when we call, after the audio ones: the channel we
+/// would receive on (at `ours`; up to 1080p) and the one we would send on
+/// (level 3.1, 720p30), each in packetization mode 1 and then mode 0 for
+/// rooms that take only single NAL units; at most `kbps`.
+pub fn propose_video(ours: BoundStream, kbps: u32) -> Vec<Vec<u8>> {
+    let h264 = |limits, mode| Carried::H264 {
+        level_idc: 31,
+        limits,
+        kbps,
+        payload_type: DEFAULT_VIDEO_PAYLOAD_TYPE,
+        mode,
+    };
+    let level = VideoLimits::of_h264_level(31, false);
+    let n = FIRST_VIDEO_CHANNEL;
+    [
+        receiving(n, h264(VideoLimits::HD1080, 1), ours.rtp, ours.rtcp),
+        receiving(n + 1, h264(VideoLimits::HD1080, 0), ours.rtp, ours.rtcp),
+        sending(n + 2, h264(level, 1), ours.rtcp),
+        sending(n + 3, h264(level, 0), ours.rtcp),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|olc| h323_asn1::encode(&olc).ok())
+    .collect()
+}
+
+/// What the called room's fast-start answer settled: the audio channel we
+/// send on, as it completed it with its RTP address, and the video
+/// channels it took; None when it accepted no audio (the call then opens
+/// its channels over H.245).
 pub fn accepted(answers: &[Vec<u8>], codecs: &[AudioCodec]) -> Option<Agreed> {
-    answers
+    let read: Vec<Proposal> = answers
         .iter()
         .filter_map(|a| h323_asn1::decode::<OpenLogicalChannel>(a).ok())
         .filter_map(proposal)
-        .filter(|p| !p.callee_sends)
-        .find_map(|mut p| {
-            let Kind::Audio(codec) = p.kind else {
-                return None;
-            };
-            let h2250 = parameters(&mut p.olc, false).filter(|_| codecs.contains(&codec))?;
-            Some(Agreed {
-                codec,
-                room_rtp: h2250.media_channel.as_ref().and_then(h245_socket_addr)?,
-                room_rtcp: h2250
-                    .media_control_channel
-                    .as_ref()
-                    .and_then(h245_socket_addr),
-                video: None,
-            })
+        .collect();
+    let mut agreed = accepted_audio(&read, codecs)?;
+    let video = AgreedVideo {
+        to_room: read.iter().find_map(|p| match p.kind {
+            Kind::Video(v) if !p.callee_sends => {
+                let (rtp, rtcp) = room_addresses(p)?;
+                Some((v, rtp, rtcp))
+            }
+            _ => None,
+        }),
+        from_room: read.iter().find_map(|p| match p.kind {
+            Kind::Video(v) if p.callee_sends => Some((p.olc.forward_logical_channel_number.0, v)),
+            _ => None,
+        }),
+    };
+    agreed.video = Some(video).filter(|v| v.to_room.is_some() || v.from_room.is_some());
+    Some(agreed)
+}
+
+/// The audio channel we send on, as the called room completed it.
+fn accepted_audio(read: &[Proposal], codecs: &[AudioCodec]) -> Option<Agreed> {
+    read.iter().filter(|p| !p.callee_sends).find_map(|p| {
+        let Kind::Audio(codec) = p.kind else {
+            return None;
+        };
+        let (room_rtp, room_rtcp) = room_addresses(p).filter(|_| codecs.contains(&codec))?;
+        Some(Agreed {
+            codec,
+            room_rtp,
+            room_rtcp,
+            video: None,
         })
+    })
+}
+
+/// Where the called room receives on a channel we send on (RTP, RTCP),
+/// as its answer completed our proposal.
+fn room_addresses(p: &Proposal) -> Option<(SocketAddr, Option<SocketAddr>)> {
+    let mut olc = p.olc.clone();
+    let h2250 = parameters(&mut olc, false)?;
+    let rtp = h2250.media_channel.as_ref().and_then(h245_socket_addr)?;
+    let rtcp = h2250
+        .media_control_channel
+        .as_ref()
+        .and_then(h245_socket_addr);
+    Some((rtp, rtcp))
 }
 
 fn proposal(mut olc: OpenLogicalChannel) -> Option<Proposal> {
@@ -239,4 +299,62 @@ fn proposal(mut olc: OpenLogicalChannel) -> Option<Proposal> {
         kind,
         callee_sends,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use media_api::StreamKind;
+
+    fn bound(kind: StreamKind, port: u16) -> BoundStream {
+        BoundStream {
+            kind,
+            rtp: SocketAddr::from(([127, 0, 0, 1], port)),
+            rtcp: SocketAddr::from(([127, 0, 0, 1], port + 1)),
+        }
+    }
+
+    /// Our call-out proposals answered by a room that answers as we do
+    /// (mode 1 taken each way), then read back: audio and H.264 both ways,
+    /// at the room's addresses.
+    #[test]
+    fn a_called_room_takes_our_video_in_fast_start() {
+        let codecs = [AudioCodec::Pcmu];
+        let (our_audio, our_video) = (
+            bound(StreamKind::Audio, 30000),
+            bound(StreamKind::Video, 30002),
+        );
+        let mut proposals = propose(&codecs, our_audio.rtp, our_audio.rtcp);
+        proposals.extend(propose_video(our_video, 1920));
+        let (room_audio, room_video) = (
+            bound(StreamKind::Audio, 40000),
+            bound(StreamKind::Video, 40002),
+        );
+        let answer = answer(&proposals, &codecs, room_audio, Some(room_video)).expect("answered");
+        let room_took = answer.agreed.video.expect("video answered");
+        assert_eq!(room_took.to_room.map(|(v, ..)| v.mode), Some(1));
+
+        let agreed = accepted(&answer.answers, &codecs).expect("audio accepted");
+        assert_eq!(agreed.room_rtp, room_audio.rtp);
+        let video = agreed.video.expect("video accepted");
+        let (sent, rtp, rtcp) = video.to_room.expect("our channel to the room");
+        assert_eq!((rtp, rtcp), (room_video.rtp, Some(room_video.rtcp)));
+        assert_eq!(
+            (sent.mode, sent.payload_type),
+            (1, DEFAULT_VIDEO_PAYLOAD_TYPE)
+        );
+        let (number, received) = video.from_room.expect("the room's channel to us");
+        assert_eq!((number, received.mode), (FIRST_VIDEO_CHANNEL, 1));
+    }
+
+    #[test]
+    fn a_called_room_without_video_leaves_it_out() {
+        let codecs = [AudioCodec::Pcmu];
+        let ours = bound(StreamKind::Audio, 30000);
+        let mut proposals = propose(&codecs, ours.rtp, ours.rtcp);
+        proposals.extend(propose_video(bound(StreamKind::Video, 30002), 1920));
+        let answer = answer(&proposals, &codecs, bound(StreamKind::Audio, 40000), None).unwrap();
+        let agreed = accepted(&answer.answers, &codecs).expect("audio accepted");
+        assert_eq!(agreed.video, None);
+    }
 }
