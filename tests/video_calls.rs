@@ -200,8 +200,12 @@ fn pictures_recover_from_a_lossy_line() {
                 && v["camera_frames_decoded"].as_u64() > Some(10)
         })
     });
-    // Seconds later, through more losses, both still see each other.
-    std::thread::sleep(Duration::from_secs(3));
+    // After more losses, both still see each other.
+    let lost = |c: &serde_json::Value| c["media"]["video"]["packets_lost"].as_i64();
+    let so_far = calls.iter().filter_map(lost).max();
+    mra.wait_calls("more of the lossy room's packets lost", |c| {
+        c.iter().filter_map(lost).max() > so_far
+    });
     let lossy_sees = lossy.received_colour(within, |rgb| looks(rgb, GREEN));
     let clean_sees = clean.received_colour(within, |rgb| looks(rgb, RED));
     let pcap = dir.path().join("gateway-rtcp.pcap");

@@ -241,11 +241,9 @@ impl Baresip {
         within: Duration,
         ready: impl Fn(&Thumbnail) -> bool,
     ) -> Thumbnail {
-        let deadline = Instant::now() + within;
         let png = self.dir.path().join("received.png");
-        let mut last = None;
         let written = |b: &Baresip| b.log().matches("png: wrote").count();
-        loop {
+        let picture = Thumbnail::until(within, ready, || {
             let before = written(self);
             self.request("snapshot_recv", &png.display().to_string());
             // The PNG is written when the next frame is decoded; baresip
@@ -255,20 +253,16 @@ impl Baresip {
             while written(self) == before && Instant::now() < taken {
                 self.request("reginfo", "");
             }
-            let picture = (written(self) > before)
+            (written(self) > before)
                 .then(|| Thumbnail::of(&png))
-                .flatten();
-            match picture {
-                Some(picture) if ready(&picture) => return picture,
-                Some(picture) => last = Some(picture.middle()),
-                None => {}
-            }
-            assert!(
-                Instant::now() < deadline,
+                .flatten()
+        });
+        picture.unwrap_or_else(|last| {
+            panic!(
                 "baresip's received picture never looked right (last middle {last:?}); its log:\n{}",
                 self.log()
-            );
-        }
+            )
+        })
     }
 
     /// What baresip decoded from the gateway (its sndfile `-dec.wav` dump).
@@ -306,6 +300,25 @@ impl Thumbnail {
             .expect("ffmpeg (package ffmpeg) must be installed");
         (out.stdout.len() == Self::WIDTH * Self::HEIGHT * 3)
             .then_some(Thumbnail { rgb: out.stdout })
+    }
+
+    /// Takes pictures with `take` (None: none came) until one satisfies
+    /// `ready`, for at most `within`; else the middle of the last one.
+    pub fn until(
+        within: Duration,
+        ready: impl Fn(&Thumbnail) -> bool,
+        mut take: impl FnMut() -> Option<Thumbnail>,
+    ) -> Result<Thumbnail, Option<[u8; 3]>> {
+        let deadline = Instant::now() + within;
+        let mut last = None;
+        while Instant::now() < deadline {
+            match take() {
+                Some(picture) if ready(&picture) => return Ok(picture),
+                Some(picture) => last = Some(picture.middle()),
+                None => {}
+            }
+        }
+        Err(last)
     }
 
     pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::baresip::Thumbnail;
@@ -17,8 +17,8 @@ use super::{free_port, free_ports};
 pub struct Linphone {
     child: Child,
     stdin: ChildStdin,
-    /// Its console so far.
-    console: Arc<Mutex<String>>,
+    /// Its console so far, and a signal for each line added.
+    console: Arc<(Mutex<String>, Condvar)>,
     dir: tempfile::TempDir,
     snapshots: usize,
     /// What its microphone plays once a call runs.
@@ -67,14 +67,16 @@ impl Linphone {
             .stderr(Stdio::null())
             .spawn()
             .expect("linphonec (package linphone-cli) must be installed");
-        let console = Arc::new(Mutex::new(String::new()));
+        let console = Arc::new((Mutex::new(String::new()), Condvar::new()));
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let lines = console.clone();
         std::thread::spawn(move || {
             for line in stdout.lines().map_while(Result::ok) {
-                let mut console = lines.lock().unwrap();
+                let (console, added) = &*lines;
+                let mut console = console.lock().unwrap();
                 console.push_str(&line);
                 console.push('\n');
+                added.notify_all();
             }
         });
         let stdin = child.stdin.take().unwrap();
@@ -110,15 +112,14 @@ impl Linphone {
 
     /// Waits until the console shows `text`.
     pub fn wait_console(&self, text: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        while !self.console.lock().unwrap().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "linphonec never said {text:?}; its console:\n{}",
-                self.console.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (console, added) = &*self.console;
+        let (console, timeout) = added
+            .wait_timeout_while(console.lock().unwrap(), within, |c| !c.contains(text))
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "linphonec never said {text:?}; its console:\n{console}"
+        );
     }
 
     /// Snapshots of the video linphonec receives until one satisfies
@@ -128,30 +129,26 @@ impl Linphone {
         within: Duration,
         ready: impl Fn(&Thumbnail) -> bool,
     ) -> Thumbnail {
-        let deadline = Instant::now() + within;
-        let mut last = None;
-        loop {
+        let picture = Thumbnail::until(within, ready, || {
             self.snapshots += 1;
             let path = self.snapshot_path();
             self.command(&format!("snapshot {}", path.display()));
-            // Written when the next frame is decoded.
+            // Written when the next frame is decoded; linphonec says
+            // nothing when it is, so the file is looked for.
             let taken = Instant::now() + Duration::from_secs(2);
             let mut picture = None;
             while picture.is_none() && Instant::now() < taken {
                 std::thread::sleep(Duration::from_millis(50));
                 picture = Thumbnail::of(&path);
             }
-            match picture {
-                Some(picture) if ready(&picture) => return picture,
-                Some(picture) => last = Some(picture.middle()),
-                None => {}
-            }
-            assert!(
-                Instant::now() < deadline,
+            picture
+        });
+        picture.unwrap_or_else(|last| {
+            panic!(
                 "linphonec's received picture never looked right (last middle {last:?}); its console:\n{}",
-                self.console.lock().unwrap()
-            );
-        }
+                self.console.0.lock().unwrap()
+            )
+        })
     }
 
     fn snapshot_path(&self) -> PathBuf {
