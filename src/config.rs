@@ -103,7 +103,7 @@ pub struct Media {
     /// Audio codecs offered and accepted, in preference order.
     pub codecs: Vec<String>,
     /// Video codecs offered and accepted, in preference order (`h264`,
-    /// `vp8`); empty: rooms' video is declined.
+    /// `vp8`, `h263`); empty: rooms' video is declined.
     pub video_codecs: Vec<String>,
     /// The most a call may use, audio and video, in kbit/s (offered as
     /// `b=AS`/`b=TIAS`; rooms that ask for less get less).
@@ -261,7 +261,7 @@ impl Default for Media {
             port_min: 40000,
             port_max: 49999,
             codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
-            video_codecs: ["h264", "vp8"].map(String::from).to_vec(),
+            video_codecs: ["h264", "vp8", "h263"].map(String::from).to_vec(),
             max_call_rate_kbps: 4096,
             workers: 0,
         }
@@ -398,7 +398,7 @@ impl Config {
         }
         for c in &self.media.video_codecs {
             if media_api::VideoCodec::from_name(c).is_none() {
-                bail!("unknown codec {c:?} in media.video_codecs (h264, vp8)");
+                bail!("unknown codec {c:?} in media.video_codecs (h264, vp8, h263)");
             }
         }
         if self.media.max_call_rate_kbps < 128 {

@@ -13,26 +13,37 @@ use std::time::Duration;
 
 use common::baresip::{Baresip, Source, Thumbnail};
 use common::browser::{from, microphone, page, tile_id, Browsers};
-use common::clips::{clip, looks, BLUE, GREEN, RED};
+use common::clips::{clip, clip_sized, looks, BLUE, GREEN, RED};
 use common::impair::{Impairment, Relay};
 use common::linphone::Linphone;
 use common::{isolate_network, Mra};
 
-#[test]
-fn a_browser_and_a_room_see_each_other() {
+/// A meeting with Ann in Chromium (a blue fake camera) and a baresip
+/// room `user` whose camera is a red `clip` it encodes as `codec`, once
+/// Ann's browser decodes the room's camera and shows it in its tile.
+struct BrowserAndRoom {
+    mra: Mra,
+    browsers: Browsers,
+    room: Baresip,
+    /// The colour of the room's tile in Ann's page.
+    colour: Option<[u8; 3]>,
+    _dir: tempfile::TempDir,
+}
+
+fn browser_and_room(user: &str, codec: &str, size: &str) -> BrowserAndRoom {
     isolate_network();
     let mra = Mra::start();
     mra.create_meeting("123456789", Some("4321"));
     let dir = tempfile::tempdir().unwrap();
-    let room_clip = clip(dir.path(), "red", "room.mp4");
+    let room_clip = clip_sized(dir.path(), "red", "room.mp4", size);
     let camera = clip(dir.path(), "blue", "camera.y4m");
     let mut browsers = Browsers::start();
     let mic = microphone(&dir, 880.0);
     browsers.open_with_camera("ann", &page(&mra), &mic, &camera);
     browsers.join("ann", "123456789", "4321", "Ann").unwrap();
-    let mut room = Baresip::video_room("boardroom", Source::Sine(440), &room_clip, "H264");
+    let mut room = Baresip::video_room(user, Source::Sine(440), &room_clip, codec);
     room.dial(&format!("sip:123456789**4321@{}", mra.sip));
-    let tile = tile_id(&mut browsers, "ann", "boardroom");
+    let tile = tile_id(&mut browsers, "ann", user);
     browsers.wait(
         "the browser decoding the room's camera",
         |b| b.inbound("ann"),
@@ -43,6 +54,24 @@ fn a_browser_and_a_room_see_each_other() {
         |b| b.tile_colour("ann", &tile),
         |rgb| rgb.is_some_and(|rgb| looks(rgb, RED)),
     );
+    BrowserAndRoom {
+        mra,
+        browsers,
+        room,
+        colour,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn a_browser_and_a_room_see_each_other() {
+    let BrowserAndRoom {
+        mra,
+        mut browsers,
+        mut room,
+        colour,
+        _dir,
+    } = browser_and_room("boardroom", "H264", "640x360");
     let calls = mra.wait_calls("the room's camera forwarded into the meeting", |c| {
         let video = &c[0]["media"]["video"];
         c.len() == 1
@@ -70,6 +99,46 @@ fn a_browser_and_a_room_see_each_other() {
     );
     assert_eq!(video["encoder_shared_by"], 1, "{video}");
     assert!(video["keyframes_sent"].as_u64() > Some(0), "{video}");
+    println!("room tile colour {colour:?}; the room sees {seen:?}; video {video}");
+}
+
+/// An older room that sends and takes only H.263 (RFC 2190; baresip's
+/// avcodec at CIF) with a browser: browsers do not decode H.263, so the
+/// room's camera is transcoded to H.264 for the meeting, and the
+/// browser's camera is encoded in H.263 for the room.
+#[test]
+fn an_h263_room_and_a_browser_see_each_other() {
+    let BrowserAndRoom {
+        mra,
+        browsers: _browsers,
+        mut room,
+        colour,
+        _dir,
+    } = browser_and_room("oldroom", "H263", "352x288");
+    let seen = room.received_colour(Duration::from_secs(20), |rgb| looks(rgb, BLUE));
+    let calls = mra.wait_calls("the room's camera transcoded, the meeting's sent", |c| {
+        let video = &c[0]["media"]["video"];
+        c.len() == 1
+            && video["frames_transcoded"].as_u64() > Some(10)
+            && video["frames_sent"].as_u64() > Some(10)
+    });
+    let video = &calls[0]["media"]["video"];
+    assert!(
+        video["codec"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("H263/90000 pt 34")),
+        "{video}"
+    );
+    assert_eq!(video["to_meeting"], "transcoded to H264 352x288", "{video}");
+    assert_eq!(video["packets_forwarded"], 0, "{video}");
+    assert_eq!(video["camera_decode_errors"], 0, "{video}");
+    assert!(
+        video["from_meeting"]
+            .as_str()
+            // baresip offers CIF4=1: 4CIF at full rate, within the call rate.
+            .is_some_and(|c| c.starts_with("H263 704x576@30")),
+        "{video}"
+    );
     println!("room tile colour {colour:?}; the room sees {seen:?}; video {video}");
 }
 

@@ -25,6 +25,6 @@ pub use stream::{
     StreamMedia, StreamRequest,
 };
 pub use video::{
-    macroblocks, Feedback, KeyframeRequest, PayloadTypes, SendMode, VideoCodec, VideoFormat,
-    VideoLimits, LADDER,
+    h263_format_macroblocks, macroblocks, Feedback, KeyframeRequest, PayloadTypes, SendMode,
+    VideoCodec, VideoFormat, VideoLimits, H263_SIZES, LADDER,
 };

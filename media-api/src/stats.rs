@@ -32,7 +32,9 @@ pub struct VideoStats {
     /// The codec and payload type agreed (`H264/90000 pt 126 mode 1`).
     pub codec: String,
     /// How the room's camera reaches its meeting: `forwarded` (as the room
-    /// sends it), or `none` (not in a meeting, or not sending).
+    /// sends it), `transcoded to H264 <w>x<h>` (browsers do not decode
+    /// what it sends: H.263, or H.264 of a profile they lack), or `none`
+    /// (not in a meeting, or not sending).
     pub to_meeting: String,
     pub packets_received: u64,
     pub bytes_received: u64,
@@ -41,6 +43,8 @@ pub struct VideoStats {
     pub keyframes_received: u64,
     /// Packets of the room's camera forwarded into the meeting.
     pub packets_forwarded: u64,
+    /// Frames of the room's camera transcoded for the meeting.
+    pub frames_transcoded: u64,
     /// Keyframes the meeting (or we) wanted of the room.
     pub keyframes_wanted: u64,
     /// Keyframe requests sent to the room, by kind, and those held back

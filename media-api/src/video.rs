@@ -1,5 +1,5 @@
 //! Video streams: the codecs rooms send and take (H.264 by RFC 6184, VP8
-//! by RFC 7741), what a room can decode (its H.264 level raised by
+//! by RFC 7741, H.263 by RFC 2190 for older rooms), what a room can decode (its H.264 level raised by
 //! `max-fs`/`max-mbps`, which rooms use because the level understates what
 //! they take), the RTCP feedback agreed with it, and the picture we send it
 //! from those limits and the bandwidth.
@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub enum VideoCodec {
     H264,
     Vp8,
+    /// H.263 (1996) in RFC 2190 packets: older rooms that have nothing else.
+    H263,
 }
 
 impl VideoCodec {
@@ -26,6 +28,7 @@ impl VideoCodec {
         match self {
             VideoCodec::H264 => "video/H264",
             VideoCodec::Vp8 => "video/VP8",
+            VideoCodec::H263 => "video/H263",
         }
     }
 
@@ -33,6 +36,7 @@ impl VideoCodec {
         match self {
             VideoCodec::H264 => "H264",
             VideoCodec::Vp8 => "VP8",
+            VideoCodec::H263 => "H263",
         }
     }
 
@@ -41,14 +45,17 @@ impl VideoCodec {
         match self {
             VideoCodec::H264 => 97,
             VideoCodec::Vp8 => 100,
+            // RFC 3551's static payload type.
+            VideoCodec::H263 => 34,
         }
     }
 
-    /// Parses a configuration name (`h264`, `vp8`).
+    /// Parses a configuration name (`h264`, `vp8`, `h263`).
     pub fn from_name(name: &str) -> Option<VideoCodec> {
         match name.to_ascii_lowercase().as_str() {
             "h264" => Some(VideoCodec::H264),
             "vp8" => Some(VideoCodec::Vp8),
+            "h263" => Some(VideoCodec::H263),
             _ => None,
         }
     }
@@ -189,13 +196,34 @@ pub struct VideoFormat {
 
 impl VideoFormat {
     /// Whether browsers decode what the room sends as is: VP8, or H.264
-    /// of a profile they take (constrained baseline, baseline, main).
+    /// of a profile they take (constrained baseline, baseline, main) —
+    /// else the room's camera is transcoded for the meeting.
     pub fn browsers_decode(&self) -> bool {
         match self.codec {
             VideoCodec::Vp8 => true,
             VideoCodec::H264 => self
                 .profile_level_id
                 .is_none_or(|[profile, ..]| matches!(profile, 0x42 | 0x4d)),
+            VideoCodec::H263 => false,
+        }
+    }
+
+    /// The codec the room's camera is published in: its own where
+    /// browsers decode it, else H.264 (transcoded).
+    pub fn published_codec(&self) -> VideoCodec {
+        if self.browsers_decode() {
+            self.codec
+        } else {
+            VideoCodec::H264
+        }
+    }
+
+    /// The picture we send the room within `kbps`: a rung of the ladder
+    /// of its codec (H.263 has fixed picture sizes) that it decodes.
+    pub fn send_mode(&self, kbps: u32) -> SendMode {
+        match self.codec {
+            VideoCodec::H263 => self.limits.send_mode_on(&H263_SIZES, kbps),
+            VideoCodec::H264 | VideoCodec::Vp8 => self.limits.send_mode_on(&LADDER, kbps),
         }
     }
 }
@@ -217,21 +245,40 @@ pub const LADDER: [(u32, u32, u32); 5] = [
     (320, 180, 0),
 ];
 
+/// H.263's picture formats we send (4CIF, CIF, QCIF), with the least
+/// kbit/s worth each.
+pub const H263_SIZES: [(u32, u32, u32); 3] = [(704, 576, 768), (352, 288, 256), (176, 144, 0)];
+
+/// The most macroblocks of an H.263 picture format, by its SDP name
+/// (RFC 4629 §8.1.1; also used with RFC 2190's `H263`).
+pub fn h263_format_macroblocks(name: &str) -> Option<u32> {
+    let (w, h) = match name.to_ascii_uppercase().as_str() {
+        "SQCIF" => (128, 96),
+        "QCIF" => (176, 144),
+        "CIF" => (352, 288),
+        "CIF4" => (704, 576),
+        "CIF16" => (1408, 1152),
+        _ => return None,
+    };
+    Some(macroblocks(w, h))
+}
+
 /// Macroblocks in a `width`×`height` picture.
 pub fn macroblocks(width: u32, height: u32) -> u32 {
     width.div_ceil(16) * height.div_ceil(16)
 }
 
 impl VideoLimits {
-    /// The largest rung of the ladder the room decodes at 30 fps (or the
+    /// The largest rung of `ladder` the room decodes at 30 fps (or the
     /// most frames its macroblock rate allows, at least 15) within
     /// `kbps`, and the frame rate.
-    pub fn send_mode(&self, kbps: u32) -> SendMode {
+    pub fn send_mode_on(&self, ladder: &[(u32, u32, u32)], kbps: u32) -> SendMode {
         let fits = |&&(w, h, least): &&(u32, u32, u32)| {
             let mbs = macroblocks(w, h);
             kbps >= least && mbs <= self.max_fs && self.max_mbps / mbs >= 15
         };
-        let &(width, height, _) = LADDER.iter().find(fits).unwrap_or(&LADDER[4]);
+        let smallest = ladder.last().expect("a ladder has rungs");
+        let &(width, height, _) = ladder.iter().find(fits).unwrap_or(smallest);
         let mbs = macroblocks(width, height);
         let fps = (self.max_mbps / mbs)
             .min(self.max_fps.unwrap_or(30))
@@ -247,29 +294,29 @@ mod tests {
     #[test]
     fn a_cisco_level_2_2_with_max_fs_takes_1080p() {
         let level = VideoLimits::of_h264_level(22, false);
-        assert_eq!(level.send_mode(6000).height, 360); // 1620 MBs at level 2.2
+        assert_eq!(level.send_mode_on(&LADDER, 6000).height, 360); // 1620 MBs at level 2.2
         let raised = VideoLimits {
             max_fs: 8160,
             max_mbps: 490_000,
             ..level
         };
-        let mode = raised.send_mode(6000);
+        let mode = raised.send_mode_on(&LADDER, 6000);
         assert_eq!((mode.width, mode.height, mode.fps), (1920, 1080, 30));
-        assert_eq!(raised.send_mode(1500).height, 720);
-        assert_eq!(raised.send_mode(200).height, 180);
+        assert_eq!(raised.send_mode_on(&LADDER, 1500).height, 720);
+        assert_eq!(raised.send_mode_on(&LADDER, 200).height, 180);
     }
 
     #[test]
     fn the_macroblock_rate_limits_frames() {
         let limits = VideoLimits::of_h264_level(31, false); // 720p at 30
-        let mode = limits.send_mode(4000);
+        let mode = limits.send_mode_on(&LADDER, 4000);
         assert_eq!((mode.height, mode.fps), (720, 30));
         let slow = VideoLimits {
             max_mbps: 54000,
             ..limits
         };
-        assert_eq!(slow.send_mode(4000).height, 720);
-        assert_eq!(slow.send_mode(4000).fps, 15);
+        assert_eq!(slow.send_mode_on(&LADDER, 4000).height, 720);
+        assert_eq!(slow.send_mode_on(&LADDER, 4000).fps, 15);
     }
 
     #[test]

@@ -168,14 +168,10 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
     let video = fast.agreed.video.expect("the caller's H.264 proposals");
     let (to_room, rtp, rtcp) = video.to_room.expect("it receives H.264");
     assert_eq!(
-        (
-            to_room.h264.profile_idc,
-            to_room.h264.level_idc,
-            to_room.mode
-        ),
-        (0x42, 31, 0)
+        (to_room.codec.profile_level_id(), to_room.mode),
+        (Some([0x42, 0, 31]), 0)
     );
-    assert_eq!(to_room.h264.limits.max_kbps, Some(1024));
+    assert_eq!(to_room.codec.limits().max_kbps, Some(1024));
     assert_eq!(rtp, "127.0.0.3:6000".parse::<SocketAddr>().unwrap());
     assert_eq!(rtcp, Some("127.0.0.3:6001".parse::<SocketAddr>().unwrap()));
     let (channel, from_room) = video.from_room.expect("it sends H.264");

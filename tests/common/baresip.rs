@@ -43,10 +43,16 @@ impl Baresip {
 
     /// Starts a video room: baresip sending `source` and, as its camera,
     /// the video file `clip` (looped; package baresip-ffmpeg), encoded as
-    /// `codec`: `H264` (libx264) or `VP8` (libvpx).
+    /// `codec`: `H264` (libx264), `VP8` (libvpx) or `H263` (FFmpeg's, at
+    /// CIF: H.263 has fixed picture sizes).
     pub fn video_room(user: &str, source: Source, clip: &Path, codec: &str) -> Baresip {
         let account = format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0;video_codecs={codec}");
-        Baresip::launch(user, &account, source, Some(clip))
+        let size = if codec == "H263" {
+            "352x288"
+        } else {
+            "640x360"
+        };
+        Baresip::launch(user, &account, source, Some((clip, size)))
     }
 
     /// Starts baresip registering as `user` (digest `password`) with the
@@ -63,7 +69,8 @@ impl Baresip {
         Baresip::launch(user, &account, source, None)
     }
 
-    fn launch(user: &str, account: &str, source: Source, camera: Option<&Path>) -> Baresip {
+    /// Starts baresip; `camera`: the clip it sends and the picture size.
+    fn launch(user: &str, account: &str, source: Source, camera: Option<(&Path, &str)>) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let ctrl_port = free_port();
         let source = match source {
@@ -96,7 +103,7 @@ impl Baresip {
             snd = dir.path().display(),
         );
         let config = match camera {
-            Some(clip) => {
+            Some((clip, size)) => {
                 assert!(
                     Path::new("/usr/lib/baresip/modules/avformat.so").exists(),
                     "baresip's video modules (package baresip-ffmpeg) must be installed"
@@ -104,7 +111,7 @@ impl Baresip {
                 format!(
                     "{config}video_source avformat,{clip}\n\
                      video_display fakevideo,nil\n\
-                     video_size 640x360\n\
+                     video_size {size}\n\
                      video_bitrate 800000\n\
                      video_fps 30\n\
                      avcodec_h264enc libx264\n\

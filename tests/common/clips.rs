@@ -9,6 +9,12 @@ use super::tools;
 /// baresip's avformat source, looped) or `camera.y4m` (raw frames, for
 /// Chromium's fake camera).
 pub fn clip(dir: &Path, colour: &str, file: &str) -> PathBuf {
+    clip_sized(dir, colour, file, "640x360")
+}
+
+/// As [`clip`], `size` (`352x288`) pictures: baresip encodes its camera
+/// at the clip's size, and H.263 takes only its own formats.
+pub fn clip_sized(dir: &Path, colour: &str, file: &str, size: &str) -> PathBuf {
     let path = dir.join(file);
     // Ten seconds of MPEG-4 (a few kB); a second of raw frames (10 MB);
     // one JPEG picture (a still camera).
@@ -21,7 +27,7 @@ pub fn clip(dir: &Path, colour: &str, file: &str) -> PathBuf {
     };
     let status = tools::command("ffmpeg")
         .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("color=c={colour}:s=640x360:r=30"))
+        .arg(format!("color=c={colour}:s={size}:r=30"))
         .args(["-frames:v", frames])
         .args(if still {
             &[][..]

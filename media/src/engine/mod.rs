@@ -148,7 +148,8 @@ struct Leg {
     state: Shared,
     /// The meeting whose hub carries it.
     meeting: Option<String>,
-    /// Its video stream's codec, once agreed (the hub publishes it).
+    /// The codec its camera is published in, once agreed (the hub
+    /// publishes it).
     video: Option<VideoCodec>,
 }
 
@@ -380,7 +381,9 @@ impl MediaControl for RtpEngine {
                     .lock()
                     .expect("leg state")
                     .configure(media.clone());
-                let codec = video.filter(VideoParams::receives).map(|v| v.format.codec);
+                let codec = video
+                    .filter(VideoParams::receives)
+                    .map(|v| v.format.published_codec());
                 let changed = std::mem::replace(&mut leg.video, codec) != codec;
                 leg.meeting.clone().filter(|_| changed).map(|m| (m, codec))
             };

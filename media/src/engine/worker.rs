@@ -308,7 +308,7 @@ impl Worker {
             Command::PublishVideo(id, to) => {
                 let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
                 if let Some(video) = video {
-                    video.publish(to);
+                    video.publish(id, to);
                 }
             }
             Command::SendVideo(id, frame) => {
@@ -321,7 +321,7 @@ impl Worker {
                 let leg = self.legs.get_mut(&id);
                 let bridge = leg.and_then(|l| {
                     if let Some(v) = l.video.as_mut() {
-                        v.publish(None);
+                        v.publish(id, None);
                         v.route(id, None);
                     }
                     l.bridge.take()

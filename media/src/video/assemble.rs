@@ -4,7 +4,7 @@
 //! a camera sending one small packet a frame would otherwise hold its
 //! picture for seconds), depacketised (H.264 single NAL units,
 //! STAP-A and FU-A as RFC 6184; VP8 as RFC 7741, with rtc-rtp's
-//! depacketisers) and joined until the marker bit. A packet lost for good
+//! depacketisers; H.263 as RFC 2190) and joined until the marker bit. A packet lost for good
 //! breaks the picture: frames are dropped until the next keyframe, and
 //! the caller is told to ask for one.
 
@@ -16,7 +16,16 @@ use rtc_rtp::codec::h264::H264Packet;
 use rtc_rtp::codec::vp8::Vp8Packet;
 use rtc_rtp::packetizer::Depacketizer;
 
+use super::h263;
 use media_api::VideoCodec;
+
+/// Whether an RTP payload of `codec` starts a keyframe.
+pub fn starts_keyframe(codec: VideoCodec, payload: &[u8]) -> bool {
+    match codec {
+        VideoCodec::H263 => h263::starts_keyframe(payload),
+        VideoCodec::H264 | VideoCodec::Vp8 => meeting::starts_keyframe(codec.mime(), payload),
+    }
+}
 
 /// Packets held while an earlier one is missing, before it counts as lost.
 const WINDOW: usize = 48;
@@ -46,14 +55,18 @@ pub struct AssemblyStats {
 enum Depacketiser {
     H264(H264Packet),
     Vp8(Vp8Packet),
+    H263,
 }
 
 impl Depacketiser {
-    fn depacketize(&mut self, payload: &Bytes) -> Option<Bytes> {
-        match self {
-            Depacketiser::H264(d) => d.depacketize(payload).ok(),
-            Depacketiser::Vp8(d) => d.depacketize(payload).ok(),
-        }
+    /// Appends the payload's share of the frame; false if it is not one.
+    fn depacketize_into(&mut self, payload: &Bytes, frame: &mut Vec<u8>) -> bool {
+        let data = match self {
+            Depacketiser::H264(d) => d.depacketize(payload),
+            Depacketiser::Vp8(d) => d.depacketize(payload),
+            Depacketiser::H263 => return h263::depacketise(payload, frame),
+        };
+        data.map(|data| frame.extend_from_slice(&data)).is_ok()
     }
 }
 
@@ -65,7 +78,7 @@ struct Held {
 }
 
 pub struct FrameAssembler {
-    mime: &'static str,
+    codec: VideoCodec,
     depacketiser: Depacketiser,
     /// Packets not yet taken, by extended sequence number.
     held: BTreeMap<u64, Held>,
@@ -86,9 +99,10 @@ impl FrameAssembler {
         let depacketiser = match codec {
             VideoCodec::H264 => Depacketiser::H264(H264Packet::default()),
             VideoCodec::Vp8 => Depacketiser::Vp8(Vp8Packet::default()),
+            VideoCodec::H263 => Depacketiser::H263,
         };
         FrameAssembler {
-            mime: codec.mime(),
+            codec,
             depacketiser,
             held: BTreeMap::new(),
             next: None,
@@ -186,11 +200,13 @@ impl FrameAssembler {
             // A frame whose marker was lost, or the first packet of one.
             self.frame.clear();
             self.frame_timestamp = Some(packet.timestamp);
-            self.frame_keyframe = meeting::starts_keyframe(self.mime, &packet.payload);
+            self.frame_keyframe = starts_keyframe(self.codec, &packet.payload);
         }
-        match self.depacketiser.depacketize(&packet.payload) {
-            Some(data) => self.frame.extend_from_slice(&data),
-            None => self.stats.undecodable_packets += 1,
+        if !self
+            .depacketiser
+            .depacketize_into(&packet.payload, &mut self.frame)
+        {
+            self.stats.undecodable_packets += 1;
         }
         if !packet.marker {
             return;

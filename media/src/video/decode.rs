@@ -1,5 +1,5 @@
 //! Decoding a participant's camera, once per node: H.264 with openh264,
-//! VP8 with FFmpeg, into a [`Picture`] kept until the next frame.
+//! VP8 and H.263 with FFmpeg, into a [`Picture`] kept until the next frame.
 
 use ffmpeg_next::codec::packet::Borrow;
 use ffmpeg_next::codec::{self, Context, Id};
@@ -27,7 +27,8 @@ pub enum DecodeError {
 
 enum Inner {
     H264(Box<H264Decoder>),
-    Vp8(Box<codec::decoder::Video>, frame::Video),
+    /// FFmpeg's decoder of VP8 or H.263.
+    Ffmpeg(Box<codec::decoder::Video>, frame::Video),
 }
 
 pub struct VideoDecoder {
@@ -39,15 +40,20 @@ impl VideoDecoder {
     pub fn new(codec: VideoCodec) -> Result<VideoDecoder, DecodeError> {
         let inner = match codec {
             VideoCodec::H264 => Inner::H264(Box::new(H264Decoder::new()?)),
-            VideoCodec::Vp8 => {
+            VideoCodec::Vp8 | VideoCodec::H263 => {
                 ffmpeg_next::init()?;
-                let vp8 = ffmpeg_next::decoder::find(Id::VP8)
-                    .ok_or(ffmpeg_next::Error::DecoderNotFound)?;
-                let decoder = Context::new_with_codec(vp8)
+                let id = if codec == VideoCodec::Vp8 {
+                    Id::VP8
+                } else {
+                    Id::H263
+                };
+                let found =
+                    ffmpeg_next::decoder::find(id).ok_or(ffmpeg_next::Error::DecoderNotFound)?;
+                let decoder = Context::new_with_codec(found)
                     .decoder()
-                    .open_as(vp8)?
+                    .open_as(found)?
                     .video()?;
-                Inner::Vp8(Box::new(decoder), frame::Video::empty())
+                Inner::Ffmpeg(Box::new(decoder), frame::Video::empty())
             }
         };
         Ok(VideoDecoder {
@@ -75,7 +81,7 @@ impl VideoDecoder {
                     [sy, su, sv],
                 );
             }
-            Inner::Vp8(decoder, frame) => {
+            Inner::Ffmpeg(decoder, frame) => {
                 decoder.send_packet(&Borrow::new(data))?;
                 if decoder.receive_frame(frame).is_err() {
                     return Ok(false);

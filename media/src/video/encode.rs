@@ -1,11 +1,14 @@
 //! Encoding a picture for rooms, once per distinct [`Output`] (codec,
 //! packetization, resolution, frame rate, bitrate): H.264 constrained
-//! baseline with openh264, VP8 with FFmpeg's libvpx, cut into RTP
-//! payloads the way the rooms negotiated — H.264 mode 1 with STAP-A and
-//! FU-A (rtc-rtp's payloader), mode 0 with one NAL unit per packet (the
-//! encoder keeps slices under the MTU), VP8 as RFC 7741.
+//! baseline with openh264, VP8 with FFmpeg's libvpx, H.263 with FFmpeg's
+//! encoder, cut into RTP payloads the way the rooms negotiated — H.264
+//! mode 1 with STAP-A and FU-A (rtc-rtp's payloader), mode 0 with one NAL
+//! unit per packet (the encoder keeps slices under the MTU), VP8 as RFC
+//! 7741, H.263 as RFC 2190 (GOBs, or macroblocks where a GOB is larger
+//! than a packet).
 
 use bytes::Bytes;
+use ffmpeg_next::codec::packet::side_data::Type as SideData;
 use ffmpeg_next::codec::{self, Context, Id};
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::{picture, Dictionary, Packet};
@@ -19,6 +22,7 @@ use rtc_rtp::codec::h264::H264Payloader;
 use rtc_rtp::codec::vp8::Vp8Payloader;
 use rtc_rtp::packetizer::Payloader;
 
+use super::h263::{self, MbInfo};
 use super::params::VideoParams;
 use super::picture::Picture;
 use media_api::{SendMode, VideoCodec};
@@ -49,20 +53,25 @@ impl Output {
             .limits
             .max_kbps
             .map_or(bandwidth, |m| m.min(bandwidth));
-        let mode = format.limits.send_mode(kbps);
-        let worth = match mode.height {
-            1080.. => 3000,
-            720.. => 1800,
-            448.. => 1000,
-            360.. => 700,
-            _ => 300,
-        };
+        let mode = format.send_mode(kbps);
         Output {
             codec: format.codec,
             packetization_mode: format.packetization_mode,
             mode,
-            kbps: kbps.min(worth),
+            kbps: kbps.min(worth_kbps(mode.height)),
         }
+    }
+}
+
+/// The most bitrate worth spending on a picture `height` lines high.
+pub fn worth_kbps(height: u32) -> u32 {
+    match height {
+        1080.. => 3000,
+        720.. => 1800,
+        448.. => 1000,
+        360.. => 700,
+        288.. => 512,
+        _ => 300,
     }
 }
 
@@ -92,9 +101,10 @@ enum Inner {
         payloader: H264Payloader,
         annex_b: Vec<u8>,
     },
-    Vp8 {
+    /// FFmpeg's encoder of VP8 (`payloader` set) or H.263.
+    Ffmpeg {
         encoder: Box<codec::encoder::Video>,
-        payloader: Vp8Payloader,
+        payloader: Option<Vp8Payloader>,
         frame: Picture,
         packet: Packet,
     },
@@ -130,32 +140,43 @@ impl VideoEncoder {
                     annex_b: Vec::new(),
                 }
             }
-            VideoCodec::Vp8 => {
+            VideoCodec::Vp8 | VideoCodec::H263 => {
                 ffmpeg_next::init()?;
-                let vp8 = ffmpeg_next::encoder::find(Id::VP8)
-                    .ok_or(ffmpeg_next::Error::EncoderNotFound)?;
-                let mut enc = Context::new_with_codec(vp8).encoder().video()?;
+                let vp8 = output.codec == VideoCodec::Vp8;
+                let id = if vp8 { Id::VP8 } else { Id::H263 };
+                let found =
+                    ffmpeg_next::encoder::find(id).ok_or(ffmpeg_next::Error::EncoderNotFound)?;
+                let mut enc = Context::new_with_codec(found).encoder().video()?;
                 enc.set_width(width);
                 enc.set_height(height);
                 enc.set_format(Pixel::YUV420P);
-                enc.set_time_base((1, 90_000));
+                // H.263 counts time in 1/30000 s units of its picture clock.
+                enc.set_time_base(if vp8 { (1, 90_000) } else { (1, 30_000) });
                 enc.set_frame_rate(Some((fps as i32, 1)));
                 enc.set_bit_rate(bps as usize);
                 enc.set_gop(fps * 10);
                 enc.set_max_b_frames(0);
                 let mut options = Dictionary::new();
-                options.set("deadline", "realtime");
-                options.set("cpu-used", "8");
-                options.set("lag-in-frames", "0");
-                options.set("error-resilient", "1");
-                let encoder = enc.open_as_with(vp8, options)?;
-                Inner::Vp8 {
+                if vp8 {
+                    options.set("deadline", "realtime");
+                    options.set("cpu-used", "8");
+                    options.set("lag-in-frames", "0");
+                    options.set("error-resilient", "1");
+                } else {
+                    // GOB headers as packets fill, and where macroblocks
+                    // start, for RFC 2190's packets.
+                    let payload = (MTU - 8).to_string();
+                    options.set("ps", &payload);
+                    options.set("mb_info", &payload);
+                }
+                let encoder = enc.open_as_with(found, options)?;
+                Inner::Ffmpeg {
                     encoder: Box::new(encoder),
-                    payloader: {
+                    payloader: vp8.then(|| {
                         let mut payloader = Vp8Payloader::default();
                         payloader.enable_picture_id = true;
                         payloader
-                    },
+                    }),
                     frame: Picture::new(Pixel::YUV420P, width, height),
                     packet: Packet::empty(),
                 }
@@ -212,14 +233,18 @@ impl VideoEncoder {
                 };
                 (payloads, keyframe)
             }
-            Inner::Vp8 {
+            Inner::Ffmpeg {
                 encoder,
                 payloader,
                 frame,
                 packet,
             } => {
                 frame.clone_from(picture);
-                frame.set_pts(Some(i64::from(timestamp)));
+                let pts = match payloader {
+                    Some(_) => i64::from(timestamp),
+                    None => millis as i64 * 30,
+                };
+                frame.set_pts(Some(pts));
                 frame.set_kind(if keyframe_wanted {
                     picture::Type::I
                 } else {
@@ -230,8 +255,21 @@ impl VideoEncoder {
                 let mut keyframe = false;
                 while encoder.receive_packet(packet).is_ok() {
                     keyframe |= packet.is_key();
-                    let data = Bytes::copy_from_slice(packet.data().unwrap_or_default());
-                    payloads.extend(payloader.payload(MTU, &data).unwrap_or_default());
+                    let data = packet.data().unwrap_or_default();
+                    match payloader {
+                        Some(vp8) => payloads.extend(
+                            vp8.payload(MTU, &Bytes::copy_from_slice(data))
+                                .unwrap_or_default(),
+                        ),
+                        None => {
+                            let mb_info = packet
+                                .side_data()
+                                .find(|d| d.kind() == SideData::H263MbInfo)
+                                .map(|d| MbInfo::parse_all(d.data()))
+                                .unwrap_or_default();
+                            payloads.extend(h263::packetise(data, &mb_info, MTU));
+                        }
+                    }
                 }
                 if payloads.is_empty() {
                     return Ok(None);
@@ -276,18 +314,27 @@ mod tests {
     /// Encodes a red picture, packetises it, assembles and decodes it
     /// again: the colour survives, and the packets fit the MTU.
     fn round_trip(codec: VideoCodec, packetization_mode: u8) {
+        round_trip_at(codec, packetization_mode, (640, 360), 800);
+    }
+
+    fn round_trip_at(
+        codec: VideoCodec,
+        packetization_mode: u8,
+        (width, height): (u32, u32),
+        kbps: u32,
+    ) {
         let output = Output {
             codec,
             packetization_mode,
             mode: SendMode {
-                width: 640,
-                height: 360,
+                width,
+                height,
                 fps: 30,
             },
-            kbps: 800,
+            kbps,
         };
         let mut encoder = VideoEncoder::new(output).unwrap();
-        let mut picture = black(640, 360);
+        let mut picture = black(width, height);
         fill(&mut picture, [81, 90, 240]); // red
         let mut assembler = FrameAssembler::new(codec);
         let mut decoder = VideoDecoder::new(codec).unwrap();
@@ -315,7 +362,8 @@ mod tests {
         assert!(decoded >= 4, "{decoded} frames decoded");
         let p = decoder.picture();
         let at = |plane: usize, x: usize, y: usize| p.data(plane)[y * p.stride(plane) + x];
-        let (y, u, v) = (at(0, 320, 180), at(1, 160, 90), at(2, 160, 90));
+        let (x, y) = (width as usize / 2, height as usize / 2);
+        let (y, u, v) = (at(0, x, y), at(1, x / 2, y / 2), at(2, x / 2, y / 2));
         assert!(
             y.abs_diff(81) < 8 && u.abs_diff(90) < 8 && v.abs_diff(240) < 8,
             "{y} {u} {v}"
@@ -335,5 +383,56 @@ mod tests {
     #[test]
     fn vp8_survives_packetisation_and_decoding() {
         round_trip(VideoCodec::Vp8, 1);
+    }
+
+    #[test]
+    fn h263_survives_rfc_2190_packetisation_and_decoding() {
+        round_trip_at(VideoCodec::H263, 0, (704, 576), 1500);
+    }
+
+    /// A picture of noise: its GOBs are larger than a packet, so they are
+    /// cut at macroblocks (mode B), and the frames still decode whole.
+    #[test]
+    fn h263_gobs_larger_than_a_packet_are_cut_at_macroblocks() {
+        let output = Output {
+            codec: VideoCodec::H263,
+            packetization_mode: 0,
+            mode: SendMode {
+                width: 704,
+                height: 576,
+                fps: 30,
+            },
+            kbps: 4000,
+        };
+        let mut encoder = VideoEncoder::new(output).unwrap();
+        let mut picture = black(704, 576);
+        let mut seed = 7u32;
+        for byte in picture.data_mut(0) {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            *byte = (seed >> 16) as u8;
+        }
+        let frame = encoder.encode(&picture, 0).unwrap().unwrap();
+        assert!(frame.keyframe);
+        assert!(frame.payloads.iter().all(|p| p.len() <= MTU));
+        let mode_b = frame.payloads.iter().filter(|p| p[0] >> 6 == 0b10).count();
+        assert!(
+            mode_b > 0,
+            "{} packets, none in mode B",
+            frame.payloads.len()
+        );
+        let mut assembler = FrameAssembler::new(VideoCodec::H263);
+        let mut decoder = VideoDecoder::new(VideoCodec::H263).unwrap();
+        let last = frame.payloads.len() - 1;
+        let mut decoded = false;
+        for (i, payload) in frame.payloads.into_iter().enumerate() {
+            let now = std::time::Instant::now();
+            assembler.push(now, i as u16, 0, i == last, payload, |out| {
+                if let Assembled::Frame { data, .. } = out {
+                    decoded = decoder.decode(data).unwrap();
+                }
+            });
+        }
+        assert!(decoded);
+        assert_eq!(decoder.picture().width(), 704);
     }
 }

@@ -26,6 +26,7 @@ use rtc_shared::marshal::Unmarshal;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::assemble::starts_keyframe;
 use super::encode::Output;
 use super::keyframe::{Ask, KeyframeAsker};
 use super::nack::{LossAsker, SentHistory};
@@ -41,6 +42,7 @@ use media_api::{LegId, MediaEvent, VideoCodec, VideoStats};
 
 /// Where the room's camera goes in its meeting: the published track's
 /// SSRC and payload type, and the hub's queue.
+#[derive(Clone)]
 pub(crate) struct PublishVideo {
     pub ssrc: u32,
     pub payload_type: u8,
@@ -54,6 +56,23 @@ pub(crate) struct VideoRoute {
     pub queue: VideoQueue,
     pub meeting: Arc<str>,
     pub participant: String,
+}
+
+/// How a room's camera is taken into its meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Camera {
+    codec: VideoCodec,
+    /// Browsers do not decode it: the video worker transcodes it.
+    transcoded: bool,
+}
+
+impl Camera {
+    fn of(params: &VideoParams) -> Camera {
+        Camera {
+            codec: params.format.codec,
+            transcoded: !params.format.browsers_decode(),
+        }
+    }
 }
 
 /// The source number of a local room's camera (remote ones count up from 1).
@@ -86,9 +105,10 @@ struct Receiver {
     /// In a meeting: where its video is.
     route: Option<VideoRoute>,
     /// The codec the room's camera is a source of the meeting's video
-    /// worker in (from its first packet in the meeting on: a room that
-    /// offered video but sends none is nobody's picture).
-    camera: Option<VideoCodec>,
+    /// worker in, and whether it is transcoded for the meeting (from its
+    /// first packet in the meeting on: a room that offered video but
+    /// sends none is nobody's picture).
+    camera: Option<Camera>,
     /// Where the room's camera comes from.
     remote_rtp: Option<SocketAddr>,
     /// Asks the room again for lost packets (when it agreed `nack`).
@@ -172,13 +192,13 @@ impl VideoLeg {
     }
 
     /// Tells the meeting's video worker what the room takes (and, if its
-    /// camera stopped or changed codec, that it is no longer a source: it
-    /// becomes one again with its next packet).
+    /// camera stopped, changed codec or is now taken otherwise, that it
+    /// is no longer a source: it becomes one again with its next packet).
     fn announce(&mut self, id: LegId) {
         let Some(route) = &self.rx.route else { return };
         let params = self.rx.params;
-        let codec = params.filter(VideoParams::receives).map(|p| p.format.codec);
-        if self.rx.camera.is_some() && self.rx.camera != codec {
+        let camera = params.filter(VideoParams::receives).map(|p| Camera::of(&p));
+        if self.rx.camera.is_some() && self.rx.camera != camera {
             self.rx.camera = None;
             route
                 .queue
@@ -221,8 +241,11 @@ impl VideoLeg {
     }
 
     /// Sends the room's camera into the meeting (None: no longer).
-    pub fn publish(&mut self, to: Option<PublishVideo>) {
+    pub fn publish(&mut self, id: LegId, to: Option<PublishVideo>) {
         self.rx.publish = to;
+        if self.rx.camera.is_some_and(|c| c.transcoded) {
+            self.rx.publish_transcoded(id);
+        }
     }
 
     /// Reads what waits on the video RTP (or RTCP) socket.
@@ -246,7 +269,8 @@ impl VideoLeg {
     }
 
     /// The meeting wants a keyframe of the room's camera: ask the room as
-    /// it negotiated (by signaling: an event for its call).
+    /// it negotiated (by signaling: an event for its call) — or, when the
+    /// camera is transcoded, our encoder.
     pub fn keyframe_wanted(
         &mut self,
         id: LegId,
@@ -255,6 +279,17 @@ impl VideoLeg {
     ) {
         let rx = &mut self.rx;
         rx.wanted += 1;
+        if let (
+            Some(route),
+            Some(Camera {
+                transcoded: true, ..
+            }),
+        ) = (&rx.route, rx.camera)
+        {
+            // Our own encoder makes it: the room is not asked.
+            let source = local_source(id);
+            return route.queue.send(VideoCommand::PublishKeyframe(source));
+        }
         let Some(params) = rx.params else { return };
         let their_ssrc = rx.stats.ssrc().unwrap_or(0);
         let how = params.format.feedback.keyframe_request();
@@ -399,7 +434,7 @@ impl Receiver {
             payload.len(),
             now,
         );
-        if meeting::starts_keyframe(params.format.codec.mime(), payload) {
+        if starts_keyframe(params.format.codec, payload) {
             self.keyframes += 1;
         }
         self.remote_rtp = Some(from);
@@ -407,9 +442,10 @@ impl Receiver {
             loss.received(now, header.ssrc, header.sequence_number);
         }
         let payload = Bytes::copy_from_slice(payload);
+        let camera = Camera::of(&params);
         if let Some(route) = &self.route {
-            if self.camera != Some(params.format.codec) {
-                self.camera = Some(params.format.codec);
+            if self.camera != Some(camera) {
+                self.camera = Some(camera);
                 route.queue.send(VideoCommand::AddSource {
                     id: local_source(id),
                     meeting: route.meeting.clone(),
@@ -418,6 +454,9 @@ impl Receiver {
                     ask: KeyframeAsk::Room(id),
                     stats: self.camera_stats.clone(),
                 });
+                if camera.transcoded {
+                    self.publish_transcoded(id);
+                }
             }
             route.queue.send(VideoCommand::Packet(
                 local_source(id),
@@ -427,7 +466,9 @@ impl Receiver {
                 payload.clone(),
             ));
         }
-        let Some(publish) = &self.publish else { return };
+        let Some(publish) = self.publish.as_ref().filter(|_| !camera.transcoded) else {
+            return;
+        };
         let forwarded = Packet {
             header: Header {
                 ssrc: publish.ssrc,
@@ -442,6 +483,18 @@ impl Receiver {
         };
         if publish.packets.try_send((id, forwarded)).is_ok() {
             self.forwarded += 1;
+        }
+    }
+
+    /// Has the meeting's video worker transcode the camera into the
+    /// published track (or stop, when there is none).
+    fn publish_transcoded(&self, id: LegId) {
+        if let Some(route) = &self.route {
+            route.queue.send(VideoCommand::Publish {
+                source: local_source(id),
+                leg: id,
+                to: self.publish.clone(),
+            });
         }
     }
 
@@ -472,23 +525,32 @@ impl Receiver {
                     "H264/90000 pt {} mode {}",
                     p.payload_type, f.packetization_mode
                 ),
-                VideoCodec::Vp8 => format!("VP8/90000 pt {}", p.payload_type),
+                VideoCodec::Vp8 | VideoCodec::H263 => {
+                    format!("{}/90000 pt {}", f.codec.name(), p.payload_type)
+                }
             }
         });
-        let to_meeting = if self.publish.is_some() && self.stats.received() > 0 {
-            "forwarded"
-        } else {
-            "none"
+        let size = load(&self.camera_stats.transcoded_size);
+        let to_meeting = match self.camera {
+            _ if self.publish.is_none() || self.stats.received() == 0 => "none".into(),
+            Some(Camera {
+                transcoded: true, ..
+            }) if size != 0 => format!("transcoded to H264 {}x{}", size >> 16, size & 0xffff),
+            Some(Camera {
+                transcoded: true, ..
+            }) => "transcoded to H264".into(),
+            _ => "forwarded".into(),
         };
         let sent = self.asker.sent;
         VideoStats {
             codec,
-            to_meeting: to_meeting.into(),
+            to_meeting,
             packets_received: self.stats.received(),
             bytes_received: self.stats.bytes,
             packets_lost: self.stats.lost(),
             keyframes_received: self.keyframes,
             packets_forwarded: self.forwarded,
+            frames_transcoded: load(&self.camera_stats.frames_transcoded),
             keyframes_wanted: self.wanted,
             plis_sent: sent.pli,
             firs_sent: sent.fir,

@@ -6,17 +6,20 @@
 //! repaired by NACK both ways, the room's TMMBR/REMB capping what it is
 //! sent. On the video
 //! workers ([`VideoWorkers`]): each meeting's cameras decoded once, fitted
-//! and encoded once per distinct output, for the rooms that take it.
+//! and encoded once per distinct output, for the rooms that take it; a
+//! room's camera browsers do not decode transcoded for the meeting.
 
 mod assemble;
 mod decode;
 mod encode;
+mod h263;
 pub(crate) mod keyframe;
 mod leg;
 mod nack;
 mod name_card;
 mod params;
 mod picture;
+mod publish;
 mod rate;
 mod router;
 mod send;

@@ -10,6 +10,9 @@
 //! **stream** with one encoder, whose frames go to every viewer taking it.
 //! A watched source's broken picture (lost packets, undecodable frames)
 //! is asked for a keyframe, at most every 500 ms, until one comes whole.
+//! A local room's camera that browsers do not decode is also **published**
+//! from here: decoded whether or not a room watches it, and transcoded
+//! for the meeting ([`Publisher`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +27,10 @@ use super::assemble::{Assembled, AssemblyStats, FrameAssembler};
 use super::decode::VideoDecoder;
 use super::encode::{EncodedFrame, Output, VideoEncoder};
 use super::keyframe::MIN_INTERVAL;
+use super::leg::PublishVideo;
 use super::name_card::name_card;
 use super::picture::{Fitter, Picture};
+use super::publish::Publisher;
 use crate::engine::{Command, Workers};
 use media_api::{LegId, VideoCodec};
 
@@ -48,6 +53,10 @@ pub(crate) struct CameraStats {
     /// Packets that never came (within the reorder window and wait).
     pub packets_lost: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Frames transcoded for the meeting, and the size they are
+    /// published at (width << 16 | height; 0 until the first).
+    pub frames_transcoded: AtomicU64,
+    pub transcoded_size: AtomicU64,
 }
 
 impl CameraStats {
@@ -96,6 +105,15 @@ pub(crate) enum VideoCommand {
     Speaker(LegId, String),
     /// The room asked for a keyframe.
     KeyframeFor(LegId),
+    /// A local room's camera is transcoded into the meeting as the track
+    /// `to` (None: no longer).
+    Publish {
+        source: SourceId,
+        leg: LegId,
+        to: Option<PublishVideo>,
+    },
+    /// The meeting wants a keyframe of a transcoded camera.
+    PublishKeyframe(SourceId),
     /// A participant of the meeting and its name (None: it left).
     Named {
         meeting: Arc<str>,
@@ -115,11 +133,37 @@ struct Source {
     decoder: Option<VideoDecoder>,
     /// Streams encoding it.
     streams: usize,
+    /// Its transcoding for the meeting.
+    publish: Option<Publisher>,
     decode_errors: u64,
     stats: Arc<CameraStats>,
 }
 
 impl Source {
+    /// Decodes from the next keyframe on, if it did not already.
+    fn start_decoding(&mut self, now: Instant, workers: &Workers) {
+        if self.decoder.is_some() {
+            return;
+        }
+        info!(participant = %self.participant, meeting = %self.meeting, "decoding a camera");
+        self.assembler.reset();
+        self.decoder = match VideoDecoder::new(self.codec) {
+            Ok(decoder) => Some(decoder),
+            Err(e) => {
+                warn!("no {:?} decoder: {e}", self.codec);
+                None
+            }
+        };
+        self.ask_keyframe(now, workers);
+    }
+
+    /// Stops decoding once neither a room nor the meeting takes it.
+    fn stop_decoding_if_unused(&mut self) {
+        if self.streams == 0 && self.publish.is_none() {
+            self.decoder = None;
+        }
+    }
+
     /// Asks for a keyframe unless one was asked less than 500 ms ago.
     fn ask_keyframe(&mut self, now: Instant, workers: &Workers) {
         if self
@@ -215,6 +259,7 @@ impl Router {
                     assembler: FrameAssembler::new(codec),
                     decoder: None,
                     streams: 0,
+                    publish: None,
                     decode_errors: 0,
                     stats,
                 };
@@ -263,6 +308,24 @@ impl Router {
                 let key = viewer.and_then(|v| Some((v.watching?, v.output)));
                 if let Some(stream) = key.and_then(|k| self.streams.get_mut(&k)) {
                     stream.encoder.want_keyframe();
+                }
+            }
+            VideoCommand::Publish { source, leg, to } => {
+                if let Some(s) = self.sources.get_mut(&source) {
+                    s.publish = to.map(|to| Publisher::new(leg, to));
+                    match s.publish {
+                        Some(_) => s.start_decoding(now, &self.workers),
+                        None => s.stop_decoding_if_unused(),
+                    }
+                }
+            }
+            VideoCommand::PublishKeyframe(source) => {
+                let publish = self
+                    .sources
+                    .get_mut(&source)
+                    .and_then(|s| s.publish.as_mut());
+                if let Some(publish) = publish {
+                    publish.want_keyframe();
                 }
             }
             VideoCommand::Named {
@@ -415,18 +478,7 @@ impl Router {
                 self.streams.insert((id, output), stream);
                 self.encoders.fetch_add(1, Ordering::Relaxed);
                 source.streams += 1;
-                if source.streams == 1 {
-                    info!(participant = %source.participant, meeting = %source.meeting, "decoding a camera");
-                    source.assembler.reset();
-                    source.decoder = match VideoDecoder::new(source.codec) {
-                        Ok(decoder) => Some(decoder),
-                        Err(e) => {
-                            warn!("no {:?} decoder: {e}", source.codec);
-                            None
-                        }
-                    };
-                    source.ask_keyframe(now, &self.workers);
-                }
+                source.start_decoding(now, &self.workers);
             }
         }
     }
@@ -485,9 +537,7 @@ impl Router {
         self.encoders.fetch_sub(1, Ordering::Relaxed);
         if let Some(source) = self.sources.get_mut(&id) {
             source.streams -= 1;
-            if source.streams == 0 {
-                source.decoder = None;
-            }
+            source.stop_decoding_if_unused();
         }
     }
 
@@ -542,7 +592,32 @@ impl Router {
             source.ask_keyframe(now, &self.workers);
         }
         if fresh {
+            self.publish(id, now);
             self.encode(id, now);
+        }
+    }
+
+    /// Transcodes the source's new picture for the meeting, if it is
+    /// published that way.
+    fn publish(&mut self, id: SourceId, now: Instant) {
+        let millis = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        let Some(source) = self.sources.get_mut(&id) else {
+            return;
+        };
+        let (Some(publisher), Some(decoder)) = (&mut source.publish, &source.decoder) else {
+            return;
+        };
+        if let Err(e) = publisher.publish(decoder.picture(), millis) {
+            warn!(participant = %source.participant, "transcoding for the meeting: {e}");
+            return;
+        }
+        let stats = &source.stats;
+        stats
+            .frames_transcoded
+            .store(publisher.frames, Ordering::Relaxed);
+        if let Some(mode) = publisher.mode() {
+            let size = u64::from(mode.width) << 16 | u64::from(mode.height);
+            stats.transcoded_size.store(size, Ordering::Relaxed);
         }
     }
 

@@ -390,7 +390,7 @@ fn video_channels_open_over_h245_and_keyframes_are_asked_with_it() {
     assert_eq!(stream.payload_type, 109);
     assert_eq!(format.packetization_mode, 1, "it takes mode 1");
     assert_eq!(
-        format.limits.send_mode(512).height,
+        format.send_mode(512).height,
         360,
         "1080p decoder at 512 kbit/s"
     );

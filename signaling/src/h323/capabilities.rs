@@ -1,7 +1,7 @@
 //! H.245 capabilities: the TerminalCapabilitySet we send (H.225.0 media
 //! over RTP; G.711 µ-law and A-law and G.722 audio; H.264 video by H.241
-//! with both packetization modes; DTMF and strings as user input) and
-//! what a room's set says it can receive.
+//! with both packetization modes, or H.263 for older rooms; DTMF and
+//! strings as user input) and what a room's set says it can receive.
 
 use h323_asn1::h245::{
     AlternativeCapabilitySet, AudioCapability, Capability, CapabilityDescriptor,
@@ -11,8 +11,9 @@ use h323_asn1::h245::{
     UserInputCapability, VideoCapability,
 };
 use h323_asn1::rasn::types::{ObjectIdentifier, SetOf};
-use media_api::{AudioCodec, VideoLimits};
+use media_api::{AudioCodec, VideoCodec, VideoLimits};
 
+use super::h263;
 use super::h264::{self, H264};
 
 /// H.245 version 15: { itu-t(0) recommendation(0) h(8) 245 version(0) 15 }.
@@ -46,8 +47,39 @@ pub fn video(kbps: u32) -> VideoCapability {
     VideoCapability::genericVideoCapability(h264::capability(31, VideoLimits::HD1080, kbps))
 }
 
-/// Our capability set, in `codecs`' order of preference, with H.264 up to
-/// `video_kbps` when video is on.
+/// A video codec as H.245 names it, with what it says of the pictures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCap {
+    H264(H264),
+    H263(VideoLimits),
+}
+
+impl VideoCap {
+    pub fn codec(&self) -> VideoCodec {
+        match self {
+            VideoCap::H264(_) => VideoCodec::H264,
+            VideoCap::H263(_) => VideoCodec::H263,
+        }
+    }
+
+    pub fn limits(&self) -> VideoLimits {
+        match self {
+            VideoCap::H264(h264) => h264.limits,
+            VideoCap::H263(limits) => *limits,
+        }
+    }
+
+    /// H.264's profile-level-id (profile, constraints unknown, level).
+    pub fn profile_level_id(&self) -> Option<[u8; 3]> {
+        match self {
+            VideoCap::H264(h) => Some([h.profile_idc, 0, h.level_idc]),
+            VideoCap::H263(_) => None,
+        }
+    }
+}
+
+/// Our capability set, in `codecs`' order of preference, with H.264 (or
+/// else H.263) up to `video_kbps` when video is on.
 pub fn terminal_capability_set(
     sequence: u8,
     codecs: &[AudioCodec],
@@ -76,6 +108,11 @@ pub fn terminal_capability_set(
         let mut video_set = Vec::new();
         add(
             Capability::receiveAndTransmitVideoCapability(video(kbps)),
+            &mut video_set,
+        );
+        let h263 = VideoCapability::h263VideoCapability(h263::capability(kbps));
+        add(
+            Capability::receiveAndTransmitVideoCapability(h263),
             &mut video_set,
         );
         alternatives.push(AlternativeCapabilitySet(video_set));
@@ -147,27 +184,31 @@ pub fn receivable(tcs: &TerminalCapabilitySet) -> Vec<AudioCodec> {
     out
 }
 
-/// H.264 as a room's capability set says it can receive it.
+/// Video as a room's capability set says it can receive it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoomVideo {
-    pub h264: H264,
-    /// It takes packetization mode 1 (else single NAL units only).
+    pub codec: VideoCap,
+    /// It takes H.264 packetization mode 1 (else single NAL units only).
     pub mode_1: bool,
 }
 
-/// The H.264 a room's capability set says it can receive (its largest,
-/// if it lists several), or None.
+/// The video a room's capability set says it can receive: its largest
+/// H.264, else its largest H.263, or None.
 pub fn receivable_video(tcs: &TerminalCapabilitySet) -> Option<RoomVideo> {
-    let h264 = tcs
+    let codec = tcs
         .capability_table
         .iter()
         .flat_map(SetOf::iter)
         .filter_map(|e| match &e.capability {
             Some(Capability::receiveVideoCapability(v))
-            | Some(Capability::receiveAndTransmitVideoCapability(v)) => h264_of(v),
+            | Some(Capability::receiveAndTransmitVideoCapability(v)) => video_of(v),
             _ => None,
         })
-        .max_by_key(|h| (h.limits.max_fs, h.limits.max_mbps))?;
+        .max_by_key(|v| {
+            let limits = v.limits();
+            let h264 = matches!(v, VideoCap::H264(_));
+            (h264, limits.max_fs, limits.max_mbps)
+        })?;
     let mode_1 = match &tcs.multiplex_capability {
         Some(MultiplexCapability::h2250Capability(h)) => h
             .media_packetization_capability
@@ -176,13 +217,14 @@ pub fn receivable_video(tcs: &TerminalCapabilitySet) -> Option<RoomVideo> {
             .is_some_and(h264::takes_mode_1),
         _ => false,
     };
-    Some(RoomVideo { h264, mode_1 })
+    Some(RoomVideo { codec, mode_1 })
 }
 
-/// The H.264 a video capability or data type names.
-pub fn h264_of(video: &VideoCapability) -> Option<H264> {
+/// The video codec a capability or data type names, if we speak it.
+pub fn video_of(video: &VideoCapability) -> Option<VideoCap> {
     match video {
-        VideoCapability::genericVideoCapability(g) => h264::read(g),
+        VideoCapability::genericVideoCapability(g) => h264::read(g).map(VideoCap::H264),
+        VideoCapability::h263VideoCapability(h) => h263::read(h).map(VideoCap::H263),
         _ => None,
     }
 }
@@ -209,7 +251,8 @@ mod tests {
         );
         let video = receivable_video(&back).unwrap();
         assert!(video.mode_1);
-        assert_eq!(video.h264.limits.max_kbps, Some(1800));
+        assert_eq!(video.codec.limits().max_kbps, Some(1800));
+        assert_eq!(video.codec.codec(), VideoCodec::H264, "H.264 before H.263");
         assert_eq!(
             receivable_video(&terminal_capability_set(1, &codecs, None)),
             None

@@ -1,8 +1,9 @@
 //! What an H.323 room's logical channels have settled so far (fast start
 //! or H.245, one channel at a time), as the leg's streams for media: the
-//! audio codec at its static payload type, and H.264 video whose direction
-//! follows the channels open, sent in the room's packetization mode within
-//! its level and bit-rate limits, asked for keyframes through H.245.
+//! audio codec at its static payload type, and H.264 (or H.263) video
+//! whose direction follows the channels open, sent in the room's
+//! packetization mode within its limits and bit rate, asked for keyframes
+//! through H.245.
 
 use std::net::SocketAddr;
 
@@ -73,17 +74,20 @@ impl ChannelMedia {
         if let Some(v) = from_room {
             accepted.insert(v.payload_type);
         }
-        let room_kbps = sent.and_then(|v| v.h264.limits.max_kbps);
+        let room_kbps = sent.and_then(|v| v.codec.limits().max_kbps);
         let kbps = [Some(self.video_kbps), room_kbps, self.flow_control_kbps]
             .into_iter()
             .flatten()
             .min();
+        let codec = sent
+            .or(from_room)
+            .map_or(VideoCodec::H264, |v| v.codec.codec());
         let format = VideoFormat {
-            codec: VideoCodec::H264,
+            codec,
             // What the room sends (browsers take it as is, or not).
-            profile_level_id: from_room.map(|v| [v.h264.profile_idc, 0, v.h264.level_idc]),
+            profile_level_id: from_room.and_then(|v| v.codec.profile_level_id()),
             packetization_mode: sent.map_or(0, |v| v.mode),
-            limits: sent.map_or(VideoLimits::HD1080, |v| v.h264.limits),
+            limits: sent.map_or(VideoLimits::HD1080, |v| v.codec.limits()),
             // No AVPF in H.323: keyframes are asked with H.245.
             feedback: Default::default(),
             accepted,
@@ -107,18 +111,48 @@ impl ChannelMedia {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::h323::capabilities::VideoCap;
     use crate::h323::h264::H264;
 
     fn channel(payload_type: u8, mode: u8, level_idc: u8) -> VideoChannel {
         VideoChannel {
-            h264: H264 {
+            codec: VideoCap::H264(H264 {
                 profile_idc: 0x42,
                 level_idc,
                 limits: VideoLimits::of_h264_level(level_idc, false),
-            },
+            }),
             payload_type,
             mode,
         }
+    }
+
+    /// An older room's H.263 channels: the stream is H.263, transcoded
+    /// for the meeting, sent at its largest format.
+    #[test]
+    fn h263_channels_make_an_h263_stream() {
+        let room = SocketAddr::from(([127, 0, 0, 9], 5000));
+        let mut m = ChannelMedia::new(768);
+        m.audio = Some((AudioCodec::Pcmu, Some(room), None));
+        let cif = VideoLimits {
+            max_fs: 396,
+            max_mbps: 396 * 30,
+            max_fps: None,
+            max_kbps: Some(384),
+        };
+        let h263 = VideoChannel {
+            codec: VideoCap::H263(cif),
+            payload_type: 34,
+            mode: 0,
+        };
+        m.video_from_room = Some(h263);
+        m.video_to_room = Some((h263, Some(SocketAddr::from(([127, 0, 0, 9], 5002))), None));
+        let media = m.leg_media().unwrap();
+        let (stream, format) = media.video().unwrap();
+        assert_eq!((format.codec, stream.payload_type), (VideoCodec::H263, 34));
+        assert!(format.accepted.contains(34) && !format.browsers_decode());
+        assert_eq!(stream.bandwidth_kbps, Some(384));
+        let mode = format.send_mode(384);
+        assert_eq!((mode.width, mode.height), (352, 288));
     }
 
     #[test]

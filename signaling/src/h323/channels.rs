@@ -1,8 +1,9 @@
 //! Logical channels as H.245 OpenLogicalChannel requests, sent over H.245
 //! or proposed in fast start: one we send on (forward), and one we would
 //! receive on (fast start's reverse proposal: nullData forward, the media
-//! back to our RTP address). Audio is session 1; H.264 video is session
-//! 2, with its dynamic payload type and packetization mode.
+//! back to our RTP address). Audio is session 1; video is session 2:
+//! H.264 with its dynamic payload type and packetization mode, or H.263
+//! on its static payload type in RFC 2190 packets.
 
 use std::net::SocketAddr;
 
@@ -17,9 +18,9 @@ use h323_asn1::h245::{
 };
 use media_api::{AudioCodec, VideoLimits};
 
-use super::capabilities::audio;
+use super::capabilities::{audio, video_of, VideoCap};
 use super::h245_address::h245_transport;
-use super::h264;
+use super::{h263, h264};
 
 /// RTP session of audio (H.225.0).
 pub const AUDIO_SESSION: u8 = 1;
@@ -39,6 +40,10 @@ pub enum Carried {
         payload_type: u8,
         mode: u8,
     },
+    /// H.263 in QCIF, CIF or 4CIF, at most `kbps`.
+    H263 {
+        kbps: u32,
+    },
 }
 
 impl Carried {
@@ -53,6 +58,9 @@ impl Carried {
             } => DataType::videoData(VideoCapability::genericVideoCapability(h264::capability(
                 level_idc, limits, kbps,
             ))),
+            Carried::H263 { kbps } => {
+                DataType::videoData(VideoCapability::h263VideoCapability(h263::capability(kbps)))
+            }
         })
     }
 
@@ -65,7 +73,7 @@ impl Carried {
     ) -> H2250LogicalChannelParameters {
         let session = match self {
             Carried::Audio(_) => AUDIO_SESSION,
-            Carried::H264 { .. } => VIDEO_SESSION,
+            Carried::H264 { .. } | Carried::H263 { .. } => VIDEO_SESSION,
         };
         let p = H2250LogicalChannelParameters::required(session)
             .with_media_channel(media.map(h245_transport))
@@ -73,7 +81,7 @@ impl Carried {
             .with_media_control_channel(h245_transport(control))
             .with_silence_suppression(false);
         match self {
-            Carried::Audio(_) => p,
+            Carried::Audio(_) | Carried::H263 { .. } => p,
             Carried::H264 {
                 payload_type, mode, ..
             } => p
@@ -134,30 +142,38 @@ pub fn video_payload(p: &H2250LogicalChannelParameters) -> (Option<u8>, u8) {
     (payload_type, mode)
 }
 
-/// A video channel as a room proposed or opened it: its H.264, the
-/// payload type and the packetization mode.
+/// A video channel as a room proposed or opened it: its codec, the
+/// payload type and the (H.264) packetization mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VideoChannel {
-    pub h264: h264::H264,
+    pub codec: VideoCap,
     pub payload_type: u8,
     pub mode: u8,
 }
 
 impl VideoChannel {
-    /// The channel of `data_type` with these parameters, if it is H.264.
+    /// The channel of `data_type` with these parameters, if it is H.264
+    /// or H.263.
     pub fn of(data_type: &DataType, p: &H2250LogicalChannelParameters) -> Option<VideoChannel> {
         let DataType::videoData(video) = data_type else {
             return None;
         };
-        let h264 = super::capabilities::h264_of(video)?;
+        let codec = video_of(video)?;
         let (payload_type, mode) = video_payload(p);
+        let default = match codec {
+            VideoCap::H264(_) => DEFAULT_VIDEO_PAYLOAD_TYPE,
+            VideoCap::H263(_) => H263_PAYLOAD_TYPE,
+        };
         Some(VideoChannel {
-            h264,
-            payload_type: payload_type.unwrap_or(DEFAULT_VIDEO_PAYLOAD_TYPE),
+            codec,
+            payload_type: payload_type.unwrap_or(default),
             mode,
         })
     }
 }
+
+/// H.263's static payload type (RFC 3551).
+pub const H263_PAYLOAD_TYPE: u8 = 34;
 
 /// The payload type of H.264 channels that name none, and of ours.
 pub const DEFAULT_VIDEO_PAYLOAD_TYPE: u8 = 109;

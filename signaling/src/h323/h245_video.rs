@@ -1,7 +1,8 @@
 //! The video half of a call's H.245 session: what the room's capability
-//! set says it receives, our H.264 channel towards it (opened once the
-//! roles and its capabilities are known, in mode 1 where it takes it,
-//! else single NAL units), its channel towards us, and
+//! set says it receives, our channel towards it (opened once the roles
+//! and its capabilities are known: H.264 in mode 1 where it takes it,
+//! else single NAL units; H.263 for a room without H.264), its channel
+//! towards us, and
 //! videoFastUpdatePicture asked of it on that channel.
 
 use std::net::SocketAddr;
@@ -14,8 +15,10 @@ use h323_asn1::h245::{
 };
 use media_api::BoundStream;
 
-use super::capabilities::{receivable_video, RoomVideo};
-use super::channels::{sending, Carried, VideoChannel, DEFAULT_VIDEO_PAYLOAD_TYPE, VIDEO_SESSION};
+use super::capabilities::{receivable_video, RoomVideo, VideoCap};
+use super::channels::{
+    sending, Carried, VideoChannel, DEFAULT_VIDEO_PAYLOAD_TYPE, H263_PAYLOAD_TYPE, VIDEO_SESSION,
+};
 use super::fast_start::AgreedVideo;
 use super::h245_address::{h245_socket_addr, h245_transport};
 
@@ -65,28 +68,31 @@ impl H245Video {
             return None;
         }
         let room = self.room?;
+        let kbps = room
+            .codec
+            .limits()
+            .max_kbps
+            .map_or(self.kbps, |k| k.min(self.kbps));
+        let (carried, payload_type) = match room.codec {
+            VideoCap::H264(h264) => {
+                let carried = Carried::H264 {
+                    level_idc: h264.level_idc,
+                    limits: h264.limits,
+                    kbps,
+                    payload_type: DEFAULT_VIDEO_PAYLOAD_TYPE,
+                    mode: u8::from(room.mode_1),
+                };
+                (carried, DEFAULT_VIDEO_PAYLOAD_TYPE)
+            }
+            VideoCap::H263(_) => (Carried::H263 { kbps }, H263_PAYLOAD_TYPE),
+        };
         let channel = VideoChannel {
-            h264: room.h264,
-            payload_type: DEFAULT_VIDEO_PAYLOAD_TYPE,
+            codec: room.codec,
+            payload_type,
             mode: u8::from(room.mode_1),
         };
         self.ours = Some(Some((OUR_VIDEO_CHANNEL, channel)));
-        let kbps = room
-            .h264
-            .limits
-            .max_kbps
-            .map_or(self.kbps, |k| k.min(self.kbps));
-        let olc = sending(
-            OUR_VIDEO_CHANNEL,
-            Carried::H264 {
-                level_idc: room.h264.level_idc,
-                limits: room.h264.limits,
-                kbps,
-                payload_type: channel.payload_type,
-                mode: channel.mode,
-            },
-            self.local.rtcp,
-        )?;
+        let olc = sending(OUR_VIDEO_CHANNEL, carried, self.local.rtcp)?;
         Some(Message::request(RequestMessage::openLogicalChannel(olc)))
     }
 
@@ -146,4 +152,57 @@ pub fn acked_addresses(ack: &OpenLogicalChannelAck) -> (Option<SocketAddr>, Opti
     };
     let address = |a: &Option<_>| a.as_ref().and_then(h245_socket_addr);
     (address(&p.media_channel), address(&p.media_control_channel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use h323_asn1::h245::{
+        Capability, CapabilityTableEntry, CapabilityTableEntryNumber, DataType,
+        H263VideoCapability, OpenLogicalChannel, SequenceNumber, VideoCapability,
+    };
+    use h323_asn1::rasn::types::SetOf;
+    use media_api::StreamKind;
+
+    use crate::h323::capabilities::h245_protocol_identifier;
+
+    /// A room whose capability set has only H.263 (CIF) is sent H.263:
+    /// our channel names it, on its static payload type.
+    #[test]
+    fn a_room_with_only_h263_is_opened_an_h263_channel() {
+        let local = BoundStream {
+            kind: StreamKind::Video,
+            rtp: "127.0.0.1:40002".parse().unwrap(),
+            rtcp: "127.0.0.1:40003".parse().unwrap(),
+        };
+        let mut video = H245Video::new(local, 1920);
+        let mut cif = H263VideoCapability::required(3840, false, false, false, false, false);
+        cif.cif_mpi = Some(1);
+        cif.qcif_mpi = Some(1);
+        let entry = CapabilityTableEntry::required(CapabilityTableEntryNumber(1)).with_capability(
+            Capability::receiveVideoCapability(VideoCapability::h263VideoCapability(cif)),
+        );
+        let tcs = TerminalCapabilitySet::required(SequenceNumber(1), h245_protocol_identifier())
+            .with_capability_table(SetOf::from_vec(vec![entry]));
+        video.capabilities(&tcs);
+        let Some(Message::request(RequestMessage::openLogicalChannel(olc))) = video.open_ours()
+        else {
+            panic!("no channel opened");
+        };
+        let params = &olc.forward_logical_channel_parameters;
+        let DataType::videoData(VideoCapability::h263VideoCapability(ours)) = &params.data_type
+        else {
+            panic!("not H.263: {:?}", params.data_type);
+        };
+        assert_eq!(ours.max_bit_rate, 3840, "the room's 384 kbit/s");
+        let channel = video.ours(OUR_VIDEO_CHANNEL).unwrap();
+        assert_eq!(channel.payload_type, H263_PAYLOAD_TYPE);
+        assert_eq!(channel.codec.limits().max_fs, 396);
+        // What we send encodes and decodes as H.245 does.
+        let bytes = h323_asn1::encode(&olc).unwrap();
+        assert_eq!(
+            h323_asn1::decode::<OpenLogicalChannel>(&bytes).unwrap(),
+            olc
+        );
+    }
 }

@@ -175,6 +175,7 @@ pub fn takes_mode_1(payloads: &SequenceOf<RTPPayloadType>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use media_api::LADDER;
 
     #[test]
     fn our_capability_reads_back_as_what_we_decode() {
@@ -185,8 +186,8 @@ mod tests {
         assert_eq!((read.profile_idc, read.level_idc), (0x42, 31));
         assert!(read.limits.max_fs >= 8160 && read.limits.max_mbps >= 244_800);
         assert_eq!(read.limits.max_kbps, Some(2000));
-        assert_eq!(read.limits.send_mode(2000).height, 720);
-        assert_eq!(read.limits.send_mode(4000).height, 1080);
+        assert_eq!(read.limits.send_mode_on(&LADDER, 2000).height, 720);
+        assert_eq!(read.limits.send_mode_on(&LADDER, 4000).height, 1080);
     }
 
     #[test]

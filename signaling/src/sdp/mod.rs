@@ -66,7 +66,7 @@ impl Codecs {
                 AudioCodec::Pcma,
             ],
             video: Some(VideoOffer {
-                codecs: vec![VideoCodec::H264, VideoCodec::Vp8],
+                codecs: vec![VideoCodec::H264, VideoCodec::Vp8, VideoCodec::H263],
                 max_kbps: video_kbps,
             }),
         }

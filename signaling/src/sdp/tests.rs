@@ -239,7 +239,7 @@ fn poly_studio_x30_feedback_is_fir_and_tmmbr_only() {
         media_api::KeyframeRequest::Fir
     );
     assert_eq!(stream.bandwidth_kbps, Some(4000)); // our maximum
-    let mode = v.limits.send_mode(stream.bandwidth_kbps.unwrap());
+    let mode = v.send_mode(stream.bandwidth_kbps.unwrap());
     assert_eq!((mode.width, mode.height), (1920, 1080));
 }
 
@@ -251,7 +251,7 @@ fn cisco_level_2_2_with_max_fs_is_sent_1080p_in_mode_1() {
     assert!(v.accepted.contains(97) && v.accepted.contains(126));
     assert_eq!(v.limits.max_fs, 8160);
     assert_eq!(v.limits.max_fps, Some(60));
-    let mode = v.limits.send_mode(stream.bandwidth_kbps.unwrap());
+    let mode = v.send_mode(stream.bandwidth_kbps.unwrap());
     assert_eq!((mode.width, mode.height, mode.fps), (1920, 1080, 30));
     let text = answer_with_video(&n);
     // The audio line is answered, the slides line declined in its place.
@@ -289,9 +289,52 @@ fn video_is_declined_without_a_bound_stream_or_a_common_codec() {
     assert_eq!(n.media(false).streams.len(), 1);
     assert_eq!(n.media(true).streams.len(), 2);
     let o =
-        offer("m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 34\r\na=rtpmap:34 H263/90000\r\n");
+        offer("m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 31\r\na=rtpmap:31 H261/90000\r\n");
     let n = negotiate(o.as_bytes(), &with_video()).unwrap();
     assert!(n.video.is_none());
+}
+
+/// An older room with H.263 only (baresip's avcodec offers this shape;
+/// the static payload type needs no rtpmap): its largest format and MPI
+/// decide the picture it is sent.
+#[test]
+fn an_h263_room_is_answered_in_h263_and_sent_its_largest_format() {
+    let o = offer(
+        "m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 34\r\na=fmtp:34 CIF=1;CIF4=2;QCIF=1\r\n",
+    );
+    let n = negotiate(o.as_bytes(), &with_video()).unwrap();
+    let (stream, v) = video_of(&n);
+    assert_eq!((stream.payload_type, v.codec), (34, VideoCodec::H263));
+    assert!(!v.browsers_decode(), "transcoded for the meeting");
+    assert_eq!(v.published_codec(), VideoCodec::H264);
+    assert_eq!((v.limits.max_fs, v.limits.max_mbps), (1584, 1584 * 15));
+    let mode = v.send_mode(1000);
+    assert_eq!((mode.width, mode.height, mode.fps), (704, 576, 15));
+    let mode = v.send_mode(384);
+    assert_eq!((mode.width, mode.height, mode.fps), (352, 288, 30));
+    let text = answer_with_video(&n);
+    assert!(text.contains("m=video 40002 RTP/AVP 34\r\n"), "{text}");
+    assert!(text.contains("a=rtpmap:34 H263/90000\r\n"), "{text}");
+    assert!(
+        text.contains("a=fmtp:34 CIF4=1;CIF=1;QCIF=1;SQCIF=1\r\n"),
+        "{text}"
+    );
+    // Without picture formats: QCIF and CIF.
+    let o =
+        offer("m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 34\r\na=rtpmap:34 H263/90000\r\n");
+    let n = negotiate(o.as_bytes(), &with_video()).unwrap();
+    let (_, v) = video_of(&n);
+    assert_eq!(v.send_mode(4000).height, 288);
+}
+
+/// A room offering H.264 and H.263 gets H.264; a packet on its H.263
+/// payload type is not read as H.264.
+#[test]
+fn h264_is_preferred_and_only_its_payload_types_are_accepted() {
+    let n = negotiate(POLY_GROUP.as_bytes(), &with_video()).unwrap();
+    let (_, v) = video_of(&n);
+    assert_eq!(v.codec, VideoCodec::H264);
+    assert!(!v.accepted.contains(34));
 }
 
 #[test]
@@ -307,7 +350,7 @@ fn our_offer_carries_video_with_max_fs() {
         SdpSession { id: 1, version: 1 },
     );
     assert!(
-        text.contains("m=video 40002 RTP/AVP 97 98 100\r\n"),
+        text.contains("m=video 40002 RTP/AVP 97 98 100 34\r\n"),
         "{text}"
     );
     assert!(text.contains("a=fmtp:97 profile-level-id=42e028;packetization-mode=1;max-fs=8160;max-mbps=244800;max-br=4000"), "{text}");

@@ -1,16 +1,17 @@
-//! The video m-line (the room's camera): H.264 (RFC 6184) or VP8 (RFC
-//! 7741) chosen from the offer, what the room decodes read from its level
+//! The video m-line (the room's camera): H.264 (RFC 6184), VP8 (RFC
+//! 7741) or, for rooms with nothing else, H.263 (RFC 2190; its picture
+//! formats and MPIs as RFC 4629 writes them) chosen from the offer, what the room decodes read from its level
 //! and `max-fs`/`max-mbps`/`max-fps`/`max-br` (rooms understate their level
 //! and state the rest), `b=AS`/`b=TIAS` at media or session level, the
-//! RTCP feedback both sides do, and every video payload type the room
-//! offered accepted (some send on one not answered). Vendor formats we do
+//! RTCP feedback both sides do, and every payload type the room offered
+//! for the chosen codec accepted (some send on one not answered). Vendor formats we do
 //! not do (Polycom LPR, H264-SVC, H.265, SIRENLPR, H.224) are left out of
 //! the answer. Our answers and offers always carry `max-fs`/`max-mbps`
 //! (Polycom DMA refuses video without them).
 
 use media_api::{
-    Direction, Feedback, Format, PayloadTypes, StreamKind, StreamMedia, VideoCodec, VideoFormat,
-    VideoLimits,
+    h263_format_macroblocks, Direction, Feedback, Format, PayloadTypes, StreamKind, StreamMedia,
+    VideoCodec, VideoFormat, VideoLimits,
 };
 use rtc_sdp::{MediaDescription, SessionDescription};
 
@@ -85,7 +86,7 @@ pub(super) fn remote(
         return Ok(None);
     }
     let rtpmaps = md.codecs();
-    let mut accepted = PayloadTypes::default();
+    let mut offered = Vec::new();
     let mut candidates = Vec::new();
     for pt in md
         .media_name
@@ -93,16 +94,22 @@ pub(super) fn remote(
         .iter()
         .filter_map(|f| f.parse::<u8>().ok())
     {
-        let Some(c) = rtpmaps.get(&pt) else { continue };
+        // RFC 3551's static H.263 needs no rtpmap.
+        // (an fmtp alone makes an entry without a name).
+        let (name, clock_rate) = match rtpmaps.get(&pt).filter(|c| !c.name.is_empty()) {
+            Some(c) => (c.name.as_str(), c.clock_rate),
+            None if pt == VideoCodec::H263.default_payload_type() => ("H263", 90000),
+            None => continue,
+        };
         let Some(codec) = offer
             .codecs
             .iter()
             .copied()
-            .find(|codec| codec.matches(&c.name, c.clock_rate))
+            .find(|codec| codec.matches(name, clock_rate))
         else {
             continue;
         };
-        accepted.insert(pt);
+        offered.push((pt, codec));
         let fmtp = fmtp_of(md, pt);
         let profile_level_id = match codec {
             // RFC 6184 8.1: absent means constrained baseline, level 1.0.
@@ -111,7 +118,7 @@ pub(super) fn remote(
                     .and_then(|p| profile_level_id(&p))
                     .unwrap_or([0x42, 0x00, 0x0a]),
             ),
-            VideoCodec::Vp8 => None,
+            VideoCodec::Vp8 | VideoCodec::H263 => None,
         };
         let mode = fmtp_value(&fmtp, "packetization-mode").unwrap_or(0);
         if codec == VideoCodec::H264 && mode > 1 {
@@ -127,6 +134,11 @@ pub(super) fn remote(
     let Some(chosen) = candidates.iter().min_by_key(|c| c.rank(&offer.codecs)) else {
         return Ok(None);
     };
+    // A packet of another codec would be read as this one's.
+    let mut accepted = PayloadTypes::default();
+    for &(pt, _) in offered.iter().filter(|(_, c)| *c == chosen.codec) {
+        accepted.insert(pt);
+    }
     let fmtp = fmtp_of(md, chosen.pt);
     let (remote_rtp, direction) = endpoint(sd, md)?;
     let session_kbps = bandwidth_of(&sd.bandwidth).map(|k| k.saturating_sub(AUDIO_KBPS));
@@ -166,8 +178,12 @@ fn is_content(md: &MediaDescription) -> bool {
 }
 
 /// What the room decodes: its level's limits raised by `max-fs`,
-/// `max-mbps` (H.264) or set by `max-fs`/`max-fr` (VP8).
+/// `max-mbps` (H.264), set by `max-fs`/`max-fr` (VP8), or its largest
+/// H.263 picture format at the rate its MPI allows.
 fn limits(c: &Candidate, fmtp: &[(String, String)]) -> VideoLimits {
+    if c.codec == VideoCodec::H263 {
+        return h263_limits(fmtp);
+    }
     let base = match c.profile_level_id {
         Some([profile, iop, level]) => {
             VideoLimits::of_h264_level(level, level == 11 && iop & 0x10 != 0 && profile != 100)
@@ -177,13 +193,39 @@ fn limits(c: &Candidate, fmtp: &[(String, String)]) -> VideoLimits {
     let max_fps = match c.codec {
         // H.264 `max-fps` is in frames per 100 seconds.
         VideoCodec::H264 => fmtp_value::<u32>(fmtp, "max-fps").map(|f| (f / 100).max(1)),
-        VideoCodec::Vp8 => fmtp_value(fmtp, "max-fr"),
+        VideoCodec::Vp8 | VideoCodec::H263 => fmtp_value(fmtp, "max-fr"),
     };
     VideoLimits {
         max_fs: fmtp_value(fmtp, "max-fs").map_or(base.max_fs, |fs: u32| fs.max(base.max_fs)),
         max_mbps: fmtp_value(fmtp, "max-mbps").map_or(base.max_mbps, |m: u32| m.max(base.max_mbps)),
         max_fps,
         max_kbps: fmtp_value(fmtp, "max-br").or(base.max_kbps),
+    }
+}
+
+/// H.263 picture formats (`CIF=1;QCIF=1`: 30/1.001/MPI frames a second
+/// of that format at most); none named means QCIF and CIF at full rate
+/// (what every H.263 room decodes).
+fn h263_limits(fmtp: &[(String, String)]) -> VideoLimits {
+    let mut formats: Vec<(u32, u32)> = fmtp
+        .iter()
+        .filter_map(|(name, mpi)| {
+            let mpi: u32 = mpi.parse().ok()?;
+            Some((h263_format_macroblocks(name)?, mpi.clamp(1, 32)))
+        })
+        .collect();
+    if formats.is_empty() {
+        formats = vec![(99, 1), (396, 1)];
+    }
+    VideoLimits {
+        max_fs: formats.iter().map(|&(mbs, _)| mbs).max().unwrap_or(99),
+        max_mbps: formats
+            .iter()
+            .map(|&(mbs, mpi)| mbs * 30 / mpi)
+            .max()
+            .unwrap_or(0),
+        max_fps: None,
+        max_kbps: None,
     }
 }
 
@@ -241,6 +283,18 @@ fn our_vp8_fmtp() -> String {
     format!("max-fs={};max-fr=30", OURS.max_fs)
 }
 
+/// Every H.263 format we decode, at full rate.
+const OUR_H263_FMTP: &str = "CIF4=1;CIF=1;QCIF=1;SQCIF=1";
+
+/// The fmtp of `codec` in our answers and offers.
+fn our_fmtp(codec: VideoCodec, profile_level_id: &str, mode: u8, kbps: u32) -> String {
+    match codec {
+        VideoCodec::H264 => our_h264_fmtp(profile_level_id, mode, kbps),
+        VideoCodec::Vp8 => our_vp8_fmtp(),
+        VideoCodec::H263 => OUR_H263_FMTP.into(),
+    }
+}
+
 fn with_bandwidth(md: MediaDescription, kbps: u32) -> MediaDescription {
     use rtc_sdp::description::common::Bandwidth;
     let mut md = md;
@@ -266,17 +320,9 @@ pub(super) fn answer_line(s: &StreamMedia, port: u16) -> MediaDescription {
     let kbps = s.bandwidth_kbps.unwrap_or(OURS.max_kbps.unwrap_or(4000));
     let md = media_line("video", port, avp(), vec![pt.to_string()]);
     let md = with_bandwidth(md, kbps);
-    let fmtp = match v.codec {
-        VideoCodec::H264 => {
-            let [a, b, c] = v.profile_level_id.unwrap_or([0x42, 0xe0, 0x1f]);
-            our_h264_fmtp(
-                &format!("{a:02x}{b:02x}{c:02x}"),
-                v.packetization_mode,
-                kbps,
-            )
-        }
-        VideoCodec::Vp8 => our_vp8_fmtp(),
-    };
+    let [a, b, c] = v.profile_level_id.unwrap_or([0x42, 0xe0, 0x1f]);
+    let profile_level_id = format!("{a:02x}{b:02x}{c:02x}");
+    let fmtp = our_fmtp(v.codec, &profile_level_id, v.packetization_mode, kbps);
     let mut md = md
         .with_value_attribute("rtpmap".into(), format!("{pt} {}/90000", v.codec.name()))
         .with_value_attribute("fmtp".into(), format!("{pt} {fmtp}"));
@@ -287,8 +333,8 @@ pub(super) fn answer_line(s: &StreamMedia, port: u16) -> MediaDescription {
     md.with_property_attribute(s.direction.attribute().into())
 }
 
-/// Our offer's video line on `port`: H.264 in mode 1 and mode 0 and VP8,
-/// in our order, with every feedback we do.
+/// Our offer's video line on `port`: H.264 in mode 1 and mode 0, VP8
+/// and H.263, in our order, with every feedback we do.
 pub(super) fn offer_line(offer: &VideoOffer, port: u16, direction: Direction) -> MediaDescription {
     let mut formats = Vec::new();
     for codec in &offer.codecs {
@@ -297,7 +343,9 @@ pub(super) fn offer_line(offer: &VideoOffer, port: u16, direction: Direction) ->
                 formats.push((codec.default_payload_type(), *codec, 1));
                 formats.push((H264_MODE0_PAYLOAD_TYPE, *codec, 0));
             }
-            VideoCodec::Vp8 => formats.push((codec.default_payload_type(), *codec, 0)),
+            VideoCodec::Vp8 | VideoCodec::H263 => {
+                formats.push((codec.default_payload_type(), *codec, 0))
+            }
         }
     }
     let list = formats.iter().map(|(pt, ..)| pt.to_string()).collect();
@@ -310,10 +358,7 @@ pub(super) fn offer_line(offer: &VideoOffer, port: u16, direction: Direction) ->
         remb: false,
     };
     for (pt, codec, mode) in formats {
-        let fmtp = match codec {
-            VideoCodec::H264 => our_h264_fmtp(OUR_PROFILE_LEVEL_ID, mode, offer.max_kbps),
-            VideoCodec::Vp8 => our_vp8_fmtp(),
-        };
+        let fmtp = our_fmtp(codec, OUR_PROFILE_LEVEL_ID, mode, offer.max_kbps);
         md = md
             .with_value_attribute("rtpmap".into(), format!("{pt} {}/90000", codec.name()))
             .with_value_attribute("fmtp".into(), format!("{pt} {fmtp}"));
