@@ -429,7 +429,10 @@ impl Hub {
                     .iter()
                     .find(|(_, r)| r.participant == participant);
                 if let Some((&leg, _)) = room.filter(|(_, r)| r.video.is_some()) {
-                    let _ = self.cx.workers.leg(leg, Command::KeyframeWanted(leg));
+                    let _ = self
+                        .cx
+                        .workers
+                        .leg(leg, Command::PublishedKeyframeWanted(leg));
                 }
             }
             ServerMessage::PublishAnswer { sdp } => {

@@ -284,19 +284,22 @@ impl Mra {
     }
 }
 
-/// A plain HTTP/1.1 request: (status, body); status 0 when nothing answers.
 /// A call's video stream (`/api/v1/calls` `media.video`) receives H.264
 /// and has turned no packet away.
 pub fn assert_receives_h264_cleanly(video: &serde_json::Value) {
-    assert!(
-        video["codec"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("H264/90000")),
-        "{video}"
-    );
+    assert_starts_with(video, "codec", "H264/90000");
     assert_eq!(video["rejected_packets"], 0, "{video}");
 }
 
+/// `value[field]` is a string starting with `prefix`.
+pub fn assert_starts_with(value: &serde_json::Value, field: &str, prefix: &str) {
+    assert!(
+        value[field].as_str().is_some_and(|s| s.starts_with(prefix)),
+        "{field} does not start with {prefix:?}: {value}"
+    );
+}
+
+/// A plain HTTP/1.1 request: (status, body); status 0 when nothing answers.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
         return (0, String::new());

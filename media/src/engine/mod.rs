@@ -51,8 +51,11 @@ pub(crate) enum Command {
     Configure(LegId, AudioParams),
     /// The leg's video, as negotiated (None: no video agreed).
     ConfigureVideo(LegId, Option<VideoParams>),
-    /// The meeting wants a keyframe of the room's camera.
+    /// The room is asked for a keyframe of its camera (the video
+    /// worker's picture of it broke).
     KeyframeWanted(LegId),
+    /// The meeting wants a keyframe of the room's published camera.
+    PublishedKeyframeWanted(LegId),
     /// The room wants a keyframe of its picture.
     SendKeyframe(LegId),
     Remove(LegId),
@@ -87,6 +90,7 @@ impl Command {
             Command::Configure(id, _)
             | Command::ConfigureVideo(id, _)
             | Command::KeyframeWanted(id)
+            | Command::PublishedKeyframeWanted(id)
             | Command::SendKeyframe(id)
             | Command::PublishVideo(id, _)
             | Command::SendVideo(id, _)

@@ -240,6 +240,12 @@ impl Worker {
                     video.keyframe_wanted(id, Instant::now(), &self.events);
                 }
             }
+            Command::PublishedKeyframeWanted(id) => {
+                let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
+                if let Some(video) = video {
+                    video.published_keyframe_wanted(id, Instant::now(), &self.events);
+                }
+            }
             Command::SendKeyframe(id) => {
                 if let Some(video) = self.legs.get_mut(&id).and_then(|l| l.video.as_mut()) {
                     video.keyframe_asked(id);

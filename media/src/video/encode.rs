@@ -101,13 +101,42 @@ enum Inner {
         payloader: H264Payloader,
         annex_b: Vec<u8>,
     },
-    /// FFmpeg's encoder of VP8 (`payloader` set) or H.263.
+    /// FFmpeg's encoder of VP8 or H.263.
     Ffmpeg {
         encoder: Box<codec::encoder::Video>,
-        payloader: Option<Vp8Payloader>,
+        payloads: FfmpegPayloads,
+        /// Ticks a second of the encoder's time base.
+        clock: i64,
         frame: Picture,
         packet: Packet,
     },
+}
+
+/// How an FFmpeg encoder's packets are cut into RTP payloads.
+enum FfmpegPayloads {
+    Vp8(Vp8Payloader),
+    /// RFC 2190, at the macroblocks the encoder reports.
+    H263,
+}
+
+impl FfmpegPayloads {
+    fn cut(&mut self, packet: &Packet, out: &mut Vec<Bytes>) {
+        let data = packet.data().unwrap_or_default();
+        match self {
+            FfmpegPayloads::Vp8(vp8) => out.extend(
+                vp8.payload(MTU, &Bytes::copy_from_slice(data))
+                    .unwrap_or_default(),
+            ),
+            FfmpegPayloads::H263 => {
+                let mb_info = packet
+                    .side_data()
+                    .find(|d| d.kind() == SideData::H263MbInfo)
+                    .map(|d| MbInfo::parse_all(d.data()))
+                    .unwrap_or_default();
+                out.extend(h263::packetise(data, &mb_info, MTU));
+            }
+        }
+    }
 }
 
 pub struct VideoEncoder {
@@ -144,14 +173,15 @@ impl VideoEncoder {
                 ffmpeg_next::init()?;
                 let vp8 = output.codec == VideoCodec::Vp8;
                 let id = if vp8 { Id::VP8 } else { Id::H263 };
+                // H.263 counts time in 1/30000 s units of its picture clock.
+                let clock = if vp8 { 90_000 } else { 30_000 };
                 let found =
                     ffmpeg_next::encoder::find(id).ok_or(ffmpeg_next::Error::EncoderNotFound)?;
                 let mut enc = Context::new_with_codec(found).encoder().video()?;
                 enc.set_width(width);
                 enc.set_height(height);
                 enc.set_format(Pixel::YUV420P);
-                // H.263 counts time in 1/30000 s units of its picture clock.
-                enc.set_time_base(if vp8 { (1, 90_000) } else { (1, 30_000) });
+                enc.set_time_base((1, clock));
                 enc.set_frame_rate(Some((fps as i32, 1)));
                 enc.set_bit_rate(bps as usize);
                 enc.set_gop(fps * 10);
@@ -172,11 +202,14 @@ impl VideoEncoder {
                 let encoder = enc.open_as_with(found, options)?;
                 Inner::Ffmpeg {
                     encoder: Box::new(encoder),
-                    payloader: vp8.then(|| {
+                    payloads: if vp8 {
                         let mut payloader = Vp8Payloader::default();
                         payloader.enable_picture_id = true;
-                        payloader
-                    }),
+                        FfmpegPayloads::Vp8(payloader)
+                    } else {
+                        FfmpegPayloads::H263
+                    },
+                    clock: i64::from(clock),
                     frame: Picture::new(Pixel::YUV420P, width, height),
                     packet: Packet::empty(),
                 }
@@ -235,16 +268,13 @@ impl VideoEncoder {
             }
             Inner::Ffmpeg {
                 encoder,
-                payloader,
+                payloads: cutter,
+                clock,
                 frame,
                 packet,
             } => {
                 frame.clone_from(picture);
-                let pts = match payloader {
-                    Some(_) => i64::from(timestamp),
-                    None => millis as i64 * 30,
-                };
-                frame.set_pts(Some(pts));
+                frame.set_pts(Some(millis as i64 * *clock / 1000));
                 frame.set_kind(if keyframe_wanted {
                     picture::Type::I
                 } else {
@@ -255,21 +285,7 @@ impl VideoEncoder {
                 let mut keyframe = false;
                 while encoder.receive_packet(packet).is_ok() {
                     keyframe |= packet.is_key();
-                    let data = packet.data().unwrap_or_default();
-                    match payloader {
-                        Some(vp8) => payloads.extend(
-                            vp8.payload(MTU, &Bytes::copy_from_slice(data))
-                                .unwrap_or_default(),
-                        ),
-                        None => {
-                            let mb_info = packet
-                                .side_data()
-                                .find(|d| d.kind() == SideData::H263MbInfo)
-                                .map(|d| MbInfo::parse_all(d.data()))
-                                .unwrap_or_default();
-                            payloads.extend(h263::packetise(data, &mb_info, MTU));
-                        }
-                    }
+                    cutter.cut(packet, &mut payloads);
                 }
                 if payloads.is_empty() {
                     return Ok(None);

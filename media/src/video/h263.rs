@@ -72,7 +72,7 @@ pub fn depacketise(payload: &[u8], frame: &mut Vec<u8>) -> bool {
 
 /// One macroblock's entry of FFmpeg's `AV_PKT_DATA_H263_MB_INFO`: where
 /// it starts and what a mode B header needs to decode from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MbInfo {
     pub bit_offset: u32,
     pub quant: u8,
@@ -175,14 +175,7 @@ pub fn packetise(frame: &[u8], mb_info: &[MbInfo], mtu: usize) -> Vec<Bytes> {
                 .rev()
                 .find(|m| m.bit_offset <= start)
                 .copied()
-                .unwrap_or(MbInfo {
-                    bit_offset: 0,
-                    quant: 0,
-                    gobn: 0,
-                    mba: 0,
-                    hmv1: 0,
-                    vmv1: 0,
-                });
+                .unwrap_or_default();
             mode_b(ptype, start, end, mb)
         };
         let bytes = &frame[first_byte..(end as usize).div_ceil(8)];

@@ -268,9 +268,26 @@ impl VideoLeg {
         }
     }
 
-    /// The meeting wants a keyframe of the room's camera: ask the room as
-    /// it negotiated (by signaling: an event for its call) — or, when the
-    /// camera is transcoded, our encoder.
+    /// The meeting wants a keyframe of the room's published camera: when
+    /// it is transcoded, our encoder makes one; else the room is asked.
+    pub fn published_keyframe_wanted(
+        &mut self,
+        id: LegId,
+        now: Instant,
+        events: &mpsc::UnboundedSender<MediaEvent>,
+    ) {
+        let rx = &self.rx;
+        if let (Some(route), Some(camera)) = (&rx.route, rx.camera) {
+            if camera.transcoded {
+                let source = local_source(id);
+                return route.queue.send(VideoCommand::PublishKeyframe(source));
+            }
+        }
+        self.keyframe_wanted(id, now, events);
+    }
+
+    /// A keyframe of the room's camera is wanted: ask the room as it
+    /// negotiated (by signaling: an event for its call).
     pub fn keyframe_wanted(
         &mut self,
         id: LegId,
@@ -279,17 +296,6 @@ impl VideoLeg {
     ) {
         let rx = &mut self.rx;
         rx.wanted += 1;
-        if let (
-            Some(route),
-            Some(Camera {
-                transcoded: true, ..
-            }),
-        ) = (&rx.route, rx.camera)
-        {
-            // Our own encoder makes it: the room is not asked.
-            let source = local_source(id);
-            return route.queue.send(VideoCommand::PublishKeyframe(source));
-        }
         let Some(params) = rx.params else { return };
         let their_ssrc = rx.stats.ssrc().unwrap_or(0);
         let how = params.format.feedback.keyframe_request();
@@ -530,16 +536,12 @@ impl Receiver {
                 }
             }
         });
-        let size = load(&self.camera_stats.transcoded_size);
-        let to_meeting = match self.camera {
+        let transcoded = self.camera.is_some_and(|c| c.transcoded);
+        let to_meeting = match load(&self.camera_stats.transcoded_size) {
             _ if self.publish.is_none() || self.stats.received() == 0 => "none".into(),
-            Some(Camera {
-                transcoded: true, ..
-            }) if size != 0 => format!("transcoded to H264 {}x{}", size >> 16, size & 0xffff),
-            Some(Camera {
-                transcoded: true, ..
-            }) => "transcoded to H264".into(),
-            _ => "forwarded".into(),
+            _ if !transcoded => "forwarded".into(),
+            0 => "transcoded to H264".into(),
+            size => format!("transcoded to H264 {}x{}", size >> 16, size & 0xffff),
         };
         let sent = self.asker.sent;
         VideoStats {

@@ -10,26 +10,24 @@ use rtc_rtp::{Header, Packet};
 
 use super::encode::{worth_kbps, EncodeError, Output, VideoEncoder};
 use super::leg::PublishVideo;
-use super::picture::{Fitter, Picture};
+use super::picture::{fit, Fitter, Picture};
 use media_api::{LegId, SendMode, VideoCodec};
 
 /// The largest picture published: 720p's lines and width.
 const MAX: (u32, u32) = (1280, 720);
 
-/// What a camera of `width`×`height` is published as: its own size,
-/// scaled down into 720p with its aspect ratio kept, even sides.
+/// What a camera of `width`×`height` is published as: its own size
+/// (even sides), or fitted into 720p with its aspect ratio kept.
 fn meeting_mode(width: u32, height: u32) -> SendMode {
-    let scale = f64::min(
-        1.0,
-        f64::min(
-            f64::from(MAX.0) / f64::from(width.max(1)),
-            f64::from(MAX.1) / f64::from(height.max(1)),
-        ),
-    );
-    let even = |v: f64| ((v as u32) & !1).max(16);
+    let (width, height) = if width <= MAX.0 && height <= MAX.1 {
+        ((width & !1).max(16), (height & !1).max(16))
+    } else {
+        let (_, _, w, h) = fit((width, height), MAX);
+        (w, h)
+    };
     SendMode {
-        width: even(f64::from(width) * scale),
-        height: even(f64::from(height) * scale),
+        width,
+        height,
         fps: 30,
     }
 }

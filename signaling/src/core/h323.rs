@@ -15,6 +15,7 @@ use super::io::Output;
 use crate::call::{Call, LocalMedia, NewCall};
 use crate::controller::RoomEvent;
 use crate::dialstring;
+use crate::h323::capabilities::OurVideo;
 use crate::h323::channel_media::ChannelMedia;
 use crate::h323::fast_start;
 use crate::h323::h225_call::{Event as CallEvent, H225Call, IncomingSetup};
@@ -226,12 +227,19 @@ impl Edges {
             .then_some(video.max_kbps)
     }
 
-    /// A new H.245 session for a leg bound at `local`.
+    /// A new H.245 session for a leg bound at `local`: video (H.264,
+    /// and H.263 when configured) when it is on.
     pub(super) fn h245_session(&self, local: LocalMedia) -> H245Session {
         let (rtp, rtcp) = (local.audio.rtp, local.audio.rtcp);
         let session = H245Session::new(self.cfg.codecs.audio.clone(), rtp, rtcp, rand::random());
+        let h263 = self
+            .cfg
+            .codecs
+            .video
+            .as_ref()
+            .is_some_and(|v| v.codecs.contains(&VideoCodec::H263));
         match (local.video, self.h264_kbps()) {
-            (Some(video), Some(kbps)) => session.with_video(video, kbps),
+            (Some(video), Some(kbps)) => session.with_video(video, OurVideo { kbps, h263 }),
             _ => session,
         }
     }

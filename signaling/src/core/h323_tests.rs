@@ -348,7 +348,11 @@ fn video_channels_open_over_h245_and_keyframes_are_asked_with_it() {
 
     // Its capabilities (H.264 to 1080p at 512 kbit/s, both modes) and
     // the roles: our channel.
-    let tcs = terminal_capability_set(1, &[media_api::AudioCodec::Pcmu], Some(512));
+    let ours = crate::h323::capabilities::OurVideo {
+        kbps: 512,
+        h263: false,
+    };
+    let tcs = terminal_capability_set(1, &[media_api::AudioCodec::Pcmu], Some(ours));
     send(
         &mut room,
         H245::request(RequestMessage::terminalCapabilitySet(tcs)),

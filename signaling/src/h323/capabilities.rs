@@ -78,12 +78,19 @@ impl VideoCap {
     }
 }
 
-/// Our capability set, in `codecs`' order of preference, with H.264 (or
-/// else H.263) up to `video_kbps` when video is on.
+/// The video we offer: H.264, and H.263 when configured, at most `kbps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OurVideo {
+    pub kbps: u32,
+    pub h263: bool,
+}
+
+/// Our capability set, in `codecs`' order of preference, with `video`
+/// when it is on.
 pub fn terminal_capability_set(
     sequence: u8,
     codecs: &[AudioCodec],
-    video_kbps: Option<u32>,
+    video: Option<OurVideo>,
 ) -> TerminalCapabilitySet {
     let mut table = SetOf::new();
     let mut alternatives = Vec::new();
@@ -104,17 +111,19 @@ pub fn terminal_capability_set(
         );
     }
     alternatives.push(AlternativeCapabilitySet(audio_set));
-    if let Some(kbps) = video_kbps {
+    if let Some(OurVideo { kbps, h263 }) = video {
         let mut video_set = Vec::new();
         add(
-            Capability::receiveAndTransmitVideoCapability(video(kbps)),
+            Capability::receiveAndTransmitVideoCapability(self::video(kbps)),
             &mut video_set,
         );
-        let h263 = VideoCapability::h263VideoCapability(h263::capability(kbps));
-        add(
-            Capability::receiveAndTransmitVideoCapability(h263),
-            &mut video_set,
-        );
+        if h263 {
+            let h263 = VideoCapability::h263VideoCapability(h263::capability(kbps));
+            add(
+                Capability::receiveAndTransmitVideoCapability(h263),
+                &mut video_set,
+            );
+        }
         alternatives.push(AlternativeCapabilitySet(video_set));
     }
     for input in [
@@ -130,9 +139,7 @@ pub fn terminal_capability_set(
     )
     .with_simultaneous_capabilities(SetOf::from_vec(alternatives))]);
     TerminalCapabilitySet::required(SequenceNumber(sequence), h245_protocol_identifier())
-        .with_multiplex_capability(MultiplexCapability::h2250Capability(h2250(
-            video_kbps.is_some(),
-        )))
+        .with_multiplex_capability(MultiplexCapability::h2250Capability(h2250(video.is_some())))
         .with_capability_table(table)
         .with_capability_descriptors(descriptors)
 }
@@ -241,7 +248,11 @@ mod tests {
             AudioCodec::Pcma,
             AudioCodec::Opus,
         ];
-        let tcs = terminal_capability_set(1, &codecs, Some(1800));
+        let ours = OurVideo {
+            kbps: 1800,
+            h263: true,
+        };
+        let tcs = terminal_capability_set(1, &codecs, Some(ours));
         let bytes = h323_asn1::encode(&tcs).unwrap();
         let back: TerminalCapabilitySet = h323_asn1::decode(&bytes).unwrap();
         assert_eq!(back, tcs);

@@ -28,7 +28,7 @@ use h323_asn1::h245::{
 use h323_asn1::rasn::types::OctetString;
 use media_api::{AudioCodec, BoundStream};
 
-use super::capabilities::{audio, codec_of, receivable, terminal_capability_set};
+use super::capabilities::{audio, codec_of, receivable, terminal_capability_set, OurVideo};
 use super::channels::{sending, Carried, VideoChannel};
 use super::fast_start::AgreedVideo;
 use super::h245_address::{h245_socket_addr, h245_transport};
@@ -125,9 +125,9 @@ impl H245Session {
         }
     }
 
-    /// Video too: H.264 received at `local`, at most `kbps`.
-    pub fn with_video(mut self, local: BoundStream, kbps: u32) -> Self {
-        self.video = Some(H245Video::new(local, kbps));
+    /// Video too: `ours` received at `local`.
+    pub fn with_video(mut self, local: BoundStream, ours: OurVideo) -> Self {
+        self.video = Some(H245Video::new(local, ours));
         self
     }
 
@@ -157,8 +157,8 @@ impl H245Session {
     /// What we send first: our capabilities and our bid for master.
     pub fn start(&mut self) -> Vec<Vec<u8>> {
         self.tcs_sequence = self.tcs_sequence.wrapping_add(1);
-        let video_kbps = self.video.as_ref().map(|v| v.kbps);
-        let tcs = terminal_capability_set(self.tcs_sequence, &self.codecs, video_kbps);
+        let video = self.video.as_ref().map(|v| v.offered);
+        let tcs = terminal_capability_set(self.tcs_sequence, &self.codecs, video);
         let msd = MasterSlaveDetermination::new(self.msd.terminal_type, self.msd.number);
         [
             Message::request(RequestMessage::terminalCapabilitySet(tcs)),

@@ -15,7 +15,7 @@ use h323_asn1::h245::{
 };
 use media_api::BoundStream;
 
-use super::capabilities::{receivable_video, RoomVideo, VideoCap};
+use super::capabilities::{receivable_video, OurVideo, RoomVideo, VideoCap};
 use super::channels::{
     sending, Carried, VideoChannel, DEFAULT_VIDEO_PAYLOAD_TYPE, H263_PAYLOAD_TYPE, VIDEO_SESSION,
 };
@@ -29,8 +29,8 @@ const OUR_VIDEO_CHANNEL: u16 = 2;
 pub struct H245Video {
     /// Where we receive the room's video RTP and RTCP.
     local: BoundStream,
-    /// The most we send or take, kbit/s.
-    pub kbps: u32,
+    /// What we offer: the most we send or take, and whether H.263.
+    pub offered: OurVideo,
     /// What the room receives, once its capability set came.
     room: Option<RoomVideo>,
     /// Our channel: opened by fast start, or requested with this number.
@@ -40,10 +40,10 @@ pub struct H245Video {
 }
 
 impl H245Video {
-    pub fn new(local: BoundStream, kbps: u32) -> H245Video {
+    pub fn new(local: BoundStream, offered: OurVideo) -> H245Video {
         H245Video {
             local,
-            kbps,
+            offered,
             room: None,
             ours: None,
             from_room: None,
@@ -58,8 +58,10 @@ impl H245Video {
         self.from_room = agreed.from_room.map(|(number, _)| number);
     }
 
+    /// The room's capabilities: what it receives of what we send.
     pub fn capabilities(&mut self, tcs: &TerminalCapabilitySet) {
-        self.room = receivable_video(tcs);
+        self.room = receivable_video(tcs)
+            .filter(|r| self.offered.h263 || matches!(r.codec, VideoCap::H264(_)));
     }
 
     /// Our channel, once the room's capabilities say it takes H.264.
@@ -72,7 +74,7 @@ impl H245Video {
             .codec
             .limits()
             .max_kbps
-            .map_or(self.kbps, |k| k.min(self.kbps));
+            .map_or(self.offered.kbps, |k| k.min(self.offered.kbps));
         let (carried, payload_type) = match room.codec {
             VideoCap::H264(h264) => {
                 let carried = Carried::H264 {
@@ -166,24 +168,33 @@ mod tests {
 
     use crate::h323::capabilities::h245_protocol_identifier;
 
-    /// A room whose capability set has only H.263 (CIF) is sent H.263:
-    /// our channel names it, on its static payload type.
-    #[test]
-    fn a_room_with_only_h263_is_opened_an_h263_channel() {
+    fn video(h263: bool) -> H245Video {
         let local = BoundStream {
             kind: StreamKind::Video,
             rtp: "127.0.0.1:40002".parse().unwrap(),
             rtcp: "127.0.0.1:40003".parse().unwrap(),
         };
-        let mut video = H245Video::new(local, 1920);
+        H245Video::new(local, OurVideo { kbps: 1920, h263 })
+    }
+
+    /// A room's capability set with only H.263 (QCIF and CIF, 384 kbit/s).
+    fn h263_only() -> TerminalCapabilitySet {
         let mut cif = H263VideoCapability::required(3840, false, false, false, false, false);
         cif.cif_mpi = Some(1);
         cif.qcif_mpi = Some(1);
         let entry = CapabilityTableEntry::required(CapabilityTableEntryNumber(1)).with_capability(
             Capability::receiveVideoCapability(VideoCapability::h263VideoCapability(cif)),
         );
-        let tcs = TerminalCapabilitySet::required(SequenceNumber(1), h245_protocol_identifier())
-            .with_capability_table(SetOf::from_vec(vec![entry]));
+        TerminalCapabilitySet::required(SequenceNumber(1), h245_protocol_identifier())
+            .with_capability_table(SetOf::from_vec(vec![entry]))
+    }
+
+    /// A room whose capability set has only H.263 (CIF) is sent H.263:
+    /// our channel names it, on its static payload type.
+    #[test]
+    fn a_room_with_only_h263_is_opened_an_h263_channel() {
+        let mut video = video(true);
+        let tcs = h263_only();
         video.capabilities(&tcs);
         let Some(Message::request(RequestMessage::openLogicalChannel(olc))) = video.open_ours()
         else {
@@ -204,5 +215,13 @@ mod tests {
             h323_asn1::decode::<OpenLogicalChannel>(&bytes).unwrap(),
             olc
         );
+    }
+
+    /// Without `h263` in `media.video_codecs`, such a room gets no video.
+    #[test]
+    fn without_h263_configured_an_h263_room_gets_no_video_channel() {
+        let mut video = video(false);
+        video.capabilities(&h263_only());
+        assert!(video.open_ours().is_none());
     }
 }
