@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use media_api::{AudioCodec, BoundStream, StreamKind};
+use signaling::h323::capabilities::OurVideo;
 use signaling::h323::h245::H245Session;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
         rtp: addr,
         rtcp: addr,
     };
+    let ours = OurVideo {
+        kbps: 1000,
+        h263: true,
+    };
     let mut session =
-        H245Session::new(vec![AudioCodec::Pcmu], addr, addr, 1).with_video(video, 1000);
+        H245Session::new(vec![AudioCodec::Pcmu], addr, addr, 1).with_video(video, ours);
     let _ = session.receive(data);
 });
