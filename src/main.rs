@@ -3,6 +3,7 @@
 
 mod addresses;
 mod api;
+mod call_rates;
 mod config;
 mod lb_command;
 mod process;

@@ -21,6 +21,9 @@ pub enum RoomCommand {
         /// Transports it may register over (default: udp,tcp).
         #[arg(long, value_delimiter = ',')]
         transports: Option<Vec<String>>,
+        /// The most its calls may use, kbit/s (default: media.max_call_rate_kbps).
+        #[arg(long)]
+        max_call_rate: Option<u32>,
     },
     /// List rooms with their registration status.
     List,
@@ -28,6 +31,8 @@ pub enum RoomCommand {
     Show { user: String },
     /// Delete a room and its registrations.
     Delete { user: String },
+    /// Set a room's call rate, kbit/s ("default": the installation's).
+    Rate { user: String, kbps: String },
     /// Set a room's password.
     Passwd {
         user: String,
@@ -45,12 +50,14 @@ pub async fn run(cfg: &Config, command: RoomCommand) -> anyhow::Result<()> {
             password,
             name,
             transports,
+            max_call_rate,
         } => {
             let account = NewRoom {
                 user,
                 password,
                 name,
                 transports,
+                max_call_rate_kbps: max_call_rate,
             }
             .account(realm)?;
             store.create_room(&account).await?;
@@ -65,6 +72,15 @@ pub async fn run(cfg: &Config, command: RoomCommand) -> anyhow::Result<()> {
         RoomCommand::Show { user } => show(&store, &user).await?,
         RoomCommand::Delete { user } => {
             if !store.delete_room(&user).await? {
+                anyhow::bail!("no room {user}");
+            }
+        }
+        RoomCommand::Rate { user, kbps } => {
+            let kbps = match kbps.as_str() {
+                "default" => None,
+                k => Some(k.parse().context("kbps: a number or \"default\"")?),
+            };
+            if !store.set_room_call_rate(&user, kbps).await? {
                 anyhow::bail!("no room {user}");
             }
         }

@@ -12,7 +12,7 @@ use meeting::web::WebServer;
 use meeting::{Sfu, SfuConfig, WebConfig};
 use registrar::Registrar;
 use signaling::core::{Core, CoreConfig};
-use signaling::driver::{Driver, Listeners, Services};
+use signaling::driver::{Driver, Listeners, Query, Services};
 use signaling::h323::ras::{Gatekeeper, GatekeeperConfig};
 use signaling::h323::ras_socket;
 use signaling::ivr::IvrConfig;
@@ -90,7 +90,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     })
     .await
     .with_context(|| format!("binding SIP and H.323 call signalling on {}", cfg.sip.bind))?;
-    let core = Core::new(CoreConfig {
+    let mut core = Core::new(CoreConfig {
         force_rport: cfg.sip.force_rport,
         advertised: cfg.sip.advertised_address,
         sip_port: driver.udp_addr().port(),
@@ -106,6 +106,17 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     });
 
     let (query_tx, query_rx) = mpsc::channel(16);
+    let call_rates_changed = Arc::new(tokio::sync::Notify::new());
+    // What the gatekeeper grants H.323 calls, on to the call core.
+    let (grants_tx, mut grants_rx) = mpsc::unbounded_channel();
+    let grant_queries = query_tx.clone();
+    let grants_task = tokio::spawn(async move {
+        while let Some(grant) = grants_rx.recv().await {
+            if grant_queries.send(Query::CallGrant(grant)).await.is_err() {
+                return;
+            }
+        }
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let api_listener = tokio::net::TcpListener::bind(cfg.admin.bind)
         .await
@@ -119,17 +130,21 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         // Unspecified: each request is answered with the address it was
         // sent to.
         let ours = cfg.sip.advertised_address.unwrap_or(cfg.sip.bind);
-        let gk = Arc::new(Gatekeeper::new(
-            GatekeeperConfig {
-                id: cfg.h323.gatekeeper_id.clone(),
-                ras: SocketAddr::new(ours, socket.local_addr().port()),
-                call_signal: SocketAddr::new(ours, cfg.h323.call_signal_port),
-                time_to_live: cfg.h323.time_to_live_secs,
-                require_h235: cfg.h323.require_h235,
-                h235_clock_skew: cfg.h323.h235_clock_skew_secs,
-            },
-            registrar.clone(),
-        ));
+        let gk = Arc::new(
+            Gatekeeper::new(
+                GatekeeperConfig {
+                    id: cfg.h323.gatekeeper_id.clone(),
+                    ras: SocketAddr::new(ours, socket.local_addr().port()),
+                    call_signal: SocketAddr::new(ours, cfg.h323.call_signal_port),
+                    time_to_live: cfg.h323.time_to_live_secs,
+                    require_h235: cfg.h323.require_h235,
+                    h235_clock_skew: cfg.h323.h235_clock_skew_secs,
+                    max_call_rate_kbps: cfg.media.max_call_rate_kbps,
+                },
+                registrar.clone(),
+            )
+            .with_grants(grants_tx),
+        );
         info!(addr = %socket.local_addr(), "H.323 gatekeeper (RAS) listening");
         let discovery = if cfg.h323.multicast_discovery {
             let port = cfg.h323.discovery_port;
@@ -148,12 +163,13 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         store: store.clone(),
         seats: seats.clone(),
         media: engine.clone(),
-        queries: query_tx,
+        queries: query_tx.clone(),
         token: cfg.admin.token.clone(),
         registrar: registrar.clone(),
         realm: cfg.registrar.realm.clone(),
         lb: lb.clone(),
         gatekeeper: gatekeeper.as_ref().map(|(_, _, gk)| gk.clone()),
+        call_rates_changed: call_rates_changed.clone(),
         gauges: api::Gauges {
             engine: engine.clone(),
             sfu: sfu.stats().clone(),
@@ -195,6 +211,22 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
             ras_tasks.push(tokio::spawn(serve));
         }
     }
+    // Calls from the first on are held to their rooms' own rates.
+    let rates = store
+        .call_rates()
+        .await
+        .context("reading rooms' call rates")?;
+    core.handle(
+        signaling::core::Input::CallRates(Arc::new(rates.clone())),
+        std::time::Instant::now(),
+    );
+    let rates_task = tokio::spawn(crate::call_rates::follow(
+        store.clone(),
+        rates,
+        query_tx,
+        call_rates_changed,
+        stop_rx.clone(),
+    ));
     let signaling = tokio::spawn(driver.run(core, services, media_rx, query_rx, stop_rx));
     log_served(&cfg, &rtc_ips);
     info!("mra running");
@@ -202,6 +234,8 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     info!("signal received; stopping");
     stop_tx.send_replace(true);
     signaling.await.context("signaling task")?;
+    rates_task.abort();
+    grants_task.abort();
     for task in ras_tasks {
         let _ = task.await;
     }

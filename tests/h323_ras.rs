@@ -1,7 +1,7 @@
 //! The H.323 gatekeeper of a real `mra run`, driven over UDP: the GRQ an
 //! independent stack recorded (../shared/vectors/h323/captures) is
 //! confirmed; a room allowed H.323 registers by alias, refreshes, is
-//! admitted, finds a meeting by LRQ, survives a restart and unregisters,
+//! admitted within its call rate (ARQ, BRQ), finds a meeting by LRQ, survives a restart and unregisters,
 //! all visible in /api/v1/rooms; wrong aliases and undecodable datagrams
 //! get their reject. A room's requests must be signed with H.235.1 under
 //! its password (the test's HMAC computed by openssl): unsigned, wrongly
@@ -14,7 +14,8 @@
 mod common;
 
 use h323_asn1::h225::{
-    AdmissionRejectReason, RasMessage, RegistrationRejectReason, UnregRejectReason,
+    AdmissionRejectReason, BandRejectReason, RasMessage, RegistrationRejectReason,
+    UnregRejectReason,
 };
 use h323_asn1::h235::AuthenticationMechanism;
 use serde_json::Value;
@@ -119,9 +120,38 @@ fn a_room_registers_is_admitted_and_unregisters_through_the_gatekeeper() {
     assert_eq!(endpoint_id(&ep.register(&[], Some(&id))), id);
     match ep.admission(&id, "123456789") {
         RasMessage::admissionConfirm(acf) => {
-            assert_eq!(socket_addr(&acf.dest_call_signal_address), Some(mra.h225))
+            assert_eq!(socket_addr(&acf.dest_call_signal_address), Some(mra.h225));
+            assert_eq!(acf.band_width.0, 7680, "384 kbit/s each way, as asked");
         }
         other => panic!("ARQ answered {other:?}"),
+    }
+
+    // The room's own call rate caps what its calls are granted: the ACF
+    // cuts the ARQ down, a BRQ above it is refused naming what is allowed.
+    let (code, body) = mra.http(
+        "PUT",
+        "/api/v1/rooms/1001/call-rate",
+        Some(r#"{"max_call_rate_kbps":256}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(room(&mra)["max_call_rate_kbps"], 256);
+    match ep.admission(&id, "123456789") {
+        RasMessage::admissionConfirm(acf) => assert_eq!(acf.band_width.0, 5120),
+        other => panic!("ARQ answered {other:?}"),
+    }
+    match ep.bandwidth(&id, 7680) {
+        RasMessage::bandwidthReject(brj) => {
+            assert_eq!(
+                brj.reject_reason,
+                BandRejectReason::insufficientResources(())
+            );
+            assert_eq!(brj.allowed_band_width.0, 5120);
+        }
+        other => panic!("BRQ answered {other:?}"),
+    }
+    match ep.bandwidth(&id, 2560) {
+        RasMessage::bandwidthConfirm(bcf) => assert_eq!(bcf.band_width.0, 2560),
+        other => panic!("BRQ answered {other:?}"),
     }
     assert!(matches!(
         ep.admission("1001/00000000", "123456789"),

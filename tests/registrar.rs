@@ -61,6 +61,7 @@ on_both_stores!(
     a_restart_keeps_bindings,
     baresip_registers_with_digest,
     keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent,
+    a_rooms_own_call_rate_is_kept_and_caps_the_video_of_its_calls,
 );
 use registrar::Algorithm;
 use serde_json::Value;
@@ -241,4 +242,77 @@ fn keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent(db:
     });
     assert_eq!(offline["contacts"][0]["reachable"], false);
     assert!(mra.metric("mra_keepalives_unanswered_total") >= 1);
+}
+
+/// The `b=AS` of the video answered to a room calling from `user` with
+/// an H.264 offer of no bandwidth of its own (the IVR answers at once).
+fn answered_video_bandwidth(mra: &Mra, user: &str) -> String {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let at = sock.local_addr().unwrap();
+    let sdp = "v=0\r\no=room 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio 6000 RTP/AVP 0\r\nm=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+         a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n";
+    let invite = format!(
+        "INVITE sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {at};branch=z9hG4bK-rate-{user}\r\n\
+         From: <sip:{user}@{at}>;tag=room\r\nTo: <sip:{to}>\r\nCall-ID: rate-{user}@room\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:{user}@{at}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len(),
+        to = mra.sip,
+    );
+    sock.send_to(invite.as_bytes(), mra.sip).unwrap();
+    let mut buf = [0u8; 65536];
+    let ok = loop {
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the INVITE");
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.starts_with("SIP/2.0 200") {
+            break msg;
+        }
+        assert!(msg.starts_with("SIP/2.0 1"), "{msg}");
+    };
+    let video = ok.split("m=video").nth(1).expect("video answered");
+    video
+        .lines()
+        .find(|l| l.starts_with("b=AS:"))
+        .unwrap_or_else(|| panic!("no b=AS in {ok}"))
+        .to_owned()
+}
+
+fn a_rooms_own_call_rate_is_kept_and_caps_the_video_of_its_calls(db: Db) {
+    let (mut mra, _pg) = db.start(&[("MRA_MEDIA_MAX_CALL_RATE_KBPS", "2048")]);
+    let (code, body) = mra.http(
+        "POST",
+        "/api/v1/rooms",
+        Some(r#"{"user":"1004","password":"s3cret","max_call_rate_kbps":512}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(mra.room("1004")["max_call_rate_kbps"], 512);
+    let rate = |kbps: &str| {
+        mra.http(
+            "PUT",
+            "/api/v1/rooms/1004/call-rate",
+            Some(&format!(r#"{{"max_call_rate_kbps":{kbps}}}"#)),
+        )
+    };
+    let (code, body) = rate("50");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("max_call_rate_kbps"), "{body}");
+    let (code, body) = rate("null");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(mra.room("1004")["max_call_rate_kbps"], Value::Null);
+    assert_eq!(rate("768").0, 200);
+    assert_eq!(
+        mra.http("PUT", "/api/v1/rooms/nobody/call-rate", Some("{}"))
+            .0,
+        404
+    );
+
+    // Kept across a restart, and what the room's calls are answered
+    // with from the first one on; other rooms get the installation's.
+    mra.restart();
+    assert_eq!(mra.room("1004")["max_call_rate_kbps"], 768);
+    assert_eq!(answered_video_bandwidth(&mra, "1004"), "b=AS:704");
+    assert_eq!(answered_video_bandwidth(&mra, "2002"), "b=AS:1984");
 }

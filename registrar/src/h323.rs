@@ -243,6 +243,7 @@ mod tests {
                     ha1_sha256: String::new(),
                     h235_key: String::new(),
                     transports: transports.into_iter().map(String::from).collect(),
+                    max_call_rate_kbps: None,
                 },
             );
         }

@@ -21,6 +21,10 @@ pub struct Account {
     pub h235_key: String,
     /// Transports the room may register over ("udp", "tcp", "h323").
     pub transports: Vec<String>,
+    /// The most its calls may use, kbit/s, audio and video together (None:
+    /// the installation's maximum).
+    #[serde(default)]
+    pub max_call_rate_kbps: Option<u32>,
 }
 
 /// The store failed.

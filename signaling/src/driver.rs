@@ -11,6 +11,7 @@ use bytes::Bytes;
 use media_api::{MediaControl, MediaEvent};
 
 use crate::controller::Action;
+use crate::h323::ras::CallGrant;
 use meeting::{Seat, SeatId, Seats};
 use registrar::Registrar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +20,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::core::{CallInfo, CallStats, Core, DialTarget, H323DialTarget, Input, Output};
+use crate::core::{
+    CallInfo, CallRates, CallStats, Core, DialTarget, H323DialTarget, Input, Output,
+};
 use crate::flows::Flows;
 use crate::h323::connections::H323Connections;
 use crate::keepalive::Keepalive;
@@ -48,6 +51,10 @@ pub enum Query {
     Stats(oneshot::Sender<(CallStats, EndpointStats)>),
     /// Call a room into a meeting; the call's id, or why not.
     Dial(Box<CallOut>, oneshot::Sender<Result<u64, String>>),
+    /// Room accounts' own call rates, as they now stand.
+    CallRates(Arc<CallRates>),
+    /// What our gatekeeper granted an H.323 call.
+    CallGrant(CallGrant),
 }
 
 /// A room to call into a meeting.
@@ -67,6 +74,8 @@ pub struct CallOut {
     pub remote: SocketAddr,
     /// Call over H.323 instead of SIP, to this alias.
     pub h323_alias: Option<String>,
+    /// The room account's own call rate, kbit/s.
+    pub max_call_rate_kbps: Option<u32>,
 }
 
 /// What the core's outputs are carried out with.
@@ -189,6 +198,8 @@ impl Driver {
                         }
                         let _ = reply.send(dialed);
                     }
+                    Query::CallRates(rates) => core.handle(Input::CallRates(rates), std::time::Instant::now()),
+                    Query::CallGrant(grant) => core.handle(Input::CallGrant(grant), std::time::Instant::now()),
                 },
                 _ = tokio::time::sleep_until(deadline) => core.on_timer(std::time::Instant::now()),
                 r = shutdown.changed(), if stop_by.is_none() => {
@@ -242,6 +253,7 @@ fn dial(
             local,
             alias,
             display_name: out.display_name,
+            max_call_rate_kbps: out.max_call_rate_kbps,
         };
         return core.dial_h323(target, out.seat).map(|leg| leg.0);
     }
@@ -253,6 +265,7 @@ fn dial(
         uri: out.uri,
         route: out.route,
         display_name: out.display_name,
+        max_call_rate_kbps: out.max_call_rate_kbps,
     };
     core.dial(target, out.seat).map(|leg| leg.0)
 }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use h323_asn1::h225::ReleaseCompleteReason;
 use h323_asn1::{decode, h225, h245};
-use media_api::{AudioCodec, BoundStream, StreamKind};
+use media_api::{AudioCodec, BoundStream, StreamKind, VideoCodec};
 use signaling::h323::fast_start;
 use signaling::h323::h225_call::{Event, H225Call};
 use signaling::h323::q931::{cause, MessageType, Q931};
@@ -147,7 +147,8 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
         bound(StreamKind::Video, 40002),
     );
     let codecs = [AudioCodec::G722, AudioCodec::Pcmu, AudioCodec::Pcma];
-    let fast = fast_start::answer(&setup.fast_start, &codecs, audio, Some(video))
+    let taken = [VideoCodec::H264, VideoCodec::H263];
+    let fast = fast_start::answer(&setup.fast_start, &codecs, audio, Some((video, &taken)))
         .expect("G.711 both ways");
     assert_eq!(
         fast.agreed.codec,

@@ -19,6 +19,7 @@ use signaling::sip::Transport;
 use tokio::sync::oneshot;
 
 use super::{error, ApiState};
+use crate::store::MIN_CALL_RATE_KBPS;
 use registrar::h323::H323Endpoint;
 use registrar::unix_now;
 
@@ -31,6 +32,9 @@ pub struct Invite {
     uri: Option<String>,
     /// Name shown in the meeting (default: the room's name or the URI's user).
     name: Option<String>,
+    /// This call's rate, kbit/s (default: the room account's, else the
+    /// installation's).
+    max_call_rate_kbps: Option<u32>,
 }
 
 pub async fn invite(
@@ -56,6 +60,16 @@ pub async fn invite(
         Ok(t) => t,
         Err((status, why)) => return error(status, why),
     };
+    let max_call_rate_kbps = match invite.max_call_rate_kbps {
+        Some(k) if k < MIN_CALL_RATE_KBPS => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("max_call_rate_kbps: at least {MIN_CALL_RATE_KBPS}"),
+            )
+        }
+        Some(k) => Some(k),
+        None => target.max_call_rate_kbps,
+    };
     let uri = target.uri.clone();
     let display_name = invite.name.unwrap_or(target.shown);
     // Call-outs are admitted like dial-ins: a seat first, so a full or
@@ -78,6 +92,7 @@ pub async fn invite(
         transport: target.transport,
         remote: target.remote,
         h323_alias: target.h323_alias,
+        max_call_rate_kbps,
     };
     let (tx, rx) = oneshot::channel();
     if s.queries
@@ -107,6 +122,8 @@ struct Target {
     transport: Transport,
     remote: SocketAddr,
     h323_alias: Option<String>,
+    /// The room account's own call rate.
+    max_call_rate_kbps: Option<u32>,
 }
 
 /// Why a target cannot be called: the API's status and message.
@@ -153,6 +170,7 @@ async fn registered_room(s: &ApiState, user: &str) -> Result<Target, Refused> {
         transport,
         remote,
         h323_alias,
+        max_call_rate_kbps: account.max_call_rate_kbps,
     })
 }
 
@@ -186,5 +204,6 @@ fn any_uri(uri: &str) -> Result<Target, Refused> {
         transport: Transport::Udp,
         remote: SocketAddr::new(ip, port),
         h323_alias: None,
+        max_call_rate_kbps: None,
     })
 }

@@ -43,6 +43,8 @@ pub struct ApiState {
     pub gatekeeper: Option<Arc<signaling::h323::ras::Gatekeeper>>,
     /// What the media engine and the embedded meeting service carry now.
     pub gauges: Gauges,
+    /// Told when a room's call rate may have changed.
+    pub call_rates_changed: Arc<tokio::sync::Notify>,
 }
 
 /// Live figures `/metrics` reads from shared counters (no round trip
@@ -76,6 +78,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/rooms/{user}/password",
             axum::routing::put(rooms::set_password),
+        )
+        .route(
+            "/api/v1/rooms/{user}/call-rate",
+            axum::routing::put(rooms::set_call_rate),
         )
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}", axum::routing::patch(patch_call))

@@ -47,7 +47,10 @@ pub async fn create(
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match s.store.create_room(&account).await {
-        Ok(()) => (StatusCode::CREATED, show_json(&s, &account.user).await).into_response(),
+        Ok(()) => {
+            s.call_rates_changed.notify_one();
+            (StatusCode::CREATED, show_json(&s, &account.user).await).into_response()
+        }
         Err(e @ RoomError::Exists(_)) => error(StatusCode::CONFLICT, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -67,7 +70,10 @@ pub async fn show(State(s): State<ApiState>, Path(user): Path<String>) -> Respon
 
 pub async fn delete(State(s): State<ApiState>, Path(user): Path<String>) -> Response {
     match s.store.delete_room(&user).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(true) => {
+            s.call_rates_changed.notify_one();
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(false) => error(StatusCode::NOT_FOUND, format!("no room {user}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -89,14 +95,52 @@ pub async fn set_password(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    match s
+    let changed = s
         .store
         .set_room_password(&user, &change.password, &s.realm)
-        .await
-    {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => error(StatusCode::NOT_FOUND, format!("no room {user}")),
-        Err(e @ RoomError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        .await;
+    match refused(changed, &user) {
+        Some(refusal) => refusal,
+        None => StatusCode::NO_CONTENT.into_response(),
     }
+}
+
+/// The answer to a change of room `user` that did not happen (no such
+/// room, an invalid value, the store failing); None when it did.
+fn refused(changed: Result<bool, RoomError>, user: &str) -> Option<Response> {
+    match changed {
+        Ok(true) => None,
+        Ok(false) => Some(error(StatusCode::NOT_FOUND, format!("no room {user}"))),
+        Err(e @ RoomError::Invalid(_)) => Some(error(StatusCode::BAD_REQUEST, e)),
+        Err(e) => Some(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallRateChange {
+    max_call_rate_kbps: Option<u32>,
+}
+
+/// `PUT /api/v1/rooms/{user}/call-rate` with `{"max_call_rate_kbps": 512}`
+/// (null: the installation's). Calls placed from then on use it; every
+/// node learns it within [`crate::call_rates::REFRESH`].
+pub async fn set_call_rate(
+    State(s): State<ApiState>,
+    Path(user): Path<String>,
+    body: Result<Json<CallRateChange>, JsonRejection>,
+) -> Response {
+    let Json(change) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let changed = s
+        .store
+        .set_room_call_rate(&user, change.max_call_rate_kbps)
+        .await;
+    if let Some(refusal) = refused(changed, &user) {
+        return refusal;
+    }
+    s.call_rates_changed.notify_one();
+    show_json(&s, &user).await
 }

@@ -17,7 +17,7 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::AnyPool;
 
 pub use meetings::CreateError;
-pub use rooms::{rooms_csv, NewRoom, RoomError};
+pub use rooms::{rooms_csv, NewRoom, RoomError, MIN_CALL_RATE_KBPS};
 pub use seats::SharedSeats;
 
 /// Handle to the database.

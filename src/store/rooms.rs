@@ -5,6 +5,7 @@
 
 use registrar::digest::{ha1, Algorithm};
 use registrar::{unix_now, Account, Binding, RegistrarStore, StoreError, StoreFuture};
+use signaling::core::CallRates;
 use signaling::h323::h235;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -21,6 +22,9 @@ pub struct NewRoom {
     /// Transports it may register over; default udp and tcp.
     #[serde(default)]
     pub transports: Option<Vec<String>>,
+    /// The most its calls may use, kbit/s (default: the installation's).
+    #[serde(default)]
+    pub max_call_rate_kbps: Option<u32>,
 }
 
 /// Creating or changing a room failed.
@@ -54,6 +58,7 @@ impl NewRoom {
             ));
         }
         check_password(&self.password)?;
+        check_call_rate(self.max_call_rate_kbps)?;
         let transports = match &self.transports {
             None => DEFAULT_TRANSPORTS.iter().map(|t| t.to_string()).collect(),
             Some(list) if list.is_empty() => {
@@ -84,7 +89,20 @@ impl NewRoom {
             ha1_sha256: ha1(Algorithm::Sha256, user, realm, &self.password),
             h235_key: h235::secret(&self.password),
             transports,
+            max_call_rate_kbps: self.max_call_rate_kbps,
         })
+    }
+}
+
+/// The least a room's call rate may be set to: audio and a small picture.
+pub const MIN_CALL_RATE_KBPS: u32 = 128;
+
+fn check_call_rate(kbps: Option<u32>) -> Result<(), RoomError> {
+    match kbps {
+        Some(k) if !(MIN_CALL_RATE_KBPS..=100_000).contains(&k) => Err(RoomError::Invalid(
+            format!("max_call_rate_kbps: {MIN_CALL_RATE_KBPS} to 100000"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -99,7 +117,8 @@ fn check_password(password: &str) -> Result<(), RoomError> {
 
 macro_rules! room_columns {
     () => {
-        "user_name, display_name, realm, ha1_md5, ha1_sha256, h235_key, transports"
+        "user_name, display_name, realm, ha1_md5, ha1_sha256, h235_key, transports, \
+         max_call_rate_kbps"
     };
 }
 
@@ -115,7 +134,7 @@ impl Store {
         let r = sqlx::query(concat!(
             "INSERT INTO rooms (",
             room_columns!(),
-            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&account.user)
         .bind(&account.display_name)
@@ -124,6 +143,7 @@ impl Store {
         .bind(&account.ha1_sha256)
         .bind(&account.h235_key)
         .bind(account.transports.join(","))
+        .bind(account.max_call_rate_kbps.map(i64::from))
         .bind(unix_now() as i64)
         .execute(&self.pool)
         .await;
@@ -195,6 +215,38 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    /// Sets or clears (None: the installation's) a room's call rate; false
+    /// when the room does not exist.
+    pub async fn set_room_call_rate(
+        &self,
+        user: &str,
+        kbps: Option<u32>,
+    ) -> Result<bool, RoomError> {
+        check_call_rate(kbps)?;
+        let r = sqlx::query("UPDATE rooms SET max_call_rate_kbps = $1 WHERE user_name = $2")
+            .bind(kbps.map(i64::from))
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// The call rate of every room that has its own.
+    pub async fn call_rates(&self) -> Result<CallRates, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT user_name, max_call_rate_kbps FROM rooms \
+             WHERE max_call_rate_kbps IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kbps: i64 = r.try_get("max_call_rate_kbps")?;
+                Ok((r.try_get("user_name")?, kbps as u32))
+            })
+            .collect()
     }
 
     /// Bindings of `user`, or of every room when `None`.
@@ -309,6 +361,9 @@ fn to_account(r: &AnyRow) -> Result<Account, sqlx::Error> {
             .split(',')
             .map(str::to_owned)
             .collect(),
+        max_call_rate_kbps: r
+            .try_get::<Option<i64>, _>("max_call_rate_kbps")?
+            .map(|k| k as u32),
     })
 }
 
@@ -391,6 +446,8 @@ pub struct RoomView {
     pub user: String,
     pub name: String,
     pub transports: Vec<String>,
+    /// Its own call rate, kbit/s (null: the installation's).
+    pub max_call_rate_kbps: Option<u32>,
     /// "online": registered and answering keepalives; "offline":
     /// registered but its keepalives go unanswered; "unregistered".
     pub status: &'static str,
@@ -427,6 +484,7 @@ impl RoomView {
             user: account.user.clone(),
             name: account.display_name.clone(),
             transports: account.transports.clone(),
+            max_call_rate_kbps: account.max_call_rate_kbps,
             status: if live.is_empty() {
                 "unregistered"
             } else if live.iter().any(|b| b.reachable != Some(false)) {

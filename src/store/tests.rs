@@ -58,6 +58,7 @@ async fn rooms_and_bindings_survive_reopen(dir: &Path, url: Option<&str>) {
         password: "s3cret".into(),
         name: Some("Board room".into()),
         transports: None,
+        max_call_rate_kbps: Some(768),
     }
     .account("mra")
     .unwrap();
@@ -90,6 +91,12 @@ async fn rooms_and_bindings_survive_reopen(dir: &Path, url: Option<&str>) {
         signaling::h323::h235::secret("n3w-pass"),
         "the H.235 key follows the password"
     );
+    assert_eq!(
+        store.call_rates().await.unwrap(),
+        signaling::core::CallRates::from([("1001".to_owned(), 768)])
+    );
+    assert!(store.set_room_call_rate("1001", None).await.unwrap());
+    assert!(store.call_rates().await.unwrap().is_empty());
     assert!(store.delete_room("1001").await.unwrap());
     assert!(store.bindings(None).await.unwrap().is_empty());
     assert!(store.rooms().await.unwrap().is_empty());
@@ -126,6 +133,7 @@ fn invalid_rooms_are_refused() {
         password: password.into(),
         name: None,
         transports,
+        max_call_rate_kbps: None,
     };
     assert!(room("", "s3cret", None).account("mra").is_err());
     assert!(room("a b", "s3cret", None).account("mra").is_err());

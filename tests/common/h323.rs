@@ -9,10 +9,10 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use h323_asn1::h225::{
-    AdmissionRequest, BandWidth, CallReferenceValue, CallType, ConferenceIdentifier,
-    CryptoH323Token, EndpointIdentifier, EndpointType, GatekeeperRequest, GloballyUniqueID,
-    LocationRequest, RasMessage, RegistrationRequest, RequestSeqNum, TerminalInfo, TimeToLive,
-    UnregistrationRequest,
+    AdmissionRequest, BandWidth, BandwidthRequest, CallReferenceValue, CallType,
+    ConferenceIdentifier, CryptoH323Token, EndpointIdentifier, EndpointType, GatekeeperRequest,
+    GloballyUniqueID, LocationRequest, RasMessage, RegistrationRequest, RequestSeqNum,
+    TerminalInfo, TimeToLive, UnregistrationRequest,
 };
 use h323_asn1::h235::{AuthenticationMechanism, CryptoToken};
 use h323_asn1::rasn::types::{BitString, FixedOctetString, ObjectIdentifier};
@@ -104,6 +104,9 @@ impl RasClient {
                 (&mut r.crypto_tokens, r.endpoint_identifier.clone())
             }
             RasMessage::admissionRequest(r) => {
+                (&mut r.crypto_tokens, Some(r.endpoint_identifier.clone()))
+            }
+            RasMessage::bandwidthRequest(r) => {
                 (&mut r.crypto_tokens, Some(r.endpoint_identifier.clone()))
             }
             _ => panic!("not a request a room signs"),
@@ -228,6 +231,20 @@ impl RasClient {
         .with_will_supply_uuies(false)
         .with_can_map_src_alias(false);
         self.ask(RasMessage::admissionRequest(arq))
+    }
+
+    /// A BRQ for the call of [`RasClient::admission`]: `units` of
+    /// 100 bit/s, both directions together.
+    pub fn bandwidth(&mut self, endpoint: &str, units: u32) -> RasMessage {
+        let seq = self.next_seq();
+        let brq = BandwidthRequest::required(
+            seq,
+            EndpointIdentifier(signaling::h323::address::bmp(endpoint)),
+            ConferenceIdentifier(GloballyUniqueID(FixedOctetString::new([7; 16]))),
+            CallReferenceValue(1),
+            BandWidth(units),
+        );
+        self.ask(RasMessage::bandwidthRequest(brq))
     }
 
     /// An LRQ for `digits`, answers to this socket.

@@ -414,10 +414,22 @@ impl H323Room {
             payload_type: VIDEO_PT,
             mode: 1,
         };
+        self.video_call_in(h264, number, name, video_rtp, video_rtcp)
+    }
+
+    /// [`H323Room::video_call`] proposing `video` both ways instead.
+    pub fn video_call_in(
+        &mut self,
+        video: Carried,
+        number: &str,
+        name: &str,
+        video_rtp: SocketAddr,
+        video_rtcp: SocketAddr,
+    ) -> (H225Call, SocketAddr) {
         let mut proposals = fast_start::propose(&[AudioCodec::Pcmu], self.rtp(), self.rtcp());
         let video = [
-            receiving(TO_ROOM, h264, video_rtp, video_rtcp),
-            sending(FROM_ROOM, h264, video_rtcp),
+            receiving(TO_ROOM, video, video_rtp, video_rtcp),
+            sending(FROM_ROOM, video, video_rtcp),
         ];
         proposals.extend(
             video

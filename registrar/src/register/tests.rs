@@ -14,6 +14,7 @@ fn registrar(cfg: RegistrarConfig) -> (Registrar, Arc<MemoryStore>) {
             ha1_sha256: digest::ha1(Algorithm::Sha256, "1001", &cfg.realm, "s3cret"),
             h235_key: String::new(),
             transports: vec!["udp".into(), "tcp".into()],
+            max_call_rate_kbps: None,
         },
     );
     let store = Arc::new(store);

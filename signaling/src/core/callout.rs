@@ -12,6 +12,7 @@ use media_api::{Direction, LegId};
 use meeting::Meeting;
 use tracing::{info, warn};
 
+use super::call_rate;
 use super::edges::{Edges, ALLOW, SUPPORTED};
 use crate::call::NewCall;
 use crate::controller::RoomEvent;
@@ -31,6 +32,8 @@ pub struct DialTarget {
     pub route: Vec<String>,
     /// The room's name in the meeting.
     pub display_name: String,
+    /// Its account's own call rate, kbit/s.
+    pub max_call_rate_kbps: Option<u32>,
 }
 
 impl Edges {
@@ -76,6 +79,7 @@ impl Edges {
             flow: target.flow,
             remote_target: target.uri.clone(),
             route_set: target.route.clone(),
+            codecs: call_rate::capped(&self.cfg.codecs, target.max_call_rate_kbps),
         });
         dialog.local_cseq = 1;
         self.dialogs.insert((call_id, local_tag), leg);
@@ -128,7 +132,7 @@ impl Edges {
         req.push("Allow", ALLOW);
         req.push("Supported", SUPPORTED);
         let session = call.sdp;
-        let offer = sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, session);
+        let offer = sdp::render_offer(&call.codecs, local, Direction::SendRecv, session);
         req.set_body("application/sdp", offer);
         let tx = self.ep.send_request(req, flow, now);
         self.dialog(leg).dial_tx = Some(tx);
@@ -226,7 +230,7 @@ impl Edges {
         }
         call.confirmed = true;
         self.ack(leg, &ok);
-        let negotiated = match sdp::negotiate(&ok.body, &self.cfg.codecs) {
+        let negotiated = match sdp::negotiate(&ok.body, &self.dialog(leg).codecs) {
             Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "the room's answer is unusable");

@@ -5,10 +5,12 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use media_api::LegId;
 
+use super::call_rate::CallRates;
 use super::io::{CoreConfig, Output};
 use crate::call::{Call, Phase};
 use crate::controller::{RoomEvent, RoomSignaling};
@@ -46,6 +48,11 @@ pub(super) struct Edges {
     /// and of those the ones refused for what they offered.
     pub turned_away: u64,
     pub refused: u64,
+    /// Room accounts' own call rates.
+    pub call_rates: Arc<CallRates>,
+    /// H.323 calls' bandwidth granted by our gatekeeper, kbit/s each way,
+    /// by call identity.
+    pub grants: HashMap<String, u32>,
 }
 
 impl Edges {
@@ -66,6 +73,8 @@ impl Edges {
             shutting_down: false,
             turned_away: 0,
             refused: 0,
+            call_rates: Arc::default(),
+            grants: HashMap::new(),
         }
     }
 

@@ -10,6 +10,7 @@
 use media_api::{LegId, VideoCodec};
 use tracing::{debug, info, info_span, warn};
 
+use super::call_rate;
 use super::edges::Edges;
 use super::io::Output;
 use crate::call::{Call, LocalMedia, NewCall};
@@ -187,7 +188,9 @@ impl Edges {
         info!(dialed = %dialed, display = %setup.caller, "incoming H.323 call");
         self.send_q931(conn, signalling.proceeding(None));
         let display_name = setup.caller.clone();
+        let call_rate = self.room_call_rate(setup.source_aliases.iter().map(String::as_str));
         let mut h = H323Leg::new(conn, signalling, setup);
+        h.call_rate_kbps = call_rate;
         h.early_h245 = early_h245;
         self.h323.insert(leg, h);
         self.h323_conns.insert(conn, leg);
@@ -200,7 +203,7 @@ impl Edges {
             number: dial.number,
             password: dial.password,
             media: None,
-            video: self.h264_kbps().is_some(),
+            video: self.h264_kbps(None).is_some(),
         }));
     }
 
@@ -218,18 +221,20 @@ impl Edges {
         }
     }
 
-    /// The most we send a room of H.264, when video is on.
-    pub(super) fn h264_kbps(&self) -> Option<u32> {
-        let video = self.cfg.codecs.video.as_ref()?;
+    /// The most we send of H.264 to a room of `call_rate` (its own,
+    /// kbit/s), when video is on.
+    pub(super) fn h264_kbps(&self, call_rate: Option<u32>) -> Option<u32> {
+        let codecs = call_rate::capped(&self.cfg.codecs, call_rate);
+        let video = codecs.video?;
         video
             .codecs
             .contains(&VideoCodec::H264)
             .then_some(video.max_kbps)
     }
 
-    /// A new H.245 session for a leg bound at `local`: video (H.264,
-    /// and H.263 when configured) when it is on.
-    pub(super) fn h245_session(&self, local: LocalMedia) -> H245Session {
+    /// A new H.245 session for a leg bound at `local`, of `call_rate`:
+    /// video (H.264, and H.263 when configured) when it is on.
+    pub(super) fn h245_session(&self, local: LocalMedia, call_rate: Option<u32>) -> H245Session {
         let (rtp, rtcp) = (local.audio.rtp, local.audio.rtcp);
         let session = H245Session::new(self.cfg.codecs.audio.clone(), rtp, rtcp, rand::random());
         let h263 = self
@@ -238,7 +243,7 @@ impl Edges {
             .video
             .as_ref()
             .is_some_and(|v| v.codecs.contains(&VideoCodec::H263));
-        match (local.video, self.h264_kbps()) {
+        match (local.video, self.h264_kbps(call_rate)) {
             (Some(video), Some(kbps)) => session.with_video(video, OurVideo { kbps, h263 }),
             _ => session,
         }
@@ -248,15 +253,32 @@ impl Edges {
     pub(super) fn h323_leg_created(&mut self, call: &Call, local: LocalMedia) {
         let leg = call.leg;
         let codecs = self.cfg.codecs.audio.clone();
-        let mut session = self.h245_session(local);
-        let video_kbps = self.h264_kbps().unwrap_or(0);
-        let Some(h) = self.h323.get_mut(&leg) else {
+        let Some((call_rate, identity)) = self
+            .h323
+            .get(&leg)
+            .map(|h| (h.call_rate_kbps, h.signalling.call_id()))
+        else {
             return;
         };
+        let granted = self.granted_video_kbps(&identity);
+        // H.323 carries H.264 and H.263 of the codecs we take.
+        let video_codecs: Vec<VideoCodec> = (self.cfg.codecs.video.iter())
+            .flat_map(|v| v.codecs.iter().copied())
+            .filter(|c| matches!(c, VideoCodec::H264 | VideoCodec::H263))
+            .collect();
+        let mut session = self.h245_session(local, call_rate);
+        let video_kbps = self.h264_kbps(call_rate).unwrap_or(0);
+        let h = self.h323.get_mut(&leg).expect("checked");
         h.shown_as = call.meeting().unwrap_or("MRA").to_owned();
         h.channels = ChannelMedia::new(video_kbps);
+        h.channels.granted_kbps = granted;
         let video = local.video.filter(|_| video_kbps > 0);
-        let fast = fast_start::answer(&h.setup.fast_start, &codecs, local.audio, video);
+        let fast = fast_start::answer(
+            &h.setup.fast_start,
+            &codecs,
+            local.audio,
+            video.map(|v| (v, video_codecs.as_slice())),
+        );
         h.setup.fast_start = Vec::new();
         if let Some(f) = fast {
             let agreed = f.agreed;

@@ -33,6 +33,8 @@ pub struct H323DialTarget {
     pub alias: String,
     /// The room's name in the meeting.
     pub display_name: String,
+    /// Its account's own call rate, kbit/s.
+    pub max_call_rate_kbps: Option<u32>,
 }
 
 impl Edges {
@@ -49,12 +51,14 @@ impl Edges {
         let ours = IncomingSetup {
             dial: Some(target.alias.clone()),
             caller: meeting.name.clone(),
+            source_aliases: Vec::new(),
             fast_start: Vec::new(),
             h245_tunnelling: true,
             h245_address: None,
         };
-        self.h323
-            .insert(leg, H323Leg::new(0, H225Call::new(), ours));
+        let mut h = H323Leg::new(0, H225Call::new(), ours);
+        h.call_rate_kbps = target.max_call_rate_kbps;
+        self.h323.insert(leg, h);
         self.out
             .push_back(Output::H323(H323Output::ConnectCallSignalling {
                 leg,
@@ -69,7 +73,7 @@ impl Edges {
             number: None,
             password: None,
             media: None,
-            video: self.h264_kbps().is_some(),
+            video: self.h264_kbps(None).is_some(),
         })
     }
 
@@ -92,11 +96,12 @@ impl Edges {
     /// instead when the room takes none of it).
     pub(super) fn h323_send_setup(&mut self, leg: LegId, local: LocalMedia) {
         let codecs = self.cfg.codecs.audio.clone();
-        let session = self.h245_session(local);
-        let video_kbps = self.h264_kbps().unwrap_or(0);
-        let Some(h) = self.h323.get_mut(&leg) else {
+        let Some(call_rate) = self.h323.get(&leg).map(|h| h.call_rate_kbps) else {
             return;
         };
+        let session = self.h245_session(local, call_rate);
+        let video_kbps = self.h264_kbps(call_rate).unwrap_or(0);
+        let h = self.h323.get_mut(&leg).expect("checked");
         h.local_media = Some(local);
         let (rtp, rtcp) = (local.audio.rtp, local.audio.rtcp);
         if h.conn == 0 || h.h245.is_some() {

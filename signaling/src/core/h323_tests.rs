@@ -252,6 +252,63 @@ fn configured(out: &[Output]) -> Option<media_api::LegMedia> {
     })
 }
 
+/// Calls in with the recorded Setup, binds audio and video (RTP on
+/// 30000 and 30002) and connects H.245 (ours on 30100): the capability
+/// set we send first.
+fn our_capabilities(room: &mut Room) -> h323_asn1::h245::TerminalCapabilitySet {
+    room.call(None);
+    let leg = LegId(1);
+    let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let mut bound = super::tests::bound_audio(at(30000));
+    bound.push(media_api::BoundStream {
+        kind: media_api::StreamKind::Video,
+        rtp: at(30002),
+        rtcp: at(30003),
+    });
+    room.input(Input::LegCreated {
+        leg,
+        result: Ok(bound),
+    });
+    room.feed(H323Input::H245Listening {
+        leg,
+        result: Ok(at(30100)),
+    });
+    let out = room.feed(H323Input::H245Connected { leg });
+    match h245(&out).first().cloned() {
+        Some(H245::request(RequestMessage::terminalCapabilitySet(ours))) => ours,
+        _ => panic!("our capabilities first: {out:?}"),
+    }
+}
+
+/// The H.264 rate our capability set offers a room calling with the
+/// recorded Setup, when the account of its first source alias has `rate`.
+fn offered_kbps(rate: Option<u32>) -> Option<u32> {
+    use crate::h323::address::alias_text;
+    let mut room = Room::new(CoreConfig::default());
+    if let Some(rate) = rate {
+        let per = Q931::parse(&setup(None)).expect("Q.931");
+        let uu: H323UserInformation =
+            h323_asn1::decode(per.user_user().expect("UUIE")).expect("decodes");
+        let Body::setup(s) = uu.h323_uu_pdu.h323_message_body else {
+            panic!("a Setup");
+        };
+        let alias = s.source_address.iter().flatten().find_map(alias_text);
+        let rates = CallRates::from([(alias.expect("the recorded caller's alias"), rate)]);
+        room.input(Input::CallRates(std::sync::Arc::new(rates)));
+    }
+    let ours = our_capabilities(&mut room);
+    crate::h323::capabilities::receivable_video(&ours)?
+        .codec
+        .limits()
+        .max_kbps
+}
+
+#[test]
+fn a_room_accounts_call_rate_caps_the_h264_we_offer_over_h245() {
+    assert_eq!(offered_kbps(None), Some(4000));
+    assert_eq!(offered_kbps(Some(512)), Some(448));
+}
+
 /// Over H.245: our capability set offers H.264; the room's H.264 channel
 /// is accepted at our video address; ours opens once its capabilities
 /// and the roles are known, in the mode and within the level it takes;
@@ -268,34 +325,14 @@ fn video_channels_open_over_h245_and_keyframes_are_asked_with_it() {
         OpenLogicalChannelAck, OpenLogicalChannelAckForwardMultiplexAckParameters as AckParameters,
         ResponseMessage,
     };
-    use media_api::{Direction, MediaEvent, StreamKind, VideoLimits};
+    use media_api::{Direction, MediaEvent, VideoLimits};
 
     use crate::h323::h245_address::{h245_socket_addr, h245_transport};
 
     let mut room = Room::new(CoreConfig::default());
-    room.call(None);
+    let ours = our_capabilities(&mut room);
     let leg = LegId(1);
     let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-    let mut bound = super::tests::bound_audio(at(30000));
-    bound.push(media_api::BoundStream {
-        kind: StreamKind::Video,
-        rtp: at(30002),
-        rtcp: at(30003),
-    });
-    room.input(Input::LegCreated {
-        leg,
-        result: Ok(bound),
-    });
-    room.feed(H323Input::H245Listening {
-        leg,
-        result: Ok(at(30100)),
-    });
-    let out = room.feed(H323Input::H245Connected { leg });
-    let Some(H245::request(RequestMessage::terminalCapabilitySet(ours))) =
-        h245(&out).first().cloned()
-    else {
-        panic!("our capabilities first: {out:?}");
-    };
     assert!(
         receivable_video(&ours).is_some_and(|v| v.mode_1),
         "H.264 in our set"
@@ -410,6 +447,30 @@ fn video_channels_open_over_h245_and_keyframes_are_asked_with_it() {
     );
     let media = configured(&out).expect("media configured");
     assert_eq!(media.video().expect("video").0.bandwidth_kbps, Some(384));
+
+    // So does what our gatekeeper grants the call (ARQ, BRQ), until it
+    // disengages.
+    let call = room.core.calls()[0].call_id.clone();
+    let out = room.input(Input::CallGrant(crate::h323::ras::CallGrant {
+        call: call.clone(),
+        kbps: 320,
+    }));
+    let media = configured(&out).expect("media configured");
+    assert_eq!(
+        media.video().expect("video").0.bandwidth_kbps,
+        Some(256),
+        "320 kbit/s less audio"
+    );
+    room.input(Input::CallGrant(crate::h323::ras::CallGrant {
+        call: "another call".into(),
+        kbps: 128,
+    }));
+    assert_eq!(room.core.edges.grants.len(), 2);
+    room.input(Input::CallGrant(crate::h323::ras::CallGrant {
+        call,
+        kbps: 0,
+    }));
+    assert_eq!(room.core.edges.grants.len(), 1);
 
     // Keyframes: its ask reaches our encoder only once the leg has media;
     // ours goes on its channel.

@@ -149,7 +149,7 @@ impl Edges {
         }
         let mut resp = self.dialog_reply(leg, &req, 200, "OK");
         if !req.body.is_empty() {
-            match sdp::negotiate(&req.body, &self.cfg.codecs) {
+            match sdp::negotiate(&req.body, &self.dialog(leg).codecs) {
                 Ok(n) => {
                     let video_bound = self.dialog(leg).local.is_some_and(|a| a.video.is_some());
                     let media = n.media(video_bound);
@@ -176,7 +176,7 @@ impl Edges {
             let session = d.sdp;
             let body = match (&d.negotiated, req.body.is_empty()) {
                 (Some(n), false) => sdp::render_answer(n, local, session),
-                _ => sdp::render_offer(&self.cfg.codecs, local, Direction::SendRecv, session),
+                _ => sdp::render_offer(&d.codecs, local, Direction::SendRecv, session),
             };
             resp.set_body("application/sdp", body);
         }
@@ -201,7 +201,7 @@ impl Edges {
         d.ok_retransmit = None;
         d.confirmed = true;
         if !ack.body.is_empty() {
-            if let Ok(mut media) = sdp::read_answer(&ack.body, &self.cfg.codecs) {
+            if let Ok(mut media) = sdp::read_answer(&ack.body, &self.dialog(leg).codecs) {
                 if self.dialog(leg).local.is_none_or(|a| a.video.is_none()) {
                     media.streams.retain(|s| s.kind != StreamKind::Video);
                 }

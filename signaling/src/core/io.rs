@@ -2,13 +2,16 @@
 //! driver's inputs and the outputs it must act on.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use media_api::{BoundStream, LegId, MediaEvent};
 use meeting::{Refusal, Seat};
 
+use super::call_rate::CallRates;
 use crate::controller::{Action, ControllerConfig};
 use crate::h323::io::{H323Input, H323Output};
+use crate::h323::ras::CallGrant;
 use crate::ivr::IvrConfig;
 use crate::sdp::Codecs;
 use crate::sip::transaction::Timers;
@@ -89,6 +92,10 @@ pub enum Input {
         target: String,
     },
     H323(H323Input),
+    /// Room accounts' own call rates, as they now stand.
+    CallRates(Arc<CallRates>),
+    /// What our gatekeeper granted an H.323 call.
+    CallGrant(CallGrant),
     /// Stop: BYE every answered call, refuse the rest.
     Shutdown,
 }

@@ -13,6 +13,7 @@ use media_api::{LegId, LegMedia, MediaEvent};
 use meeting::Seat;
 use tracing::debug;
 
+mod call_rate;
 mod callout;
 mod edges;
 mod h323;
@@ -24,6 +25,7 @@ mod sip_incoming;
 mod sip_session;
 
 pub use crate::h323::io::{H323Input, H323Output};
+pub use call_rate::CallRates;
 pub use callout::DialTarget;
 pub use h323_callout::H323DialTarget;
 pub use io::{CoreConfig, Input, Output};
@@ -171,6 +173,8 @@ impl Core {
             Input::Registered { tx, reply } => room.on_registered(tx, reply, now),
             Input::Probe { id, flow, target } => room.probe(id, flow, &target, now),
             Input::H323(input) => room.on_h323(input),
+            Input::CallRates(rates) => room.call_rates = rates,
+            Input::CallGrant(grant) => room.on_call_grant(grant),
             Input::Shutdown => {
                 room.shutting_down = true;
                 c.shutdown(room, now);

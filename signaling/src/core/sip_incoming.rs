@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tracing::{info, info_span};
 
+use super::call_rate;
 use super::edges::{session_expires, Edges};
 use crate::call::NewCall;
 use crate::controller::RoomEvent;
@@ -129,10 +130,18 @@ impl Edges {
         if !self.precheck(tx, &req, now) {
             return;
         }
+        let caller = req
+            .header("From")
+            .and_then(name_addr_uri)
+            .unwrap_or_default();
+        let room = rsip::Uri::try_from(caller.as_str())
+            .ok()
+            .and_then(|u| u.user().map(str::to_owned));
+        let codecs = call_rate::capped(&self.cfg.codecs, self.room_call_rate(room.as_deref()));
         let negotiated = if req.body.is_empty() {
             None
         } else {
-            match sdp::negotiate(&req.body, &self.cfg.codecs) {
+            match sdp::negotiate(&req.body, &codecs) {
                 Ok(n) => Some(n),
                 Err(e) => {
                     self.turned_away += 1;
@@ -163,29 +172,17 @@ impl Edges {
         let call_id = req.call_id().unwrap_or_default().to_owned();
         let dial = dialstring::parse(req.request_uri().unwrap_or_default());
         let from = req.header("From").unwrap_or_default();
-        let shown = display_name(from)
-            .or_else(|| {
-                name_addr_uri(from).and_then(|u| {
-                    rsip::Uri::try_from(u.as_str())
-                        .ok()?
-                        .user()
-                        .map(str::to_owned)
-                })
-            })
-            .unwrap_or_else(|| "Room".into());
+        let shown = display_name(from).or(room).unwrap_or_else(|| "Room".into());
         let _span =
             info_span!("call", call_id = %call_id, room = %flow.remote, leg = leg.0).entered();
         info!(dialed = req.request_uri().unwrap_or_default(), display = %shown, transport = flow.transport.via_token(), "incoming call");
-        let caller = req
-            .header("From")
-            .and_then(name_addr_uri)
-            .unwrap_or_default();
         let mut dialog = SipDialog::new(NewDialog {
             call_id: call_id.clone(),
             local_tag: random_token(),
             remote_tag: req.from_tag().unwrap_or_default(),
             remote_target: req.contact_uri().unwrap_or_else(|| caller.clone()),
             route_set: req.list("Record-Route").map(str::to_owned).collect(),
+            codecs,
             flow,
             invite: req,
         });
@@ -199,7 +196,7 @@ impl Edges {
         // A late offer gets ours, with video.
         let video = negotiated
             .as_ref()
-            .map_or(self.cfg.codecs.video.is_some(), |n| n.video.is_some());
+            .map_or(dialog.codecs.video.is_some(), |n| n.video.is_some());
         dialog.negotiated = negotiated;
         self.sip.insert(leg, dialog);
         self.report(RoomEvent::Incoming(NewCall {

@@ -446,6 +446,7 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
         uri: format!("sip:room@{ROOM}"),
         route: vec!["<sip:proxy.example.com;lr>".into()],
         display_name: "Board room".into(),
+        max_call_rate_kbps: None,
     };
     let seat = Seat {
         id: 7,
@@ -515,4 +516,59 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
     let (wire, _) = outputs(&mut core);
     assert_eq!(wire.len(), 1);
     assert!(wire[0].starts_with("ACK "), "{wire:?}");
+}
+
+/// The video answered to a room that offers H.264 without a bandwidth of
+/// its own, when the room's account has `rate` (kbit/s, audio and video
+/// together): the answer's `b=AS` line.
+fn answered_video_bandwidth(rate: Option<u32>) -> String {
+    let mut room = Room::new();
+    if let Some(rate) = rate {
+        let rates = CallRates::from([("room".to_owned(), rate), ("other".to_owned(), 128)]);
+        room.core
+            .handle(Input::CallRates(std::sync::Arc::new(rates)), room.now);
+    }
+    let offer = format!(
+        "{OFFER}m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+         a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n"
+    );
+    room.send("INVITE", "123456789", "", &offer);
+    room.directory(Some(meeting("123456789", None)));
+    let leg = LegId(1);
+    let mut bound = bound_audio("127.0.0.1:40000".parse().expect("literal"));
+    bound.push(BoundStream {
+        kind: media_api::StreamKind::Video,
+        rtp: "127.0.0.1:40002".parse().expect("literal"),
+        rtcp: "127.0.0.1:40003".parse().expect("literal"),
+    });
+    room.core.handle(
+        Input::LegCreated {
+            leg,
+            result: Ok(bound),
+        },
+        room.now,
+    );
+    room.drain();
+    let ok = room
+        .messages()
+        .into_iter()
+        .find(|m| m.starts_with("SIP/2.0 200"))
+        .expect("answered");
+    let video = ok.split("m=video").nth(1).expect("video answered");
+    video
+        .lines()
+        .find(|l| l.starts_with("b=AS:"))
+        .expect("b=AS")
+        .to_owned()
+}
+
+#[test]
+fn a_room_accounts_call_rate_caps_the_video_it_is_answered() {
+    assert_eq!(answered_video_bandwidth(None), "b=AS:4000");
+    assert_eq!(answered_video_bandwidth(Some(512)), "b=AS:448");
+    assert_eq!(
+        answered_video_bandwidth(Some(100_000)),
+        "b=AS:4000",
+        "a room's rate never raises the installation's"
+    );
 }

@@ -25,9 +25,11 @@ pub struct ChannelMedia {
     pub audio: Option<ToRoom<AudioCodec>>,
     pub video_to_room: Option<ToRoom<VideoChannel>>,
     pub video_from_room: Option<VideoChannel>,
-    /// Our most for video, and the room's flowControlCommand, kbit/s.
+    /// Our most for video, the room's flowControlCommand and the video
+    /// share of what our gatekeeper granted the call, kbit/s.
     pub video_kbps: u32,
     pub flow_control_kbps: Option<u32>,
+    pub granted_kbps: Option<u32>,
 }
 
 impl ChannelMedia {
@@ -75,10 +77,15 @@ impl ChannelMedia {
             accepted.insert(v.payload_type);
         }
         let room_kbps = sent.and_then(|v| v.codec.limits().max_kbps);
-        let kbps = [Some(self.video_kbps), room_kbps, self.flow_control_kbps]
-            .into_iter()
-            .flatten()
-            .min();
+        let kbps = [
+            Some(self.video_kbps),
+            room_kbps,
+            self.flow_control_kbps,
+            self.granted_kbps,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let codec = sent
             .or(from_room)
             .map_or(VideoCodec::H264, |v| v.codec.codec());

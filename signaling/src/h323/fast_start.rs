@@ -15,7 +15,7 @@ use h323_asn1::h245::{
     OpenLogicalChannelForwardLogicalChannelParametersMultiplexParameters as Forward,
     OpenLogicalChannelReverseLogicalChannelParametersMultiplexParameters as Reverse,
 };
-use media_api::{AudioCodec, BoundStream, VideoLimits};
+use media_api::{AudioCodec, BoundStream, VideoCodec, VideoLimits};
 
 use super::capabilities::codec_of;
 use super::channels::{receiving, sending, Carried, VideoChannel, DEFAULT_VIDEO_PAYLOAD_TYPE};
@@ -89,13 +89,14 @@ fn parameters(
 }
 
 /// Answers the caller's proposals with `codecs` in our order of
-/// preference, and H.264 video when we bound `video`; None when no audio
-/// codec goes both ways (the call then opens its channels over H.245).
+/// preference, and video when we bound it (`video`: where, and the
+/// codecs we take in our order); None when no audio codec goes both ways
+/// (the call then opens its channels over H.245).
 pub fn answer(
     proposals: &[Vec<u8>],
     codecs: &[AudioCodec],
     audio: BoundStream,
-    video: Option<BoundStream>,
+    video: Option<(BoundStream, &[VideoCodec])>,
 ) -> Option<FastStart> {
     let read: Vec<Proposal> = proposals
         .iter()
@@ -113,10 +114,17 @@ pub fn answer(
     let (room_rtp, room_rtcp) = answer_to_room(to_room, audio, &mut answers)?;
     answer_from_room(from_room, audio, &mut answers)?;
 
-    let video = video.map(|ours| {
+    let video = video.map(|(ours, taken)| {
+        let rank = |p: &Proposal| match p.kind {
+            Kind::Video(v) => taken.iter().position(|&c| c == v.codec.codec()),
+            Kind::Audio(_) => None,
+        };
         let first = |callee_sends: bool| {
             read.iter()
-                .find(|p| matches!(p.kind, Kind::Video(_)) && p.callee_sends == callee_sends)
+                .filter(|p| p.callee_sends == callee_sends)
+                .filter_map(|p| Some((rank(p)?, p)))
+                .min_by_key(|(rank, _)| *rank)
+                .map(|(_, p)| p)
         };
         let channel = |p: &Proposal| match p.kind {
             Kind::Video(v) => v,
@@ -330,7 +338,9 @@ mod tests {
             bound(StreamKind::Audio, 40000),
             bound(StreamKind::Video, 40002),
         );
-        let answer = answer(&proposals, &codecs, room_audio, Some(room_video)).expect("answered");
+        let taken = [VideoCodec::H264];
+        let answer =
+            answer(&proposals, &codecs, room_audio, Some((room_video, &taken))).expect("answered");
         let room_took = answer.agreed.video.expect("video answered");
         assert_eq!(room_took.to_room.map(|(v, ..)| v.mode), Some(1));
 
@@ -356,5 +366,48 @@ mod tests {
         let answer = answer(&proposals, &codecs, bound(StreamKind::Audio, 40000), None).unwrap();
         let agreed = accepted(&answer.answers, &codecs).expect("audio accepted");
         assert_eq!(agreed.video, None);
+    }
+
+    #[test]
+    fn h263_is_answered_only_when_we_take_it_and_h264_first() {
+        let codecs = [AudioCodec::Pcmu];
+        let (audio, video) = (
+            bound(StreamKind::Audio, 30000),
+            bound(StreamKind::Video, 30002),
+        );
+        let h263 = Carried::H263 { kbps: 768 };
+        let mut old_room = propose(&codecs, audio.rtp, audio.rtcp);
+        old_room.extend(
+            [
+                receiving(11, h263, video.rtp, video.rtcp),
+                sending(12, h263, video.rtcp),
+            ]
+            .iter()
+            .flatten()
+            .map(|o| h323_asn1::encode(o).unwrap()),
+        );
+        let ours = bound(StreamKind::Audio, 40000);
+        let ours_video = bound(StreamKind::Video, 40002);
+        let answered = |proposals: &[Vec<u8>], taken: &[VideoCodec]| {
+            answer(proposals, &codecs, ours, Some((ours_video, taken)))
+                .expect("audio answered")
+                .agreed
+                .video
+                .and_then(|v| v.to_room)
+                .map(|(v, ..)| v.codec.codec())
+        };
+        assert_eq!(
+            answered(&old_room, &[VideoCodec::H264, VideoCodec::H263]),
+            Some(VideoCodec::H263)
+        );
+        assert_eq!(answered(&old_room, &[VideoCodec::H264]), None);
+
+        let mut both = old_room.clone();
+        both.extend(propose_video(video, 1920));
+        assert_eq!(
+            answered(&both, &[VideoCodec::H264, VideoCodec::H263]),
+            Some(VideoCodec::H264),
+            "H.264 first, though the room proposed H.263 first"
+        );
     }
 }

@@ -31,6 +31,8 @@ pub struct IncomingSetup {
     pub dial: Option<String>,
     /// Who calls: the Display IE, else the first source alias.
     pub caller: String,
+    /// The caller's aliases (H.323 IDs, E.164 numbers).
+    pub source_aliases: Vec<String>,
     /// Proposed logical channels (encoded OpenLogicalChannel).
     pub fast_start: Vec<Vec<u8>>,
     /// Whether the caller tunnels H.245 in call signalling.
@@ -132,15 +134,9 @@ impl H225Call {
         self.state == State::Released
     }
 
-    /// The call's identity in hex: its callIdentifier (H.225.0 v3 and
-    /// later), else its conferenceID.
+    /// The call's identity (see [`call_identity`]).
     pub fn call_id(&self) -> String {
-        let guid = match (&self.call_identifier, &self.conference_id) {
-            (Some(c), _) => &c.guid.0,
-            (None, Some(c)) => &c.0 .0,
-            (None, None) => return String::new(),
-        };
-        guid.iter().map(|b| format!("{b:02x}")).collect()
+        call_identity(self.call_identifier.as_ref(), self.conference_id.as_ref())
     }
 
     /// Reads one Q.931 message: the events it carries and the messages to
@@ -423,6 +419,20 @@ fn progress(kind: MessageType, pdu: Option<H323UUPDU>) -> CalleeProgress {
 }
 
 /// The Setup's dial string, caller and media proposals.
+/// A call's identity in hex, as RAS and call signalling both name it:
+/// its callIdentifier (H.225.0 v3 and later), else its conferenceID.
+pub fn call_identity(
+    call: Option<&CallIdentifier>,
+    conference: Option<&ConferenceIdentifier>,
+) -> String {
+    let guid = match (call, conference) {
+        (Some(c), _) => &c.guid.0,
+        (None, Some(c)) => &c.0 .0,
+        (None, None) => return String::new(),
+    };
+    guid.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn incoming(q931: &Q931, setup: &SetupUUIE, tunnelling: bool) -> IncomingSetup {
     let aliases: Vec<String> = setup
         .destination_address
@@ -434,14 +444,21 @@ fn incoming(q931: &Q931, setup: &SetupUUIE, tunnelling: bool) -> IncomingSetup {
         .into_iter()
         .find(|a| !a.is_empty())
         .or_else(|| q931.called_number());
+    let source_aliases: Vec<String> = setup
+        .source_address
+        .iter()
+        .flatten()
+        .filter_map(alias_text)
+        .collect();
     let caller = q931
         .display()
         .filter(|d| !d.is_empty())
-        .or_else(|| setup.source_address.iter().flatten().find_map(alias_text))
+        .or_else(|| source_aliases.first().cloned())
         .unwrap_or_else(|| "H.323 room".to_owned());
     IncomingSetup {
         dial,
         caller,
+        source_aliases,
         fast_start: setup
             .fast_start
             .iter()

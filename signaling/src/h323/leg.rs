@@ -45,6 +45,8 @@ pub struct H323Leg {
     pub local_media: Option<LocalMedia>,
     /// What our Connect names as the called party (the meeting).
     pub shown_as: String,
+    /// The room account's own call rate, kbit/s.
+    pub call_rate_kbps: Option<u32>,
 }
 
 impl H323Leg {
@@ -66,6 +68,7 @@ impl H323Leg {
             channels: ChannelMedia::default(),
             local_media: None,
             shown_as: "MRA".into(),
+            call_rate_kbps: None,
         }
     }
 

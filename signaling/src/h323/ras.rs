@@ -1,38 +1,43 @@
 //! The RAS gatekeeper (H.225.0 clause 7, UDP 1719): discovery (GRQ),
 //! registration (RRQ, lightweight RRQ, URQ) through the registrar's store,
-//! admission (ARQ, direct-routed to our call-signalling address),
-//! disengage (DRQ), bandwidth (BRQ), location of meetings and registered
-//! rooms (LRQ), and unsolicited IRRs. Every request gets its confirm or a
+//! admission (ARQ, direct-routed to our call-signalling address, within
+//! the call rate: see [`bandwidth`]), disengage (DRQ), bandwidth (BRQ),
+//! location of meetings and registered rooms (LRQ), and unsolicited IRRs. Every request gets its confirm or a
 //! reject with the reason; a datagram that does not decode gets an
 //! unknownMessageResponse. Requests of rooms are held to H.235.1 (see
 //! [`security`]). Fed a datagram and `now`, returns the answer and where
 //! it goes; the socket lives in the driver.
 
+mod bandwidth;
 mod security;
+
+pub use bandwidth::CallGrant;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use h323_asn1::h225::{
-    AdmissionConfirm, AdmissionReject, AdmissionRejectReason, AdmissionRequest, BandwidthConfirm,
-    BandwidthRequest, CallModel, DisengageConfirm, EndpointIdentifier, GatekeeperConfirm,
-    GatekeeperIdentifier, GatekeeperReject, GatekeeperRejectReason, GatekeeperRequest,
-    InfoRequestAck, LocationConfirm, LocationReject, LocationRejectReason, LocationRequest,
-    RasMessage, RegistrationConfirm, RegistrationReject, RegistrationRejectReason,
-    RegistrationRequest, RequestSeqNum, TimeToLive, UUIEsRequested, UnknownMessageResponse,
-    UnregRejectReason, UnregistrationConfirm, UnregistrationReject, UnregistrationRequest,
+    AdmissionConfirm, AdmissionReject, AdmissionRejectReason, AdmissionRequest, BandWidth,
+    CallModel, DisengageConfirm, EndpointIdentifier, GatekeeperConfirm, GatekeeperIdentifier,
+    GatekeeperReject, GatekeeperRejectReason, GatekeeperRequest, InfoRequestAck, LocationConfirm,
+    LocationReject, LocationRejectReason, LocationRequest, RasMessage, RegistrationConfirm,
+    RegistrationReject, RegistrationRejectReason, RegistrationRequest, RequestSeqNum, TimeToLive,
+    UUIEsRequested, UnknownMessageResponse, UnregRejectReason, UnregistrationConfirm,
+    UnregistrationReject, UnregistrationRequest,
 };
 use h323_asn1::h235::AuthenticationMechanism;
 use h323_asn1::rasn::types::OctetString;
 use registrar::h323::{H323Refusal, H323Registration};
 use registrar::Registrar;
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::address::{
     alias_text, bmp, first_socket_addr, protocol_identifier, socket_addr, text, transport,
     vendor_text,
 };
+use super::h225_call::call_identity;
 use super::h235::{self, Replays};
 
 #[derive(Debug, Clone)]
@@ -52,6 +57,9 @@ pub struct GatekeeperConfig {
     /// Largest difference between a token's timestamp and our clock,
     /// seconds.
     pub h235_clock_skew: u32,
+    /// The most a call may use, kbit/s each way (a room account's own
+    /// rate may lower it).
+    pub max_call_rate_kbps: u32,
 }
 
 /// Counters for /metrics.
@@ -68,6 +76,8 @@ pub struct Gatekeeper {
     cfg: GatekeeperConfig,
     registrar: Arc<Registrar>,
     replays: Mutex<Replays>,
+    /// Where calls' bandwidth grants go (the call core).
+    grants: Option<mpsc::UnboundedSender<CallGrant>>,
     pub stats: RasStats,
 }
 
@@ -96,8 +106,16 @@ impl Gatekeeper {
             cfg,
             registrar,
             replays: Mutex::default(),
+            grants: None,
             stats: RasStats::default(),
         }
+    }
+
+    /// Tells `grants` what each call is granted (ARQ, BRQ) and when it
+    /// disengages (DRQ).
+    pub fn with_grants(mut self, grants: mpsc::UnboundedSender<CallGrant>) -> Gatekeeper {
+        self.grants = Some(grants);
+        self
     }
 
     /// Answers one datagram from `from`, sent to our address `local`, at
@@ -137,11 +155,17 @@ impl Gatekeeper {
             }
             RasMessage::unregistrationRequest(r) => (self.unregistration(&r, now).await, from),
             RasMessage::admissionRequest(r) => (self.admission(&r, &here, now).await, from),
-            RasMessage::disengageRequest(r) => (
-                RasMessage::disengageConfirm(DisengageConfirm::required(r.request_seq_num)),
-                from,
-            ),
-            RasMessage::bandwidthRequest(r) => (bandwidth(&r), from),
+            RasMessage::disengageRequest(r) => {
+                self.grant(
+                    call_identity(r.call_identifier.as_ref(), Some(&r.conference_id)),
+                    0,
+                );
+                (
+                    RasMessage::disengageConfirm(DisengageConfirm::required(r.request_seq_num)),
+                    from,
+                )
+            }
+            RasMessage::bandwidthRequest(r) => (self.bandwidth(&r).await, from),
             RasMessage::locationRequest(r) => {
                 let to = socket_addr(&r.reply_address).unwrap_or(from);
                 (self.location(&r, &here, now).await, to)
@@ -353,10 +377,18 @@ impl Gatekeeper {
         } else {
             here.call_signal
         };
+        let granted = r
+            .band_width
+            .0
+            .min(self.allowed(&r.endpoint_identifier).await);
+        self.grant(
+            call_identity(r.call_identifier.as_ref(), Some(&r.conference_id)),
+            granted,
+        );
         RasMessage::admissionConfirm(
             AdmissionConfirm::required(
                 r.request_seq_num.clone(),
-                r.band_width.clone(),
+                BandWidth(granted),
                 CallModel::direct(()),
                 transport(destination),
             )
@@ -411,13 +443,6 @@ impl Gatekeeper {
             )),
         }
     }
-}
-
-fn bandwidth(r: &BandwidthRequest) -> RasMessage {
-    RasMessage::bandwidthConfirm(BandwidthConfirm::required(
-        r.request_seq_num.clone(),
-        r.band_width.clone(),
-    ))
 }
 
 fn registration_reject(seq: RequestSeqNum, reason: RegistrationRejectReason) -> RasMessage {

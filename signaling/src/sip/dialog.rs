@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::{Flow, Message, Method, TxId};
-use crate::sdp::{Addresses, Negotiated, SdpSession};
+use crate::sdp::{Addresses, Codecs, Negotiated, SdpSession};
 
 /// RFC 4028 session timer state.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +59,8 @@ pub struct SipDialog {
     pub flow: Flow,
     pub remote_target: String,
     pub route_set: Vec<String>,
+    /// What the call may offer and answer (within its call rate).
+    pub codecs: Codecs,
     pub local_cseq: u32,
     pub remote_cseq: u32,
     pub confirmed: bool,
@@ -87,6 +89,7 @@ pub struct NewDialog {
     pub flow: Flow,
     pub remote_target: String,
     pub route_set: Vec<String>,
+    pub codecs: Codecs,
 }
 
 impl SipDialog {
@@ -100,6 +103,7 @@ impl SipDialog {
             flow: n.flow,
             remote_target: n.remote_target,
             route_set: n.route_set,
+            codecs: n.codecs,
             local_cseq: 0,
             remote_cseq: 0,
             confirmed: false,

@@ -1,0 +1,49 @@
+//! Keeps the signaling core's table of room accounts' own call rates in
+//! step with the store (read before the first call): again whenever the
+//! admin API changes a room on this node, and every [`REFRESH`] for
+//! changes made through another node or `mra room` from the shell.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use signaling::core::CallRates;
+use signaling::driver::Query;
+use tokio::sync::{mpsc, watch, Notify};
+use tracing::warn;
+
+use crate::store::Store;
+
+/// How long a change made elsewhere may take to reach this node's calls.
+pub const REFRESH: Duration = Duration::from_secs(15);
+
+/// Runs until `stop` turns true or signaling is gone; the core starts
+/// with `known`.
+pub async fn follow(
+    store: Store,
+    mut known: CallRates,
+    queries: mpsc::Sender<Query>,
+    changed: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = changed.notified() => {}
+            _ = tokio::time::sleep(REFRESH) => {}
+            r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+        }
+        match store.call_rates().await {
+            Ok(rates) if rates != known => {
+                if queries
+                    .send(Query::CallRates(Arc::new(rates.clone())))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                known = rates;
+            }
+            Ok(_) => {}
+            Err(e) => warn!("rooms' call rates not read: {e}"),
+        }
+    }
+}
