@@ -10,6 +10,7 @@
 mod codec;
 mod control;
 mod events;
+pub mod layout;
 mod prompt;
 mod stats;
 mod stream;

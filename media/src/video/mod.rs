@@ -10,10 +10,12 @@
 //! room's camera browsers do not decode transcoded for the meeting.
 
 mod assemble;
+pub mod compose;
 mod decode;
 mod encode;
 mod h263;
 pub(crate) mod keyframe;
+mod label;
 mod leg;
 mod nack;
 mod name_card;
@@ -23,6 +25,7 @@ mod publish;
 mod rate;
 mod router;
 mod send;
+mod text;
 mod workers;
 
 pub use assemble::{Assembled, AssemblyStats, FrameAssembler};
@@ -30,6 +33,6 @@ pub use decode::{DecodeError, VideoDecoder};
 pub use encode::{EncodeError, EncodedFrame, Output, VideoEncoder, MTU};
 pub(crate) use leg::{PublishVideo, VideoLeg, VideoRoute};
 pub(crate) use params::VideoParams;
-pub use picture::{black, fill, Fitter, Picture};
+pub use picture::{black, fill, paste, Fitter, Picture};
 pub(crate) use router::{KeyframeAsk, SentFrame, VideoCommand};
 pub(crate) use workers::{VideoQueue, VideoWorkers};

@@ -1,73 +1,27 @@
 //! Name cards: the picture of a participant who sends no video — its
-//! name in white on a plain dark grey background, centred, drawn in
-//! DejaVu Sans Bold (embedded by the `dejavu` crate) by ab_glyph, at the
-//! size the room takes.
-
-use ab_glyph::{point, Font, FontRef, GlyphId, PxScale, ScaleFont};
+//! name in white on a plain dark grey background, centred (see
+//! [`super::text`]), at the size the room takes.
 
 use super::picture::{black, fill, Picture};
+use super::text::{draw_text, TextBox};
 
 /// The card's background (YUV): dark grey.
 const BACKGROUND: [u8; 3] = [50, 128, 128];
-/// The text's luma: white.
-const TEXT: f32 = 235.0;
 
-/// `name`'s card, `width`×`height`.
+/// `name`'s card, `width`×`height`: the name a tenth of the height, or
+/// smaller if that would not fit 90 % of the width.
 pub fn name_card(name: &str, width: u32, height: u32) -> Picture {
     let mut picture = black(width, height);
     fill(&mut picture, BACKGROUND);
-    let font = FontRef::try_from_slice(dejavu::sans::bold()).expect("DejaVu Sans Bold parses");
-    // A tenth of the height, smaller if that would not fit 90 % of the width.
-    let (w, h) = (width as f32, height as f32);
-    let mut scale = PxScale::from(h / 10.0);
-    let wide = advance(&font, scale, name);
-    if wide > w * 0.9 {
-        scale = PxScale::from(scale.y * w * 0.9 / wide);
-    }
-    let scaled = font.as_scaled(scale);
-    let mut x = (w - advance(&font, scale, name)) / 2.0;
-    let baseline = (h + scaled.ascent() + scaled.descent()) / 2.0;
-    let stride = picture.stride(0);
-    let luma = picture.data_mut(0);
-    let mut previous: Option<GlyphId> = None;
-    for c in name.chars() {
-        let id = scaled.glyph_id(c);
-        if let Some(p) = previous {
-            x += scaled.kern(p, id);
-        }
-        previous = Some(id);
-        let glyph = id.with_scale_and_position(scale, point(x, baseline));
-        x += scaled.h_advance(id);
-        let Some(outline) = font.outline_glyph(glyph) else {
-            continue;
-        };
-        let bounds = outline.px_bounds();
-        outline.draw(|gx, gy, coverage| {
-            let px = bounds.min.x as i64 + i64::from(gx);
-            let py = bounds.min.y as i64 + i64::from(gy);
-            if px < 0 || py < 0 || px >= i64::from(width) || py >= i64::from(height) {
-                return;
-            }
-            let at = py as usize * stride + px as usize;
-            let under = f32::from(luma[at]);
-            luma[at] = (under + (TEXT - under) * coverage.clamp(0.0, 1.0)) as u8;
-        });
-    }
+    let area = TextBox {
+        x: width / 20,
+        y: 0,
+        width: width * 9 / 10,
+        height,
+        centred: true,
+    };
+    draw_text(&mut picture, name, area, height as f32 / 10.0);
     picture
-}
-
-/// How wide `text` is at `scale`, kerning included.
-fn advance(font: &FontRef, scale: PxScale, text: &str) -> f32 {
-    let scaled = font.as_scaled(scale);
-    let mut previous: Option<GlyphId> = None;
-    text.chars()
-        .map(|c| {
-            let id = scaled.glyph_id(c);
-            let kern = previous.map_or(0.0, |p| scaled.kern(p, id));
-            previous = Some(id);
-            kern + scaled.h_advance(id)
-        })
-        .sum()
 }
 
 #[cfg(test)]

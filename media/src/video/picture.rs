@@ -10,10 +10,13 @@ use ffmpeg_next::software::scaling::{self, Flags};
 /// A YUV 4:2:0 picture.
 pub type Picture = Frame;
 
+/// Black, in YUV.
+const BLACK: [u8; 3] = [16, 128, 128];
+
 /// A black `width`×`height` picture.
 pub fn black(width: u32, height: u32) -> Picture {
     let mut picture = Frame::new(Pixel::YUV420P, width, height);
-    fill(&mut picture, [16, 128, 128]);
+    fill(&mut picture, BLACK);
     picture
 }
 
@@ -114,25 +117,38 @@ impl Fitter {
         if (w, h) == canvas {
             return Ok(&self.scaled);
         }
-        for plane in 0..3 {
-            let shift = u32::from(plane > 0);
-            let (x, y, w, h) = (
-                (x >> shift) as usize,
-                (y >> shift) as usize,
-                (w >> shift) as usize,
-                (h >> shift) as usize,
-            );
-            let from_stride = self.scaled.stride(plane);
-            let to_stride = self.canvas.stride(plane);
-            let from = self.scaled.data(plane);
-            let to = self.canvas.data_mut(plane);
-            for row in 0..h {
-                let f = &from[row * from_stride..row * from_stride + w];
-                let start = (y + row) * to_stride + x;
-                to[start..start + w].copy_from_slice(f);
-            }
-        }
+        paste(&self.scaled, &mut self.canvas, x, y);
         Ok(&self.canvas)
+    }
+
+    /// The canvas with nothing fitted: black.
+    pub fn blank(&mut self) -> &Picture {
+        fill(&mut self.canvas, BLACK);
+        // What was fitted before is gone: the letterbox is black again.
+        self.scaler = None;
+        &self.canvas
+    }
+}
+
+/// Copies `from` into `to` with its top left corner at (`x`, `y`), both
+/// even; what falls outside `to` is cut off.
+pub fn paste(from: &Picture, to: &mut Picture, x: u32, y: u32) {
+    for plane in 0..3 {
+        let shift = u32::from(plane > 0);
+        let (x, y) = ((x >> shift) as usize, (y >> shift) as usize);
+        let w = ((from.width() >> shift) as usize)
+            .min(((to.width() >> shift) as usize).saturating_sub(x));
+        let h = ((from.height() >> shift) as usize)
+            .min(((to.height() >> shift) as usize).saturating_sub(y));
+        let from_stride = from.stride(plane);
+        let to_stride = to.stride(plane);
+        let source = from.data(plane);
+        let target = to.data_mut(plane);
+        for row in 0..h {
+            let f = &source[row * from_stride..row * from_stride + w];
+            let start = (y + row) * to_stride + x;
+            target[start..start + w].copy_from_slice(f);
+        }
     }
 }
 
