@@ -25,10 +25,11 @@ pub async fn follow(
     changed: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + REFRESH, REFRESH);
     loop {
         tokio::select! {
             _ = changed.notified() => {}
-            _ = tokio::time::sleep(REFRESH) => {}
+            _ = refresh.tick() => {}
             r = stop.changed() => if r.is_err() || *stop.borrow() { return },
         }
         match store.call_rates().await {

@@ -7,7 +7,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +17,7 @@ use signaling::driver::{CallOut, Query};
 use signaling::sip::Transport;
 use tokio::sync::oneshot;
 
+use super::json_body::JsonBody;
 use super::{error, ApiState};
 use crate::store::MIN_CALL_RATE_KBPS;
 use registrar::h323::H323Endpoint;
@@ -40,12 +40,8 @@ pub struct Invite {
 pub async fn invite(
     State(s): State<ApiState>,
     Path(number): Path<String>,
-    body: Result<Json<Invite>, JsonRejection>,
+    JsonBody(invite): JsonBody<Invite>,
 ) -> Response {
-    let Json(invite) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
     let meeting = match s.store.meeting(&number).await {
         Ok(Some(m)) => m,
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("no meeting {number}")),

@@ -4,12 +4,12 @@
 //! figures and can be muted; rooms in [`rooms`].
 
 mod invite;
+mod json_body;
 pub mod lb;
 mod rooms;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -22,6 +22,8 @@ use registrar::Registrar;
 use serde_json::json;
 use signaling::core::CallInfo;
 use signaling::driver::Query;
+
+use json_body::JsonBody;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{CreateError, Store};
@@ -126,12 +128,8 @@ async fn list_meetings(State(s): State<ApiState>) -> Response {
 
 async fn create_meeting(
     State(s): State<ApiState>,
-    body: Result<Json<NewMeeting>, JsonRejection>,
+    JsonBody(new): JsonBody<NewMeeting>,
 ) -> Response {
-    let Json(new) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
     let meeting = match new.validate() {
         Ok(m) => m,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -168,12 +166,8 @@ struct MeetingPatch {
 async fn patch_meeting(
     State(s): State<ApiState>,
     Path(number): Path<String>,
-    body: Result<Json<MeetingPatch>, JsonRejection>,
+    JsonBody(patch): JsonBody<MeetingPatch>,
 ) -> Response {
-    let Json(patch) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
     match s.store.set_locked(&number, patch.locked).await {
         Ok(true) => show_meeting(State(s), Path(number)).await,
         Ok(false) => error(StatusCode::NOT_FOUND, format!("no meeting {number}")),
@@ -216,11 +210,8 @@ struct CallPatch {
 async fn patch_call(
     State(s): State<ApiState>,
     Path(id): Path<u64>,
-    body: Result<Json<CallPatch>, JsonRejection>,
+    JsonBody(patch): JsonBody<CallPatch>,
 ) -> Response {
-    let Ok(Json(patch)) = body else {
-        return error(StatusCode::BAD_REQUEST, "expected {\"muted\": true|false}");
-    };
     let known = calls(&s)
         .await
         .is_some_and(|c| c.iter().any(|c| c.id == id));

@@ -1,12 +1,12 @@
 //! `/api/v1/rooms`: room accounts (created with a password, shown without
 //! any secret) with their registration status, and a CSV export.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::json_body::JsonBody;
 use super::{error, ApiState};
 use crate::store::{rooms_csv, NewRoom, RoomError};
 
@@ -34,14 +34,7 @@ pub async fn csv(State(s): State<ApiState>) -> Response {
     }
 }
 
-pub async fn create(
-    State(s): State<ApiState>,
-    body: Result<Json<NewRoom>, JsonRejection>,
-) -> Response {
-    let Json(new) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
+pub async fn create(State(s): State<ApiState>, JsonBody(new): JsonBody<NewRoom>) -> Response {
     let account = match new.account(&s.realm) {
         Ok(a) => a,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -89,12 +82,8 @@ pub struct PasswordChange {
 pub async fn set_password(
     State(s): State<ApiState>,
     Path(user): Path<String>,
-    body: Result<Json<PasswordChange>, JsonRejection>,
+    JsonBody(change): JsonBody<PasswordChange>,
 ) -> Response {
-    let Json(change) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
     let changed = s
         .store
         .set_room_password(&user, &change.password, &s.realm)
@@ -128,12 +117,8 @@ pub struct CallRateChange {
 pub async fn set_call_rate(
     State(s): State<ApiState>,
     Path(user): Path<String>,
-    body: Result<Json<CallRateChange>, JsonRejection>,
+    JsonBody(change): JsonBody<CallRateChange>,
 ) -> Response {
-    let Json(change) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
     let changed = s
         .store
         .set_room_call_rate(&user, change.max_call_rate_kbps)

@@ -123,9 +123,8 @@ impl Fitter {
 
     /// The canvas with nothing fitted: black.
     pub fn blank(&mut self) -> &Picture {
+        // Fitting again pastes over the middle; the letterbox stays black.
         fill(&mut self.canvas, BLACK);
-        // What was fitted before is gone: the letterbox is black again.
-        self.scaler = None;
         &self.canvas
     }
 }
