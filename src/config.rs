@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use media_api::layout::Layout;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +111,10 @@ pub struct Media {
     pub max_call_rate_kbps: u32,
     /// Media worker threads (meetings are spread over them); 0: one per core.
     pub workers: usize,
+    /// The layout rooms see unless their meeting or they choose another
+    /// (`automatic`, `speaker`, `1+5`, `1+7`, `1+21`, `2+21`, `2x2` …
+    /// `5x5`; Pexip's and Cisco's names too).
+    pub layout: Layout,
 }
 
 impl Media {
@@ -264,6 +269,7 @@ impl Default for Media {
             video_codecs: ["h264", "vp8", "h263"].map(String::from).to_vec(),
             max_call_rate_kbps: 4096,
             workers: 0,
+            layout: Layout::Automatic,
         }
     }
 }

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use media_api::layout::{Layout, MeetingLayout};
 use meeting::NewMeeting;
 
 use config::Config;
@@ -83,6 +84,14 @@ enum MeetingCommand {
         name: Option<String>,
         #[arg(long)]
         locked: bool,
+        /// Its layout (`1+7`, `2x2`, `automatic` …; default: the
+        /// installation's media.layout).
+        #[arg(long, value_parser = parse_layout)]
+        layout: Option<Layout>,
+        /// Turn the small tiles through those who do not fit, this often
+        /// (5-300 s).
+        #[arg(long)]
+        polling_seconds: Option<u16>,
     },
     /// List meetings.
     List,
@@ -90,6 +99,10 @@ enum MeetingCommand {
     Show { number: String },
     /// Delete a meeting.
     Delete { number: String },
+}
+
+fn parse_layout(name: &str) -> Result<Layout, String> {
+    Layout::from_name(name).ok_or_else(|| format!("unknown layout {name:?}"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -132,6 +145,8 @@ async fn meeting_command(cfg: &Config, command: MeetingCommand) -> anyhow::Resul
             host_pin,
             name,
             locked,
+            layout,
+            polling_seconds,
         } => {
             let m = NewMeeting {
                 number,
@@ -139,6 +154,10 @@ async fn meeting_command(cfg: &Config, command: MeetingCommand) -> anyhow::Resul
                 host_pin,
                 name,
                 locked,
+                layout: MeetingLayout {
+                    layout,
+                    polling_seconds,
+                },
             }
             .validate()?;
             store.create_meeting(&m).await?;

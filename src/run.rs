@@ -73,6 +73,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         MeetingLink {
             service: Arc::new(sfu.clone()),
             rtc_ip,
+            layout: cfg.media.layout,
         },
         cfg.media.worker_count(),
     );

@@ -315,14 +315,18 @@ fn a_linphone_vp8_room_and_a_baresip_h264_room_see_each_other() {
     );
 }
 
-/// Three rooms: a quiet red one watches while a green one talks, then
-/// falls silent as a blue one starts talking; the quiet room's picture
-/// follows the speaker from green to blue.
+/// Three rooms in a meeting whose layout is speaker only: a quiet red
+/// one watches while a green one talks, then falls silent as a blue one
+/// starts talking; the quiet room's picture follows the speaker from
+/// green to blue.
 #[test]
 fn the_picture_follows_the_speaker() {
     isolate_network();
     let mra = Mra::start();
     mra.create_meeting("123456789", Some("4321"));
+    let layout = r#"{"layout": "speaker"}"#;
+    let (status, body) = mra.http("PUT", "/api/v1/meetings/123456789/layout", Some(layout));
+    assert_eq!(status, 200, "{body}");
     let dir = tempfile::tempdir().unwrap();
     let audio = |name: &str, segments: &[(&[f64], f64)]| {
         let path = dir.path().join(name);

@@ -5,6 +5,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
+use crate::layout::{Layout, LayoutChange, MeetingLayout};
 use crate::{BoundStream, LegId, LegMedia, LegRequest, LegStats, Prompt};
 
 /// How a leg joins its meeting: as a participant of the meeting service,
@@ -14,6 +15,11 @@ pub struct MeetingJoin {
     pub meeting: String,
     pub password: Option<String>,
     pub display_name: String,
+    /// The room's own layout (its dial string's layout field).
+    pub layout: Option<Layout>,
+    /// The meeting's layout settings, as stored (None: not known here;
+    /// those in force stay).
+    pub meeting_layout: Option<MeetingLayout>,
 }
 
 /// Why a media request failed.
@@ -48,6 +54,11 @@ pub trait MediaControl: Send + Sync + 'static {
     fn play(&self, leg: LegId, prompt: Prompt) -> MediaFuture<'_, ()>;
     /// Keeps the room's audio out of its meeting (it still hears the others).
     fn set_muted(&self, leg: LegId, muted: bool) -> MediaFuture<'_, ()>;
+    /// Changes the layout of the picture the room takes.
+    fn set_layout(&self, leg: LegId, change: LayoutChange) -> MediaFuture<'_, ()>;
+    /// Changes a meeting's layout settings for the rooms in it (and those
+    /// that join later until the next join says otherwise).
+    fn set_meeting_layout(&self, meeting: String, layout: MeetingLayout) -> MediaFuture<'_, ()>;
     /// Sends a DTMF digit to the room as RFC 4733 events.
     fn send_digit(&self, leg: LegId, digit: char) -> MediaFuture<'_, ()>;
     /// The room asked for a keyframe of the picture we send it (by

@@ -8,6 +8,9 @@
 //! compositor turns them into pixels.
 
 use std::fmt;
+use std::ops::RangeInclusive;
+
+use serde::{Deserialize, Serialize};
 
 /// A layout as configured or chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,14 +72,31 @@ const NAMES: [(Layout, &[&str]); 10] = [
     (Layout::Grid(5), &["5x5", "25:0"]),
 ];
 
+/// Layouts by how many tiles they have, for keypads (a dial string's
+/// layout field): `0` is automatic.
+const BY_TILES: [(&str, Layout); 10] = [
+    ("0", Layout::Automatic),
+    ("1", Layout::Speaker),
+    ("4", Layout::Grid(2)),
+    ("6", Layout::OnePlus5),
+    ("8", Layout::OnePlus7),
+    ("9", Layout::Grid(3)),
+    ("16", Layout::Grid(4)),
+    ("22", Layout::OnePlus21),
+    ("23", Layout::TwoPlus21),
+    ("25", Layout::Grid(5)),
+];
+
 impl Layout {
-    /// The layout called `name` (ours, Pexip's or Cisco's; any case).
+    /// The layout called `name` (ours, Pexip's or Cisco's; any case), or
+    /// numbered by its tiles (`8` is 1+7, `0` automatic).
     pub fn from_name(name: &str) -> Option<Layout> {
         let name = name.trim().to_ascii_lowercase();
         NAMES
             .iter()
             .find(|(_, names)| names.contains(&name.as_str()))
             .map(|(layout, _)| *layout)
+            .or_else(|| BY_TILES.iter().find(|(n, _)| *n == name).map(|(_, l)| *l))
     }
 
     /// Its name as the API and `/api/v1/calls` show it.
@@ -193,6 +213,44 @@ fn bottom_rows() -> impl Iterator<Item = Tile> {
     })
 }
 
+/// How often polling may rotate the small tiles, in seconds.
+pub const POLLING_SECONDS: RangeInclusive<u16> = 5..=300;
+
+/// A meeting's own layout settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingLayout {
+    /// Its layout (None: the installation's).
+    #[serde(default)]
+    pub layout: Option<Layout>,
+    /// Polling: the small tiles show, in turn, those who do not fit, this
+    /// often (None: off).
+    #[serde(default)]
+    pub polling_seconds: Option<u16>,
+}
+
+impl MeetingLayout {
+    /// Refuses a polling period outside [`POLLING_SECONDS`].
+    pub fn check(&self) -> Result<(), String> {
+        match self.polling_seconds {
+            Some(s) if !POLLING_SECONDS.contains(&s) => Err(format!(
+                "polling_seconds must be {} to {}, got {s}",
+                POLLING_SECONDS.start(),
+                POLLING_SECONDS.end()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a room's own layout becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LayoutChange {
+    /// This one (None: its meeting's again).
+    Set(Option<Layout>),
+    /// The next of [`CYCLE`] after the one in force (`*8`).
+    Next,
+}
+
 impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -264,6 +322,12 @@ mod tests {
         assert_eq!(Layout::from_name(" AC "), Some(Layout::Automatic));
         assert_eq!(Layout::from_name("4:0"), Some(Layout::Grid(2)));
         assert_eq!(Layout::from_name("6x6"), None);
+        assert_eq!(Layout::from_name("8"), Some(Layout::OnePlus7), "by tiles");
+        assert_eq!(Layout::from_name("0"), Some(Layout::Automatic));
+        for (_, layout) in BY_TILES.into_iter().skip(1) {
+            let tiles = layout.tiles().len().to_string();
+            assert_eq!(Layout::from_name(&tiles), Some(layout));
+        }
         for (layout, _) in NAMES {
             assert_eq!(Layout::from_name(layout.name()), Some(layout));
             let json = serde_json::to_string(&layout).unwrap();
@@ -271,6 +335,20 @@ mod tests {
         }
         let refused = serde_json::from_str::<Layout>("\"9x9\"").unwrap_err();
         assert!(refused.to_string().contains("one of automatic, speaker"));
+    }
+
+    #[test]
+    fn a_meetings_polling_period_is_5_to_300_seconds() {
+        let polling = |s| MeetingLayout {
+            layout: None,
+            polling_seconds: Some(s),
+        };
+        assert!(polling(5).check().is_ok() && polling(300).check().is_ok());
+        assert!(polling(4).check().unwrap_err().contains("5 to 300"));
+        assert!(polling(301).check().is_err());
+        let json: MeetingLayout = serde_json::from_str(r#"{"layout": "1:7"}"#).unwrap();
+        assert_eq!(json.layout, Some(Layout::OnePlus7));
+        assert_eq!(json.polling_seconds, None);
     }
 
     #[test]

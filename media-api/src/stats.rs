@@ -86,6 +86,8 @@ pub struct VideoStats {
     /// encoder is shared.
     pub from_meeting: String,
     pub encoder_shared_by: u64,
+    /// The layout of the picture the room is sent (automatic resolved).
+    pub layout: Option<crate::layout::Layout>,
     pub frames_sent: u64,
     pub keyframes_sent: u64,
     pub packets_sent: u64,

@@ -45,7 +45,7 @@ fn main() {
                 let tiles: Vec<Option<Shown>> = (cameras.iter())
                     .map(|c| {
                         Some(Shown {
-                            picture: &c[f % c.len()],
+                            picture: Some(&c[f % c.len()]),
                             name: "Conference room",
                             muted: f % 2 == 0,
                         })

@@ -45,7 +45,8 @@ use webrtc::rtp_transceiver::RtpSender;
 use crate::engine::publisher::{PublishTo, OPUS_PAYLOAD_TYPE};
 use crate::engine::stream::MeetingStream;
 use crate::engine::{Command, Workers};
-use crate::video::{KeyframeAsk, PublishVideo, VideoCommand, VideoWorkers};
+use crate::video::{KeyframeAsk, Member, PublishVideo, VideoCommand, VideoWorkers};
+use media_api::layout::Layout;
 use media_api::{LegId, MediaEvent, MeetingJoin, VideoCodec};
 
 /// Stream ids, unique in the process.
@@ -114,6 +115,7 @@ struct Room {
     sender: Arc<dyn RtpSender>,
     ssrc: u32,
     video: Option<RoomVideo>,
+    layout: Option<Layout>,
     /// Not yet told to the media worker (waits for the publish offer,
     /// which names the audio-level extension).
     bridged: bool,
@@ -145,6 +147,8 @@ struct Pending {
     video: Option<VideoCodec>,
     /// Its name in the meeting.
     name: String,
+    /// Its own layout (its dial string's).
+    layout: Option<Layout>,
 }
 
 struct Hub {
@@ -200,7 +204,7 @@ impl Hub {
             Some(ServerMessage::GatewayOpened { participants, .. }) => {
                 info!(meeting = %self.meeting, "gateway session open");
                 for p in participants {
-                    self.named(&p.id, Some(p.name));
+                    self.named(&p.id, Some(member(p.name, p.audio_muted)));
                 }
             }
             Some(ServerMessage::Error { message, .. }) => return Err(message),
@@ -298,6 +302,7 @@ impl Hub {
                     muted: false,
                     video,
                     name: join.display_name.clone(),
+                    layout: join.layout,
                 };
                 self.pending.insert(leg, pending);
                 link.send(ClientMessage::AddParticipant {
@@ -376,12 +381,21 @@ impl Hub {
             ServerMessage::ParticipantAdded { reference, id } => {
                 let pending = reference_leg(&reference)
                     .and_then(|leg| Some((leg, self.pending.remove(&leg)?)));
-                let Some((leg, Pending { muted, video, name })) = pending else {
+                let Some((
+                    leg,
+                    Pending {
+                        muted,
+                        video,
+                        name,
+                        layout,
+                    },
+                )) = pending
+                else {
                     // The leg went while it was being added.
                     return link.send(ClientMessage::RemoveParticipant { id }).await;
                 };
                 info!(leg = leg.0, meeting = %self.meeting, participant = %id, "room joined the meeting");
-                self.named(&id, Some(name));
+                self.named(&id, Some(member(name, muted)));
                 let ssrc = rand::random::<u32>();
                 let track = Arc::new(room_track(&id, ssrc));
                 let sender = link.publish.add_track(track.clone()).await.map_err(err)?;
@@ -404,6 +418,7 @@ impl Hub {
                     sender,
                     ssrc,
                     video,
+                    layout,
                     bridged: false,
                 };
                 self.rooms.insert(leg, room);
@@ -460,22 +475,23 @@ impl Hub {
                 warn!(%code, meeting = %self.meeting, "meeting service: {message}");
             }
             ServerMessage::ParticipantJoined { participant }
-            | ServerMessage::ParticipantUpdated { participant } => {
-                self.named(&participant.id, Some(participant.name))
-            }
+            | ServerMessage::ParticipantUpdated { participant } => self.named(
+                &participant.id,
+                Some(member(participant.name, participant.audio_muted)),
+            ),
             ServerMessage::ParticipantLeft { id } => self.named(&id, None),
             _ => {}
         }
         Ok(())
     }
 
-    /// Tells the meeting's video worker a participant's name (None: it
-    /// left), for its name card.
-    fn named(&self, participant: &str, name: Option<String>) {
+    /// Tells the meeting's video worker a participant's name and whether
+    /// it is muted (None: it left), for its tile's label or name card.
+    fn named(&self, participant: &str, member: Option<Member>) {
         let named = VideoCommand::Named {
             meeting: self.meeting.as_str().into(),
             participant: participant.to_owned(),
-            name,
+            member,
         };
         self.cx.video.of_meeting(&self.meeting).send(named);
     }
@@ -507,6 +523,7 @@ impl Hub {
                     packets: queues.audio.clone(),
                 },
                 video: self.cx.video.of_meeting(&self.meeting),
+                layout: room.layout,
             };
             let _ = self.cx.workers.leg(leg, command);
             if let Some(video) = &room.video {
@@ -692,4 +709,8 @@ fn room_track(participant: &str, ssrc: u32) -> TrackLocalStaticRTP {
             ..Default::default()
         }],
     ))
+}
+
+fn member(name: String, muted: bool) -> Member {
+    Member { name, muted }
 }

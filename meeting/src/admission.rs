@@ -74,6 +74,7 @@ mod tests {
             host_pin: None,
             name: "m".into(),
             locked,
+            layout: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! A meeting as the directory stores it, and the rules its fields obey.
 
+use media_api::layout::MeetingLayout;
 use serde::{Deserialize, Serialize};
 
 /// Longest meeting number, password or PIN accepted (digits).
@@ -18,6 +19,9 @@ pub struct Meeting {
     pub name: String,
     /// A locked meeting admits nobody new.
     pub locked: bool,
+    /// Its layout and polling (`layout`, `polling_seconds`).
+    #[serde(flatten)]
+    pub layout: MeetingLayout,
 }
 
 /// What an operator supplies to create a meeting.
@@ -29,6 +33,8 @@ pub struct NewMeeting {
     pub name: Option<String>,
     #[serde(default)]
     pub locked: bool,
+    #[serde(flatten)]
+    pub layout: MeetingLayout,
 }
 
 /// Why a meeting definition is refused.
@@ -40,6 +46,8 @@ pub enum MeetingError {
     ZeroNumber,
     #[error("name must be at most 128 characters")]
     NameTooLong,
+    #[error("{0}")]
+    Layout(String),
 }
 
 fn check_digits(field: &'static str, value: &str) -> Result<(), MeetingError> {
@@ -73,12 +81,14 @@ impl NewMeeting {
         if name.chars().count() > 128 {
             return Err(MeetingError::NameTooLong);
         }
+        self.layout.check().map_err(MeetingError::Layout)?;
         Ok(Meeting {
             number: self.number,
             password,
             host_pin,
             name,
             locked: self.locked,
+            layout: self.layout,
         })
     }
 }

@@ -169,6 +169,7 @@ mod tests {
                 host_pin: None,
                 name: "Weekly".into(),
                 locked: false,
+                layout: Default::default(),
             })),
             2,
         );

@@ -6,7 +6,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
-use media_api::{BoundStream, LegId, LegMedia};
+use media_api::layout::{Layout, MeetingLayout};
+use media_api::{BoundStream, LegId, LegMedia, MeetingJoin};
 
 use crate::sdp::Addresses;
 use meeting::SeatId;
@@ -57,6 +58,12 @@ pub struct Call {
     pub ending: bool,
     /// Deadline (of the IVR) currently in the controller's timer heap.
     pub scheduled: Option<Instant>,
+    /// The room's own layout (its dial string's).
+    pub layout: Option<Layout>,
+    /// Its meeting's layout settings, once admitted (or dialing).
+    pub meeting_layout: Option<MeetingLayout>,
+    /// In the meeting, the last key it pressed was `*`.
+    pub star: bool,
 }
 
 /// What the edge knows of a new call; everything else starts empty.
@@ -74,6 +81,8 @@ pub struct NewCall {
     pub media: Option<LegMedia>,
     /// Whether its media leg gets a video stream.
     pub video: bool,
+    /// The layout its dial string asked for.
+    pub layout: Option<Layout>,
 }
 
 /// Where media bound a leg's streams (RTP and RTCP each).
@@ -112,6 +121,20 @@ impl Call {
             local_media: None,
             ending: false,
             scheduled: None,
+            layout: n.layout,
+            meeting_layout: None,
+            star: false,
+        }
+    }
+
+    /// How it joins `meeting`.
+    pub fn join(&self, meeting: String) -> MeetingJoin {
+        MeetingJoin {
+            meeting,
+            password: self.password.clone(),
+            display_name: self.display_name.clone(),
+            layout: self.layout,
+            meeting_layout: self.meeting_layout,
         }
     }
 

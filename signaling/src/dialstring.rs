@@ -11,6 +11,8 @@
 //!
 //! A missing, non-numeric or all-zero number means "ask by IVR".
 
+use media_api::layout::Layout;
+
 /// The parts of a dial string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DialString {
@@ -20,6 +22,9 @@ pub struct DialString {
     pub password: Option<String>,
     /// Host key (Zoom's fourth field), if given.
     pub host_pin: Option<String>,
+    /// The layout the room asked for (the third field: a layout's name,
+    /// or its number of tiles on a keypad), if it named one we know.
+    pub layout: Option<Layout>,
 }
 
 const SEPARATORS: [&str; 5] = ["**", "$$", "##", "#", "."];
@@ -67,12 +72,13 @@ pub fn parse(dialed: &str) -> DialString {
         .map(|f| f.trim_start_matches('*'));
     let non_empty = |f: Option<&str>| f.filter(|f| !f.is_empty()).map(str::to_owned);
     let password = non_empty(fields.next());
-    let _layout = fields.next();
+    let layout = fields.next().and_then(Layout::from_name);
     let host_pin = non_empty(fields.next());
     DialString {
         number: Some(number),
         password,
         host_pin,
+        layout,
     }
 }
 
@@ -244,9 +250,24 @@ mod tests {
                 number: number.map(Into::into),
                 password: password.map(Into::into),
                 host_pin: host_pin.map(Into::into),
+                layout: parse(dialed).layout,
             };
             assert_eq!(got, want, "dial string {dialed:?}");
         }
+    }
+
+    #[test]
+    fn the_third_field_names_a_layout_by_name_or_by_its_tiles() {
+        let layout = |dialed| parse(dialed).layout;
+        assert_eq!(layout("123456789.4321.1:7@gw"), Some(Layout::OnePlus7));
+        assert_eq!(layout("123456789.4321.2x2.99@gw"), Some(Layout::Grid(2)));
+        assert_eq!(layout("gw##123456789#4321#9#77"), Some(Layout::Grid(3)));
+        assert_eq!(layout("123456789..speaker@gw"), Some(Layout::Speaker));
+        assert_eq!(layout("123456789.4321..77@gw"), None);
+        assert_eq!(layout("123456789.4321.7@gw"), None, "no layout of 7 tiles");
+        let with_host = parse("123456789.4321.ac.77@gw");
+        assert_eq!(with_host.layout, Some(Layout::Automatic));
+        assert_eq!(with_host.host_pin.as_deref(), Some("77"));
     }
 
     #[test]

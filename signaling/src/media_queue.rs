@@ -49,7 +49,8 @@ fn leg_of(command: &Action) -> Option<LegId> {
         | Action::DestroyLeg { leg }
         | Action::JoinMeeting { leg, .. }
         | Action::Prompt { leg, .. }
-        | Action::SendKeyframe { leg } => Some(*leg),
+        | Action::SendKeyframe { leg }
+        | Action::SetLayout { leg, .. } => Some(*leg),
         Action::TakeSeat { .. } | Action::ReleaseSeat { .. } => None,
     }
 }
@@ -88,6 +89,7 @@ async fn leg_commands(
             Action::JoinMeeting { leg, join } => (leg, media.join_meeting(leg, join).await),
             Action::Prompt { leg, prompt } => (leg, media.play(leg, prompt).await),
             Action::SendKeyframe { leg } => (leg, media.send_keyframe(leg).await),
+            Action::SetLayout { leg, change } => (leg, media.set_layout(leg, change).await),
             _ => continue,
         };
         if let Err(e) = result {
@@ -106,6 +108,7 @@ mod tests {
     };
 
     use super::*;
+    use media_api::layout::{LayoutChange, MeetingLayout};
 
     /// Media whose leg 1 never finishes being created.
     struct StuckOnLegOne;
@@ -143,6 +146,12 @@ mod tests {
             unimplemented!()
         }
         fn send_digit(&self, _: LegId, _: char) -> MediaFuture<'_, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn set_layout(&self, _: LegId, _: LayoutChange) -> MediaFuture<'_, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn set_meeting_layout(&self, _: String, _: MeetingLayout) -> MediaFuture<'_, ()> {
             Box::pin(async { Ok(()) })
         }
         fn stats(&self, leg: LegId) -> MediaFuture<'_, LegStats> {

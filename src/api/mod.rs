@@ -5,6 +5,7 @@
 
 mod invite;
 mod json_body;
+mod layouts;
 pub mod lb;
 mod rooms;
 
@@ -68,6 +69,10 @@ pub fn router(state: ApiState) -> Router {
                 .patch(patch_meeting),
         )
         .route(
+            "/api/v1/meetings/{number}/layout",
+            axum::routing::put(layouts::set_meeting_layout),
+        )
+        .route(
             "/api/v1/meetings/{number}/invite",
             axum::routing::post(invite::invite),
         )
@@ -87,6 +92,10 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}", axum::routing::patch(patch_call))
+        .route(
+            "/api/v1/calls/{id}/layout",
+            axum::routing::put(layouts::set_call_layout),
+        )
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(lb_routes)
@@ -141,7 +150,10 @@ async fn create_meeting(
     }
 }
 
-async fn show_meeting(State(s): State<ApiState>, Path(number): Path<String>) -> Response {
+pub(super) async fn show_meeting(
+    State(s): State<ApiState>,
+    Path(number): Path<String>,
+) -> Response {
     match s.store.meeting(&number).await {
         Ok(Some(m)) => Json(m).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no meeting {number}")),
@@ -183,6 +195,12 @@ struct CallView {
     media: Option<LegStats>,
 }
 
+/// 404 unless call `id` is one signaling knows.
+pub(super) async fn unknown_call(s: &ApiState, id: u64) -> Option<Response> {
+    let known = calls(s).await.is_some_and(|c| c.iter().any(|c| c.id == id));
+    (!known).then(|| error(StatusCode::NOT_FOUND, format!("no call {id}")))
+}
+
 async fn calls(s: &ApiState) -> Option<Vec<CallInfo>> {
     let (tx, rx) = oneshot::channel();
     s.queries.send(Query::Calls(tx)).await.ok()?;
@@ -212,11 +230,8 @@ async fn patch_call(
     Path(id): Path<u64>,
     JsonBody(patch): JsonBody<CallPatch>,
 ) -> Response {
-    let known = calls(&s)
-        .await
-        .is_some_and(|c| c.iter().any(|c| c.id == id));
-    if !known {
-        return error(StatusCode::NOT_FOUND, format!("no call {id}"));
+    if let Some(unknown) = unknown_call(&s, id).await {
+        return unknown;
     }
     match s.media.set_muted(LegId(id), patch.muted).await {
         Ok(()) => Json(json!({ "id": id, "muted": patch.muted })).into_response(),
@@ -405,6 +420,11 @@ async fn metrics(State(s): State<ApiState>) -> Response {
             engine.video_dropped,
         ),
         (
+            "media_video_frame_rate_divisor",
+            "What the busiest video worker divides the pictures' frame rate by to keep up (1: full rate).",
+            u64::from(engine.video_slowdown),
+        ),
+        (
             "meeting_participant_sessions",
             "Embedded meeting service: sessions of one participant (browsers).",
             sfu.browser_sessions,
@@ -422,6 +442,15 @@ async fn metrics(State(s): State<ApiState>) -> Response {
     ] {
         out.push_str(&format!(
             "# HELP mra_{name} {help}\n# TYPE mra_{name} gauge\nmra_{name} {v}\n"
+        ));
+    }
+    out.push_str(
+        "# HELP mra_media_video_meeting_encoders Video encoders of one meeting on this node.\n\
+         # TYPE mra_media_video_meeting_encoders gauge\n",
+    );
+    for (meeting, n) in s.gauges.engine.encoders_by_meeting() {
+        out.push_str(&format!(
+            "mra_media_video_meeting_encoders{{meeting=\"{meeting}\"}} {n}\n"
         ));
     }
     if let Some(lb) = &s.lb {

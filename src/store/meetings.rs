@@ -1,5 +1,6 @@
 //! Meetings in the store, and the meeting service's [`Directory`] over them.
 
+use media_api::layout::{Layout, MeetingLayout};
 use meeting::directory::Lookup;
 use meeting::{Directory, DirectoryError, Meeting};
 use sqlx::any::AnyRow;
@@ -18,20 +19,23 @@ pub enum CreateError {
 
 macro_rules! columns {
     () => {
-        "number, password, host_pin, name, locked"
+        "number, password, host_pin, name, locked, layout, polling_seconds"
     };
 }
 
 impl Store {
     pub async fn create_meeting(&self, m: &Meeting) -> Result<(), CreateError> {
         let r = sqlx::query(
-            "INSERT INTO meetings (number, password, host_pin, name, locked) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO meetings (number, password, host_pin, name, locked, layout, polling_seconds) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&m.number)
         .bind(&m.password)
         .bind(&m.host_pin)
         .bind(&m.name)
         .bind(i64::from(m.locked))
+        .bind(m.layout.layout.map(Layout::name))
+        .bind(m.layout.polling_seconds.map(i64::from))
         .execute(&self.pool)
         .await;
         match r {
@@ -75,6 +79,22 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Sets a meeting's layout settings; false when it does not exist.
+    pub async fn set_meeting_layout(
+        &self,
+        number: &str,
+        layout: MeetingLayout,
+    ) -> Result<bool, sqlx::Error> {
+        let r =
+            sqlx::query("UPDATE meetings SET layout = $1, polling_seconds = $2 WHERE number = $3")
+                .bind(layout.layout.map(Layout::name))
+                .bind(layout.polling_seconds.map(i64::from))
+                .bind(number)
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Sets the locked flag; false when the meeting does not exist.
     pub async fn set_locked(&self, number: &str, locked: bool) -> Result<bool, sqlx::Error> {
         let r = sqlx::query("UPDATE meetings SET locked = $1 WHERE number = $2")
@@ -93,6 +113,14 @@ pub(super) fn to_meeting(r: &AnyRow) -> Result<Meeting, sqlx::Error> {
         host_pin: r.try_get("host_pin")?,
         name: r.try_get("name")?,
         locked: r.try_get::<i64, _>("locked")? != 0,
+        layout: MeetingLayout {
+            layout: r
+                .try_get::<Option<String>, _>("layout")?
+                .and_then(|name| Layout::from_name(&name)),
+            polling_seconds: r
+                .try_get::<Option<i64>, _>("polling_seconds")?
+                .and_then(|s| u16::try_from(s).ok()),
+        },
     })
 }
 

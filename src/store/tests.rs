@@ -5,6 +5,7 @@
 mod postgres;
 
 use super::*;
+use media_api::layout::{Layout, MeetingLayout};
 use meeting::NewMeeting;
 use registrar::Binding;
 
@@ -12,6 +13,10 @@ async fn meetings_survive_reopen(dir: &Path, url: Option<&str>) {
     let m = NewMeeting {
         number: "123456789".into(),
         password: Some("4321".into()),
+        layout: MeetingLayout {
+            layout: Some(Layout::TwoPlus21),
+            polling_seconds: Some(30),
+        },
         ..Default::default()
     }
     .validate()
@@ -28,6 +33,15 @@ async fn meetings_survive_reopen(dir: &Path, url: Option<&str>) {
     assert_eq!(store.meeting("123456789").await.unwrap(), Some(m));
     assert!(store.set_locked("123456789", true).await.unwrap());
     assert!(store.meeting("123456789").await.unwrap().unwrap().locked);
+    let layout = MeetingLayout {
+        layout: Some(Layout::Grid(4)),
+        polling_seconds: None,
+    };
+    assert!(store.set_meeting_layout("123456789", layout).await.unwrap());
+    assert!(!store.set_meeting_layout("5", layout).await.unwrap());
+    let store = Store::open(dir, url).await.unwrap();
+    let kept = store.meeting("123456789").await.unwrap().unwrap();
+    assert_eq!(kept.layout, layout, "the layout kept across a reopen");
     assert!(store.delete_meeting("123456789").await.unwrap());
     assert!(store.meetings().await.unwrap().is_empty());
 }

@@ -46,12 +46,23 @@ impl Baresip {
     /// `codec`: `H264` (libx264), `VP8` (libvpx) or `H263` (FFmpeg's, at
     /// CIF: H.263 has fixed picture sizes).
     pub fn video_room(user: &str, source: Source, clip: &Path, codec: &str) -> Baresip {
-        let account = format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0;video_codecs={codec}");
         let size = if codec == "H263" {
             "352x288"
         } else {
             "640x360"
         };
+        Baresip::video_room_sized(user, source, clip, codec, size)
+    }
+
+    /// As [`Baresip::video_room`], its camera encoded at `size`.
+    pub fn video_room_sized(
+        user: &str,
+        source: Source,
+        clip: &Path,
+        codec: &str,
+        size: &str,
+    ) -> Baresip {
+        let account = format!("\"{user}\" <sip:{user}@127.0.0.1>;regint=0;video_codecs={codec}");
         Baresip::launch(user, &account, source, Some((clip, size)))
     }
 

@@ -4,7 +4,8 @@
 //! other local rooms — from two sums made once per frame (mix-minus: the
 //! room's own contribution is taken back out), so a frame costs one pass
 //! per participant, not one per pair. The loudest participant a room hears
-//! is its active speaker.
+//! is its active speaker; the loudest of all is the meeting's, which its
+//! video worker is told (the big tiles follow it).
 
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ use meeting::speaker::SpeakerDetector;
 use super::stream::MeetingStream;
 use crate::audio::{Frame, FRAME};
 use crate::mixer::soft_clip;
+use crate::video::{VideoCommand, VideoQueue};
 use media_api::LegId;
 
 /// Speaker keys of local rooms (remote streams use their stream ids).
@@ -35,6 +37,10 @@ pub(crate) struct MeetingMix {
     levels: Vec<(u64, u8)>,
     /// A room's view of `levels` (its own entry silenced).
     heard: Vec<(u64, u8)>,
+    /// The meeting's own speaker, nobody left out.
+    speaker: SpeakerDetector<u64>,
+    /// The meeting's video worker (once a room is in it).
+    pub video: Option<VideoQueue>,
 }
 
 impl MeetingMix {
@@ -49,6 +55,34 @@ impl MeetingMix {
     pub fn add_room(&mut self, leg: LegId, participant: String) {
         self.rooms.retain(|(l, _)| *l != leg);
         self.rooms.push((leg, participant));
+    }
+
+    /// The meeting's speaker (the loudest of all, with hysteresis) when
+    /// it changed with this frame.
+    pub fn meeting_speaker(&mut self) -> Option<&str> {
+        let key = self.speaker.update(&self.levels)?;
+        self.participant(key)
+    }
+
+    /// Tells the meeting's video worker when its speaker changed.
+    pub fn tell_speaker(&mut self, meeting: &str) {
+        let Some(participant) = self.meeting_speaker().map(str::to_owned) else {
+            return;
+        };
+        if let Some(video) = &self.video {
+            video.send(VideoCommand::Speaker(meeting.into(), participant));
+        }
+    }
+
+    /// The participant id of speaker key `key`.
+    fn participant(&self, key: u64) -> Option<&str> {
+        if key & LOCAL != 0 {
+            let (_, participant) = self.rooms.iter().find(|(l, _)| LOCAL | l.0 == key)?;
+            Some(participant)
+        } else {
+            let stream = self.streams.iter().find(|s| s.id == key)?;
+            Some(&stream.participant)
+        }
     }
 
     pub fn remove_room(&mut self, leg: LegId) {
@@ -120,13 +154,7 @@ impl MeetingMix {
                 .map(|&(k, l)| (k, if k == me { 127 } else { l })),
         );
         let key = speaker.update(&self.heard)?;
-        if key & LOCAL != 0 {
-            let (_, participant) = self.rooms.iter().find(|(l, _)| LOCAL | l.0 == key)?;
-            Some(participant)
-        } else {
-            let stream = self.streams.iter().find(|s| s.id == key)?;
-            Some(&stream.participant)
-        }
+        self.participant(key)
     }
 }
 
@@ -165,5 +193,43 @@ mod tests {
         mix.remove_room(b);
         mix.remove_room(c);
         assert!(mix.is_empty());
+    }
+
+    #[test]
+    fn the_meetings_speaker_is_the_loudest_of_all_even_for_the_speakers_own_view() {
+        let mut mix = MeetingMix::default();
+        let (a, b) = (LegId(1), LegId(2));
+        mix.add_room(a, "ann".into());
+        mix.add_room(b, "bob".into());
+        let frame = [0i16; FRAME];
+        let mut a_hears = SpeakerDetector::default();
+        let mut out = [0; FRAME];
+        let mut frame_with = |mix: &mut MeetingMix, a_level, b_level| {
+            mix.prepare(Instant::now(), |leg| {
+                let level = if leg == a { a_level } else { b_level };
+                Some(Contribution {
+                    frame: &frame,
+                    level,
+                })
+            });
+            let a_heard = mix
+                .hear(a, Some(&frame), &mut a_hears, &mut out)
+                .map(str::to_owned);
+            (mix.meeting_speaker().map(str::to_owned), a_heard)
+        };
+        // Ann talks: the meeting's speaker.
+        let mut changes = Vec::new();
+        for _ in 0..20 {
+            changes.push(frame_with(&mut mix, 20, 127));
+        }
+        assert!(changes.contains(&(Some("ann".into()), None)), "{changes:?}");
+        // Bob talks softly while Ann goes on: Ann's own view picks Bob,
+        // the meeting keeps Ann.
+        let changes: Vec<_> = (0..40).map(|_| frame_with(&mut mix, 20, 35)).collect();
+        assert!(
+            changes.iter().all(|(meeting, _)| meeting.is_none()),
+            "{changes:?}"
+        );
+        assert!(changes.iter().any(|(_, a)| a.as_deref() == Some("bob")));
     }
 }

@@ -29,7 +29,10 @@ use self::stats_board::StatsBoard;
 use crate::hub::{self, HubCommand};
 use crate::params::AudioParams;
 use crate::ports::{PortAllocator, PortRange};
-use crate::video::{PublishVideo, SentFrame, VideoLeg, VideoParams, VideoQueue, VideoWorkers};
+use crate::video::{
+    PublishVideo, SentFrame, VideoCommand, VideoLeg, VideoParams, VideoQueue, VideoWorkers,
+};
+use media_api::layout::{Layout, LayoutChange, MeetingLayout};
 use media_api::{
     BoundStream, LegId, LegMedia, LegRequest, LegStats, MediaControl, MediaError, MediaEvent,
     MediaFuture, MeetingJoin, Prompt, StreamKind, VideoCodec,
@@ -68,6 +71,8 @@ pub(crate) enum Command {
         publish: publisher::PublishTo,
         /// The meeting's video worker.
         video: VideoQueue,
+        /// The room's own layout.
+        layout: Option<Layout>,
     },
     /// A frame of the meeting's picture for the room.
     SendVideo(LegId, SentFrame),
@@ -169,6 +174,8 @@ struct HubHandle {
 pub struct MeetingLink {
     pub service: Arc<dyn MeetingService>,
     pub rtc_ip: IpAddr,
+    /// The installation's layout for the pictures rooms are sent.
+    pub layout: Layout,
 }
 
 /// What the engine carries right now.
@@ -184,6 +191,8 @@ pub struct EngineCounts {
     pub video_encoders: u64,
     /// Video packets and commands dropped because a video worker was behind.
     pub video_dropped: u64,
+    /// What the busiest video worker divides frame rates by (1: none).
+    pub video_slowdown: u32,
 }
 
 /// Media legs served from this process.
@@ -222,7 +231,7 @@ impl RtpEngine {
         let workers = Workers {
             queues: queues.into(),
         };
-        let video = VideoWorkers::start(workers.queues.len(), &workers);
+        let video = VideoWorkers::start(workers.queues.len(), &workers, meetings.layout);
         let stats = Arc::new(StatsBoard::default());
         for (i, (poll, rx)) in ends.into_iter().enumerate() {
             let worker =
@@ -255,7 +264,13 @@ impl RtpEngine {
             workers: self.workers.queues.len(),
             video_encoders: self.video.encoders(),
             video_dropped: self.video.dropped(),
+            video_slowdown: self.video.slowdown(),
         }
+    }
+
+    /// Video encoders running, by meeting.
+    pub fn encoders_by_meeting(&self) -> Vec<(String, u64)> {
+        self.video.encoders_by_meeting()
     }
 
     fn command(&self, leg: LegId, c: Command) {
@@ -423,6 +438,10 @@ impl MediaControl for RtpEngine {
                 self.command(id, Command::Unbridge(id));
             }
             let meeting = join.meeting.clone();
+            if let Some(settings) = join.meeting_layout {
+                let settings = VideoCommand::MeetingLayout(meeting.as_str().into(), settings);
+                self.video.of_meeting(&meeting).send(settings);
+            }
             self.to_hub(&meeting, HubCommand::Add(id, join, video));
             Ok(())
         })
@@ -447,6 +466,28 @@ impl MediaControl for RtpEngine {
                 self.to_hub(&meeting, HubCommand::Mute(id, muted));
             }
             self.command(id, Command::Mute(id, muted));
+            Ok(())
+        })
+    }
+
+    fn set_layout(&self, id: LegId, change: LayoutChange) -> MediaFuture<'_, ()> {
+        Box::pin(async move {
+            let meeting = {
+                let legs = self.legs.lock().expect("legs lock");
+                let leg = legs.get(&id).ok_or(MediaError::UnknownLeg(id))?;
+                leg.meeting.clone()
+            };
+            let meeting = meeting.ok_or(MediaError::Unsupported("not in a meeting"))?;
+            let command = VideoCommand::Layout(id, change);
+            self.video.of_meeting(&meeting).send(command);
+            Ok(())
+        })
+    }
+
+    fn set_meeting_layout(&self, meeting: String, layout: MeetingLayout) -> MediaFuture<'_, ()> {
+        Box::pin(async move {
+            let command = VideoCommand::MeetingLayout(meeting.as_str().into(), layout);
+            self.video.of_meeting(&meeting).send(command);
             Ok(())
         })
     }

@@ -267,6 +267,7 @@ impl Worker {
                 participant,
                 publish,
                 video,
+                layout,
             } => {
                 let home = self.workers.of_meeting(&meeting);
                 if home != self.index {
@@ -283,6 +284,7 @@ impl Worker {
                         participant,
                         publish,
                         video,
+                        layout,
                     };
                     self.workers.to(home, bridge);
                     return;
@@ -292,11 +294,13 @@ impl Worker {
                 let Some(leg) = self.legs.get_mut(&id) else {
                     return;
                 };
+                let video_queue = video.clone();
                 if let Some(v) = leg.video.as_mut() {
                     let route = VideoRoute {
                         queue: video,
                         meeting: meeting.as_str().into(),
                         participant: participant.clone(),
+                        layout,
                     };
                     v.route(id, Some(route));
                 }
@@ -305,6 +309,7 @@ impl Worker {
                 };
                 let mix = self.meetings.entry(meeting.clone()).or_default();
                 mix.add_room(id, participant);
+                mix.video = Some(video_queue);
                 leg.bridge = Some(Bridge {
                     meeting,
                     publisher,
@@ -397,7 +402,7 @@ impl Worker {
             }
         }
         let legs = &self.legs;
-        for mix in self.meetings.values_mut() {
+        for (meeting, mix) in self.meetings.iter_mut() {
             mix.prepare(now, |id| {
                 let leg = legs.get(&id).filter(|l| l.contributes())?;
                 Some(Contribution {
@@ -405,6 +410,7 @@ impl Worker {
                     level: leg.level,
                 })
             });
+            mix.tell_speaker(meeting);
         }
         for (&id, leg) in self.legs.iter_mut() {
             leg.output.fill(0);
@@ -414,9 +420,6 @@ impl Worker {
                     let own = contributes.then_some(&leg.input);
                     let heard = mix.hear(id, own, &mut bridge.speaker, &mut leg.output);
                     if let Some(participant) = heard {
-                        if let Some(video) = &leg.video {
-                            video.speaker(id, participant);
-                        }
                         let _ = self.events.send(MediaEvent::ActiveSpeaker {
                             leg: id,
                             participant: participant.to_owned(),

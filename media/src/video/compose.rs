@@ -9,10 +9,11 @@ use super::label::label;
 use super::picture::{black, paste, Fitter, Picture};
 
 /// What one tile shows: a participant's picture (its camera or name
-/// card), its name, whether it is muted.
+/// card; None before its camera's first frame), its name (empty: no
+/// label), whether it is muted.
 #[derive(Clone, Copy)]
 pub struct Shown<'a> {
-    pub picture: &'a Picture,
+    pub picture: Option<&'a Picture>,
     pub name: &'a str,
     pub muted: bool,
 }
@@ -56,17 +57,28 @@ impl Composer {
         self.tiles.len()
     }
 
+    /// The size of tile `i` in pixels (0×0 past the last).
+    pub fn tile_size(&self, i: usize) -> (u32, u32) {
+        self.tiles
+            .get(i)
+            .map_or((0, 0), |((_, _, w, h), _)| (*w, *h))
+    }
+
     /// The picture with `shown[i]` in tile `i` (black where None or
     /// missing; extra ones are left out).
     pub fn compose(&mut self, shown: &[Option<Shown>]) -> Result<&Picture, ffmpeg_next::Error> {
         for (i, (rect, fitter)) in self.tiles.iter_mut().enumerate() {
             let (x, y, ..) = *rect;
-            match shown.get(i).copied().flatten() {
-                Some(s) => {
-                    paste(fitter.fit(s.picture)?, &mut self.canvas, x, y);
-                    label(&mut self.canvas, *rect, s.name, s.muted);
-                }
+            let Some(s) = shown.get(i).copied().flatten() else {
+                paste(fitter.blank(), &mut self.canvas, x, y);
+                continue;
+            };
+            match s.picture {
+                Some(picture) => paste(fitter.fit(picture)?, &mut self.canvas, x, y),
                 None => paste(fitter.blank(), &mut self.canvas, x, y),
+            }
+            if !s.name.is_empty() || s.muted {
+                label(&mut self.canvas, *rect, s.name, s.muted);
             }
         }
         Ok(&self.canvas)
@@ -90,7 +102,7 @@ mod tests {
 
     fn shown<'a>(picture: &'a Picture, name: &'a str) -> Option<Shown<'a>> {
         Some(Shown {
-            picture,
+            picture: Some(picture),
             name,
             muted: false,
         })

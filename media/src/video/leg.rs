@@ -32,12 +32,15 @@ use super::keyframe::{Ask, KeyframeAsker};
 use super::nack::{LossAsker, SentHistory};
 
 use super::params::VideoParams;
+use super::presence::ShownLayout;
 use super::rate::Tmmbr;
-use super::router::{CameraStats, KeyframeAsk, SentFrame, SourceId, VideoCommand};
+use super::router::{SentFrame, SourceId, VideoCommand};
 use super::send::Transmitter;
+use super::source::{CameraStats, KeyframeAsk};
 use super::workers::VideoQueue;
 use crate::engine::receive::{each_datagram, is_rtcp, is_stun, strip_padding};
 use crate::rtp_stats::ReceiveStats;
+use media_api::layout::Layout;
 use media_api::{LegId, MediaEvent, VideoCodec, VideoStats};
 
 /// Where the room's camera goes in its meeting: the published track's
@@ -56,6 +59,8 @@ pub(crate) struct VideoRoute {
     pub queue: VideoQueue,
     pub meeting: Arc<str>,
     pub participant: String,
+    /// The room's own layout (its dial string's).
+    pub layout: Option<Layout>,
 }
 
 /// How a room's camera is taken into its meeting.
@@ -85,6 +90,8 @@ pub(crate) struct VideoLeg {
     pub rtcp: UdpSocket,
     rx: Receiver,
     tx: Transmitter,
+    /// The layout of the picture it is sent, as its video worker says.
+    shown: Arc<ShownLayout>,
 }
 
 /// What the leg knows of the stream, apart from its sockets.
@@ -147,6 +154,7 @@ impl VideoLeg {
             rtcp,
             rx,
             tx: Transmitter::new(our_ssrc),
+            shown: Arc::default(),
         }
     }
 
@@ -210,17 +218,10 @@ impl VideoLeg {
                 meeting: route.meeting.clone(),
                 participant: route.participant.clone(),
                 output: Output::for_room(&p, self.tx.rate.kbps()),
+                layout: route.layout,
+                shown: self.shown.clone(),
             }),
             None => route.queue.send(VideoCommand::RemoveViewer(id)),
-        }
-    }
-
-    /// The room's active speaker changed: its picture follows.
-    pub fn speaker(&self, id: LegId, participant: &str) {
-        if let Some(route) = &self.rx.route {
-            route
-                .queue
-                .send(VideoCommand::Speaker(id, participant.to_owned()));
         }
     }
 
@@ -250,7 +251,9 @@ impl VideoLeg {
 
     /// Reads what waits on the video RTP (or RTCP) socket.
     pub fn drain(&mut self, id: LegId, rtcp_port: bool, buf: &mut [u8]) {
-        let VideoLeg { rtp, rtcp, rx, tx } = self;
+        let VideoLeg {
+            rtp, rtcp, rx, tx, ..
+        } = self;
         let socket = if rtcp_port { &*rtcp } else { &*rtp };
         let mut capped = false;
         each_datagram(id, socket, buf, |packet, from| {
@@ -336,6 +339,7 @@ impl VideoLeg {
             );
             stats.encoder_shared_by = sharing as u64;
         }
+        stats.layout = self.shown.get();
         stats
     }
 }

@@ -5,14 +5,16 @@
 //! the way it negotiated ([`keyframe::KeyframeAsker`]), lost packets
 //! repaired by NACK both ways, the room's TMMBR/REMB capping what it is
 //! sent. On the video
-//! workers ([`VideoWorkers`]): each meeting's cameras decoded once, fitted
-//! and encoded once per distinct output, for the rooms that take it; a
-//! room's camera browsers do not decode transcoded for the meeting.
+//! workers ([`VideoWorkers`]): each meeting's cameras decoded once, scaled
+//! once per tile size, composed in each room's layout once per distinct
+//! picture and encoded once per distinct output, for the rooms that take
+//! it; a room's camera browsers do not decode transcoded for the meeting.
 
 mod assemble;
 pub mod compose;
 mod decode;
 mod encode;
+mod encoder_count;
 mod h263;
 pub(crate) mod keyframe;
 mod label;
@@ -21,10 +23,14 @@ mod nack;
 mod name_card;
 mod params;
 mod picture;
+mod pictures;
+mod presence;
 mod publish;
 mod rate;
+mod roster;
 mod router;
 mod send;
+mod source;
 mod text;
 mod workers;
 
@@ -34,5 +40,7 @@ pub use encode::{EncodeError, EncodedFrame, Output, VideoEncoder, MTU};
 pub(crate) use leg::{PublishVideo, VideoLeg, VideoRoute};
 pub(crate) use params::VideoParams;
 pub use picture::{black, fill, paste, Fitter, Picture};
-pub(crate) use router::{KeyframeAsk, SentFrame, VideoCommand};
+pub(crate) use roster::Member;
+pub(crate) use router::{SentFrame, VideoCommand};
+pub(crate) use source::KeyframeAsk;
 pub(crate) use workers::{VideoQueue, VideoWorkers};

@@ -2,6 +2,9 @@
 //! name in white on a plain dark grey background, centred (see
 //! [`super::text`]), at the size the room takes.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::picture::{black, fill, Picture};
 use super::text::{draw_text, TextBox};
 
@@ -22,6 +25,41 @@ pub fn name_card(name: &str, width: u32, height: u32) -> Picture {
     };
     draw_text(&mut picture, name, area, height as f32 / 10.0);
     picture
+}
+
+/// One participant's cards, by size.
+type BySize = Vec<((u32, u32), Picture)>;
+
+/// Name cards drawn, by meeting, participant and size.
+#[derive(Default)]
+pub struct Cards(HashMap<Arc<str>, HashMap<String, BySize>>);
+
+impl Cards {
+    /// `participant`'s card at `size`, drawn with `name` if it was not.
+    pub fn draw(&mut self, meeting: &Arc<str>, participant: &str, name: &str, size: (u32, u32)) {
+        if self.get(meeting, participant, size).is_some() {
+            return;
+        }
+        let cards = self.0.entry(meeting.clone()).or_default();
+        let cards = cards.entry(participant.to_owned()).or_default();
+        cards.push((size, name_card(name, size.0, size.1)));
+    }
+
+    /// The card [`Cards::draw`] drew.
+    pub fn get(&self, meeting: &str, participant: &str, size: (u32, u32)) -> Option<&Picture> {
+        let cards = self.0.get(meeting)?.get(participant)?;
+        cards.iter().find(|(s, _)| *s == size).map(|(_, p)| p)
+    }
+
+    /// Forgets `participant`'s cards (renamed, or gone).
+    pub fn forget(&mut self, meeting: &str, participant: &str) {
+        if let Some(cards) = self.0.get_mut(meeting) {
+            cards.remove(participant);
+            if cards.is_empty() {
+                self.0.remove(meeting);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,18 @@ impl Fitter {
         Ok(&self.canvas)
     }
 
+    /// What the last [`Fitter::fit`] of `source` gave.
+    pub fn fitted<'a>(&'a self, source: &'a Picture) -> &'a Picture {
+        let canvas = (self.canvas.width(), self.canvas.height());
+        if (source.width(), source.height()) == canvas {
+            source
+        } else if (self.scaled.width(), self.scaled.height()) == canvas {
+            &self.scaled
+        } else {
+            &self.canvas
+        }
+    }
+
     /// The canvas with nothing fitted: black.
     pub fn blank(&mut self) -> &Picture {
         // Fitting again pastes over the middle; the letterbox stays black.

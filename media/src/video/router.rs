@@ -1,82 +1,48 @@
 //! The video of the meetings on one video worker (mediasoup's router):
-//! participants' cameras come in as **sources** (a remote participant's
-//! track from the hub, a local room's camera from its media worker), and
-//! rooms that take the meeting's picture are **viewers**. Each viewer
-//! watches its active speaker (the audio worker says who; never itself —
-//! the previous speaker then; a speaker who sends no video is shown as a
-//! **name card**), or, while nobody has spoken, the first other camera.
-//! A source is decoded only while watched, once however
-//! many rooms watch it; each distinct (source, [`Output`]) is one
-//! **stream** with one encoder, whose frames go to every viewer taking it.
-//! A watched source's broken picture (lost packets, undecodable frames)
-//! is asked for a keyframe, at most every 500 ms, until one comes whole.
-//! A local room's camera that browsers do not decode is also **published**
-//! from here: decoded whether or not a room watches it, and transcoded
-//! for the meeting ([`Publisher`]).
+//! participants' cameras come in as **sources** ([`Source`]: a remote
+//! participant's track from the hub, a local room's camera from its media
+//! worker), and rooms that take a picture of their meeting are
+//! **viewers**. Each viewer sees its meeting in its layout (its own, else
+//! its meeting's, else the installation's; see [`presence`] for who is in
+//! which tile, never itself), composed and encoded once for every room
+//! that sees the same ([`pictures`]). A source is decoded only while a
+//! picture shows it, once however many do. A local room's camera that
+//! browsers do not decode is also **published** from here: decoded
+//! whether or not a picture shows it, and transcoded for the meeting
+//! ([`Publisher`]).
+//!
+//! [`presence`]: super::presence
+//! [`pictures`]: super::pictures
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc as tokio_mpsc;
 use tracing::{info, warn};
 
-use super::assemble::{Assembled, AssemblyStats, FrameAssembler};
-use super::decode::VideoDecoder;
-use super::encode::{EncodedFrame, Output, VideoEncoder};
-use super::keyframe::MIN_INTERVAL;
+use super::assemble::Assembled;
+use super::encode::{EncodedFrame, Output};
+use super::encoder_count::EncoderCount;
 use super::leg::PublishVideo;
-use super::name_card::name_card;
-use super::picture::{Fitter, Picture};
+use super::name_card::Cards;
+use super::pictures::{Composed, RenderCx, SceneKey};
+use super::presence::{Candidate, Presence, ShownLayout, Shows};
 use super::publish::Publisher;
-use crate::engine::{Command, Workers};
+use super::roster::{Member, Roster};
+use super::source::{CameraStats, KeyframeAsk, Source};
+use crate::engine::Workers;
+use media_api::layout::{Layout, LayoutChange, MeetingLayout};
 use media_api::{LegId, VideoCodec};
 
-/// A camera's number on this node (a name card's has [`CARD`] set).
+/// A camera's number on this node.
 pub(crate) type SourceId = u64;
 
-/// The bit of a name card's source id.
-const CARD: SourceId = 1 << 62;
-/// How often a name card is sent again (it does not change; the repeats
-/// let a room that lost a packet recover).
-const CARD_INTERVAL: Duration = Duration::from_millis(200);
-
-/// What became of a camera on its video worker, for the call's stats
-/// (read by the room's media worker without a round trip).
-#[derive(Debug, Default)]
-pub(crate) struct CameraStats {
-    pub frames_decoded: AtomicU64,
-    /// Frames dropped while the picture waited for a keyframe.
-    pub frames_dropped: AtomicU64,
-    /// Packets that never came (within the reorder window and wait).
-    pub packets_lost: AtomicU64,
-    pub decode_errors: AtomicU64,
-    /// Frames transcoded for the meeting, and the size they are
-    /// published at (width << 16 | height; 0 until the first).
-    pub frames_transcoded: AtomicU64,
-    pub transcoded_size: AtomicU64,
-}
-
-impl CameraStats {
-    fn record(&self, assembly: &AssemblyStats, decode_errors: u64) {
-        self.frames_dropped
-            .store(assembly.dropped_frames, Ordering::Relaxed);
-        self.packets_lost
-            .store(assembly.lost_packets, Ordering::Relaxed);
-        self.decode_errors.store(decode_errors, Ordering::Relaxed);
-    }
-}
-
-/// How a source is asked for a keyframe.
-#[derive(Debug, Clone)]
-pub(crate) enum KeyframeAsk {
-    /// Through the hub (an RTCP PLI on its subscribe connection).
-    Hub(tokio_mpsc::UnboundedSender<()>),
-    /// A local room, through its media worker (as it negotiated).
-    Room(LegId),
-}
+/// How often the worker wants to be ticked while it composes pictures
+/// (and while it does not).
+const TICK_COMPOSING: Duration = Duration::from_millis(10);
+const TICK_IDLE: Duration = Duration::from_millis(100);
 
 /// What a video worker is asked.
 pub(crate) enum VideoCommand {
@@ -93,18 +59,26 @@ pub(crate) enum VideoCommand {
     /// payload.
     Packet(SourceId, u16, u32, bool, Bytes),
     /// A room takes the picture of its meeting (again, if its output
-    /// changed) as `output`.
+    /// changed) as `output`; `layout` is its own, from its dial string
+    /// (one it already has is kept), `shown` where the layout in force is
+    /// told.
     AddViewer {
         leg: LegId,
         meeting: Arc<str>,
         participant: String,
         output: Output,
+        layout: Option<Layout>,
+        shown: Arc<ShownLayout>,
     },
     RemoveViewer(LegId),
-    /// The room's active speaker is now this participant.
-    Speaker(LegId, String),
+    /// The meeting's speaker is now this participant.
+    Speaker(Arc<str>, String),
     /// The room asked for a keyframe.
     KeyframeFor(LegId),
+    /// The room's own layout changes.
+    Layout(LegId, LayoutChange),
+    /// A meeting's layout settings.
+    MeetingLayout(Arc<str>, MeetingLayout),
     /// A local room's camera is transcoded into the meeting as the track
     /// `to` (None: no longer).
     Publish {
@@ -114,130 +88,62 @@ pub(crate) enum VideoCommand {
     },
     /// The meeting wants a keyframe of a transcoded camera.
     PublishKeyframe(SourceId),
-    /// A participant of the meeting and its name (None: it left).
+    /// A participant of the meeting, its name and whether it is muted
+    /// (None: it left).
     Named {
         meeting: Arc<str>,
         participant: String,
-        name: Option<String>,
+        member: Option<Member>,
     },
-}
-
-struct Source {
-    meeting: Arc<str>,
-    participant: String,
-    codec: VideoCodec,
-    ask: KeyframeAsk,
-    asked: Option<Instant>,
-    assembler: FrameAssembler,
-    /// Made when the source is first watched.
-    decoder: Option<VideoDecoder>,
-    /// Streams encoding it.
-    streams: usize,
-    /// Its transcoding for the meeting.
-    publish: Option<Publisher>,
-    decode_errors: u64,
-    stats: Arc<CameraStats>,
-}
-
-impl Source {
-    /// Decodes from the next keyframe on, if it did not already.
-    fn start_decoding(&mut self, now: Instant, workers: &Workers) {
-        if self.decoder.is_some() {
-            return;
-        }
-        info!(participant = %self.participant, meeting = %self.meeting, "decoding a camera");
-        self.assembler.reset();
-        self.decoder = match VideoDecoder::new(self.codec) {
-            Ok(decoder) => Some(decoder),
-            Err(e) => {
-                warn!("no {:?} decoder: {e}", self.codec);
-                None
-            }
-        };
-        self.ask_keyframe(now, workers);
-    }
-
-    /// Stops decoding once neither a room nor the meeting takes it.
-    fn stop_decoding_if_unused(&mut self) {
-        if self.streams == 0 && self.publish.is_none() {
-            self.decoder = None;
-        }
-    }
-
-    /// Asks for a keyframe unless one was asked less than 500 ms ago.
-    fn ask_keyframe(&mut self, now: Instant, workers: &Workers) {
-        if self
-            .asked
-            .is_some_and(|at| now.saturating_duration_since(at) < MIN_INTERVAL)
-        {
-            return;
-        }
-        self.asked = Some(now);
-        match &self.ask {
-            KeyframeAsk::Hub(hub) => {
-                let _ = hub.send(());
-            }
-            KeyframeAsk::Room(leg) => {
-                workers.leg(*leg, Command::KeyframeWanted(*leg));
-            }
-        }
-    }
 }
 
 struct Viewer {
     meeting: Arc<str>,
     participant: String,
     output: Output,
-    speaker: Option<String>,
-    watching: Option<SourceId>,
-}
-
-/// One encoder and the rooms it serves.
-struct Stream {
-    encoder: VideoEncoder,
-    fitter: Fitter,
-    viewers: Vec<LegId>,
-    last: Option<Instant>,
-    /// A name card's picture, at the output's size.
-    card: Option<Picture>,
-}
-
-/// What a viewer should watch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Pick {
-    Camera(SourceId),
-    /// The name card of this participant, who sends no video.
-    Card(String),
+    /// Its own layout.
+    layout: Option<Layout>,
+    /// The picture it takes.
+    scene: Option<SceneKey>,
+    shown: Arc<ShownLayout>,
 }
 
 pub(crate) struct Router {
     workers: Workers,
-    /// Encoders on all the node's video workers.
-    encoders: Arc<AtomicU64>,
+    encoders: EncoderCount,
+    /// The installation's layout.
+    default_layout: Layout,
     epoch: Instant,
     sources: HashMap<SourceId, Source>,
     viewers: HashMap<LegId, Viewer>,
-    streams: HashMap<(SourceId, Output), Stream>,
-    /// Participants' names, by meeting and participant.
-    names: HashMap<(Arc<str>, String), String>,
-    /// Name cards' source ids.
-    cards: HashMap<(Arc<str>, String), SourceId>,
-    next_card: SourceId,
+    pictures: HashMap<SceneKey, Composed>,
+    meetings: HashMap<Arc<str>, Presence>,
+    roster: Roster,
+    cards: Cards,
+    /// Frame rates are divided by this (load shedding).
+    slowdown: u32,
 }
 
 impl Router {
-    pub fn new(workers: Workers, encoders: Arc<AtomicU64>) -> Router {
+    pub fn new(workers: Workers, encoders: EncoderCount, default_layout: Layout) -> Router {
         Router {
             workers,
             encoders,
+            default_layout,
             epoch: Instant::now(),
             sources: HashMap::new(),
             viewers: HashMap::new(),
-            streams: HashMap::new(),
-            names: HashMap::new(),
-            cards: HashMap::new(),
-            next_card: CARD,
+            pictures: HashMap::new(),
+            meetings: HashMap::new(),
+            roster: Roster::default(),
+            cards: Cards::default(),
+            slowdown: 1,
         }
+    }
+
+    /// Divides every picture's frame rate by `slowdown` (1: none).
+    pub fn slow_down(&mut self, slowdown: u32) {
+        self.slowdown = slowdown.max(1);
     }
 
     pub fn handle(&mut self, command: VideoCommand, now: Instant) {
@@ -250,25 +156,14 @@ impl Router {
                 ask,
                 stats,
             } => {
-                let source = Source {
-                    meeting: meeting.clone(),
-                    participant,
-                    codec,
-                    ask,
-                    asked: None,
-                    assembler: FrameAssembler::new(codec),
-                    decoder: None,
-                    streams: 0,
-                    publish: None,
-                    decode_errors: 0,
-                    stats,
-                };
+                let source = Source::new(meeting.clone(), participant, codec, ask, stats);
                 self.sources.insert(id, source);
                 self.rewatch(&meeting, now);
             }
             VideoCommand::RemoveSource(id) => {
                 if let Some(source) = self.sources.remove(&id) {
                     self.rewatch(&source.meeting, now);
+                    self.forget_if_unused(&source.meeting);
                 }
             }
             VideoCommand::Packet(id, sequence, timestamp, marker, payload) => {
@@ -279,36 +174,62 @@ impl Router {
                 meeting,
                 participant,
                 output,
+                layout,
+                shown,
             } => {
-                let speaker = self.viewers.get(&leg).and_then(|v| v.speaker.clone());
+                let layout = self.viewers.get(&leg).map_or(layout, |v| v.layout);
                 self.unwatch(leg);
                 let viewer = Viewer {
                     meeting: meeting.clone(),
                     participant,
                     output,
-                    speaker,
-                    watching: None,
+                    layout,
+                    scene: None,
+                    shown,
                 };
                 self.viewers.insert(leg, viewer);
+                self.meetings.entry(meeting.clone()).or_default();
                 self.rewatch(&meeting, now);
             }
             VideoCommand::RemoveViewer(leg) => {
                 self.unwatch(leg);
-                self.viewers.remove(&leg);
+                if let Some(viewer) = self.viewers.remove(&leg) {
+                    viewer.shown.set(None);
+                    self.rewatch(&viewer.meeting, now);
+                    self.forget_if_unused(&viewer.meeting);
+                }
             }
-            VideoCommand::Speaker(leg, participant) => {
-                if let Some(viewer) = self.viewers.get_mut(&leg) {
-                    viewer.speaker = Some(participant);
-                    let meeting = viewer.meeting.clone();
+            VideoCommand::Speaker(meeting, participant) => {
+                let presence = self.meetings.get_mut(&meeting);
+                if presence.is_some_and(|p| p.spoke(&participant)) {
                     self.rewatch(&meeting, now);
                 }
             }
             VideoCommand::KeyframeFor(leg) => {
-                let viewer = self.viewers.get(&leg);
-                let key = viewer.and_then(|v| Some((v.watching?, v.output)));
-                if let Some(stream) = key.and_then(|k| self.streams.get_mut(&k)) {
-                    stream.encoder.want_keyframe();
+                let Some(viewer) = self.viewers.get(&leg) else {
+                    return;
+                };
+                let picture = viewer.scene.as_ref().and_then(|k| self.pictures.get_mut(k));
+                if let Some(picture) = picture {
+                    picture.want_keyframe(viewer.output);
                 }
+            }
+            VideoCommand::Layout(leg, change) => {
+                let Some(viewer) = self.viewers.get(&leg) else {
+                    return;
+                };
+                let layout = match change {
+                    LayoutChange::Set(layout) => layout,
+                    LayoutChange::Next => Some(self.layout_of(viewer).next()),
+                };
+                info!(leg = leg.0, layout = ?layout.map(Layout::name), "a room's layout");
+                let meeting = viewer.meeting.clone();
+                self.viewers.get_mut(&leg).expect("a viewer").layout = layout;
+                self.rewatch(&meeting, now);
+            }
+            VideoCommand::MeetingLayout(meeting, settings) => {
+                self.meetings.entry(meeting.clone()).or_default().settings = settings;
+                self.rewatch(&meeting, now);
             }
             VideoCommand::Publish { source, leg, to } => {
                 if let Some(s) = self.sources.get_mut(&source) {
@@ -331,213 +252,185 @@ impl Router {
             VideoCommand::Named {
                 meeting,
                 participant,
-                name,
+                member,
             } => {
-                let key = (meeting.clone(), participant);
-                match name {
-                    Some(name) => {
-                        let renamed = self.names.get(&key).is_some_and(|old| *old != name);
-                        if let Some(&card) = self.cards.get(&key).filter(|_| renamed) {
-                            self.redraw_card(card, &name);
-                        }
-                        self.names.insert(key, name)
+                let gone = member.is_none();
+                let renamed = member.as_ref().map(|m| m.name.clone());
+                let old = self.roster.set(&meeting, &participant, member);
+                if gone || old.is_some_and(|o| Some(o.name) != renamed) {
+                    self.cards.forget(&meeting, &participant);
+                }
+                if gone {
+                    if let Some(presence) = self.meetings.get_mut(&meeting) {
+                        presence.left(&participant);
                     }
-                    None => {
-                        self.cards.remove(&key);
-                        self.names.remove(&key)
-                    }
-                };
+                }
                 self.rewatch(&meeting, now);
+                if gone {
+                    self.forget_if_unused(&meeting);
+                }
             }
         }
     }
 
-    /// Sends the name cards whose time has come again.
-    pub fn tick(&mut self, now: Instant) {
-        let cards: Vec<(SourceId, Output)> = self
-            .streams
-            .iter()
-            .filter(|((id, _), s)| {
-                *id & CARD != 0
-                    && s.last
-                        .is_none_or(|last| now.saturating_duration_since(last) >= CARD_INTERVAL)
-            })
-            .map(|(&key, _)| key)
+    /// Turns polled tiles and sends the pictures whose time has come;
+    /// returns how soon it wants to be ticked again.
+    pub fn tick(&mut self, now: Instant) -> Duration {
+        let turned: Vec<Arc<str>> = self
+            .meetings
+            .iter_mut()
+            .filter_map(|(m, p)| p.tick(now).then(|| m.clone()))
             .collect();
-        for key in cards {
-            self.send_card(key, now);
+        for meeting in turned {
+            self.rewatch(&meeting, now);
+        }
+        self.render(None, now);
+        if self.pictures.is_empty() {
+            TICK_IDLE
+        } else {
+            TICK_COMPOSING
         }
     }
 
-    /// Encodes a name card stream's picture and sends it to its rooms.
-    fn send_card(&mut self, key: (SourceId, Output), now: Instant) {
-        let millis = now.saturating_duration_since(self.epoch).as_millis() as u64;
-        let Some(stream) = self.streams.get_mut(&key) else {
+    /// The layout `viewer` chose, else its meeting's, else the
+    /// installation's.
+    fn layout_of(&self, viewer: &Viewer) -> Layout {
+        let meeting = self.meetings.get(&viewer.meeting);
+        viewer
+            .layout
+            .or(meeting.and_then(|m| m.settings.layout))
+            .unwrap_or(self.default_layout)
+    }
+
+    /// Gives each viewer of `meeting` the picture it should see now.
+    fn rewatch(&mut self, meeting: &Arc<str>, now: Instant) {
+        let Some(presence) = self.meetings.get(meeting) else {
             return;
         };
-        stream.last = Some(now);
-        let Some(card) = stream.card.as_ref() else {
-            return;
-        };
-        match stream.encoder.encode(card, millis) {
-            Ok(Some(frame)) => send(&self.workers, stream, key.1, Arc::new(frame)),
-            Ok(None) => {}
-            Err(e) => warn!("encoding a name card: {e}"),
-        }
-    }
-
-    /// Draws a renamed participant's card again for the rooms watching
-    /// it (sent with the next tick).
-    fn redraw_card(&mut self, card: SourceId, name: &str) {
-        for ((id, output), stream) in self.streams.iter_mut() {
-            if *id == card {
-                stream.card = Some(name_card(name, output.mode.width, output.mode.height));
-                stream.encoder.want_keyframe();
-                stream.last = None;
-            }
-        }
-    }
-
-    /// The source id of `participant`'s name card in `meeting`.
-    fn card_id(&mut self, meeting: &Arc<str>, participant: &str) -> SourceId {
-        let next = &mut self.next_card;
-        *self
-            .cards
-            .entry((meeting.clone(), participant.to_owned()))
-            .or_insert_with(|| {
-                *next += 1;
-                *next
-            })
-    }
-
-    /// Points each viewer of `meeting` at the source it should watch.
-    fn rewatch(&mut self, meeting: &str, now: Instant) {
-        let legs: Vec<LegId> = self
-            .viewers
+        // Cameras (one per participant), and those without one who spoke.
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut cameras: Vec<(&SourceId, &Source)> = self
+            .sources
             .iter()
-            .filter(|(_, v)| &*v.meeting == meeting)
-            .map(|(&leg, _)| leg)
+            .filter(|(_, s)| s.meeting == *meeting)
             .collect();
-        for leg in legs {
-            let viewer = &self.viewers[&leg];
-            let cameras = self
-                .sources
+        cameras.sort_by_key(|(&id, _)| id);
+        for (&id, source) in cameras {
+            if !candidates
                 .iter()
-                .filter(|(_, s)| s.meeting == viewer.meeting)
-                .map(|(&id, s)| (id, s.participant.as_str()));
-            let named = |p: &str| {
-                self.names
-                    .contains_key(&(viewer.meeting.clone(), p.to_owned()))
-            };
-            let meeting = viewer.meeting.clone();
-            let wanted = match choose(cameras, named, viewer) {
-                Some(Pick::Camera(id)) => Some(id),
-                Some(Pick::Card(participant)) => Some(self.card_id(&meeting, &participant)),
-                None => None,
-            };
-            if self.viewers[&leg].watching == wanted {
-                continue;
+                .any(|c| c.participant == source.participant)
+            {
+                candidates.push(Candidate {
+                    participant: &source.participant,
+                    camera: Some(id),
+                });
             }
+        }
+        for participant in self.roster.members(meeting) {
+            let known = candidates.iter().any(|c| c.participant == participant);
+            if !known && presence.has_spoken(participant) {
+                candidates.push(Candidate {
+                    participant,
+                    camera: None,
+                });
+            }
+        }
+        let mut changes = Vec::new();
+        for (&leg, viewer) in self.viewers.iter().filter(|(_, v)| v.meeting == *meeting) {
+            let scene = presence.scene(self.layout_of(viewer), &candidates, &viewer.participant);
+            viewer.shown.set(Some(scene.layout));
+            let key = Some((meeting.clone(), scene)).filter(|(_, s)| !s.tiles.is_empty());
+            if viewer.scene != key {
+                changes.push((leg, key));
+            }
+        }
+        for (leg, key) in changes {
             self.unwatch(leg);
-            if let Some(source) = wanted {
-                self.watch(leg, source, now);
+            if let Some(key) = key {
+                self.watch(leg, key, now);
             }
         }
     }
 
-    fn watch(&mut self, leg: LegId, id: SourceId, now: Instant) {
+    /// Forgets `meeting`'s speakers and settings once nobody of it is
+    /// left on this worker (its settings come again with the next join).
+    fn forget_if_unused(&mut self, meeting: &str) {
+        let unused = !self.viewers.values().any(|v| &*v.meeting == meeting)
+            && !self.sources.values().any(|s| &*s.meeting == meeting)
+            && self.roster.members(meeting).next().is_none();
+        if unused {
+            self.meetings.remove(meeting);
+        }
+    }
+
+    /// Puts `leg` on the picture `key` (made, its cameras decoded, if it
+    /// is new).
+    fn watch(&mut self, leg: LegId, key: SceneKey, now: Instant) {
         let viewer = self.viewers.get_mut(&leg).expect("a viewer");
-        viewer.watching = Some(id);
-        let output = viewer.output;
-        if id & CARD != 0 {
-            return self.watch_card(leg, id, output, now);
+        if !self.pictures.contains_key(&key) {
+            for tile in &key.1.tiles {
+                if let Some(source) = camera(&mut self.sources, tile) {
+                    source.pictures += 1;
+                    source.start_decoding(now, &self.workers);
+                }
+            }
+            self.pictures.insert(key.clone(), Composed::default());
         }
-        let Some(source) = self.sources.get_mut(&id) else {
-            return;
-        };
-        match self.streams.get_mut(&(id, output)) {
-            Some(stream) => {
-                stream.viewers.push(leg);
-                stream.encoder.want_keyframe();
-            }
-            None => {
-                let encoder = match VideoEncoder::new(output) {
-                    Ok(encoder) => encoder,
-                    Err(e) => {
-                        warn!(leg = leg.0, "no encoder for {output:?}: {e}");
-                        return;
-                    }
-                };
-                let stream = Stream {
-                    encoder,
-                    fitter: Fitter::new(output.mode.width, output.mode.height),
-                    viewers: vec![leg],
-                    last: None,
-                    card: None,
-                };
-                self.streams.insert((id, output), stream);
-                self.encoders.fetch_add(1, Ordering::Relaxed);
-                source.streams += 1;
-                source.start_decoding(now, &self.workers);
-            }
+        let picture = self.pictures.get_mut(&key).expect("just made");
+        if picture.add(&key, leg, viewer.output, &self.encoders) {
+            viewer.scene = Some(key);
+        } else if picture.is_empty() {
+            self.drop_picture(&key);
         }
     }
 
-    /// Puts `leg` on the name card stream `id` (made with its picture
-    /// and sent at once if it is new).
-    fn watch_card(&mut self, leg: LegId, id: SourceId, output: Output, now: Instant) {
-        if let Some(stream) = self.streams.get_mut(&(id, output)) {
-            stream.viewers.push(leg);
-            stream.encoder.want_keyframe();
-            return;
-        }
-        let name = self
-            .cards
-            .iter()
-            .find(|(_, &card)| card == id)
-            .and_then(|(key, _)| self.names.get(key));
-        let Some(name) = name else {
-            return;
-        };
-        let encoder = match VideoEncoder::new(output) {
-            Ok(encoder) => encoder,
-            Err(e) => return warn!(leg = leg.0, "no encoder for {output:?}: {e}"),
-        };
-        let card = name_card(name, output.mode.width, output.mode.height);
-        let stream = Stream {
-            encoder,
-            fitter: Fitter::new(output.mode.width, output.mode.height),
-            viewers: vec![leg],
-            last: None,
-            card: Some(card),
-        };
-        self.streams.insert((id, output), stream);
-        self.encoders.fetch_add(1, Ordering::Relaxed);
-        self.send_card((id, output), now);
-    }
-
-    /// Takes `leg` off the stream it watches (ending the stream, and the
-    /// source's decoding, when nobody else watches).
+    /// Takes `leg` off the picture it takes (ending the picture, and its
+    /// cameras' decoding, when nobody else takes it).
     fn unwatch(&mut self, leg: LegId) {
         let Some(viewer) = self.viewers.get_mut(&leg) else {
             return;
         };
-        let Some(id) = viewer.watching.take() else {
+        let Some(key) = viewer.scene.take() else {
             return;
         };
-        let key = (id, viewer.output);
-        let Some(stream) = self.streams.get_mut(&key) else {
+        let Some(picture) = self.pictures.get_mut(&key) else {
             return;
         };
-        stream.viewers.retain(|&l| l != leg);
-        if !stream.viewers.is_empty() {
-            return;
+        picture.remove(&key.0, leg, viewer.output, &self.encoders);
+        if picture.is_empty() {
+            self.drop_picture(&key);
         }
-        self.streams.remove(&key);
-        self.encoders.fetch_sub(1, Ordering::Relaxed);
-        if let Some(source) = self.sources.get_mut(&id) {
-            source.streams -= 1;
-            source.stop_decoding_if_unused();
+    }
+
+    fn drop_picture(&mut self, key: &SceneKey) {
+        self.pictures.remove(key);
+        for tile in &key.1.tiles {
+            if let Some(source) = camera(&mut self.sources, tile) {
+                source.pictures -= 1;
+                source.stop_decoding_if_unused();
+            }
+        }
+    }
+
+    /// Composes and sends what is due: of every picture, or (`fresh`)
+    /// of those showing a source that has a new frame.
+    fn render(&mut self, fresh: Option<SourceId>, now: Instant) {
+        let mut cx = RenderCx {
+            sources: &mut self.sources,
+            roster: &self.roster,
+            cards: &mut self.cards,
+            workers: &self.workers,
+            millis: now.saturating_duration_since(self.epoch).as_millis() as u64,
+            slowdown: self.slowdown,
+        };
+        for (key, picture) in self.pictures.iter_mut() {
+            if let Some(id) = fresh {
+                if !key.1.tiles.contains(&Shows::Camera(id)) {
+                    continue;
+                }
+                picture.fresh = true;
+            }
+            picture.render(key, now, &mut cx);
         }
     }
 
@@ -592,8 +485,9 @@ impl Router {
             source.ask_keyframe(now, &self.workers);
         }
         if fresh {
+            source.decoded();
             self.publish(id, now);
-            self.encode(id, now);
+            self.render(Some(id), now);
         }
     }
 
@@ -620,89 +514,14 @@ impl Router {
             stats.transcoded_size.store(size, Ordering::Relaxed);
         }
     }
-
-    /// Encodes the source's new picture for each stream of it whose frame
-    /// is due, and sends the frame to the stream's rooms.
-    fn encode(&mut self, id: SourceId, now: Instant) {
-        let Some(picture) = self.sources[&id].decoder.as_ref().map(|d| d.picture()) else {
-            return;
-        };
-        let millis = now.saturating_duration_since(self.epoch).as_millis() as u64;
-        for ((source, output), stream) in self.streams.iter_mut() {
-            if *source != id {
-                continue;
-            }
-            // Frames a little early still count, so 30 fps sources are
-            // not halved by jitter.
-            let interval = Duration::from_millis(1000 / u64::from(output.mode.fps.max(1)));
-            let due = interval.saturating_sub(Duration::from_millis(8));
-            if stream
-                .last
-                .is_some_and(|last| now.saturating_duration_since(last) < due)
-            {
-                continue;
-            }
-            stream.last = Some(now);
-            let fitted = match stream.fitter.fit(picture) {
-                Ok(fitted) => fitted,
-                Err(e) => {
-                    warn!("scaling: {e}");
-                    continue;
-                }
-            };
-            let frame = match stream.encoder.encode(fitted, millis) {
-                Ok(Some(frame)) => Arc::new(frame),
-                Ok(None) => continue,
-                Err(e) => {
-                    warn!("encoding: {e}");
-                    continue;
-                }
-            };
-            send(&self.workers, stream, *output, frame);
-        }
-    }
 }
 
-/// Sends a stream's encoded frame to each of its rooms.
-fn send(workers: &Workers, stream: &Stream, output: Output, frame: Arc<EncodedFrame>) {
-    let sharing = stream.viewers.len();
-    for &leg in &stream.viewers {
-        let sent = SentFrame {
-            frame: frame.clone(),
-            output,
-            sharing,
-        };
-        workers.leg(leg, Command::SendVideo(leg, sent));
+/// The source a tile shows, if it shows a camera.
+fn camera<'a>(sources: &'a mut HashMap<SourceId, Source>, tile: &Shows) -> Option<&'a mut Source> {
+    match tile {
+        Shows::Camera(id) => sources.get_mut(id),
+        Shows::Card(_) => None,
     }
-}
-
-/// What `viewer` should watch, of its meeting's `cameras` (source and
-/// participant) and participants (`named`): its speaker's camera, or the
-/// speaker's name card when it sends no video; else the camera it watches
-/// now, else the first — never its own.
-fn choose<'a>(
-    cameras: impl Iterator<Item = (SourceId, &'a str)> + Clone,
-    named: impl Fn(&str) -> bool,
-    viewer: &Viewer,
-) -> Option<Pick> {
-    let others = cameras.filter(|&(_, p)| p != viewer.participant);
-    let speaker = viewer
-        .speaker
-        .as_deref()
-        .filter(|&s| s != viewer.participant);
-    if let Some(speaker) = speaker {
-        if let Some((id, _)) = others.clone().find(|&(_, p)| p == speaker) {
-            return Some(Pick::Camera(id));
-        }
-        if named(speaker) {
-            return Some(Pick::Card(speaker.to_owned()));
-        }
-    }
-    others
-        .clone()
-        .find(|&(id, _)| Some(id) == viewer.watching)
-        .or_else(|| others.min_by_key(|&(id, _)| id))
-        .map(|(id, _)| Pick::Camera(id))
 }
 
 /// An encoded frame on its way to one room.
@@ -712,84 +531,4 @@ pub(crate) struct SentFrame {
     pub output: Output,
     /// How many rooms the encoder serves.
     pub sharing: usize,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use media_api::SendMode;
-
-    fn viewer(participant: &str, speaker: Option<&str>, watching: Option<SourceId>) -> Viewer {
-        Viewer {
-            meeting: "m".into(),
-            participant: participant.into(),
-            output: Output {
-                codec: VideoCodec::H264,
-                packetization_mode: 1,
-                mode: SendMode {
-                    width: 640,
-                    height: 360,
-                    fps: 30,
-                },
-                kbps: 700,
-            },
-            speaker: speaker.map(str::to_owned),
-            watching,
-        }
-    }
-
-    const CAMERAS: [(SourceId, &str); 3] = [(3, "ann"), (1, "room"), (2, "bob")];
-
-    #[test]
-    fn a_room_watches_its_speaker_and_never_itself() {
-        let cameras = CAMERAS.into_iter();
-        let choose = |cameras, viewer: &Viewer| match choose(cameras, |p| p == "dave", viewer) {
-            Some(Pick::Camera(id)) => Some(id),
-            Some(Pick::Card(p)) => panic!("{p}'s card"),
-            None => None,
-        };
-        assert_eq!(
-            choose(cameras.clone(), &viewer("room", Some("ann"), None)),
-            Some(3)
-        );
-        // Its own camera is never its picture, even as the speaker: the
-        // one it watches stays, else the first other camera.
-        assert_eq!(
-            choose(cameras.clone(), &viewer("room", Some("room"), Some(3))),
-            Some(3)
-        );
-        assert_eq!(
-            choose(cameras.clone(), &viewer("room", Some("room"), None)),
-            Some(2)
-        );
-        // A speaker unknown to the meeting: the picture stays.
-        assert_eq!(
-            choose(cameras.clone(), &viewer("room", Some("cat"), Some(3))),
-            Some(3)
-        );
-        // Alone with its camera, a room watches nothing.
-        let alone = [(1, "room")].into_iter();
-        assert_eq!(
-            super::choose(alone, |_| true, &viewer("room", None, None)),
-            None
-        );
-    }
-
-    #[test]
-    fn a_speaker_without_video_is_shown_as_its_name_card() {
-        let named = |p: &str| p == "dave";
-        assert_eq!(
-            choose(
-                CAMERAS.into_iter(),
-                named,
-                &viewer("room", Some("dave"), Some(3))
-            ),
-            Some(Pick::Card("dave".into()))
-        );
-        assert_eq!(
-            choose([].into_iter(), named, &viewer("room", Some("dave"), None)),
-            Some(Pick::Card("dave".into())),
-            "even when nobody sends video"
-        );
-    }
 }

@@ -270,6 +270,7 @@ mod tests {
             host_pin: None,
             name: "Weekly".into(),
             locked: false,
+            layout: Default::default(),
         })
     }
 

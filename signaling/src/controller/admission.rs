@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use media_api::{LegId, MeetingJoin};
+use media_api::layout::LayoutChange;
+use media_api::LegId;
 use meeting::{Refusal, Seat, SeatRequest};
 use tracing::{info, warn};
 
@@ -112,11 +113,8 @@ impl Controller {
         call.phase = Phase::Joined {
             meeting: number.clone(),
         };
-        let join = MeetingJoin {
-            meeting: number,
-            password: call.password.clone(),
-            display_name: call.display_name.clone(),
-        };
+        call.meeting_layout = Some(seat.meeting.layout);
+        let join = call.join(number);
         if call.answered {
             let prompt = Prompt::Joining;
             self.out.push_back(Action::Prompt { leg, prompt });
@@ -219,6 +217,14 @@ impl Controller {
         let Some(call) = self.calls.get_mut(&leg).filter(|c| !c.ending) else {
             return;
         };
+        if let Phase::Joined { .. } = call.phase {
+            // In the meeting: `*8` is the next layout (as on Pexip).
+            if std::mem::replace(&mut call.star, digit == '*') && digit == '8' {
+                let change = LayoutChange::Next;
+                self.out.push_back(Action::SetLayout { leg, change });
+            }
+            return;
+        }
         let Phase::Ivr(ivr) = &mut call.phase else {
             return;
         };

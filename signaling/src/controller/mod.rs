@@ -11,6 +11,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use media_api::layout::LayoutChange;
 use media_api::{BoundStream, LegId, LegMedia, MeetingJoin, StreamKind};
 use meeting::{Seat, SeatId, SeatRequest};
 use tracing::{info, warn};
@@ -75,6 +76,11 @@ pub enum Action {
     /// Send the room a keyframe of its picture.
     SendKeyframe {
         leg: LegId,
+    },
+    /// Change the layout of the picture the room is sent.
+    SetLayout {
+        leg: LegId,
+        change: LayoutChange,
     },
 }
 
@@ -219,6 +225,7 @@ impl Controller {
         };
         let mut call = Call::new(new, phase);
         call.seat = Some(seat.id);
+        call.meeting_layout = Some(meeting.layout);
         call.answered = true;
         self.out.push_back(Action::CreateLeg {
             leg,
@@ -316,11 +323,7 @@ impl Controller {
         call.phase = Phase::Joined {
             meeting: meeting.clone(),
         };
-        let join = MeetingJoin {
-            meeting,
-            password: call.password.clone(),
-            display_name: call.display_name.clone(),
-        };
+        let join = call.join(meeting);
         self.stats.calls_admitted += 1;
         self.out.push_back(Action::JoinMeeting { leg, join });
     }

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use media_api::layout::{Layout, LayoutChange, MeetingLayout};
 use media_api::{BoundStream, LegId, LegMedia, StreamKind};
 use meeting::{Meeting, Refusal, Seat};
 
@@ -143,6 +144,7 @@ fn new_call(number: Option<&str>) -> NewCall {
         password: None,
         media: Some(LegMedia::default()),
         video: false,
+        layout: None,
     }
 }
 
@@ -155,6 +157,7 @@ fn board(number: &str) -> Seat {
             host_pin: None,
             name: "Board".into(),
             locked: false,
+            layout: Default::default(),
         },
     }
 }
@@ -500,4 +503,35 @@ fn shutdown_releases_every_call() {
             ..
         }]
     ));
+}
+
+#[test]
+fn a_room_joins_with_its_dialed_layout_and_its_meetings_and_star_8_turns_the_layout() {
+    let mut b = Bench::new();
+    b.event(RoomEvent::Incoming(NewCall {
+        layout: Some(Layout::Grid(2)),
+        ..new_call(Some("123456789"))
+    }));
+    let mut seat = board("123456789");
+    seat.meeting.layout = MeetingLayout {
+        layout: Some(Layout::OnePlus7),
+        polling_seconds: Some(10),
+    };
+    let out = b.seat(Ok(seat));
+    let join = out.iter().find_map(|a| match a {
+        Action::JoinMeeting { join, .. } => Some(join),
+        _ => None,
+    });
+    let join = join.expect("joins");
+    assert_eq!(join.layout, Some(Layout::Grid(2)));
+    assert_eq!(join.meeting_layout.unwrap().polling_seconds, Some(10));
+
+    let next = || Action::SetLayout {
+        leg: LEG,
+        change: LayoutChange::Next,
+    };
+    assert_eq!(b.digits("*8"), [next()]);
+    assert_eq!(b.digits("8"), [], "8 alone is no command");
+    assert_eq!(b.digits("*58*8"), [next()]);
+    assert_eq!(b.digits("**"), []);
 }

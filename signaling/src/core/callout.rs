@@ -92,6 +92,7 @@ impl Edges {
             local_ip: target.flow.local.ip(),
             number: None,
             password: None,
+            layout: None,
             media: None,
             video: self.cfg.codecs.video.is_some(),
         })

@@ -202,6 +202,7 @@ impl Edges {
             local_ip: flow.local.ip(),
             number: dial.number,
             password: dial.password,
+            layout: dial.layout,
             media: None,
             video: self.h264_kbps(None).is_some(),
         }));

@@ -72,6 +72,7 @@ impl Edges {
             local_ip: target.local,
             number: None,
             password: None,
+            layout: None,
             media: None,
             video: self.h264_kbps(None).is_some(),
         })

@@ -207,6 +207,7 @@ impl Edges {
             local_ip: flow.local.ip(),
             number: dial.number,
             password: dial.password,
+            layout: dial.layout,
             media,
             video,
         }));

@@ -47,6 +47,7 @@ pub(super) fn meeting(number: &str, password: Option<&str>) -> Meeting {
         host_pin: None,
         name: "Board".into(),
         locked: false,
+        layout: Default::default(),
     }
 }
 
