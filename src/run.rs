@@ -119,10 +119,18 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         }
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let api_listener = tokio::net::TcpListener::bind(cfg.admin.bind)
-        .await
+    // The admin API in clear on loopback; anywhere else over HTTPS with
+    // the meeting page's certificate (and a token, see Config::check).
+    let api_web = WebConfig {
+        name: "admin API",
+        bind: cfg.admin.bind,
+        tls: !cfg.admin.bind.ip().is_loopback(),
+        certificate: cfg.web.cert.clone().zip(cfg.web.key.clone()),
+        data_dir: cfg.data_dir.clone(),
+    };
+    let api_server = WebServer::bind(&api_web)
         .with_context(|| format!("binding admin API on {}", cfg.admin.bind))?;
-    info!(addr = %api_listener.local_addr()?, "admin API listening");
+    info!(addr = %api_server.local_addr()?, "admin API listening");
     let registrar = Arc::new(Registrar::new(cfg.registrar(), Arc::new(store.clone())));
     let gatekeeper = if cfg.h323.enabled {
         let ras_addr = SocketAddr::new(cfg.sip.bind, cfg.h323.ras_port);
@@ -177,15 +185,12 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         },
     });
     let mut api_stop = stop_rx.clone();
-    let api_task = tokio::spawn(async move {
-        axum::serve(api_listener, app)
-            .with_graceful_shutdown(async move {
-                while api_stop.changed().await.is_ok() && !*api_stop.borrow() {}
-            })
-            .await
-    });
+    let api_task = tokio::spawn(api_server.serve(app, async move {
+        while api_stop.changed().await.is_ok() && !*api_stop.borrow() {}
+    }));
 
     let web = WebConfig {
+        name: "meeting page",
         bind: cfg.web.bind,
         tls: cfg.web.tls,
         certificate: cfg.web.cert.clone().zip(cfg.web.key.clone()),

@@ -23,6 +23,8 @@ use axum_server::tls_rustls::RustlsConfig;
 /// Where and how the page is served.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
+    /// What is served, for the log ("meeting page", "admin API").
+    pub name: &'static str,
     pub bind: SocketAddr,
     /// Serve HTTPS (required unless `bind` is a loopback address).
     pub tls: bool,
@@ -93,6 +95,7 @@ async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), axu
 
 /// The bound listener, ready to serve.
 pub struct WebServer {
+    name: &'static str,
     listener: std::net::TcpListener,
     tls: Option<(RustlsConfig, PathBuf)>,
 }
@@ -112,7 +115,11 @@ impl WebServer {
         } else {
             None
         };
-        Ok(WebServer { listener, tls })
+        Ok(WebServer {
+            name: config.name,
+            listener,
+            tls,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -127,7 +134,7 @@ impl WebServer {
     ) -> std::io::Result<()> {
         let addr = self.listener.local_addr()?;
         let Some((rustls, cert)) = self.tls else {
-            info!(%addr, "meeting page on http");
+            info!(%addr, "{} on http", self.name);
             let listener = tokio::net::TcpListener::from_std(self.listener)?;
             return axum::serve(listener, router)
                 .with_graceful_shutdown(stop)
@@ -139,7 +146,7 @@ impl WebServer {
             stop.await;
             stopper.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
         });
-        info!(%addr, cert = %cert.display(), "meeting page on https");
+        info!(%addr, cert = %cert.display(), "{} on https", self.name);
         axum_server::from_tcp_rustls(self.listener, rustls)?
             .handle(handle)
             .serve(router.into_make_service())

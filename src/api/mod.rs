@@ -1,7 +1,7 @@
 //! The admin REST API (`/api/v1/…`) and `/metrics`, on axum. Loopback by
-//! default; when a token is configured every request must carry
-//! `Authorization: Bearer <token>`. Calls are listed with their media
-//! figures and can be muted; rooms in [`rooms`].
+//! default (plain HTTP); anywhere else over HTTPS, with a token that every
+//! request must then carry as `Authorization: Bearer <token>`. Calls are
+//! listed with their media figures and can be muted; rooms in [`rooms`].
 
 mod invite;
 mod json_body;
@@ -23,6 +23,7 @@ use registrar::Registrar;
 use serde_json::json;
 use signaling::core::CallInfo;
 use signaling::driver::Query;
+use subtle::ConstantTimeEq;
 
 use json_body::JsonBody;
 use tokio::sync::{mpsc, oneshot};
@@ -109,7 +110,8 @@ fn error(status: StatusCode, message: impl ToString) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
-/// Refuses requests without the configured bearer token.
+/// Refuses requests without the configured bearer token (compared in
+/// constant time).
 pub async fn require_token(
     State(token): State<Option<String>>,
     req: Request,
@@ -121,7 +123,8 @@ pub async fn require_token(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token) {
+        let matches = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(token.as_bytes())));
+        if !matches {
             return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
         }
     }

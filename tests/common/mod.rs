@@ -33,6 +33,10 @@ pub struct Mra {
     pub dir: tempfile::TempDir,
     pub sip: SocketAddr,
     pub admin: SocketAddr,
+    /// The bearer token requests to the admin API carry, if one is set.
+    admin_token: Option<String>,
+    /// The admin API is off loopback, so HTTPS.
+    admin_https: bool,
     /// The meeting page (plain HTTP on loopback).
     pub web: SocketAddr,
     /// H.323 RAS (UDP) and call signalling (TCP).
@@ -132,16 +136,30 @@ impl Mra {
             ("MRA_H323_CALL_SIGNAL_PORT".into(), h225_port.to_string()),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // An overridden admin address (0.0.0.0:port: reached on loopback).
+        let admin_bind: SocketAddr = all
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "MRA_ADMIN_BIND")
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("MRA_ADMIN_BIND is an address");
+        let admin = SocketAddr::from(([127, 0, 0, 1], admin_bind.port()));
         let dir = tempfile::tempdir().unwrap();
         let mra = Mra {
             child: spawn(dir.path(), &all),
-            env: all,
             dir,
             sip: ([127, 0, 0, 1], sip_port).into(),
-            admin: ([127, 0, 0, 1], admin_port).into(),
+            admin,
+            admin_token: all
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "MRA_ADMIN_TOKEN")
+                .map(|(_, v)| v.clone()),
+            admin_https: !admin_bind.ip().is_loopback(),
             web: ([127, 0, 0, 1], web_port).into(),
             ras: ([127, 0, 0, 1], ras_port).into(),
             h225: ([127, 0, 0, 1], h225_port).into(),
+            env: all,
         };
         mra.wait_ready();
         mra
@@ -201,9 +219,15 @@ impl Mra {
         );
     }
 
-    /// A plain HTTP/1.1 request to the admin API: (status, body).
+    /// A request to the admin API (HTTP/1.1, over TLS when it is off
+    /// loopback, with the token when one is set): (status, body).
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        http(self.admin, method, path, body)
+        let token = self.admin_token.as_deref();
+        if self.admin_https {
+            https(self.admin, method, path, body, token).0
+        } else {
+            request(self.admin, method, path, body, token)
+        }
     }
 
     /// Kills it outright (SIGKILL), as a crash would.
@@ -301,13 +325,65 @@ pub fn assert_starts_with(value: &serde_json::Value, field: &str, prefix: &str) 
 
 /// A plain HTTP/1.1 request: (status, body); status 0 when nothing answers.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    request(addr, method, path, body, None)
+}
+
+/// A plain HTTP/1.1 request with an optional bearer token.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
         return (0, String::new());
     };
-    let body = body.unwrap_or("");
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let _ = s.write_all(http_request(method, path, body, token).as_bytes());
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
+    http_response(&resp)
+}
+
+/// An HTTP/1.1 request over TLS, by `openssl s_client` (any certificate
+/// taken): ((status, body), the server's certificate in PEM).
+pub fn https(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> ((u16, String), String) {
+    let mut client = Command::new(tools::find("openssl").expect("openssl (package openssl)"))
+        .args(["s_client", "-connect", &addr.to_string(), "-ign_eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let request = http_request(method, path, body, token);
+    let _ = client.stdin.take().unwrap().write_all(request.as_bytes());
+    let out = client.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cert = text
+        .split_once("-----BEGIN CERTIFICATE-----")
+        .and_then(|(_, rest)| rest.split_once("-----END CERTIFICATE-----"))
+        .map(|(pem, _)| pem.trim().to_owned())
+        .unwrap_or_default();
+    let response = text.find("HTTP/1.1 ").map(|at| &text[at..]).unwrap_or("");
+    (http_response(response), cert)
+}
+
+fn http_request(method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> String {
+    let body = body.unwrap_or("");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+}
+
+/// (status, body) of a response; status 0 when there is none.
+fn http_response(resp: &str) -> (u16, String) {
     let status = resp.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = resp
         .split_once("\r\n\r\n")
