@@ -137,11 +137,8 @@ impl Mra {
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         // An overridden admin address (0.0.0.0:port: reached on loopback).
-        let admin_bind: SocketAddr = all
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "MRA_ADMIN_BIND")
-            .and_then(|(_, v)| v.parse().ok())
+        let admin_bind: SocketAddr = setting(&all, "MRA_ADMIN_BIND")
+            .and_then(|v| v.parse().ok())
             .expect("MRA_ADMIN_BIND is an address");
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_bind.port()));
         let dir = tempfile::tempdir().unwrap();
@@ -150,11 +147,7 @@ impl Mra {
             dir,
             sip: ([127, 0, 0, 1], sip_port).into(),
             admin,
-            admin_token: all
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "MRA_ADMIN_TOKEN")
-                .map(|(_, v)| v.clone()),
+            admin_token: setting(&all, "MRA_ADMIN_TOKEN").map(str::to_owned),
             admin_https: !admin_bind.ip().is_loopback(),
             web: ([127, 0, 0, 1], web_port).into(),
             ras: ([127, 0, 0, 1], ras_port).into(),
@@ -354,7 +347,7 @@ pub fn https(
     body: Option<&str>,
     token: Option<&str>,
 ) -> ((u16, String), String) {
-    let mut client = Command::new(tools::find("openssl").expect("openssl (package openssl)"))
+    let mut client = tools::command("openssl")
         .args(["s_client", "-connect", &addr.to_string(), "-ign_eof"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -390,6 +383,14 @@ fn http_response(resp: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// The value `env` gives `key` (the last one wins, as for the process).
+fn setting<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `mra run` on `dir` with `env`, its log appended to `dir/mra.log`.
