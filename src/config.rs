@@ -53,6 +53,21 @@ pub struct Sip {
     /// Load balancers (`mra lb` with `proxy_protocol = true`) whose PROXY
     /// v2 headers name the real client; nobody else's are believed.
     pub proxy_protocol_from: Vec<IpAddr>,
+    /// SIP over TLS port on `bind`; 0: no TLS listener.
+    pub tls_port: u16,
+    /// PEM certificate chain and key for SIP over TLS; unset: the meeting
+    /// page's (`web.cert`/`web.key`, else the node's self-signed one).
+    /// Both reloaded on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Rooms (trunks, peers) must present a client certificate issued by
+    /// a CA in this PEM bundle (mutual TLS); unset: none is asked for.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Seconds a TLS client has to finish its handshake.
+    pub tls_handshake_timeout_secs: u64,
+    /// Open TLS connections, at most: in total, and from one address.
+    pub tls_max_connections: usize,
+    pub tls_max_connections_per_source: usize,
 }
 
 /// H.323: the RAS gatekeeper (UDP) and call signalling (TCP), on
@@ -115,6 +130,9 @@ pub struct Media {
     /// (`automatic`, `speaker`, `1+5`, `1+7`, `1+21`, `2+21`, `2x2` …
     /// `5x5`; Pexip's and Cisco's names too).
     pub layout: Layout,
+    /// SRTP for rooms: `optional` (when a room offers it over TLS),
+    /// `required` (clear calls refused with 488), or `off`.
+    pub encryption: signaling::sdp::Encryption,
 }
 
 impl Media {
@@ -256,6 +274,13 @@ impl Default for Sip {
             max_message_bytes: 65535,
             min_session_expires: 90,
             proxy_protocol_from: Vec::new(),
+            tls_port: 5061,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_handshake_timeout_secs: 10,
+            tls_max_connections: 4096,
+            tls_max_connections_per_source: 64,
         }
     }
 }
@@ -270,6 +295,7 @@ impl Default for Media {
             max_call_rate_kbps: 4096,
             workers: 0,
             layout: Layout::Automatic,
+            encryption: signaling::sdp::Encryption::Optional,
         }
     }
 }
@@ -380,6 +406,9 @@ impl Config {
                 "web.tls = false serves the meeting page in clear: only allowed on loopback, not {}",
                 self.web.bind
             );
+        }
+        if self.sip.tls_cert.is_some() != self.sip.tls_key.is_some() {
+            bail!("sip.tls_cert and sip.tls_key go together");
         }
         if self.web.cert.is_some() != self.web.key.is_some() {
             bail!("web.cert and web.key go together");

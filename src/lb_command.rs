@@ -13,7 +13,7 @@ use tracing::info;
 use crate::api::lb::{router, LbAdmin, Reload};
 use crate::api::{prometheus_text, require_token};
 use crate::config::Config;
-use crate::process::wait_for_stop;
+use crate::process::{reload_lb_on_hangup, wait_for_stop};
 
 /// Reads the LB configuration: a file of its own (an `[lb]` table or its
 /// content at top level) or, without one, `mra.toml` and the environment.
@@ -62,7 +62,7 @@ pub async fn run(cfg: &Config, reload: Reload) -> anyhow::Result<()> {
         ));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     info!("mra lb running");
-    wait_for_stop(Some(&admin)).await;
+    wait_for_stop(|| reload_lb_on_hangup(Some(&admin))).await;
     server.abort();
     info!("stopped");
     Ok(())

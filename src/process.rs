@@ -1,6 +1,6 @@
 //! What every long-running command sets up the same way: logging, and
-//! waiting for the signal to stop (reloading the load balancer on SIGHUP
-//! meanwhile).
+//! waiting for the signal to stop (reloading what it can on SIGHUP
+//! meanwhile: the load balancer, certificates).
 
 use std::io::IsTerminal;
 
@@ -18,8 +18,8 @@ pub fn init_logging(log: &crate::config::Log) {
         .init();
 }
 
-/// Waits for SIGTERM or SIGINT; SIGHUP reloads the load balancer.
-pub async fn wait_for_stop(lb: Option<&LbAdmin>) {
+/// Waits for SIGTERM or SIGINT; each SIGHUP calls `on_hangup`.
+pub async fn wait_for_stop(on_hangup: impl Fn()) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
@@ -27,11 +27,18 @@ pub async fn wait_for_stop(lb: Option<&LbAdmin>) {
         tokio::select! {
             _ = term.recv() => return,
             _ = tokio::signal::ctrl_c() => return,
-            _ = hup.recv() => match lb.map(LbAdmin::apply_reload) {
-                Some(Ok(n)) => info!(listeners = n, "load balancer reloaded"),
-                Some(Err(e)) => warn!(error = %format!("{e:#}"), "load balancer reload refused; the running configuration stays"),
-                None => {}
-            },
+            _ = hup.recv() => on_hangup(),
         }
+    }
+}
+
+/// Re-reads the load balancer's configuration, when there is one.
+pub fn reload_lb_on_hangup(lb: Option<&LbAdmin>) {
+    match lb.map(LbAdmin::apply_reload) {
+        Some(Ok(n)) => info!(listeners = n, "load balancer reloaded"),
+        Some(Err(e)) => {
+            warn!(error = %format!("{e:#}"), "load balancer reload refused; the running configuration stays")
+        }
+        None => {}
     }
 }

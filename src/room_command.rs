@@ -18,7 +18,7 @@ pub enum RoomCommand {
         /// Display name (default: the user).
         #[arg(long)]
         name: Option<String>,
-        /// Transports it may register over (default: udp,tcp).
+        /// Transports it may register over (udp, tcp, tls, h323; default: udp,tcp,tls).
         #[arg(long, value_delimiter = ',')]
         transports: Option<Vec<String>>,
         /// The most its calls may use, kbit/s (default: media.max_call_rate_kbps).

@@ -19,13 +19,13 @@ use signaling::ivr::IvrConfig;
 use signaling::local_udp::LocalUdp;
 use signaling::sdp::{Codecs, VideoOffer, AUDIO_KBPS};
 use tokio::sync::{mpsc, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::addresses;
 use crate::api::lb::{LbAdmin, Reload};
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::process::{init_logging, wait_for_stop};
+use crate::process::{init_logging, reload_lb_on_hangup, wait_for_stop};
 use crate::store::{SharedSeats, Store};
 use lb::Balancer;
 
@@ -79,6 +79,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     );
 
     let sip_addr = SocketAddr::new(cfg.sip.bind, cfg.sip.port);
+    let sip_tls = sip_tls(&cfg)?;
     let driver = Driver::bind(&Listeners {
         udp: sip_addr,
         tcp: sip_addr,
@@ -88,6 +89,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
             .h323
             .enabled
             .then(|| SocketAddr::new(cfg.sip.bind, cfg.h323.call_signal_port)),
+        tls: sip_tls,
     })
     .await
     .with_context(|| format!("binding SIP and H.323 call signalling on {}", cfg.sip.bind))?;
@@ -95,6 +97,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         force_rport: cfg.sip.force_rport,
         advertised: cfg.sip.advertised_address,
         sip_port: driver.udp_addr().port(),
+        tls_port: driver.tls_port().unwrap_or(cfg.sip.tls_port),
         codecs: offered_codecs(&cfg.media),
         ivr: IvrConfig {
             first_digit_timeout: Duration::from_secs(cfg.ivr.first_digit_timeout_secs),
@@ -103,6 +106,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         },
         ivr_enabled: cfg.ivr.enabled,
         min_se: cfg.sip.min_session_expires,
+        encryption: cfg.media.encryption,
         ..CoreConfig::default()
     });
 
@@ -182,6 +186,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         gauges: api::Gauges {
             engine: engine.clone(),
             sfu: sfu.stats().clone(),
+            sip_tls: driver.tls(),
         },
     });
     let mut api_stop = stop_rx.clone();
@@ -233,10 +238,17 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         call_rates_changed,
         stop_rx.clone(),
     ));
+    let tls_reload = driver.tls();
     let signaling = tokio::spawn(driver.run(core, services, media_rx, query_rx, stop_rx));
     log_served(&cfg, &rtc_ips);
     info!("mra running");
-    wait_for_stop(lb.as_ref()).await;
+    wait_for_stop(|| {
+        reload_lb_on_hangup(lb.as_ref());
+        if let Some(Err(e)) = tls_reload.as_ref().map(|tls| tls.reload()) {
+            warn!(error = %e, "SIP TLS certificate not reloaded; the running one stays");
+        }
+    })
+    .await;
     info!("signal received; stopping");
     stop_tx.send_replace(true);
     signaling.await.context("signaling task")?;
@@ -267,11 +279,41 @@ fn log_served(cfg: &Config, rtc_ips: &[std::net::IpAddr]) {
     let rtc: Vec<String> = rtc_ips.iter().map(|ip| ip.to_string()).collect();
     info!(
         sip_port = cfg.sip.port,
+        sip_tls_port = cfg.sip.tls_port,
         h323 = cfg.h323.enabled,
         web = %cfg.web.bind,
         "serving rooms at {signalling}; WebRTC host candidates on {}",
         rtc.join(", ")
     );
+}
+
+/// The SIP over TLS listener's settings: its own certificate if one is
+/// configured, else the meeting page's, else the node's self-signed one.
+fn sip_tls(cfg: &Config) -> anyhow::Result<Option<signaling::tls::TlsSettings>> {
+    if cfg.sip.tls_port == 0 {
+        return Ok(None);
+    }
+    let configured = (cfg.sip.tls_cert.clone().zip(cfg.sip.tls_key.clone()))
+        .or_else(|| cfg.web.cert.clone().zip(cfg.web.key.clone()));
+    let (cert, key) = match configured {
+        Some(pair) => pair,
+        None => {
+            std::fs::create_dir_all(&cfg.data_dir)?;
+            let pair = meeting::tls::self_signed(&cfg.data_dir)
+                .context("making the node's self-signed certificate")?;
+            info!(cert = %pair.0.display(), "SIP over TLS uses the node's self-signed certificate: rooms that check certificates need sip.tls_cert and sip.tls_key");
+            pair
+        }
+    };
+    Ok(Some(signaling::tls::TlsSettings {
+        addr: SocketAddr::new(cfg.sip.bind, cfg.sip.tls_port),
+        cert,
+        key,
+        client_ca: cfg.sip.tls_client_ca.clone(),
+        handshake_timeout: Duration::from_secs(cfg.sip.tls_handshake_timeout_secs.max(1)),
+        max_connections: cfg.sip.tls_max_connections,
+        max_per_source: cfg.sip.tls_max_connections_per_source,
+    }))
 }
 
 /// Where admission counts seats: in the shared database when other nodes

@@ -33,6 +33,9 @@ pub enum MediaError {
     Unsupported(&'static str),
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
+    /// The keys given for SRTP cannot be used.
+    #[error("SRTP keys: {0}")]
+    Keys(String),
 }
 
 /// Boxed future returned by media control calls.

@@ -12,6 +12,7 @@ mod control;
 mod events;
 pub mod layout;
 mod prompt;
+mod srtp;
 mod stats;
 mod stream;
 mod video;
@@ -20,9 +21,10 @@ pub use codec::{AudioCodec, CodecOptions};
 pub use control::{MediaControl, MediaError, MediaFuture, MeetingJoin};
 pub use events::MediaEvent;
 pub use prompt::Prompt;
+pub use srtp::{Crypto, SrtpKey, SrtpSuite};
 pub use stats::{JitterStats, LegStats, VideoStats};
 pub use stream::{
-    AudioFormat, BoundStream, Crypto, Direction, Format, LegId, LegMedia, LegRequest, StreamKind,
+    AudioFormat, BoundStream, Direction, Format, LegId, LegMedia, LegRequest, StreamKind,
     StreamMedia, StreamRequest,
 };
 pub use video::{

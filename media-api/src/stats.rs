@@ -24,6 +24,10 @@ pub struct LegStats {
     pub meeting_streams: usize,
     /// The room's video stream, if it has one.
     pub video: Option<VideoStats>,
+    /// The room's SRTP/SRTCP packets dropped: failed authentication (or
+    /// too short to hold a tag), and replays.
+    pub srtp_auth_failures: u64,
+    pub srtp_replays: u64,
 }
 
 /// A room's video stream, as the admin API shows it.

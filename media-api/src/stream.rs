@@ -5,14 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AudioCodec, CodecOptions, VideoFormat};
+use crate::{AudioCodec, CodecOptions, Crypto, VideoFormat};
 
 /// Identifies one room leg; signaling picks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LegId(pub u64);
 
 /// What a stream carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StreamKind {
     Audio,
@@ -76,19 +76,6 @@ pub struct BoundStream {
     pub kind: StreamKind,
     pub rtp: SocketAddr,
     pub rtcp: SocketAddr,
-}
-
-/// Keys for SRTP, as signaling negotiated them (to come: legs with crypto
-/// are refused until media encrypts).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Crypto {
-    /// RFC 4568 SDES: the suite and the key both ways.
-    Sdes {
-        suite: String,
-        ours: String,
-        theirs: String,
-    },
 }
 
 /// What a stream carries, in detail.

@@ -16,6 +16,7 @@ mod params;
 mod ports;
 pub mod prompts;
 pub mod rtp_stats;
+mod srtp;
 pub mod telephone_event;
 pub mod tones;
 pub mod video;

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use media_api::{AudioCodec, CodecOptions, Direction, LegMedia};
+use media_api::{AudioCodec, CodecOptions, Crypto, Direction, LegMedia};
 
 /// The negotiated parameters of a leg's audio, from our side's point of view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub(crate) struct AudioParams {
     /// Our direction.
     pub direction: Direction,
     pub rtcp_mux: bool,
+    /// SRTP keys, when the stream is encrypted.
+    pub crypto: Option<Crypto>,
 }
 
 impl AudioParams {
@@ -35,6 +37,7 @@ impl AudioParams {
             remote_rtcp: stream.rtcp_target(),
             direction: stream.direction,
             rtcp_mux: stream.rtcp_mux,
+            crypto: stream.crypto.clone(),
         })
     }
 }

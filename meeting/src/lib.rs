@@ -14,7 +14,7 @@ pub mod seats;
 pub mod service;
 pub mod sfu;
 pub mod speaker;
-mod tls;
+pub mod tls;
 pub mod web;
 
 pub use admission::{admit, Refusal};

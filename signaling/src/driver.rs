@@ -1,9 +1,8 @@
-//! The thin tokio driver around [`Core`]: UDP and TCP listeners feed it
+//! The thin tokio driver around [`Core`]: UDP, TCP and TLS listeners feed it
 //! bytes, one task owns it and runs its timers, and its outputs become
 //! socket writes, directory lookups and media commands.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +13,10 @@ use crate::controller::Action;
 use crate::h323::ras::CallGrant;
 use meeting::{Seat, SeatId, Seats};
 use registrar::Registrar;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::core::{
     CallInfo, CallRates, CallStats, Core, DialTarget, H323DialTarget, Input, Output,
@@ -28,8 +26,9 @@ use crate::h323::connections::H323Connections;
 use crate::keepalive::Keepalive;
 use crate::local_udp::{self, LocalUdp};
 use crate::proxied::ProxiedPeers;
-use crate::sip::framing::{Frame, Framer};
 use crate::sip::{EndpointStats, Flow, Transport};
+use crate::sip_stream::{self, Connection, Intake};
+use crate::tls::{SipTls, TlsSettings};
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -42,6 +41,8 @@ pub struct Listeners {
     pub proxy_from: Vec<IpAddr>,
     /// H.323 call signalling (TCP), when enabled.
     pub h323: Option<SocketAddr>,
+    /// SIP over TLS, when enabled.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Questions the admin API asks the running core.
@@ -92,6 +93,7 @@ pub struct Driver {
     udp: Arc<LocalUdp>,
     tcp: TcpListener,
     h323: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<SipTls>)>,
     max_message: usize,
     proxied: Arc<ProxiedPeers>,
 }
@@ -110,10 +112,20 @@ impl Driver {
             }
             None => None,
         };
+        let tls = match &l.tls {
+            Some(settings) => {
+                let tls = SipTls::new(settings.clone())?;
+                let listener = TcpListener::bind(settings.addr).await?;
+                info!(addr = %listener.local_addr()?, cert = %settings.cert.display(), "SIP over TLS listening");
+                Some((listener, Arc::new(tls)))
+            }
+            None => None,
+        };
         Ok(Driver {
             udp,
             tcp,
             h323,
+            tls,
             max_message: l.max_message,
             proxied: Arc::new(ProxiedPeers::new(l.proxy_from.clone())),
         })
@@ -121,6 +133,19 @@ impl Driver {
 
     pub fn udp_addr(&self) -> SocketAddr {
         self.udp.local_addr()
+    }
+
+    /// The TLS listener's configuration (to reload) and counters.
+    pub fn tls(&self) -> Option<Arc<SipTls>> {
+        self.tls.as_ref().map(|(_, tls)| tls.clone())
+    }
+
+    /// The TLS listener's port, when it runs.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     /// Runs until `shutdown` turns true and calls are cleared (or 5 s pass).
@@ -137,6 +162,7 @@ impl Driver {
             udp,
             tcp,
             h323,
+            tls,
             max_message,
             proxied,
         } = self;
@@ -157,13 +183,15 @@ impl Driver {
             media_rx,
             in_tx.clone(),
         ));
-        let tcp_task = tokio::spawn(accept_tcp(
-            tcp,
-            in_tx.clone(),
-            flows.clone(),
+        let intake = Intake {
+            in_tx: in_tx.clone(),
+            flows: flows.clone(),
             max_message,
-            proxied.clone(),
-        ));
+            proxied: proxied.clone(),
+        };
+        let tcp_task = tokio::spawn(accept_tcp(tcp, intake.clone()));
+        let tls_task =
+            tls.map(|(listener, tls)| tokio::spawn(crate::tls::accept(listener, tls, intake)));
         let keepalive = Keepalive::new(services.registrar.clone());
         let interval = services.registrar.config().keepalive_secs;
         let keepalive_task = (interval > 0).then(|| {
@@ -223,6 +251,9 @@ impl Driver {
         }
         udp_task.abort();
         tcp_task.abort();
+        if let Some(task) = tls_task {
+            task.abort();
+        }
         if let Some(task) = h323_task {
             task.abort();
         }
@@ -259,7 +290,7 @@ fn dial(
     }
     let flow = flows
         .to(out.transport, out.remote)
-        .ok_or("the room's TCP connection is closed")?;
+        .ok_or("the room's TCP or TLS connection is closed")?;
     let target = DialTarget {
         flow,
         uri: out.uri,
@@ -292,9 +323,9 @@ fn execute(
                     debug!(to = %flow.remote, error = %e, "UDP send failed");
                 }
             }
-            Transport::Tcp => {
-                if !flows.send_tcp(flow.conn, data) {
-                    debug!(to = %flow.remote, "TCP connection gone; message dropped");
+            Transport::Tcp | Transport::Tls => {
+                if !flows.send_stream(flow.conn, data) {
+                    debug!(to = %flow.remote, "connection gone; message dropped");
                 }
             }
         },
@@ -350,13 +381,7 @@ async fn read_udp(
     }
 }
 
-async fn accept_tcp(
-    listener: TcpListener,
-    in_tx: mpsc::UnboundedSender<Input>,
-    flows: Flows,
-    max_message: usize,
-    proxied: Arc<ProxiedPeers>,
-) {
+async fn accept_tcp(listener: TcpListener, intake: Intake) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
@@ -364,70 +389,21 @@ async fn accept_tcp(
         let Ok(local) = stream.local_addr() else {
             continue;
         };
-        let (in_tx, flows, proxied) = (in_tx.clone(), flows.clone(), proxied.clone());
+        let intake = intake.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            let (mut rd, wr) = stream.into_split();
-            if let Some((remote, early)) = proxied.stream_client(&mut rd, peer).await {
-                let ends = (remote, local);
-                serve_tcp(rd, wr, ends, early, in_tx, flows, max_message).await;
+            let (mut reader, writer) = stream.into_split();
+            if let Some((remote, early)) = intake.proxied.stream_client(&mut reader, peer).await {
+                let conn = Connection {
+                    transport: Transport::Tcp,
+                    reader,
+                    writer,
+                    remote,
+                    local,
+                    early,
+                };
+                sip_stream::serve(conn, &intake).await;
             }
         });
     }
-}
-
-/// Reads SIP messages from one TCP connection (`ends`: the client and
-/// our address; `early`: bytes already read) until it closes, and writes
-/// what the core sends on it.
-async fn serve_tcp(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
-    (remote, local): (SocketAddr, SocketAddr),
-    early: Vec<u8>,
-    in_tx: mpsc::UnboundedSender<Input>,
-    flows: Flows,
-    max_message: usize,
-) {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    flows.add_tcp(id, remote, local, tx.clone());
-    let flow = Flow {
-        transport: Transport::Tcp,
-        remote,
-        local,
-        conn: id,
-    };
-    tokio::spawn(async move {
-        while let Some(data) = rx.recv().await {
-            if wr.write_all(&data).await.is_err() {
-                break;
-            }
-        }
-    });
-    let mut framer = Framer::new(max_message);
-    framer.push(&early);
-    let mut buf = vec![0u8; 16384];
-    'conn: loop {
-        loop {
-            match framer.next_frame() {
-                Ok(Some(Frame::Message(data))) => {
-                    let _ = in_tx.send(Input::Sip { data, flow });
-                }
-                Ok(Some(Frame::Ping)) => {
-                    let _ = tx.send(Bytes::from_static(b"\r\n"));
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(source = %remote, error = %e, "closing SIP TCP connection");
-                    break 'conn;
-                }
-            }
-        }
-        match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => framer.push(&buf[..n]),
-        }
-    }
-    flows.remove_tcp(id);
 }

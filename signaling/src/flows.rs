@@ -1,7 +1,7 @@
-//! The SIP flows the driver has open: the UDP socket and the TCP
+//! The SIP flows the driver has open: the UDP socket and the TCP and TLS
 //! connections by number, each with our address on it. Finds the flow to
-//! reach a room we send to first (a keepalive, a call-out): its TCP
-//! connection while open, else UDP from the address routing picks.
+//! reach a room we send to first (a keepalive, a call-out): its TCP or
+//! TLS connection while open, else UDP from the address routing picks.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 use crate::local_udp::LocalUdp;
 use crate::sip::{Flow, Transport};
 
-/// One open TCP connection.
-struct TcpConn {
+/// One open TCP or TLS connection.
+struct StreamConn {
+    transport: Transport,
     remote: SocketAddr,
     local: SocketAddr,
     writer: mpsc::UnboundedSender<Bytes>,
@@ -23,14 +24,14 @@ struct TcpConn {
 #[derive(Clone)]
 pub struct Flows {
     udp: Arc<LocalUdp>,
-    tcp: Arc<Mutex<HashMap<u64, TcpConn>>>,
+    streams: Arc<Mutex<HashMap<u64, StreamConn>>>,
 }
 
 impl Flows {
     pub fn new(udp: Arc<LocalUdp>) -> Flows {
         Flows {
             udp,
-            tcp: Arc::default(),
+            streams: Arc::default(),
         }
     }
 
@@ -38,60 +39,54 @@ impl Flows {
         &self.udp
     }
 
-    fn tcp(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpConn>> {
-        self.tcp.lock().unwrap_or_else(|e| e.into_inner())
+    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<u64, StreamConn>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers TCP connection `id`; what is sent on it goes to `writer`.
-    pub fn add_tcp(
-        &self,
-        id: u64,
-        remote: SocketAddr,
-        local: SocketAddr,
-        writer: mpsc::UnboundedSender<Bytes>,
-    ) {
-        self.tcp().insert(
-            id,
-            TcpConn {
-                remote,
-                local,
+    /// Registers the connection of `flow`; what is sent on it goes to
+    /// `writer`.
+    pub fn add_stream(&self, flow: Flow, writer: mpsc::UnboundedSender<Bytes>) {
+        self.streams().insert(
+            flow.conn,
+            StreamConn {
+                transport: flow.transport,
+                remote: flow.remote,
+                local: flow.local,
                 writer,
             },
         );
     }
 
-    pub fn remove_tcp(&self, id: u64) {
-        self.tcp().remove(&id);
+    pub fn remove_stream(&self, id: u64) {
+        self.streams().remove(&id);
     }
 
-    /// Queues `data` on TCP connection `id`; false when it is gone.
-    pub fn send_tcp(&self, id: u64, data: Bytes) -> bool {
-        self.tcp()
+    /// Queues `data` on connection `id`; false when it is gone.
+    pub fn send_stream(&self, id: u64, data: Bytes) -> bool {
+        self.streams()
             .get(&id)
             .is_some_and(|c| c.writer.send(data).is_ok())
     }
 
-    /// The flow to `remote` over `transport`; None for TCP when no
-    /// connection from it is open.
+    /// The flow to `remote` over `transport`; None for TCP or TLS when no
+    /// such connection from it is open.
     pub fn to(&self, transport: Transport, remote: SocketAddr) -> Option<Flow> {
-        match transport {
-            Transport::Udp => Some(Flow {
+        if transport == Transport::Udp {
+            return Some(Flow {
                 transport,
                 remote,
                 local: self.udp.local_towards(remote),
                 conn: 0,
-            }),
-            Transport::Tcp => {
-                self.tcp()
-                    .iter()
-                    .find(|(_, c)| c.remote == remote)
-                    .map(|(&conn, c)| Flow {
-                        transport,
-                        remote,
-                        local: c.local,
-                        conn,
-                    })
-            }
+            });
         }
+        self.streams()
+            .iter()
+            .find(|(_, c)| c.remote == remote && c.transport == transport)
+            .map(|(&conn, c)| Flow {
+                transport,
+                remote,
+                local: c.local,
+                conn,
+            })
     }
 }

@@ -71,11 +71,8 @@ impl Keepalive {
         let Ok(remote) = b.source.parse::<SocketAddr>() else {
             return;
         };
-        let transport = match b.transport.as_str() {
-            "tcp" => Transport::Tcp,
-            _ => Transport::Udp,
-        };
-        // A closed TCP connection: unreachable until it registers again.
+        let transport = Transport::from_name(&b.transport).unwrap_or(Transport::Udp);
+        // A closed TCP or TLS connection: unreachable until it registers again.
         let Some(flow) = flow_to(transport, remote) else {
             return self.record(key, false);
         };

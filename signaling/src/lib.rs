@@ -17,3 +17,5 @@ pub mod proxied;
 pub mod release;
 pub mod sdp;
 pub mod sip;
+mod sip_stream;
+pub mod tls;

@@ -24,6 +24,8 @@ pub enum Release {
     Gone,
     /// No media both sides can use.
     Incompatible,
+    /// Encryption is required and the call cannot be encrypted.
+    NotEncrypted,
     /// Something the call needs is unavailable (the meetings directory,
     /// media ports, an H.245 listener), or we are shutting down.
     Unavailable,

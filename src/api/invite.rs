@@ -153,11 +153,7 @@ async fn registered_room(s: &ApiState, user: &str) -> Result<Target, Refused> {
             format!("room {user} is not registered"),
         ));
     };
-    let transport = if b.transport == "tcp" {
-        Transport::Tcp
-    } else {
-        Transport::Udp
-    };
+    let transport = Transport::from_name(&b.transport).unwrap_or(Transport::Udp);
     let h323_alias = H323Endpoint::from_binding(&b).map(|e| e.alias);
     Ok(Target {
         uri: b.contact,
@@ -189,8 +185,12 @@ fn any_uri(uri: &str) -> Result<Target, Refused> {
         .trim_end_matches(']')
         .parse()
         .map_err(|_| bad("the host must be an IP address (or call a registered room)"))?;
-    if uri.to_ascii_lowercase().contains("transport=tcp") {
-        return Err(bad("TCP call-out needs a room registered over TCP"));
+    let lower = uri.to_ascii_lowercase();
+    if lower.contains("transport=tcp")
+        || lower.contains("transport=tls")
+        || lower.starts_with("sips:")
+    {
+        return Err(bad("a TCP or TLS call-out needs a room registered over it"));
     }
     let port = parsed.host_with_port.port.map_or(5060, |p| *p.value());
     Ok(Target {

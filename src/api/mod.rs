@@ -57,6 +57,8 @@ pub struct ApiState {
 pub struct Gauges {
     pub engine: Arc<media::RtpEngine>,
     pub sfu: Arc<meeting::sfu::SfuStats>,
+    /// The SIP over TLS listener, when it runs.
+    pub sip_tls: Option<Arc<signaling::tls::SipTls>>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -392,6 +394,36 @@ async fn metrics(State(s): State<ApiState>) -> Response {
             "RAS requests refused by H.235 (no or bad token, replay, clock).",
             n(&g.security_denials),
         );
+    }
+    if let Some(tls) = &s.gauges.sip_tls {
+        let t = &tls.stats;
+        for (name, help, v) in [
+            ("sip_tls_handshakes_total", "SIP TLS handshakes completed.", n(&t.handshakes)),
+            (
+                "sip_tls_handshake_failures_total",
+                "SIP TLS handshakes that failed (garbage, no common version or cipher, a client certificate refused).",
+                n(&t.handshake_failures),
+            ),
+            (
+                "sip_tls_handshake_timeouts_total",
+                "SIP TLS connections closed for not finishing the handshake in time.",
+                n(&t.handshake_timeouts),
+            ),
+            (
+                "sip_tls_refused_total",
+                "SIP TLS connections closed at once: over the total or per-source limit.",
+                n(&t.refused_over_limit),
+            ),
+        ] {
+            put(name, help, v);
+        }
+        out.push_str(&format!(
+            "# HELP mra_sip_tls_connections SIP TLS connections open now.
+# TYPE mra_sip_tls_connections gauge
+mra_sip_tls_connections {}
+",
+            n(&t.open)
+        ));
     }
     let engine = s.gauges.engine.counts();
     let sfu = s.gauges.sfu.counts();

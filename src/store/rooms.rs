@@ -40,8 +40,8 @@ pub enum RoomError {
 
 /// What a room may register over; new rooms get the SIP ones, H.323 (RAS)
 /// registration is allowed per room.
-const TRANSPORTS: [&str; 3] = ["udp", "tcp", "h323"];
-const DEFAULT_TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+const TRANSPORTS: [&str; 4] = ["udp", "tcp", "tls", "h323"];
+const DEFAULT_TRANSPORTS: [&str; 3] = ["udp", "tcp", "tls"];
 
 impl NewRoom {
     /// Checks it and derives the account for `realm`.

@@ -76,7 +76,7 @@ async fn rooms_and_bindings_survive_reopen(dir: &Path, url: Option<&str>) {
     }
     .account("mra")
     .unwrap();
-    assert_eq!(account.transports, ["udp", "tcp"]);
+    assert_eq!(account.transports, ["udp", "tcp", "tls"]);
     assert_ne!(account.ha1_md5, "s3cret");
     let bindings = vec![
         binding("sip:1001@192.0.2.9:5062", None),
@@ -153,7 +153,7 @@ fn invalid_rooms_are_refused() {
     assert!(room("a b", "s3cret", None).account("mra").is_err());
     assert!(room("1001", "abc", None).account("mra").is_err());
     assert!(room("1001", "s3cret", Some(vec![])).account("mra").is_err());
-    assert!(room("1001", "s3cret", Some(vec!["tls".into()]))
+    assert!(room("1001", "s3cret", Some(vec!["sctp".into()]))
         .account("mra")
         .is_err());
     let a = room("1001", "s3cret", Some(vec!["TCP".into()]))

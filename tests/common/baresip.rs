@@ -41,6 +41,30 @@ impl Baresip {
         Baresip::launch(user, &account, source, None)
     }
 
+    /// Starts baresip as [`Baresip::start`] does, its calls encrypted by
+    /// `mediaenc` (`srtp-mand`: SDES over RTP/SAVP; `srtp`: best effort,
+    /// RTP/AVP with a=crypto), meant to be dialled over TLS.
+    pub fn encrypted(user: &str, source: Source, codecs: &str, mediaenc: &str) -> Baresip {
+        let account = format!(
+            "\"{user}\" <sip:{user}@127.0.0.1;transport=tls>;regint=0;audio_codecs={codecs};mediaenc={mediaenc}"
+        );
+        Baresip::launch(user, &account, source, None)
+    }
+
+    /// A video room ([`Baresip::video_room`], H.264 at 640x360) whose
+    /// calls are encrypted by `mediaenc`, meant to be dialled over TLS.
+    pub fn encrypted_video_room(
+        user: &str,
+        source: Source,
+        clip: &Path,
+        mediaenc: &str,
+    ) -> Baresip {
+        let account = format!(
+            "\"{user}\" <sip:{user}@127.0.0.1;transport=tls>;regint=0;video_codecs=H264;mediaenc={mediaenc}"
+        );
+        Baresip::launch(user, &account, source, Some((clip, "640x360")))
+    }
+
     /// Starts a video room: baresip sending `source` and, as its camera,
     /// the video file `clip` (looped; package baresip-ffmpeg), encoded as
     /// `codec`: `H264` (libx264), `VP8` (libvpx) or `H263` (FFmpeg's, at
@@ -74,8 +98,24 @@ impl Baresip {
         registrar: SocketAddr,
         source: Source,
     ) -> Baresip {
+        Baresip::registered_as(user, password, &registrar.to_string(), source)
+    }
+
+    /// As [`Baresip::registered`], over SIP TLS to `registrar` (our TLS
+    /// port): it registers, is kept alive and called on that connection.
+    pub fn registered_over_tls(
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+        source: Source,
+    ) -> Baresip {
+        let host = format!("{registrar};transport=tls");
+        Baresip::registered_as(user, password, &host, source)
+    }
+
+    fn registered_as(user: &str, password: &str, host: &str, source: Source) -> Baresip {
         let account = format!(
-            "\"{user}\" <sip:{user}@{registrar}>;auth_pass={password};regint=600;answermode=auto"
+            "\"{user}\" <sip:{user}@{host}>;auth_pass={password};regint=600;answermode=auto"
         );
         Baresip::launch(user, &account, source, None)
     }
@@ -105,6 +145,7 @@ impl Baresip {
              module aufile.so\n\
              module aubridge.so\n\
              module sndfile.so\n\
+             module srtp.so\n\
              module ctrl_tcp.so\n\
              module_app account.so\n\
              module_app menu.so\n\

@@ -5,6 +5,7 @@
 
 pub mod baresip;
 pub mod browser;
+pub mod capture;
 pub mod clips;
 pub mod h323;
 pub mod h323_room;
@@ -42,6 +43,8 @@ pub struct Mra {
     /// H.323 RAS (UDP) and call signalling (TCP).
     pub ras: SocketAddr,
     pub h225: SocketAddr,
+    /// SIP over TLS.
+    pub sip_tls: SocketAddr,
 }
 
 /// Ports handed out in this test process, never handed out twice.
@@ -122,7 +125,7 @@ impl Mra {
         // 40 ports: ten legs with audio and video.
         let media_min = 10000 + (std::process::id() as u16 % 50) * 300 + slot * 40;
         let (sip_port, admin_port, web_port) = (free_port(), free_port(), free_port());
-        let (ras_port, h225_port) = (free_port(), free_port());
+        let (ras_port, h225_port, tls_port) = (free_port(), free_port(), free_port());
         let mut all = vec![
             ("MRA_SIP_BIND".to_owned(), "127.0.0.1".to_owned()),
             ("MRA_SIP_PORT".into(), sip_port.to_string()),
@@ -134,6 +137,7 @@ impl Mra {
             ("MRA_IVR_INTER_DIGIT_TIMEOUT_SECS".into(), "30".into()),
             ("MRA_H323_RAS_PORT".into(), ras_port.to_string()),
             ("MRA_H323_CALL_SIGNAL_PORT".into(), h225_port.to_string()),
+            ("MRA_SIP_TLS_PORT".into(), tls_port.to_string()),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         // An overridden admin address (0.0.0.0:port: reached on loopback).
@@ -152,6 +156,7 @@ impl Mra {
             web: ([127, 0, 0, 1], web_port).into(),
             ras: ([127, 0, 0, 1], ras_port).into(),
             h225: ([127, 0, 0, 1], h225_port).into(),
+            sip_tls: ([127, 0, 0, 1], tls_port).into(),
             env: all,
         };
         mra.wait_ready();
@@ -184,6 +189,16 @@ impl Mra {
             }
         }
         panic!("mra did not come up; log:\n{}", self.log());
+    }
+
+    /// The media port range it was started with.
+    pub fn media_ports(&self) -> (u16, u16) {
+        let port = |key| {
+            setting(&self.env, key)
+                .and_then(|v| v.parse().ok())
+                .expect(key)
+        };
+        (port("MRA_MEDIA_PORT_MIN"), port("MRA_MEDIA_PORT_MAX"))
     }
 
     /// The `mra run` process id.

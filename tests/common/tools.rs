@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Program → Debian package.
-pub const PROGRAMS: [(&str, &str); 16] = [
+pub const PROGRAMS: [(&str, &str); 17] = [
     ("sipp", "sip-tester"),
     ("baresip", "baresip-core"),
     ("tshark", "tshark"),
@@ -24,6 +24,7 @@ pub const PROGRAMS: [(&str, &str); 16] = [
     ("perl", "perl"),
     ("ffmpeg", "ffmpeg"),
     ("linphonec", "linphone-cli"),
+    ("sslscan", "sslscan"),
 ];
 
 /// Where `program` is on PATH.

@@ -165,11 +165,16 @@ impl Leg {
             } else {
                 &self.rtcp
             };
-            let _ = socket.send_to(&report, to);
+            self.sender.send_rtcp(&report, socket, to);
         }
     }
 
     pub fn stats(&self) -> LegStats {
+        let video_drops = self
+            .video
+            .as_ref()
+            .map(|v| v.srtp_drops())
+            .unwrap_or_default();
         let st = self.shared.lock().expect("leg state");
         let stats = &st.inbound.stats;
         let expected = stats.expected();
@@ -192,6 +197,8 @@ impl Leg {
             meeting_streams: self.hears,
             their_fraction_lost: st.their_report.as_ref().map(|r| r.fraction_lost),
             video: self.video.as_ref().map(|v| v.stats()),
+            srtp_auth_failures: st.srtp.drops.auth + video_drops.auth,
+            srtp_replays: st.srtp.drops.replay + video_drops.replay,
         }
     }
 }

@@ -34,8 +34,8 @@ use crate::video::{
 };
 use media_api::layout::{Layout, LayoutChange, MeetingLayout};
 use media_api::{
-    BoundStream, LegId, LegMedia, LegRequest, LegStats, MediaControl, MediaError, MediaEvent,
-    MediaFuture, MeetingJoin, Prompt, StreamKind, VideoCodec,
+    BoundStream, Crypto, LegId, LegMedia, LegRequest, LegStats, MediaControl, MediaError,
+    MediaEvent, MediaFuture, MeetingJoin, Prompt, StreamKind, VideoCodec,
 };
 use meeting::MeetingService;
 
@@ -53,7 +53,8 @@ pub(crate) enum Command {
     Adopt(LegId, Box<leg::Leg>),
     Configure(LegId, AudioParams),
     /// The leg's video, as negotiated (None: no video agreed).
-    ConfigureVideo(LegId, Option<VideoParams>),
+    /// A leg's video parameters and the stream's SRTP keys.
+    ConfigureVideo(LegId, Option<VideoParams>, Option<Crypto>),
     /// The room is asked for a keyframe of its camera (the video
     /// worker's picture of it broke).
     KeyframeWanted(LegId),
@@ -93,7 +94,7 @@ impl Command {
         match self {
             Command::Add { id, .. } | Command::Adopt(id, _) => Some(*id),
             Command::Configure(id, _)
-            | Command::ConfigureVideo(id, _)
+            | Command::ConfigureVideo(id, ..)
             | Command::KeyframeWanted(id)
             | Command::PublishedKeyframeWanted(id)
             | Command::SendKeyframe(id)
@@ -386,10 +387,8 @@ impl MediaControl for RtpEngine {
 
     fn configure_leg(&self, id: LegId, media: LegMedia) -> MediaFuture<'_, ()> {
         Box::pin(async move {
-            if media.streams.iter().any(|s| s.crypto.is_some()) {
-                return Err(MediaError::Unsupported("SRTP"));
-            }
             let video = VideoParams::of(&media);
+            let video_crypto = media.video().and_then(|(s, _)| s.crypto.clone());
             let Some(media) = AudioParams::of(&media) else {
                 return Err(MediaError::Unsupported("a leg without audio"));
             };
@@ -399,7 +398,8 @@ impl MediaControl for RtpEngine {
                 leg.state
                     .lock()
                     .expect("leg state")
-                    .configure(media.clone());
+                    .configure(media.clone())
+                    .map_err(MediaError::Keys)?;
                 let codec = video
                     .filter(VideoParams::receives)
                     .map(|v| v.format.published_codec());
@@ -407,7 +407,7 @@ impl MediaControl for RtpEngine {
                 leg.meeting.clone().filter(|_| changed).map(|m| (m, codec))
             };
             self.command(id, Command::Configure(id, media));
-            self.command(id, Command::ConfigureVideo(id, video));
+            self.command(id, Command::ConfigureVideo(id, video, video_crypto));
             if let Some((meeting, codec)) = camera_changed {
                 self.to_hub(&meeting, HubCommand::Camera(id, codec));
             }

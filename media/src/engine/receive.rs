@@ -2,7 +2,8 @@
 //! sockets are readable: RTP into the jitter buffer and reception
 //! statistics, RFC 4733 digits out, RTCP reports in (sender reports for
 //! LSR, reception reports for RTT), and the room's source address latched
-//! for symmetric RTP.
+//! for symmetric RTP. On an encrypted stream each packet is first checked
+//! and decrypted (SRTP/SRTCP); one that fails is dropped and counted.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -19,6 +20,7 @@ use tracing::{debug, warn};
 use super::inbound::Inbound;
 use crate::params::AudioParams;
 use crate::rtp_stats::{ntp_middle, ntp_time, round_trip};
+use crate::srtp::SrtpReceive;
 use crate::telephone_event::DigitDetector;
 use media_api::LegId;
 
@@ -37,6 +39,8 @@ pub(crate) struct LegState {
     /// The room's last report on our stream.
     pub their_report: Option<ReceptionReport>,
     pub malformed: u64,
+    /// What checks and decrypts the room's packets, when encrypted.
+    pub srtp: SrtpReceive,
 }
 
 impl LegState {
@@ -50,11 +54,14 @@ impl LegState {
             rtt: None,
             their_report: None,
             malformed: 0,
+            srtp: SrtpReceive::default(),
         }
     }
 
-    /// Applies new negotiated parameters; the SDP address replaces a latched one.
-    pub fn configure(&mut self, media: AudioParams) {
+    /// Applies new negotiated parameters; the SDP address replaces a
+    /// latched one. SRTP state is kept while the keys stay the same.
+    pub fn configure(&mut self, media: AudioParams) -> Result<(), String> {
+        self.srtp.set(media.crypto.as_ref())?;
         let clock = media.codec.clock_rate();
         if self.media.as_ref().is_none_or(|m| m.codec != media.codec) {
             self.inbound = Inbound::new(clock);
@@ -62,6 +69,7 @@ impl LegState {
         self.remote_rtp = media.remote_rtp;
         self.remote_rtcp = media.remote_rtcp;
         self.media = Some(media);
+        Ok(())
     }
 }
 
@@ -95,7 +103,18 @@ pub(crate) fn drain(
         if is_stun(packet) {
             return;
         }
-        if rtcp_port || is_rtcp(packet) {
+        let rtcp = rtcp_port || is_rtcp(packet);
+        let opened = state
+            .lock()
+            .expect("leg state")
+            .srtp
+            .open(packet, rtcp, id.0, from);
+        let packet = match &opened {
+            Ok(None) => packet,
+            Ok(Some(clear)) => &clear[..],
+            Err(_) => return,
+        };
+        if rtcp {
             on_rtcp(id, packet, from, state);
         } else if let Some(digit) = on_rtp(id, packet, from, state, digits) {
             debug!(leg = id.0, %digit, "RFC 4733 digit");

@@ -16,6 +16,7 @@ use tracing::warn;
 use crate::audio::{samples_per_tick, Codec, CodecError};
 use crate::params::AudioParams;
 use crate::rtp_stats::ntp_time;
+use crate::srtp::SrtpSend;
 use crate::telephone_event::DigitSender;
 
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
@@ -38,6 +39,8 @@ pub(crate) struct Sender {
     digit: Option<(DigitSender, u32)>,
     next_rtcp: Instant,
     send_errors: u64,
+    /// SRTP, when the stream is encrypted.
+    pub protection: SrtpSend,
 }
 
 impl Sender {
@@ -61,6 +64,14 @@ impl Sender {
             digit: None,
             next_rtcp: now + RTCP_INTERVAL,
             send_errors: 0,
+            protection: SrtpSend::Clear,
+        }
+    }
+
+    /// Sends an RTCP packet, protected as agreed.
+    pub fn send_rtcp(&mut self, packet: &[u8], socket: &UdpSocket, to: SocketAddr) {
+        if !self.protection.send(packet, true, socket, to) {
+            self.send_errors += 1;
         }
     }
 
@@ -144,11 +155,11 @@ impl Sender {
             return;
         }
         self.packet[n..end].copy_from_slice(payload);
-        if socket.send_to(&self.packet[..end], to).is_err() {
-            self.send_errors += 1;
-        } else {
+        if self.protection.send(&self.packet[..end], false, socket, to) {
             self.packets = self.packets.wrapping_add(1);
             self.octets = self.octets.wrapping_add(payload.len() as u32);
+        } else {
+            self.send_errors += 1;
         }
         self.header.sequence_number = self.header.sequence_number.wrapping_add(1);
     }

@@ -222,16 +222,17 @@ impl Worker {
                     }
                     leg.decoder.clear();
                 }
+                leg.sender.protection.set(media.crypto.as_ref());
                 leg.media = Some(media);
                 let audio_hz = leg.audio_hz();
                 if let Some(bridge) = leg.bridge.as_mut() {
                     bridge.publisher.set_audio_hz(audio_hz);
                 }
             }
-            Command::ConfigureVideo(id, params) => {
+            Command::ConfigureVideo(id, params, crypto) => {
                 let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
                 if let Some(video) = video {
-                    video.configure(id, params);
+                    video.configure(id, params, crypto.as_ref());
                 }
             }
             Command::KeyframeWanted(id) => {

@@ -40,8 +40,9 @@ use super::source::{CameraStats, KeyframeAsk};
 use super::workers::VideoQueue;
 use crate::engine::receive::{each_datagram, is_rtcp, is_stun, strip_padding};
 use crate::rtp_stats::ReceiveStats;
+use crate::srtp::{SrtpDrops, SrtpReceive};
 use media_api::layout::Layout;
-use media_api::{LegId, MediaEvent, VideoCodec, VideoStats};
+use media_api::{Crypto, LegId, MediaEvent, VideoCodec, VideoStats};
 
 /// Where the room's camera goes in its meeting: the published track's
 /// SSRC and payload type, and the hub's queue.
@@ -125,6 +126,8 @@ struct Receiver {
     firs_received: u64,
     /// What the meeting's video worker made of the camera.
     camera_stats: Arc<CameraStats>,
+    /// Checks and decrypts the room's packets, when encrypted.
+    srtp: SrtpReceive,
 }
 
 impl VideoLeg {
@@ -148,6 +151,7 @@ impl VideoLeg {
             plis_received: 0,
             firs_received: 0,
             camera_stats: Arc::default(),
+            srtp: SrtpReceive::default(),
         };
         VideoLeg {
             rtp,
@@ -158,8 +162,13 @@ impl VideoLeg {
         }
     }
 
-    /// Applies new negotiated parameters (None: video was removed).
-    pub fn configure(&mut self, id: LegId, params: Option<VideoParams>) {
+    /// Applies new negotiated parameters (None: video was removed), and
+    /// the stream's SRTP keys.
+    pub fn configure(&mut self, id: LegId, params: Option<VideoParams>, crypto: Option<&Crypto>) {
+        self.tx.protection.set(crypto);
+        if let Err(e) = self.rx.srtp.set(crypto) {
+            warn!(leg = id.0, error = %e, "video SRTP keys unusable: the room's video is dropped");
+        }
         self.rx.remote_rtcp = params.and_then(|p| p.remote_rtcp);
         self.rx.remote_rtp = params.and_then(|p| p.remote_rtp);
         let nack = params.is_some_and(|p| p.format.feedback.nack);
@@ -180,7 +189,8 @@ impl VideoLeg {
         let rx = &mut self.rx;
         if let (Some(loss), Some(params), Some(to)) = (&mut rx.loss, rx.params, rx.remote_rtcp) {
             if let Some(nacks) = loss.due(now, rx.our_ssrc) {
-                let _ = rtcp_socket(&self.rtp, &self.rtcp, &params).send_to(&nacks, to);
+                let socket = rtcp_socket(&self.rtp, &self.rtcp, &params);
+                self.tx.protection.send(&nacks, true, socket, to);
             }
         }
         if self.tx.rate.tick(now) {
@@ -260,7 +270,14 @@ impl VideoLeg {
             if is_stun(packet) {
                 return;
             }
-            if rtcp_port || is_rtcp(packet) {
+            let is_rtcp = rtcp_port || is_rtcp(packet);
+            let opened = rx.srtp.open(packet, is_rtcp, id.0, from);
+            let packet = match &opened {
+                Ok(None) => packet,
+                Ok(Some(clear)) => &clear[..],
+                Err(_) => return,
+            };
+            if is_rtcp {
                 capped |= on_rtcp(rx, tx, (rtp, rtcp), id, packet, from);
             } else {
                 rx.on_rtp(id, packet, from);
@@ -305,7 +322,8 @@ impl VideoLeg {
         match rx.asker.ask(now, how, rx.our_ssrc, their_ssrc) {
             Some(Ask::Rtcp(bytes)) => {
                 if let Some(to) = rx.remote_rtcp {
-                    let _ = rtcp_socket(&self.rtp, &self.rtcp, &params).send_to(&bytes, to);
+                    let socket = rtcp_socket(&self.rtp, &self.rtcp, &params);
+                    self.tx.protection.send(&bytes, true, socket, to);
                 }
             }
             Some(Ask::Signaling) => {
@@ -313,6 +331,11 @@ impl VideoLeg {
             }
             None => {}
         }
+    }
+
+    /// The room's video SRTP/SRTCP packets dropped.
+    pub fn srtp_drops(&self) -> SrtpDrops {
+        self.rx.srtp.drops
     }
 
     pub fn stats(&self) -> VideoStats {
@@ -391,7 +414,8 @@ fn on_rtcp(
             capped |= tx.rate.ask(now, (tmmbr.bps() / 1000) as u32);
             if let Some(params) = rx.params {
                 let socket = rtcp_socket(rtp, rtcp, &params);
-                let _ = socket.send_to(&tmmbr.notification(rx.our_ssrc), from);
+                tx.protection
+                    .send(&tmmbr.notification(rx.our_ssrc), true, socket, from);
             }
         }
     }
@@ -628,7 +652,7 @@ mod tests {
             bandwidth_kbps: Some(2048),
         };
         let mut leg = VideoLeg::new(socket(false), socket(false), OURS);
-        leg.configure(ID, Some(params));
+        leg.configure(ID, Some(params), None);
         Line {
             room_rtp,
             room_rtcp,

@@ -3,7 +3,8 @@
 //! SSRC, sequence numbers, payload type and timestamp offset, to where the
 //! room's camera comes from (symmetric RTP) or else where its SDP said;
 //! kept a while for rooms that agreed NACK, and sent again when asked;
-//! under the cap the room's TMMBR or REMB puts on it.
+//! under the cap the room's TMMBR or REMB puts on it; encrypted (SRTP)
+//! when the call agreed to.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
@@ -15,6 +16,7 @@ use rtc_shared::marshal::{Marshal, MarshalSize};
 use super::nack::SentHistory;
 use super::rate::RateCap;
 use super::router::SentFrame;
+use crate::srtp::SrtpSend;
 use media_api::{SendMode, VideoCodec};
 
 /// What went out, for the call's stats.
@@ -38,6 +40,8 @@ pub(crate) struct Transmitter {
     pub history: Option<SentHistory>,
     /// The room's own cap on what it takes.
     pub rate: RateCap,
+    /// SRTP, when the stream is encrypted.
+    pub protection: SrtpSend,
 }
 
 impl Transmitter {
@@ -50,6 +54,7 @@ impl Transmitter {
             stats: SentStats::default(),
             history: None,
             rate: RateCap::default(),
+            protection: SrtpSend::Clear,
         }
     }
 
@@ -81,7 +86,7 @@ impl Transmitter {
                 continue;
             }
             self.buf.extend_from_slice(payload);
-            if socket.send_to(&self.buf, to).is_ok() {
+            if self.protection.send(&self.buf, false, socket, to) {
                 self.stats.packets += 1;
                 self.stats.bytes += self.buf.len() as u64;
             }
@@ -109,12 +114,12 @@ impl Transmitter {
         let Some(history) = &mut self.history else {
             return;
         };
-        let buf = &mut self.buf;
+        let (buf, protection) = (&mut self.buf, &mut self.protection);
         history.asked(now, nack, |packet| {
             buf.clear();
             buf.resize(packet.marshal_size(), 0);
             if packet.marshal_to(buf).is_ok() {
-                let _ = socket.send_to(buf, to);
+                protection.send(buf, false, socket, to);
             }
         });
     }

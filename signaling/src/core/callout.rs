@@ -17,7 +17,7 @@ use super::edges::{Edges, ALLOW, SUPPORTED};
 use crate::call::NewCall;
 use crate::controller::RoomEvent;
 use crate::release::Release;
-use crate::sdp;
+use crate::sdp::{self, Encryption, Keying};
 use crate::sip::dialog::{NewDialog, SipDialog};
 use crate::sip::endpoint::random_token;
 use crate::sip::{Flow, Message, Method, TxId};
@@ -80,6 +80,8 @@ impl Edges {
             remote_target: target.uri.clone(),
             route_set: target.route.clone(),
             codecs: call_rate::capped(&self.cfg.codecs, target.max_call_rate_kbps),
+            // Our offers are in clear for now: SDES offers are to come.
+            keying: Keying::new(false, Encryption::Optional),
         });
         dialog.local_cseq = 1;
         self.dialogs.insert((call_id, local_tag), leg);
@@ -109,7 +111,7 @@ impl Edges {
     /// The leg of an outgoing call exists: send the INVITE with our offer.
     pub(super) fn send_dial_invite(&mut self, leg: LegId, now: Instant) {
         let flow = self.dialog(leg).flow;
-        let (via, contact) = (self.via(&flow), self.contact(&flow));
+        let (via, contact) = (self.via(&flow), self.contact(&self.sip[&leg]));
         let call = self.dialog(leg);
         let local = call.local.expect("leg created");
         let mut req = Message::request(Method::Invite, call.remote_target.clone());
@@ -231,7 +233,8 @@ impl Edges {
         }
         call.confirmed = true;
         self.ack(leg, &ok);
-        let negotiated = match sdp::negotiate(&ok.body, &self.dialog(leg).codecs) {
+        let d = self.dialog(leg);
+        let negotiated = match sdp::negotiate(&ok.body, &d.codecs, &mut d.keying) {
             Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "the room's answer is unusable");

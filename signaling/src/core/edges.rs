@@ -221,10 +221,14 @@ impl Edges {
         )
     }
 
-    pub fn contact(&self, flow: &Flow) -> String {
-        match flow.transport {
-            Transport::Udp => format!("<sip:mra@{}>", self.cfg.us(flow)),
-            Transport::Tcp => format!("<sip:mra@{};transport=tcp>", self.cfg.us(flow)),
+    /// Our Contact in dialog `d`: on its flow, and a `sips:` one when the
+    /// dialog was made with a `sips:` Request-URI (RFC 3261 12.1.1).
+    pub fn contact(&self, d: &SipDialog) -> String {
+        let us = self.cfg.us(&d.flow);
+        match d.flow.transport {
+            Transport::Tls if d.is_sips() => format!("<sips:mra@{us}>"),
+            Transport::Udp => format!("<sip:mra@{us}>"),
+            t => format!("<sip:mra@{us};transport={}>", t.name()),
         }
     }
 

@@ -25,6 +25,7 @@ use crate::h323::io::{H323Input, H323Output};
 use crate::h323::leg::{H245Link, H323Leg};
 use crate::h323::release::cause_and_reason;
 use crate::release::Release;
+use crate::sdp::Encryption;
 use crate::sip::{Flow, Transport};
 
 impl Edges {
@@ -173,9 +174,20 @@ impl Edges {
         early_h245: Vec<Vec<u8>>,
     ) {
         let (conn, remote) = (flow.conn, flow.remote);
-        if self.shutting_down {
+        // H.323 calls are in clear (no H.235 media security here): a
+        // required policy refuses them with securityDenied.
+        let refusal = if self.shutting_down {
+            Some(Release::Unavailable)
+        } else if self.cfg.encryption == Encryption::Required {
+            info!(room = %remote, "H.323 call refused: encryption is required (media.encryption)");
+            self.refused += 1;
+            Some(Release::NotEncrypted)
+        } else {
+            None
+        };
+        if let Some(release) = refusal {
             self.turned_away += 1;
-            let (q931, reason) = cause_and_reason(Release::Unavailable);
+            let (q931, reason) = cause_and_reason(release);
             self.send_q931(conn, signalling.release(q931, reason));
             self.h323_out(H323Output::CloseCallSignalling { conn });
             return;

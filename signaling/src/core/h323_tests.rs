@@ -490,3 +490,20 @@ fn video_channels_open_over_h245_and_keyframes_are_asked_with_it() {
     let out = room.input(Input::Media(MediaEvent::KeyframeWanted { leg }));
     assert_eq!(h245(&out), [fast_update(9)]);
 }
+
+#[test]
+fn a_required_encryption_policy_refuses_h323_calls_which_are_in_clear() {
+    let mut room = Room::new(CoreConfig {
+        encryption: crate::sdp::Encryption::Required,
+        ..CoreConfig::default()
+    });
+    let out = room.call(Some("123456789"));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Control(Action::TakeSeat { .. }))));
+    let release = q931(&out);
+    assert_eq!(release[0].kind, MessageType::ReleaseComplete);
+    assert_eq!(release[0].cause(), Some(cause::CALL_REJECTED));
+    assert_eq!(room.core.stats().calls_refused, 1);
+    assert!(room.core.calls().is_empty());
+}

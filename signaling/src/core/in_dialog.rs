@@ -69,7 +69,7 @@ impl Edges {
             if req.to_tag().is_none() {
                 add_to_tag(&mut resp, &d.local_tag);
             }
-            resp.push("Contact", self.contact(&d.flow));
+            resp.push("Contact", self.contact(d));
         }
         resp.push("Allow", ALLOW);
         resp.push("Supported", SUPPORTED);
@@ -149,7 +149,8 @@ impl Edges {
         }
         let mut resp = self.dialog_reply(leg, &req, 200, "OK");
         if !req.body.is_empty() {
-            match sdp::negotiate(&req.body, &self.dialog(leg).codecs) {
+            let d = self.dialog(leg);
+            match sdp::negotiate(&req.body, &d.codecs, &mut d.keying) {
                 Ok(n) => {
                     let video_bound = self.dialog(leg).local.is_some_and(|a| a.video.is_some());
                     let media = n.media(video_bound);
@@ -201,7 +202,8 @@ impl Edges {
         d.ok_retransmit = None;
         d.confirmed = true;
         if !ack.body.is_empty() {
-            if let Ok(mut media) = sdp::read_answer(&ack.body, &self.dialog(leg).codecs) {
+            let d = self.dialog(leg);
+            if let Ok(mut media) = sdp::read_answer(&ack.body, &d.codecs, &mut d.keying) {
                 if self.dialog(leg).local.is_none_or(|a| a.video.is_none()) {
                     media.streams.retain(|s| s.kind != StreamKind::Video);
                 }

@@ -13,9 +13,9 @@ use crate::controller::{Action, ControllerConfig};
 use crate::h323::io::{H323Input, H323Output};
 use crate::h323::ras::CallGrant;
 use crate::ivr::IvrConfig;
-use crate::sdp::Codecs;
+use crate::sdp::{Codecs, Encryption};
 use crate::sip::transaction::Timers;
-use crate::sip::{Flow, TxId};
+use crate::sip::{Flow, Transport, TxId};
 
 /// Settings of the core.
 #[derive(Debug, Clone)]
@@ -25,19 +25,27 @@ pub struct CoreConfig {
     /// Address we put in Via, Contact, SDP and H.245 (NAT, a load
     /// balancer); None: the address each room reached us on.
     pub advertised: Option<IpAddr>,
-    /// Our SIP port, in Via and Contact.
+    /// Our SIP port (UDP and TCP), in Via and Contact.
     pub sip_port: u16,
+    /// Our SIP over TLS port, in Via and Contact of TLS flows.
+    pub tls_port: u16,
     pub codecs: Codecs,
     pub ivr: IvrConfig,
     pub ivr_enabled: bool,
     /// Smallest session interval we accept (RFC 4028 Min-SE).
     pub min_se: u32,
+    /// Whether calls are encrypted (`media.encryption`).
+    pub encryption: Encryption,
 }
 
 impl CoreConfig {
     /// Our SIP address as the peer of `flow` must see it.
     pub fn us(&self, flow: &Flow) -> SocketAddr {
-        SocketAddr::new(self.advertised.unwrap_or(flow.local.ip()), self.sip_port)
+        let port = match flow.transport {
+            Transport::Tls => self.tls_port,
+            Transport::Udp | Transport::Tcp => self.sip_port,
+        };
+        SocketAddr::new(self.advertised.unwrap_or(flow.local.ip()), port)
     }
 
     /// An address we bound (media, H.245) as peers must see it.
@@ -53,10 +61,12 @@ impl Default for CoreConfig {
             force_rport: true,
             advertised: None,
             sip_port: 5060,
+            tls_port: 5061,
             codecs: Codecs::all(4000),
             ivr: IvrConfig::default(),
             ivr_enabled: true,
             min_se: 90,
+            encryption: Encryption::Optional,
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use media_api::{LegId, LegMedia, MediaEvent};
+use media_api::{LegId, LegMedia, MediaEvent, StreamKind};
 use meeting::Seat;
 use tracing::debug;
 
@@ -49,6 +49,9 @@ pub struct CallInfo {
     pub codec: Option<String>,
     pub direction: Option<&'static str>,
     pub started_unix: u64,
+    /// Each negotiated stream's protection: `none`, or the SRTP keying
+    /// and suite (`sdes:AES_CM_128_HMAC_SHA1_80`).
+    pub encryption: std::collections::BTreeMap<StreamKind, String>,
 }
 
 /// The signaling state machine.
@@ -115,6 +118,15 @@ impl Core {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map(|d| d.as_secs())
                         .unwrap_or(0),
+                    encryption: c
+                        .media
+                        .iter()
+                        .flat_map(|m| &m.streams)
+                        .map(|s| {
+                            let how = s.crypto.as_ref().map_or("none".into(), |c| c.describe());
+                            (s.kind, how)
+                        })
+                        .collect(),
                 }
             })
             .collect();

@@ -13,7 +13,7 @@ use super::edges::Edges;
 use super::io::Output;
 use crate::sip::endpoint::{add_to_tag, random_token};
 use crate::sip::message::name_addr_uri;
-use crate::sip::{Flow, Message, Method, Transport, TxId};
+use crate::sip::{Flow, Message, Method, TxId};
 
 impl Edges {
     pub(super) fn on_register(&mut self, tx: TxId, req: Message, flow: Flow, now: Instant) {
@@ -47,10 +47,7 @@ impl Edges {
             supported: req.list("Supported").map(str::to_owned).collect(),
             user_agent: req.header("User-Agent").map(str::to_owned),
             source: flow.remote,
-            transport: match flow.transport {
-                Transport::Udp => "udp",
-                Transport::Tcp => "tcp",
-            },
+            transport: flow.transport.name(),
         };
         self.registering.insert(tx, req);
         self.out.push_back(Output::Register { tx, request });

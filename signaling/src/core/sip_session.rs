@@ -133,7 +133,7 @@ impl Edges {
     /// Refreshes the session: UPDATE if the room allows it, else re-INVITE.
     pub(super) fn refresh(&mut self, leg: LegId, now: Instant) {
         let flow = self.dialog(leg).flow;
-        let (via, contact) = (self.via(&flow), self.contact(&flow));
+        let (via, contact) = (self.via(&flow), self.contact(&self.sip[&leg]));
         let call = self.dialog(leg);
         let local = call.local;
         if call.pending_request.is_some() || !call.confirmed {

@@ -14,7 +14,9 @@ pub fn cause_and_reason(release: Release) -> (u8, Reason) {
             cause::UNALLOCATED_NUMBER,
             Reason::unreachableDestination(()),
         ),
-        Release::Forbidden => (cause::CALL_REJECTED, Reason::securityDenied(())),
+        Release::Forbidden | Release::NotEncrypted => {
+            (cause::CALL_REJECTED, Reason::securityDenied(()))
+        }
         Release::Full => (cause::USER_BUSY, Reason::undefinedReason(())),
         Release::Timeout => (cause::RECOVERY_ON_TIMER_EXPIRY, Reason::undefinedReason(())),
         Release::Incompatible => (cause::INCOMPATIBLE_DESTINATION, Reason::undefinedReason(())),

@@ -1,11 +1,12 @@
 //! SDP offer/answer (RFC 3264) for a room's audio and video, on the
 //! webrtc family's `rtc-sdp` parser: one audio codec chosen from the offer
 //! ([`audio`]), the room's camera line answered with H.264 or VP8
-//! ([`video`]), directions mirrored, rtcp-mux honoured, and every other
-//! m-line (a second video line for content, H.224, BFCP) declined with
-//! port 0.
+//! ([`video`]), directions mirrored, rtcp-mux honoured, SRTP keys taken
+//! and given by SDES ([`sdes`]), and every other m-line (a second video
+//! line for content, H.224, BFCP) declined with port 0.
 
 mod audio;
+mod sdes;
 #[cfg(test)]
 mod tests;
 mod video;
@@ -13,12 +14,13 @@ mod video;
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
-use media_api::{AudioCodec, Direction, LegMedia, StreamMedia, VideoCodec};
+use media_api::{AudioCodec, Direction, LegMedia, StreamKind, StreamMedia, VideoCodec};
 use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
 use rtc_sdp::description::media::{MediaName, RangedPort};
 use rtc_sdp::description::session::{Origin, TimeDescription, Timing};
 use rtc_sdp::{MediaDescription, SessionDescription};
 
+pub use sdes::{Encryption, Keying};
 pub use video::VideoOffer;
 
 /// What a call's audio takes of its rate, at most (Opus in wideband with
@@ -34,6 +36,11 @@ pub enum SdpError {
     NoAudio,
     #[error("no common audio codec (offered: {0})")]
     NoCommonCodec(String),
+    /// SRTP as offered cannot be taken; the text says why.
+    #[error("{0}")]
+    Crypto(String),
+    #[error("encryption is required here: call over TLS (sips: or ;transport=tls) with SRTP")]
+    EncryptionRequired,
 }
 
 impl SdpError {
@@ -43,6 +50,8 @@ impl SdpError {
             SdpError::Malformed(_) => 399,
             SdpError::NoAudio => 304,
             SdpError::NoCommonCodec(_) => 305,
+            SdpError::Crypto(_) => 306,
+            SdpError::EncryptionRequired => 399,
         }
     }
 }
@@ -84,8 +93,8 @@ pub struct Addresses {
 /// How we answered one m-line of the offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Line {
-    Audio,
-    Video,
+    Audio(sdes::Profile),
+    Video(sdes::Profile),
     /// Declined: its media, protocol and first format, echoed with port 0.
     Declined {
         media: String,
@@ -208,26 +217,42 @@ fn endpoint(
     Ok((remote, direction))
 }
 
-/// The remote streams of a description (offer or answer).
+/// The remote streams of a description (offer or answer), with their
+/// keys when encrypted. A camera line that cannot be taken as offered
+/// (or in clear under a required policy) is declined, not the call.
 fn remote_streams(
     sd: &SessionDescription,
     codecs: &Codecs,
+    keying: &mut Keying,
 ) -> Result<(StreamMedia, Option<StreamMedia>, Vec<Line>), SdpError> {
-    let (audio_index, audio) = audio::remote(sd, &codecs.audio)?;
+    let (audio_index, mut audio) = audio::remote(sd, &codecs.audio)?;
+    let (crypto, audio_profile) = sdes::read(
+        &sd.media_descriptions[audio_index],
+        StreamKind::Audio,
+        keying,
+    )?;
+    audio.crypto = crypto;
     let video = codecs
         .video
         .as_ref()
         .and_then(|offer| video::remote(sd, offer).transpose())
-        .transpose()?;
+        .transpose()?
+        .and_then(|(index, video)| {
+            match sdes::read(&sd.media_descriptions[index], StreamKind::Video, keying) {
+                Ok((None, _)) if keying.policy == Encryption::Required => None,
+                Ok((crypto, profile)) => Some((index, StreamMedia { crypto, ..video }, profile)),
+                Err(_) => None,
+            }
+        });
     let lines = sd
         .media_descriptions
         .iter()
         .enumerate()
         .map(|(i, m)| {
             if i == audio_index {
-                Line::Audio
-            } else if video.as_ref().is_some_and(|(vi, _)| *vi == i) {
-                Line::Video
+                Line::Audio(audio_profile.clone())
+            } else if let Some((_, _, profile)) = video.as_ref().filter(|(vi, ..)| *vi == i) {
+                Line::Video(profile.clone())
             } else {
                 let n = &m.media_name;
                 Line::Declined {
@@ -238,13 +263,17 @@ fn remote_streams(
             }
         })
         .collect();
-    Ok((audio, video.map(|(_, v)| v), lines))
+    Ok((audio, video.map(|(_, v, _)| v), lines))
 }
 
 /// Negotiates an answer to a remote offer.
-pub fn negotiate(offer: &[u8], codecs: &Codecs) -> Result<Negotiated, SdpError> {
+pub fn negotiate(
+    offer: &[u8],
+    codecs: &Codecs,
+    keying: &mut Keying,
+) -> Result<Negotiated, SdpError> {
     let sd = parse(offer)?;
-    let (mut audio, mut video, lines) = remote_streams(&sd, codecs)?;
+    let (mut audio, mut video, lines) = remote_streams(&sd, codecs, keying)?;
     audio.direction = audio.direction.answer();
     if let Some(video) = video.as_mut() {
         video.direction = video.direction.answer();
@@ -257,9 +286,13 @@ pub fn negotiate(offer: &[u8], codecs: &Codecs) -> Result<Negotiated, SdpError> 
 }
 
 /// Reads the remote answer to our offer.
-pub fn read_answer(answer: &[u8], codecs: &Codecs) -> Result<LegMedia, SdpError> {
+pub fn read_answer(
+    answer: &[u8],
+    codecs: &Codecs,
+    keying: &mut Keying,
+) -> Result<LegMedia, SdpError> {
     let sd = parse(answer)?;
-    let (audio, video, _) = remote_streams(&sd, codecs)?;
+    let (audio, video, _) = remote_streams(&sd, codecs, keying)?;
     let mut media = LegMedia::of(audio);
     media.streams.extend(video.map(|mut v| {
         v.direction = v.direction.answer();
@@ -341,9 +374,17 @@ pub fn render_answer(n: &Negotiated, local: Addresses, s: SdpSession) -> String 
     let mut sd = session(local.audio, s);
     for line in &n.lines {
         let md = match (line, &n.video, local.video) {
-            (Line::Audio, ..) => audio::answer_line(&n.audio, local.audio.port()),
-            (Line::Video, Some(video), Some(at)) => video::answer_line(video, at.port()),
-            (Line::Video, ..) => {
+            (Line::Audio(profile), ..) => sdes::secure(
+                audio::answer_line(&n.audio, local.audio.port()),
+                n.audio.crypto.as_ref(),
+                profile,
+            ),
+            (Line::Video(profile), Some(video), Some(at)) => sdes::secure(
+                video::answer_line(video, at.port()),
+                video.crypto.as_ref(),
+                profile,
+            ),
+            (Line::Video(_), ..) => {
                 let format = n.video.as_ref().map_or(0, |v| v.payload_type);
                 media_line("video", 0, avp(), vec![format.to_string()])
             }

@@ -1,7 +1,20 @@
 //! Offer/answer tests, with the offers real rooms send.
 
 use super::*;
-use media_api::{Format, VideoCodec};
+use media_api::{Crypto, Format, SrtpSuite, VideoCodec};
+
+/// Offer/answer as over clear signaling with the default policy.
+fn negotiate(offer: &[u8], codecs: &Codecs) -> Result<Negotiated, SdpError> {
+    super::negotiate(offer, codecs, &mut Keying::new(false, Encryption::Optional))
+}
+
+fn read_answer(answer: &[u8], codecs: &Codecs) -> Result<LegMedia, SdpError> {
+    super::read_answer(
+        answer,
+        codecs,
+        &mut Keying::new(false, Encryption::Optional),
+    )
+}
 
 fn audio_only() -> Codecs {
     Codecs {
@@ -367,4 +380,116 @@ fn our_offer_carries_video_with_max_fs() {
     let (stream, v) = media.video().unwrap();
     assert_eq!((stream.payload_type, v.packetization_mode), (97, 1));
     assert_eq!(stream.direction, Direction::RecvOnly);
+}
+
+/// A Poly-style SRTP offer: two suites, the first with an MKI and a
+/// lifetime, the 32-bit one second.
+const SAVP: &str = "m=audio 4000 RTP/SAVP 0\r\n\
+    a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4\r\n\
+    a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj\r\n";
+
+#[test]
+fn sdes_over_tls_is_answered_with_our_key_under_the_rooms_tag_and_profile() {
+    let mut keying = Keying::new(true, Encryption::Optional);
+    let n = super::negotiate(offer(SAVP).as_bytes(), &audio_only(), &mut keying).unwrap();
+    let Some(Crypto::Sdes {
+        suite,
+        ours,
+        theirs,
+    }) = n.audio.crypto.clone()
+    else {
+        panic!("no crypto: {:?}", n.audio);
+    };
+    assert_eq!(suite, SrtpSuite::AesCm128HmacSha1_80);
+    assert_eq!((theirs.key_salt.len(), theirs.mki_len), (30, 4));
+    assert_eq!((ours.key_salt.len(), ours.mki_len), (30, 0));
+    let answer = render_answer(&n, at("192.0.2.1:40000"), SdpSession { id: 1, version: 1 });
+    assert!(answer.contains("m=audio 40000 RTP/SAVP 0"), "{answer}");
+    assert!(
+        answer.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{answer}"
+    );
+    // A re-offer keeps our key.
+    let again = super::negotiate(offer(SAVP).as_bytes(), &audio_only(), &mut keying).unwrap();
+    assert_eq!(again.audio.crypto, n.audio.crypto);
+}
+
+#[test]
+fn sdes_keys_are_refused_over_clear_signaling_and_best_effort_falls_back_to_clear() {
+    let e = negotiate(offer(SAVP).as_bytes(), &audio_only()).unwrap_err();
+    assert!(e.to_string().contains("over TLS only"), "{e}");
+    assert_eq!(e.warn_code(), 306);
+    let best_effort = SAVP.replace("RTP/SAVP", "RTP/AVP");
+    let n = negotiate(offer(&best_effort).as_bytes(), &audio_only()).unwrap();
+    assert_eq!(n.audio.crypto, None);
+    let answer = render_answer(&n, at("192.0.2.1:40000"), SdpSession { id: 1, version: 1 });
+    assert!(
+        answer.contains("RTP/AVP") && !answer.contains("crypto"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn bad_keys_and_unknown_suites_are_named_in_the_refusal() {
+    let mut keying = Keying::new(true, Encryption::Optional);
+    let bad = offer("m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=\r\na=crypto:2 F8_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n");
+    let e = super::negotiate(bad.as_bytes(), &audio_only(), &mut keying).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("AES_CM_128_HMAC_SHA1_80: key and salt of 5 bytes, not 30"),
+        "{text}"
+    );
+    assert!(text.contains("unknown suite F8_128_HMAC_SHA1_80"), "{text}");
+}
+
+#[test]
+fn a_required_policy_refuses_clear_audio_and_declines_clear_video() {
+    let mut keying = Keying::new(true, Encryption::Required);
+    let clear = offer("m=audio 4000 RTP/AVP 0\r\n");
+    let e = super::negotiate(clear.as_bytes(), &audio_only(), &mut keying).unwrap_err();
+    assert_eq!(e, SdpError::EncryptionRequired);
+    let mixed = format!("{SAVP}m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n");
+    let n = super::negotiate(offer(&mixed).as_bytes(), &with_video(), &mut keying).unwrap();
+    assert!(n.audio.crypto.is_some() && n.video.is_none());
+    let off = Keying::new(true, Encryption::Off);
+    assert!(super::negotiate(offer(SAVP).as_bytes(), &audio_only(), &mut off.clone()).is_err());
+}
+
+#[test]
+fn dtls_srtp_offers_are_refused_with_a_reason() {
+    let mut keying = Keying::new(true, Encryption::Optional);
+    let dtls = offer("m=audio 4000 UDP/TLS/RTP/SAVP 0\r\na=fingerprint:sha-256 AB:CD\r\n");
+    let e = super::negotiate(dtls.as_bytes(), &audio_only(), &mut keying).unwrap_err();
+    assert!(e.to_string().contains("DTLS-SRTP"), "{e}");
+}
+
+#[test]
+fn an_encrypted_call_is_not_re_offered_into_clear_but_may_be_re_keyed() {
+    let mut keying = Keying::new(true, Encryption::Optional);
+    let first = super::negotiate(offer(SAVP).as_bytes(), &audio_only(), &mut keying).unwrap();
+    let clear = offer("m=audio 4000 RTP/AVP 0\r\n");
+    let e = super::negotiate(clear.as_bytes(), &audio_only(), &mut keying).unwrap_err();
+    assert!(e.to_string().contains("re-offer without SRTP"), "{e}");
+    let rekeyed = SAVP.replace(
+        "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4",
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk",
+    );
+    let again = super::negotiate(offer(&rekeyed).as_bytes(), &audio_only(), &mut keying).unwrap();
+    let (
+        Some(Crypto::Sdes {
+            ours: a,
+            theirs: t1,
+            ..
+        }),
+        Some(Crypto::Sdes {
+            ours: b,
+            theirs: t2,
+            ..
+        }),
+    ) = (first.audio.crypto, again.audio.crypto)
+    else {
+        panic!("both encrypted");
+    };
+    assert_eq!(a, b, "our key stays");
+    assert_ne!(t1, t2, "the room's new key is taken");
 }

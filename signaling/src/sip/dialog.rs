@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::{Flow, Message, Method, TxId};
-use crate::sdp::{Addresses, Codecs, Negotiated, SdpSession};
+use crate::sdp::{Addresses, Codecs, Keying, Negotiated, SdpSession};
 
 /// RFC 4028 session timer state.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +61,8 @@ pub struct SipDialog {
     pub route_set: Vec<String>,
     /// What the call may offer and answer (within its call rate).
     pub codecs: Codecs,
+    /// Its SRTP keys (SDES) and whether they may be given.
+    pub keying: Keying,
     pub local_cseq: u32,
     pub remote_cseq: u32,
     pub confirmed: bool,
@@ -90,9 +92,19 @@ pub struct NewDialog {
     pub remote_target: String,
     pub route_set: Vec<String>,
     pub codecs: Codecs,
+    pub keying: Keying,
 }
 
 impl SipDialog {
+    /// Whether the dialog was made with a `sips:` Request-URI: everything
+    /// in it must then go over TLS, Contact included.
+    pub fn is_sips(&self) -> bool {
+        self.invite.request_uri().is_some_and(|uri| {
+            uri.get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+        })
+    }
+
     pub fn new(n: NewDialog) -> SipDialog {
         SipDialog {
             call_id: n.call_id,
@@ -104,6 +116,7 @@ impl SipDialog {
             remote_target: n.remote_target,
             route_set: n.route_set,
             codecs: n.codecs,
+            keying: n.keying,
             local_cseq: 0,
             remote_cseq: 0,
             confirmed: false,

@@ -23,22 +23,43 @@ use super::Method;
 pub enum Transport {
     Udp,
     Tcp,
+    /// TLS over TCP (RFC 3261 26.2; `sips:` and `;transport=tls`).
+    Tls,
 }
 
 impl Transport {
+    /// Whether the transport itself delivers (a byte stream: TCP, TLS).
     pub fn is_reliable(self) -> bool {
-        self == Transport::Tcp
+        self != Transport::Udp
     }
 
     pub fn via_token(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
+    }
+
+    /// The name bindings and room accounts store (`udp`, `tcp`, `tls`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+
+    /// The transport [`Transport::name`] names.
+    pub fn from_name(name: &str) -> Option<Transport> {
+        [Transport::Udp, Transport::Tcp, Transport::Tls]
+            .into_iter()
+            .find(|t| name.eq_ignore_ascii_case(t.name()))
     }
 }
 
-/// Where a message came from / goes to: a UDP peer, or one TCP connection.
+/// Where a message came from / goes to: a UDP peer, or one TCP or TLS
+/// connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Flow {
     pub transport: Transport,
@@ -47,7 +68,7 @@ pub struct Flow {
     /// open, the one we send from). Via, Contact and SDP name it unless
     /// an address is configured to be advertised.
     pub local: SocketAddr,
-    /// TCP connection number; 0 for UDP.
+    /// TCP or TLS connection number; 0 for UDP.
     pub conn: u64,
 }
 

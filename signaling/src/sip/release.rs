@@ -13,7 +13,7 @@ pub fn status(release: Release) -> (u16, &'static str) {
         Release::Cancelled => (487, "Request Terminated"),
         Release::Timeout => (408, "Request Timeout"),
         Release::Gone => (481, "Call/Transaction Does Not Exist"),
-        Release::Incompatible => (488, "Not Acceptable Here"),
+        Release::Incompatible | Release::NotEncrypted => (488, "Not Acceptable Here"),
         Release::Unavailable => (503, "Service Unavailable"),
         Release::MeetingLost => (480, "Temporarily Unavailable"),
     }
