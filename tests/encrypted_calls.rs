@@ -272,7 +272,7 @@ fn a_tls_scanner_finds_only_tls_1_2_and_1_3_with_aead_ciphers() {
 }
 
 #[test]
-fn a_room_registers_over_tls_and_is_called_out_on_its_connection() {
+fn a_room_registers_over_tls_and_is_called_out_on_its_connection_with_srtp() {
     let mra = Mra::start();
     mra.create_meeting("123456789", None);
     mra.add_room("2001", "b4resip");
@@ -290,6 +290,11 @@ fn a_room_registers_over_tls_and_is_called_out_on_its_connection() {
         c.len() == 1 && c[0]["state"] == "in-meeting"
     });
     assert_eq!(calls[0]["transport"], "TLS", "{calls:?}");
+    // Our offer over TLS carried keys (best effort): the room took them.
+    assert_eq!(
+        calls[0]["encryption"]["audio"], "sdes:AES_CM_128_HMAC_SHA1_80",
+        "{calls:?}"
+    );
     called.command("hangup", "");
     called.wait_event("CALL_CLOSED", WAIT);
     mra.wait_calls("the call ended", |c| c.is_empty());

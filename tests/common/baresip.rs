@@ -98,11 +98,12 @@ impl Baresip {
         registrar: SocketAddr,
         source: Source,
     ) -> Baresip {
-        Baresip::registered_as(user, password, &registrar.to_string(), source)
+        Baresip::registered_as(user, password, &registrar.to_string(), "", source)
     }
 
     /// As [`Baresip::registered`], over SIP TLS to `registrar` (our TLS
-    /// port): it registers, is kept alive and called on that connection.
+    /// port), taking SRTP when offered (`mediaenc=srtp`, best effort): it
+    /// registers, is kept alive and called on that connection.
     pub fn registered_over_tls(
         user: &str,
         password: &str,
@@ -110,12 +111,20 @@ impl Baresip {
         source: Source,
     ) -> Baresip {
         let host = format!("{registrar};transport=tls");
-        Baresip::registered_as(user, password, &host, source)
+        Baresip::registered_as(user, password, &host, ";mediaenc=srtp", source)
     }
 
-    fn registered_as(user: &str, password: &str, host: &str, source: Source) -> Baresip {
+    /// `host`: the registrar (with URI parameters); `params`: more
+    /// account parameters.
+    fn registered_as(
+        user: &str,
+        password: &str,
+        host: &str,
+        params: &str,
+        source: Source,
+    ) -> Baresip {
         let account = format!(
-            "\"{user}\" <sip:{user}@{host}>;auth_pass={password};regint=600;answermode=auto"
+            "\"{user}\" <sip:{user}@{host}>;auth_pass={password};regint=600;answermode=auto{params}"
         );
         Baresip::launch(user, &account, source, None)
     }

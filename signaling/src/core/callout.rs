@@ -17,10 +17,10 @@ use super::edges::{Edges, ALLOW, SUPPORTED};
 use crate::call::NewCall;
 use crate::controller::RoomEvent;
 use crate::release::Release;
-use crate::sdp::{self, Encryption, Keying};
+use crate::sdp::{self, Keying};
 use crate::sip::dialog::{NewDialog, SipDialog};
 use crate::sip::endpoint::random_token;
-use crate::sip::{Flow, Message, Method, TxId};
+use crate::sip::{Flow, Message, Method, Transport, TxId};
 
 /// Where and how to call a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +80,7 @@ impl Edges {
             remote_target: target.uri.clone(),
             route_set: target.route.clone(),
             codecs: call_rate::capped(&self.cfg.codecs, target.max_call_rate_kbps),
-            // Our offers are in clear for now: SDES offers are to come.
-            keying: Keying::new(false, Encryption::Optional),
+            keying: Keying::new(target.flow.transport == Transport::Tls, self.cfg.encryption),
         });
         dialog.local_cseq = 1;
         self.dialogs.insert((call_id, local_tag), leg);
@@ -135,7 +134,13 @@ impl Edges {
         req.push("Allow", ALLOW);
         req.push("Supported", SUPPORTED);
         let session = call.sdp;
-        let offer = sdp::render_offer(&call.codecs, local, Direction::SendRecv, session);
+        let offer = sdp::render_offer(
+            &call.codecs,
+            local,
+            Direction::SendRecv,
+            session,
+            &mut call.keying,
+        );
         req.set_body("application/sdp", offer);
         let tx = self.ep.send_request(req, flow, now);
         self.dialog(leg).dial_tx = Some(tx);

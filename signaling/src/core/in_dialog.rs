@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use media_api::{Direction, LegId, StreamKind};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::edges::{Edges, ALLOW, SUPPORTED};
 
@@ -15,7 +15,8 @@ use super::edges::{Edges, ALLOW, SUPPORTED};
 pub(super) const PICTURE_FAST_UPDATE: &str = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\r\n\
 <media_control><vc_primitive><to_encoder><picture_fast_update/></to_encoder></vc_primitive></media_control>\r\n";
 use crate::controller::RoomEvent;
-use crate::sdp::{self, Addresses};
+use crate::release::Release;
+use crate::sdp::{self, Addresses, SdpError};
 use crate::sip::endpoint::add_to_tag;
 use crate::sip::{Message, Method, TxId};
 
@@ -177,7 +178,13 @@ impl Edges {
             let session = d.sdp;
             let body = match (&d.negotiated, req.body.is_empty()) {
                 (Some(n), false) => sdp::render_answer(n, local, session),
-                _ => sdp::render_offer(&d.codecs, local, Direction::SendRecv, session),
+                _ => sdp::render_offer(
+                    &d.codecs,
+                    local,
+                    Direction::SendRecv,
+                    session,
+                    &mut d.keying,
+                ),
             };
             resp.set_body("application/sdp", body);
         }
@@ -203,11 +210,24 @@ impl Edges {
         d.confirmed = true;
         if !ack.body.is_empty() {
             let d = self.dialog(leg);
-            if let Ok(mut media) = sdp::read_answer(&ack.body, &d.codecs, &mut d.keying) {
-                if self.dialog(leg).local.is_none_or(|a| a.video.is_none()) {
-                    media.streams.retain(|s| s.kind != StreamKind::Video);
+            match sdp::read_answer(&ack.body, &d.codecs, &mut d.keying) {
+                Ok(mut media) => {
+                    if self.dialog(leg).local.is_none_or(|a| a.video.is_none()) {
+                        media.streams.retain(|s| s.kind != StreamKind::Video);
+                    }
+                    self.report(RoomEvent::Media { leg, media });
                 }
-                self.report(RoomEvent::Media { leg, media });
+                // An answer we cannot take (no common codec, clear where
+                // encryption is required) ends the call.
+                Err(e) => {
+                    let why = if e == SdpError::EncryptionRequired {
+                        Release::NotEncrypted
+                    } else {
+                        Release::Incompatible
+                    };
+                    warn!(error = %e, "the room's answer in its ACK is unusable");
+                    self.fail(leg, why, "Unusable SDP answer");
+                }
             }
         }
         self.reschedule(leg);

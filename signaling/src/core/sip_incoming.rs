@@ -11,7 +11,7 @@ use super::edges::{session_expires, Edges};
 use crate::call::NewCall;
 use crate::controller::RoomEvent;
 use crate::dialstring;
-use crate::sdp::{self, Encryption, Keying, SdpError};
+use crate::sdp::{self, Keying, SdpError};
 use crate::sip::dialog::{NewDialog, SipDialog};
 use crate::sip::endpoint::{add_to_tag, random_token};
 use crate::sip::message::{display_name, name_addr_uri};
@@ -138,22 +138,6 @@ impl Edges {
             .ok()
             .and_then(|u| u.user().map(str::to_owned));
         let codecs = call_rate::capped(&self.cfg.codecs, self.room_call_rate(room.as_deref()));
-        // Our own offers carry no SDES yet: a late offer cannot be
-        // encrypted, so a required policy refuses it.
-        if req.body.is_empty() && self.cfg.encryption == Encryption::Required {
-            self.turned_away += 1;
-            self.refused += 1;
-            let why = "encryption is required here: offer SRTP (a=crypto) in the INVITE, over TLS";
-            self.reject(
-                tx,
-                &req,
-                488,
-                "Not Acceptable Here",
-                Some((399, why.into())),
-                now,
-            );
-            return;
-        }
         let mut keying = Keying::new(flow.transport == Transport::Tls, self.cfg.encryption);
         let negotiated = if req.body.is_empty() {
             None

@@ -32,7 +32,7 @@ impl Edges {
         let d = self.sip.get_mut(&leg).expect("live SIP call");
         let body = match &d.negotiated {
             Some(n) => sdp::render_answer(n, local, d.sdp),
-            None => sdp::render_offer(&d.codecs, local, Direction::SendRecv, d.sdp),
+            None => sdp::render_offer(&d.codecs, local, Direction::SendRecv, d.sdp, &mut d.keying),
         };
         ok.set_body("application/sdp", body);
         self.apply_session_timer(leg, &invite, &mut ok, now);

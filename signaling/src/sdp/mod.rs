@@ -407,23 +407,24 @@ pub fn render_answer(n: &Negotiated, local: Addresses, s: SdpSession) -> String 
     sd.marshal()
 }
 
-/// Renders our offer (late-offer INVITEs, session refreshes, call-outs):
-/// every supported codec, and video where a video stream is bound.
+/// Renders our offer (late-offer INVITEs, call-outs, re-INVITEs without
+/// an offer): every supported codec, video where a video stream is bound,
+/// and our SRTP keys where they may be given ([`sdes`]).
 pub fn render_offer(
     codecs: &Codecs,
     local: Addresses,
     direction: Direction,
     s: SdpSession,
+    keying: &mut Keying,
 ) -> String {
     let mut sd = session(local.audio, s);
-    sd.media_descriptions.push(audio::offer_line(
-        &codecs.audio,
-        local.audio.port(),
-        direction,
-    ));
+    let audio = audio::offer_line(&codecs.audio, local.audio.port(), direction);
+    sd.media_descriptions
+        .push(sdes::offer(audio, StreamKind::Audio, keying));
     if let (Some(offer), Some(at)) = (&codecs.video, local.video) {
+        let video = video::offer_line(offer, at.port(), direction);
         sd.media_descriptions
-            .push(video::offer_line(offer, at.port(), direction));
+            .push(sdes::offer(video, StreamKind::Video, keying));
     }
     sd.marshal()
 }

@@ -243,6 +243,43 @@ pub(super) fn read(
     Ok((None, clear))
 }
 
+/// The suites we offer, in order: the one every room runs first.
+const OFFERED: [SrtpSuite; 4] = [
+    SrtpSuite::AesCm128HmacSha1_80,
+    SrtpSuite::AesCm128HmacSha1_32,
+    SrtpSuite::AeadAes128Gcm,
+    SrtpSuite::AeadAes256Gcm,
+];
+
+/// Makes our offer's line for `kind` encrypted when keys may be given
+/// (over TLS, policy not off): `RTP/SAVP` when encryption is required,
+/// else best effort (`RTP/AVP` with `a=crypto`, which rooms without SRTP
+/// answer in clear); our key for each suite, tagged 1, 2, …
+pub(super) fn offer(
+    mut md: MediaDescription,
+    kind: StreamKind,
+    keying: &mut Keying,
+) -> MediaDescription {
+    if !keying.secure || keying.policy == Encryption::Off {
+        return md;
+    }
+    if keying.policy == Encryption::Required || keying.encrypted.contains(&kind) {
+        md.media_name.protos = vec!["RTP".into(), "SAVP".into()];
+    }
+    for (tag, suite) in (1..).zip(OFFERED) {
+        let crypto = Crypto::Sdes {
+            suite,
+            ours: keying.ours(kind, suite),
+            theirs: SrtpKey {
+                key_salt: Vec::new(),
+                mki_len: 0,
+            },
+        };
+        md = md.with_value_attribute("crypto".into(), attribute(&crypto, tag));
+    }
+    md
+}
+
 /// Our `a=crypto` value for `crypto` under `tag`.
 pub(super) fn attribute(crypto: &Crypto, tag: u32) -> String {
     let Crypto::Sdes { suite, ours, .. } = crypto;

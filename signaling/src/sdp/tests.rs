@@ -152,6 +152,7 @@ fn our_offer_lists_every_codec() {
         at("127.0.0.1:40002"),
         Direction::SendRecv,
         SdpSession { id: 1, version: 1 },
+        &mut Keying::new(false, Encryption::Optional),
     );
     assert!(
         text.contains("m=audio 40002 RTP/AVP 111 9 0 8 101"),
@@ -361,6 +362,7 @@ fn our_offer_carries_video_with_max_fs() {
         local,
         Direction::SendRecv,
         SdpSession { id: 1, version: 1 },
+        &mut Keying::new(false, Encryption::Optional),
     );
     assert!(
         text.contains("m=video 40002 RTP/AVP 97 98 100 34\r\n"),
@@ -492,4 +494,70 @@ fn an_encrypted_call_is_not_re_offered_into_clear_but_may_be_re_keyed() {
     };
     assert_eq!(a, b, "our key stays");
     assert_ne!(t1, t2, "the room's new key is taken");
+}
+
+#[test]
+fn our_offer_over_tls_carries_our_keys_and_the_answer_picks_one() {
+    let mut keying = Keying::new(true, Encryption::Optional);
+    let session = SdpSession { id: 1, version: 1 };
+    let ours = render_offer(
+        &audio_only(),
+        at("192.0.2.1:40000"),
+        Direction::SendRecv,
+        session,
+        &mut keying,
+    );
+    assert!(
+        ours.contains("m=audio 40000 RTP/AVP "),
+        "best effort: {ours}"
+    );
+    assert!(
+        ours.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"),
+        "{ours}"
+    );
+    let offered_32 = ours
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"))
+        .unwrap()
+        .to_owned();
+    let answer = offer("m=audio 5000 RTP/AVP 0\r\na=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk\r\n");
+    let media = super::read_answer(answer.as_bytes(), &audio_only(), &mut keying).unwrap();
+    let Some(Crypto::Sdes {
+        suite, ours: key, ..
+    }) = media.streams[0].crypto.clone()
+    else {
+        panic!("the answer's key: {media:?}");
+    };
+    assert_eq!(suite, SrtpSuite::AesCm128HmacSha1_32);
+    use base64::Engine;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.encode(&key.key_salt),
+        offered_32
+    );
+    // Required: SRTP alone; clear signaling or off: no keys at all.
+    let mut required = Keying::new(true, Encryption::Required);
+    let ours = render_offer(
+        &audio_only(),
+        at("192.0.2.1:40000"),
+        Direction::SendRecv,
+        session,
+        &mut required,
+    );
+    assert!(ours.contains("m=audio 40000 RTP/SAVP "), "{ours}");
+    let mut clear = Keying::new(false, Encryption::Optional);
+    let ours = render_offer(
+        &audio_only(),
+        at("192.0.2.1:40000"),
+        Direction::SendRecv,
+        session,
+        &mut clear,
+    );
+    assert!(
+        !ours.contains("crypto") && ours.contains("RTP/AVP"),
+        "{ours}"
+    );
 }
