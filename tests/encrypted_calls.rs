@@ -185,15 +185,11 @@ fn the_tls_port_bears_a_flood_of_stalled_and_garbage_connections_while_a_call_ge
     mra.wait_calls("the room in the meeting", |c| {
         c.len() == 1 && c[0]["state"] == "in-meeting"
     });
+    // Each flood socket sees us close it (at once, or at the handshake
+    // timeout); each was counted before it was closed.
+    assert!(flood.iter_mut().all(|c| closed(c, Duration::from_secs(10))));
     let counted = |name: &str| mra.metric(name);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while counted("mra_sip_tls_handshake_timeouts_total") < 8 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stalled handshakes were not timed out"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_eq!(counted("mra_sip_tls_handshake_timeouts_total"), 8);
     assert_eq!(counted("mra_sip_tls_refused_total"), 12);
     assert_eq!(counted("mra_sip_tls_handshake_failures_total"), 5);
     assert_eq!(
@@ -201,7 +197,6 @@ fn the_tls_port_bears_a_flood_of_stalled_and_garbage_connections_while_a_call_ge
         1,
         "only the room's is open"
     );
-    assert!(flood.iter_mut().all(|c| closed(c, Duration::from_secs(1))));
     room.command("hangup", "");
     room.wait_event("CALL_CLOSED", WAIT);
 }

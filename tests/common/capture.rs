@@ -13,27 +13,30 @@ impl Capture {
     /// waits until tshark captures.
     pub fn start(path: &std::path::Path, filter: &str) -> Capture {
         super::tools::require("tshark");
-        let log = path.with_extension("log");
-        let child = super::tools::command("tshark")
+        let mut child = super::tools::command("tshark")
             .args(["-i", "lo", "-F", "pcap", "-q", "-f", filter, "-w"])
             .arg(path)
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("tshark (package tshark)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         // tshark says "Capturing on" once the interface is open.
-        while !std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("Capturing on")
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "tshark did not start capturing on lo (needs root or CAP_NET_RAW): {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        use std::io::BufRead;
+        let mut said = String::new();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if line.contains("Capturing on") {
+                break;
+            }
+            said.push_str(&line);
         }
+        // The rest (its count at the end) is read, so tshark never blocks
+        // or dies on a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "tshark did not start capturing on lo (needs root or CAP_NET_RAW): {said}"
+        );
         Capture {
             child,
             path: path.to_owned(),
