@@ -8,14 +8,20 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/process_stats.rs"]
+mod process_stats;
+#[path = "support/speech.rs"]
+mod speech;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{free_port, free_ports, Mra};
+use process_stats::{cpu_seconds, rss_kib};
+use speech::speech;
 
-use media::audio::{new_codec, CodecOptions, FRAME, RATE};
+use media::audio::{new_codec, CodecOptions};
 use media_api::AudioCodec;
 
 const MEETINGS: usize = 6;
@@ -51,21 +57,6 @@ const OFFERS: [Offer; 2] = [
         ticks: 960,
     },
 ];
-
-/// Speech-like audio: a 140 Hz voice with harmonics, syllables at 4 Hz.
-fn speech(frame: usize) -> Vec<i16> {
-    (0..FRAME)
-        .map(|i| {
-            let t = (frame * FRAME + i) as f64 / f64::from(RATE);
-            let syllable = (0.5 + 0.5 * (2.0 * std::f64::consts::PI * 4.0 * t).sin()).powi(2);
-            let voice: f64 = [(1.0, 0.5), (2.0, 0.3), (3.0, 0.15), (5.0, 0.05)]
-                .iter()
-                .map(|(h, a)| a * (2.0 * std::f64::consts::PI * 140.0 * h * t).sin())
-                .sum();
-            (9000.0 * syllable * voice) as i16
-        })
-        .collect()
-}
 
 /// Writes `seconds` of encoded speech as RTP in a pcap SIPp can play.
 fn write_pcap(path: &Path, offer: &Offer, seconds: u64) {
@@ -176,29 +167,6 @@ Content-Length: 0
 </scenario>
 "#
     )
-}
-
-/// Seconds of CPU the process has used (user + system).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
-/// Resident memory of the process in KiB.
-fn rss_kib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 fn in_meeting(mra: &Mra) -> usize {

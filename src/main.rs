@@ -3,11 +3,11 @@
 
 mod addresses;
 mod api;
-mod call_rates;
 mod config;
 mod lb_command;
 mod process;
 mod room_command;
+mod room_policies;
 mod run;
 mod store;
 
@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use media_api::layout::{Layout, MeetingLayout};
+use media_api::Encryption;
 use meeting::NewMeeting;
 
 use config::Config;
@@ -92,6 +93,10 @@ enum MeetingCommand {
         /// (5-300 s).
         #[arg(long)]
         polling_seconds: Option<u16>,
+        /// `required`: only encrypted rooms are admitted (default: the
+        /// installation's and room accounts' policies decide).
+        #[arg(long, value_parser = parse_encryption)]
+        encryption: Option<Encryption>,
     },
     /// List meetings.
     List,
@@ -103,6 +108,12 @@ enum MeetingCommand {
 
 fn parse_layout(name: &str) -> Result<Layout, String> {
     Layout::from_name(name).ok_or_else(|| format!("unknown layout {name:?}"))
+}
+
+/// An encryption policy by name (`required`, `optional`, `off`).
+pub(crate) fn parse_encryption(name: &str) -> Result<Encryption, String> {
+    Encryption::from_name(name)
+        .ok_or_else(|| format!("unknown policy {name:?}: required, optional or off"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -147,6 +158,7 @@ async fn meeting_command(cfg: &Config, command: MeetingCommand) -> anyhow::Resul
             locked,
             layout,
             polling_seconds,
+            encryption,
         } => {
             let m = NewMeeting {
                 number,
@@ -158,6 +170,7 @@ async fn meeting_command(cfg: &Config, command: MeetingCommand) -> anyhow::Resul
                     layout,
                     polling_seconds,
                 },
+                encryption,
             }
             .validate()?;
             store.create_meeting(&m).await?;

@@ -4,6 +4,8 @@
 use anyhow::Context;
 use clap::Subcommand;
 
+use media_api::Encryption;
+
 use crate::config::Config;
 use crate::store::{NewRoom, Store};
 
@@ -24,6 +26,10 @@ pub enum RoomCommand {
         /// The most its calls may use, kbit/s (default: media.max_call_rate_kbps).
         #[arg(long)]
         max_call_rate: Option<u32>,
+        /// Its own encryption policy: required, optional or off (default:
+        /// media.encryption).
+        #[arg(long, value_parser = crate::parse_encryption)]
+        encryption: Option<Encryption>,
     },
     /// List rooms with their registration status.
     List,
@@ -33,6 +39,9 @@ pub enum RoomCommand {
     Delete { user: String },
     /// Set a room's call rate, kbit/s ("default": the installation's).
     Rate { user: String, kbps: String },
+    /// Set a room's encryption policy: required, optional, off, or
+    /// "default" (the installation's).
+    Encryption { user: String, policy: String },
     /// Set a room's password.
     Passwd {
         user: String,
@@ -51,6 +60,7 @@ pub async fn run(cfg: &Config, command: RoomCommand) -> anyhow::Result<()> {
             name,
             transports,
             max_call_rate,
+            encryption,
         } => {
             let account = NewRoom {
                 user,
@@ -58,6 +68,7 @@ pub async fn run(cfg: &Config, command: RoomCommand) -> anyhow::Result<()> {
                 name,
                 transports,
                 max_call_rate_kbps: max_call_rate,
+                encryption,
             }
             .account(realm)?;
             store.create_room(&account).await?;
@@ -81,6 +92,15 @@ pub async fn run(cfg: &Config, command: RoomCommand) -> anyhow::Result<()> {
                 k => Some(k.parse().context("kbps: a number or \"default\"")?),
             };
             if !store.set_room_call_rate(&user, kbps).await? {
+                anyhow::bail!("no room {user}");
+            }
+        }
+        RoomCommand::Encryption { user, policy } => {
+            let policy = match policy.as_str() {
+                "default" => None,
+                p => Some(crate::parse_encryption(p).map_err(anyhow::Error::msg)?),
+            };
+            if !store.set_room_encryption(&user, policy).await? {
                 anyhow::bail!("no room {user}");
             }
         }

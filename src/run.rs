@@ -111,7 +111,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
     });
 
     let (query_tx, query_rx) = mpsc::channel(16);
-    let call_rates_changed = Arc::new(tokio::sync::Notify::new());
+    let room_policies_changed = Arc::new(tokio::sync::Notify::new());
     // What the gatekeeper grants H.323 calls, on to the call core.
     let (grants_tx, mut grants_rx) = mpsc::unbounded_channel();
     let grant_queries = query_tx.clone();
@@ -182,7 +182,7 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
         realm: cfg.registrar.realm.clone(),
         lb: lb.clone(),
         gatekeeper: gatekeeper.as_ref().map(|(_, _, gk)| gk.clone()),
-        call_rates_changed: call_rates_changed.clone(),
+        room_policies_changed: room_policies_changed.clone(),
         gauges: api::Gauges {
             engine: engine.clone(),
             sfu: sfu.stats().clone(),
@@ -222,20 +222,20 @@ pub async fn run(cfg: Config, reload_lb: Reload) -> anyhow::Result<()> {
             ras_tasks.push(tokio::spawn(serve));
         }
     }
-    // Calls from the first on are held to their rooms' own rates.
-    let rates = store
-        .call_rates()
+    // Calls from the first on are held to their rooms' own settings.
+    let policies = store
+        .room_policies()
         .await
-        .context("reading rooms' call rates")?;
+        .context("reading rooms' own settings")?;
     core.handle(
-        signaling::core::Input::CallRates(Arc::new(rates.clone())),
+        signaling::core::Input::RoomPolicies(Arc::new(policies.clone())),
         std::time::Instant::now(),
     );
-    let rates_task = tokio::spawn(crate::call_rates::follow(
+    let rates_task = tokio::spawn(crate::room_policies::follow(
         store.clone(),
-        rates,
+        policies,
         query_tx,
-        call_rates_changed,
+        room_policies_changed,
         stop_rx.clone(),
     ));
     let tls_reload = driver.tls();

@@ -1,8 +1,9 @@
 //! Encrypted calls against real peers: baresip over SIP TLS with SRTP
-//! (SDES) in a meeting with a baresip in clear. Each hears the other (its
-//! own decoding); on the wire, captured on loopback, the TLS leg carries
-//! no readable SIP and its RTP payload decodes to noise, while the clear
-//! leg's decodes to its tone.
+//! (keyed by SDES, or by DTLS-SRTP on the media path) in a meeting with a
+//! baresip in clear. Each hears the other (its own decoding); on the
+//! wire, captured on loopback, the TLS leg carries no readable SIP and
+//! its RTP payload decodes to noise, while the clear leg's decodes to its
+//! tone.
 
 mod common;
 
@@ -35,20 +36,61 @@ fn pcmu_from(pcap: &std::path::Path, from: SocketAddr) -> Vec<i16> {
 
 #[test]
 fn a_room_over_tls_with_srtp_and_a_clear_room_hear_each_other_and_the_wire_hides_only_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = encrypted_and_clear_rooms_hear_each_other(
+        dir.path(),
+        "srtp-mand",
+        "sdes:AES_CM_128_HMAC_SHA1_80",
+    );
+    assert!(
+        dtls_handshakes(&pcap).is_empty(),
+        "SDES keys the streams without DTLS"
+    );
+}
+
+#[test]
+fn a_room_keyed_by_dtls_srtp_and_a_clear_room_hear_each_other_and_the_wire_hides_only_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = encrypted_and_clear_rooms_hear_each_other(dir.path(), "dtls_srtp", "dtls-srtp");
+    // baresip connects (we answered passive) on its RTP and RTCP ports.
+    let handshakes = dtls_handshakes(&pcap);
+    let hellos = handshakes.iter().filter(|types| types.contains(&1)).count();
+    assert!(hellos >= 2, "ClientHellos on both ports: {handshakes:?}");
+}
+
+/// The DTLS handshake message types of each captured datagram holding
+/// some (tshark's DTLS heuristics find them on any port).
+fn dtls_handshakes(pcap: &std::path::Path) -> Vec<Vec<u32>> {
+    common::pcap::tshark_read(pcap, &[], &["dtls.handshake.type"])
+        .lines()
+        .map(|l| l.split(',').filter_map(|t| t.parse().ok()).collect())
+        .filter(|types: &Vec<u32>| !types.is_empty())
+        .collect()
+}
+
+/// A room dialling over TLS with `mediaenc` (its calls showing
+/// `encryption` for audio) and a clear room meet: each hears the other,
+/// the encrypted room's RTP payload on the wire is noise and the clear
+/// one's its tone, and no SIP crosses the TLS port in clear. The capture
+/// (kept in `dir`).
+fn encrypted_and_clear_rooms_hear_each_other(
+    dir: &std::path::Path,
+    mediaenc: &str,
+    encryption: &str,
+) -> std::path::PathBuf {
     let mra = Mra::start();
     mra.create_meeting("123456789", Some("4321"));
-    let dir = tempfile::tempdir().unwrap();
     let (min, max) = mra.media_ports();
     let capture = Capture::start(
-        &dir.path().join("wire.pcap"),
+        &dir.join("wire.pcap"),
         &format!(
             "tcp port {} or udp portrange {min}-{max}",
             mra.sip_tls.port()
         ),
     );
-    let khz = dir.path().join("1k.wav");
+    let khz = dir.join("1k.wav");
     wav::write_tones(&khz, &[(&[1000.0], 60.0)]);
-    let mut secure = Baresip::encrypted("secure", Source::Sine(440), "PCMU", "srtp-mand");
+    let mut secure = Baresip::encrypted("secure", Source::Sine(440), "PCMU", mediaenc);
     let mut clear = Baresip::start("clear", Source::File(&khz), Some("PCMU"));
     secure.dial(&format!(
         "sip:123456789**4321@{};transport=tls",
@@ -75,10 +117,7 @@ fn a_room_over_tls_with_srtp_and_a_clear_room_hear_each_other_and_the_wire_hides
     };
     let (tls_call, clear_call) = (by_name("secure"), by_name("clear"));
     assert_eq!(tls_call["transport"], "TLS", "{tls_call}");
-    assert_eq!(
-        tls_call["encryption"]["audio"], "sdes:AES_CM_128_HMAC_SHA1_80",
-        "{tls_call}"
-    );
+    assert_eq!(tls_call["encryption"]["audio"], encryption, "{tls_call}");
     // baresip's first RTCP (an APP "PING" to open NATs) goes out before
     // its SRTCP does, in clear: dropped, as anything unauthenticated is.
     assert!(
@@ -136,6 +175,7 @@ fn a_room_over_tls_with_srtp_and_a_clear_room_hear_each_other_and_the_wire_hides
         handshakes.lines().any(|l| l.split(',').any(|t| t == "1")),
         "a ClientHello: {handshakes}"
     );
+    pcap
 }
 
 /// Connections to `to` from `ip` that say nothing (a stalled handshake).
@@ -231,6 +271,41 @@ fn a_required_installation_refuses_a_clear_room_with_488_and_admits_an_encrypted
 }
 
 #[test]
+fn a_meeting_that_requires_encryption_refuses_a_clear_room_and_admits_one_keyed_by_dtls_over_udp() {
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let (status, body) = mra.http(
+        "PUT",
+        "/api/v1/meetings/123456789/encryption",
+        Some(r#"{"encryption": "required"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""encryption":"required""#), "{body}");
+    let mut clear = Baresip::start("clear", Source::Sine(440), Some("PCMU"));
+    let response = clear.request("dial", &format!("sip:123456789**4321@{}", mra.sip));
+    assert_eq!(response["ok"], true, "{response}");
+    let closed = clear.wait_event("CALL_CLOSED", WAIT);
+    assert!(
+        closed["param"].as_str().is_some_and(|p| p.contains("488")),
+        "{closed}"
+    );
+    // DTLS-SRTP keys never cross signaling: plain UDP SIP carries it.
+    let mut secure =
+        Baresip::encrypted_over("udp", "secure", Source::Sine(440), "PCMU", "dtls_srtp");
+    secure.dial(&format!("sip:123456789**4321@{}", mra.sip));
+    let calls = mra.wait_calls("the encrypted room in, hearing audio", |c| {
+        c.len() == 1
+            && c[0]["state"] == "in-meeting"
+            && c[0]["media"]["packets_received"].as_u64() >= Some(50)
+    });
+    assert_eq!(calls[0]["transport"], "UDP", "{calls:?}");
+    assert_eq!(calls[0]["encryption"]["audio"], "dtls-srtp", "{calls:?}");
+    assert_eq!(mra.metric("mra_calls_refused_total"), 1);
+    secure.command("hangup", "");
+    secure.wait_event("CALL_CLOSED", WAIT);
+}
+
+#[test]
 fn a_tls_scanner_finds_only_tls_1_2_and_1_3_with_aead_ciphers() {
     let mra = Mra::start();
     let out = common::tools::command("sslscan")
@@ -296,14 +371,25 @@ fn a_room_registers_over_tls_and_is_called_out_on_its_connection_with_srtp() {
 }
 
 #[test]
-fn an_encrypted_video_room_and_a_clear_one_see_each_other() {
+fn an_sdes_video_room_and_a_clear_one_see_each_other() {
+    encrypted_and_clear_video_rooms_see_each_other("srtp-mand", "sdes:AES_CM_128_HMAC_SHA1_80");
+}
+
+#[test]
+fn a_dtls_srtp_video_room_and_a_clear_one_see_each_other() {
+    encrypted_and_clear_video_rooms_see_each_other("dtls_srtp", "dtls-srtp");
+}
+
+/// A video room dialling over TLS with `mediaenc` (its video showing
+/// `encryption`) and a clear one see each other's colour.
+fn encrypted_and_clear_video_rooms_see_each_other(mediaenc: &str, encryption: &str) {
     use common::clips::{clip, looks, GREEN, RED};
     let mra = Mra::start();
     mra.create_meeting("123456789", Some("4321"));
     let dir = tempfile::tempdir().unwrap();
     let red = clip(dir.path(), "red", "red.mp4");
     let green = clip(dir.path(), "lime", "green.mp4");
-    let mut secure = Baresip::encrypted_video_room("secure", Source::Sine(440), &red, "srtp-mand");
+    let mut secure = Baresip::encrypted_video_room("secure", Source::Sine(440), &red, mediaenc);
     let mut clear = Baresip::video_room("clear", Source::Sine(700), &green, "H264");
     secure.dial(&format!(
         "sip:123456789**4321@{};transport=tls",
@@ -319,7 +405,7 @@ fn an_encrypted_video_room_and_a_clear_one_see_each_other() {
         .find(|c| c["display_name"] == "secure")
         .unwrap();
     assert_eq!(
-        secure_call["encryption"]["video"], "sdes:AES_CM_128_HMAC_SHA1_80",
+        secure_call["encryption"]["video"], encryption,
         "{secure_call}"
     );
     // A still colour makes few packets: what counts is that the room's
@@ -330,4 +416,53 @@ fn an_encrypted_video_room_and_a_clear_one_see_each_other() {
         room.command("hangup", "");
         room.wait_event("CALL_CLOSED", WAIT);
     }
+}
+
+#[test]
+fn linphonec_over_tls_with_sdes_and_a_clear_room_see_and_hear_each_other() {
+    linphone_and_a_clear_room_meet("srtp", "sdes:AES_CM_128_HMAC_SHA1_80");
+}
+
+#[test]
+fn linphonec_over_tls_with_dtls_srtp_and_a_clear_room_see_and_hear_each_other() {
+    linphone_and_a_clear_room_meet("dtls", "dtls-srtp");
+}
+
+/// linphonec over TLS with `media_encryption` (its streams showing
+/// `encryption`) and a clear baresip video room: each sees the other's
+/// colour, and the clear room hears linphonec's tone.
+fn linphone_and_a_clear_room_meet(media_encryption: &str, encryption: &str) {
+    use common::clips::{clip, looks, BLUE, RED};
+    use common::linphone::Linphone;
+    let mra = Mra::start();
+    mra.create_meeting("123456789", Some("4321"));
+    let dir = tempfile::tempdir().unwrap();
+    let red = clip(dir.path(), "red", "red.mp4");
+    let blue = clip(dir.path(), "blue", "blue.jpg");
+    let speech = dir.path().join("lin.wav");
+    wav::write_tones(&speech, &[(&[700.0], 30.0)]);
+    let mut lin = Linphone::encrypted_video_room("lin", "Lin", &blue, &speech, media_encryption);
+    let mut clear = Baresip::video_room("clear", Source::Sine(440), &red, "H264");
+    lin.dial(&format!(
+        "sip:123456789**4321@{};transport=tls",
+        mra.sip_tls
+    ));
+    clear.dial(&format!("sip:123456789**4321@{}", mra.sip));
+    let within = Duration::from_secs(20);
+    lin.received_picture(within, |t| looks(t.middle(), RED));
+    clear.received_colour(within, |rgb| looks(rgb, BLUE));
+    let calls = mra.wait_calls("linphonec heard in the meeting", |c| {
+        c.len() == 2
+            && c.iter()
+                .all(|c| c["media"]["packets_received"].as_u64() >= Some(100))
+    });
+    let lin_call = calls
+        .iter()
+        .find(|c| c["transport"] == "TLS")
+        .unwrap_or_else(|| panic!("no TLS call: {calls:?}"));
+    assert_eq!(lin_call["encryption"]["audio"], encryption, "{lin_call}");
+    assert_eq!(lin_call["encryption"]["video"], encryption, "{lin_call}");
+    clear.command("hangup", "");
+    clear.wait_event("CALL_CLOSED", WAIT);
+    wav::read(&clear.decoded()).assert_hears("the clear room", &[700.0], 440.0);
 }

@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         kind: StreamKind::Video,
         rtp: addr,
         rtcp: addr,
+        dtls_fingerprint: None,
     };
     let ours = OurVideo {
         kbps: 1000,

@@ -9,6 +9,7 @@
 
 mod codec;
 mod control;
+mod encryption;
 mod events;
 pub mod layout;
 mod prompt;
@@ -19,9 +20,10 @@ mod video;
 
 pub use codec::{AudioCodec, CodecOptions};
 pub use control::{MediaControl, MediaError, MediaFuture, MeetingJoin};
+pub use encryption::Encryption;
 pub use events::MediaEvent;
 pub use prompt::Prompt;
-pub use srtp::{Crypto, SrtpKey, SrtpSuite};
+pub use srtp::{Crypto, DtlsRole, SrtpKey, SrtpSuite};
 pub use stats::{JitterStats, LegStats, VideoStats};
 pub use stream::{
     AudioFormat, BoundStream, Direction, Format, LegId, LegMedia, LegRequest, StreamKind,

@@ -1,6 +1,8 @@
-//! SRTP keying as signaling negotiated it for one stream: the suite
-//! (RFC 4568 names, with RFC 6188's AES-256 and RFC 7714's AEAD ones) and
-//! the master key and salt each way.
+//! SRTP keying as signaling negotiated it for one stream: by SDES, the
+//! suite (RFC 4568 names, with RFC 6188's AES-256 and RFC 7714's AEAD
+//! ones) and the master key and salt each way; by DTLS-SRTP (RFC 5763),
+//! our role in the handshake on the media path and the room's
+//! certificate fingerprint, the keys coming from the handshake.
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +97,15 @@ impl std::fmt::Debug for SrtpKey {
     }
 }
 
+/// Our end of a DTLS handshake (RFC 4145 `a=setup`: `passive` makes us
+/// the server, `active` the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DtlsRole {
+    Client,
+    Server,
+}
+
 /// How a stream is protected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -105,13 +116,19 @@ pub enum Crypto {
         ours: SrtpKey,
         theirs: SrtpKey,
     },
+    /// RFC 5763/5764 DTLS-SRTP: the keys come from a DTLS handshake on
+    /// the stream's own ports, in which we are `role`, and the room's
+    /// certificate must hash to `fingerprint` (`sha-256 AB:CD:…`).
+    Dtls { role: DtlsRole, fingerprint: String },
 }
 
 impl Crypto {
-    /// What `/api/v1/calls` shows: the suite (`sdes:AES_CM_128_HMAC_SHA1_80`).
+    /// What `/api/v1/calls` shows: the suite (`sdes:AES_CM_128_HMAC_SHA1_80`)
+    /// or `dtls-srtp`.
     pub fn describe(&self) -> String {
         match self {
             Crypto::Sdes { suite, .. } => format!("sdes:{}", suite.name()),
+            Crypto::Dtls { .. } => "dtls-srtp".to_owned(),
         }
     }
 }

@@ -76,6 +76,10 @@ pub struct BoundStream {
     pub kind: StreamKind,
     pub rtp: SocketAddr,
     pub rtcp: SocketAddr,
+    /// The SHA-256 fingerprint of the certificate media shows in DTLS-SRTP
+    /// handshakes on these ports (None: no DTLS here).
+    #[serde(default)]
+    pub dtls_fingerprint: Option<[u8; 32]>,
 }
 
 /// What a stream carries, in detail.

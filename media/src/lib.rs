@@ -8,6 +8,7 @@
 
 pub mod audio;
 mod delay_peak;
+mod dtls;
 mod engine;
 mod hub;
 pub mod jitter;

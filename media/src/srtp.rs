@@ -48,15 +48,15 @@ impl SrtpDrops {
     }
 }
 
-/// What protects what we send on one stream.
+/// What protects what we send on one component of a stream.
 pub struct SrtpOut {
-    crypto: Crypto,
+    suite: SrtpSuite,
     context: Context,
 }
 
-/// What checks and decrypts what the room sends on one stream.
+/// What checks and decrypts what the room sends on one component of a
+/// stream.
 pub struct SrtpIn {
-    crypto: Crypto,
     context: Context,
     /// Bytes of MKI in the room's packets, and where they sit: before the
     /// HMAC tag (`tag` bytes from the end), or at the very end (AEAD).
@@ -69,13 +69,13 @@ pub struct SrtpIn {
 
 impl std::fmt::Debug for SrtpOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SrtpOut({})", self.crypto.describe())
+        write!(f, "SrtpOut({})", self.suite.name())
     }
 }
 
 impl std::fmt::Debug for SrtpIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SrtpIn({})", self.crypto.describe())
+        write!(f, "SrtpIn")
     }
 }
 
@@ -112,25 +112,11 @@ fn context(suite: SrtpSuite, key: &SrtpKey) -> Result<Context, String> {
 }
 
 impl SrtpOut {
-    pub fn new(crypto: &Crypto) -> Result<SrtpOut, String> {
-        let Crypto::Sdes { suite, ours, .. } = crypto;
+    pub fn new(suite: SrtpSuite, ours: &SrtpKey) -> Result<SrtpOut, String> {
         Ok(SrtpOut {
-            crypto: crypto.clone(),
-            context: context(*suite, ours)?,
+            suite,
+            context: context(suite, ours)?,
         })
-    }
-
-    /// Whether it goes on under `crypto`: our key is the same (so its
-    /// rollover counter goes on, and no packet index is used twice under
-    /// one key, whatever the room's key does).
-    pub fn keeps(&self, crypto: &Crypto) -> bool {
-        let (
-            Crypto::Sdes { suite, ours, .. },
-            Crypto::Sdes {
-                suite: s, ours: o, ..
-            },
-        ) = (&self.crypto, crypto);
-        suite == s && ours == o
     }
 
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Option<BytesMut> {
@@ -143,8 +129,7 @@ impl SrtpOut {
 }
 
 impl SrtpIn {
-    pub fn new(crypto: &Crypto) -> Result<SrtpIn, String> {
-        let Crypto::Sdes { suite, theirs, .. } = crypto;
+    pub fn new(suite: SrtpSuite, theirs: &SrtpKey) -> Result<SrtpIn, String> {
         let (rtp_tag, rtcp_tag) = match suite {
             SrtpSuite::AesCm128HmacSha1_80 | SrtpSuite::AesCm256HmacSha1_80 => (10, 10),
             // RFC 3711 / 4568: the 32-bit suites shorten the SRTP tag only.
@@ -153,27 +138,12 @@ impl SrtpIn {
             SrtpSuite::AeadAes128Gcm | SrtpSuite::AeadAes256Gcm => (0, 0),
         };
         Ok(SrtpIn {
-            crypto: crypto.clone(),
-            context: context(*suite, theirs)?,
+            context: context(suite, theirs)?,
             mki: usize::from(theirs.mki_len),
             rtp_tag,
             rtcp_tag,
             scratch: Vec::with_capacity(1500),
         })
-    }
-
-    /// Whether it goes on under `crypto`: the room's key is the same (its
-    /// replay windows and rollover counters stay).
-    pub fn keys_as(&self, crypto: &Crypto) -> bool {
-        let (
-            Crypto::Sdes { suite, theirs, .. },
-            Crypto::Sdes {
-                suite: s,
-                theirs: t,
-                ..
-            },
-        ) = (&self.crypto, crypto);
-        suite == s && theirs == t
     }
 
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<BytesMut, Rejected> {
@@ -187,32 +157,118 @@ impl SrtpIn {
     }
 }
 
+/// Which packets of a stream one set of keys covers: SDES keys and a
+/// DTLS handshake on a muxed port cover RTP and RTCP; without rtcp-mux,
+/// each port's DTLS handshake keys its own (RFC 5764 §4.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Component {
+    Both,
+    Rtp,
+    Rtcp,
+}
+
+impl Component {
+    fn rtp(self) -> bool {
+        self != Component::Rtcp
+    }
+
+    fn rtcp(self) -> bool {
+        self != Component::Rtp
+    }
+}
+
+/// Whether our sending keys stay under `next` (so the rollover counter
+/// goes on, and no packet index is used twice under one key, whatever
+/// the room's key does).
+fn same_sending(now: &Crypto, next: &Crypto) -> bool {
+    match (now, next) {
+        (
+            Crypto::Sdes { suite, ours, .. },
+            Crypto::Sdes {
+                suite: s, ours: o, ..
+            },
+        ) => suite == s && ours == o,
+        (now, next) => now == next,
+    }
+}
+
+/// Whether the room's keys stay under `next` (its replay windows and
+/// rollover counters stay).
+fn same_receiving(now: &Crypto, next: &Crypto) -> bool {
+    match (now, next) {
+        (
+            Crypto::Sdes { suite, theirs, .. },
+            Crypto::Sdes {
+                suite: s,
+                theirs: t,
+                ..
+            },
+        ) => suite == s && theirs == t,
+        (now, next) => now == next,
+    }
+}
+
 /// How what we send on a stream is protected.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) enum SrtpSend {
     #[default]
     Clear,
-    Srtp(Box<SrtpOut>),
-    /// Keys were set that could not be used: nothing is sent (never in
-    /// clear on a call that agreed to encrypt).
-    Unusable,
+    /// Keyed as `crypto` says. A component without a context (keys that
+    /// could not be used, or a DTLS handshake not done yet) sends
+    /// nothing: never in clear on a call that agreed to encrypt.
+    Protected {
+        crypto: Crypto,
+        rtp: Option<Box<SrtpOut>>,
+        rtcp: Option<Box<SrtpOut>>,
+    },
 }
 
 impl SrtpSend {
-    /// Protects what is sent from now on with `crypto` (the state kept
-    /// while our key stays the same), or sends in clear.
+    /// Protects what is sent from now on as `crypto` says (the state kept
+    /// while our keys stay the same), or sends in clear. SDES keys are
+    /// used at once; DTLS-SRTP waits for [`SrtpSend::key`].
     pub fn set(&mut self, crypto: Option<&Crypto>) {
-        *self = match (crypto, std::mem::take(self)) {
-            (None, _) => SrtpSend::Clear,
-            (Some(c), SrtpSend::Srtp(out)) if out.keeps(c) => SrtpSend::Srtp(out),
-            (Some(c), _) => match SrtpOut::new(c) {
-                Ok(out) => SrtpSend::Srtp(Box::new(out)),
-                Err(e) => {
-                    warn!(error = %e, "SRTP keys unusable: sending nothing");
-                    SrtpSend::Unusable
+        if let (Some(c), SrtpSend::Protected { crypto: now, .. }) = (crypto, &*self) {
+            if same_sending(now, c) {
+                return;
+            }
+        }
+        *self = match crypto {
+            None => SrtpSend::Clear,
+            Some(c @ Crypto::Sdes { suite, ours, .. }) => {
+                let out = || match SrtpOut::new(*suite, ours) {
+                    Ok(out) => Some(Box::new(out)),
+                    Err(e) => {
+                        warn!(error = %e, "SRTP keys unusable: sending nothing");
+                        None
+                    }
+                };
+                SrtpSend::Protected {
+                    crypto: c.clone(),
+                    rtp: out(),
+                    rtcp: out(),
                 }
+            }
+            Some(c @ Crypto::Dtls { .. }) => SrtpSend::Protected {
+                crypto: c.clone(),
+                rtp: None,
+                rtcp: None,
             },
         };
+    }
+
+    /// Keys `component` with our key from a DTLS handshake.
+    pub fn key(&mut self, component: Component, suite: SrtpSuite, ours: &SrtpKey) {
+        let SrtpSend::Protected { rtp, rtcp, .. } = self else {
+            return;
+        };
+        let out = || SrtpOut::new(suite, ours).ok().map(Box::new);
+        if component.rtp() {
+            *rtp = out();
+        }
+        if component.rtcp() {
+            *rtcp = out();
+        }
     }
 
     /// Sends `packet` (RTP, or RTCP when `rtcp`) on `socket` to `to`,
@@ -220,15 +276,16 @@ impl SrtpSend {
     pub fn send(&mut self, packet: &[u8], rtcp: bool, socket: &UdpSocket, to: SocketAddr) -> bool {
         match self {
             SrtpSend::Clear => socket.send_to(packet, to).is_ok(),
-            SrtpSend::Srtp(out) => {
+            SrtpSend::Protected {
+                rtp, rtcp: srtcp, ..
+            } => {
                 let protected = if rtcp {
-                    out.protect_rtcp(packet)
+                    srtcp.as_mut().and_then(|out| out.protect_rtcp(packet))
                 } else {
-                    out.protect_rtp(packet)
+                    rtp.as_mut().and_then(|out| out.protect_rtp(packet))
                 };
                 protected.is_some_and(|p| socket.send_to(&p, to).is_ok())
             }
-            SrtpSend::Unusable => false,
         }
     }
 }
@@ -244,28 +301,64 @@ pub(crate) struct SrtpReceive {
 enum Receiving {
     #[default]
     Clear,
-    Srtp(Box<SrtpIn>),
-    /// Keys were set that could not be used: everything is dropped.
-    Unusable,
+    /// Keyed as `crypto` says; a component without a context (keys that
+    /// could not be used, a DTLS handshake not done) drops everything.
+    Protected {
+        crypto: Crypto,
+        rtp: Option<Box<SrtpIn>>,
+        rtcp: Option<Box<SrtpIn>>,
+    },
 }
 
 impl SrtpReceive {
-    /// Checks what comes from now on with `crypto` (the state kept while
-    /// the room's key stays the same), or takes it in clear. Keys that
-    /// cannot be used leave it dropping everything.
+    /// Checks what comes from now on as `crypto` says (the state kept
+    /// while the room's keys stay the same), or takes it in clear. SDES
+    /// keys that cannot be used leave it dropping everything (and say
+    /// why); DTLS-SRTP drops everything until [`SrtpReceive::key`].
     pub fn set(&mut self, crypto: Option<&Crypto>) -> Result<(), String> {
-        self.state = match (crypto, std::mem::take(&mut self.state)) {
-            (None, _) => Receiving::Clear,
-            (Some(c), Receiving::Srtp(srtp)) if srtp.keys_as(c) => Receiving::Srtp(srtp),
-            (Some(c), _) => match SrtpIn::new(c) {
-                Ok(srtp) => Receiving::Srtp(Box::new(srtp)),
-                Err(e) => {
-                    self.state = Receiving::Unusable;
-                    return Err(e);
+        if let (Some(c), Receiving::Protected { crypto: now, .. }) = (crypto, &self.state) {
+            if same_receiving(now, c) {
+                return Ok(());
+            }
+        }
+        let mut unusable = Ok(());
+        self.state = match crypto {
+            None => Receiving::Clear,
+            Some(c @ Crypto::Sdes { suite, theirs, .. }) => {
+                let mut open = || match SrtpIn::new(*suite, theirs) {
+                    Ok(srtp) => Some(Box::new(srtp)),
+                    Err(e) => {
+                        unusable = Err(e);
+                        None
+                    }
+                };
+                Receiving::Protected {
+                    crypto: c.clone(),
+                    rtp: open(),
+                    rtcp: open(),
                 }
+            }
+            Some(c @ Crypto::Dtls { .. }) => Receiving::Protected {
+                crypto: c.clone(),
+                rtp: None,
+                rtcp: None,
             },
         };
-        Ok(())
+        unusable
+    }
+
+    /// Keys `component` with the room's key from a DTLS handshake.
+    pub fn key(&mut self, component: Component, suite: SrtpSuite, theirs: &SrtpKey) {
+        let Receiving::Protected { rtp, rtcp, .. } = &mut self.state else {
+            return;
+        };
+        let open = || SrtpIn::new(suite, theirs).ok().map(Box::new);
+        if component.rtp() {
+            *rtp = open();
+        }
+        if component.rtcp() {
+            *rtcp = open();
+        }
     }
 
     /// The room's `packet` (RTCP when `rtcp`) as it may be read: Ok(None)
@@ -280,9 +373,14 @@ impl SrtpReceive {
     ) -> Result<Option<BytesMut>, Rejected> {
         let opened = match &mut self.state {
             Receiving::Clear => return Ok(None),
-            Receiving::Srtp(srtp) if rtcp => srtp.unprotect_rtcp(packet),
-            Receiving::Srtp(srtp) => srtp.unprotect_rtp(packet),
-            Receiving::Unusable => Err(Rejected::Auth),
+            Receiving::Protected { rtcp: srtcp, .. } if rtcp => match srtcp {
+                Some(srtcp) => srtcp.unprotect_rtcp(packet),
+                None => Err(Rejected::Auth),
+            },
+            Receiving::Protected { rtp, .. } => match rtp {
+                Some(srtp) => srtp.unprotect_rtp(packet),
+                None => Err(Rejected::Auth),
+            },
         };
         opened.map(Some).inspect_err(|&why| {
             if self.drops.auth + self.drops.replay == 0 {
@@ -336,18 +434,10 @@ mod tests {
     }
 
     fn keyed(suite: SrtpSuite, room_key: SrtpKey) -> (SrtpIn, SrtpOut) {
-        let ours = key(1, suite, 0);
-        let us = Crypto::Sdes {
-            suite,
-            ours: ours.clone(),
-            theirs: room_key.clone(),
-        };
-        let room = Crypto::Sdes {
-            suite,
-            ours: room_key,
-            theirs: ours,
-        };
-        (SrtpIn::new(&us).unwrap(), SrtpOut::new(&room).unwrap())
+        (
+            SrtpIn::new(suite, &room_key).unwrap(),
+            SrtpOut::new(suite, &room_key).unwrap(),
+        )
     }
 
     fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {

@@ -75,6 +75,7 @@ mod tests {
             name: "m".into(),
             locked,
             layout: Default::default(),
+            encryption: None,
         }
     }
 

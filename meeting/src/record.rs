@@ -1,6 +1,7 @@
 //! A meeting as the directory stores it, and the rules its fields obey.
 
 use media_api::layout::MeetingLayout;
+use media_api::Encryption;
 use serde::{Deserialize, Serialize};
 
 /// Longest meeting number, password or PIN accepted (digits).
@@ -22,6 +23,17 @@ pub struct Meeting {
     /// Its layout and polling (`layout`, `polling_seconds`).
     #[serde(flatten)]
     pub layout: MeetingLayout,
+    /// `required`: only encrypted rooms are admitted (None: the
+    /// installation's and room accounts' policies decide).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
+}
+
+impl Meeting {
+    /// Whether it admits only encrypted rooms.
+    pub fn requires_encryption(&self) -> bool {
+        self.encryption == Some(Encryption::Required)
+    }
 }
 
 /// What an operator supplies to create a meeting.
@@ -35,6 +47,8 @@ pub struct NewMeeting {
     pub locked: bool,
     #[serde(flatten)]
     pub layout: MeetingLayout,
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 /// Why a meeting definition is refused.
@@ -48,6 +62,8 @@ pub enum MeetingError {
     NameTooLong,
     #[error("{0}")]
     Layout(String),
+    #[error("encryption: a meeting can require it (\"required\") or leave it to the installation (null); it cannot loosen what rooms agreed before they reached it")]
+    Encryption,
 }
 
 fn check_digits(field: &'static str, value: &str) -> Result<(), MeetingError> {
@@ -58,6 +74,14 @@ fn check_digits(field: &'static str, value: &str) -> Result<(), MeetingError> {
         });
     }
     Ok(())
+}
+
+/// A meeting's own encryption policy: `required`, or none.
+pub fn check_encryption(encryption: Option<Encryption>) -> Result<(), MeetingError> {
+    match encryption {
+        None | Some(Encryption::Required) => Ok(()),
+        Some(_) => Err(MeetingError::Encryption),
+    }
 }
 
 impl NewMeeting {
@@ -82,6 +106,7 @@ impl NewMeeting {
             return Err(MeetingError::NameTooLong);
         }
         self.layout.check().map_err(MeetingError::Layout)?;
+        check_encryption(self.encryption)?;
         Ok(Meeting {
             number: self.number,
             password,
@@ -89,6 +114,7 @@ impl NewMeeting {
             name,
             locked: self.locked,
             layout: self.layout,
+            encryption: self.encryption,
         })
     }
 }
@@ -121,6 +147,21 @@ mod tests {
         assert_eq!(new("000", None).validate(), Err(MeetingError::ZeroNumber));
         assert!(new(&"1".repeat(21), None).validate().is_err());
         assert!(new("1", Some("12*")).validate().is_err());
+    }
+
+    #[test]
+    fn a_meeting_may_require_encryption_but_not_loosen_it() {
+        let with = |encryption| NewMeeting {
+            encryption,
+            ..new("5", None)
+        };
+        let required = with(Some(Encryption::Required)).validate().unwrap();
+        assert!(required.requires_encryption());
+        assert!(!with(None).validate().unwrap().requires_encryption());
+        assert_eq!(
+            with(Some(Encryption::Off)).validate(),
+            Err(MeetingError::Encryption)
+        );
     }
 
     #[test]

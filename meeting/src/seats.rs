@@ -170,6 +170,7 @@ mod tests {
                 name: "Weekly".into(),
                 locked: false,
                 layout: Default::default(),
+                encryption: None,
             })),
             2,
         );

@@ -244,6 +244,7 @@ mod tests {
                     h235_key: String::new(),
                     transports: transports.into_iter().map(String::from).collect(),
                     max_call_rate_kbps: None,
+                    encryption: None,
                 },
             );
         }

@@ -25,6 +25,9 @@ pub struct Account {
     /// the installation's maximum).
     #[serde(default)]
     pub max_call_rate_kbps: Option<u32>,
+    /// Its own encryption policy (None: the installation's).
+    #[serde(default)]
+    pub encryption: Option<media_api::Encryption>,
 }
 
 /// The store failed.

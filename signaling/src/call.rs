@@ -64,6 +64,11 @@ pub struct Call {
     pub meeting_layout: Option<MeetingLayout>,
     /// In the meeting, the last key it pressed was `*`.
     pub star: bool,
+    /// Its protocol carries no encrypted media (H.323 here).
+    pub clear_only: bool,
+    /// Its meeting admits only encrypted rooms: media agreed in clear
+    /// ends it.
+    pub must_encrypt: bool,
 }
 
 /// What the edge knows of a new call; everything else starts empty.
@@ -83,6 +88,8 @@ pub struct NewCall {
     pub video: bool,
     /// The layout its dial string asked for.
     pub layout: Option<Layout>,
+    /// Its protocol carries no encrypted media (H.323 here).
+    pub clear_only: bool,
 }
 
 /// Where media bound a leg's streams (RTP and RTCP each).
@@ -98,6 +105,7 @@ impl LocalMedia {
         Addresses {
             audio: self.audio.rtp,
             video: self.video.map(|v| v.rtp),
+            dtls_fingerprint: self.audio.dtls_fingerprint,
         }
     }
 }
@@ -124,7 +132,20 @@ impl Call {
             layout: n.layout,
             meeting_layout: None,
             star: false,
+            clear_only: n.clear_only,
+            must_encrypt: false,
         }
+    }
+
+    /// Whether its media is encrypted, as far as is known: every stream
+    /// agreed has keys (media not agreed yet, a late offer's, counts as
+    /// encrypted until it is; a clear-only protocol never is).
+    pub fn encrypted(&self) -> bool {
+        !self.clear_only
+            && self
+                .media
+                .as_ref()
+                .is_none_or(|m| m.streams.iter().all(|s| s.crypto.is_some()))
     }
 
     /// How it joins `meeting`.

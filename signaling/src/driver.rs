@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use crate::core::{
-    CallInfo, CallRates, CallStats, Core, DialTarget, H323DialTarget, Input, Output,
+    CallInfo, CallStats, Core, DialTarget, H323DialTarget, Input, Output, RoomPolicies,
 };
 use crate::flows::Flows;
 use crate::h323::connections::H323Connections;
@@ -52,8 +52,8 @@ pub enum Query {
     Stats(oneshot::Sender<(CallStats, EndpointStats)>),
     /// Call a room into a meeting; the call's id, or why not.
     Dial(Box<CallOut>, oneshot::Sender<Result<u64, String>>),
-    /// Room accounts' own call rates, as they now stand.
-    CallRates(Arc<CallRates>),
+    /// Room accounts' own settings, as they now stand.
+    RoomPolicies(Arc<RoomPolicies>),
     /// What our gatekeeper granted an H.323 call.
     CallGrant(CallGrant),
 }
@@ -77,6 +77,8 @@ pub struct CallOut {
     pub h323_alias: Option<String>,
     /// The room account's own call rate, kbit/s.
     pub max_call_rate_kbps: Option<u32>,
+    /// The room account's own encryption policy.
+    pub encryption: Option<media_api::Encryption>,
 }
 
 /// What the core's outputs are carried out with.
@@ -226,7 +228,7 @@ impl Driver {
                         }
                         let _ = reply.send(dialed);
                     }
-                    Query::CallRates(rates) => core.handle(Input::CallRates(rates), std::time::Instant::now()),
+                    Query::RoomPolicies(policies) => core.handle(Input::RoomPolicies(policies), std::time::Instant::now()),
                     Query::CallGrant(grant) => core.handle(Input::CallGrant(grant), std::time::Instant::now()),
                 },
                 _ = tokio::time::sleep_until(deadline) => core.on_timer(std::time::Instant::now()),
@@ -285,6 +287,7 @@ fn dial(
             alias,
             display_name: out.display_name,
             max_call_rate_kbps: out.max_call_rate_kbps,
+            encryption: out.encryption,
         };
         return core.dial_h323(target, out.seat).map(|leg| leg.0);
     }
@@ -297,6 +300,7 @@ fn dial(
         route: out.route,
         display_name: out.display_name,
         max_call_rate_kbps: out.max_call_rate_kbps,
+        encryption: out.encryption,
     };
     core.dial(target, out.seat).map(|leg| leg.0)
 }

@@ -124,6 +124,7 @@ mod tests {
                     kind: StreamKind::Audio,
                     rtp,
                     rtcp: SocketAddr::new(request.ip, 40001),
+                    dtls_fingerprint: None,
                 }])
             })
         }

@@ -141,6 +141,7 @@ fn the_recorded_setup_is_answered_in_a_way_tshark_reads_cleanly() {
         kind,
         rtp: SocketAddr::from(([127, 0, 0, 2], port)),
         rtcp: SocketAddr::from(([127, 0, 0, 2], port + 1)),
+        dtls_fingerprint: None,
     };
     let (audio, video) = (
         bound(StreamKind::Audio, 40000),

@@ -89,6 +89,7 @@ pub async fn invite(
         remote: target.remote,
         h323_alias: target.h323_alias,
         max_call_rate_kbps,
+        encryption: target.encryption,
     };
     let (tx, rx) = oneshot::channel();
     if s.queries
@@ -120,6 +121,8 @@ struct Target {
     h323_alias: Option<String>,
     /// The room account's own call rate.
     max_call_rate_kbps: Option<u32>,
+    /// The room account's own encryption policy.
+    encryption: Option<media_api::Encryption>,
 }
 
 /// Why a target cannot be called: the API's status and message.
@@ -163,6 +166,7 @@ async fn registered_room(s: &ApiState, user: &str) -> Result<Target, Refused> {
         remote,
         h323_alias,
         max_call_rate_kbps: account.max_call_rate_kbps,
+        encryption: account.encryption,
     })
 }
 
@@ -201,5 +205,6 @@ fn any_uri(uri: &str) -> Result<Target, Refused> {
         remote: SocketAddr::new(ip, port),
         h323_alias: None,
         max_call_rate_kbps: None,
+        encryption: None,
     })
 }

@@ -3,6 +3,7 @@
 //! request must then carry as `Authorization: Bearer <token>`. Calls are
 //! listed with their media figures and can be muted; rooms in [`rooms`].
 
+mod encryption;
 mod invite;
 mod json_body;
 mod layouts;
@@ -48,7 +49,7 @@ pub struct ApiState {
     /// What the media engine and the embedded meeting service carry now.
     pub gauges: Gauges,
     /// Told when a room's call rate may have changed.
-    pub call_rates_changed: Arc<tokio::sync::Notify>,
+    pub room_policies_changed: Arc<tokio::sync::Notify>,
 }
 
 /// Live figures `/metrics` reads from shared counters (no round trip
@@ -76,6 +77,10 @@ pub fn router(state: ApiState) -> Router {
             axum::routing::put(layouts::set_meeting_layout),
         )
         .route(
+            "/api/v1/meetings/{number}/encryption",
+            axum::routing::put(encryption::set_meeting_encryption),
+        )
+        .route(
             "/api/v1/meetings/{number}/invite",
             axum::routing::post(invite::invite),
         )
@@ -92,6 +97,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/rooms/{user}/call-rate",
             axum::routing::put(rooms::set_call_rate),
+        )
+        .route(
+            "/api/v1/rooms/{user}/encryption",
+            axum::routing::put(encryption::set_room_encryption),
         )
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}", axum::routing::patch(patch_call))

@@ -41,7 +41,7 @@ pub async fn create(State(s): State<ApiState>, JsonBody(new): JsonBody<NewRoom>)
     };
     match s.store.create_room(&account).await {
         Ok(()) => {
-            s.call_rates_changed.notify_one();
+            s.room_policies_changed.notify_one();
             (StatusCode::CREATED, show_json(&s, &account.user).await).into_response()
         }
         Err(e @ RoomError::Exists(_)) => error(StatusCode::CONFLICT, e),
@@ -49,7 +49,7 @@ pub async fn create(State(s): State<ApiState>, JsonBody(new): JsonBody<NewRoom>)
     }
 }
 
-async fn show_json(s: &ApiState, user: &str) -> Response {
+pub(super) async fn show_json(s: &ApiState, user: &str) -> Response {
     match s.store.room_views(Some(user)).await {
         Ok(mut rooms) if !rooms.is_empty() => Json(rooms.remove(0)).into_response(),
         Ok(_) => error(StatusCode::NOT_FOUND, format!("no room {user}")),
@@ -64,7 +64,7 @@ pub async fn show(State(s): State<ApiState>, Path(user): Path<String>) -> Respon
 pub async fn delete(State(s): State<ApiState>, Path(user): Path<String>) -> Response {
     match s.store.delete_room(&user).await {
         Ok(true) => {
-            s.call_rates_changed.notify_one();
+            s.room_policies_changed.notify_one();
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => error(StatusCode::NOT_FOUND, format!("no room {user}")),
@@ -113,7 +113,7 @@ pub struct CallRateChange {
 
 /// `PUT /api/v1/rooms/{user}/call-rate` with `{"max_call_rate_kbps": 512}`
 /// (null: the installation's). Calls placed from then on use it; every
-/// node learns it within [`crate::call_rates::REFRESH`].
+/// node learns it within [`crate::room_policies::REFRESH`].
 pub async fn set_call_rate(
     State(s): State<ApiState>,
     Path(user): Path<String>,
@@ -126,6 +126,6 @@ pub async fn set_call_rate(
     if let Some(refusal) = refused(changed, &user) {
         return refusal;
     }
-    s.call_rates_changed.notify_one();
+    s.room_policies_changed.notify_one();
     show_json(&s, &user).await
 }

@@ -1,6 +1,7 @@
 //! Meetings in the store, and the meeting service's [`Directory`] over them.
 
 use media_api::layout::{Layout, MeetingLayout};
+use media_api::Encryption;
 use meeting::directory::Lookup;
 use meeting::{Directory, DirectoryError, Meeting};
 use sqlx::any::AnyRow;
@@ -19,15 +20,15 @@ pub enum CreateError {
 
 macro_rules! columns {
     () => {
-        "number, password, host_pin, name, locked, layout, polling_seconds"
+        "number, password, host_pin, name, locked, layout, polling_seconds, encryption"
     };
 }
 
 impl Store {
     pub async fn create_meeting(&self, m: &Meeting) -> Result<(), CreateError> {
         let r = sqlx::query(
-            "INSERT INTO meetings (number, password, host_pin, name, locked, layout, polling_seconds) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO meetings (number, password, host_pin, name, locked, layout, polling_seconds, encryption) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&m.number)
         .bind(&m.password)
@@ -36,6 +37,7 @@ impl Store {
         .bind(i64::from(m.locked))
         .bind(m.layout.layout.map(Layout::name))
         .bind(m.layout.polling_seconds.map(i64::from))
+        .bind(m.encryption.map(Encryption::name))
         .execute(&self.pool)
         .await;
         match r {
@@ -95,6 +97,21 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Sets a meeting's own encryption policy (None: the installation's);
+    /// false when it does not exist.
+    pub async fn set_meeting_encryption(
+        &self,
+        number: &str,
+        encryption: Option<Encryption>,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("UPDATE meetings SET encryption = $1 WHERE number = $2")
+            .bind(encryption.map(Encryption::name))
+            .bind(number)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Sets the locked flag; false when the meeting does not exist.
     pub async fn set_locked(&self, number: &str, locked: bool) -> Result<bool, sqlx::Error> {
         let r = sqlx::query("UPDATE meetings SET locked = $1 WHERE number = $2")
@@ -121,6 +138,9 @@ pub(super) fn to_meeting(r: &AnyRow) -> Result<Meeting, sqlx::Error> {
                 .try_get::<Option<i64>, _>("polling_seconds")?
                 .and_then(|s| u16::try_from(s).ok()),
         },
+        encryption: r
+            .try_get::<Option<String>, _>("encryption")?
+            .and_then(|name| Encryption::from_name(&name)),
     })
 }
 

@@ -3,9 +3,10 @@
 //! digest HA1 values (MD5 and SHA-256, for the configured realm) and its
 //! H.235 key on the way in and never kept.
 
+use media_api::Encryption;
 use registrar::digest::{ha1, Algorithm};
 use registrar::{unix_now, Account, Binding, RegistrarStore, StoreError, StoreFuture};
-use signaling::core::CallRates;
+use signaling::core::{RoomPolicies, RoomPolicy};
 use signaling::h323::h235;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -25,6 +26,9 @@ pub struct NewRoom {
     /// The most its calls may use, kbit/s (default: the installation's).
     #[serde(default)]
     pub max_call_rate_kbps: Option<u32>,
+    /// Its own encryption policy (default: the installation's).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 /// Creating or changing a room failed.
@@ -90,6 +94,7 @@ impl NewRoom {
             h235_key: h235::secret(&self.password),
             transports,
             max_call_rate_kbps: self.max_call_rate_kbps,
+            encryption: self.encryption,
         })
     }
 }
@@ -118,7 +123,7 @@ fn check_password(password: &str) -> Result<(), RoomError> {
 macro_rules! room_columns {
     () => {
         "user_name, display_name, realm, ha1_md5, ha1_sha256, h235_key, transports, \
-         max_call_rate_kbps"
+         max_call_rate_kbps, encryption"
     };
 }
 
@@ -134,7 +139,7 @@ impl Store {
         let r = sqlx::query(concat!(
             "INSERT INTO rooms (",
             room_columns!(),
-            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(&account.user)
         .bind(&account.display_name)
@@ -144,6 +149,7 @@ impl Store {
         .bind(&account.h235_key)
         .bind(account.transports.join(","))
         .bind(account.max_call_rate_kbps.map(i64::from))
+        .bind(account.encryption.map(Encryption::name))
         .bind(unix_now() as i64)
         .execute(&self.pool)
         .await;
@@ -233,18 +239,39 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
-    /// The call rate of every room that has its own.
-    pub async fn call_rates(&self) -> Result<CallRates, sqlx::Error> {
+    /// Sets a room's own encryption policy (None: the installation's);
+    /// false when it does not exist.
+    pub async fn set_room_encryption(
+        &self,
+        user: &str,
+        encryption: Option<Encryption>,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("UPDATE rooms SET encryption = $1 WHERE user_name = $2")
+            .bind(encryption.map(Encryption::name))
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// The settings of every room that has some of its own (a call rate,
+    /// an encryption policy).
+    pub async fn room_policies(&self) -> Result<RoomPolicies, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT user_name, max_call_rate_kbps FROM rooms \
-             WHERE max_call_rate_kbps IS NOT NULL",
+            "SELECT user_name, max_call_rate_kbps, encryption FROM rooms \
+             WHERE max_call_rate_kbps IS NOT NULL OR encryption IS NOT NULL",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                let kbps: i64 = r.try_get("max_call_rate_kbps")?;
-                Ok((r.try_get("user_name")?, kbps as u32))
+                let policy = RoomPolicy {
+                    max_call_rate_kbps: r
+                        .try_get::<Option<i64>, _>("max_call_rate_kbps")?
+                        .map(|k| k as u32),
+                    encryption: encryption(r)?,
+                };
+                Ok((r.try_get("user_name")?, policy))
             })
             .collect()
     }
@@ -364,7 +391,14 @@ fn to_account(r: &AnyRow) -> Result<Account, sqlx::Error> {
         max_call_rate_kbps: r
             .try_get::<Option<i64>, _>("max_call_rate_kbps")?
             .map(|k| k as u32),
+        encryption: encryption(r)?,
     })
+}
+
+/// A row's own encryption policy (an unknown name reads as none).
+fn encryption(r: &AnyRow) -> Result<Option<Encryption>, sqlx::Error> {
+    Ok(r.try_get::<Option<String>, _>("encryption")?
+        .and_then(|name| Encryption::from_name(&name)))
 }
 
 fn to_binding(r: &AnyRow) -> Result<Binding, sqlx::Error> {
@@ -448,6 +482,8 @@ pub struct RoomView {
     pub transports: Vec<String>,
     /// Its own call rate, kbit/s (null: the installation's).
     pub max_call_rate_kbps: Option<u32>,
+    /// Its own encryption policy (null: the installation's).
+    pub encryption: Option<Encryption>,
     /// "online": registered and answering keepalives; "offline":
     /// registered but its keepalives go unanswered; "unregistered".
     pub status: &'static str,
@@ -485,6 +521,7 @@ impl RoomView {
             name: account.display_name.clone(),
             transports: account.transports.clone(),
             max_call_rate_kbps: account.max_call_rate_kbps,
+            encryption: account.encryption,
             status: if live.is_empty() {
                 "unregistered"
             } else if live.iter().any(|b| b.reachable != Some(false)) {

@@ -17,6 +17,7 @@ async fn meetings_survive_reopen(dir: &Path, url: Option<&str>) {
             layout: Some(Layout::TwoPlus21),
             polling_seconds: Some(30),
         },
+        encryption: Some(media_api::Encryption::Required),
         ..Default::default()
     }
     .validate()
@@ -42,6 +43,16 @@ async fn meetings_survive_reopen(dir: &Path, url: Option<&str>) {
     let store = Store::open(dir, url).await.unwrap();
     let kept = store.meeting("123456789").await.unwrap().unwrap();
     assert_eq!(kept.layout, layout, "the layout kept across a reopen");
+    assert!(
+        kept.requires_encryption(),
+        "the policy kept across a reopen"
+    );
+    assert!(store
+        .set_meeting_encryption("123456789", None)
+        .await
+        .unwrap());
+    let loosened = store.meeting("123456789").await.unwrap().unwrap();
+    assert!(!loosened.requires_encryption());
     assert!(store.delete_meeting("123456789").await.unwrap());
     assert!(store.meetings().await.unwrap().is_empty());
 }
@@ -73,6 +84,7 @@ async fn rooms_and_bindings_survive_reopen(dir: &Path, url: Option<&str>) {
         name: Some("Board room".into()),
         transports: None,
         max_call_rate_kbps: Some(768),
+        encryption: None,
     }
     .account("mra")
     .unwrap();
@@ -106,11 +118,28 @@ async fn rooms_and_bindings_survive_reopen(dir: &Path, url: Option<&str>) {
         "the H.235 key follows the password"
     );
     assert_eq!(
-        store.call_rates().await.unwrap(),
-        signaling::core::CallRates::from([("1001".to_owned(), 768)])
+        store.room_policies().await.unwrap(),
+        signaling::core::RoomPolicies::from([(
+            "1001".to_owned(),
+            signaling::core::RoomPolicy {
+                max_call_rate_kbps: Some(768),
+                encryption: None
+            }
+        )])
     );
     assert!(store.set_room_call_rate("1001", None).await.unwrap());
-    assert!(store.call_rates().await.unwrap().is_empty());
+    assert!(store.room_policies().await.unwrap().is_empty());
+    let required = Some(media_api::Encryption::Required);
+    assert!(store.set_room_encryption("1001", required).await.unwrap());
+    assert_eq!(
+        store.room("1001").await.unwrap().unwrap().encryption,
+        required
+    );
+    assert_eq!(
+        store.room_policies().await.unwrap()["1001"].encryption,
+        required
+    );
+    assert!(store.set_room_encryption("1001", None).await.unwrap());
     assert!(store.delete_room("1001").await.unwrap());
     assert!(store.bindings(None).await.unwrap().is_empty());
     assert!(store.rooms().await.unwrap().is_empty());
@@ -148,6 +177,7 @@ fn invalid_rooms_are_refused() {
         name: None,
         transports,
         max_call_rate_kbps: None,
+        encryption: None,
     };
     assert!(room("", "s3cret", None).account("mra").is_err());
     assert!(room("a b", "s3cret", None).account("mra").is_err());

@@ -43,10 +43,23 @@ impl Baresip {
 
     /// Starts baresip as [`Baresip::start`] does, its calls encrypted by
     /// `mediaenc` (`srtp-mand`: SDES over RTP/SAVP; `srtp`: best effort,
-    /// RTP/AVP with a=crypto), meant to be dialled over TLS.
+    /// RTP/AVP with a=crypto; `dtls_srtp`: DTLS-SRTP over
+    /// UDP/TLS/RTP/SAVPF), meant to be dialled over TLS.
     pub fn encrypted(user: &str, source: Source, codecs: &str, mediaenc: &str) -> Baresip {
+        Baresip::encrypted_over("tls", user, source, codecs, mediaenc)
+    }
+
+    /// [`Baresip::encrypted`] calling over `transport` (`udp`: DTLS-SRTP
+    /// needs no TLS signaling).
+    pub fn encrypted_over(
+        transport: &str,
+        user: &str,
+        source: Source,
+        codecs: &str,
+        mediaenc: &str,
+    ) -> Baresip {
         let account = format!(
-            "\"{user}\" <sip:{user}@127.0.0.1;transport=tls>;regint=0;audio_codecs={codecs};mediaenc={mediaenc}"
+            "\"{user}\" <sip:{user}@127.0.0.1;transport={transport}>;regint=0;audio_codecs={codecs};mediaenc={mediaenc}"
         );
         Baresip::launch(user, &account, source, None)
     }
@@ -155,6 +168,7 @@ impl Baresip {
              module aubridge.so\n\
              module sndfile.so\n\
              module srtp.so\n\
+             module dtls_srtp.so\n\
              module ctrl_tcp.so\n\
              module_app account.so\n\
              module_app menu.so\n\
@@ -234,12 +248,16 @@ impl Baresip {
         self.wait_event("CALL_ESTABLISHED", Duration::from_secs(15));
     }
 
-    /// Sends a command and returns its response (events meanwhile are kept).
+    /// Sends a command and returns its response (events meanwhile are
+    /// kept); fails if none comes within 10 s, however many events do.
     pub fn request(&mut self, command: &str, params: &str) -> Value {
         self.command(command, params);
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let msg = self
-                .next_message(Duration::from_secs(10))
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = Some(left)
+                .filter(|left| !left.is_zero())
+                .and_then(|left| self.next_message(left))
                 .unwrap_or_else(|| panic!("no response to {command}; log:\n{}", self.log()));
             if msg["response"] == true {
                 return msg;

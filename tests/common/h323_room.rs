@@ -145,6 +145,7 @@ impl H323Room {
             kind: StreamKind::Audio,
             rtp: self.rtp(),
             rtcp: self.rtcp(),
+            dtls_fingerprint: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! A real SIP room that sends VP8: linphonec (package linphone-cli) in a
-//! home directory of its own, its camera a still picture (mediastreamer's
+//! home directory of its own (over UDP, or over TLS with SRTP), its camera a still picture (mediastreamer's
 //! StaticImage) and its microphone a WAV file, scripted on its standard
 //! input and observed through its console and the snapshots it takes of
 //! the video it receives.
@@ -29,6 +29,33 @@ impl Linphone {
     /// Starts linphonec as `"<name>" <sip:<user>@127.0.0.1>` whose camera
     /// is the picture `still` (a JPEG) and whose microphone plays `wav`.
     pub fn video_room(user: &str, name: &str, still: &Path, wav: &Path) -> Linphone {
+        Linphone::launch(user, name, still, wav, "sip_tls_port=0\n")
+    }
+
+    /// A video room ([`Linphone::video_room`]) that calls over TLS (dial
+    /// `;transport=tls`; our certificate is self-signed, so not checked)
+    /// with its media encrypted as `media_encryption` says (`srtp`: SDES,
+    /// `dtls`: DTLS-SRTP), mandatory.
+    pub fn encrypted_video_room(
+        user: &str,
+        name: &str,
+        still: &Path,
+        wav: &Path,
+        media_encryption: &str,
+    ) -> Linphone {
+        let tls = format!(
+            "sip_tls_port={}\n\
+             verify_server_certs=0\n\
+             verify_server_cn=0\n\
+             media_encryption={media_encryption}\n\
+             media_encryption_mandatory=1\n",
+            free_port()
+        );
+        Linphone::launch(user, name, still, wav, &tls)
+    }
+
+    /// Starts linphonec with `tls` as its `[sip]` section's TLS lines.
+    fn launch(user: &str, name: &str, still: &Path, wav: &Path, tls: &str) -> Linphone {
         super::tools::require("linphonec");
         let dir = tempfile::tempdir().unwrap();
         // Without a database directory the core never starts listening.
@@ -38,7 +65,7 @@ impl Linphone {
             "[sip]\n\
              sip_port={sip}\n\
              sip_tcp_port=0\n\
-             sip_tls_port=0\n\
+             {tls}\
              bind_address=127.0.0.1\n\
              contact=\"{name}\" <sip:{user}@127.0.0.1>\n\
              [rtp]\n\

@@ -13,6 +13,7 @@ use super::publisher::Publisher;
 use super::receive::{LegState, Shared};
 use super::sender::Sender;
 use crate::audio::{Codec, Frame, FRAME};
+use crate::dtls::DtlsStream;
 use crate::mixer::level;
 use crate::params::AudioParams;
 use crate::prompts::PromptPlayer;
@@ -52,6 +53,8 @@ pub(crate) struct Leg {
     /// Participants the room hears (for its stats).
     pub hears: usize,
     pub video: Option<Box<VideoLeg>>,
+    /// The audio's DTLS-SRTP handshakes, when it is keyed that way.
+    pub dtls: Option<DtlsStream>,
 }
 
 impl Leg {
@@ -81,6 +84,7 @@ impl Leg {
             sender: Sender::new(ssrc, Instant::now()),
             hears: 0,
             video,
+            dtls: None,
         }
     }
 

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 
 use self::receive::{LegState, Shared};
 use self::stats_board::StatsBoard;
+use crate::dtls::DtlsIdentity;
 use crate::hub::{self, HubCommand};
 use crate::params::AudioParams;
 use crate::ports::{PortAllocator, PortRange};
@@ -208,6 +209,8 @@ pub struct RtpEngine {
     meetings: MeetingLink,
     peer_connections: Arc<AtomicU64>,
     stats: Arc<StatsBoard>,
+    /// The certificate DTLS-SRTP handshakes show.
+    dtls: Arc<DtlsIdentity>,
 }
 
 impl RtpEngine {
@@ -234,9 +237,16 @@ impl RtpEngine {
         };
         let video = VideoWorkers::start(workers.queues.len(), &workers, meetings.layout);
         let stats = Arc::new(StatsBoard::default());
+        let dtls = Arc::new(DtlsIdentity::generate().expect("a certificate for DTLS-SRTP"));
         for (i, (poll, rx)) in ends.into_iter().enumerate() {
-            let worker =
-                worker::Worker::new(i, poll, workers.clone(), events.clone(), stats.clone());
+            let worker = worker::Worker::new(
+                i,
+                poll,
+                workers.clone(),
+                events.clone(),
+                stats.clone(),
+                dtls.clone(),
+            );
             std::thread::Builder::new()
                 .name(format!("mra-media-{i}"))
                 .spawn(move || worker.run(rx))
@@ -253,6 +263,7 @@ impl RtpEngine {
             meetings,
             peer_connections: Arc::default(),
             stats,
+            dtls,
         })
     }
 
@@ -347,6 +358,7 @@ impl MediaControl for RtpEngine {
                     kind,
                     rtp: rtp.local_addr()?,
                     rtcp: rtcp.local_addr()?,
+                    dtls_fingerprint: Some(self.dtls.fingerprint()),
                 })
             };
             let (rtp, rtcp) = pair()?;

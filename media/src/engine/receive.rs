@@ -18,6 +18,7 @@ use rtc_shared::marshal::Unmarshal;
 use tracing::{debug, warn};
 
 use super::inbound::Inbound;
+use crate::dtls::is_dtls;
 use crate::params::AudioParams;
 use crate::rtp_stats::{ntp_middle, ntp_time, round_trip};
 use crate::srtp::SrtpReceive;
@@ -87,9 +88,17 @@ pub(crate) fn is_stun(packet: &[u8]) -> bool {
     packet.first().is_some_and(|&b| b < 4)
 }
 
+/// What the receive path hands back to the worker.
+pub(crate) enum Received<'a> {
+    /// A key press started (RFC 4733).
+    Digit(char),
+    /// A DTLS record, for the stream's handshake.
+    Dtls(&'a [u8], SocketAddr),
+}
+
 /// Reads what waits on one of a leg's sockets until it would block (the
 /// worker's poll is edge-triggered): RTP into the jitter buffer, RTCP
-/// reports, and each key press starting (RFC 4733) to `on_digit`.
+/// reports; key presses and DTLS records to `on`.
 pub(crate) fn drain(
     id: LegId,
     socket: &UdpSocket,
@@ -97,11 +106,14 @@ pub(crate) fn drain(
     buf: &mut [u8],
     state: &Shared,
     digits: &mut DigitDetector,
-    mut on_digit: impl FnMut(char),
+    mut on: impl FnMut(Received),
 ) {
     each_datagram(id, socket, buf, |packet, from| {
         if is_stun(packet) {
             return;
+        }
+        if is_dtls(packet) {
+            return on(Received::Dtls(packet, from));
         }
         let rtcp = rtcp_port || is_rtcp(packet);
         let opened = state
@@ -118,7 +130,7 @@ pub(crate) fn drain(
             on_rtcp(id, packet, from, state);
         } else if let Some(digit) = on_rtp(id, packet, from, state, digits) {
             debug!(leg = id.0, %digit, "RFC 4733 digit");
-            on_digit(digit);
+            on(Received::Digit(digit));
         }
     });
 }

@@ -29,10 +29,11 @@ use tracing::{info, warn};
 use super::leg::{Bridge, Leg};
 use super::meeting_mix::{Contribution, MeetingMix};
 use super::publisher::Publisher;
-use super::receive;
+use super::receive::{self, Received};
 use super::stats_board::{StatsBoard, PUBLISH_EVERY};
 use super::{Command, Workers};
 use crate::audio::{new_codec, Frame, FRAME};
+use crate::dtls::{DtlsIdentity, DtlsStream, Ports};
 use crate::video::VideoRoute;
 use media_api::{LegId, MediaEvent};
 
@@ -70,6 +71,8 @@ pub(crate) struct Worker {
     stats: Arc<StatsBoard>,
     /// Ticks until the legs' statistics are published again.
     until_publish: u32,
+    /// The certificate DTLS-SRTP handshakes show.
+    dtls: Arc<DtlsIdentity>,
 }
 
 impl Worker {
@@ -79,6 +82,7 @@ impl Worker {
         workers: Workers,
         events: UnboundedSender<MediaEvent>,
         stats: Arc<StatsBoard>,
+        dtls: Arc<DtlsIdentity>,
     ) -> Worker {
         Worker {
             index,
@@ -91,6 +95,7 @@ impl Worker {
             events,
             stats,
             until_publish: 0,
+            dtls,
         }
     }
 
@@ -143,16 +148,27 @@ impl Worker {
         }
         let socket = if rtcp { &leg.rtcp } else { &leg.rtp };
         let (prompts, events) = (&mut leg.prompts, &self.events);
+        let (dtls, sender, shared) = (&mut leg.dtls, &mut leg.sender, &leg.shared);
         receive::drain(
             id,
             socket,
             rtcp,
             &mut self.buf[..],
-            &leg.shared,
+            shared,
             &mut leg.digits,
-            |digit| {
-                prompts.clear();
-                let _ = events.send(MediaEvent::Dtmf { leg: id, digit });
+            |received| match received {
+                Received::Digit(digit) => {
+                    prompts.clear();
+                    let _ = events.send(MediaEvent::Dtmf { leg: id, digit });
+                }
+                Received::Dtls(record, from) => {
+                    let Some(dtls) = dtls.as_mut() else { return };
+                    let keys = dtls.on_record(id.0, rtcp, record, from, socket, Instant::now());
+                    if let Some(keys) = keys {
+                        let mut st = shared.lock().expect("leg state");
+                        keys.install(&mut sender.protection, &mut st.srtp);
+                    }
+                }
             },
         );
     }
@@ -223,6 +239,22 @@ impl Worker {
                     leg.decoder.clear();
                 }
                 leg.sender.protection.set(media.crypto.as_ref());
+                let ports = Ports {
+                    rtp: &leg.rtp,
+                    rtcp: &leg.rtcp,
+                    remote_rtp: media.remote_rtp,
+                    remote_rtcp: media.remote_rtcp,
+                    mux: media.rtcp_mux,
+                };
+                let crypto = media.crypto.as_ref();
+                DtlsStream::configure(
+                    &mut leg.dtls,
+                    id.0,
+                    &self.dtls,
+                    crypto,
+                    ports,
+                    Instant::now(),
+                );
                 leg.media = Some(media);
                 let audio_hz = leg.audio_hz();
                 if let Some(bridge) = leg.bridge.as_mut() {
@@ -232,7 +264,7 @@ impl Worker {
             Command::ConfigureVideo(id, params, crypto) => {
                 let video = self.legs.get_mut(&id).and_then(|l| l.video.as_mut());
                 if let Some(video) = video {
-                    video.configure(id, params, crypto.as_ref());
+                    video.configure(id, params, crypto.as_ref(), &self.dtls);
                 }
             }
             Command::KeyframeWanted(id) => {
@@ -434,6 +466,9 @@ impl Worker {
             }
             leg.push();
             leg.send_rtcp(now);
+            if let Some(dtls) = leg.dtls.as_mut() {
+                dtls.tick(id.0, now, &leg.rtp, &leg.rtcp);
+            }
             if let Some(video) = leg.video.as_mut() {
                 video.tick(id, now);
             }

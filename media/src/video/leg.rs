@@ -38,6 +38,7 @@ use super::router::{SentFrame, SourceId, VideoCommand};
 use super::send::Transmitter;
 use super::source::{CameraStats, KeyframeAsk};
 use super::workers::VideoQueue;
+use crate::dtls::{is_dtls, DtlsIdentity, DtlsStream, Ports};
 use crate::engine::receive::{each_datagram, is_rtcp, is_stun, strip_padding};
 use crate::rtp_stats::ReceiveStats;
 use crate::srtp::{SrtpDrops, SrtpReceive};
@@ -93,6 +94,8 @@ pub(crate) struct VideoLeg {
     tx: Transmitter,
     /// The layout of the picture it is sent, as its video worker says.
     shown: Arc<ShownLayout>,
+    /// The stream's DTLS-SRTP handshakes, when it is keyed that way.
+    dtls: Option<DtlsStream>,
 }
 
 /// What the leg knows of the stream, apart from its sockets.
@@ -159,16 +162,38 @@ impl VideoLeg {
             rx,
             tx: Transmitter::new(our_ssrc),
             shown: Arc::default(),
+            dtls: None,
         }
     }
 
     /// Applies new negotiated parameters (None: video was removed), and
-    /// the stream's SRTP keys.
-    pub fn configure(&mut self, id: LegId, params: Option<VideoParams>, crypto: Option<&Crypto>) {
+    /// the stream's SRTP keying (a DTLS-SRTP handshake shows `identity`).
+    pub fn configure(
+        &mut self,
+        id: LegId,
+        params: Option<VideoParams>,
+        crypto: Option<&Crypto>,
+        identity: &DtlsIdentity,
+    ) {
         self.tx.protection.set(crypto);
         if let Err(e) = self.rx.srtp.set(crypto) {
             warn!(leg = id.0, error = %e, "video SRTP keys unusable: the room's video is dropped");
         }
+        let ports = Ports {
+            rtp: &self.rtp,
+            rtcp: &self.rtcp,
+            remote_rtp: params.and_then(|p| p.remote_rtp),
+            remote_rtcp: params.and_then(|p| p.remote_rtcp),
+            mux: params.is_some_and(|p| p.rtcp_mux),
+        };
+        DtlsStream::configure(
+            &mut self.dtls,
+            id.0,
+            identity,
+            crypto,
+            ports,
+            Instant::now(),
+        );
         self.rx.remote_rtcp = params.and_then(|p| p.remote_rtcp);
         self.rx.remote_rtp = params.and_then(|p| p.remote_rtp);
         let nack = params.is_some_and(|p| p.format.feedback.nack);
@@ -195,6 +220,9 @@ impl VideoLeg {
         }
         if self.tx.rate.tick(now) {
             self.announce(id);
+        }
+        if let Some(dtls) = self.dtls.as_mut() {
+            dtls.tick(id.0, now, &self.rtp, &self.rtcp);
         }
     }
 
@@ -262,12 +290,26 @@ impl VideoLeg {
     /// Reads what waits on the video RTP (or RTCP) socket.
     pub fn drain(&mut self, id: LegId, rtcp_port: bool, buf: &mut [u8]) {
         let VideoLeg {
-            rtp, rtcp, rx, tx, ..
+            rtp,
+            rtcp,
+            rx,
+            tx,
+            dtls,
+            ..
         } = self;
         let socket = if rtcp_port { &*rtcp } else { &*rtp };
         let mut capped = false;
         each_datagram(id, socket, buf, |packet, from| {
             if is_stun(packet) {
+                return;
+            }
+            if is_dtls(packet) {
+                let keys = dtls.as_mut().and_then(|d| {
+                    d.on_record(id.0, rtcp_port, packet, from, socket, Instant::now())
+                });
+                if let Some(keys) = keys {
+                    keys.install(&mut tx.protection, &mut rx.srtp);
+                }
                 return;
             }
             let is_rtcp = rtcp_port || is_rtcp(packet);
@@ -652,7 +694,7 @@ mod tests {
             bandwidth_kbps: Some(2048),
         };
         let mut leg = VideoLeg::new(socket(false), socket(false), OURS);
-        leg.configure(ID, Some(params), None);
+        leg.configure(ID, Some(params), None, &DtlsIdentity::generate().unwrap());
         Line {
             room_rtp,
             room_rtcp,

@@ -271,6 +271,7 @@ mod tests {
             name: "Weekly".into(),
             locked: false,
             layout: Default::default(),
+            encryption: None,
         })
     }
 

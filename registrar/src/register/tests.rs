@@ -15,6 +15,7 @@ fn registrar(cfg: RegistrarConfig) -> (Registrar, Arc<MemoryStore>) {
             h235_key: String::new(),
             transports: vec!["udp".into(), "tcp".into()],
             max_call_rate_kbps: None,
+            encryption: None,
         },
     );
     let store = Arc::new(store);

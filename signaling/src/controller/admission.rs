@@ -13,6 +13,9 @@ use crate::call::Phase;
 use crate::ivr::{Ivr, Prompt, Stage, Step};
 use crate::release::Release;
 
+/// Why a clear call is not taken into a meeting that requires encryption.
+pub(super) const ENCRYPTION_REQUIRED: &str = "Encryption is required in this meeting";
+
 impl Controller {
     /// Asks the meeting side to admit the call into the number it gave.
     pub(super) fn take_seat(&mut self, leg: LegId) {
@@ -105,9 +108,20 @@ impl Controller {
     /// The call has its seat: it is answered (or told it is joining, from
     /// the IVR) and joins the meeting.
     fn admitted(&mut self, leg: LegId, seat: Seat, room: &mut dyn RoomSignaling, now: Instant) {
+        let must_encrypt = seat.meeting.requires_encryption();
+        if must_encrypt && !self.calls[&leg].encrypted() {
+            // Refused before any prompt: nothing of the meeting reaches a
+            // clear room (from the IVR, the call just ends).
+            self.stats.calls_refused += 1;
+            info!(leg = leg.0, meeting = %seat.meeting.number, "refused: the meeting requires encryption");
+            self.out.push_back(Action::ReleaseSeat { seat: seat.id });
+            self.end(leg, Release::NotEncrypted, ENCRYPTION_REQUIRED, room, now);
+            return;
+        }
         let number = seat.meeting.number;
         self.stats.calls_admitted += 1;
         let call = self.calls.get_mut(&leg).expect("live call");
+        call.must_encrypt = must_encrypt;
         info!(leg = leg.0, meeting = %number, "admitted");
         call.seat = Some(seat.id);
         call.phase = Phase::Joined {

@@ -176,7 +176,7 @@ impl Controller {
                     self.end(leg, Release::Cancelled, "", room, now);
                 }
             }
-            RoomEvent::Media { leg, media } => self.configure(leg, media),
+            RoomEvent::Media { leg, media } => self.configure(leg, media, room, now),
             RoomEvent::Digit { leg, digit } => self.on_digit(leg, digit, room, now),
             RoomEvent::KeyframeWanted { leg } => {
                 if self.calls.get(&leg).is_some_and(|c| c.media.is_some()) {
@@ -213,6 +213,7 @@ impl Controller {
     /// its signaling places the call once the media leg is bound.
     pub fn dial(&mut self, new: NewCall, seat: Seat) {
         let meeting = seat.meeting;
+        let must_encrypt = meeting.requires_encryption();
         let leg = new.leg;
         let new = NewCall {
             number: Some(meeting.number.clone()),
@@ -226,6 +227,7 @@ impl Controller {
         let mut call = Call::new(new, phase);
         call.seat = Some(seat.id);
         call.meeting_layout = Some(meeting.layout);
+        call.must_encrypt = must_encrypt;
         call.answered = true;
         self.out.push_back(Action::CreateLeg {
             leg,
@@ -303,11 +305,35 @@ impl Controller {
     }
 
     /// Media agreed with the room, or changed.
-    fn configure(&mut self, leg: LegId, media: LegMedia) {
-        if let Some(call) = self.calls.get_mut(&leg) {
-            call.media = Some(media.clone());
-            self.out.push_back(Action::ConfigureLeg { leg, media });
+    /// Media agreed with the room: the leg is configured, unless its
+    /// meeting requires encryption and the media is in clear (the call
+    /// ends).
+    fn configure(
+        &mut self,
+        leg: LegId,
+        media: LegMedia,
+        room: &mut dyn RoomSignaling,
+        now: Instant,
+    ) {
+        let Some(call) = self.calls.get_mut(&leg) else {
+            return;
+        };
+        call.media = Some(media.clone());
+        if call.must_encrypt && !call.encrypted() {
+            info!(
+                leg = leg.0,
+                "media agreed in clear in a meeting that requires encryption"
+            );
+            self.end(
+                leg,
+                Release::NotEncrypted,
+                admission::ENCRYPTION_REQUIRED,
+                room,
+                now,
+            );
+            return;
         }
+        self.out.push_back(Action::ConfigureLeg { leg, media });
     }
 
     /// A room we called answered: it joins the meeting.

@@ -145,6 +145,7 @@ fn new_call(number: Option<&str>) -> NewCall {
         media: Some(LegMedia::default()),
         video: false,
         layout: None,
+        clear_only: false,
     }
 }
 
@@ -158,6 +159,7 @@ fn board(number: &str) -> Seat {
             name: "Board".into(),
             locked: false,
             layout: Default::default(),
+            encryption: None,
         },
     }
 }
@@ -168,6 +170,7 @@ fn bound() -> BoundStream {
         kind: StreamKind::Audio,
         rtp: SocketAddr::new(ip, 40000),
         rtcp: SocketAddr::new(ip, 40001),
+        dtls_fingerprint: None,
     }
 }
 
@@ -263,6 +266,136 @@ fn a_full_meeting_is_refused_with_a_neutral_reason_and_no_media() {
     assert_eq!(b.c.stats.calls_refused, 1);
     let out = b.event(RoomEvent::Gone { leg: LEG });
     assert!(out.is_empty(), "nothing to give back: {out:?}");
+}
+
+/// A seat in a meeting that admits only encrypted rooms.
+fn secure_board(number: &str) -> Seat {
+    let mut seat = board(number);
+    seat.meeting.encryption = Some(media_api::Encryption::Required);
+    seat
+}
+
+/// Media agreed in PCMU on one stream, in clear.
+fn clear_media() -> LegMedia {
+    let format = media_api::AudioFormat {
+        codec: media_api::AudioCodec::Pcmu,
+        options: Default::default(),
+        ptime: 20,
+        dtmf_payload_type: None,
+    };
+    LegMedia::of(media_api::StreamMedia::audio_stream(0, format, None))
+}
+
+/// The same, keyed by SDES.
+fn encrypted_media() -> LegMedia {
+    let key = media_api::SrtpKey {
+        key_salt: vec![1; 30],
+        mki_len: 0,
+    };
+    let mut media = clear_media();
+    media.streams[0].crypto = Some(media_api::Crypto::Sdes {
+        suite: media_api::SrtpSuite::AesCm128HmacSha1_80,
+        ours: key.clone(),
+        theirs: key,
+    });
+    media
+}
+
+#[test]
+fn a_meeting_that_requires_encryption_refuses_a_clear_room_before_answering_and_admits_an_encrypted_one(
+) {
+    let mut b = Bench::new();
+    b.event(RoomEvent::Incoming(NewCall {
+        media: Some(clear_media()),
+        ..new_call(Some("123456789"))
+    }));
+    let out = b.seat(Ok(secure_board("123456789")));
+    assert_eq!(out, [Action::ReleaseSeat { seat: 7 }], "no leg, no prompt");
+    assert_eq!(
+        b.asked(),
+        [Asked::Release {
+            leg: LEG,
+            why: Release::NotEncrypted,
+            text: "Encryption is required in this meeting".into(),
+            bound: false
+        }]
+    );
+    assert_eq!(b.c.stats.calls_refused, 1);
+    b.event(RoomEvent::Gone { leg: LEG });
+
+    b.event(RoomEvent::Incoming(NewCall {
+        media: Some(encrypted_media()),
+        ..new_call(Some("123456789"))
+    }));
+    let out = b.seat(Ok(secure_board("123456789")));
+    assert!(
+        matches!(out.last(), Some(Action::JoinMeeting { .. })),
+        "{out:?}"
+    );
+    // A re-offer that drops the keys ends it.
+    b.leg_created(Ok(bound()));
+    b.asked();
+    b.event(RoomEvent::Media {
+        leg: LEG,
+        media: clear_media(),
+    });
+    assert!(
+        matches!(
+            &b.asked()[..],
+            [Asked::Release {
+                why: Release::NotEncrypted,
+                ..
+            }]
+        ),
+        "a required meeting's call agreed in clear is ended"
+    );
+}
+
+#[test]
+fn a_clear_room_keying_in_a_meeting_that_requires_encryption_hears_nothing_of_it() {
+    let mut b = Bench::new();
+    b.event(RoomEvent::Incoming(NewCall {
+        media: Some(clear_media()),
+        ..new_call(None)
+    }));
+    b.leg_created(Ok(bound()));
+    b.asked();
+    b.digits("123456789#");
+    let out = b.seat(Ok(secure_board("123456789")));
+    assert!(prompts(&out).is_empty(), "no prompt: {out:?}");
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::JoinMeeting { .. })),
+        "{out:?}"
+    );
+    assert!(
+        matches!(
+            &b.asked()[..],
+            [Asked::Release {
+                why: Release::NotEncrypted,
+                bound: true,
+                ..
+            }]
+        ),
+        "the IVR call just ends"
+    );
+}
+
+#[test]
+fn an_h323_room_is_never_taken_into_a_meeting_that_requires_encryption() {
+    let mut b = Bench::new();
+    b.event(RoomEvent::Incoming(NewCall {
+        media: None,
+        clear_only: true,
+        ..new_call(Some("123456789"))
+    }));
+    b.seat(Ok(secure_board("123456789")));
+    assert!(matches!(
+        &b.asked()[..],
+        [Asked::Release {
+            why: Release::NotEncrypted,
+            ..
+        }]
+    ));
 }
 
 #[test]

@@ -1,10 +1,8 @@
 //! Call rates: the installation's maximum (`media.max_call_rate_kbps`),
-//! lowered for a room account that has its own. A call's rate caps the
+//! lowered for a room account that has its own ([`super::room_policy`]). A call's rate caps the
 //! video we offer and answer (b=AS/TIAS, max-br, H.245 maxBitRate) and so
 //! the encoders that feed the room. An H.323 call is further held to what
 //! our gatekeeper granted it (ARQ, BRQ).
-
-use std::collections::HashMap;
 
 use super::edges::Edges;
 use crate::h323::ras::CallGrant;
@@ -13,10 +11,6 @@ use crate::sdp::{Codecs, AUDIO_KBPS};
 /// Grants kept for calls not (or no longer) here before the ones of gone
 /// calls are dropped: a room that never disengages cannot grow the table.
 const MAX_GRANTS: usize = 1024;
-
-/// Room accounts' own call rates: user → kbit/s, audio and video
-/// together.
-pub type CallRates = HashMap<String, u32>;
 
 /// `codecs` with video held to `rate_kbps` (audio and video together).
 pub fn capped(codecs: &Codecs, rate_kbps: Option<u32>) -> Codecs {
@@ -28,17 +22,6 @@ pub fn capped(codecs: &Codecs, rate_kbps: Option<u32>) -> Codecs {
 }
 
 impl Edges {
-    /// The rate of a call with a room known by any of `names` (a SIP
-    /// user, H.323 aliases), when its account has one of its own.
-    pub(super) fn room_call_rate<'a>(
-        &self,
-        names: impl IntoIterator<Item = &'a str>,
-    ) -> Option<u32> {
-        names
-            .into_iter()
-            .find_map(|n| self.call_rates.get(n).copied())
-    }
-
     /// Our gatekeeper granted an H.323 call `grant.kbps` (0: it
     /// disengaged): video to the room within it from now on, or from
     /// when the call's Setup comes.

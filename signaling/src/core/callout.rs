@@ -8,12 +8,13 @@
 
 use std::time::Instant;
 
-use media_api::{Direction, LegId};
+use media_api::{Direction, Encryption, LegId};
 use meeting::Meeting;
 use tracing::{info, warn};
 
 use super::call_rate;
 use super::edges::{Edges, ALLOW, SUPPORTED};
+use super::room_policy;
 use crate::call::NewCall;
 use crate::controller::RoomEvent;
 use crate::release::Release;
@@ -34,6 +35,8 @@ pub struct DialTarget {
     pub display_name: String,
     /// Its account's own call rate, kbit/s.
     pub max_call_rate_kbps: Option<u32>,
+    /// Its account's own encryption policy.
+    pub encryption: Option<Encryption>,
 }
 
 impl Edges {
@@ -45,6 +48,18 @@ impl Edges {
         meeting: &Meeting,
     ) -> Result<NewCall, String> {
         self.may_dial()?;
+        let secure = target.flow.transport == Transport::Tls;
+        let policy = room_policy::encryption(
+            self.cfg.encryption,
+            target.encryption,
+            meeting.requires_encryption(),
+        );
+        if policy == Encryption::Required && !secure {
+            return Err(
+                "encryption is required, and the room is not registered over TLS (our offers carry SDES keys, over TLS only)"
+                    .into(),
+            );
+        }
         let leg = self.new_leg();
         let us = self.cfg.us(&target.flow);
         let call_id = format!("{}@{}", random_token(), us.ip());
@@ -80,7 +95,7 @@ impl Edges {
             remote_target: target.uri.clone(),
             route_set: target.route.clone(),
             codecs: call_rate::capped(&self.cfg.codecs, target.max_call_rate_kbps),
-            keying: Keying::new(target.flow.transport == Transport::Tls, self.cfg.encryption),
+            keying: Keying::new(secure, policy),
         });
         dialog.local_cseq = 1;
         self.dialogs.insert((call_id, local_tag), leg);
@@ -96,6 +111,7 @@ impl Edges {
             layout: None,
             media: None,
             video: self.cfg.codecs.video.is_some(),
+            clear_only: false,
         })
     }
 

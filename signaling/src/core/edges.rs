@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use media_api::LegId;
 
-use super::call_rate::CallRates;
 use super::io::{CoreConfig, Output};
+use super::room_policy::RoomPolicies;
 use crate::call::{Call, Phase};
 use crate::controller::{RoomEvent, RoomSignaling};
 use crate::h323::leg::H323Leg;
@@ -49,7 +49,7 @@ pub(super) struct Edges {
     pub turned_away: u64,
     pub refused: u64,
     /// Room accounts' own call rates.
-    pub call_rates: Arc<CallRates>,
+    pub room_policies: Arc<RoomPolicies>,
     /// H.323 calls' bandwidth granted by our gatekeeper, kbit/s each way,
     /// by call identity.
     pub grants: HashMap<String, u32>,
@@ -73,7 +73,7 @@ impl Edges {
             shutting_down: false,
             turned_away: 0,
             refused: 0,
-            call_rates: Arc::default(),
+            room_policies: Arc::default(),
             grants: HashMap::new(),
         }
     }

@@ -174,12 +174,13 @@ impl Edges {
         early_h245: Vec<Vec<u8>>,
     ) {
         let (conn, remote) = (flow.conn, flow.remote);
+        let policy = self.room_policy(setup.source_aliases.iter().map(String::as_str));
         // H.323 calls are in clear (no H.235 media security here): a
         // required policy refuses them with securityDenied.
         let refusal = if self.shutting_down {
             Some(Release::Unavailable)
-        } else if self.cfg.encryption == Encryption::Required {
-            info!(room = %remote, "H.323 call refused: encryption is required (media.encryption)");
+        } else if self.encryption_of(policy) == Encryption::Required {
+            info!(room = %remote, "H.323 call refused: encryption is required (media.encryption or the room's account)");
             self.refused += 1;
             Some(Release::NotEncrypted)
         } else {
@@ -200,9 +201,8 @@ impl Edges {
         info!(dialed = %dialed, display = %setup.caller, "incoming H.323 call");
         self.send_q931(conn, signalling.proceeding(None));
         let display_name = setup.caller.clone();
-        let call_rate = self.room_call_rate(setup.source_aliases.iter().map(String::as_str));
         let mut h = H323Leg::new(conn, signalling, setup);
-        h.call_rate_kbps = call_rate;
+        h.call_rate_kbps = policy.max_call_rate_kbps;
         h.early_h245 = early_h245;
         self.h323.insert(leg, h);
         self.h323_conns.insert(conn, leg);
@@ -217,6 +217,7 @@ impl Edges {
             layout: dial.layout,
             media: None,
             video: self.h264_kbps(None).is_some(),
+            clear_only: true,
         }));
     }
 

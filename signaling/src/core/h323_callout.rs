@@ -8,12 +8,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use media_api::LegId;
+use media_api::{Encryption, LegId};
 use meeting::Meeting;
 use tracing::info;
 
 use super::edges::Edges;
 use super::io::Output;
+use super::room_policy;
 use crate::call::{LocalMedia, NewCall};
 use crate::controller::RoomEvent;
 use crate::h323::channel_media::ChannelMedia;
@@ -35,6 +36,8 @@ pub struct H323DialTarget {
     pub display_name: String,
     /// Its account's own call rate, kbit/s.
     pub max_call_rate_kbps: Option<u32>,
+    /// Its account's own encryption policy.
+    pub encryption: Option<Encryption>,
 }
 
 impl Edges {
@@ -46,6 +49,14 @@ impl Edges {
         meeting: &Meeting,
     ) -> Result<NewCall, String> {
         self.may_dial()?;
+        let policy = room_policy::encryption(
+            self.cfg.encryption,
+            target.encryption,
+            meeting.requires_encryption(),
+        );
+        if policy == Encryption::Required {
+            return Err("encryption is required, and H.323 calls are in clear".into());
+        }
         let leg = self.new_leg();
         info!(room = %target.alias, at = %target.call_signal, meeting = %meeting.number, "calling an H.323 room out");
         let ours = IncomingSetup {
@@ -75,6 +86,7 @@ impl Edges {
             layout: None,
             media: None,
             video: self.h264_kbps(None).is_some(),
+            clear_only: true,
         })
     }
 

@@ -264,6 +264,7 @@ fn our_capabilities(room: &mut Room) -> h323_asn1::h245::TerminalCapabilitySet {
         kind: media_api::StreamKind::Video,
         rtp: at(30002),
         rtcp: at(30003),
+        dtls_fingerprint: None,
     });
     room.input(Input::LegCreated {
         leg,
@@ -293,8 +294,12 @@ fn offered_kbps(rate: Option<u32>) -> Option<u32> {
             panic!("a Setup");
         };
         let alias = s.source_address.iter().flatten().find_map(alias_text);
-        let rates = CallRates::from([(alias.expect("the recorded caller's alias"), rate)]);
-        room.input(Input::CallRates(std::sync::Arc::new(rates)));
+        let policy = RoomPolicy {
+            max_call_rate_kbps: Some(rate),
+            encryption: None,
+        };
+        let policies = RoomPolicies::from([(alias.expect("the recorded caller's alias"), policy)]);
+        room.input(Input::RoomPolicies(std::sync::Arc::new(policies)));
     }
     let ours = our_capabilities(&mut room);
     crate::h323::capabilities::receivable_video(&ours)?

@@ -171,6 +171,7 @@ impl Edges {
         let local = bound.unwrap_or(Addresses {
             audio: SocketAddr::new(self.cfg.us(&flow).ip(), 9),
             video: None,
+            dtls_fingerprint: None,
         });
         if !req.body.is_empty() || is_invite {
             let d = self.dialog(leg);

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use media_api::{BoundStream, LegId, MediaEvent};
 use meeting::{Refusal, Seat};
 
-use super::call_rate::CallRates;
+use super::room_policy::RoomPolicies;
 use crate::controller::{Action, ControllerConfig};
 use crate::h323::io::{H323Input, H323Output};
 use crate::h323::ras::CallGrant;
@@ -102,8 +102,8 @@ pub enum Input {
         target: String,
     },
     H323(H323Input),
-    /// Room accounts' own call rates, as they now stand.
-    CallRates(Arc<CallRates>),
+    /// Room accounts' own settings, as they now stand.
+    RoomPolicies(Arc<RoomPolicies>),
     /// What our gatekeeper granted an H.323 call.
     CallGrant(CallGrant),
     /// Stop: BYE every answered call, refuse the rest.

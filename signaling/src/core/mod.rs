@@ -21,14 +21,15 @@ mod h323_callout;
 mod in_dialog;
 mod io;
 mod registration;
+mod room_policy;
 mod sip_incoming;
 mod sip_session;
 
 pub use crate::h323::io::{H323Input, H323Output};
-pub use call_rate::CallRates;
 pub use callout::DialTarget;
 pub use h323_callout::H323DialTarget;
 pub use io::{CoreConfig, Input, Output};
+pub use room_policy::{RoomPolicies, RoomPolicy};
 
 pub use crate::controller::CallStats;
 use crate::controller::Controller;
@@ -185,7 +186,7 @@ impl Core {
             Input::Registered { tx, reply } => room.on_registered(tx, reply, now),
             Input::Probe { id, flow, target } => room.probe(id, flow, &target, now),
             Input::H323(input) => room.on_h323(input),
-            Input::CallRates(rates) => room.call_rates = rates,
+            Input::RoomPolicies(policies) => room.room_policies = policies,
             Input::CallGrant(grant) => room.on_call_grant(grant),
             Input::Shutdown => {
                 room.shutting_down = true;

@@ -137,8 +137,9 @@ impl Edges {
         let room = rsip::Uri::try_from(caller.as_str())
             .ok()
             .and_then(|u| u.user().map(str::to_owned));
-        let codecs = call_rate::capped(&self.cfg.codecs, self.room_call_rate(room.as_deref()));
-        let mut keying = Keying::new(flow.transport == Transport::Tls, self.cfg.encryption);
+        let policy = self.room_policy(room.as_deref());
+        let codecs = call_rate::capped(&self.cfg.codecs, policy.max_call_rate_kbps);
+        let mut keying = Keying::new(flow.transport == Transport::Tls, self.encryption_of(policy));
         let negotiated = if req.body.is_empty() {
             None
         } else {
@@ -210,6 +211,7 @@ impl Edges {
             number: dial.number,
             password: dial.password,
             layout: dial.layout,
+            clear_only: false,
             media,
             video,
         }));

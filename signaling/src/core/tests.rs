@@ -11,6 +11,7 @@ pub(super) fn bound_audio(rtp: SocketAddr) -> Vec<BoundStream> {
         kind: media_api::StreamKind::Audio,
         rtp,
         rtcp: SocketAddr::new(rtp.ip(), rtp.port() + 1),
+        dtls_fingerprint: None,
     }]
 }
 
@@ -48,6 +49,7 @@ pub(super) fn meeting(number: &str, password: Option<&str>) -> Meeting {
         name: "Board".into(),
         locked: false,
         layout: Default::default(),
+        encryption: None,
     }
 }
 
@@ -448,6 +450,7 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
         route: vec!["<sip:proxy.example.com;lr>".into()],
         display_name: "Board room".into(),
         max_call_rate_kbps: None,
+        encryption: None,
     };
     let seat = Seat {
         id: 7,
@@ -525,9 +528,16 @@ fn a_call_out_invites_acks_joins_and_acks_a_retransmitted_2xx() {
 fn answered_video_bandwidth(rate: Option<u32>) -> String {
     let mut room = Room::new();
     if let Some(rate) = rate {
-        let rates = CallRates::from([("room".to_owned(), rate), ("other".to_owned(), 128)]);
+        let with_rate = |kbps| RoomPolicy {
+            max_call_rate_kbps: Some(kbps),
+            encryption: None,
+        };
+        let policies = RoomPolicies::from([
+            ("room".to_owned(), with_rate(rate)),
+            ("other".to_owned(), with_rate(128)),
+        ]);
         room.core
-            .handle(Input::CallRates(std::sync::Arc::new(rates)), room.now);
+            .handle(Input::RoomPolicies(std::sync::Arc::new(policies)), room.now);
     }
     let offer = format!(
         "{OFFER}m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
@@ -541,6 +551,7 @@ fn answered_video_bandwidth(rate: Option<u32>) -> String {
         kind: media_api::StreamKind::Video,
         rtp: "127.0.0.1:40002".parse().expect("literal"),
         rtcp: "127.0.0.1:40003".parse().expect("literal"),
+        dtls_fingerprint: None,
     });
     room.core.handle(
         Input::LegCreated {
@@ -572,4 +583,24 @@ fn a_room_accounts_call_rate_caps_the_video_it_is_answered() {
         "b=AS:4000",
         "a room's rate never raises the installation's"
     );
+}
+
+#[test]
+fn a_room_account_that_requires_encryption_has_its_clear_offer_refused_with_488() {
+    let mut room = Room::new();
+    let required = RoomPolicy {
+        max_call_rate_kbps: None,
+        encryption: Some(media_api::Encryption::Required),
+    };
+    let policies = RoomPolicies::from([("room".to_owned(), required)]);
+    room.core
+        .handle(Input::RoomPolicies(std::sync::Arc::new(policies)), room.now);
+    room.send("INVITE", "123456789", "", OFFER);
+    let sent = room.messages();
+    let refusal = sent
+        .iter()
+        .find(|m| m.starts_with("SIP/2.0 488"))
+        .unwrap_or_else(|| panic!("488 for the clear offer: {sent:?}"));
+    assert!(refusal.contains("Warning: 399"), "{refusal}");
+    assert!(refusal.contains("encryption is required"), "{refusal}");
 }

@@ -319,6 +319,7 @@ mod tests {
             kind,
             rtp: SocketAddr::from(([127, 0, 0, 1], port)),
             rtcp: SocketAddr::from(([127, 0, 0, 1], port + 1)),
+            dtls_fingerprint: None,
         }
     }
 

@@ -173,6 +173,7 @@ mod tests {
             kind: StreamKind::Video,
             rtp: "127.0.0.1:40002".parse().unwrap(),
             rtcp: "127.0.0.1:40003".parse().unwrap(),
+            dtls_fingerprint: None,
         };
         H245Video::new(local, OurVideo { kbps: 1920, h263 })
     }

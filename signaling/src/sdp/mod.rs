@@ -2,10 +2,12 @@
 //! webrtc family's `rtc-sdp` parser: one audio codec chosen from the offer
 //! ([`audio`]), the room's camera line answered with H.264 or VP8
 //! ([`video`]), directions mirrored, rtcp-mux honoured, SRTP keys taken
-//! and given by SDES ([`sdes`]), and every other m-line (a second video
+//! and given by SDES ([`sdes`]) or a DTLS-SRTP handshake agreed
+//! ([`dtls`]), and every other m-line (a second video
 //! line for content, H.224, BFCP) declined with port 0.
 
 mod audio;
+mod dtls;
 mod sdes;
 #[cfg(test)]
 mod tests;
@@ -20,7 +22,8 @@ use rtc_sdp::description::media::{MediaName, RangedPort};
 use rtc_sdp::description::session::{Origin, TimeDescription, Timing};
 use rtc_sdp::{MediaDescription, SessionDescription};
 
-pub use sdes::{Encryption, Keying};
+pub use media_api::Encryption;
+pub use sdes::Keying;
 pub use video::VideoOffer;
 
 /// What a call's audio takes of its rate, at most (Opus in wideband with
@@ -39,7 +42,7 @@ pub enum SdpError {
     /// SRTP as offered cannot be taken; the text says why.
     #[error("{0}")]
     Crypto(String),
-    #[error("encryption is required here: call over TLS (sips: or ;transport=tls) with SRTP")]
+    #[error("encryption is required here: offer SRTP (DTLS-SRTP, or SDES over TLS: sips: or ;transport=tls)")]
     EncryptionRequired,
 }
 
@@ -88,6 +91,8 @@ pub struct Addresses {
     pub audio: SocketAddr,
     /// None: no video stream is bound (its m-line is declined).
     pub video: Option<SocketAddr>,
+    /// The SHA-256 fingerprint media's DTLS-SRTP handshakes show.
+    pub dtls_fingerprint: Option<[u8; 32]>,
 }
 
 /// How we answered one m-line of the offer.
@@ -227,6 +232,7 @@ fn remote_streams(
 ) -> Result<(StreamMedia, Option<StreamMedia>, Vec<Line>), SdpError> {
     let (audio_index, mut audio) = audio::remote(sd, &codecs.audio)?;
     let (crypto, audio_profile) = sdes::read(
+        sd,
         &sd.media_descriptions[audio_index],
         StreamKind::Audio,
         keying,
@@ -238,7 +244,7 @@ fn remote_streams(
         .and_then(|offer| video::remote(sd, offer).transpose())
         .transpose()?
         .and_then(|(index, video)| {
-            match sdes::read(&sd.media_descriptions[index], StreamKind::Video, keying) {
+            match sdes::read(sd, &sd.media_descriptions[index], StreamKind::Video, keying) {
                 Ok((None, _)) if keying.policy == Encryption::Required => None,
                 Ok((crypto, profile)) => Some((index, StreamMedia { crypto, ..video }, profile)),
                 Err(_) => None,
@@ -378,11 +384,13 @@ pub fn render_answer(n: &Negotiated, local: Addresses, s: SdpSession) -> String 
                 audio::answer_line(&n.audio, local.audio.port()),
                 n.audio.crypto.as_ref(),
                 profile,
+                local.dtls_fingerprint,
             ),
             (Line::Video(profile), Some(video), Some(at)) => sdes::secure(
                 video::answer_line(video, at.port()),
                 video.crypto.as_ref(),
                 profile,
+                local.dtls_fingerprint,
             ),
             (Line::Video(_), ..) => {
                 let format = n.video.as_ref().map_or(0, |v| v.payload_type);

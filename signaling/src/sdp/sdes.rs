@@ -1,31 +1,18 @@
-//! SDES (RFC 4568) on one m-line: its `a=crypto` lines read in the
-//! offerer's order, the first with a suite we run and a well-formed key
-//! chosen (lifetime and MKI parsed), our own key for that stream made once
-//! and kept for the call, and our `a=crypto` line written under the tag
-//! chosen. Keys cross TLS only: over clear signaling an `RTP/SAVP` offer
-//! is refused and a best-effort `RTP/AVP` offer's crypto lines ignored.
+//! SRTP keying of one m-line, and SDES (RFC 4568) itself: its `a=crypto`
+//! lines read in the offerer's order, the first with a suite we run and a
+//! well-formed key chosen (lifetime and MKI parsed), our own key for that
+//! stream made once and kept for the call, and our `a=crypto` line written
+//! under the tag chosen. Keys cross TLS only: over clear signaling an
+//! `RTP/SAVP` offer is refused and a best-effort `RTP/AVP` offer's crypto
+//! lines ignored. `UDP/TLS/RTP/SAVP(F)` lines are DTLS-SRTP ([`dtls`]).
 //! The installation's policy can require encryption or turn it off.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use media_api::{Crypto, SrtpKey, SrtpSuite, StreamKind};
-use rtc_sdp::MediaDescription;
+use media_api::{Crypto, Encryption, SrtpKey, SrtpSuite, StreamKind};
+use rtc_sdp::{MediaDescription, SessionDescription};
 
-use super::SdpError;
-
-/// Whether calls are encrypted (`media.encryption`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encryption {
-    /// Whenever the room offers SRTP over TLS.
-    #[default]
-    Optional,
-    /// Only encrypted calls are taken (488 for the others).
-    Required,
-    /// Never: offers of SRTP alone are refused, best-effort ones taken in
-    /// clear.
-    Off,
-}
+use super::{dtls, SdpError};
 
 /// A call's SDES state: whether keys may cross its signaling, the policy,
 /// our key for each stream and suite (made once), and which streams have
@@ -154,22 +141,25 @@ fn their_key(l: &Line, suite: SrtpSuite) -> Result<SrtpKey, String> {
 }
 
 /// Reads how the room secures the stream `kind` of `md` (an offer or an
-/// answer to ours): the keys both ways and the profile to echo. Refuses
-/// what cannot be taken: SRTP alone over clear signaling or with the
-/// policy off, crypto lines none of which we can run (the Warning names
-/// why), DTLS-SRTP (not yet), or a clear stream when encryption is
-/// required.
+/// answer to ours): the keys both ways (or, for DTLS-SRTP, how to
+/// handshake: [`dtls`]) and the profile to echo. Refuses what cannot be
+/// taken: SDES alone over clear signaling, SRTP with the policy off,
+/// crypto lines none of which we can run (the Warning names why), or a
+/// clear stream when encryption is required.
 pub(super) fn read(
+    sd: &SessionDescription,
     md: &MediaDescription,
     kind: StreamKind,
     keying: &mut Keying,
 ) -> Result<(Option<Crypto>, Profile), SdpError> {
     let proto = md.media_name.protos.join("/");
     let srtp_only = md.media_name.protos.iter().any(|p| p.starts_with("SAVP"));
-    if md.media_name.protos.first().is_some_and(|p| p == "UDP") {
-        return Err(SdpError::Crypto(format!(
-            "{proto} (DTLS-SRTP) is not supported yet"
-        )));
+    if dtls::is_dtls(md) {
+        let (crypto, profile) = dtls::read(sd, md, keying)?;
+        if !keying.encrypted.contains(&kind) {
+            keying.encrypted.push(kind);
+        }
+        return Ok((Some(crypto), profile));
     }
     let clear = Profile {
         proto: proto.clone(),
@@ -191,7 +181,7 @@ pub(super) fn read(
         }
         if srtp_only {
             let why = if lines.is_empty() {
-                format!("{proto} without a=crypto (DTLS-SRTP is not supported yet)")
+                format!("{proto} without a=crypto")
             } else if keying.policy == Encryption::Off {
                 "SRTP is turned off here (media.encryption = off)".to_owned()
             } else {
@@ -267,22 +257,14 @@ pub(super) fn offer(
         md.media_name.protos = vec!["RTP".into(), "SAVP".into()];
     }
     for (tag, suite) in (1..).zip(OFFERED) {
-        let crypto = Crypto::Sdes {
-            suite,
-            ours: keying.ours(kind, suite),
-            theirs: SrtpKey {
-                key_salt: Vec::new(),
-                mki_len: 0,
-            },
-        };
-        md = md.with_value_attribute("crypto".into(), attribute(&crypto, tag));
+        let ours = keying.ours(kind, suite);
+        md = md.with_value_attribute("crypto".into(), attribute(suite, &ours, tag));
     }
     md
 }
 
-/// Our `a=crypto` value for `crypto` under `tag`.
-pub(super) fn attribute(crypto: &Crypto, tag: u32) -> String {
-    let Crypto::Sdes { suite, ours, .. } = crypto;
+/// Our `a=crypto` value for `suite` and our key `ours` under `tag`.
+fn attribute(suite: SrtpSuite, ours: &SrtpKey, tag: u32) -> String {
     format!(
         "{tag} {} inline:{}",
         suite.name(),
@@ -290,17 +272,20 @@ pub(super) fn attribute(crypto: &Crypto, tag: u32) -> String {
     )
 }
 
-/// Puts our profile and crypto line on `md`.
+/// Puts our profile and keying on `md`: our crypto line, or our DTLS
+/// setup and media's certificate `fingerprint`.
 pub(super) fn secure(
     mut md: MediaDescription,
     crypto: Option<&Crypto>,
     profile: &Profile,
+    fingerprint: Option<[u8; 32]>,
 ) -> MediaDescription {
     md.media_name.protos = profile.proto.split('/').map(str::to_owned).collect();
-    match (crypto, profile.tag) {
-        (Some(crypto), Some(tag)) => {
-            md.with_value_attribute("crypto".into(), attribute(crypto, tag))
+    match (crypto, profile.tag, fingerprint) {
+        (Some(Crypto::Sdes { suite, ours, .. }), Some(tag), _) => {
+            md.with_value_attribute("crypto".into(), attribute(*suite, ours, tag))
         }
+        (Some(Crypto::Dtls { role, .. }), _, Some(ours)) => dtls::answer(md, *role, ours),
         _ => md,
     }
 }

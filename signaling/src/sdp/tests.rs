@@ -31,6 +31,7 @@ fn at(audio: &str) -> Addresses {
     Addresses {
         audio: audio.parse().unwrap(),
         video: None,
+        dtls_fingerprint: Some([0xAB; 32]),
     }
 }
 
@@ -194,6 +195,7 @@ fn answer_with_video(n: &Negotiated) -> String {
     let local = Addresses {
         audio: "127.0.0.1:40000".parse().unwrap(),
         video: Some("127.0.0.1:40002".parse().unwrap()),
+        dtls_fingerprint: Some([0xAB; 32]),
     };
     render_answer(n, local, SdpSession { id: 7, version: 1 })
 }
@@ -356,6 +358,7 @@ fn our_offer_carries_video_with_max_fs() {
     let local = Addresses {
         audio: "127.0.0.1:40000".parse().unwrap(),
         video: Some("127.0.0.1:40002".parse().unwrap()),
+        dtls_fingerprint: Some([0xAB; 32]),
     };
     let text = render_offer(
         &with_video(),
@@ -457,12 +460,61 @@ fn a_required_policy_refuses_clear_audio_and_declines_clear_video() {
     assert!(super::negotiate(offer(SAVP).as_bytes(), &audio_only(), &mut off.clone()).is_err());
 }
 
+/// baresip's `dtls_srtp` offer: setup and fingerprint on the session.
+fn dtls_offer(setup: &str, fingerprint: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+         a=setup:{setup}\r\na=fingerprint:{fingerprint}\r\n\
+         m=audio 4000 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+}
+
+const THEIR_PRINT: &str = "SHA-256 5B:37:43:6B:A6:71:24:B6:D5:0B:1A:0B:42:0D:6A:A4:0F:AE:AB:14:8E:3E:7B:9F:CB:F2:B4:37:AB:4A:0E:AE";
+
 #[test]
-fn dtls_srtp_offers_are_refused_with_a_reason() {
-    let mut keying = Keying::new(true, Encryption::Optional);
-    let dtls = offer("m=audio 4000 UDP/TLS/RTP/SAVP 0\r\na=fingerprint:sha-256 AB:CD\r\n");
-    let e = super::negotiate(dtls.as_bytes(), &audio_only(), &mut keying).unwrap_err();
-    assert!(e.to_string().contains("DTLS-SRTP"), "{e}");
+fn dtls_srtp_is_answered_passive_with_our_fingerprint_over_any_signaling() {
+    // Clear signaling, encryption required: DTLS keys never cross it.
+    let mut keying = Keying::new(false, Encryption::Required);
+    let offer = dtls_offer("actpass", THEIR_PRINT);
+    let n = super::negotiate(offer.as_bytes(), &audio_only(), &mut keying).unwrap();
+    assert_eq!(
+        n.audio.crypto,
+        Some(Crypto::Dtls {
+            role: media_api::DtlsRole::Server,
+            fingerprint: format!("sha-256 {}", &THEIR_PRINT[8..]),
+        })
+    );
+    let answer = render_answer(&n, at("192.0.2.1:40000"), SdpSession { id: 1, version: 1 });
+    assert!(
+        answer.contains("m=audio 40000 UDP/TLS/RTP/SAVPF 0"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=setup:passive"), "{answer}");
+    let ours = format!("a=fingerprint:sha-256 {}", ["AB"; 32].join(":"));
+    assert!(answer.contains(&ours), "{answer}");
+    // A room that will only listen makes us connect.
+    let offer = dtls_offer("passive", THEIR_PRINT);
+    let n = super::negotiate(offer.as_bytes(), &audio_only(), &mut keying).unwrap();
+    let answer = render_answer(&n, at("192.0.2.1:40000"), SdpSession { id: 1, version: 2 });
+    assert!(answer.contains("a=setup:active"), "{answer}");
+}
+
+#[test]
+fn dtls_offers_that_cannot_be_taken_are_refused_naming_why() {
+    let refused = |offer: String, policy| {
+        let mut keying = Keying::new(false, policy);
+        super::negotiate(offer.as_bytes(), &audio_only(), &mut keying)
+            .unwrap_err()
+            .to_string()
+    };
+    let short = refused(dtls_offer("actpass", "sha-256 AB:CD"), Encryption::Optional);
+    assert!(short.contains("not a sha-256 digest"), "{short}");
+    let md5 = refused(dtls_offer("actpass", "md5 AB:CD"), Encryption::Optional);
+    assert!(md5.contains("md5"), "{md5}");
+    let hold = refused(dtls_offer("holdconn", THEIR_PRINT), Encryption::Optional);
+    assert!(hold.contains("holdconn"), "{hold}");
+    let off = refused(dtls_offer("actpass", THEIR_PRINT), Encryption::Off);
+    assert!(off.contains("turned off"), "{off}");
 }
 
 #[test]

@@ -1,12 +1,13 @@
-//! Keeps the signaling core's table of room accounts' own call rates in
-//! step with the store (read before the first call): again whenever the
-//! admin API changes a room on this node, and every [`REFRESH`] for
-//! changes made through another node or `mra room` from the shell.
+//! Keeps the signaling core's table of room accounts' own settings (call
+//! rates, encryption policies) in step with the store (read before the
+//! first call): again whenever the admin API changes a room on this node,
+//! and every [`REFRESH`] for changes made through another node or `mra
+//! room` from the shell.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use signaling::core::CallRates;
+use signaling::core::RoomPolicies;
 use signaling::driver::Query;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::warn;
@@ -20,7 +21,7 @@ pub const REFRESH: Duration = Duration::from_secs(15);
 /// with `known`.
 pub async fn follow(
     store: Store,
-    mut known: CallRates,
+    mut known: RoomPolicies,
     queries: mpsc::Sender<Query>,
     changed: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
@@ -32,19 +33,19 @@ pub async fn follow(
             _ = refresh.tick() => {}
             r = stop.changed() => if r.is_err() || *stop.borrow() { return },
         }
-        match store.call_rates().await {
-            Ok(rates) if rates != known => {
+        match store.room_policies().await {
+            Ok(policies) if policies != known => {
                 if queries
-                    .send(Query::CallRates(Arc::new(rates.clone())))
+                    .send(Query::RoomPolicies(Arc::new(policies.clone())))
                     .await
                     .is_err()
                 {
                     return;
                 }
-                known = rates;
+                known = policies;
             }
             Ok(_) => {}
-            Err(e) => warn!("rooms' call rates not read: {e}"),
+            Err(e) => warn!("rooms' own settings not read: {e}"),
         }
     }
 }
