@@ -62,6 +62,7 @@ on_both_stores!(
     baresip_registers_with_digest,
     keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent,
     a_rooms_own_call_rate_is_kept_and_caps_the_video_of_its_calls,
+    a_rooms_own_encryption_policy_is_kept_and_refuses_its_clear_calls,
 );
 use registrar::Algorithm;
 use serde_json::Value;
@@ -244,9 +245,10 @@ fn keepalives_mark_a_registered_room_online_then_offline_when_it_goes_silent(db:
     assert!(mra.metric("mra_keepalives_unanswered_total") >= 1);
 }
 
-/// The `b=AS` of the video answered to a room calling from `user` with
-/// an H.264 offer of no bandwidth of its own (the IVR answers at once).
-fn answered_video_bandwidth(mra: &Mra, user: &str) -> String {
+/// The final response to a room calling from `user` with a clear offer
+/// of audio and H.264 of no bandwidth of its own (the IVR answers at
+/// once).
+fn answer_to_a_clear_call(mra: &Mra, user: &str) -> String {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
@@ -264,20 +266,75 @@ fn answered_video_bandwidth(mra: &Mra, user: &str) -> String {
     );
     sock.send_to(invite.as_bytes(), mra.sip).unwrap();
     let mut buf = [0u8; 65536];
-    let ok = loop {
+    loop {
         let (n, _) = sock.recv_from(&mut buf).expect("an answer to the INVITE");
         let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if msg.starts_with("SIP/2.0 200") {
-            break msg;
+        if !msg.starts_with("SIP/2.0 1") {
+            return msg;
         }
-        assert!(msg.starts_with("SIP/2.0 1"), "{msg}");
-    };
+    }
+}
+
+/// The `b=AS` of the video answered to a clear call from `user`.
+fn answered_video_bandwidth(mra: &Mra, user: &str) -> String {
+    let ok = answer_to_a_clear_call(mra, user);
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
     let video = ok.split("m=video").nth(1).expect("video answered");
     video
         .lines()
         .find(|l| l.starts_with("b=AS:"))
         .unwrap_or_else(|| panic!("no b=AS in {ok}"))
         .to_owned()
+}
+
+fn a_rooms_own_encryption_policy_is_kept_and_refuses_its_clear_calls(db: Db) {
+    let (mut mra, _pg) = db.start(&[]);
+    let (code, body) = mra.http(
+        "POST",
+        "/api/v1/rooms",
+        Some(r#"{"user":"1005","password":"s3cret","encryption":"required"}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(mra.room("1005")["encryption"], "required");
+    let policy = |user: &str, value: &str| {
+        mra.http(
+            "PUT",
+            &format!("/api/v1/rooms/{user}/encryption"),
+            Some(&format!(r#"{{"encryption":{value}}}"#)),
+        )
+    };
+    assert_eq!(policy("1005", r#""sometimes""#).0, 400);
+    assert_eq!(policy("nobody", "null").0, 404);
+    assert_eq!(policy("1005", "null").0, 200);
+    assert_eq!(mra.room("1005")["encryption"], Value::Null);
+    assert_eq!(policy("1005", r#""required""#).0, 200);
+    // A meeting can require it, not loosen it.
+    let (code, body) = mra.http(
+        "POST",
+        "/api/v1/meetings",
+        Some(r#"{"number":"123456789"}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let meeting = |value: &str| {
+        mra.http(
+            "PUT",
+            "/api/v1/meetings/123456789/encryption",
+            Some(&format!(r#"{{"encryption":{value}}}"#)),
+        )
+    };
+    let (code, body) = meeting(r#""off""#);
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(meeting(r#""required""#).0, 200);
+
+    // Kept across a restart; the room's clear call is refused, another
+    // room's is taken.
+    mra.restart();
+    assert_eq!(mra.room("1005")["encryption"], "required");
+    let refused = answer_to_a_clear_call(&mra, "1005");
+    assert!(refused.starts_with("SIP/2.0 488"), "{refused}");
+    assert!(refused.contains("Warning: 399"), "{refused}");
+    let taken = answer_to_a_clear_call(&mra, "2002");
+    assert!(taken.starts_with("SIP/2.0 200"), "{taken}");
 }
 
 fn a_rooms_own_call_rate_is_kept_and_caps_the_video_of_its_calls(db: Db) {
