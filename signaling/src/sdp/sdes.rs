@@ -36,6 +36,13 @@ impl Keying {
         }
     }
 
+    /// `kind` is encrypted from now on (a clear re-offer is refused).
+    fn encrypt(&mut self, kind: StreamKind) {
+        if !self.encrypted.contains(&kind) {
+            self.encrypted.push(kind);
+        }
+    }
+
     /// Our key for `kind` under `suite`: the same for the whole call.
     fn ours(&mut self, kind: StreamKind, suite: SrtpSuite) -> SrtpKey {
         if let Some((.., key)) = self.ours.iter().find(|(k, s, _)| *k == kind && *s == suite) {
@@ -156,9 +163,7 @@ pub(super) fn read(
     let srtp_only = md.media_name.protos.iter().any(|p| p.starts_with("SAVP"));
     if dtls::is_dtls(md) {
         let (crypto, profile) = dtls::read(sd, md, keying)?;
-        if !keying.encrypted.contains(&kind) {
-            keying.encrypted.push(kind);
-        }
+        keying.encrypt(kind);
         return Ok((Some(crypto), profile));
     }
     let clear = Profile {
@@ -215,9 +220,7 @@ pub(super) fn read(
                     proto,
                     tag: Some(l.tag),
                 };
-                if !was_encrypted {
-                    keying.encrypted.push(kind);
-                }
+                keying.encrypt(kind);
                 return Ok((Some(crypto), profile));
             }
             Err(e) => problems.push(e),
